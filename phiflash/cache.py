@@ -1,0 +1,87 @@
+"""The decode state of one generation, preallocated and updated in place (sambay-spec §5.1).
+
+Mamba layers 0..L/2 keep the last K-1 pre-conv inputs and the float32 SSM state; sliding-window layers keep a
+ring of W keys and values; the full-attention layer L/2+1 keeps K,V for up to max_length tokens, which every
+cross-attention layer reads. GMU and cross-attention layers keep nothing. Rows may hold sequences of different
+lengths (`lengths`), which is how batched generation of unequal prompts works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import MAMBA, SWA, PhiFlashConfig
+
+
+@dataclass
+class Cache:
+    lengths: torch.Tensor                    # (B,) int64: tokens already in each row
+    conv: dict[int, torch.Tensor]            # layer -> (B, E, K-1) model dtype
+    ssm: dict[int, torch.Tensor]             # layer -> (B, E, N) float32
+    ring_k: dict[int, torch.Tensor]          # layer -> (B, Hkv, W, dh)
+    ring_v: dict[int, torch.Tensor]
+    k: torch.Tensor                          # (B, Hkv, max_length, dh), layer L/2+1
+    v: torch.Tensor
+    max_length: int
+
+    @classmethod
+    def allocate(cls, config: PhiFlashConfig, batch_size: int, max_length: int,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> "Cache":
+        E, N, K = config.d_inner, config.mamba_d_state, config.mamba_d_conv
+        Hkv, dh = config.num_key_value_heads, config.head_dim
+        conv, ssm, ring_k, ring_v = {}, {}, {}, {}
+        for i, kind in enumerate(config.layer_kinds):
+            if kind == MAMBA:
+                conv[i] = torch.zeros(batch_size, E, K - 1, dtype=dtype, device=device)
+                ssm[i] = torch.zeros(batch_size, E, N, dtype=torch.float32, device=device)
+            elif kind == SWA:
+                W = min(config.window(i), max_length)  # type: ignore[type-var]
+                ring_k[i] = torch.zeros(batch_size, Hkv, W, dh, dtype=dtype, device=device)
+                ring_v[i] = torch.zeros_like(ring_k[i])
+        kv = torch.zeros(2, batch_size, Hkv, max_length, dh, dtype=dtype, device=device)
+        return cls(torch.zeros(batch_size, dtype=torch.long, device=device), conv, ssm, ring_k, ring_v,
+                   kv[0], kv[1], max_length)
+
+    @property
+    def batch_size(self) -> int:
+        return self.lengths.shape[0]
+
+    def rows(self, start: int, stop: int) -> "Cache":
+        """A view of rows [start, stop): writes through it land in this cache."""
+        sl = slice(start, stop)
+        pick = lambda d: {i: t[sl] for i, t in d.items()}  # noqa: E731
+        return Cache(self.lengths[sl], pick(self.conv), pick(self.ssm), pick(self.ring_k), pick(self.ring_v),
+                     self.k[sl], self.v[sl], self.max_length)
+
+    def reset(self) -> None:
+        for t in self._tensors():
+            t.zero_()
+
+    def _tensors(self) -> list[torch.Tensor]:
+        return [self.lengths, self.k, self.v, *self.conv.values(), *self.ssm.values(),
+                *self.ring_k.values(), *self.ring_v.values()]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self._tensors() if t is not self.lengths)
+
+
+def cache_bytes(config: PhiFlashConfig, max_length: int, dtype: torch.dtype = torch.bfloat16,
+                batch_size: int = 1) -> tuple[int, int]:
+    """(fixed bytes, bytes per token of max_length) of a Cache, from the config alone.
+
+    Fixed: per Mamba layer E·(K-1) conv values in `dtype` + E·N float32 SSM values; per windowed layer 2·Hkv·W·dh.
+    Per token: layer L/2+1's K and V, 2·Hkv·dh values.
+    """
+    item = torch.empty((), dtype=dtype).element_size()
+    E, N, K = config.d_inner, config.mamba_d_state, config.mamba_d_conv
+    Hkv, dh = config.num_key_value_heads, config.head_dim
+    fixed = 0
+    for i, kind in enumerate(config.layer_kinds):
+        if kind == MAMBA:
+            fixed += E * (K - 1) * item + E * N * 4
+        elif kind == SWA:
+            fixed += 2 * Hkv * min(config.window(i), max_length) * dh * item  # type: ignore[type-var]
+    return batch_size * fixed, batch_size * 2 * Hkv * dh * item

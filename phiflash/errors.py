@@ -1,0 +1,9 @@
+"""User-facing errors: the CLI prints these as one line (tracebacks only with PHIFLASH_DEBUG=1)."""
+
+
+class PhiflashError(Exception):
+    """Something the user can fix: a bad path, file, problem or option."""
+
+
+class CheckpointError(PhiflashError):
+    """A checkpoint directory that cannot be loaded; the message names the file or tensor."""

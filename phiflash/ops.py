@@ -1,0 +1,125 @@
+"""Pure tensor functions with no parameters: the selective scan, masks from positions, differential attention.
+
+Shapes use the sambay-spec symbols: B batch, T tokens in this call, S keys, E Mamba inner width, N SSM state,
+H query heads, Hkv key/value heads, dh head dim.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# ---- selective scan (Mamba-1) ---------------------------------------------------------------------------------------
+#
+# s_t = exp(Δ_t A) ⊙ s_{t-1} + Δ_t B_t x_t,   y_t = C_t · s_t        (all float32; the D skip is added by the caller)
+#
+# Two exact forms are kept. On a CPU at small batch the blocked loop wins by 15-50x (measured in
+# benchmarks/bench_scan.py); the chunked "segsum" form does O(Q) more work but fewer sequential steps, which is
+# what parallel hardware wants. The cheaper "rescale" chunk form is deliberately absent: it overflows float32 as
+# soon as |A|·ΣΔ over a chunk passes ~88 (see shared/design/style.md).
+
+
+def scan_loop(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,
+              state: torch.Tensor | None = None, block: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequential scan, decays and inputs precomputed `block` steps at a time.
+
+    dt, x: (B, T, E) fp32; A: (E, N); Bm, Cm: (B, T, N); state: (B, E, N) or None. Returns y (B, T, E), state.
+    """
+    Bsz, T, E = x.shape
+    s = x.new_zeros(Bsz, E, A.shape[1]) if state is None else state
+    ys = []
+    for t0 in range(0, T, block):
+        t1 = min(T, t0 + block)
+        dA = torch.exp(dt[:, t0:t1, :, None] * A)                                  # (B, Q, E, N)
+        dBx = (dt[:, t0:t1] * x[:, t0:t1])[..., None] * Bm[:, t0:t1, None, :]      # (B, Q, E, N)
+        hs = torch.empty_like(dA)
+        for i in range(t1 - t0):
+            s = torch.addcmul(dBx[:, i], dA[:, i], s, out=hs[:, i])
+        ys.append(torch.einsum("bqen,bqn->bqe", hs, Cm[:, t0:t1]))
+    return torch.cat(ys, dim=1), s.clone() if T else s
+
+
+def scan_chunked(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,
+                 state: torch.Tensor | None = None, chunk: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chunked "segsum" scan: inside a chunk s_t = Σ_{s≤t} exp(c_t − c_s) u_s + exp(c_t) s_0, with c = cumsum(Δ)·A.
+
+    Every exponent is ≤ 0, so nothing overflows whatever the chunk size. Same arguments as scan_loop.
+    """
+    Bsz, T, E = x.shape
+    s = x.new_zeros(Bsz, E, A.shape[1]) if state is None else state
+    ys = []
+    for t0 in range(0, T, chunk):
+        t1 = min(T, t0 + chunk)
+        Q = t1 - t0
+        c = torch.cumsum(dt[:, t0:t1], dim=1)[..., None] * A                      # (B, Q, E, N), decreasing
+        u = (dt[:, t0:t1] * x[:, t0:t1])[..., None] * Bm[:, t0:t1, None, :]       # (B, Q, E, N)
+        seg = c[:, :, None] - c[:, None, :]                                      # (B, Qt, Qs, E, N)
+        causal = torch.ones(Q, Q, dtype=torch.bool, device=x.device).tril()
+        w = torch.exp(seg.masked_fill(~causal[None, :, :, None, None], float("-inf")))
+        h = torch.einsum("btsen,bsen->bten", w, u) + torch.exp(c) * s[:, None]    # (B, Q, E, N)
+        ys.append(torch.einsum("bten,btn->bte", h, Cm[:, t0:t1]))
+        s = h[:, -1]
+    return torch.cat(ys, dim=1), s.contiguous()
+
+
+SCANS = {"loop": scan_loop, "chunked": scan_chunked}
+_scan_impl = {"cpu": "loop", "cuda": "loop"}
+
+
+def set_scan_impl(name: str, device_type: str = "cpu") -> None:
+    """Choose the prefill scan per device type ('loop' or 'chunked'); tests and benchmarks use this."""
+    if name not in SCANS:
+        raise ValueError(f"unknown scan {name!r}; choose from {sorted(SCANS)}")
+    _scan_impl[device_type] = name
+
+
+def selective_scan(dt, A, Bm, Cm, x, state=None):
+    return SCANS[_scan_impl.get(x.device.type, "loop")](dt, A, Bm, Cm, x, state)
+
+
+def ssm_step(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,
+             state: torch.Tensor) -> torch.Tensor:
+    """One decode step, in place on state. dt, x: (B, E); Bm, Cm: (B, N); state (B, E, N). Returns y (B, E)."""
+    state.mul_(torch.exp(dt[..., None] * A)).add_((dt * x)[..., None] * Bm[:, None, :])
+    return torch.einsum("ben,bn->be", state, Cm)
+
+
+# ---- attention --------------------------------------------------------------------------------------------------
+
+
+def attention_mask(q_pos: torch.Tensor, k_pos: torch.Tensor, window: int | None) -> torch.Tensor:
+    """Boolean mask (B, 1, T, S) from absolute positions: causal, within `window` keys (itself included).
+
+    q_pos (B, T), k_pos (B, S); a negative key position marks an empty slot.
+    """
+    q, k = q_pos[:, None, :, None], k_pos[:, None, None, :]
+    mask = (k >= 0) & (k <= q)
+    if window is not None:
+        mask &= k > q - window
+    return mask
+
+
+def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                           lam: torch.Tensor, lambda_init: float, subln_weight: torch.Tensor,
+                           eps: float = 1e-5, is_causal: bool = False) -> torch.Tensor:
+    """Differential attention core (sambay-spec §4.9), striped head pairs, GQA inside each branch.
+
+    q (B, H, T, dh), k/v (B, Hkv, S, dh), mask (B, 1, T, S) bool or None. Returns (B, T, H·dh).
+    Query pair j = heads (2j, 2j+1) reads key pair ⌊j/G⌋ = heads (2⌊j/G⌋, 2⌊j/G⌋+1), G = H/Hkv.
+    """
+    Bsz, H, T, dh = q.shape
+    # Both branches in one SDPA call: branch-1 heads first, then branch 2, so GQA's consecutive repeat maps
+    # query pair j to key pair ⌊j/G⌋ in each half.
+    qq = torch.cat([q[:, 0::2], q[:, 1::2]], dim=1)                              # (B, H, T, dh)
+    kk = torch.cat([k[:, 0::2], k[:, 1::2]], dim=1)                              # (B, Hkv, S, dh)
+    v2 = torch.cat([v[:, 0::2], v[:, 1::2]], dim=-1)                             # (B, Hkv/2, S, 2dh)
+    vv = torch.cat([v2, v2], dim=1)                                              # (B, Hkv, S, 2dh)
+    a = F.scaled_dot_product_attention(qq, kk, vv, attn_mask=mask, is_causal=is_causal,
+                                       scale=dh ** -0.5, enable_gqa=True)        # (B, H, T, 2dh)
+    a1, a2 = a[:, : H // 2], a[:, H // 2:]                                       # (B, H/2, T, 2dh)
+    d = a1 - lam.to(a.dtype) * a2
+    d32 = d.float()
+    d = (d32 * torch.rsqrt(d32.pow(2).mean(-1, keepdim=True) + eps)).to(q.dtype) * subln_weight
+    d = d * (1 - lambda_init)
+    # Output head 2j = d[j, :dh], head 2j+1 = d[j, dh:], so (H/2, 2dh) flattens straight into head order.
+    return d.transpose(1, 2).reshape(Bsz, T, H * dh)                             # (B, T, H·dh)
