@@ -1,0 +1,43 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+OFFICIAL = SHARED / "reference" / "phi-4-mini-flash-reasoning"
+MATH500 = SHARED / "data" / "math500" / "test.jsonl"
+
+
+@pytest.fixture(scope="session")
+def official_dir() -> Path:
+    if not OFFICIAL.is_dir():
+        pytest.fail(f"the official reference files are expected at {OFFICIAL}")
+    return OFFICIAL
+
+
+@pytest.fixture(scope="session")
+def official_index(official_dir) -> dict:
+    return json.loads((official_dir / "model.safetensors.index.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from phiflash.config import PhiFlashConfig
+    return PhiFlashConfig.tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_config):
+    from phiflash.weights import random_model
+    return random_model(tiny_config, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
+    """A two-shard float32 checkpoint of tiny_model in the official layout."""
+    from phiflash.weights import save_checkpoint
+    return save_checkpoint(tiny_model, tmp_path_factory.mktemp("tiny") / "ckpt", shards=2)

@@ -1,0 +1,109 @@
+"""Fast paths in phiflash.ops against their naive twins."""
+
+import pytest
+import torch
+
+from phiflash import ops
+from phiflash.cache import Cache
+from phiflash.config import PhiFlashConfig
+from phiflash.model import DiffAttention, Step
+from phiflash.weights import init_random_
+from reference import scan_reference
+
+
+def scan_inputs(T, E=6, N=4, B=2, dt_scale=0.5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    dt = torch.nn.functional.softplus(torch.randn(B, T, E, generator=g)) * dt_scale
+    A = -torch.linspace(1, 16, N).expand(E, N).contiguous()
+    Bm, Cm = torch.randn(B, T, N, generator=g), torch.randn(B, T, N, generator=g)
+    x = torch.randn(B, T, E, generator=g)
+    state = torch.randn(B, E, N, generator=g)
+    return dt, A, Bm, Cm, x, state
+
+
+@pytest.mark.parametrize("scan", list(ops.SCANS))
+@pytest.mark.parametrize("T", [1, 7, 8, 29, 130])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_scans_match_sequential_reference(scan, T, with_state):
+    dt, A, Bm, Cm, x, state = scan_inputs(T)
+    s0 = state if with_state else None
+    y_ref, s_ref = scan_reference(dt, A, Bm, Cm, x, s0)
+    y, s = ops.SCANS[scan](dt, A, Bm, Cm, x, None if s0 is None else s0.clone())
+    # float32 against float64: relative 1e-5 of the output scale
+    torch.testing.assert_close(y.double(), y_ref, rtol=1e-5, atol=1e-5 * y_ref.abs().max().item())
+    torch.testing.assert_close(s.double(), s_ref, rtol=1e-5, atol=1e-5 * s_ref.abs().max().item())
+
+
+def test_chunked_scan_is_stable_where_rescale_overflows():
+    # |A|·ΣΔ over a chunk of 64 far beyond 88 nats: the rescale form would give inf; segsum must not.
+    dt, A, Bm, Cm, x, _ = scan_inputs(200, dt_scale=4.0)
+    y, _ = ops.scan_chunked(dt, A * 4, Bm, Cm, x, chunk=64)
+    y_ref, _ = scan_reference(dt, A * 4, Bm, Cm, x)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y.double(), y_ref, rtol=1e-5, atol=1e-5 * y_ref.abs().max().item())
+
+
+def test_ssm_step_chain_equals_scan():
+    dt, A, Bm, Cm, x, state = scan_inputs(12)
+    y_ref, s_ref = scan_reference(dt, A, Bm, Cm, x, state)
+    s = state.clone()
+    ys = [ops.ssm_step(dt[:, t], A, Bm[:, t], Cm[:, t], x[:, t], s) for t in range(12)]
+    torch.testing.assert_close(torch.stack(ys, 1).double(), y_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(s.double(), s_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_head_mapping_only_odd_value_stripe_of_pair_m():
+    """Only value head 2m+1 non-zero -> only output heads 2j+1 with ⌊j/G⌋ = m are non-zero (sambay-spec §10)."""
+    B, H, Hkv, T, dh = 1, 8, 4, 5, 4
+    G = H // Hkv
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(B, H, T, dh, generator=g), torch.randn(B, Hkv, T, dh, generator=g)
+    for m in range(Hkv // 2):
+        v = torch.zeros(B, Hkv, T, dh)
+        v[:, 2 * m + 1] = torch.randn(B, T, dh, generator=g)
+        mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
+        out = ops.differential_attention(q, k, v, mask, torch.tensor(0.3), 0.2, torch.ones(2 * dh))
+        heads = out.view(B, T, H, dh).abs().sum((0, 1, 3))
+        nonzero = {h for h in range(H) if heads[h] > 0}
+        assert nonzero == {2 * j + 1 for j in range(H // 2) if j // G == m}
+
+
+def _swa_layer(W=8):
+    cfg = PhiFlashConfig.tiny(sliding_window=W)
+    attn = DiffAttention(cfg, 1)
+    for p in attn.parameters():
+        p.requires_grad_(False)
+    model_like = type("M", (), {"config": cfg, "named_parameters": attn.named_parameters})
+    init_random_(model_like, seed=3)
+    return cfg, attn
+
+
+def _run_swa(cfg, attn, u, chunk):
+    cache = Cache.allocate(cfg, u.shape[0], u.shape[1])
+    outs = []
+    for t0 in range(0, u.shape[1], chunk):
+        part = u[:, t0:t0 + chunk]
+        q_pos = cache.lengths[:, None] + torch.arange(part.shape[1])
+        outs.append(attn(part, Step(cache, q_pos, int(q_pos.max()) + 1)))
+        cache.lengths += part.shape[1]
+    return torch.cat(outs, 1)
+
+
+def test_window_sees_exactly_W_keys():
+    """One SWA layer alone, 30 tokens, W=8: output at t ignores token t-8 and depends on token t-7."""
+    cfg, attn = _swa_layer(W=8)
+    u = torch.randn(1, 30, cfg.hidden_size)
+    base = _run_swa(cfg, attn, u, chunk=30)
+    t = 25
+    far, near = u.clone(), u.clone()
+    far[0, t - 8] += 1.0
+    near[0, t - 7] += 1.0
+    assert torch.equal(_run_swa(cfg, attn, far, 30)[0, t], base[0, t])
+    assert not torch.allclose(_run_swa(cfg, attn, near, 30)[0, t], base[0, t])
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8, 11])
+def test_ring_buffer_chunks_equal_one_shot(chunk):
+    cfg, attn = _swa_layer(W=8)
+    u = torch.randn(2, 30, cfg.hidden_size)
+    torch.testing.assert_close(_run_swa(cfg, attn, u, chunk), _run_swa(cfg, attn, u, 30), rtol=0, atol=1e-5)
