@@ -41,3 +41,22 @@ def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
     """A two-shard float32 checkpoint of tiny_model in the official layout."""
     from phiflash.weights import save_checkpoint
     return save_checkpoint(tiny_model, tmp_path_factory.mktemp("tiny") / "ckpt", shards=2)
+
+
+@pytest.fixture(scope="session")
+def chat_checkpoint(tmp_path_factory) -> Path:
+    """A tiny random checkpoint with the official vocabulary size and a tokenizer with the official special ids."""
+    from phiflash.tiny import write_tiny_checkpoint
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("chat") / "ckpt")
+
+
+@pytest.fixture(scope="session")
+def chat_model(chat_checkpoint):
+    from phiflash.weights import load_model
+    return load_model(chat_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def chat_tokenizer(chat_checkpoint):
+    from phiflash.tokenizer import Tokenizer
+    return Tokenizer.from_dir(chat_checkpoint)

@@ -1,0 +1,172 @@
+"""Generation: a pure sampling function, token-id iterators (single and batched), and `complete`, which turns a
+conversation into streamed text events and a Completion (stop ids and strings, reasoning split, timings, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import PhiflashError
+from .streaming import IncrementalDecoder, ReasoningSplitter, StopStrings, split_reasoning
+
+
+class ContextLengthError(PhiflashError):
+    pass
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Defaults from the model card: temperature 0.6, top_p 0.95. temperature 0 = greedy."""
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 0
+    seed: int | None = None
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise PhiflashError(f"temperature must be ≥ 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise PhiflashError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise PhiflashError(f"top_k must be ≥ 0, got {self.top_k}")
+
+
+GREEDY = SamplingParams(temperature=0.0)
+
+
+def sample(logits: torch.Tensor, temperature: float = 0.6, top_k: int = 0, top_p: float = 1.0,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """Next token per row from logits (B, V). Order: top-k, then temperature, then top-p (nucleus)."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits.float()
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        # drop a token when the tokens strictly more likely than it already reach top_p
+        drop = (sorted_p.cumsum(-1) - sorted_p) >= top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def check_context(prompt_len: int, max_new_tokens: int, max_context: int) -> None:
+    if prompt_len + max_new_tokens > max_context:
+        raise ContextLengthError(
+            f"prompt of {prompt_len} tokens plus max_new_tokens {max_new_tokens} exceeds the context of "
+            f"{max_context} tokens; shorten the prompt or lower --max-tokens")
+
+
+@torch.inference_mode()
+def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, params: SamplingParams = GREEDY,
+                   stop_ids: tuple[int, ...] = (), max_context: int | None = None) -> Iterator[list[int | None]]:
+    """Yields, each step, one new token per row (None once a row has stopped).
+
+    Each prompt is prefilled into its own row of one cache (no padding), then all rows decode together.
+    A row stops after emitting a stop id (which is yielded) or after max_new_tokens.
+    """
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise PhiflashError("every prompt needs at least one token")
+    max_context = max_context or model.config.max_context
+    longest = max(len(p) for p in prompts)
+    check_context(longest, max_new_tokens, max_context)
+    gen = torch.Generator(device=model.device)
+    if params.seed is not None:
+        gen.manual_seed(params.seed)
+    else:
+        gen.seed()
+    cache = model.new_cache(len(prompts), longest + max_new_tokens)
+    logits = torch.cat([model.prefill(torch.tensor([p], device=model.device), cache.rows(r, r + 1))
+                        for r, p in enumerate(prompts)])
+    done = [False] * len(prompts)
+    for step in range(max_new_tokens):
+        tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
+        out = tokens.tolist()
+        yield [None if d else t for d, t in zip(done, out)]
+        done = [d or t in stop_ids for d, t in zip(done, out)]
+        if all(done) or step == max_new_tokens - 1:
+            return
+        logits = model.decode(tokens, cache)
+
+
+def generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
+             stop_ids: tuple[int, ...] = (), max_context: int | None = None) -> Iterator[int]:
+    """Token ids for one prompt; the stop id that ends generation is yielded last."""
+    for (tok,) in generate_batch(model, [prompt], max_new_tokens, params, stop_ids, max_context):
+        if tok is None:
+            return
+        yield tok
+
+
+# ---- conversations -> text --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Completion:
+    text: str = ""
+    reasoning: str = ""
+    answer: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    finish_reason: str = "length"  # "stop" | "length" | "cancelled"
+    ttft: float | None = None      # seconds to the first token (prefill + one sample)
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        decode_time = self.seconds - (self.ttft or 0.0)
+        n = len(self.token_ids) - 1
+        return n / decode_time if n > 0 and decode_time > 0 else 0.0
+
+
+def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768,
+             params: SamplingParams = SamplingParams(), stop_strings: tuple[str, ...] = (),
+             on_event: Callable[[str, str], None] | None = None, max_context: int | None = None) -> Completion:
+    """Generate a reply to `messages`, streaming ("reasoning" | "answer", text) events to on_event.
+
+    Ctrl-C (KeyboardInterrupt) during generation ends it early and returns what was generated so far.
+    """
+    prompt = tokenizer.encode_chat(messages)
+    max_context = max_context or tokenizer.model_max_length or model.config.max_context
+    check_context(len(prompt), max_new_tokens, max_context)
+    result = Completion(prompt_tokens=len(prompt))
+    detok = IncrementalDecoder(lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
+    stopper, splitter = StopStrings(stop_strings), ReasoningSplitter()
+    pieces: list[str] = []
+
+    def emit(text: str) -> None:
+        if text:
+            pieces.append(text)
+            for kind, t in splitter.push(text):
+                on_event and on_event(kind, t)
+
+    start = time.perf_counter()
+    try:
+        for tok in generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context):
+            if result.ttft is None:
+                result.ttft = time.perf_counter() - start
+            result.token_ids.append(tok)
+            if tok in tokenizer.stop_ids:
+                result.finish_reason = "stop"
+                break
+            emit(stopper.push(detok.push(tok)))
+            if stopper.stopped:
+                result.finish_reason = "stop"
+                break
+        emit(stopper.push(detok.flush()))
+        emit(stopper.flush())
+    except KeyboardInterrupt:
+        result.finish_reason = "cancelled"
+    for kind, t in splitter.flush():
+        on_event and on_event(kind, t)
+    result.seconds = time.perf_counter() - start
+    result.text = "".join(pieces)
+    result.reasoning, result.answer = split_reasoning(result.text)
+    return result

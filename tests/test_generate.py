@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from phiflash.generate import (GREEDY, ContextLengthError, SamplingParams, complete, generate, generate_batch,
+                               sample)
+from reference import reference_generate
+
+
+def test_greedy_equals_full_recompute(tiny_model):
+    prompt = [5, 17, 300, 42, 9, 11, 2, 250, 100, 7]
+    ours = list(generate(tiny_model, prompt, 16))
+    assert ours == reference_generate(tiny_model, prompt, 16)
+
+
+def test_stop_id_ends_generation_and_is_yielded(tiny_model):
+    prompt = [1, 2, 3]
+    free = reference_generate(tiny_model, prompt, 12)
+    stop = free[4]
+    first = free.index(stop)
+    assert list(generate(tiny_model, prompt, 12, stop_ids=(stop,))) == free[: first + 1]
+
+
+def test_batched_equals_one_at_a_time(tiny_model):
+    prompts = [[4, 8, 15], [16, 23, 42, 7, 7, 9, 1, 2, 3, 4, 5], [99]]
+    singles = [list(generate(tiny_model, p, 10)) for p in prompts]
+    stop = singles[1][3]
+    singles = [list(generate(tiny_model, p, 10, stop_ids=(stop,))) for p in prompts]
+    rows: list[list[int]] = [[] for _ in prompts]
+    for step in generate_batch(tiny_model, prompts, 10, stop_ids=(stop,)):
+        for r, tok in enumerate(step):
+            if tok is not None:
+                rows[r].append(tok)
+    assert rows == singles
+    assert len(rows[1]) < 10  # the stop really fired in one row while the others went on
+
+
+def test_seeded_sampling_is_reproducible(tiny_model):
+    p = SamplingParams(temperature=1.5, top_p=1.0, seed=123)
+    a = list(generate(tiny_model, [1, 2, 3], 12, p))
+    assert a == list(generate(tiny_model, [1, 2, 3], 12, p))
+    assert a != list(generate(tiny_model, [1, 2, 3], 12, SamplingParams(temperature=1.5, top_p=1.0, seed=7)))
+
+
+def test_sample_rules():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    g = torch.Generator().manual_seed(0)
+    assert sample(logits, temperature=0).item() == 0
+    assert {sample(logits, 1.0, top_k=1, generator=g).item() for _ in range(50)} == {0}
+    draws = torch.cat([sample(logits, 1.0, top_p=0.7, generator=g) for _ in range(2000)])
+    assert set(draws.tolist()) == {0, 1}          # nucleus of 0.5 + 0.3 reaches 0.7
+    draws = torch.cat([sample(logits, 1.0, top_k=3, generator=g) for _ in range(2000)])
+    assert set(draws.tolist()) == {0, 1, 2}
+    freq = (draws == 0).float().mean().item()
+    assert abs(freq - 0.5 / 0.95) < 0.05          # renormalised over the top 3
+
+
+def test_bad_sampling_params():
+    with pytest.raises(Exception, match="top_p"):
+        SamplingParams(top_p=0)
+    with pytest.raises(Exception, match="temperature"):
+        SamplingParams(temperature=-1)
+
+
+def test_context_guard(tiny_model):
+    with pytest.raises(ContextLengthError, match="exceeds the context of 20 tokens"):
+        list(generate(tiny_model, list(range(15)), 10, max_context=20))
+
+
+MSGS = [{"role": "user", "content": "Solve 3x^2+4x+5=1"}]
+
+
+def test_complete_streams_what_it_returns(chat_model, chat_tokenizer):
+    events = []
+    c = complete(chat_model, chat_tokenizer, MSGS, 30, GREEDY, on_event=lambda k, t: events.append((k, t)))
+    assert c.prompt_tokens == len(chat_tokenizer.encode_chat(MSGS))
+    assert "".join(t for _, t in events) == c.text
+    assert c.finish_reason in ("stop", "length") and c.ttft is not None and c.seconds >= c.ttft
+    ids = list(generate(chat_model, chat_tokenizer.encode_chat(MSGS), 30, stop_ids=chat_tokenizer.stop_ids))
+    assert c.token_ids == ids
+
+
+def test_complete_stop_string(chat_model, chat_tokenizer):
+    free = complete(chat_model, chat_tokenizer, MSGS, 30, GREEDY)
+    assert len(free.text) > 6
+    stop = free.text[3:6]
+    c = complete(chat_model, chat_tokenizer, MSGS, 30, GREEDY, stop_strings=(stop,))
+    assert c.finish_reason == "stop"
+    assert c.text == free.text[: free.text.index(stop)]
+
+
+def test_ctrl_c_returns_partial(chat_model, chat_tokenizer):
+    seen = []
+
+    def on_event(kind, text):
+        seen.append(text)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    c = complete(chat_model, chat_tokenizer, MSGS, 30, GREEDY, on_event=on_event)
+    assert c.finish_reason == "cancelled"
+    assert 0 < len(c.token_ids) < 30 and c.text.startswith("".join(seen[:2]))
