@@ -1,0 +1,480 @@
+"""A safe parser for math as people type it: plain text, Unicode and common LaTeX, to SymPy objects.
+
+Untrusted text never reaches `eval`, `sympify` or `parse_expr`: a whitelist lexer and a recursive-descent
+parser build SymPy objects directly, so `__import__('os')` is simply not math. Sizes are bounded (length,
+tokens, nesting, and integer powers/factorials whose result would be huge) so nothing can hang the parser.
+
+Grammar (loosest first):
+    list      := relation ((',' | ';' | 'or' | 'and') relation)*
+    relation  := sum (relop sum)*                       chained: 1 < x < 3
+    sum       := product (('+' | '-' | '±') product)*
+    product   := unary (('*' | '/' | implicit) unary)*  implicit: 2x, 3(x+1), x y, 2 sqrt(x)
+    unary     := ('-' | '+') unary | power
+    power     := postfix ('^' unary)?                   right-associative; '**' is '^'
+    postfix   := primary '!'*
+    primary   := number | name | func arg | '(' list ')' | '[' list ']' | '{' list '}' | '|' sum '|'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import PhiflashError
+
+
+class ParseError(PhiflashError):
+    """Text that is not math we can read; the message says where."""
+
+
+MAX_CHARS, MAX_TOKENS, MAX_DEPTH, MAX_BITS = 2000, 600, 60, 20_000
+
+FUNCTIONS = {
+    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "cot": sp.cot, "sec": sp.sec, "csc": sp.csc,
+    "asin": sp.asin, "acos": sp.acos, "atan": sp.atan, "arcsin": sp.asin, "arccos": sp.acos, "arctan": sp.atan,
+    "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "exp": sp.exp, "ln": sp.log, "log": sp.log,
+    "sqrt": sp.sqrt, "abs": sp.Abs, "floor": sp.floor, "ceil": sp.ceiling,
+}
+CONSTANTS = {"pi": sp.pi, "oo": sp.oo, "inf": sp.oo, "infinity": sp.oo, "infty": sp.oo, "e": sp.E, "i": sp.I}
+GREEK = {"alpha", "beta", "gamma", "delta", "theta", "phi", "lambda", "mu", "sigma", "omega", "tau", "rho",
+         "epsilon", "psi", "eta", "zeta", "kappa", "nu", "xi", "chi"}
+WORD_OPS = {"or", "and"}
+
+_UNICODE = {
+    "×": "*", "·": "*", "⋅": "*", "∙": "*", "÷": "/", "−": "-", "–": "-", "—": "-", "π": "pi", "∞": "oo",
+    "≤": "<=", "≥": ">=", "≠": "!=", "⩽": "<=", "⩾": ">=", "√": "sqrt", "∛": "cbrt", "θ": "theta", "α": "alpha",
+    "β": "beta", "λ": "lambda", "∪": " U ", "：": ":", "，": ",", "（": "(", "）": ")",
+}
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
+# ---- normalisation: Unicode and LaTeX to one plain syntax --------------------------------------------------------
+
+
+def _group(s: str, i: int) -> tuple[str, int]:
+    """The braced group starting at s[i] == '{' (or a single character), and the index after it."""
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if i >= len(s):
+        raise ParseError("a LaTeX command is missing its argument")
+    if s[i] == "\\":  # a command as the argument: \frac\pi2
+        m = re.match(r"\\[A-Za-z]+", s[i:])
+        if m:
+            return s[i:i + m.end()], i + m.end()
+    if s[i] != "{":
+        return s[i], i + 1
+    depth = 0
+    for j in range(i, len(s)):
+        depth += {"{": 1, "}": -1}.get(s[j], 0)
+        if depth == 0:
+            return s[i + 1:j], j + 1
+    raise ParseError("unbalanced braces in LaTeX")
+
+
+def latex_to_plain(s: str) -> str:
+    """Rewrite the LaTeX commands we understand into the plain syntax; unknown commands are an error later."""
+    s = re.sub(r"\\(left|right|big|Big|bigg|Bigg|displaystyle|mathrm|mathit|mathbf|operatorname)(?![A-Za-z])",
+               " ", s)
+    s = re.sub(r"\\(text|textbf|mbox)\s*\{([^{}]*)\}", r" \2 ", s)
+    s = re.sub(r"\\[,;:! ]|~|\\quad|\\qquad", " ", s)
+    s = s.replace("\\{", " SETOPEN ").replace("\\}", " SETCLOSE ").replace("\\%", "/100")
+    out, i = [], 0
+    while i < len(s):
+        if s[i] != "\\":
+            out.append(s[i])
+            i += 1
+            continue
+        m = re.match(r"\\([A-Za-z]+)", s[i:])
+        if not m:
+            out.append(" ")
+            i += 1
+            continue
+        name, i = m.group(1), i + m.end()
+        if name in ("frac", "dfrac", "tfrac", "cfrac"):
+            a, i = _group(s, i)
+            b, i = _group(s, i)
+            out.append(f"(({latex_to_plain(a)})/({latex_to_plain(b)}))")
+        elif name == "sqrt":
+            n = None
+            if i < len(s) and s[i] == "[":
+                j = s.index("]", i)
+                n, i = s[i + 1:j], j + 1
+            a, i = _group(s, i)
+            a = latex_to_plain(a)
+            out.append(f"sqrt(({a}))" if n is None else f"root(({a}),({latex_to_plain(n)}))")
+        else:
+            out.append({"cdot": "*", "times": "*", "div": "/", "pm": "±", "mp": "∓", "le": "<=", "leq": "<=",
+                        "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=", "infty": "oo", "to": "->",
+                        "rightarrow": "->", "cup": " U ", "lt": "<", "gt": ">", "circ": "deg",
+                        "dots": "", "ldots": "", "cdots": "", "lim": " lim ", "int": " ∫ ",
+                        }.get(name, f" {name} "))
+    return "".join(out).replace("{", "(").replace("}", ")")
+
+
+def normalise(text: str) -> str:
+    """Unicode and LaTeX to the plain syntax (does not parse)."""
+    if len(text) > MAX_CHARS:
+        raise ParseError(f"input is longer than {MAX_CHARS} characters")
+    s = re.sub(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+", lambda m: "^(" + m.group(0).translate(_SUPERSCRIPTS) + ")", text)
+    s = s.translate(_SUBSCRIPTS)
+    for k, v in _UNICODE.items():
+        s = s.replace(k, v)
+    s = s.replace("$", " ").replace("%", "/100")
+    if "\\" in s:
+        s = latex_to_plain(s)
+    s = s.replace("**", "^").replace("≤", "<=").replace("≥", ">=").replace("=<", "<=").replace("=>", ">=")
+    return s
+
+
+# ---- lexer ------------------------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<name>[A-Za-z]+)|(?P<op><=|>=|!=|==|->|[-+*/^()\[\],;=<>|!±∓]))")
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str  # num | name | op | end
+    text: str
+    pos: int
+
+
+def lex(s: str) -> list[Tok]:
+    toks, i = [], 0
+    s = s.rstrip()
+    while i < len(s):
+        m = _TOKEN.match(s, i)
+        if not m or m.end() == i:
+            raise ParseError(f"unexpected character {s[i]!r} at position {i + 1}")
+        kind = m.lastgroup
+        text = m.group(kind)
+        if kind == "name":
+            toks.extend(_split_name(text, m.start(kind)))
+        else:
+            toks.append(Tok(kind, text, m.start(kind)))
+        i = m.end()
+        if len(toks) > MAX_TOKENS:
+            raise ParseError(f"input has more than {MAX_TOKENS} tokens")
+    toks.append(Tok("end", "", len(s)))
+    return toks
+
+
+_WORDS = set(FUNCTIONS) | set(CONSTANTS) | GREEK | WORD_OPS | {"root", "cbrt", "deg", "SETOPEN", "SETCLOSE", "U"}
+_INNER = sorted((w for w in set(FUNCTIONS) | set(CONSTANTS) | GREEK | {"root", "cbrt"} if len(w) > 1),
+                key=len, reverse=True)
+SPLITTABLE = set("abcdehikmnpqrstuvwxyz")
+
+
+def _split_name(word: str, pos: int) -> list[Tok]:
+    """'xy' -> x, y; 'sinx' -> sin, x; known words stay whole. An unknown longer word is English, not a product."""
+    if word in _WORDS:
+        return [Tok("name", word, pos)]
+    out, letters, i = [], [], 0
+    while i < len(word):
+        k = next((k for k in _INNER if word.startswith(k, i)), None)
+        if k is None:
+            k = word[i]
+            letters.append(k)
+        out.append(Tok("name", k, pos + i))
+        i += len(k)
+    if len(word) > 2 and not set(letters) <= SPLITTABLE:
+        raise ParseError(f"unknown word {word!r} at position {pos + 1}")
+    return out
+
+
+# ---- parser -----------------------------------------------------------------------------------------------------
+
+
+class Alternatives(tuple):
+    """Several answers written as one (x = 1 ± 2); parse_math flattens them into its list."""
+
+
+@dataclass(frozen=True)
+class PlusMinus:
+    """a ± b, carried through arithmetic as its two values, so answer checking can test both."""
+    plus: sp.Expr
+    minus: sp.Expr
+
+    def values(self) -> list[sp.Expr]:
+        return [self.plus, self.minus]
+
+    def map(self, f) -> "PlusMinus":
+        return PlusMinus(f(self.plus), f(self.minus))
+
+
+class _Parser:
+    def __init__(self, toks: list[Tok], symbols: dict[str, sp.Symbol]):
+        self.toks, self.i, self.depth, self.symbols = toks, 0, 0, symbols
+
+    @property
+    def tok(self) -> Tok:
+        return self.toks[self.i]
+
+    def take(self, text: str | None = None) -> Tok:
+        t = self.tok
+        if text is not None and t.text != text:
+            found = t.text or "end of input"
+            raise ParseError(f"expected {text!r} at position {t.pos + 1}, found {found!r}")
+        self.i += 1
+        return t
+
+    def nest(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError("expression is nested too deeply")
+
+    # list := relation ((',' | ';' | 'or' | 'and') relation)*
+    def parse_list(self, closers=("end",)) -> list:
+        items = [self.parse_relation()]
+        while self.tok.text in (",", ";", "or", "and"):
+            self.take()
+            if self.tok.text in closers or self.tok.kind in closers:
+                break
+            items.append(self.parse_relation())
+        return items
+
+    def parse_relation(self):
+        left = self.parse_sum()
+        rels = []
+        while self.tok.text in ("=", "==", "<", ">", "<=", ">=", "!="):
+            op = self.take().text
+            right = self.parse_sum()
+            if isinstance(right, PlusMinus) and op in ("=", "==") and not rels:
+                return Alternatives(_relation(op, left, v) for v in right.values())
+            rels.append(_relation(op, left, right))
+            left = right
+        if not rels:
+            return left
+        return rels[0] if len(rels) == 1 else sp.And(*rels)
+
+    def parse_sum(self):
+        left = self.parse_product()
+        while self.tok.text in ("+", "-", "±", "∓"):
+            op = self.take().text
+            right = self.parse_product()
+            if op in ("±", "∓"):
+                if isinstance(left, PlusMinus) or isinstance(right, PlusMinus):
+                    raise ParseError("more than one ± in one expression")
+                a, b = _expr(left), _expr(right)
+                left = PlusMinus(a + b, a - b) if op == "±" else PlusMinus(a - b, a + b)
+            else:
+                left = _arith(left, right, op)
+        return left
+
+    def _starts_primary(self) -> bool:
+        t = self.tok
+        return t.kind in ("num", "name") and t.text not in WORD_OPS | {"U", "SETCLOSE"} or t.text in ("(", "[")
+
+    def parse_product(self):
+        left = self.parse_unary()
+        while True:
+            if self.tok.text in ("*", "/"):
+                op = self.take().text
+                right = self.parse_unary()
+            elif self._starts_primary():
+                op, right = "*", self.parse_unary()
+            else:
+                return left
+            left = _arith(left, right, op)
+
+    def parse_unary(self):
+        if self.tok.text in ("-", "+"):
+            op = self.take().text
+            self.nest()
+            v = self.parse_unary()
+            self.depth -= 1
+            return _arith(0, v, "-") if op == "-" else v
+        return self.parse_power()
+
+    def parse_power(self):
+        base = self.parse_postfix()
+        if self.tok.text == "^":
+            self.take()
+            self.nest()
+            exp = self.parse_unary()
+            self.depth -= 1
+            if isinstance(exp, sp.Symbol) and exp.name == "deg":
+                return _expr(base) * sp.pi / 180
+            return safe_pow(_expr(base), _expr(exp))
+        return base
+
+    def parse_postfix(self):
+        v = self.parse_primary()
+        while self.tok.text == "!":
+            self.take()
+            v = _expr(v)
+            if v.is_Integer and v > 5000:
+                raise ParseError("factorial argument too large")
+            v = sp.factorial(v)
+        if self.tok.text == "deg":
+            self.take()
+            v = _expr(v) * sp.pi / 180
+        return v
+
+    def parse_primary(self):
+        t = self.tok
+        self.nest()
+        try:
+            if t.kind == "num":
+                self.take()
+                return sp.Float(t.text) if "." in t.text else sp.Integer(t.text)
+            if t.text == "(":
+                self.take()
+                items = self.parse_list(closers=(")", "]"))
+                close = self.take().text if self.tok.text in (")", "]") else self.take(")")
+                return _bracketed("(", items, close)
+            if t.text == "[":
+                self.take()
+                items = self.parse_list(closers=(")", "]"))
+                close = self.take().text if self.tok.text in (")", "]") else self.take("]")
+                return _bracketed("[", items, close)
+            if t.text == "SETOPEN":
+                self.take()
+                if self.tok.text == "SETCLOSE":
+                    self.take()
+                    return sp.EmptySet
+                items = self.parse_list(closers=("SETCLOSE",))
+                self.take("SETCLOSE")
+                return sp.FiniteSet(*[_expr(x) for x in items])
+            if t.text == "|":
+                self.take()
+                v = self.parse_sum()
+                self.take("|")
+                return sp.Abs(_expr(v))
+            if t.kind == "name":
+                return self._name()
+            raise ParseError(f"unexpected {t.text or 'end of input'!r} at position {t.pos + 1}")
+        finally:
+            self.depth -= 1
+
+    def _name(self):
+        t = self.take()
+        name = t.text
+        if name in FUNCTIONS or name in ("root", "cbrt"):
+            power = None
+            if self.tok.text == "^" and name not in ("sqrt", "root", "cbrt"):  # sin^2 x
+                self.take()
+                power = _expr(self.parse_primary())
+            if self.tok.text == "(":
+                self.take()
+                args = [_expr(a) for a in self.parse_list(closers=(")",))]
+                self.take(")")
+            else:  # sin x, sqrt 2, ln 2x: the argument is the next product term without implicit continuation
+                args = [_expr(self.parse_power())]
+            value = _call(name, args)
+            return safe_pow(value, power) if power is not None else value
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if name in WORD_OPS or name in ("SETCLOSE", "U", "deg"):
+            raise ParseError(f"unexpected {name!r} at position {t.pos + 1}")
+        if len(name) > 1 and name not in GREEK:
+            raise ParseError(f"unknown word {name!r} at position {t.pos + 1}")
+        return self.symbols.setdefault(name, sp.Symbol(name))
+
+
+def _relation(op, a, b):
+    a, b = _expr(a), _expr(b)
+    return {"=": sp.Eq, "==": sp.Eq, "<": sp.Lt, ">": sp.Gt, "<=": sp.Le, ">=": sp.Ge, "!=": sp.Ne}[op](
+        a, b, evaluate=False)
+
+
+def _expr(v):
+    if isinstance(v, PlusMinus):
+        raise ParseError("± can only appear in an answer, not inside a larger expression")
+    if isinstance(v, (sp.Expr,)):
+        return v
+    raise ParseError(f"expected an expression, found {v}")
+
+
+def _arith(a, b, op):
+    if isinstance(a, PlusMinus) and isinstance(b, PlusMinus):
+        raise ParseError("more than one ± in one expression")
+    if isinstance(a, PlusMinus):
+        return a.map(lambda v: _arith(v, b, op))
+    if isinstance(b, PlusMinus):
+        return b.map(lambda v: _arith(a, v, op))
+    a, b = sp.Integer(a) if isinstance(a, int) else _expr(a), _expr(b)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if b == 0:
+        raise ParseError("division by zero")
+    return a / b
+
+
+def safe_pow(base: sp.Expr, exp: sp.Expr) -> sp.Expr:
+    """base**exp, refusing exact powers whose value would have more than MAX_BITS bits (9^9^9^9)."""
+    if exp.is_Number and abs(exp) > 10 ** 6:
+        raise ParseError("exponent too large")
+    if base.is_Number and exp.is_Number and base != 0 and abs(base) != 1:
+        bits = abs(float(exp)) * abs(math.log2(abs(float(base)))) if base.is_finite else 0
+        if bits > MAX_BITS:
+            raise ParseError("number too large to compute exactly")
+    return sp.Pow(base, exp)
+
+
+def _call(name: str, args: list[sp.Expr]) -> sp.Expr:
+    if name == "root":
+        if len(args) != 2:
+            raise ParseError("root takes two arguments")
+        return sp.root(args[0], args[1])
+    if name == "cbrt":
+        return sp.root(args[0], 3) if len(args) == 1 else _bad_arity(name)
+    if name == "log" and len(args) == 2:
+        return sp.log(args[0], args[1])
+    if len(args) != 1:
+        return _bad_arity(name)
+    return FUNCTIONS[name](args[0])
+
+
+def _bad_arity(name: str):
+    raise ParseError(f"{name} takes one argument")
+
+
+def _bracketed(open_: str, items: list, close: str):
+    if len(items) == 1 and open_ == "(" and close == ")":
+        return items[0]  # plain grouping (a relation or a PlusMinus pass through)
+    if len(items) == 2 and (open_, close) != ("(", ")"):
+        a, b = (_expr(x) for x in items)
+        return sp.Interval(a, b, left_open=open_ == "(", right_open=close == ")")
+    if open_ == "(" and close == ")":
+        if len(items) == 2 and any(_expr(x).has(sp.oo, -sp.oo) for x in items):
+            return sp.Interval.open(_expr(items[0]), _expr(items[1]))
+        return sp.Tuple(*[_expr(x) if not isinstance(x, sp.Basic) else x for x in items])
+    raise ParseError(f"cannot read {open_}…{close} with {len(items)} items")
+
+
+def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None) -> list:
+    """Parse text into a list of SymPy objects (expressions, relations, tuples, intervals, sets) or PlusMinus.
+
+    A comma/semicolon/'or'/'and' separated list gives several items. Raises ParseError.
+    """
+    s = normalise(text)
+    s = re.sub(r"(?<![A-Za-z])U(?![A-Za-z])", " or ", s)  # set union between intervals
+    toks = lex(s)
+    if toks[0].kind == "end":
+        raise ParseError("nothing to parse")
+    p = _Parser(toks, {} if symbols is None else symbols)
+    items = p.parse_list()
+    if p.tok.kind != "end":
+        raise ParseError(f"unexpected {p.tok.text!r} at position {p.tok.pos + 1}")
+    flat = []
+    for item in items:
+        if isinstance(item, PlusMinus):
+            item = Alternatives(item.values())
+        flat.extend(item if isinstance(item, Alternatives) else [item])
+    return flat
+
+
+def parse_expr_safe(text: str) -> sp.Expr:
+    """Exactly one expression."""
+    items = parse_math(text)
+    if len(items) != 1 or not isinstance(items[0], sp.Expr):
+        raise ParseError(f"expected one expression, got {text!r}")
+    return items[0]
