@@ -46,7 +46,7 @@ WORD_OPS = {"or", "and"}
 _UNICODE = {
     "×": "*", "·": "*", "⋅": "*", "∙": "*", "÷": "/", "−": "-", "–": "-", "—": "-", "π": "pi", "∞": "oo",
     "≤": "<=", "≥": ">=", "≠": "!=", "⩽": "<=", "⩾": ">=", "√": "sqrt", "∛": "cbrt", "θ": "theta", "α": "alpha",
-    "β": "beta", "λ": "lambda", "∪": " U ", "：": ":", "，": ",", "（": "(", "）": ")",
+    "β": "beta", "λ": "lambda", "：": ":", "，": ",", "（": "(", "）": ")",
 }
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
@@ -109,7 +109,7 @@ def latex_to_plain(s: str) -> str:
         else:
             out.append({"cdot": "*", "times": "*", "div": "/", "pm": "±", "mp": "∓", "le": "<=", "leq": "<=",
                         "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=", "infty": "oo", "to": "->",
-                        "rightarrow": "->", "cup": " U ", "lt": "<", "gt": ">", "circ": "deg",
+                        "rightarrow": "->", "cup": " ∪ ", "lt": "<", "gt": ">", "circ": "deg",
                         "dots": "", "ldots": "", "cdots": "", "lim": " lim ", "int": " ∫ ",
                         }.get(name, f" {name} "))
     return "".join(out).replace("{", "(").replace("}", ")")
@@ -126,13 +126,15 @@ def normalise(text: str) -> str:
     s = s.replace("$", " ").replace("%", "/100")
     if "\\" in s:
         s = latex_to_plain(s)
+    else:  # in plain text braces are set brackets
+        s = s.replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
     s = s.replace("**", "^").replace("≤", "<=").replace("≥", ">=").replace("=<", "<=").replace("=>", ">=")
     return s
 
 
 # ---- lexer ------------------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<name>[A-Za-z]+)|(?P<op><=|>=|!=|==|->|[-+*/^()\[\],;=<>|!±∓]))")
+_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<name>[A-Za-z]+)|(?P<op><=|>=|!=|==|->|[-+*/^()\[\],;=<>|!±∓∪]))")
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ def lex(s: str) -> list[Tok]:
     while i < len(s):
         m = _TOKEN.match(s, i)
         if not m or m.end() == i:
-            raise ParseError(f"unexpected character {s[i]!r} at position {i + 1}")
+            j = len(s[:i]) + len(s[i:]) - len(s[i:].lstrip())
+            raise ParseError(f"unexpected character {s[j]!r} at position {j + 1}")
         kind = m.lastgroup
         text = m.group(kind)
         if kind == "name":
@@ -162,7 +165,7 @@ def lex(s: str) -> list[Tok]:
     return toks
 
 
-_WORDS = set(FUNCTIONS) | set(CONSTANTS) | GREEK | WORD_OPS | {"root", "cbrt", "deg", "SETOPEN", "SETCLOSE", "U"}
+_WORDS = set(FUNCTIONS) | set(CONSTANTS) | GREEK | WORD_OPS | {"root", "cbrt", "deg", "SETOPEN", "SETCLOSE"}
 _INNER = sorted((w for w in set(FUNCTIONS) | set(CONSTANTS) | GREEK | {"root", "cbrt"} if len(w) > 1),
                 key=len, reverse=True)
 SPLITTABLE = set("abcdehikmnpqrstuvwxyz")
@@ -228,13 +231,24 @@ class _Parser:
 
     # list := relation ((',' | ';' | 'or' | 'and') relation)*
     def parse_list(self, closers=("end",)) -> list:
-        items = [self.parse_relation()]
+        items = [self.parse_union()]
         while self.tok.text in (",", ";", "or", "and"):
             self.take()
             if self.tok.text in closers or self.tok.kind in closers:
                 break
-            items.append(self.parse_relation())
+            items.append(self.parse_union())
         return items
+
+    def parse_union(self):
+        """relation ('∪' relation)*: intervals and sets joined into one Union."""
+        first = self.parse_relation()
+        if self.tok.text != "∪":
+            return first
+        parts = [first]
+        while self.tok.text == "∪":
+            self.take()
+            parts.append(self.parse_relation())
+        return sp.Union(*[_as_set(p) for p in parts])
 
     def parse_relation(self):
         left = self.parse_sum()
@@ -266,7 +280,7 @@ class _Parser:
 
     def _starts_primary(self) -> bool:
         t = self.tok
-        return t.kind in ("num", "name") and t.text not in WORD_OPS | {"U", "SETCLOSE"} or t.text in ("(", "[")
+        return t.kind in ("num", "name") and t.text not in WORD_OPS | {"SETCLOSE"} or t.text in ("(", "[")
 
     def parse_product(self):
         left = self.parse_unary()
@@ -338,7 +352,10 @@ class _Parser:
                     return sp.EmptySet
                 items = self.parse_list(closers=("SETCLOSE",))
                 self.take("SETCLOSE")
-                return sp.FiniteSet(*[_expr(x) for x in items])
+                values = []
+                for x in items:
+                    values.extend(x.values() if isinstance(x, PlusMinus) else [_expr(x)])
+                return sp.FiniteSet(*values)
             if t.text == "|":
                 self.take()
                 v = self.parse_sum()
@@ -368,11 +385,19 @@ class _Parser:
             return safe_pow(value, power) if power is not None else value
         if name in CONSTANTS:
             return CONSTANTS[name]
-        if name in WORD_OPS or name in ("SETCLOSE", "U", "deg"):
+        if name in WORD_OPS or name in ("SETCLOSE", "deg"):
             raise ParseError(f"unexpected {name!r} at position {t.pos + 1}")
         if len(name) > 1 and name not in GREEK:
             raise ParseError(f"unknown word {name!r} at position {t.pos + 1}")
         return self.symbols.setdefault(name, sp.Symbol(name))
+
+
+def _as_set(v) -> sp.Set:
+    if isinstance(v, sp.Set):
+        return v
+    if isinstance(v, sp.Tuple) and len(v) == 2:
+        return sp.Interval.open(*v)
+    raise ParseError(f"∪ joins sets or intervals, not {v}")
 
 
 def _relation(op, a, b):
@@ -456,7 +481,7 @@ def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None) -> list:
     A comma/semicolon/'or'/'and' separated list gives several items. Raises ParseError.
     """
     s = normalise(text)
-    s = re.sub(r"(?<![A-Za-z])U(?![A-Za-z])", " or ", s)  # set union between intervals
+    s = re.sub(r"(?<![A-Za-z])U(?![A-Za-z])", " ∪ ", s)  # set union written as a capital U
     toks = lex(s)
     if toks[0].kind == "end":
         raise ParseError("nothing to parse")

@@ -1,0 +1,168 @@
+"""From a problem as typed ("solve 3x^2+4x+5=1", "integrate x^2 from 0 to 1", a LaTeX limit) to a Problem:
+what to do, with which parsed objects, in which variable. English wrappers are matched with regular
+expressions; the math inside goes through the safe parser only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .mathparse import ParseError, parse_math
+
+KINDS = ("equation", "system", "inequality", "derivative", "integral", "limit", "simplify", "expand", "factor",
+         "evaluate")
+
+
+@dataclass(frozen=True)
+class Problem:
+    text: str
+    kind: str
+    items: tuple                      # parsed relations / expressions
+    var: sp.Symbol | None = None
+    variables: tuple = ()             # for systems, in answer order
+    lower: sp.Expr | None = None      # definite integral bounds
+    upper: sp.Expr | None = None
+    point: sp.Expr | None = None      # limit point
+    direction: str = "+-"             # limit side: "+", "-" or "+-" (two-sided)
+    order: int = 1                    # derivative order
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def expr(self) -> sp.Expr:
+        return self.items[0]
+
+
+_VAR = r"(?P<var>[a-zA-Z]|theta)"
+_WRT = rf"(?:\s*,?\s*(?:with\s+respect\s+to|wrt|w\.r\.t\.?)\s+{_VAR})?"
+_TAIL = r"\s*[.?!]*\s*$"
+_PATTERNS = [
+    ("system", rf"^(?:please\s+)?solve\s+(?:the\s+)?(?:system|equations)\s*(?:of\s+equations)?\s*:?\s*(?P<body>.+?){_TAIL}"),
+    ("derivative", rf"^(?:find\s+|compute\s+|what\s+is\s+)?(?:the\s+)?(?P<nth>second\s+|2nd\s+|third\s+|3rd\s+)?derivative\s+of\s+(?P<body>.+?){_WRT}{_TAIL}"),
+    ("derivative", rf"^differentiate\s+(?P<body>.+?){_WRT}{_TAIL}"),
+    ("derivative", rf"^d\s*/\s*d(?P<var>[a-z])\s*(?P<body>.+?){_TAIL}"),
+    ("integral", rf"^(?:find\s+|compute\s+|evaluate\s+)?(?:integrate|(?:the\s+)?integral\s+of|∫)\s*(?P<body>.+?)"
+                 rf"(?:\s*d(?P<dvar>[a-z]))?(?:\s+from\s+(?P<lo>.+?)\s+to\s+(?P<hi>.+?))?{_WRT}{_TAIL}"),
+    ("limit", rf"^(?:find\s+|compute\s+|evaluate\s+)?(?:the\s+)?limit\s+(?:of\s+)?(?P<body>.+?)\s+as\s+{_VAR}\s*"
+              rf"(?:->|→|approaches|tends\s+to|goes\s+to)\s*(?P<point>.+?){_TAIL}"),
+    ("limit", rf"^lim_?\s*\(?\s*{_VAR}\s*(?:->|→)\s*(?P<point>[^\s)]+?)\)?\s+(?P<body>.+?){_TAIL}"),
+    ("simplify", rf"^(?:simplify)\s*:?\s*(?P<body>.+?){_TAIL}"),
+    ("expand", rf"^(?:expand)\s*:?\s*(?P<body>.+?){_TAIL}"),
+    ("factor", rf"^(?:factor|factorise|factorize)\s*:?\s*(?P<body>.+?){_TAIL}"),
+    ("evaluate", rf"^(?:evaluate|compute|calculate|what\s+is)\s*:?\s*(?P<body>.+?){_TAIL}"),
+    ("solve", rf"^(?:please\s+)?(?:solve|find\s+{_VAR}\s+(?:if|when|such\s+that))\s*:?\s*(?P<body>.+?)"
+              rf"(?:\s+for\s+(?P<var2>[a-zA-Z]))?{_TAIL}"),
+]
+
+
+def _latex_forms(text: str) -> str:
+    """LaTeX integrals and limits into the English forms above."""
+    m = re.match(r"^\s*\\int(?:_\{?(?P<lo>[^}^]+?)\}?\^\{?(?P<hi>[^}]+?)\}?)?\s*(?P<body>.+?)\s*\\?,?\s*d(?P<v>[a-z])\s*$",
+                 text)
+    if m:
+        bounds = f" from {m['lo']} to {m['hi']}" if m["lo"] else ""
+        return f"integrate {m['body']} d{m['v']}{bounds}"
+    m = re.match(r"^\s*\\lim_\{\s*(?P<v>[a-z])\s*\\to\s*(?P<p>[^}]+)\}\s*(?P<body>.+)$", text)
+    if m:
+        return f"limit of {m['body']} as {m['v']} -> {m['p']}"
+    return text
+
+
+def _parse_point(text: str) -> tuple[sp.Expr, str]:
+    text = text.strip()
+    direction = "+-"
+    m = re.match(r"^(.*?)(?:\^?\s*([+-]))$|^(.*?)\s+from\s+the\s+(left|right)$", text)
+    if m and m.group(1) is not None and m.group(1).strip() and m.group(1).strip() not in ("", "-", "+"):
+        text, direction = m.group(1), m.group(2)
+    elif m and m.group(3):
+        text, direction = m.group(3), "-" if m.group(4) == "left" else "+"
+    return _one_expr(text), direction
+
+
+def _one_expr(text: str) -> sp.Expr:
+    items = parse_math(text)
+    if len(items) != 1 or not isinstance(items[0], sp.Expr):
+        raise ParseError(f"expected one expression, got {text!r}")
+    return items[0]
+
+
+def choose_var(objs, hint: str | None = None) -> sp.Symbol | None:
+    free = set().union(*(o.free_symbols for o in objs if isinstance(o, sp.Basic)))
+    if hint:
+        return next((s for s in free if s.name == hint), sp.Symbol(hint))
+    for name in ("x", "t", "y", "z", "n"):
+        for s in free:
+            if s.name == name:
+                return s
+    return sorted(free, key=lambda s: s.name)[0] if free else None
+
+
+def parse_problem(text: str) -> Problem:
+    """Raises ParseError for anything that is not a problem we can read."""
+    original = text
+    text = " ".join(text.strip().split())
+    if not text:
+        raise ParseError("the problem is empty")
+    text = _latex_forms(text)
+    for kind, pattern in _PATTERNS:
+        m = re.match(pattern, text, flags=re.IGNORECASE)
+        if m:
+            return _build(kind, m, original)
+    return _build("solve", None, original, body=text)
+
+
+def _build(kind: str, m, original: str, body: str | None = None) -> Problem:
+    groups = m.groupdict() if m else {}
+    body = groups.get("body", body)
+    hint = groups.get("var") or groups.get("var2") or groups.get("dvar")
+    if kind == "derivative":
+        expr = _one_expr(body)
+        nth = (groups.get("nth") or "").strip()
+        order = {"second": 2, "2nd": 2, "third": 3, "3rd": 3}.get(nth, 1)
+        return Problem(original, kind, (expr,), choose_var([expr], hint), order=order)
+    if kind == "integral":
+        expr = _one_expr(body)
+        lo = _one_expr(groups["lo"]) if groups.get("lo") else None
+        hi = _one_expr(groups["hi"]) if groups.get("hi") else None
+        return Problem(original, kind, (expr,), choose_var([expr], hint), lower=lo, upper=hi)
+    if kind == "limit":
+        expr = _one_expr(body)
+        point, direction = _parse_point(groups["point"])
+        return Problem(original, kind, (expr,), choose_var([expr], hint), point=point, direction=direction)
+    if kind in ("simplify", "expand", "factor", "evaluate"):
+        expr = _one_expr(body)
+        if kind == "evaluate" and expr.free_symbols:
+            kind = "simplify"
+        return Problem(original, kind, (expr,), choose_var([expr]))
+    items = tuple(parse_math(body))
+    return _classify(original, items, hint, force_system=kind == "system")
+
+
+def _classify(original: str, items: tuple, hint: str | None, force_system: bool = False) -> Problem:
+    rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
+    if not rels:
+        if len(items) != 1 or not isinstance(items[0], sp.Expr):
+            raise ParseError("expected an equation, an inequality or an expression")
+        expr = items[0]
+        kind = "simplify" if expr.free_symbols else "evaluate"
+        return Problem(original, kind, items, choose_var(items))
+    if len(rels) != len(items):
+        raise ParseError("mixing equations and bare expressions")
+    if all(isinstance(r, sp.Eq) for r in rels) and (len(rels) > 1 or force_system):
+        variables = tuple(sorted(set().union(*(r.free_symbols for r in rels)), key=lambda s: s.name))
+        if hint:
+            variables = tuple(v for v in variables if v.name == hint) or variables
+        return Problem(original, "system", items, variables[0] if variables else None, variables=variables)
+    if len(rels) == 1 and isinstance(rels[0], sp.Eq):
+        var = choose_var(rels, hint)
+        if var is None:
+            raise ParseError("the equation has no variable to solve for")
+        return Problem(original, "equation", items, var)
+    if all(isinstance(r, (sp.Lt, sp.Gt, sp.Le, sp.Ge, sp.And)) for r in rels):
+        var = choose_var(rels, hint)
+        if var is None or len(set().union(*(r.free_symbols for r in rels))) > 1:
+            raise ParseError("inequalities in one variable only")
+        return Problem(original, "inequality", items, var)
+    raise ParseError("cannot tell what to solve: mix of equations and inequalities")

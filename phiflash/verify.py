@@ -1,0 +1,276 @@
+"""Verdicts that never guess: `verified`, `wrong` (with the correct answer) or `unverifiable` (with the reason).
+
+An answer is checked against a problem (solved independently by the symbolic engine) or against an expected
+answer. Solution sets are compared without order, `x = …` forms and ± are understood, equations are compared as
+equations (proportional sides), antiderivatives up to a constant, and a numeric tolerance is used only when the
+answer is written as a decimal.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+import sympy as sp
+
+from .answers import Answer, read_answer
+from .errors import PhiflashError
+from .mathparse import ParseError
+from .timelimit import TimeLimitError, run_with_time_limit
+
+VERIFIED, WRONG, UNVERIFIABLE = "verified", "wrong", "unverifiable"
+
+
+class Undecidable(Exception):
+    """Equality could be neither proved nor refuted."""
+
+
+@dataclass
+class Verdict:
+    status: str
+    expected: str | None = None    # the checker's answer, when it has one
+    reason: str = ""
+    answer: str | None = None      # the answer as read
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- equality of single values ----------------------------------------------------------------------------------
+
+
+def _numeric(expr) -> complex:
+    return complex(sp.N(expr, 30))
+
+
+def values_equal(a, b, decimals: int | None = None) -> bool:
+    """a == b exactly; or, when a was written with `decimals` decimal places, to within half a unit of the last."""
+    if isinstance(a, sp.Tuple) or isinstance(b, sp.Tuple):
+        if not (isinstance(a, sp.Tuple) and isinstance(b, sp.Tuple)) or len(a) != len(b):
+            return False
+        return all(values_equal(x, y, decimals) for x, y in zip(a, b))
+    if isinstance(a, sp.MatrixBase) or isinstance(b, sp.MatrixBase):
+        return isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and a.shape == b.shape and all(
+            values_equal(x, y, decimals) for x, y in zip(a, b))
+    if not (isinstance(a, sp.Expr) and isinstance(b, sp.Expr)):
+        return a == b
+    if decimals is not None or a.has(sp.Float) or b.has(sp.Float):
+        if a.free_symbols or b.free_symbols:
+            return _identity(a, b)
+        tol = 0.5 * 10 ** -(decimals if decimals is not None else 6) + 1e-12 * abs(_numeric(b))
+        return abs(_numeric(a) - _numeric(b)) <= tol
+    if a == b:
+        return True
+    if a.is_infinite or b.is_infinite:
+        return False
+    return _identity(a, b)
+
+
+def _identity(a, b) -> bool:
+    d = sp.simplify(a - b)
+    if d == 0:
+        return True
+    z = d.equals(0)
+    if z is not None:
+        return z
+    # neither proved nor refuted symbolically: evaluate at random points; a non-zero value refutes it
+    free = sorted(d.free_symbols, key=lambda s: s.name)
+    rng = random.Random(0)
+    zero = True
+    for _ in range(4):
+        point = {s: sp.Rational(rng.randint(1, 97), rng.randint(1, 13)) for s in free}
+        try:
+            v = abs(_numeric(d.subs(point)))
+        except (TypeError, ValueError):
+            raise Undecidable(f"cannot compare {a} and {b}") from None
+        if v > 1e-20:
+            return False
+        zero &= v == 0
+    if zero and not free:
+        return True
+    raise Undecidable(f"cannot prove {a} = {b}")
+
+
+def _same_set(cands: list, expected: list, decimals) -> bool:
+    """Equal as sets: every candidate matches an expected value and every expected value is matched."""
+    matched = set()
+    for c in cands:
+        hit = [i for i, e in enumerate(expected) if values_equal(c, e, decimals)]
+        if not hit:
+            return False
+        matched.update(hit)
+    return len(matched) == len(expected)
+
+
+def _is_real(v) -> bool:
+    try:
+        return abs(_numeric(v).imag) < 1e-12
+    except (TypeError, ValueError):
+        return bool(v.is_real)
+
+
+# ---- comparing answers ------------------------------------------------------------------------------------------
+
+
+def compare(cand: Answer, exp: Answer, var: sp.Symbol | None = None, antiderivative: bool = False,
+            variables: tuple = ()) -> bool:
+    """True/False, or raises Undecidable. `exp` is the reference reading."""
+    if exp.kind == "dne" or cand.kind == "dne":
+        return cand.kind == exp.kind
+    if exp.kind == "empty":
+        return cand.kind == "empty"
+    if antiderivative:
+        if cand.kind != "values" or len(cand.values) != 1:
+            return False
+        c = cand.values[0]
+        c = c.subs({s: 0 for s in c.free_symbols if s.name in ("C", "c", "K")})
+        x = var or sp.Symbol("x")
+        return _identity(sp.diff(c - exp.values[0], x), sp.Integer(0))
+    if cand.kind == "empty":  # "no real solution" is right when every root is complex
+        return exp.kind == "values" and not any(_is_real(v) for v in exp.values)
+    if exp.kind == "set" or cand.kind == "set":
+        return _as_set(cand, var) == _as_set(exp, var)
+    if exp.kind == "equation" or cand.kind == "equation":
+        cand, exp = _as_equations(cand), _as_equations(exp)
+        if cand.kind != "equation" or exp.kind != "equation" or len(cand.values) != len(exp.values):
+            return False
+        return all(any(_proportional(c, e) for e in exp.values) for c in cand.values)
+    if exp.kind == "tuples" or cand.kind == "tuples":
+        return _same_set(_tuples(cand, variables), _tuples(exp, variables), cand.decimals)
+    if _same_set(cand.values, exp.values, cand.decimals):
+        return True
+    # real-domain reading: all the real roots and nothing else (x^4 = 16 -> ±2)
+    real = [v for v in exp.values if _is_real(v)]
+    if real and len(real) < len(exp.values) and all(_is_real(c) for c in cand.values):
+        return _same_set(cand.values, real, cand.decimals)
+    return False
+
+
+def _as_equations(ans: Answer) -> Answer:
+    """`y = 3x + 13` was read as a value of y; as an equation it is y − (3x + 13) = 0."""
+    if ans.kind == "values" and ans.names:
+        return Answer("equation", [sp.Eq(sp.Symbol(n), v) for n, v in zip(ans.names, ans.values)], text=ans.text)
+    return ans
+
+
+def _proportional(a: sp.Eq, b: sp.Eq) -> bool:
+    fa, fb = sp.expand(a.lhs - a.rhs), sp.expand(b.lhs - b.rhs)
+    if fb == 0 or fa == 0:
+        return fa == fb
+    ratio = sp.simplify(fa / fb)
+    return not ratio.free_symbols and ratio != 0
+
+
+def _tuples(ans: Answer, variables: tuple) -> list:
+    order = [v.name for v in variables] or sorted({k for d in ans.values if isinstance(d, dict) for k in d})
+    out = []
+    for v in ans.values:
+        if isinstance(v, dict):
+            out.append(sp.Tuple(*[v.get(n, sp.Symbol(n)) for n in order]))
+        else:
+            out.append(v if isinstance(v, sp.Tuple) else sp.Tuple(v))
+    return out
+
+
+def _as_set(ans: Answer, var) -> sp.Set:
+    if ans.kind == "empty":
+        return sp.EmptySet
+    if ans.kind == "values":
+        return sp.FiniteSet(*ans.values)
+    result = sp.EmptySet
+    for item in ans.values:
+        if isinstance(item, sp.Set):
+            s = item
+        elif isinstance(item, sp.Tuple) and len(item) == 2:
+            s = sp.Interval.open(*item)
+        elif isinstance(item, (sp.Rel, sp.And)):
+            free = item.free_symbols
+            x = var if var is not None and var in free else (sorted(free, key=lambda s: s.name) or [None])[0]
+            if x is None:
+                raise Undecidable("an inequality without a variable")
+            real = sp.Symbol(x.name, real=True)
+            s = sp.solve_univariate_inequality(item.subs(x, real), real, relational=False) if isinstance(
+                item, sp.Rel) else sp.Intersection(*[sp.solve_univariate_inequality(r.subs(x, real), real,
+                                                                                    relational=False)
+                                                    for r in item.args])
+        else:
+            s = sp.FiniteSet(item)
+        result = sp.Union(result, s)
+    return sp.simplify(result) if not isinstance(result, sp.Set) else result
+
+
+# ---- verdicts ---------------------------------------------------------------------------------------------------
+
+
+def _expected_answer(solution) -> tuple[Answer, dict]:
+    p = solution.problem
+    a = solution.answer
+    opts = {"var": p.var, "variables": p.variables}
+    if p.kind == "equation":
+        return (Answer("values", list(a)) if a else Answer("empty")), opts
+    if p.kind == "system":
+        return (Answer("tuples", [dict((k.name, v) for k, v in s.items()) for s in a]) if a else
+                Answer("empty")), opts
+    if p.kind == "inequality":
+        return (Answer("set", [a]) if a != sp.EmptySet else Answer("empty")), opts
+    if p.kind == "limit" and a is sp.nan:
+        return Answer("dne"), opts
+    if p.kind == "integral" and p.lower is None:
+        return Answer("values", [a]), opts | {"antiderivative": True}
+    return Answer("values", [a]), opts
+
+
+def _check(answer_text: str, problem_text: str | None, expected_text: str | None) -> Verdict:
+    try:
+        cand = read_answer(answer_text)
+    except ParseError as e:
+        return Verdict(UNVERIFIABLE, reason=f"cannot read the answer: {e}")
+    expected_str = None
+    opts: dict = {}
+    if expected_text is not None:
+        try:
+            exp = read_answer(expected_text)
+        except ParseError as e:
+            return Verdict(UNVERIFIABLE, reason=f"cannot read the expected answer: {e}")
+        expected_str = expected_text
+        if problem_text is not None:
+            try:
+                from .problem import parse_problem
+                prob = parse_problem(problem_text)
+                opts = {"var": prob.var, "variables": prob.variables,
+                        "antiderivative": prob.kind == "integral" and prob.lower is None}
+            except ParseError:
+                pass
+    else:
+        from .solver import SolveError, solve_problem
+        try:
+            solution = solve_problem(problem_text)
+        except ParseError as e:
+            return Verdict(UNVERIFIABLE, reason=f"cannot read the problem: {e}")
+        except SolveError as e:
+            return Verdict(UNVERIFIABLE, reason=f"the symbolic engine cannot solve it: {e}")
+        exp, opts = _expected_answer(solution)
+        expected_str = solution.answer_text
+    if cand.kind == "values" and any(isinstance(v, sp.Symbol) and v.name.startswith("TEXT:") for v in cand.values):
+        same = cand.values == exp.values
+        return Verdict(VERIFIED if same else WRONG, expected_str, "" if same else "the text differs", cand.text)
+    try:
+        ok = compare(cand, exp, **opts)
+    except Undecidable as e:
+        return Verdict(UNVERIFIABLE, expected_str, f"equivalence undecided: {e}", cand.text)
+    except (TypeError, ValueError, NotImplementedError, AttributeError) as e:
+        return Verdict(UNVERIFIABLE, expected_str, f"cannot compare: {e}", cand.text)
+    if ok:
+        return Verdict(VERIFIED, expected_str, "", cand.text)
+    return Verdict(WRONG, expected_str, "does not match the correct answer", cand.text)
+
+
+def check_answer(answer: str, problem: str | None = None, expected: str | None = None,
+                 seconds: float = 10.0) -> Verdict:
+    """Check `answer` against `expected` if given, else against the problem solved independently."""
+    if problem is None and expected is None:
+        raise PhiflashError("check_answer needs a problem or an expected answer")
+    try:
+        return run_with_time_limit(_check, answer, problem, expected, seconds=seconds)
+    except TimeLimitError as e:
+        return Verdict(UNVERIFIABLE, reason=f"time limit: {e}")
