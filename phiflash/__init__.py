@@ -1,6 +1,7 @@
 """phiflash: Phi-4-mini-flash-reasoning (SambaY) in pure PyTorch, with a SymPy-checked math tutor.
 
-Importing the package is cheap: torch is imported only when a model-side name is first used.
+Importing the package is cheap: torch is imported only when a model-side name is first used, and the math
+engine (parse_problem, solve, extract_answer, check_answer) never imports it.
 """
 
 __version__ = "0.1.0"
@@ -13,6 +14,16 @@ _LAZY = {
     "PhiFlashForCausalLM": "phiflash.model",
     "Cache": "phiflash.cache",
     "cache_bytes": "phiflash.cache",
+    "Tokenizer": "phiflash.tokenizer",
+    "SamplingParams": "phiflash.generate",
+    "generate": "phiflash.generate",
+    "generate_batch": "phiflash.generate",
+    "complete": "phiflash.generate",
+    # the math engine (no torch)
+    "parse_problem": "phiflash.problem",
+    "solve": "phiflash.solver",
+    "extract_answer": "phiflash.answers",
+    "check_answer": "phiflash.verify",
 }
 
 

@@ -95,7 +95,8 @@ def read_answer(text: str) -> Answer:
     try:
         items = parse_math(t)
     except ParseError as ours:
-        items = _math_verify_items(t)
+        # plain text is ours alone; math-verify's LaTeX grammar is a second reader for LaTeX only
+        items = _math_verify_items(t) if "\\" in t else None
         if items is None:
             raise ours
     return _from_items(items, text)
@@ -109,6 +110,10 @@ def _from_items(items: list, text: str) -> Answer:
             flat.extend(it.args)
         else:
             flat.append(it)
+    first = flat[0] if flat else None
+    if isinstance(first, sp.Eq) and isinstance(first.lhs, sp.Symbol) and all(
+            isinstance(i, sp.Expr) for i in flat[1:]):  # x = 2, 3
+        flat = [first] + [sp.Eq(first.lhs, i, evaluate=False) for i in flat[1:]]
     if all(isinstance(i, sp.Eq) and isinstance(i.lhs, sp.Symbol) and i.lhs not in i.rhs.free_symbols
            for i in flat):
         names = [i.lhs.name for i in flat]

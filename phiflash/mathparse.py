@@ -124,12 +124,21 @@ def normalise(text: str) -> str:
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
     s = s.replace("$", " ").replace("%", "/100")
+    s = re.sub(r"\b([0-9A-Za-z]+)_\{?(\d+)\}?", _base_number, s)  # 52_8: a numeral in base 8
     if "\\" in s:
         s = latex_to_plain(s)
     else:  # in plain text braces are set brackets
         s = s.replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
     s = s.replace("**", "^").replace("≤", "<=").replace("≥", ">=").replace("=<", "<=").replace("=>", ">=")
     return s
+
+
+def _base_number(m: re.Match) -> str:
+    digits, base = m.group(1), int(m.group(2))
+    try:
+        return f"({int(digits, base)})" if 2 <= base <= 36 else m.group(0)
+    except ValueError:
+        return m.group(0)
 
 
 # ---- lexer ------------------------------------------------------------------------------------------------------
@@ -295,6 +304,10 @@ class _Parser:
             left = _arith(left, right, op)
 
     def parse_unary(self):
+        if self.tok.text in ("±", "∓"):  # ±2
+            self.take()
+            v = _expr(self.parse_unary())
+            return PlusMinus(v, -v)
         if self.tok.text in ("-", "+"):
             op = self.take().text
             self.nest()
@@ -310,7 +323,7 @@ class _Parser:
             self.nest()
             exp = self.parse_unary()
             self.depth -= 1
-            if isinstance(exp, sp.Symbol) and exp.name == "deg":
+            if exp == _DEG:  # 90^\circ
                 return _expr(base) * sp.pi / 180
             return safe_pow(_expr(base), _expr(exp))
         return base
@@ -385,11 +398,16 @@ class _Parser:
             return safe_pow(value, power) if power is not None else value
         if name in CONSTANTS:
             return CONSTANTS[name]
-        if name in WORD_OPS or name in ("SETCLOSE", "deg"):
+        if name == "deg":
+            return _DEG
+        if name in WORD_OPS or name == "SETCLOSE":
             raise ParseError(f"unexpected {name!r} at position {t.pos + 1}")
         if len(name) > 1 and name not in GREEK:
             raise ParseError(f"unknown word {name!r} at position {t.pos + 1}")
         return self.symbols.setdefault(name, sp.Symbol(name))
+
+
+_DEG = sp.Symbol("°")
 
 
 def _as_set(v) -> sp.Set:
@@ -409,7 +427,9 @@ def _relation(op, a, b):
 def _expr(v):
     if isinstance(v, PlusMinus):
         raise ParseError("± can only appear in an answer, not inside a larger expression")
-    if isinstance(v, (sp.Expr,)):
+    if isinstance(v, sp.Expr):
+        if v == _DEG:
+            raise ParseError("a degree sign needs a number before it")
         return v
     raise ParseError(f"expected an expression, found {v}")
 

@@ -80,6 +80,8 @@ def latex(obj) -> str:
 def format_answer(sol: Solution, fmt) -> str:
     p, a = sol.problem, sol.answer
     if p.kind == "equation":
+        if isinstance(a, sp.Set):
+            return fmt(a) if fmt is plain else f"{fmt(p.var)} \\in {fmt(a)}"
         if not a:
             return "no solution"
         return (", " if fmt is plain else r",\ ").join(f"{fmt(p.var)} = {fmt(v)}" for v in a)
@@ -155,7 +157,7 @@ def _equation(p: Problem) -> Solution:
     if f.has(sp.Abs):
         return _abs_equation(p, lhs, rhs)
     num, den = sp.fraction(sp.together(f))
-    has_den = den.has(x)
+    has_den = any(isinstance(a, sp.Pow) and a.exp.is_negative and a.base.has(x) for a in sp.preorder_traversal(f))
     radical = any(isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer and a.base.has(x)
                   for a in sp.preorder_traversal(f))
     transcendental = f.has(sp.exp, sp.log) or any(isinstance(a, sp.Pow) and a.exp.has(x)
@@ -174,29 +176,43 @@ def _equation(p: Problem) -> Solution:
             steps.append(Step(f"Solve for {x}", sp.Eq(x, sols[0]) if len(sols) == 1 else sp.FiniteSet(*sols)))
             return _checked(p, sols, steps, lhs, rhs)
         if poly is not None and poly.degree() == 0:
-            return Solution(p, [], [Step("Move every term to one side", sp.Eq(poly_expr, 0))],
-                            notes=["the equation is an identity: every value solves it" if poly_expr == 0
+            identity = poly_expr == 0
+            return Solution(p, sp.S.Reals if identity else [], [Step("Move every term to one side",
+                                                                      sp.Eq(poly_expr, 0))],
+                            notes=["the equation is an identity: every value solves it" if identity
                                    else "the equation is a contradiction: no value solves it"],
                             check="constant equation")
     real = sp.Symbol(x.name, real=True)
     if has_den:
-        excluded = sorted(set(sp.solve(den, x)), key=sp.default_sort_key)
+        excluded = _excluded(lhs - rhs, x)
         if excluded:
             steps.append(Step("Values that make a denominator zero are excluded",
                               sp.And(*[sp.Ne(x, e) for e in excluded]) if len(excluded) > 1 else sp.Ne(x, excluded[0])))
-        steps.append(Step("Combine into one fraction; it is zero exactly where its numerator is",
-                          sp.Eq(sp.factor(num), 0)))
-    elif radical:
-        steps.append(Step("Isolate the radical and raise both sides to clear it; this can add extraneous roots, "
-                          "so every candidate is substituted back", sp.Eq(lhs, rhs)))
-    else:
-        steps.append(Step("Move every term to one side", sp.Eq(f, 0)))
-    candidates = sp.solve(f.subs(x, real), real)
-    candidates = [c.subs(real, x) for c in candidates]
-    if radical and not candidates:
-        squared = sp.solve(sp.expand(num), x)
-        candidates = [c for c in squared if c.is_real is not False]
+        num = sp.expand(num)
+        steps.append(Step("Multiply both sides by the common denominator", sp.Eq(num, 0)))
+        if num == 0:
+            answer = sp.Complement(sp.S.Reals, sp.FiniteSet(*excluded))
+            steps.append(Step("Every allowed value solves it", answer))
+            return Solution(p, answer, steps, ["true for every allowed value"], check="identity after clearing "
+                            "denominators")
+        candidates = sp.solve(num, x)
+        return _checked(p, candidates, steps, lhs, rhs)
+    if radical:
+        from sympy.solvers.solvers import unrad
+        cleared = unrad(sp.together(f).as_numer_denom()[0], x)
+        if cleared is not None and not cleared[1]:
+            steps.append(Step("Isolate the radical and square (repeat until no radical is left); squaring can add "
+                              "extraneous roots, so every candidate is substituted back", sp.Eq(sp.expand(cleared[0]), 0)))
+            return _checked(p, sp.solve(cleared[0], x), steps, lhs, rhs)
+    steps.append(Step("Move every term to one side", sp.Eq(f, 0)))
+    candidates = [c.subs(real, x) for c in sp.solve(f.subs(x, real), real)]
     return _checked(p, candidates, steps, lhs, rhs)
+
+
+def _excluded(f, x) -> list:
+    """Roots of every denominator in f (before any cancelling)."""
+    dens = {a.base for a in sp.preorder_traversal(f) if isinstance(a, sp.Pow) and a.exp.is_negative and a.base.has(x)}
+    return sorted({r for d in dens for r in sp.solve(d, x)}, key=sp.default_sort_key)
 
 
 def _checked(p: Problem, candidates, steps, lhs, rhs) -> Solution:
@@ -251,8 +267,7 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
             "< 0: no real roots, two complex conjugate roots" if disc.is_negative else ""
         steps.append(Step(f"Discriminant b² − 4ac {sign}".rstrip(), sp.Eq(sp.Symbol("Delta"), disc)))
         steps.append(Step("Quadratic formula x = (−b ± √Δ) / (2a)",
-                          sp.Eq(x, sp.Mul(sp.Add(-b, sp.Symbol("±") * sp.sqrt(disc), evaluate=False),
-                                          sp.Pow(2 * a, -1), evaluate=False))))
+                          sp.Eq(x, (-b + sp.Symbol("±") * sp.sqrt(disc)) / (2 * a))))
         roots = [sp.simplify((-b + s * sp.sqrt(disc)) / (2 * a)) for s in (-1, 1)]
         roots = [sp.expand(r) if r.has(sp.I) else r for r in roots]
         if disc.is_negative:

@@ -207,6 +207,8 @@ def _expected_answer(solution) -> tuple[Answer, dict]:
     a = solution.answer
     opts = {"var": p.var, "variables": p.variables}
     if p.kind == "equation":
+        if isinstance(a, sp.Set):
+            return Answer("set", [a]), opts
         return (Answer("values", list(a)) if a else Answer("empty")), opts
     if p.kind == "system":
         return (Answer("tuples", [dict((k.name, v) for k, v in s.items()) for s in a]) if a else
