@@ -28,8 +28,9 @@ class Step:
     math: sp.Basic | None = None
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "latex": latex(self.math) if self.math is not None else None,
-                "plain": plain(self.math) if self.math is not None else None}
+        m = self.math
+        return {"text": self.text, "latex": latex(m) if m is not None else None,
+                "plain": plain(m) if m is not None else None, "pretty": pretty(m) if m is not None else None}
 
 
 @dataclass
@@ -52,6 +53,22 @@ class Solution:
     def answer_latex(self) -> str:
         return format_answer(self, latex)
 
+    @property
+    def answer_pretty(self) -> str:
+        """Unicode 2-D rendering for the terminal, one block per solution."""
+        p, a = self.problem, self.answer
+        if p.kind == "equation" and isinstance(a, list):
+            objs = [sp.Eq(p.var, v) for v in a]
+        elif p.kind == "system" and a:
+            objs = [sp.Tuple(*[sp.Eq(v, s[v]) for v in p.variables if v in s]) for s in a]
+        elif p.kind == "integral" and p.lower is None:
+            objs = [a + sp.Symbol("C")]
+        elif p.kind == "limit" and a is sp.nan or (isinstance(a, list) and not a):
+            return self.answer_text
+        else:
+            objs = [a]
+        return "\n\n".join(pretty(o) for o in objs)
+
 
 def plain(obj) -> str:
     """One-line plain text that phiflash's own parser reads back: i for √−1, e for Euler's number, intervals
@@ -71,6 +88,10 @@ def plain(obj) -> str:
     s = re.sub(r"\bI\b", "i", s)
     s = re.sub(r"\bE\b", "e", s)
     return s.replace("oo", "∞")
+
+
+def pretty(obj) -> str:
+    return sp.pretty(obj, use_unicode=True) if isinstance(obj, sp.Basic) else str(obj)
 
 
 def latex(obj) -> str:
@@ -266,8 +287,8 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
         sign = "> 0: two real roots" if disc.is_positive else "= 0: one double root" if disc.is_zero else \
             "< 0: no real roots, two complex conjugate roots" if disc.is_negative else ""
         steps.append(Step(f"Discriminant b² − 4ac {sign}".rstrip(), sp.Eq(sp.Symbol("Delta"), disc)))
-        steps.append(Step("Quadratic formula x = (−b ± √Δ) / (2a)",
-                          sp.Eq(x, (-b + sp.Symbol("±") * sp.sqrt(disc)) / (2 * a))))
+        steps.append(Step(f"Quadratic formula: {x} = (−b ± √Δ) / (2a) = ({plain(-b)} ± √({plain(disc)})) / "
+                          f"{plain(2 * a)}"))
         roots = [sp.simplify((-b + s * sp.sqrt(disc)) / (2 * a)) for s in (-1, 1)]
         roots = [sp.expand(r) if r.has(sp.I) else r for r in roots]
         if disc.is_negative:

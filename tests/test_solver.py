@@ -49,7 +49,8 @@ def test_quadratic_with_complex_roots_explained():
     assert any("a = 3, b = 4, c = 4" in t for t in texts)
     disc = next(s for s in sol.steps if s.text.startswith("Discriminant"))
     assert disc.math.rhs == -32 and "< 0" in disc.text
-    assert all(set(s.to_dict()) == {"text", "latex", "plain"} for s in sol.steps)
+    assert all(set(s.to_dict()) == {"text", "latex", "plain", "pretty"} for s in sol.steps)
+    assert any("(-4 ± √(-32)) / 6" in t for t in texts)
     assert sol.check.startswith("substitution")
 
 

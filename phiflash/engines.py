@@ -1,0 +1,155 @@
+"""The two engines behind `solve`, `tutor` and `batch`, with one result shape.
+
+`symbolic` needs no weights: the SymPy engine with steps. `phi` runs the SambaY model and checks its final
+answer with the symbolic engine. The phi engine imports torch only when it is built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .answers import extract_answer, read_answer
+from .mathparse import ParseError
+from .verify import UNVERIFIABLE, VERIFIED, Verdict, check_answer
+
+MATH_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. {problem}"
+
+
+@dataclass
+class Result:
+    problem: str
+    engine: str
+    answer: str | None = None
+    answer_latex: str | None = None
+    answer_pretty: str | None = None     # Unicode 2-D for the terminal (not in JSON)
+    verdict: str = UNVERIFIABLE
+    expected: str | None = None
+    reason: str = ""
+    steps: list[dict] | None = None
+    notes: list[str] = field(default_factory=list)
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    timings: dict = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("problem", "engine", "answer", "answer_latex", "verdict", "expected",
+                                            "reason", "notes", "timings")}
+        if self.engine == "symbolic":
+            d["steps"] = self.steps
+        else:
+            d["reasoning"] = self.reasoning
+            d["finish_reason"] = self.finish_reason
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+def pretty_answer(text: str) -> str:
+    """A model's or student's answer, as Unicode 2-D math when it can be read, else as written."""
+    import sympy as sp
+
+    from .solver import pretty
+
+    try:
+        a = read_answer(text)
+    except (ParseError, TypeError, ValueError):
+        return text
+    if a.kind in ("empty", "dne"):
+        return {"empty": "no solution", "dne": "does not exist"}[a.kind]
+    if a.kind == "values" and a.names:
+        objs = [sp.Eq(sp.Symbol(n), v) for n, v in zip(a.names, a.values)]
+    elif a.kind == "tuples":
+        objs = [sp.Tuple(*[sp.Eq(sp.Symbol(k), v) for k, v in t.items()]) if isinstance(t, dict) else t
+                for t in a.values]
+    else:
+        objs = a.values
+    if any(isinstance(o, sp.Symbol) and o.name.startswith("TEXT:") for o in objs):
+        return text
+    return "\n\n".join(pretty(o) for o in objs)
+
+
+class SymbolicEngine:
+    name = "symbolic"
+
+    def __init__(self, seconds: float = 10.0):
+        self.seconds = seconds
+
+    def solve(self, problem: str, **_) -> Result:
+        from .solver import solve
+
+        start = time.perf_counter()
+        sol = solve(problem, seconds=self.seconds)  # ParseError / SolveError / TimeLimitError go to the caller
+        seconds = time.perf_counter() - start
+        verdict = VERIFIED if sol.check else UNVERIFIABLE
+        return Result(problem, self.name, sol.answer_text, sol.answer_latex, sol.answer_pretty, verdict,
+                      sol.answer_text, "" if sol.check else "the result could not be checked",
+                      [s.to_dict() for s in sol.steps], sol.notes, timings={"total_s": round(seconds, 3)})
+
+
+class PhiEngine:
+    name = "phi"
+
+    def __init__(self, model_dir: Path, quantize: str | None = None, dtype: str | None = None):
+        from .tokenizer import Tokenizer
+        from .weights import load_model
+
+        start = time.perf_counter()
+        self.model = load_model(model_dir, dtype=dtype, quantize=quantize)
+        self.tokenizer = Tokenizer.from_dir(model_dir)
+        self.load_seconds = time.perf_counter() - start
+        self.model_dir = model_dir
+
+    def messages(self, problem: str, system: str | None = None) -> list[dict]:
+        msgs = [{"role": "system", "content": system}] if system else []
+        return msgs + [{"role": "user", "content": MATH_PROMPT.format(problem=problem)}]
+
+    def chat(self, messages: list[dict], params, max_tokens: int,
+             on_event: Callable[[str, str], None] | None = None):
+        from .generate import complete
+
+        return complete(self.model, self.tokenizer, messages, max_tokens, params, on_event=on_event)
+
+    def solve(self, problem: str, params=None, max_tokens: int = 32768, system: str | None = None,
+              on_event: Callable[[str, str], None] | None = None, check_seconds: float = 10.0) -> Result:
+        from .generate import SamplingParams
+
+        c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event)
+        result = self.grade(problem, c.answer or c.text, check_seconds)
+        result.reasoning, result.finish_reason = c.reasoning, c.finish_reason
+        result.timings = {"prompt_tokens": c.prompt_tokens, "generated_tokens": len(c.token_ids),
+                          "ttft_s": round(c.ttft, 3) if c.ttft is not None else None,
+                          "tokens_per_s": round(c.tokens_per_second, 2), "total_s": round(c.seconds, 3)}
+        return result
+
+    def grade(self, problem: str, text: str, check_seconds: float = 10.0) -> Result:
+        answer = extract_answer(text)
+        if answer is None:
+            return Result(problem, self.name, reason="the model gave no final answer")
+        v: Verdict = check_answer(answer, problem, seconds=check_seconds)
+        return Result(problem, self.name, answer, answer, pretty_answer(answer), v.status, v.expected, v.reason)
+
+
+def make_engine(name: str | None, model: str | None = None, quantize: str | None = None, dtype: str | None = None,
+                notice: Callable[[str], None] | None = None):
+    """`phi` when weights are found (or asked for), else `symbolic`, telling the user once why."""
+    from .errors import PhiflashError
+    from .hub import find_model
+
+    if name not in (None, "phi", "symbolic"):
+        raise PhiflashError(f"unknown engine {name!r}: choose phi or symbolic")
+    if name == "symbolic":
+        return SymbolicEngine()
+    path = find_model(model)
+    if path is None:
+        if name == "phi":
+            raise PhiflashError("no model weights found: pass --model DIR, set PHIFLASH_MODEL, or run "
+                                "`phiflash download`")
+        if notice:
+            notice("No model weights found, so the symbolic engine answers. Fetch the model with "
+                   "`phiflash download`.")
+        return SymbolicEngine()
+    return PhiEngine(path, quantize=quantize, dtype=dtype)
