@@ -1,0 +1,493 @@
+"""The phiflash command line: thin Typer commands over the engines, the checker and the batch runner.
+
+Commands that need no model (check, symbolic solve, log, --help) never import torch or transformers.
+Every user error is one line on stderr and a non-zero exit; PHIFLASH_DEBUG=1 shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .errors import PhiflashError
+
+app = typer.Typer(
+    name="phiflash", no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
+    help="A math tutor and solver on Phi-4-mini-flash-reasoning (SambaY) in pure PyTorch, with every answer "
+         "checked by SymPy.\n\nWithout model weights the symbolic engine answers; `phiflash download` fetches "
+         "the model.",
+    epilog="Examples:  phiflash solve \"3x^2+4x+5=1\"  ·  phiflash check \"x^2=4\" \"x=±2\"  ·  "
+           "phiflash batch problems.jsonl --jobs 2  ·  phiflash tutor",
+)
+
+
+def out() -> Console:
+    return Console(highlight=False)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def user_errors(fn):
+    """One line on stderr and exit 1 for anything that goes wrong; the traceback only with PHIFLASH_DEBUG=1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            err().print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as e:  # noqa: BLE001 - the one place errors become messages
+            if os.environ.get("PHIFLASH_DEBUG"):
+                raise
+            msg = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+            hint = "" if isinstance(e, PhiflashError) else " (PHIFLASH_DEBUG=1 shows the traceback)"
+            err().print(Text(f"error: {msg}{hint}", style="red"), soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def _version(value: bool):
+    if value:
+        print(f"phiflash {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False):
+    pass
+
+
+# ---- shared options -------------------------------------------------------------------------------------------
+
+Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="phi (the model) or symbolic (SymPy). "
+                                               "Default: phi when weights are found, else symbolic.")]
+Model = Annotated[Optional[str], typer.Option("--model", "-m", envvar="PHIFLASH_MODEL",
+                                              help="Checkpoint directory (else PHIFLASH_MODEL, else the "
+                                                   "Hugging Face cache).")]
+Temperature = Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")]
+TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")]
+MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")]
+Seed = Annotated[Optional[int], typer.Option(help="Random seed for reproducible sampling.")]
+Quantize = Annotated[Optional[str], typer.Option(help="Load the model's large layers as int8 weights (int8).")]
+NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the local log (also "
+                                                      "PHIFLASH_NO_LOG=1).")]
+
+
+def _params(temperature: float, top_p: float, seed: Optional[int]):
+    from .generate import SamplingParams
+    return SamplingParams(temperature=temperature, top_p=top_p, seed=seed)
+
+
+def _engine(engine, model, quantize):
+    from .engines import make_engine
+    return make_engine(engine, model, quantize, notice=lambda m: err().print(Text(m, style="dim")))
+
+
+def _read_problem(problem: Optional[str]) -> str:
+    if problem is None or problem == "-":
+        if sys.stdin is None or (problem is None and sys.stdin.isatty()):
+            raise PhiflashError("give a problem, e.g. phiflash solve \"3x^2+4x+5=1\", or pipe one on stdin")
+        problem = sys.stdin.read()
+    problem = problem.strip()
+    if not problem:
+        raise PhiflashError("the problem is empty")
+    return problem
+
+
+# ---- solve ----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def solve(
+    problem: Annotated[Optional[str], typer.Argument(help="The problem; '-' or a pipe reads it from stdin.")] = None,
+    engine: Engine = None, model: Model = None,
+    temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
+    system: Annotated[Optional[str], typer.Option(help="A system prompt for the model.")] = None,
+    hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's "
+                                                 "reasoning while it streams.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    quantize: Quantize = None, no_log: NoLog = False,
+):
+    """Solve a problem and check the answer.
+
+    [bold]Examples[/bold]
+
+      phiflash solve "3x^2+4x+5=1"
+      phiflash solve "integrate x^2 from 0 to 1" --engine symbolic
+      echo "solve the system x+y=3, x-y=1" | phiflash solve --json
+      phiflash solve "What is the sum of the first 100 odd numbers?" --model ./phi4flash --temperature 0
+    """
+    from . import logdb, ui
+
+    text = _read_problem(problem)
+    eng = _engine(engine, model, quantize)
+    console = out()
+    if eng.name == "symbolic":
+        result = eng.solve(text)
+    else:
+        with ui.ReasoningStream(console, err(), hide=hide_reasoning or as_json) as stream:
+            result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
+                               on_event=None if as_json else stream)
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        ui.show_result(console, result)
+    logdb.record("solve", result.engine, text, result.answer, result.verdict, result.to_dict(), no_log)
+    if result.finish_reason == "cancelled":
+        raise typer.Exit(130)
+
+
+# ---- check ----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def check(
+    problem: Annotated[str, typer.Argument(help="The problem the answer is for.")],
+    answer: Annotated[str, typer.Argument(help="The answer to check (plain math or LaTeX).")],
+    expected: Annotated[Optional[str], typer.Option(help="Compare with this answer instead of solving the "
+                                                         "problem.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    no_log: NoLog = False,
+):
+    """Check an answer: exit status 0 verified, 1 wrong, 2 unverifiable.
+
+    [bold]Examples[/bold]
+
+      phiflash check "3x^2+4x+5=1" "x = -2/3 ± 2√2 i/3"
+      phiflash check "2x-1 > 3" "x > 2"
+      phiflash check "MATH problem 7" "\\frac{1}{2}" --expected "0.5"
+    """
+    from . import logdb, ui
+    from .engines import pretty_answer
+    from .verify import check_answer
+
+    v = check_answer(answer, problem, expected)
+    if as_json:
+        print(json.dumps({"problem": problem, "answer": answer} | v.to_dict(), ensure_ascii=False))
+    else:
+        console = out()
+        console.print(Text(pretty_answer(answer)), soft_wrap=True, overflow="ignore", crop=False)
+        from .engines import Result
+        console.print(ui.badge(Result(problem, "check", answer, verdict=v.status, expected=v.expected,
+                                      reason=v.reason)))
+    logdb.record("check", None, problem, answer, v.status, v.to_dict(), no_log)
+    raise typer.Exit({"verified": 0, "wrong": 1}.get(v.status, 2))
+
+
+# ---- batch ----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def batch(
+    file: Annotated[Path, typer.Argument(help="Problems: .txt (one a line), .jsonl or .csv with id, problem, "
+                                              "answer.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSONL (default "
+                                                     "FILE.results.jsonl).")] = None,
+    engine: Engine = None, model: Model = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for the symbolic engine.")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Prompts generated together by the "
+                                                                        "model.")] = 1,
+    temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
+    quantize: Quantize = None, no_log: NoLog = False,
+):
+    """Solve a file of problems; results are appended as each finishes, and a rerun resumes.
+
+    [bold]Examples[/bold]
+
+      phiflash batch examples/problems.jsonl --jobs 2
+      phiflash batch math500.jsonl --model ./phi4flash --batch-size 8 --out results.jsonl
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from . import batch as B
+    from . import logdb
+
+    items = B.read_problems(file)
+    out_path = out_file or B.default_out(file)
+    done = B.load_done(out_path)
+    todo = [it for it in items if it.id not in done]
+    console = err()
+    if done:
+        console.print(Text(f"resuming: {len(items) - len(todo)} of {len(items)} already in {out_path}", style="dim"))
+    records = [done[it.id] for it in items if it.id in done]
+    writer = B.ResultWriter(out_path)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        TextColumn("{task.fields[acc]}"), console=console, transient=False)
+
+    def accuracy() -> str:
+        s = B.summarize(records)
+        return f"accuracy {s['accuracy']:.0%}" if s["accuracy"] is not None else ""
+
+    task = progress.add_task("solving", total=len(items), completed=len(items) - len(todo), acc=accuracy())
+
+    def on_record(rec: dict) -> None:
+        writer.write(rec)
+        records.append(rec)
+        logdb.record("batch", rec.get("engine"), rec.get("problem"), rec.get("answer"), rec.get("verdict"), rec,
+                     no_log)
+        progress.update(task, advance=1, acc=accuracy())
+
+    eng = _engine(engine, model, quantize) if todo else None
+    interrupted = False
+    try:
+        with progress:
+            if eng is None:
+                pass
+            elif eng.name == "symbolic":
+                B.run_symbolic(todo, jobs, on_record)
+            else:
+                B.run_phi(eng, todo, batch_size, _params(temperature, top_p, seed), max_tokens, on_record)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        writer.close()
+    _summary_table(out(), B.summarize(records), out_path)
+    if interrupted:
+        err().print(f"interrupted: {len(records)} of {len(items)} done; rerun the same command to resume")
+        raise typer.Exit(130)
+
+
+def _summary_table(console: Console, s: dict, out_path: Path) -> None:
+    table = Table(title="batch summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key in ("problems", "solved", "verified", "wrong", "unverifiable", "errors"):
+        table.add_row(key, str(s[key]))
+    table.add_row("accuracy vs references", "—" if s["accuracy"] is None else
+                  f"{s['accuracy']:.1%} of {s['graded']}")
+    table.add_row("mean time", "—" if s["mean_seconds"] is None else f"{s['mean_seconds']:.2f} s")
+    console.print(table)
+    console.print(f"results: {out_path}")
+
+
+# ---- tutor ----------------------------------------------------------------------------------------------------
+
+
+class RichTutorView:
+    def __init__(self, console: Console, errc: Console, hide_reasoning: bool):
+        self.console, self.err, self.hide = console, errc, hide_reasoning
+
+    def info(self, text: str) -> None:
+        self.console.print(Text(text))
+
+    def error(self, text: str) -> None:
+        self.console.print(Text(text, style="red"))
+
+    def hint(self, level: int, text: str, pretty: str | None) -> None:
+        self.console.print(Text(f"Hint {level}: ", style="bold cyan") + Text(text))
+        for line in (pretty or "").splitlines():
+            self.console.print(Text("   " + line), overflow="ignore", crop=False)
+
+    def verdict(self, v, pretty: str, detail: str | None) -> None:
+        from . import ui
+        from .engines import Result
+        self.console.print(Text(pretty), overflow="ignore", crop=False)
+        self.console.print(ui.badge(Result("", "check", verdict=v.status,
+                                           expected=None if v.status == "wrong" else v.expected, reason=v.reason)))
+        if detail:
+            self.console.print(Text(detail, style="italic"))
+
+    def solution(self, result) -> None:
+        from . import ui
+        ui.show_result(self.console, result)
+
+    @contextmanager
+    def stream(self):
+        from . import ui
+        with ui.ReasoningStream(self.console, self.err, hide=self.hide) as s:
+            yield s
+
+    def reply(self, text: str, completion) -> None:
+        from rich.markdown import Markdown
+        self.console.print(Markdown(text) if self.console.is_terminal else Text(text))
+
+
+@app.command()
+@user_errors
+def tutor(
+    engine: Engine = None, model: Model = None,
+    temperature: Temperature = 0.6, top_p: TopP = 0.95,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per reply.")] = 8192,
+    seed: Seed = None, hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning")] = False,
+    quantize: Quantize = None, no_log: NoLog = False,
+):
+    """An interactive tutoring session with hints, answer checks and full solutions.
+
+    Type a problem, then /hint, /check ANSWER, /steps, /new, /save FILE, /load FILE, /help or /quit.
+    Ctrl-C stops the current reply; Ctrl-D leaves.
+
+    [bold]Examples[/bold]
+
+      phiflash tutor
+      phiflash tutor --engine symbolic
+    """
+    from . import logdb
+    from .tutor import TutorSession
+
+    eng = _engine(engine, model, quantize)
+    console = out()
+    view = RichTutorView(console, err(), hide_reasoning)
+    session = TutorSession(eng, view, _params(temperature, top_p, seed), max_tokens,
+                           log=lambda **kw: logdb.record(engine=eng.name, data={}, no_log=no_log, **kw))
+    console.print(Text(f"phiflash tutor · {eng.name} engine · /help for commands", style="bold"))
+    for line in _lines():
+        if not session.handle(line):
+            break
+
+
+def _lines():
+    """Lines typed at a prompt with editing and history, or read from a pipe."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        from .logdb import data_dir
+        data_dir().mkdir(parents=True, exist_ok=True)
+        prompt = PromptSession(history=FileHistory(str(data_dir() / "tutor_history")))
+        while True:
+            try:
+                yield prompt.prompt("› ")
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                return
+    else:
+        for line in sys.stdin:
+            yield line
+
+
+# ---- download, info, log --------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def download(dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to put the files (default: the "
+                                                         "Hugging Face cache, where phiflash finds them).")] = None):
+    """Fetch the official checkpoint (config, safetensors shards, tokenizer), resumably.
+
+    [bold]Example[/bold]
+
+      phiflash download --dir ~/models/phi4flash
+    """
+    from .hub import REPO_ID, download as fetch
+    err().print(f"downloading {REPO_ID} (about 7.7 GB)…")
+    path = fetch(dir)
+    out().print(f"model files in {path}")
+
+
+@app.command()
+@user_errors
+def info(model: Model = None):
+    """The model's configuration, layer layout, parameter count and memory, and which engine solve uses.
+
+    [bold]Example[/bold]
+
+      phiflash info --model ./phi4flash
+    """
+    import torch
+
+    from .cache import cache_bytes
+    from .config import PhiFlashConfig
+    from .hub import find_model
+    from .model import PhiFlashForCausalLM
+
+    path = find_model(model)
+    cfg = PhiFlashConfig.from_json(path) if path else PhiFlashConfig()
+    console = out()
+    console.print(Text(f"model: {path}" if path else "no weights on this machine: showing the official "
+                       "configuration; solve uses the symbolic engine", style="bold"))
+    with torch.device("meta"):
+        m = PhiFlashForCausalLM(cfg)
+    n_params = sum(p.numel() for p in {id(p): p for p in m.parameters()}.values())
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[cfg.torch_dtype]
+    item = torch.empty((), dtype=dtype).element_size()
+    fixed, per_token = cache_bytes(cfg, cfg.max_context, dtype)
+    summary = Table(show_header=False, title="configuration", title_justify="left")
+    for k, v in [("hidden size / layers", f"{cfg.hidden_size} / {cfg.num_hidden_layers}"),
+                 ("heads (query / key-value / dim)", f"{cfg.num_attention_heads} / {cfg.num_key_value_heads} / "
+                                                     f"{cfg.head_dim}"),
+                 ("Mamba inner / state / conv / dt rank", f"{cfg.d_inner} / {cfg.mamba_d_state} / "
+                                                          f"{cfg.mamba_d_conv} / {cfg.dt_rank}"),
+                 ("sliding window", str(cfg.window(1))), ("vocabulary", f"{cfg.vocab_size:,}"),
+                 ("parameters", f"{n_params:,}"), ("weights", f"{n_params * item / 1e9:.2f} GB in {cfg.torch_dtype}"),
+                 ("cache", f"{fixed / 1e6:.1f} MB fixed + {per_token:,} bytes per token"),
+                 ("cache at 32K tokens", f"{(fixed + 32768 * per_token) / 1e6:.0f} MB"),
+                 ("solve engine", "phi" if path else "symbolic")]:
+        summary.add_row(k, v)
+    console.print(summary)
+    layers = Table(title="layers", title_justify="left")
+    for col in ("layers", "kind", "state kept while decoding"):
+        layers.add_column(col)
+    state = {"mamba": "conv + SSM state", "swa": f"ring of {cfg.window(1)} keys/values",
+             "full_attn": "K,V of every token (shared)", "gmu": "none (reads layer %d's memory)" % cfg.memory_layer,
+             "cross_attn": "none (reads layer %d's K,V)" % cfg.kv_layer}
+    L, half = cfg.num_hidden_layers, cfg.memory_layer
+
+    def span(a: int, b: int) -> str:  # every other layer from a to b
+        return str(a) if a == b else f"{a}, {a + 2}, …, {b}" if b - a > 2 else f"{a}, {b}"
+
+    rows = [(0, half - 2, "mamba"), (1, half - 1, "swa"), (half, half, "mamba"), (half + 1, half + 1, "full_attn"),
+            (half + 2, L - 2, "gmu"), (half + 3, L - 1, "cross_attn")]
+    for a, b, kind in rows:
+        if a <= b:
+            note = " (emits the GMU memory)" if a == half and kind == "mamba" else ""
+            layers.add_row(span(a, b), kind + note, state[kind])
+    console.print(layers)
+
+
+@app.command("log")
+@user_errors
+def log_(limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent entries.")] = 20,
+         as_json: Annotated[bool, typer.Option("--json", help="Dump the entries as JSON lines.")] = False):
+    """Recent solves, tutor turns and batch results from the local log.
+
+    [bold]Examples[/bold]
+
+      phiflash log -n 5
+      phiflash log --json > history.jsonl
+    """
+    from .logdb import log_path, recent
+
+    rows = recent(limit)
+    if as_json:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return
+    if not rows:
+        out().print(f"no entries in {log_path()}")
+        return
+    import datetime as dt
+    table = Table(title=f"phiflash log ({log_path()})", title_justify="left")
+    for col in ("id", "time", "kind", "engine", "problem", "answer", "verdict"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), dt.datetime.fromtimestamp(r["time"]).strftime("%Y-%m-%d %H:%M"), r["kind"],
+                      r["engine"] or "", (r["problem"] or "")[:60], (r["answer"] or "")[:40], r["verdict"] or "")
+    out().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

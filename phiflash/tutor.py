@@ -1,0 +1,216 @@
+"""The tutoring session: problem, hints, checks and conversation, independent of how it is shown.
+
+The session talks to a `view` (see cli.RichTutorView) and to an engine. With the symbolic engine hints and
+solutions come from the step-by-step solution; with the phi engine from the model, which keeps multi-turn
+memory through the chat template (earlier reasoning sections are not fed back, only the visible replies).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import PhiflashError
+
+HELP = """Type a problem to start, then:
+  /hint           the next step only (each hint a little stronger)
+  /check ANSWER   check your answer and see what is wrong
+  /steps          reveal the whole solution
+  /new            a new problem (clears the context)
+  /save FILE      save this session      /load FILE   restore a saved session
+  /help           this text              /quit        leave (Ctrl-D works too)
+Ctrl-C stops the current reply and keeps the session."""
+
+SYSTEM = ("You are a patient math tutor. Help the student solve the problem themselves: ask what they tried, give "
+          "one small hint at a time, and never reveal the whole solution unless they ask for it with /steps.")
+
+
+class TutorSession:
+    def __init__(self, engine, view, params=None, max_tokens: int = 4096, log=None):
+        self.engine, self.view, self.params, self.max_tokens = engine, view, params, max_tokens
+        self.log = log or (lambda **kw: None)
+        self.reset()
+
+    def reset(self) -> None:
+        self.problem: str | None = None
+        self.solution = None          # symbolic engine: the solved problem
+        self.hint_level = 0
+        self.messages: list[dict] = []
+
+    @property
+    def is_phi(self) -> bool:
+        return self.engine.name == "phi"
+
+    # ---- input --------------------------------------------------------------------------------------------------
+
+    def handle(self, line: str) -> bool:
+        """One line of input; False when the session should end."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith("/"):
+            cmd, _, arg = line.partition(" ")
+            cmd, arg = cmd.lower(), arg.strip()
+            if cmd in ("/quit", "/exit", "/q"):
+                return False
+            handler = {"/help": self.help, "/new": self.new, "/hint": self.hint, "/check": self.check,
+                       "/steps": self.steps, "/save": self.save, "/load": self.load}.get(cmd)
+            if handler is None:
+                self.view.error(f"unknown command {cmd}; /help lists them")
+                return True
+            try:
+                handler(arg) if cmd in ("/check", "/save", "/load") else handler()
+            except PhiflashError as e:
+                self.view.error(str(e))
+            return True
+        try:
+            if self.problem is None:
+                self.start(line)
+            elif self.is_phi:
+                self._ask(line)
+            else:
+                self.check(line)
+        except PhiflashError as e:
+            self.view.error(str(e))
+        return True
+
+    # ---- commands -----------------------------------------------------------------------------------------------
+
+    def help(self) -> None:
+        self.view.info(HELP)
+
+    def new(self) -> None:
+        self.reset()
+        self.view.info("New problem: type it.")
+
+    def start(self, problem: str) -> None:
+        if self.is_phi:
+            self.problem = problem
+            self.messages = [{"role": "system", "content": SYSTEM}]
+            self._ask(f"Here is my problem: {problem}\nDon't solve it for me yet; help me start.")
+        else:
+            from .solver import solve
+            self.solution = solve(problem)  # ParseError / SolveError: the problem is not taken
+            self.problem = problem
+            self.view.info(f"Problem: {problem}\nTry it, then /check your answer, or ask for a /hint.")
+        self.log(kind="tutor", problem=problem, answer=None, verdict=None)
+
+    def _need_problem(self) -> None:
+        if self.problem is None:
+            raise PhiflashError("no problem yet: type one first")
+
+    def hint(self) -> None:
+        self._need_problem()
+        self.hint_level += 1
+        if self.is_phi:
+            self._ask(f"Give me hint number {self.hint_level}: only the next step, a little more explicit than "
+                      "any earlier hint. Do not solve the whole problem.")
+            return
+        steps = [s.to_dict() for s in self.solution.steps]
+        index, with_math = divmod(self.hint_level - 1, 2)
+        if index >= len(steps):
+            self.view.info("No more hints: /steps shows the whole solution.")
+            return
+        step = steps[index]
+        self.view.hint(self.hint_level, step["text"], step["pretty"] if with_math else None)
+
+    def check(self, answer: str) -> None:
+        self._need_problem()
+        if not answer:
+            raise PhiflashError("usage: /check ANSWER")
+        from .engines import pretty_answer
+        from .verify import check_answer
+
+        verdict = check_answer(answer, self.problem)
+        self.view.verdict(verdict, pretty_answer(answer), self._what_is_wrong(answer, verdict))
+        self.log(kind="tutor", problem=self.problem, answer=answer, verdict=verdict.status)
+        if self.is_phi and verdict.status != "verified":
+            self._ask(f"I think the answer is {answer}. A checker says this is {verdict.status}. Point out what "
+                      "is wrong in my answer without giving the full solution.")
+
+    def _what_is_wrong(self, answer: str, verdict) -> str | None:
+        """For equations: which of the student's values solve it, which do not, and how many are missing."""
+        if verdict.status != "wrong" or self.solution is None or self.solution.kind != "equation":
+            return None
+        import sympy as sp
+
+        from .answers import read_answer
+        from .mathparse import ParseError
+        from .verify import values_equal
+
+        try:
+            cand = read_answer(answer)
+        except ParseError:
+            return None
+        if cand.kind != "values" or not isinstance(self.solution.answer, list):
+            return None
+        eq, x = self.solution.problem.items[0], self.solution.problem.var
+        notes = []
+        for v in cand.values:
+            lhs, rhs = eq.lhs.subs(x, v), eq.rhs.subs(x, v)
+            if any(values_equal(v, s) for s in self.solution.answer):
+                notes.append(f"{x} = {v} is a solution")
+            else:
+                notes.append(f"{x} = {v} is not: substituting gives {sp.simplify(lhs)} on the left and "
+                             f"{sp.simplify(rhs)} on the right")
+        found = sum(1 for s in self.solution.answer if any(values_equal(v, s) for v in cand.values))
+        missing = len(self.solution.answer) - found
+        if missing > 0:
+            notes.append(f"{missing} solution{'s are' if missing > 1 else ' is'} missing")
+        return "; ".join(notes)
+
+    def steps(self) -> None:
+        self._need_problem()
+        if self.is_phi:
+            self._ask("Show the complete step-by-step solution, with the final answer in \\boxed{}.")
+            return
+        from .engines import SymbolicEngine
+
+        self.view.solution(SymbolicEngine().solve(self.problem))
+
+    # ---- the model ----------------------------------------------------------------------------------------------
+
+    def _ask(self, text: str) -> None:
+        from .generate import SamplingParams
+
+        self.messages.append({"role": "user", "content": text})
+        with self.view.stream() as on_event:
+            c = self.engine.chat(self.messages, self.params or SamplingParams(), self.max_tokens, on_event)
+        reply = c.answer or c.text
+        if c.finish_reason == "cancelled":
+            reply += " [interrupted]"
+            self.view.info("(stopped)")
+        self.messages.append({"role": "assistant", "content": reply})  # no reasoning section fed back
+        self.view.reply(reply, c)
+        self.log(kind="tutor", problem=self.problem, answer=reply, verdict=None)
+
+    # ---- persistence --------------------------------------------------------------------------------------------
+
+    def save(self, path: str) -> None:
+        if not path:
+            raise PhiflashError("usage: /save FILE")
+        data = {"engine": self.engine.name, "problem": self.problem, "hint_level": self.hint_level,
+                "messages": self.messages}
+        try:
+            Path(path).expanduser().write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        except OSError as e:
+            raise PhiflashError(f"cannot save to {path}: {e}") from None
+        self.view.info(f"Saved to {path}.")
+
+    def load(self, path: str) -> None:
+        if not path:
+            raise PhiflashError("usage: /load FILE")
+        try:
+            data = json.loads(Path(path).expanduser().read_text())
+            problem, level, messages = data["problem"], int(data.get("hint_level", 0)), list(data.get("messages", []))
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise PhiflashError(f"cannot load {path}: {e}") from None
+        self.reset()
+        if problem is not None:
+            if self.is_phi:
+                self.problem, self.messages = problem, messages or [{"role": "system", "content": SYSTEM}]
+            else:
+                from .solver import solve
+                self.solution, self.problem = solve(problem), problem
+        self.hint_level = level
+        self.view.info(f"Loaded {path}: {problem or 'no problem yet'} (hints used: {level}).")

@@ -1,0 +1,125 @@
+"""Everything the terminal shows, with Rich: steps, answer panel, verdict badge, stats, live reasoning.
+
+In a terminal there are panels and colour; when stdout is not a terminal the same content is plain lines.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+BADGES = {"verified": ("✓ verified", "bold green"), "wrong": ("✗ wrong", "bold red"),
+          "unverifiable": ("? unverifiable", "bold yellow")}
+
+
+def badge(result) -> Text:
+    label, style = BADGES[result.verdict]
+    t = Text(label, style=style)
+    if result.verdict == "wrong" and result.expected:
+        t.append(f" — correct answer: {result.expected}", style="red")
+    elif result.verdict == "unverifiable" and result.reason:
+        t.append(f" — {result.reason}", style="yellow")
+    elif result.verdict == "verified" and result.engine == "symbolic" and result.notes:
+        t.append(f" — {'; '.join(result.notes)}", style="green")
+    return t
+
+
+def show_steps(console: Console, steps: list[dict]) -> None:
+    for i, step in enumerate(steps, 1):
+        console.print(Text(f"{i}. ", style="bold cyan") + Text(step["text"]))
+        if step.get("pretty"):
+            for line in step["pretty"].splitlines():
+                console.print(Text("     " + line), soft_wrap=True, overflow="ignore", crop=False)
+
+
+def show_answer(console: Console, result) -> None:
+    body = result.answer_pretty or result.answer or "(no answer)"
+    if console.is_terminal:
+        console.print(Panel(Text(body), title="Answer", title_align="left", border_style="bold", expand=False))
+    else:
+        console.print("Answer:")
+        console.print(Text(body), soft_wrap=True, overflow="ignore", crop=False)
+    if result.engine == "symbolic" and result.notes and result.verdict != "verified":
+        console.print(Text("; ".join(result.notes), style="italic"))
+    console.print(badge(result))
+
+
+def stats_line(result) -> Text:
+    t = result.timings
+    if result.engine == "symbolic":
+        return Text(f"symbolic engine · {t.get('total_s', 0):.2f} s", style="dim")
+    parts = [f"{t.get('prompt_tokens', 0)} prompt tokens"]
+    if t.get("ttft_s") is not None:
+        parts.append(f"first token {t['ttft_s']:.2f} s")
+    parts += [f"{t.get('generated_tokens', 0)} tokens at {t.get('tokens_per_s', 0):.1f} tok/s",
+              f"{t.get('total_s', 0):.1f} s total"]
+    if result.finish_reason == "cancelled":
+        parts.append("cancelled")
+    elif result.finish_reason == "length":
+        parts.append("stopped at --max-tokens")
+    return Text(" · ".join(parts), style="dim")
+
+
+def show_result(console: Console, result, show_steps_: bool = True) -> None:
+    if result.engine == "symbolic" and show_steps_ and result.steps:
+        show_steps(console, result.steps)
+    show_answer(console, result)
+    console.print(stats_line(result))
+
+
+class ReasoningStream:
+    """Receives ("reasoning" | "answer", text) events while the model generates.
+
+    In a terminal the reasoning shows in a dim panel holding its last `lines` lines (a long trace stays
+    readable), refreshed at most 10 times a second, and removed when generation ends. Elsewhere reasoning goes
+    to `err` (stderr) as it comes, unless hidden. Answer text is collected for the final panel.
+    """
+
+    def __init__(self, console: Console, err: Console, hide: bool = False, lines: int = 12):
+        self.console, self.err, self.hide, self.lines = console, err, hide, lines
+        self.reasoning, self.answer = [], []
+        self._tail: deque[str] = deque([""], maxlen=lines)
+        self._live: Live | None = None
+        self._last = 0.0
+        self.tokens = 0
+
+    def __enter__(self):
+        if self.console.is_terminal and not self.hide:
+            self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._live is not None:
+            self._live.__exit__(*exc)
+        if not self.console.is_terminal and not self.hide and self.reasoning:
+            self.err.print()
+        return False
+
+    def _render(self):
+        body = Text("\n".join(self._tail), style="dim")
+        title = f"reasoning · {self.tokens} pieces" if self.reasoning else "thinking…"
+        return Group(Panel(body, title=title, title_align="left", border_style="dim"),
+                     Text("".join(self.answer)))
+
+    def __call__(self, kind: str, text: str) -> None:
+        self.tokens += 1
+        if kind == "reasoning":
+            self.reasoning.append(text)
+            if not self.hide and not self.console.is_terminal:
+                self.err.print(Text(text, style="dim"), end="", soft_wrap=True)
+            parts = text.split("\n")
+            self._tail[-1] += parts[0]
+            self._tail.extend(parts[1:])
+        else:
+            self.answer.append(text)
+        now = time.monotonic()
+        if self._live is not None and now - self._last > 0.1:
+            self._last = now
+            self._live.update(self._render(), refresh=True)
