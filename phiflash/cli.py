@@ -96,7 +96,7 @@ def _params(temperature: float, top_p: float, seed: Optional[int]):
 
 def _engine(engine, model, quantize):
     from .engines import make_engine
-    return make_engine(engine, model, quantize, notice=lambda m: err().print(Text(m, style="dim")))
+    return make_engine(engine, model, quantize, notice=lambda m: err().print(Text(m, style="dim"), soft_wrap=True))
 
 
 def _read_problem(problem: Optional[str]) -> str:

@@ -1,0 +1,396 @@
+"""The command line through Typer's CliRunner (and real subprocesses where it matters)."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from phiflash.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHIFLASH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("PHIFLASH_MODEL", raising=False)
+    monkeypatch.delenv("PHIFLASH_NO_LOG", raising=False)
+    monkeypatch.delenv("PHIFLASH_DEBUG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def run(*args, input=None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def one_error_line(result):
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    return errors[0]
+
+
+# ---- solve -------------------------------------------------------------------------------------------------------
+
+
+def test_solve_symbolic_shows_steps_answer_and_badge():
+    r = run("solve", "3x^2+4x+5=1")
+    assert r.exit_code == 0, r.output
+    assert "1. Move every term to one side" in r.stdout
+    assert "Discriminant" in r.stdout and "✓ verified" in r.stdout and "no real solution" in r.stdout
+    assert "symbolic engine" in r.stdout
+    assert "phiflash download" in r.stderr  # said once, on stderr
+
+
+def test_solve_json_is_one_object():
+    r = run("solve", "3x^2+4x+5=1", "--json")
+    assert r.exit_code == 0
+    obj = json.loads(r.stdout)
+    for key in ("problem", "engine", "answer", "answer_latex", "verdict", "expected", "steps", "timings"):
+        assert key in obj
+    assert obj["engine"] == "symbolic" and obj["verdict"] == "verified"
+    assert "i" in obj["answer"] and "\\sqrt{2}" in obj["answer_latex"]
+
+
+def test_solve_reads_stdin():
+    r = run("solve", "--json", input="solve the system x+y=3, x-y=1\n")
+    assert json.loads(r.stdout)["answer"] == "x = 2, y = 1"
+    r = run("solve", "-", "--json", input="x^2 = 4")
+    assert json.loads(r.stdout)["answer"] == "x = -2, x = 2"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("solve", "__import__('os').system('touch pwned')"), "unexpected character"),
+    (("solve", "solve hello world"), "unknown word"),
+    (("solve", "x=1", "--engine", "phi"), "no model weights found"),
+    (("solve", "x=1", "--engine", "gpt"), "unknown engine"),
+    (("solve", "x=1", "--model", "nowhere"), "does not exist"),
+    (("solve", "x=1", "--temperature", "-1", "--model", "."), "config.json"),
+])
+def test_solve_errors_are_one_line(args, needle):
+    r = run(*args)
+    assert r.exit_code == 1
+    assert needle in one_error_line(r)
+    assert not Path("pwned").exists()
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    monkeypatch.setenv("PHIFLASH_DEBUG", "1")
+    r = run("solve", "solve hello world")
+    assert r.exit_code != 0 and r.exception is not None
+
+
+def test_solve_with_the_model(chat_checkpoint):
+    r = run("solve", "3x^2+4x+5=1", "--model", str(chat_checkpoint), "--json", "--temperature", "0",
+            "--max-tokens", "12")
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout)
+    assert obj["engine"] == "phi" and "reasoning" in obj and obj["finish_reason"] in ("stop", "length")
+    assert obj["timings"]["prompt_tokens"] > 10 and obj["timings"]["generated_tokens"] <= 12
+    r = run("solve", "3x^2+4x+5=1", "--model", str(chat_checkpoint), "--temperature", "0", "--max-tokens", "12")
+    assert "prompt tokens" in r.stdout and "tok/s" in r.stdout
+
+
+def test_corrupt_checkpoint_is_one_line(tmp_path, chat_checkpoint):
+    import shutil
+    bad = tmp_path / "bad"
+    shutil.copytree(chat_checkpoint, bad)
+    shard = bad / "model-00001-of-00002.safetensors"
+    shard.write_bytes(shard.read_bytes()[:1000])
+    r = run("solve", "x=1", "--model", str(bad))
+    assert r.exit_code == 1 and "corrupt or truncated" in one_error_line(r)
+
+
+def test_ctrl_c_during_generation_keeps_the_partial_answer(chat_checkpoint, monkeypatch):
+    import phiflash.generate as G
+    real = G.generate
+
+    def interrupted(*args, **kwargs):
+        for i, tok in enumerate(real(*args, **kwargs)):
+            if i == 5:
+                raise KeyboardInterrupt
+            yield tok
+    monkeypatch.setattr(G, "generate", interrupted)
+    r = run("solve", "x=1", "--model", str(chat_checkpoint), "--temperature", "0", "--max-tokens", "30")
+    assert r.exit_code == 130
+    assert "cancelled" in r.stdout
+
+
+# ---- check -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,code,word", [
+    (("3x^2+4x+5=1", "x = -2/3 ± 2√2 i/3"), 0, "✓ verified"),
+    (("3x^2+4x+5=1", r"\frac{-2 \pm 2i\sqrt{2}}{3}"), 0, "✓ verified"),
+    (("3x^2+4x+5=1", "x = 2"), 1, "✗ wrong"),
+    (("x^2 = 4", "it is big"), 2, "? unverifiable"),
+    (("anything", "0.5", "--expected", r"\frac{1}{2}"), 0, "✓ verified"),
+])
+def test_check_exit_status(args, code, word):
+    r = run("check", *args)
+    assert r.exit_code == code, r.output
+    assert word in r.stdout
+
+
+def test_check_json():
+    r = run("check", "3x^2+4x+5=1", "x = 2", "--json")
+    obj = json.loads(r.stdout)
+    assert r.exit_code == 1 and obj["status"] == "wrong" and "sqrt(2)" in obj["expected"]
+
+
+# ---- batch -------------------------------------------------------------------------------------------------------
+
+
+def results(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def test_batch_jsonl_with_references_and_a_bad_line(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"id": "a", "problem": "x^2-5x+6=0", "answer": "2, 3"}\n'
+                 'not json\n'
+                 '{"id": "c", "problem": "2x = 6", "answer": "4"}\n'
+                 '{"id": "d", "problem": "hello there"}\n')
+    r = run("batch", str(f), "--engine", "symbolic")
+    assert r.exit_code == 0, r.output
+    recs = {x["id"]: x for x in results(tmp_path / "p.jsonl.results.jsonl")}
+    assert set(recs) == {"a", "2", "c", "d"}
+    assert recs["a"]["correct"] is True and recs["c"]["correct"] is False
+    assert "not valid JSON" in recs["2"]["error"] and recs["d"]["error"]
+    for rec in recs.values():
+        assert set(rec) >= {"id", "problem", "answer", "verdict", "reference", "correct", "error", "seconds"}
+    assert "accuracy vs references" in r.stdout and "50.0% of 2" in r.stdout
+
+
+def test_batch_txt_and_csv_and_resume(tmp_path):
+    (tmp_path / "p.txt").write_text("x + 1 = 2\n\n# a comment\n2x = 8\n")
+    r = run("batch", str(tmp_path / "p.txt"), "--engine", "symbolic", "--out", "out.jsonl")
+    assert r.exit_code == 0 and [x["answer"] for x in results("out.jsonl")] == ["x = 1", "x = 4"]
+    r = run("batch", str(tmp_path / "p.txt"), "--engine", "symbolic", "--out", "out.jsonl")
+    assert "resuming: 2 of 2" in r.stderr and len(results("out.jsonl")) == 2
+    (tmp_path / "p.csv").write_text("id,problem,answer\nq1,x^2=9,\"-3, 3\"\nq2,,1\n")
+    r = run("batch", str(tmp_path / "p.csv"), "--engine", "symbolic", "--jobs", "2")
+    recs = {x["id"]: x for x in results(tmp_path / "p.csv.results.jsonl")}
+    assert recs["q1"]["correct"] is True and "empty problem" in recs["q2"]["error"]
+
+
+def test_batch_drops_a_torn_line_and_finishes(tmp_path):
+    (tmp_path / "p.txt").write_text("x + 1 = 2\n2x = 8\n")
+    out = tmp_path / "o.jsonl"
+    out.write_text('{"id": "1", "problem": "x + 1 = 2", "answer": "x = 1", "verdict": "verified"}\n{"id": "2", "pro')
+    r = run("batch", str(tmp_path / "p.txt"), "--engine", "symbolic", "--out", str(out))
+    assert r.exit_code == 0
+    assert [x["id"] for x in results(out)] == ["1", "2"]
+
+
+@pytest.mark.parametrize("content,name,needle", [
+    (None, "missing.jsonl", "no such file"),
+    ("a,b\n1,2\n", "p.csv", "'problem' column"),
+    ("x", "p.docx", "unknown format"),
+])
+def test_batch_input_errors(tmp_path, content, name, needle):
+    if content is not None:
+        (tmp_path / name).write_text(content)
+    r = run("batch", str(tmp_path / name))
+    assert r.exit_code == 1 and needle in one_error_line(r)
+
+
+def test_batch_killed_mid_run_resumes_without_duplicates(tmp_path):
+    problems = [f"{k}x^2 - {k * (k + 1)}x + {k * k} = 0" for k in range(1, 31)] + \
+               [f"integrate x^{k} sin(x)" for k in range(1, 11)]
+    f = tmp_path / "many.txt"
+    f.write_text("\n".join(problems) + "\n")
+    out = tmp_path / "many.txt.results.jsonl"
+    env = dict(os.environ, PHIFLASH_NO_LOG="1")
+    proc = subprocess.Popen([sys.executable, "-m", "phiflash.cli", "batch", str(f), "--engine", "symbolic"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(out.read_text().splitlines())
+    assert 3 <= done_before < len(problems), "the kill should land mid-run"
+    r = run("batch", str(f), "--engine", "symbolic")
+    assert r.exit_code == 0
+    ids = [x["id"] for x in results(out)]
+    assert sorted(ids, key=int) == [str(i) for i in range(1, len(problems) + 1)]  # each exactly once
+
+
+# ---- tutor -------------------------------------------------------------------------------------------------------
+
+
+def test_tutor_symbolic_session(tmp_path):
+    script = "\n".join(["/hint", "x^2-5x+6=0", "/hint", "/hint", "/check x = 2", "/check x = 2 or x = 3",
+                        "x = 4", "/save s.json", "/new", "/load s.json", "/steps", "/bogus", "/quit"]) + "\n"
+    r = run("tutor", "--engine", "symbolic", input=script)
+    assert r.exit_code == 0, r.output
+    o = r.stdout
+    assert "no problem yet" in o
+    assert "Hint 1: Move every term to one side" in o
+    assert "Hint 2: Move every term to one side" in o and "x  - 5⋅x + 6 = 0" in o
+    assert "x = 2 is a solution; 1 solution is missing" in o
+    assert "✓ verified" in o
+    assert "x = 4 is not: substituting gives 2 on the left and 0 on the right" in o
+    assert "Loaded s.json: x^2-5x+6=0 (hints used: 2)" in o
+    assert "unknown command /bogus" in o
+    assert json.loads(Path("s.json").read_text())["problem"] == "x^2-5x+6=0"
+
+
+class FakeModelEngine:
+    name = "phi"
+
+    def __init__(self):
+        self.calls = []
+
+    def chat(self, messages, params, max_tokens, on_event=None):
+        from phiflash.generate import Completion
+        self.calls.append([dict(m) for m in messages])
+        on_event and on_event("reasoning", "thinking hard")
+        on_event and on_event("answer", f"reply {len(self.calls)}")
+        return Completion(text=f"<think>thinking hard</think>reply {len(self.calls)}", reasoning="thinking hard",
+                          answer=f"reply {len(self.calls)}", finish_reason="stop")
+
+
+class ListView:
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, name):
+        return lambda *a, **k: self.lines.append((name, a))
+
+    def stream(self):
+        from contextlib import nullcontext
+        return nullcontext(lambda kind, text: None)
+
+
+def test_tutor_model_keeps_memory_without_reasoning():
+    from phiflash.tutor import TutorSession
+    eng, view = FakeModelEngine(), ListView()
+    s = TutorSession(eng, view)
+    for line in ["x^2 = 4", "/hint", "/hint", "why?", "/check x = 3", "/steps"]:
+        assert s.handle(line)
+    last = eng.calls[-1]
+    assert last[0]["role"] == "system"
+    assistant = [m["content"] for m in last if m["role"] == "assistant"]
+    assert assistant == [f"reply {i}" for i in range(1, 6)]           # visible replies only, no <think>
+    users = [m["content"] for m in last if m["role"] == "user"]
+    assert "hint number 1" in users[1] and "hint number 2" in users[2] and users[3] == "why?"
+    assert "x = 3" in users[4] and "wrong" in users[4]
+    assert "complete step-by-step solution" in users[5]
+    s.handle("/new")
+    s.handle("2x = 2")
+    assert len(eng.calls[-1]) == 2  # context cleared: system + the new problem
+
+
+# ---- download, info, log, help -----------------------------------------------------------------------------------
+
+
+def test_download_uses_huggingface_hub(monkeypatch, tmp_path):
+    import huggingface_hub
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        return str(tmp_path / "dl")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    r = run("download", "--dir", str(tmp_path / "dl"))
+    assert r.exit_code == 0 and str(tmp_path / "dl") in r.stdout
+    assert seen["repo_id"] == "microsoft/Phi-4-mini-flash-reasoning"
+    assert "*.safetensors" in seen["allow_patterns"] and "tokenizer.json" in seen["allow_patterns"]
+    assert not any(p.endswith(".py") or p.endswith(".bin") for p in seen["allow_patterns"])
+
+
+def test_model_found_in_the_hf_cache(tmp_path, chat_checkpoint, monkeypatch):
+    import shutil
+    repo = tmp_path / "hf" / "models--microsoft--Phi-4-mini-flash-reasoning"
+    shutil.copytree(chat_checkpoint, repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    r = run("info")
+    assert "snapshots/abc123" in r.stdout and "│ solve engine" in r.stdout and "phi" in r.stdout
+
+
+def test_info(chat_checkpoint):
+    r = run("info", "--model", str(chat_checkpoint))
+    assert r.exit_code == 0
+    assert "0, 2" in r.stdout and "emits the GMU memory" in r.stdout and "cross_attn" in r.stdout
+    r = run("info")
+    assert "3,852,562,944" in r.stdout and "5,120 bytes per token" in r.stdout
+
+
+def test_log_records_and_can_be_turned_off(monkeypatch):
+    run("solve", "x + 1 = 2")
+    run("check", "x^2 = 4", "x = 2")
+    r = run("log", "--json")
+    entries = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["kind"] for e in entries] == ["check", "solve"]
+    assert entries[1]["answer"] == "x = 1" and entries[0]["verdict"] == "wrong"
+    run("solve", "x + 2 = 2", "--no-log")
+    monkeypatch.setenv("PHIFLASH_NO_LOG", "1")
+    run("solve", "x + 3 = 2")
+    assert len(run("log", "--json").stdout.splitlines()) == 2
+    assert "x + 1 = 2" in run("log").stdout
+
+
+@pytest.mark.parametrize("cmd", ["solve", "check", "batch", "tutor", "download", "info", "log"])
+def test_help_has_examples(cmd):
+    r = run(cmd, "--help")
+    assert r.exit_code == 0 and "Example" in r.stdout
+
+
+def test_model_free_commands_do_not_import_torch(tmp_path):
+    code = ("import sys; from phiflash.cli import main; sys.argv = ['phiflash'] + sys.argv[1:]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n")
+    env = dict(os.environ, PHIFLASH_HOME=str(tmp_path), HF_HUB_CACHE=str(tmp_path / "hf"))
+    env.pop("PHIFLASH_MODEL", None)
+    for args in (["check", "x^2=4", "x=2"], ["solve", "x+1=2"], ["log"], ["--help"]):
+        p = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
+        assert p.returncode == 0, (args, p.stderr)
+
+
+# ---- Rich rendering on a fixed-width terminal --------------------------------------------------------------------
+
+
+def capture() -> Console:
+    return Console(file=io.StringIO(), width=60, force_terminal=True, color_system=None, legacy_windows=False)
+
+
+def test_rich_answer_panel_and_badges():
+    from phiflash import ui
+    from phiflash.engines import Result
+    c = capture()
+    ui.show_result(c, Result("x^2=4", "phi", "x = 2", answer_pretty="x = 2", verdict="wrong", expected="x = -2, x = 2",
+                             timings={"prompt_tokens": 30, "ttft_s": 0.5, "generated_tokens": 100,
+                                      "tokens_per_s": 4.2, "total_s": 24.0}, finish_reason="stop"))
+    text = c.file.getvalue()
+    assert text.splitlines()[0].startswith("╭─ Answer")
+    assert "│ x = 2" in text
+    assert "✗ wrong — correct answer: x = -2, x = 2" in text
+    assert "30 prompt tokens · first token 0.50 s · 100 tokens at 4.2 tok/s · 24.0 s total" in text
+
+
+def test_reasoning_stream_keeps_only_the_last_lines():
+    from phiflash import ui
+    c, e = capture(), capture()
+    with ui.ReasoningStream(c, e, lines=3) as s:
+        for i in range(50):
+            s("reasoning", f"line {i}\n")
+        s("answer", "x = 2")
+        rendered = s._render()
+    c2 = capture()
+    c2.print(rendered)
+    shown = c2.file.getvalue()
+    assert "line 49" in shown and "line 48" in shown and "line 47" not in shown
+    assert "x = 2" in shown
+    assert len(s.reasoning) == 50
