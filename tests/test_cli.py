@@ -363,7 +363,7 @@ def test_model_free_commands_do_not_import_torch(tmp_path):
 
 
 def capture() -> Console:
-    return Console(file=io.StringIO(), width=60, force_terminal=True, color_system=None, legacy_windows=False)
+    return Console(file=io.StringIO(), width=100, force_terminal=True, color_system=None, legacy_windows=False)
 
 
 def test_rich_answer_panel_and_badges():
