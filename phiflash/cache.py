@@ -20,17 +20,17 @@ class Cache:
     lengths: torch.Tensor                    # (B,) int64: tokens already in each row
     conv: dict[int, torch.Tensor]            # layer -> (B, E, K-1) model dtype
     ssm: dict[int, torch.Tensor]             # layer -> (B, E, N) float32
-    ring_k: dict[int, torch.Tensor]          # layer -> (B, Hkv, W, dh)
-    ring_v: dict[int, torch.Tensor]
-    k: torch.Tensor                          # (B, Hkv, max_length, dh), layer L/2+1
-    v: torch.Tensor
+    ring_k: dict[int, torch.Tensor]          # layer -> (2, B, P, W, dh)   P = Hkv/2 head pairs (ops.split_pairs)
+    ring_v: dict[int, torch.Tensor]          # layer -> (B, P, W, 2dh)
+    k: torch.Tensor                          # (2, B, P, max_length, dh), layer L/2+1
+    v: torch.Tensor                          # (B, P, max_length, 2dh)
     max_length: int
 
     @classmethod
     def allocate(cls, config: PhiFlashConfig, batch_size: int, max_length: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> "Cache":
         E, N, K = config.d_inner, config.mamba_d_state, config.mamba_d_conv
-        Hkv, dh = config.num_key_value_heads, config.head_dim
+        P, dh = config.num_key_value_heads // 2, config.head_dim
         conv, ssm, ring_k, ring_v = {}, {}, {}, {}
         for i, kind in enumerate(config.layer_kinds):
             if kind == MAMBA:
@@ -38,11 +38,12 @@ class Cache:
                 ssm[i] = torch.zeros(batch_size, E, N, dtype=torch.float32, device=device)
             elif kind == SWA:
                 W = min(config.window(i), max_length)  # type: ignore[type-var]
-                ring_k[i] = torch.zeros(batch_size, Hkv, W, dh, dtype=dtype, device=device)
-                ring_v[i] = torch.zeros_like(ring_k[i])
-        kv = torch.zeros(2, batch_size, Hkv, max_length, dh, dtype=dtype, device=device)
-        return cls(torch.zeros(batch_size, dtype=torch.long, device=device), conv, ssm, ring_k, ring_v,
-                   kv[0], kv[1], max_length)
+                ring_k[i] = torch.zeros(2, batch_size, P, W, dh, dtype=dtype, device=device)
+                ring_v[i] = torch.zeros(batch_size, P, W, 2 * dh, dtype=dtype, device=device)
+        k = torch.zeros(2, batch_size, P, max_length, dh, dtype=dtype, device=device)
+        v = torch.zeros(batch_size, P, max_length, 2 * dh, dtype=dtype, device=device)
+        return cls(torch.zeros(batch_size, dtype=torch.long, device=device), conv, ssm, ring_k, ring_v, k, v,
+                   max_length)
 
     @property
     def batch_size(self) -> int:
@@ -51,9 +52,10 @@ class Cache:
     def rows(self, start: int, stop: int) -> "Cache":
         """A view of rows [start, stop): writes through it land in this cache."""
         sl = slice(start, stop)
-        pick = lambda d: {i: t[sl] for i, t in d.items()}  # noqa: E731
-        return Cache(self.lengths[sl], pick(self.conv), pick(self.ssm), pick(self.ring_k), pick(self.ring_v),
-                     self.k[sl], self.v[sl], self.max_length)
+        rows = lambda d: {i: t[sl] for i, t in d.items()}  # noqa: E731
+        pair_rows = lambda d: {i: t[:, sl] for i, t in d.items()}  # noqa: E731
+        return Cache(self.lengths[sl], rows(self.conv), rows(self.ssm), pair_rows(self.ring_k), rows(self.ring_v),
+                     self.k[:, sl], self.v[sl], self.max_length)
 
     def reset(self) -> None:
         for t in self._tensors():

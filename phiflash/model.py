@@ -129,39 +129,49 @@ class DiffAttention(nn.Module):
         qkv = self.Wqkv(u)                                                       # (B, T, (H + 2Hkv)·dh)
         q = qkv[..., : self.H * self.dh].view(Bsz, T, self.H, self.dh).transpose(1, 2)  # (B, H, T, dh)
         if self.kind == CROSS_ATTN:
-            k, v, k_pos = cache.k[:, :, : step.n_keys], cache.v[:, :, : step.n_keys], self._positions(step)
+            k, v, k_pos = self._shared(step)
         else:
-            k, v = qkv[..., self.H * self.dh:].view(Bsz, T, 2, self.Hkv, self.dh).permute(2, 0, 3, 1, 4)
+            kv = qkv[..., self.H * self.dh:].view(Bsz, T, 2, self.Hkv, self.dh).transpose(1, 3)
+            k, v = ops.split_pairs(kv[:, :, 0], kv[:, :, 1])                     # (2, B, P, T, dh), (B, P, T, 2dh)
             if self.kind == FULL_ATTN:
-                idx = q_pos[:, None, :, None].expand(Bsz, self.Hkv, T, self.dh)
-                cache.k.scatter_(2, idx, k)                                      # write at absolute positions
-                cache.v.scatter_(2, idx, v)
-                k, v, k_pos = cache.k[:, :, : step.n_keys], cache.v[:, :, : step.n_keys], self._positions(step)
+                _write(cache.k, cache.v, q_pos, k, v)                            # at absolute positions
+                k, v, k_pos = self._shared(step)
             else:
                 k, v, k_pos = self._ring(k, v, step)
         mask = ops.attention_mask(q_pos, k_pos, self.window)                     # (B, 1, T, S)
         return self.out_proj(self.inner_cross_attn(q, k, v, mask))               # (B, T, D)
 
     @staticmethod
-    def _positions(step: Step) -> torch.Tensor:
+    def _shared(step: Step):
+        """Layer L/2+1's K,V for the first n_keys positions (rows shorter than that are masked by position)."""
         n = step.n_keys
-        return torch.arange(n, device=step.q_pos.device).expand(step.q_pos.shape[0], n)  # (B, S)
+        k_pos = torch.arange(n, device=step.q_pos.device).expand(step.q_pos.shape[0], n)  # (B, S)
+        return step.cache.k[..., :n, :], step.cache.v[..., :n, :], k_pos
 
     def _ring(self, k: torch.Tensor, v: torch.Tensor, step: Step):
-        """Keys = the ring (earlier tokens) ‖ this call's keys; then the call's last W keys go into the ring."""
+        """Sliding-window keys: the ring of the last W cached tokens plus this call's tokens."""
         ring_k, ring_v = step.cache.ring_k[self.layer_idx], step.cache.ring_v[self.layer_idx]
-        W, T = ring_k.shape[2], k.shape[2]
-        last = step.cache.lengths[:, None] - 1                                   # (B, 1) newest cached position
+        W, T = ring_k.shape[3], k.shape[3]
         slots = torch.arange(W, device=k.device)
+        if T == 1:  # decode: write first, then the ring holds exactly the window, this token included
+            _write(ring_k, ring_v, torch.remainder(step.q_pos, W), k, v)
+            last = step.q_pos                                                    # (B, 1)
+            return ring_k, ring_v, last - torch.remainder(last - slots, W)      # slot positions; < 0 = empty
+        last = step.cache.lengths[:, None] - 1                                   # (B, 1) newest cached position
         ring_pos = last - torch.remainder(last - slots, W)                       # (B, W); < 0 = empty slot
-        keys = torch.cat([ring_k, k], dim=2)                                     # (B, Hkv, W+T, dh)
-        vals = torch.cat([ring_v, v], dim=2)
+        keys = torch.cat([ring_k, k], dim=3)                                     # (2, B, P, W+T, dh)
+        vals = torch.cat([ring_v, v], dim=2)                                     # (B, P, W+T, 2dh)
         k_pos = torch.cat([ring_pos, step.q_pos], dim=1)                         # (B, W+T)
-        n = min(T, W)
-        idx = torch.remainder(step.q_pos[:, T - n:], W)[:, None, :, None].expand(-1, self.Hkv, n, self.dh)
-        ring_k.scatter_(2, idx, k[:, :, T - n:])
-        ring_v.scatter_(2, idx, v[:, :, T - n:])
+        n = min(T, W)                                                            # the call's last W keys stay
+        _write(ring_k, ring_v, torch.remainder(step.q_pos[:, T - n:], W), k[..., T - n:, :], v[..., T - n:, :])
         return keys, vals, k_pos
+
+
+def _write(k_buf, v_buf, slots, k, v) -> None:
+    """k (2, B, P, T, dh), v (B, P, T, 2dh) into buffers at per-row slots (B, T)."""
+    two, B, P, T, dh = k.shape
+    k_buf.scatter_(3, slots[None, :, None, :, None].expand(two, B, P, T, dh), k)
+    v_buf.scatter_(2, slots[:, None, :, None].expand(B, P, T, 2 * dh), v)
 
 
 class GatedMemoryUnit(nn.Module):

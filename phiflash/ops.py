@@ -99,27 +99,48 @@ def attention_mask(q_pos: torch.Tensor, k_pos: torch.Tensor, window: int | None)
     return mask
 
 
+def split_pairs(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-head K,V (B, Hkv, S, dh) into the striped-pair layout the caches keep.
+
+    K -> (2, B, P, S, dh): [0] the even heads (branch 1), [1] the odd heads (branch 2), P = Hkv/2 pairs.
+    V -> (B, P, S, 2dh): pair m holds [v_2m ‖ v_2m+1], which both branches read.
+    """
+    B, Hkv, S, dh = k.shape
+    P = Hkv // 2
+    k2 = k.view(B, P, 2, S, dh).permute(2, 0, 1, 3, 4)
+    v2 = v.view(B, P, 2, S, dh).permute(0, 1, 3, 2, 4).reshape(B, P, S, 2 * dh)
+    return k2, v2
+
+
 def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                            lam: torch.Tensor, lambda_init: float, subln_weight: torch.Tensor,
-                           eps: float = 1e-5, is_causal: bool = False) -> torch.Tensor:
-    """Differential attention core (sambay-spec §4.9), striped head pairs, GQA inside each branch.
+                           eps: float = 1e-5) -> torch.Tensor:
+    """Differential attention core (sambay-spec §4.9): striped head pairs, GQA inside each branch.
 
-    q (B, H, T, dh), k/v (B, Hkv, S, dh), mask (B, 1, T, S) bool or None. Returns (B, T, H·dh).
-    Query pair j = heads (2j, 2j+1) reads key pair ⌊j/G⌋ = heads (2⌊j/G⌋, 2⌊j/G⌋+1), G = H/Hkv.
+    q (B, H, T, dh); k (2, B, P, S, dh) and v (B, P, S, 2dh) in the split_pairs layout; mask (B, 1, T, S) bool.
+    Returns (B, T, H·dh). Query pair j = heads (2j, 2j+1) reads key pair ⌊j/G⌋, G = (H/2)/P.
     """
-    Bsz, H, T, dh = q.shape
-    # Both branches in one SDPA call: branch-1 heads first, then branch 2, so GQA's consecutive repeat maps
-    # query pair j to key pair ⌊j/G⌋ in each half.
-    qq = torch.cat([q[:, 0::2], q[:, 1::2]], dim=1)                              # (B, H, T, dh)
-    kk = torch.cat([k[:, 0::2], k[:, 1::2]], dim=1)                              # (B, Hkv, S, dh)
-    v2 = torch.cat([v[:, 0::2], v[:, 1::2]], dim=-1)                             # (B, Hkv/2, S, 2dh)
-    vv = torch.cat([v2, v2], dim=1)                                              # (B, Hkv, S, 2dh)
-    a = F.scaled_dot_product_attention(qq, kk, vv, attn_mask=mask, is_causal=is_causal,
-                                       scale=dh ** -0.5, enable_gqa=True)        # (B, H, T, 2dh)
-    a1, a2 = a[:, : H // 2], a[:, H // 2:]                                       # (B, H/2, T, 2dh)
-    d = a1 - lam.to(a.dtype) * a2
+    B, H, T, dh = q.shape
+    P = v.shape[1]
+    G = H // 2 // P
+    scale = dh ** -0.5
+    if T == 1:
+        # Decode: both branches' queries of a key pair as rows of one matmul per branch, then both branches'
+        # probabilities against V in one matmul, so each K and V element is read once per layer, never copied.
+        qg = torch.stack([q[:, 0::2], q[:, 1::2]]).view(2, B, P, G, dh)                 # (2, B, P, G, dh)
+        scores = torch.matmul(qg, k.transpose(-1, -2)).float() * scale                 # (2, B, P, G, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask.view(1, B, 1, 1, -1), float("-inf"))
+        probs = torch.softmax(scores, dim=-1).to(v.dtype)
+        probs = probs.permute(1, 2, 0, 3, 4).reshape(B, P, 2 * G, -1)                  # (B, P, 2G, S)
+        a = torch.matmul(probs, v).view(B, P, 2, G, 2 * dh)                            # (B, P, 2, G, 2dh)
+        a1, a2 = (a[:, :, i].reshape(B, H // 2, 1, 2 * dh) for i in (0, 1))            # (B, H/2, 1, 2dh)
+    else:
+        a1, a2 = (F.scaled_dot_product_attention(q[:, i::2], k[i], v, attn_mask=mask, scale=scale,
+                                                 enable_gqa=True) for i in (0, 1))    # (B, H/2, T, 2dh)
+    d = a1 - lam.to(a1.dtype) * a2
     d32 = d.float()
     d = (d32 * torch.rsqrt(d32.pow(2).mean(-1, keepdim=True) + eps)).to(q.dtype) * subln_weight
     d = d * (1 - lambda_init)
     # Output head 2j = d[j, :dh], head 2j+1 = d[j, dh:], so (H/2, 2dh) flattens straight into head order.
-    return d.transpose(1, 2).reshape(Bsz, T, H * dh)                             # (B, T, H·dh)
+    return d.transpose(1, 2).reshape(B, T, H * dh)                                     # (B, T, H·dh)

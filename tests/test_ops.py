@@ -52,20 +52,37 @@ def test_ssm_step_chain_equals_scan():
     torch.testing.assert_close(s.double(), s_ref, rtol=1e-5, atol=1e-5)
 
 
-def test_head_mapping_only_odd_value_stripe_of_pair_m():
+@pytest.mark.parametrize("T", [1, 5])  # the decode (grouped matmul) and prefill (SDPA) paths
+def test_head_mapping_only_odd_value_stripe_of_pair_m(T):
     """Only value head 2m+1 non-zero -> only output heads 2j+1 with ⌊j/G⌋ = m are non-zero (sambay-spec §10)."""
-    B, H, Hkv, T, dh = 1, 8, 4, 5, 4
+    B, H, Hkv, S, dh = 1, 8, 4, 5, 4
     G = H // Hkv
     g = torch.Generator().manual_seed(0)
-    q, k = torch.randn(B, H, T, dh, generator=g), torch.randn(B, Hkv, T, dh, generator=g)
+    q, k = torch.randn(B, H, T, dh, generator=g), torch.randn(B, Hkv, S, dh, generator=g)
     for m in range(Hkv // 2):
-        v = torch.zeros(B, Hkv, T, dh)
-        v[:, 2 * m + 1] = torch.randn(B, T, dh, generator=g)
-        mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
-        out = ops.differential_attention(q, k, v, mask, torch.tensor(0.3), 0.2, torch.ones(2 * dh))
+        v = torch.zeros(B, Hkv, S, dh)
+        v[:, 2 * m + 1] = torch.randn(B, S, dh, generator=g)
+        mask = torch.ones(T, S, dtype=torch.bool).tril(S - T)[None, None]
+        kp, vp = ops.split_pairs(k, v)
+        out = ops.differential_attention(q, kp, vp, mask, torch.tensor(0.3), 0.2, torch.ones(2 * dh))
         heads = out.view(B, T, H, dh).abs().sum((0, 1, 3))
         nonzero = {h for h in range(H) if heads[h] > 0}
         assert nonzero == {2 * j + 1 for j in range(H // 2) if j // G == m}
+
+
+def test_decode_path_equals_sdpa_path():
+    """The single-query grouped matmul against the SDPA path on the same query (float32)."""
+    g = torch.Generator().manual_seed(1)
+    B, H, Hkv, S, dh = 2, 8, 4, 9, 4
+    q = torch.randn(B, H, 2, dh, generator=g)
+    k, v = torch.randn(B, Hkv, S, dh, generator=g), torch.randn(B, Hkv, S, dh, generator=g)
+    kp, vp = ops.split_pairs(k, v)
+    mask = torch.rand(B, 1, 2, S, generator=g) > 0.3
+    mask[..., 0] = True
+    w = torch.rand(2 * dh, generator=g) + 0.5
+    both = ops.differential_attention(q, kp, vp, mask, torch.tensor(0.4), 0.3, w)
+    one = ops.differential_attention(q[:, :, 1:], kp, vp, mask[:, :, 1:], torch.tensor(0.4), 0.3, w)
+    torch.testing.assert_close(one, both[:, 1:], rtol=1e-5, atol=1e-6)
 
 
 def _swa_layer(W=8):
