@@ -130,27 +130,28 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
 # ---- writing checkpoints (tests, demos, benchmarks) -------------------------------------------------------------
 
 
+def random_tensor(name: str, shape: torch.Size, config: PhiFlashConfig, g: torch.Generator) -> torch.Tensor:
+    """A float32 tensor for checkpoint key `name`, in the ranges a trained model has (S4D-real A, dt in
+    [1e-3, 1e-1], unit-ish norms, small λ, 1/√fan_in projections). For tests, demos and benchmarks."""
+    if name.endswith("A_log"):
+        return torch.log(torch.arange(1, config.mamba_d_state + 1, dtype=torch.float32)).expand(shape).clone()
+    if name.endswith(".D"):
+        return torch.ones(shape)
+    if name.endswith("dt_proj.bias"):
+        dt = torch.exp(torch.rand(shape, generator=g) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        return dt + torch.log(-torch.expm1(-dt))  # inverse softplus
+    if "norm" in name or "subln" in name:
+        return (1.0 if name.endswith("weight") else 0.0) + 0.1 * torch.randn(shape, generator=g)
+    if "lambda" in name:
+        return 0.1 * torch.randn(shape, generator=g)
+    return torch.randn(shape, generator=g) * (0.5 / math.sqrt(shape[-1]))
+
+
 def init_random_(model: PhiFlashForCausalLM, seed: int = 0) -> PhiFlashForCausalLM:
-    """Random weights in the ranges a trained model has (S4D-real A, dt in [1e-3, 1e-1]); for tests and demos."""
     g = torch.Generator().manual_seed(seed)
-    cfg = model.config
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("A_log"):
-                n = torch.arange(1, cfg.mamba_d_state + 1, dtype=torch.float32)
-                p.copy_(torch.log(n).expand_as(p))
-            elif name.endswith(".D"):
-                p.fill_(1.0)
-            elif name.endswith("dt_proj.bias"):
-                dt = torch.exp(torch.rand(p.shape, generator=g) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
-                p.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
-            elif "norm" in name or "subln" in name:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g) if name.endswith("weight")
-                        else 0.1 * torch.randn(p.shape, generator=g))
-            elif "lambda" in name:
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5 / math.sqrt(p.shape[-1]))
+            p.copy_(random_tensor(name, p.shape, model.config, g))
     return model
 
 
@@ -187,16 +188,49 @@ def save_checkpoint(model: PhiFlashForCausalLM, path: str | Path, shards: int = 
     if shards != 2:
         raise ValueError("shards must be 1 or 2")
 
-    def first(name: str) -> bool:
-        m = re.match(r"model\.layers\.(\d+)\.", name)
-        return name.startswith("model.embed_tokens") or (m is not None and int(m.group(1)) <= cfg.kv_layer)
-
     names = [f"model-0000{i}-of-00002.safetensors" for i in (1, 2)]
-    parts = [{k: v for k, v in state.items() if first(k)}, {k: v for k, v in state.items() if not first(k)}]
+    parts = [{k: v for k, v in state.items() if _first_shard(k, cfg)},
+             {k: v for k, v in state.items() if not _first_shard(k, cfg)}]
     for fname, part in zip(names, parts):
         save_file(part, str(path / fname), metadata={"format": "pt"})
     total = sum(t.numel() * t.element_size() for t in state.values())
     index = {"metadata": {"total_size": total},
-             "weight_map": {k: names[0] if first(k) else names[1] for k in sorted(state)}}
+             "weight_map": {k: names[0] if _first_shard(k, cfg) else names[1] for k in sorted(state)}}
     (path / INDEX_NAME).write_text(json.dumps(index, indent=2))
     return path
+
+
+def write_random_checkpoint(path: str | Path, config: PhiFlashConfig, dtype: torch.dtype = torch.bfloat16,
+                            seed: int = 0) -> Path:
+    """A random checkpoint in the official two-shard layout, written one shard at a time so a full-size (7.7 GB)
+    model never needs a float32 copy in memory."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with torch.device("meta"):
+        model = PhiFlashForCausalLM(config)
+    shapes = expected_keys(model)
+    (path / "config.json").write_text(json.dumps(config.to_dict() | {"torch_dtype": str(dtype).removeprefix(
+        "torch."), "architectures": ["Phi4FlashForCausalLM"]}, indent=2))
+    names = [f"model-0000{i}-of-00002.safetensors" for i in (1, 2)]
+    g = torch.Generator().manual_seed(seed)
+    weight_map, total = {}, 0
+    for shard, fname in enumerate(names):
+        part = {}
+        for name, shape in shapes.items():
+            if (_first_shard(name, config) != (shard == 0)):
+                continue
+            keep32 = re.search(r"\.(A_log|lambda_[qk][12])$", name)
+            part[name] = random_tensor(name, shape, config, g).to(torch.float32 if keep32 else dtype)
+            weight_map[name] = fname
+            total += part[name].numel() * part[name].element_size()
+        save_file(part, str(path / fname), metadata={"format": "pt"})
+        del part
+    (path / INDEX_NAME).write_text(json.dumps({"metadata": {"total_size": total},
+                                               "weight_map": dict(sorted(weight_map.items()))}, indent=2))
+    return path
+
+
+def _first_shard(name: str, config: PhiFlashConfig) -> bool:
+    """Upstream's split: the embedding and layers 0..L/2+1 in the first file."""
+    m = re.match(r"model\.layers\.(\d+)\.", name)
+    return name.startswith("model.embed_tokens") or (m is not None and int(m.group(1)) <= config.kv_layer)

@@ -163,3 +163,14 @@ def test_pickle_files_are_never_read(tmp_path, tiny_model):
     torch.save(tiny_model.state_dict(), tmp_path / "pytorch_model.bin")
     with pytest.raises(CheckpointError, match="no model.safetensors"):
         load_model(tmp_path)
+
+
+def test_streamed_random_checkpoint_has_the_official_layout(tmp_path, official_index):
+    from phiflash.weights import write_random_checkpoint
+    cfg = official_shaped_tiny()
+    write_random_checkpoint(tmp_path, cfg, dtype=torch.bfloat16)
+    index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    assert index["weight_map"] == official_index["weight_map"]
+    model = load_model(tmp_path)
+    ids = torch.randint(0, cfg.vocab_size, (1, 6))
+    assert torch.isfinite(model(ids)).all()
