@@ -168,10 +168,19 @@ class DiffAttention(nn.Module):
 
 
 def _write(k_buf, v_buf, slots, k, v) -> None:
-    """k (2, B, P, T, dh), v (B, P, T, 2dh) into buffers at per-row slots (B, T)."""
-    two, B, P, T, dh = k.shape
-    k_buf.scatter_(3, slots[None, :, None, :, None].expand(two, B, P, T, dh), k)
-    v_buf.scatter_(2, slots[:, None, :, None].expand(B, P, T, 2 * dh), v)
+    """k (2, B, P, T, dh), v (B, P, T, 2dh) into buffers at per-row slots (B, T), as slice copies: the slots of a
+    row are consecutive except where a ring wraps. (scatter_ copied the whole buffer on every call.)"""
+    T = k.shape[3]
+    for b, row in enumerate(slots.tolist()):
+        t = 0
+        while t < T:
+            run = 1
+            while t + run < T and row[t + run] == row[t] + run:
+                run += 1
+            s = row[t]
+            k_buf[:, b, :, s:s + run].copy_(k[:, b, :, t:t + run])
+            v_buf[b, :, s:s + run].copy_(v[b, :, t:t + run])
+            t += run
 
 
 class GatedMemoryUnit(nn.Module):

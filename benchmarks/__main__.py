@@ -1,0 +1,41 @@
+"""python -m benchmarks [--quick] [--only scan,scaling,full]"""
+
+import argparse
+import warnings
+
+from .common import bandwidth, console, save, setup, table
+
+SECTIONS = ("scan", "scaling", "full")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks")
+    ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats (a smoke run)")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    setup()
+    bw = bandwidth()
+    table("this machine, measured now", ["", "GB/s"], [["read memory", f"{bw['read']:.1f}"],
+                                                      ["bf16 matrix-vector (torch)", f"{bw['bf16_matvec']:.1f}"],
+                                                      ["int8 weight-only matrix-vector", f"{bw['int8_matvec']:.1f}"]])
+    save("machine", bw)
+    only = args.only.split(",")
+    if "scan" in only:
+        from . import scan
+        scan.run(args.quick)
+    if "scaling" in only:
+        from . import scaling
+        scaling.run(args.quick)
+    if "full" in only:
+        from . import full
+        full.run(bw, args.quick)
+    try:
+        from . import plots
+        plots.write()
+    except ImportError:
+        console.print("[dim]matplotlib not installed: no plots (pip install '.[plots]')[/dim]")
+
+
+if __name__ == "__main__":
+    main()
