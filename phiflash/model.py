@@ -74,7 +74,9 @@ class Mamba(nn.Module):
         xpad = torch.cat([conv_state, x.transpose(1, 2)], dim=-1)                # (B, E, K-1+T)
         conv_state.copy_(xpad[..., xpad.shape[-1] - conv_state.shape[-1]:])
         c = F.silu(F.conv1d(xpad, self.conv1d.weight, self.conv1d.bias, groups=xpad.shape[1]))
-        c = c.transpose(1, 2)                                                    # (B, T, E)
+        # (B, T, E) with canonical strides: at T=1 a plain transpose leaves strides that make x_proj's matmul
+        # copy its weight on every call
+        c = c.transpose(1, 2).reshape(-1, c.shape[1]).view(u.shape[0], T, -1)
         delta, Bm, Cm = self.x_proj(c).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.softplus(F.linear(delta, self.dt_proj.weight).float() + self.dt_proj.bias.float())  # (B, T, E)
         A = -torch.exp(self.A_log.float())                                       # (E, N)

@@ -18,11 +18,16 @@ from .errors import PhiflashError
 QUANTIZED = ("in_proj", "out_proj", "Wqkv", "fc1", "fc2", "lm_head")
 
 
-def quantize_weight(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """int8 weight (out, in) and float scales (out,) with w ≈ q * scale[:, None]."""
-    w32 = w.float()
-    scale = w32.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-    q = torch.round(w32 / scale[:, None]).clamp(-127, 127).to(torch.int8)
+def quantize_weight(w: torch.Tensor, rows: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 weight (out, in) and float32 scales (out,) with w ≈ q * scale[:, None]; a block of rows at a time so
+    the float32 temporaries stay small."""
+    q = torch.empty(w.shape, dtype=torch.int8, device=w.device)
+    scale = torch.empty(w.shape[0], dtype=torch.float32, device=w.device)
+    for r in range(0, w.shape[0], rows):
+        blk = w[r: r + rows].float()
+        s = blk.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        q[r: r + rows] = torch.round(blk / s[:, None]).clamp(-127, 127)
+        scale[r: r + rows] = s
     return q, scale
 
 

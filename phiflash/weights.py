@@ -119,6 +119,7 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
                 target = torch.float32 if FLOAT32_KEYS.search(name) else dtype
                 state[name] = t.to(device=device, dtype=target)
     model.load_state_dict(state, strict=not config.tie_word_embeddings, assign=True)
+    del state  # the model holds the only references now, so quantizing can free each bf16 weight as it goes
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     if quantize is not None:
