@@ -16,7 +16,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=140)
 RESULTS = Path(__file__).parent / "results"
 THREADS = 2
 
