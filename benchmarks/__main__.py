@@ -29,12 +29,12 @@ def main() -> None:
         scaling.run(args.quick)
     if "full" in only:
         from . import full
-        full.run(bw, args.quick)
+        full.run(args.quick)
     try:
         from . import plots
         plots.write()
     except ImportError:
-        console.print("[dim]matplotlib not installed: no plots (pip install '.[plots]')[/dim]")
+        console.print("matplotlib not installed: no plots (pip install matplotlib)", style="dim", markup=False)
 
 
 if __name__ == "__main__":

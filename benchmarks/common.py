@@ -75,7 +75,8 @@ def run_child(code: str, timeout: float = 1800) -> dict:
     """Run python code in a fresh process; it prints one JSON line last. Adds its peak RSS in GB."""
     wrapped = code + "\nimport resource, json as _j\nprint(_j.dumps(dict(RESULT, peak_rss_gb=" \
                      "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)))\n"
-    p = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout)
+    root = str(Path(__file__).resolve().parents[1])
+    p = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout, cwd=root)
     if p.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])

@@ -78,7 +78,7 @@ def _fill_base(base, B, ctx, steps):
 def decode(ours, base, quick: bool = False) -> dict:
     contexts = [1024, 4096] if quick else [1024, 4096, 16384, 32768]
     batches = [1] if quick else [1, 16]
-    steps = 6
+    steps = 10
     data, rows = {}, []
     for B in batches:
         for ctx in contexts:

@@ -281,18 +281,10 @@ class PhiFlashForCausalLM(nn.Module):
         """Logits (B, T, V) at every position, the cross-decoder run over all of them (perplexity, tests)."""
         Bsz, T = input_ids.shape
         cache = self.new_cache(Bsz, T)
-        hs, mems, positions = [], [], []
-        for t0 in range(0, T, self.prefill_chunk):
-            h, step = self._self_decoder(input_ids[:, t0: t0 + self.prefill_chunk], cache)
-            hs.append(h), mems.append(step.memory), positions.append(step.q_pos)
-        h, step.memory, step.q_pos = torch.cat(hs, 1), torch.cat(mems, 1), torch.cat(positions, 1)
-        step.n_keys = T
-        logits = []
-        for t0 in range(0, T, self.prefill_chunk):  # query chunks keep the cross-attention mask at O(chunk·T)
-            sl = slice(t0, t0 + self.prefill_chunk)
-            part = Step(cache, step.q_pos[:, sl], T, step.memory[:, sl])
-            logits.append(self._cross_decoder(h[:, sl], part))
-        return torch.cat(logits, 1)
+        parts = [self._self_decoder(input_ids[:, t0: t0 + self.prefill_chunk], cache)
+                 for t0 in range(0, T, self.prefill_chunk)]
+        # the cross-decoder then runs chunk by chunk against all T keys: its mask stays O(chunk·T)
+        return torch.cat([self._cross_decoder(h, Step(cache, step.q_pos, T, step.memory)) for h, step in parts], 1)
 
     def prefill(self, input_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
         """Run a prompt (B, T) into the cache in chunks; logits (B, V) float32 for its last position only.

@@ -145,8 +145,6 @@ def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
     Returns (B, T, H·dh). Query pair j = heads (2j, 2j+1) reads key pair ⌊j/G⌋, G = (H/2)/P.
     """
     B, H, T, dh = q.shape
-    P = v.shape[1]
-    G = H // 2 // P
     scale = dh ** -0.5
     if T == 1:
         a1, a2 = _decode_attention(q, k, v, mask, scale)                              # (B, H/2, 1, 2dh) each

@@ -430,7 +430,7 @@ def _derivative(p: Problem) -> Solution:
     x, f = p.var, exact(p.expr)
     steps: list[Step] = []
     g = f
-    for k in range(p.order):
+    for _ in range(p.order):
         _explain_derivative(g, x, steps)
         g = sp.diff(g, x)
     result = sp.simplify(g)

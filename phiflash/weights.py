@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .config import ConfigError, PhiFlashConfig
+from .config import PhiFlashConfig
 from .errors import CheckpointError
 from .model import PhiFlashForCausalLM
 

@@ -93,7 +93,6 @@ def reference_logits(model, input_ids: torch.Tensor) -> torch.Tensor:
     eps = cfg.layer_norm_eps
     outs = []
     for ids in input_ids:
-        T = ids.shape[0]
         h = sd["model.embed_tokens.weight"][ids]
         memory = kv = None
         for i in range(L):
