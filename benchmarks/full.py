@@ -25,8 +25,8 @@ t0 = time.perf_counter()
 model = load_model({path!r}, quantize={quantize!r})
 load_s = time.perf_counter() - t0
 rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-weights = sum(getattr(m, n).numel() * getattr(m, n).element_size() for m in model.modules()
-              for n, _ in list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False)))
+tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}  # the tied head once
+weights = sum(t.numel() * t.element_size() for t in tensors.values())
 g = torch.Generator().manual_seed(0)
 ids = torch.randint(0, 199000, (1, {prompt}), generator=g)
 with torch.inference_mode():
