@@ -250,11 +250,9 @@ def batch(
     interrupted = False
     try:
         with progress:
-            if eng is None:
-                pass
-            elif eng.name == "symbolic":
+            if eng is not None and eng.name == "symbolic":
                 B.run_symbolic(todo, jobs, on_record)
-            else:
+            elif eng is not None:
                 B.run_phi(eng, todo, batch_size, _params(temperature, top_p, seed), max_tokens, on_record)
     except KeyboardInterrupt:
         interrupted = True

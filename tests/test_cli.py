@@ -394,3 +394,20 @@ def test_reasoning_stream_keeps_only_the_last_lines():
     assert "line 49" in shown and "line 48" in shown and "line 47" not in shown
     assert "x = 2" in shown
     assert len(s.reasoning) == 50
+
+
+def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkpoint):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"id": "a", "problem": "x^2 = 4", "answer": "±2"}\n{"id": "b", "problem": "2x = 6"}\n'
+                 '{"id": "c", "problem": "integrate x^2 from 0 to 1"}\nbad line\n')
+    outs = {}
+    for bs in (1, 3):
+        out = tmp_path / f"o{bs}.jsonl"
+        r = run("batch", str(f), "--model", str(chat_checkpoint), "--batch-size", str(bs), "--temperature", "0",
+                "--max-tokens", "8", "--out", str(out))
+        assert r.exit_code == 0, r.output
+        recs = {x["id"]: x for x in results(out)}
+        assert set(recs) == {"a", "b", "c", "4"} and "not valid JSON" in recs["4"]["error"]
+        assert all(recs[i]["engine"] == "phi" for i in "abc")
+        outs[bs] = {i: recs[i]["answer"] for i in "abc"}
+    assert outs[1] == outs[3]
