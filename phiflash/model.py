@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from . import ops
 from .cache import Cache
-from .config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, PhiFlashConfig
+from .config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, SWA, PhiFlashConfig
 
 
 class LayerNorm(nn.LayerNorm):
@@ -48,6 +48,14 @@ class Step:
     q_pos: torch.Tensor                      # (B, T) absolute positions of the tokens in this call
     n_keys: int                              # keys of the shared K,V to look at: max over rows of length + T
     memory: torch.Tensor | None = None       # (B, T, E) GMU memory from layer L/2
+    shared_mask: torch.Tensor | None = None  # (B, 1, T, n_keys) causal mask over the shared K,V, built once
+
+    def mask_for_shared_kv(self) -> torch.Tensor:
+        """The same for layer L/2+1 and every cross-attention layer of this call, so it is built once."""
+        if self.shared_mask is None:
+            k_pos = torch.arange(self.n_keys, device=self.q_pos.device).expand(self.q_pos.shape[0], self.n_keys)
+            self.shared_mask = ops.attention_mask(self.q_pos, k_pos, None)
+        return self.shared_mask
 
 
 class Mamba(nn.Module):
@@ -130,25 +138,18 @@ class DiffAttention(nn.Module):
         cache, q_pos = step.cache, step.q_pos
         qkv = self.Wqkv(u)                                                       # (B, T, (H + 2Hkv)·dh)
         q = qkv[..., : self.H * self.dh].view(Bsz, T, self.H, self.dh).transpose(1, 2)  # (B, H, T, dh)
-        if self.kind == CROSS_ATTN:
-            k, v, k_pos = self._shared(step)
-        else:
+        if self.kind == SWA:
             kv = qkv[..., self.H * self.dh:].view(Bsz, T, 2, self.Hkv, self.dh).transpose(1, 3)
-            k, v = ops.split_pairs(kv[:, :, 0], kv[:, :, 1])                     # (2, B, P, T, dh), (B, P, T, 2dh)
-            if self.kind == FULL_ATTN:
-                _write(cache.k, cache.v, q_pos, k, v)                            # at absolute positions
-                k, v, k_pos = self._shared(step)
-            else:
-                k, v, k_pos = self._ring(k, v, step)
-        mask = ops.attention_mask(q_pos, k_pos, self.window)                     # (B, 1, T, S)
+            k, v, k_pos = self._ring(*ops.split_pairs(kv[:, :, 0], kv[:, :, 1]), step)
+            mask = ops.attention_mask(q_pos, k_pos, self.window)                 # (B, 1, T, W + T)
+        else:
+            if self.kind == FULL_ATTN:  # the owner of the shared K,V writes them at absolute positions
+                kv = qkv[..., self.H * self.dh:].view(Bsz, T, 2, self.Hkv, self.dh).transpose(1, 3)
+                _write(cache.k, cache.v, q_pos, *ops.split_pairs(kv[:, :, 0], kv[:, :, 1]))
+            # its first n_keys positions; rows shorter than that are masked by position
+            k, v = cache.k[..., : step.n_keys, :], cache.v[..., : step.n_keys, :]
+            mask = step.mask_for_shared_kv()                                     # (B, 1, T, n_keys)
         return self.out_proj(self.inner_cross_attn(q, k, v, mask))               # (B, T, D)
-
-    @staticmethod
-    def _shared(step: Step):
-        """Layer L/2+1's K,V for the first n_keys positions (rows shorter than that are masked by position)."""
-        n = step.n_keys
-        k_pos = torch.arange(n, device=step.q_pos.device).expand(step.q_pos.shape[0], n)  # (B, S)
-        return step.cache.k[..., :n, :], step.cache.v[..., :n, :], k_pos
 
     def _ring(self, k: torch.Tensor, v: torch.Tensor, step: Step):
         """Sliding-window keys: the ring of the last W cached tokens plus this call's tokens."""
@@ -293,8 +294,8 @@ class PhiFlashForCausalLM(nn.Module):
         """
         for t0 in range(0, input_ids.shape[1], self.prefill_chunk):
             h, step = self._self_decoder(input_ids[:, t0: t0 + self.prefill_chunk], cache)
-        step.q_pos, step.memory = step.q_pos[:, -1:], step.memory[:, -1:]
-        return self._cross_decoder(h[:, -1:], step)[:, 0].float()
+        last = Step(cache, step.q_pos[:, -1:], step.n_keys, step.memory[:, -1:])
+        return self._cross_decoder(h[:, -1:], last)[:, 0].float()
 
     def decode(self, token_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
         """One new token per row (B,) → logits (B, V) float32. Cost is independent of context except shared K,V."""
