@@ -3,14 +3,13 @@ a long generation, and cache memory (small config measured, full scale computed 
 
 from __future__ import annotations
 
-import time
 
 import torch
 
 from phiflash.cache import cache_bytes
 from phiflash.config import PhiFlashConfig
 
-from .common import console, fit_slope, interleaved, save, table
+from .common import console, fit_slope, interleaved, run_child, save, table
 from .models import baseline_small, n_params, official_phi4_mini_kv_bytes_per_token, phiflash_small
 
 
@@ -115,26 +114,37 @@ def decode(ours, base, quick: bool = False) -> dict:
     return {"points": data, "slopes": {str(k): v for k, v in slopes.items()}}
 
 
-@torch.inference_mode()
-def long_generation(ours, base, quick: bool = False) -> dict:
-    """2K prompt then greedy generation, end to end, both models (the model card's 2K-prompt scenario, scaled)."""
-    prompt, new = (2048, 128) if quick else (2048, 1024)
-    ids = torch.randint(0, 32000, (1, prompt))
-    from phiflash.generate import generate
+GENERATION_CHILD = """
+import time, torch
+torch.set_num_threads(2)
+from benchmarks.models import baseline_small, n_params, phiflash_small
+ours = phiflash_small()
+ids = torch.randint(0, 32000, (1, {prompt}), generator=torch.Generator().manual_seed(0))
+with torch.inference_mode():
+    t0 = time.perf_counter()
+    if {which!r} == "phiflash":
+        from phiflash.generate import generate
+        n = sum(1 for _ in generate(ours, ids[0].tolist(), {new}))
+    else:
+        base = baseline_small(n_params(ours))
+        del ours
+        t0 = time.perf_counter()
+        out = base.generate(ids, max_new_tokens={new}, min_new_tokens={new}, do_sample=False,
+                            attention_mask=torch.ones_like(ids), pad_token_id=0)
+        n = out.shape[1] - {prompt}
+    RESULT = dict(seconds=time.perf_counter() - t0, tokens=n)
+"""
 
-    t0 = time.perf_counter()
-    n_ours = sum(1 for _ in generate(ours, ids[0].tolist(), new))
-    t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = base.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False,
-                        attention_mask=torch.ones_like(ids), pad_token_id=0)
-    t_base = time.perf_counter() - t0
-    n_base = out.shape[1] - prompt
-    table(f"end to end: {prompt}-token prompt, {new} generated tokens, batch 1, greedy",
-          ["model", "seconds", "generated tok/s"],
-          [["phiflash", f"{t_ours:.1f}", f"{n_ours / t_ours:.1f}"],
-           ["Phi3 (transformers generate)", f"{t_base:.1f}", f"{n_base / t_base:.1f}"]])
-    return {"prompt": prompt, "new": new, "phiflash_s": t_ours, "phi3_s": t_base}
+
+def long_generation(quick: bool = False) -> dict:
+    """2K prompt then greedy generation, end to end, each model in its own process (for its peak RSS)."""
+    prompt, new = (2048, 128) if quick else (2048, 1024)
+    res = {w: run_child(GENERATION_CHILD.format(prompt=prompt, new=new, which=w)) for w in ("phiflash", "phi3")}
+    table(f"end to end: {prompt}-token prompt, {new} generated tokens, batch 1, greedy, one process each",
+          ["model", "seconds", "generated tok/s", "peak RSS (process)"],
+          [[name, f"{r['seconds']:.1f}", f"{r['tokens'] / r['seconds']:.1f}", f"{r['peak_rss_gb']:.2f} GB"]
+           for name, r in (("phiflash", res["phiflash"]), ("Phi3 (transformers generate)", res["phi3"]))])
+    return {"prompt": prompt, "new": new, **res}
 
 
 def memory(ours, base) -> dict:
@@ -168,6 +178,6 @@ def run(quick: bool = False) -> dict:
     console.print(f"[bold]small config[/bold]: phiflash {n_params(ours):,} params, Phi3 baseline "
                   f"{n_params(base):,} (intermediate {base.config.intermediate_size})")
     data = {"prefill": prefill(ours, base, quick), "decode": decode(ours, base, quick),
-            "long_generation": long_generation(ours, base, quick), "memory": memory(ours, base)}
+            "long_generation": long_generation(quick), "memory": memory(ours, base)}
     save("scaling", data)
     return data
