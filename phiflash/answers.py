@@ -62,7 +62,6 @@ class Answer:
     values: list = field(default_factory=list)  # exprs; dicts (tuples with names); sp.Tuple; sets; equations
     names: list = field(default_factory=list)   # variable names written as "x = …"
     decimals: int | None = None                 # decimal places when the answer is written as a decimal
-    real_only: bool = False                     # "no real solution"
     text: str = ""
 
 
@@ -89,7 +88,7 @@ def read_answer(text: str) -> Answer:
     """Raises ParseError when neither parser can read the text."""
     t = _clean(text)
     if _EMPTY.match(t) or re.fullmatch(r"\\text\{\s*no\s+(real\s+)?solutions?\s*\}", t, re.IGNORECASE):
-        return Answer("empty", real_only="real" in t.lower(), text=text)
+        return Answer("empty", text=text)
     if _DNE.match(re.sub(r"\\text\{(.*?)\}", r"\1", t)):
         return Answer("dne", text=text)
     try:

@@ -33,7 +33,6 @@ class Result:
     reasoning: str | None = None
     finish_reason: str | None = None
     timings: dict = field(default_factory=dict)
-    error: str | None = None
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("problem", "engine", "answer", "answer_latex", "verdict", "expected",
@@ -43,8 +42,6 @@ class Result:
         else:
             d["reasoning"] = self.reasoning
             d["finish_reason"] = self.finish_reason
-        if self.error:
-            d["error"] = self.error
         return d
 
 
@@ -97,11 +94,8 @@ class PhiEngine:
         from .tokenizer import Tokenizer
         from .weights import load_model
 
-        start = time.perf_counter()
         self.model = load_model(model_dir, dtype=dtype, quantize=quantize)
         self.tokenizer = Tokenizer.from_dir(model_dir)
-        self.load_seconds = time.perf_counter() - start
-        self.model_dir = model_dir
 
     def messages(self, problem: str, system: str | None = None) -> list[dict]:
         msgs = [{"role": "system", "content": system}] if system else []

@@ -12,10 +12,6 @@ import sympy as sp
 
 from .mathparse import ParseError, parse_math
 
-KINDS = ("equation", "system", "inequality", "derivative", "integral", "limit", "simplify", "expand", "factor",
-         "evaluate")
-
-
 @dataclass(frozen=True)
 class Problem:
     text: str

@@ -25,6 +25,8 @@ INDEX_NAME, SINGLE_NAME = "model.safetensors.index.json", "model.safetensors"
 # Kept in float32 whatever the model dtype: the SSM parameters (the scan is float32) and the λ vectors, which the
 # official files store in float32 (sambay-spec §3.4).
 FLOAT32_KEYS = re.compile(r"\.(A_log|D|dt_proj\.bias|lambda_[qk][12])$")
+# Stored in float32 in the official files (sambay-spec §3.4); the rest in the checkpoint dtype.
+STORED_FLOAT32 = re.compile(r"\.(A_log|lambda_[qk][12])$")
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
@@ -174,15 +176,12 @@ def save_checkpoint(model: PhiFlashForCausalLM, path: str | Path, shards: int = 
     path.mkdir(parents=True, exist_ok=True)
     cfg = model.config
     dtype = dtype or model.dtype
-    config = cfg.to_dict() | {"torch_dtype": str(dtype).removeprefix("torch."),
-                              "architectures": ["Phi4FlashForCausalLM"]}
-    (path / "config.json").write_text(json.dumps(config, indent=2))
+    _write_config(path, cfg, dtype)
     state = {}
     for name, t in model.state_dict().items():
         if name == "lm_head.weight" and cfg.tie_word_embeddings:
             continue
-        keep32 = re.search(r"\.(A_log|lambda_[qk][12])$", name)
-        state[name] = t.detach().to("cpu", torch.float32 if keep32 else dtype).contiguous()
+        state[name] = t.detach().to("cpu", _storage_dtype(name, dtype)).contiguous()
     if shards == 1:
         save_file(state, str(path / SINGLE_NAME), metadata={"format": "pt"})
         return path
@@ -210,8 +209,7 @@ def write_random_checkpoint(path: str | Path, config: PhiFlashConfig, dtype: tor
     with torch.device("meta"):
         model = PhiFlashForCausalLM(config)
     shapes = expected_keys(model)
-    (path / "config.json").write_text(json.dumps(config.to_dict() | {"torch_dtype": str(dtype).removeprefix(
-        "torch."), "architectures": ["Phi4FlashForCausalLM"]}, indent=2))
+    _write_config(path, config, dtype)
     names = [f"model-0000{i}-of-00002.safetensors" for i in (1, 2)]
     g = torch.Generator().manual_seed(seed)
     weight_map, total = {}, 0
@@ -220,8 +218,7 @@ def write_random_checkpoint(path: str | Path, config: PhiFlashConfig, dtype: tor
         for name, shape in shapes.items():
             if (_first_shard(name, config) != (shard == 0)):
                 continue
-            keep32 = re.search(r"\.(A_log|lambda_[qk][12])$", name)
-            part[name] = random_tensor(name, shape, config, g).to(torch.float32 if keep32 else dtype)
+            part[name] = random_tensor(name, shape, config, g).to(_storage_dtype(name, dtype))
             weight_map[name] = fname
             total += part[name].numel() * part[name].element_size()
         save_file(part, str(path / fname), metadata={"format": "pt"})
@@ -229,6 +226,16 @@ def write_random_checkpoint(path: str | Path, config: PhiFlashConfig, dtype: tor
     (path / INDEX_NAME).write_text(json.dumps({"metadata": {"total_size": total},
                                                "weight_map": dict(sorted(weight_map.items()))}, indent=2))
     return path
+
+
+def _storage_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if STORED_FLOAT32.search(name) else dtype
+
+
+def _write_config(path: Path, config: PhiFlashConfig, dtype: torch.dtype) -> None:
+    data = config.to_dict() | {"torch_dtype": str(dtype).removeprefix("torch."),
+                               "architectures": ["Phi4FlashForCausalLM"]}
+    (path / "config.json").write_text(json.dumps(data, indent=2))
 
 
 def _first_shard(name: str, config: PhiFlashConfig) -> bool:
