@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from phiflash.config import PhiFlashConfig
-from phiflash.weights import write_random_checkpoint
+from phiflash.lm.config import PhiFlashConfig
+from phiflash.lm.testing import write_random_checkpoint
 
 from .common import console, run_child, save, table
 
@@ -20,7 +20,7 @@ CACHE = Path(__file__).resolve().parents[1] / ".bench-cache" / "full-bf16"
 CHILD = """
 import time, resource, torch
 torch.set_num_threads(2)
-from phiflash.weights import load_model
+from phiflash.lm.weights import load_model
 t0 = time.perf_counter()
 model = load_model({path!r}, quantize={quantize!r})
 load_s = time.perf_counter() - t0
@@ -69,7 +69,7 @@ def _read_bytes(quantize: str | None) -> float:
     """Bytes a batch-1 decode step reads: every weight but the embedding table (one row), plus the head."""
     cfg = PhiFlashConfig()
     with torch.device("meta"):
-        from phiflash.model import PhiFlashForCausalLM
+        from phiflash.lm.sambay import PhiFlashForCausalLM
         m = PhiFlashForCausalLM(cfg)
     total = 0
     for name, p in m.named_parameters():  # the tied head appears once, as the embedding

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from phiflash.config import PhiFlashConfig
-from phiflash.weights import random_model
+from phiflash.lm.config import PhiFlashConfig
+from phiflash.lm.testing import random_model
 
 VOCAB = 32064
 SMALL = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=32, num_attention_heads=4,

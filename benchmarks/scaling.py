@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from phiflash.cache import cache_bytes
-from phiflash.config import PhiFlashConfig
+from phiflash.lm.cache import cache_bytes
+from phiflash.lm.config import PhiFlashConfig
 
 from .common import console, fit_slope, interleaved, run_child, save, table
 from .models import baseline_small, n_params, official_phi4_mini_kv_bytes_per_token, phiflash_small
@@ -123,7 +123,7 @@ ids = torch.randint(0, 32000, (1, {prompt}), generator=torch.Generator().manual_
 with torch.inference_mode():
     t0 = time.perf_counter()
     if {which!r} == "phiflash":
-        from phiflash.generate import generate
+        from phiflash.lm.generate import generate
         n = sum(1 for _ in generate(ours, ids[0].tolist(), {new}))
     else:
         base = baseline_small(n_params(ours))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from phiflash import ops
+from phiflash.lm import ops
 
 from .common import interleaved, save, table
 

@@ -6,6 +6,6 @@
 
 import sys
 
-from phiflash.tiny import write_tiny_checkpoint
+from phiflash.lm.testing import write_tiny_checkpoint
 
 print(write_tiny_checkpoint(sys.argv[1] if len(sys.argv) > 1 else "tiny-checkpoint"))

@@ -1,29 +1,33 @@
 """phiflash: Phi-4-mini-flash-reasoning (SambaY) in pure PyTorch, with a SymPy-checked math tutor.
 
-Importing the package is cheap: torch is imported only when a model-side name is first used, and the math
-engine (parse_problem, solve, extract_answer, check_answer) never imports it.
+Three parts that never need each other's insides:
+    phiflash.lm        the language model: SambaY, its cache, weights, quantization, tokenizer, generation (torch)
+    phiflash.symbolic  the math engine: parser, problem reader, solver, answers, verdicts (SymPy, never torch)
+    phiflash.app       the application: CLI, tutor, batch, log, rendering (uses both)
+
+Importing the package is cheap: each public name below is imported when first used.
 """
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "PhiFlashConfig": "phiflash.config",
-    "load_model": "phiflash.weights",
-    "save_checkpoint": "phiflash.weights",
-    "random_model": "phiflash.weights",
-    "PhiFlashForCausalLM": "phiflash.model",
-    "Cache": "phiflash.cache",
-    "cache_bytes": "phiflash.cache",
-    "Tokenizer": "phiflash.tokenizer",
-    "SamplingParams": "phiflash.generate",
-    "generate": "phiflash.generate",
-    "generate_batch": "phiflash.generate",
-    "complete": "phiflash.generate",
+    "PhiFlashConfig": "phiflash.lm.config",
+    "load_model": "phiflash.lm.weights",
+    "save_checkpoint": "phiflash.lm.weights",
+    "random_model": "phiflash.lm.testing",
+    "PhiFlashForCausalLM": "phiflash.lm.sambay",
+    "Cache": "phiflash.lm.cache",
+    "cache_bytes": "phiflash.lm.cache",
+    "Tokenizer": "phiflash.lm.tokenizer",
+    "SamplingParams": "phiflash.lm.generate",
+    "generate": "phiflash.lm.generate",
+    "generate_batch": "phiflash.lm.generate",
+    "complete": "phiflash.lm.generate",
     # the math engine (no torch)
-    "parse_problem": "phiflash.problem",
-    "solve": "phiflash.solver",
-    "extract_answer": "phiflash.answers",
-    "check_answer": "phiflash.verify",
+    "parse_problem": "phiflash.symbolic.problem",
+    "solve": "phiflash.symbolic.solver",
+    "extract_answer": "phiflash.symbolic.answers",
+    "check_answer": "phiflash.symbolic.verify",
 }
 
 

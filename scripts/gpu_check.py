@@ -3,7 +3,7 @@
 1. Parity: a tiny random checkpoint, CUDA against CPU: float32 logits of the full forward and of cached decoding,
    and bfloat16 on the GPU against float32 on the CPU.
 2. The scan on the GPU: the blocked loop against the chunked segsum form at the full-scale shape; the faster one
-   is used for the rest of the run (and should become the CUDA default in phiflash.ops if it wins).
+   is used for the rest of the run (and should become the CUDA default in phiflash.lm.ops if it wins).
 3. Full scale (official config, random bf16 weights made on the GPU, nothing written to disk): prefill of 512 and
    2048 tokens, decode tokens/s at batch 1 and 16.
 
@@ -23,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from phiflash import ops  # noqa: E402
-from phiflash.config import PhiFlashConfig  # noqa: E402
-from phiflash.model import PhiFlashForCausalLM  # noqa: E402
-from phiflash.tiny import tiny_config, write_tiny_checkpoint  # noqa: E402
-from phiflash.weights import load_model, random_tensor  # noqa: E402
+from phiflash.lm import ops  # noqa: E402
+from phiflash.lm.config import PhiFlashConfig  # noqa: E402
+from phiflash.lm.sambay import PhiFlashForCausalLM  # noqa: E402
+from phiflash.lm.testing import random_tensor, tiny_config, write_tiny_checkpoint  # noqa: E402
+from phiflash.lm.weights import load_model  # noqa: E402
 
 
 def sync(device):

@@ -26,37 +26,37 @@ def official_index(official_dir) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from phiflash.config import PhiFlashConfig
+    from phiflash.lm.config import PhiFlashConfig
     return PhiFlashConfig.tiny()
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_config):
-    from phiflash.weights import random_model
+    from phiflash.lm.testing import random_model
     return random_model(tiny_config, seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
     """A two-shard float32 checkpoint of tiny_model in the official layout."""
-    from phiflash.weights import save_checkpoint
+    from phiflash.lm.weights import save_checkpoint
     return save_checkpoint(tiny_model, tmp_path_factory.mktemp("tiny") / "ckpt", shards=2)
 
 
 @pytest.fixture(scope="session")
 def chat_checkpoint(tmp_path_factory) -> Path:
     """A tiny random checkpoint with the official vocabulary size and a tokenizer with the official special ids."""
-    from phiflash.tiny import write_tiny_checkpoint
+    from phiflash.lm.testing import write_tiny_checkpoint
     return write_tiny_checkpoint(tmp_path_factory.mktemp("chat") / "ckpt")
 
 
 @pytest.fixture(scope="session")
 def chat_model(chat_checkpoint):
-    from phiflash.weights import load_model
+    from phiflash.lm.weights import load_model
     return load_model(chat_checkpoint)
 
 
 @pytest.fixture(scope="session")
 def chat_tokenizer(chat_checkpoint):
-    from phiflash.tokenizer import Tokenizer
+    from phiflash.lm.tokenizer import Tokenizer
     return Tokenizer.from_dir(chat_checkpoint)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 
 
 @dataclass
@@ -121,7 +121,7 @@ def grade_reference(answer: str | None, reference: str | None) -> bool | None:
         return None
     if answer is None:
         return False
-    from .verify import VERIFIED, WRONG, check_answer
+    from ..symbolic.verify import VERIFIED, WRONG, check_answer
 
     status = check_answer(answer, expected=reference).status
     return True if status == VERIFIED else False if status == WRONG else None
@@ -174,8 +174,8 @@ def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]
 def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             on_record: Callable[[dict], None]) -> None:
     """Model engine: batched generation of up to batch_size prompts at a time, then grading."""
-    from .generate import generate_batch
-    from .streaming import split_reasoning
+    from ..lm.generate import generate_batch
+    from ..lm.streaming import split_reasoning
 
     tok = engine.tokenizer
     for i in range(0, len(items), max(1, batch_size)):

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
-from .errors import PhiflashError
+from .. import __version__
+from ..errors import PhiflashError
 
 app = typer.Typer(
     name="phiflash", no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
@@ -90,7 +90,7 @@ NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the
 
 
 def _params(temperature: float, top_p: float, seed: Optional[int]):
-    from .generate import SamplingParams
+    from ..lm.generate import SamplingParams
     return SamplingParams(temperature=temperature, top_p=top_p, seed=seed)
 
 
@@ -177,7 +177,7 @@ def check(
     """
     from . import logdb, ui
     from .engines import pretty_answer
-    from .verify import check_answer
+    from ..symbolic.verify import check_answer
 
     v = check_answer(answer, problem, expected)
     if as_json:
@@ -386,7 +386,7 @@ def download(dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to
 
       phiflash download --dir ~/models/phi4flash
     """
-    from .hub import REPO_ID, download as fetch
+    from ..lm.hub import REPO_ID, download as fetch
     err().print(f"downloading {REPO_ID} (about 7.7 GB)…")
     path = fetch(dir)
     out().print(f"model files in {path}")
@@ -403,10 +403,10 @@ def info(model: Model = None):
     """
     import torch
 
-    from .cache import cache_bytes
-    from .config import PhiFlashConfig
-    from .hub import find_model
-    from .model import PhiFlashForCausalLM
+    from ..lm.cache import cache_bytes
+    from ..lm.config import PhiFlashConfig
+    from ..lm.hub import find_model
+    from ..lm.sambay import PhiFlashForCausalLM
 
     path = find_model(model)
     cfg = PhiFlashConfig.from_json(path) if path else PhiFlashConfig()

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .answers import extract_answer, read_answer
-from .mathparse import ParseError
-from .verify import UNVERIFIABLE, VERIFIED, Verdict, check_answer
+from ..symbolic.answers import extract_answer, read_answer
+from ..symbolic.parse import ParseError
+from ..symbolic.verify import UNVERIFIABLE, VERIFIED, Verdict, check_answer
 
 MATH_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. {problem}"
 
@@ -49,7 +49,7 @@ def pretty_answer(text: str) -> str:
     """A model's or student's answer, as Unicode 2-D math when it can be read, else as written."""
     import sympy as sp
 
-    from .solver import pretty
+    from ..symbolic.solver import pretty
 
     try:
         a = read_answer(text)
@@ -76,7 +76,7 @@ class SymbolicEngine:
         self.seconds = seconds
 
     def solve(self, problem: str, **_) -> Result:
-        from .solver import solve
+        from ..symbolic.solver import solve
 
         start = time.perf_counter()
         sol = solve(problem, seconds=self.seconds)  # ParseError / SolveError / TimeLimitError go to the caller
@@ -91,8 +91,8 @@ class PhiEngine:
     name = "phi"
 
     def __init__(self, model_dir: Path, quantize: str | None = None, dtype: str | None = None):
-        from .tokenizer import Tokenizer
-        from .weights import load_model
+        from ..lm.tokenizer import Tokenizer
+        from ..lm.weights import load_model
 
         self.model = load_model(model_dir, dtype=dtype, quantize=quantize)
         self.tokenizer = Tokenizer.from_dir(model_dir)
@@ -103,13 +103,13 @@ class PhiEngine:
 
     def chat(self, messages: list[dict], params, max_tokens: int,
              on_event: Callable[[str, str], None] | None = None):
-        from .generate import complete
+        from ..lm.generate import complete
 
         return complete(self.model, self.tokenizer, messages, max_tokens, params, on_event=on_event)
 
     def solve(self, problem: str, params=None, max_tokens: int = 32768, system: str | None = None,
               on_event: Callable[[str, str], None] | None = None, check_seconds: float = 10.0) -> Result:
-        from .generate import SamplingParams
+        from ..lm.generate import SamplingParams
 
         c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event)
         result = self.grade(problem, c.answer or c.text, check_seconds)
@@ -130,8 +130,8 @@ class PhiEngine:
 def make_engine(name: str | None, model: str | None = None, quantize: str | None = None, dtype: str | None = None,
                 notice: Callable[[str], None] | None = None):
     """`phi` when weights are found (or asked for), else `symbolic`, telling the user once why."""
-    from .errors import PhiflashError
-    from .hub import find_model
+    from ..errors import PhiflashError
+    from ..lm.hub import find_model
 
     if name not in (None, "phi", "symbolic"):
         raise PhiflashError(f"unknown engine {name!r}: choose phi or symbolic")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 
 HELP = """Type a problem to start, then:
   /hint           the next step only (each hint a little stronger)
@@ -89,7 +89,7 @@ class TutorSession:
             self.messages = [{"role": "system", "content": SYSTEM}]
             self._ask(f"Here is my problem: {problem}\nDon't solve it for me yet; help me start.")
         else:
-            from .solver import solve
+            from ..symbolic.solver import solve
             self.solution = solve(problem)  # ParseError / SolveError: the problem is not taken
             self.problem = problem
             self.view.info(f"Problem: {problem}\nTry it, then /check your answer, or ask for a /hint.")
@@ -119,7 +119,7 @@ class TutorSession:
         if not answer:
             raise PhiflashError("usage: /check ANSWER")
         from .engines import pretty_answer
-        from .verify import check_answer
+        from ..symbolic.verify import check_answer
 
         verdict = check_answer(answer, self.problem)
         self.view.verdict(verdict, pretty_answer(answer), self._what_is_wrong(answer, verdict))
@@ -134,9 +134,9 @@ class TutorSession:
             return None
         import sympy as sp
 
-        from .answers import read_answer
-        from .mathparse import ParseError
-        from .verify import values_equal
+        from ..symbolic.answers import read_answer
+        from ..symbolic.parse import ParseError
+        from ..symbolic.verify import values_equal
 
         try:
             cand = read_answer(answer)
@@ -171,7 +171,7 @@ class TutorSession:
     # ---- the model ----------------------------------------------------------------------------------------------
 
     def _ask(self, text: str) -> None:
-        from .generate import SamplingParams
+        from ..lm.generate import SamplingParams
 
         self.messages.append({"role": "user", "content": text})
         with self.view.stream() as on_event:
@@ -210,7 +210,7 @@ class TutorSession:
             if self.is_phi:
                 self.problem, self.messages = problem, messages or [{"role": "system", "content": SYSTEM}]
             else:
-                from .solver import solve
+                from ..symbolic.solver import solve
                 self.solution, self.problem = solve(problem), problem
         self.hint_level = level
         self.view.info(f"Loaded {path}: {problem or 'no problem yet'} (hints used: {level}).")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 
 
 class ConfigError(PhiflashError, ValueError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 from .streaming import IncrementalDecoder, ReasoningSplitter, StopStrings, split_reasoning
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 
 REPO_ID = "microsoft/Phi-4-mini-flash-reasoning"
 # Only what phiflash reads: no remote code, no pickles.

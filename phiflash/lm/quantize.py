@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 
 # Checkpoint-name suffixes of the layers worth quantizing (the 'big' projections).
 QUANTIZED = ("in_proj", "out_proj", "Wqkv", "fc1", "fc2", "lm_head")

@@ -1,4 +1,5 @@
-"""Tiny random checkpoints in the official layout, with a small tokenizer carrying the official special tokens.
+"""Random checkpoints in the official layout: full-size ones for benchmarks, tiny ones with a small tokenizer
+carrying the official special tokens for tests and demos.
 
 For tests, demos (`examples/make_tiny_checkpoint.py`) and benchmarks: the same files a user downloads
 (config.json, safetensors shards + index, tokenizer.json, tokenizer_config.json with the chat template,
@@ -8,12 +9,55 @@ generation_config.json), only small and random.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
 
 from .config import PhiFlashConfig
-from .weights import random_model, save_checkpoint
+from .sambay import PhiFlashForCausalLM
+from .weights import FLOAT32_KEYS, save_checkpoint, write_checkpoint
+
+def random_tensor(name: str, shape: torch.Size, config: PhiFlashConfig, g: torch.Generator) -> torch.Tensor:
+    """A float32 tensor for checkpoint key `name`, in the ranges a trained model has (S4D-real A, dt in
+    [1e-3, 1e-1], unit-ish norms, small λ, 1/√fan_in projections). For tests, demos and benchmarks."""
+    if name.endswith("A_log"):
+        return torch.log(torch.arange(1, config.mamba_d_state + 1, dtype=torch.float32)).expand(shape).clone()
+    if name.endswith(".D"):
+        return torch.ones(shape)
+    if name.endswith("dt_proj.bias"):
+        dt = torch.exp(torch.rand(shape, generator=g) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        return dt + torch.log(-torch.expm1(-dt))  # inverse softplus
+    if "norm" in name or "subln" in name:
+        return (1.0 if name.endswith("weight") else 0.0) + 0.1 * torch.randn(shape, generator=g)
+    if "lambda" in name:
+        return 0.1 * torch.randn(shape, generator=g)
+    return torch.randn(shape, generator=g) * (0.5 / math.sqrt(shape[-1]))
+
+
+def init_random_(model: PhiFlashForCausalLM, seed: int = 0) -> PhiFlashForCausalLM:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(random_tensor(name, p.shape, model.config, g))
+    return model
+
+
+def random_model(config: PhiFlashConfig, seed: int = 0, dtype: torch.dtype = torch.float32) -> PhiFlashForCausalLM:
+    model = init_random_(PhiFlashForCausalLM(config), seed)
+    for name, p in model.named_parameters():
+        if not FLOAT32_KEYS.search("." + name):
+            p.data = p.data.to(dtype)
+    return model.eval().requires_grad_(False)
+
+
+def write_random_checkpoint(path: str | Path, config: PhiFlashConfig, dtype: torch.dtype = torch.bfloat16,
+                            seed: int = 0) -> Path:
+    """A random checkpoint in the official two-shard layout, written one shard at a time so a full-size (7.7 GB)
+    model never needs a float32 copy in memory."""
+    g = torch.Generator().manual_seed(seed)
+    return write_checkpoint(path, config, dtype, lambda name, shape: random_tensor(name, shape, config, g))
+
 
 # From the official tokenizer_config.json (added_tokens_decoder): id -> (content, special, rstrip).
 SPECIAL_TOKENS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 # Official ids (added_tokens.json); used when a checkpoint has no generation_config.json.
 END, ENDOFTEXT = 200020, 199999

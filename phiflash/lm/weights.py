@@ -8,7 +8,6 @@ every missing, unexpected or mis-shaped tensor and every unreadable file is one 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -18,8 +17,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import PhiFlashConfig
-from .errors import CheckpointError
-from .model import PhiFlashForCausalLM
+from ..errors import CheckpointError
+from .sambay import PhiFlashForCausalLM
 
 INDEX_NAME, SINGLE_NAME = "model.safetensors.index.json", "model.safetensors"
 # Kept in float32 whatever the model dtype: the SSM parameters (the scan is float32) and the λ vectors, which the
@@ -46,9 +45,10 @@ def weight_map(path: Path) -> dict[str, Path]:
     if index.exists():
         try:
             entries = json.loads(index.read_text())["weight_map"]
-            assert isinstance(entries, dict)
-        except (json.JSONDecodeError, KeyError, AssertionError, UnicodeDecodeError):
-            raise CheckpointError(f"{index}: not a valid safetensors index (needs a 'weight_map' object)") from None
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+            entries = None
+        if not isinstance(entries, dict):
+            raise CheckpointError(f"{index}: not a valid safetensors index (needs a 'weight_map' object)")
         files = {name: path / fname for name, fname in entries.items()}
         for f in sorted(set(files.values())):
             if not f.is_file():
@@ -130,40 +130,7 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     return model.eval().requires_grad_(False)
 
 
-# ---- writing checkpoints (tests, demos, benchmarks) -------------------------------------------------------------
-
-
-def random_tensor(name: str, shape: torch.Size, config: PhiFlashConfig, g: torch.Generator) -> torch.Tensor:
-    """A float32 tensor for checkpoint key `name`, in the ranges a trained model has (S4D-real A, dt in
-    [1e-3, 1e-1], unit-ish norms, small λ, 1/√fan_in projections). For tests, demos and benchmarks."""
-    if name.endswith("A_log"):
-        return torch.log(torch.arange(1, config.mamba_d_state + 1, dtype=torch.float32)).expand(shape).clone()
-    if name.endswith(".D"):
-        return torch.ones(shape)
-    if name.endswith("dt_proj.bias"):
-        dt = torch.exp(torch.rand(shape, generator=g) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
-        return dt + torch.log(-torch.expm1(-dt))  # inverse softplus
-    if "norm" in name or "subln" in name:
-        return (1.0 if name.endswith("weight") else 0.0) + 0.1 * torch.randn(shape, generator=g)
-    if "lambda" in name:
-        return 0.1 * torch.randn(shape, generator=g)
-    return torch.randn(shape, generator=g) * (0.5 / math.sqrt(shape[-1]))
-
-
-def init_random_(model: PhiFlashForCausalLM, seed: int = 0) -> PhiFlashForCausalLM:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(random_tensor(name, p.shape, model.config, g))
-    return model
-
-
-def random_model(config: PhiFlashConfig, seed: int = 0, dtype: torch.dtype = torch.float32) -> PhiFlashForCausalLM:
-    model = init_random_(PhiFlashForCausalLM(config), seed)
-    for name, p in model.named_parameters():
-        if not FLOAT32_KEYS.search("." + name):
-            p.data = p.data.to(dtype)
-    return model.eval().requires_grad_(False)
+# ---- writing checkpoints in the official layout ----------------------------------------------------------------
 
 
 def save_checkpoint(model: PhiFlashForCausalLM, path: str | Path, shards: int = 1,
@@ -172,53 +139,34 @@ def save_checkpoint(model: PhiFlashForCausalLM, path: str | Path, shards: int = 
 
     With shards=2 the embedding and layers 0..L/2+1 go to the first file, the rest to the second, as upstream.
     """
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    cfg = model.config
-    dtype = dtype or model.dtype
-    _write_config(path, cfg, dtype)
-    state = {}
-    for name, t in model.state_dict().items():
-        if name == "lm_head.weight" and cfg.tie_word_embeddings:
-            continue
-        state[name] = t.detach().to("cpu", _storage_dtype(name, dtype)).contiguous()
-    if shards == 1:
-        save_file(state, str(path / SINGLE_NAME), metadata={"format": "pt"})
-        return path
-    if shards != 2:
+    state = model.state_dict()
+    return write_checkpoint(path, model.config, dtype or model.dtype,
+                            lambda name, shape: state[name].detach().to("cpu"), shards=shards)
+
+
+def write_checkpoint(path: str | Path, config: PhiFlashConfig, dtype: torch.dtype, tensor, shards: int = 2) -> Path:
+    """The one shard writer: config.json plus one file or two shards and an index, every key of the official
+    layout, `tensor(name, shape)` called for each key in the order of the file it lands in, so a full-size
+    checkpoint is written one shard at a time and never held whole in memory."""
+    if shards not in (1, 2):
         raise ValueError("shards must be 1 or 2")
-
-    names = [f"model-0000{i}-of-00002.safetensors" for i in (1, 2)]
-    parts = [{k: v for k, v in state.items() if _first_shard(k, cfg)},
-             {k: v for k, v in state.items() if not _first_shard(k, cfg)}]
-    for fname, part in zip(names, parts):
-        save_file(part, str(path / fname), metadata={"format": "pt"})
-    total = sum(t.numel() * t.element_size() for t in state.values())
-    index = {"metadata": {"total_size": total},
-             "weight_map": {k: names[0] if _first_shard(k, cfg) else names[1] for k in sorted(state)}}
-    (path / INDEX_NAME).write_text(json.dumps(index, indent=2))
-    return path
-
-
-def write_random_checkpoint(path: str | Path, config: PhiFlashConfig, dtype: torch.dtype = torch.bfloat16,
-                            seed: int = 0) -> Path:
-    """A random checkpoint in the official two-shard layout, written one shard at a time so a full-size (7.7 GB)
-    model never needs a float32 copy in memory."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     with torch.device("meta"):
-        model = PhiFlashForCausalLM(config)
-    shapes = expected_keys(model)
+        shapes = expected_keys(PhiFlashForCausalLM(config))
     _write_config(path, config, dtype)
+    if shards == 1:
+        state = {n: tensor(n, s).to(_storage_dtype(n, dtype)).contiguous() for n, s in shapes.items()}
+        save_file(state, str(path / SINGLE_NAME), metadata={"format": "pt"})
+        return path
     names = [f"model-0000{i}-of-00002.safetensors" for i in (1, 2)]
-    g = torch.Generator().manual_seed(seed)
     weight_map, total = {}, 0
     for shard, fname in enumerate(names):
         part = {}
         for name, shape in shapes.items():
-            if (_first_shard(name, config) != (shard == 0)):
+            if _first_shard(name, config) != (shard == 0):
                 continue
-            part[name] = random_tensor(name, shape, config, g).to(_storage_dtype(name, dtype))
+            part[name] = tensor(name, shape).to(_storage_dtype(name, dtype)).contiguous()
             weight_map[name] = fname
             total += part[name].numel() * part[name].element_size()
         save_file(part, str(path / fname), metadata={"format": "pt"})

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .mathparse import ParseError, parse_math
+from .parse import ParseError, parse_math
 
 # ---- extraction from model output -------------------------------------------------------------------------------
 

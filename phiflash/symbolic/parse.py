@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 
 
 class ParseError(PhiflashError):

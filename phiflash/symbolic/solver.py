@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.integrals import manualintegrate as mi
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 from .problem import Problem, parse_problem
 from .timelimit import run_with_time_limit
 

@@ -10,7 +10,7 @@ import multiprocessing as mp
 import os
 import traceback
 
-from .errors import PhiflashError
+from ..errors import PhiflashError
 
 
 class TimeLimitError(PhiflashError):

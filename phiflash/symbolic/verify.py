@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 import sympy as sp
 
 from .answers import Answer, read_answer
-from .errors import PhiflashError
-from .mathparse import ParseError
+from ..errors import PhiflashError
+from .parse import ParseError
 from .timelimit import TimeLimitError, run_with_time_limit
 
 VERIFIED, WRONG, UNVERIFIABLE = "verified", "wrong", "unverifiable"

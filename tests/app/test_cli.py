@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from phiflash.cli import app
+from phiflash.app.cli import app
 
 runner = CliRunner()
 
@@ -111,7 +111,7 @@ def test_corrupt_checkpoint_is_one_line(tmp_path, chat_checkpoint):
 
 
 def test_ctrl_c_during_generation_keeps_the_partial_answer(chat_checkpoint, monkeypatch):
-    import phiflash.generate as G
+    import phiflash.lm.generate as G
     real = G.generate
 
     def interrupted(*args, **kwargs):
@@ -211,7 +211,7 @@ def test_batch_killed_mid_run_resumes_without_duplicates(tmp_path):
     f.write_text("\n".join(problems) + "\n")
     out = tmp_path / "many.txt.results.jsonl"
     env = dict(os.environ, PHIFLASH_NO_LOG="1")
-    proc = subprocess.Popen([sys.executable, "-m", "phiflash.cli", "batch", str(f), "--engine", "symbolic"],
+    proc = subprocess.Popen([sys.executable, "-m", "phiflash.app.cli", "batch", str(f), "--engine", "symbolic"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
@@ -253,7 +253,7 @@ class FakeModelEngine:
         self.calls = []
 
     def chat(self, messages, params, max_tokens, on_event=None):
-        from phiflash.generate import Completion
+        from phiflash.lm.generate import Completion
         self.calls.append([dict(m) for m in messages])
         on_event and on_event("reasoning", "thinking hard")
         on_event and on_event("answer", f"reply {len(self.calls)}")
@@ -274,7 +274,7 @@ class ListView:
 
 
 def test_tutor_model_keeps_memory_without_reasoning():
-    from phiflash.tutor import TutorSession
+    from phiflash.app.tutor import TutorSession
     eng, view = FakeModelEngine(), ListView()
     s = TutorSession(eng, view)
     for line in ["x^2 = 4", "/hint", "/hint", "why?", "/check x = 3", "/steps"]:
@@ -349,7 +349,7 @@ def test_help_has_examples(cmd):
 
 
 def test_model_free_commands_do_not_import_torch(tmp_path):
-    code = ("import sys; from phiflash.cli import main; sys.argv = ['phiflash'] + sys.argv[1:]\n"
+    code = ("import sys; from phiflash.app.cli import main; sys.argv = ['phiflash'] + sys.argv[1:]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n")
     env = dict(os.environ, PHIFLASH_HOME=str(tmp_path), HF_HUB_CACHE=str(tmp_path / "hf"))
@@ -367,8 +367,8 @@ def capture() -> Console:
 
 
 def test_rich_answer_panel_and_badges():
-    from phiflash import ui
-    from phiflash.engines import Result
+    from phiflash.app import ui
+    from phiflash.app.engines import Result
     c = capture()
     ui.show_result(c, Result("x^2=4", "phi", "x = 2", answer_pretty="x = 2", verdict="wrong", expected="x = -2, x = 2",
                              timings={"prompt_tokens": 30, "ttft_s": 0.5, "generated_tokens": 100,
@@ -381,7 +381,7 @@ def test_rich_answer_panel_and_badges():
 
 
 def test_reasoning_stream_keeps_only_the_last_lines():
-    from phiflash import ui
+    from phiflash.app import ui
     c, e = capture(), capture()
     with ui.ReasoningStream(c, e, lines=3) as s:
         for i in range(50):

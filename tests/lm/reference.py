@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 
 def scan_reference(dt, A, Bm, Cm, x, state=None):
-    """Per-timestep selective scan in float64. Shapes as phiflash.ops.scan_loop."""
+    """Per-timestep selective scan in float64. Shapes as phiflash.lm.ops.scan_loop."""
     dt, A, Bm, Cm, x = (t.double() for t in (dt, A, Bm, Cm, x))
     Bsz, T, E = x.shape
     s = torch.zeros(Bsz, E, A.shape[1], dtype=torch.float64) if state is None else state.double().clone()

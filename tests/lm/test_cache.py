@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from phiflash.cache import cache_bytes
-from phiflash.config import PhiFlashConfig
+from phiflash.lm.cache import cache_bytes
+from phiflash.lm.config import PhiFlashConfig
 
 ATOL = 2e-5  # float32; logits are O(1)
 
@@ -68,7 +68,7 @@ def test_reset(tiny_model):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_cache_bytes_formula_matches_allocation(tiny_model, dtype):
-    from phiflash.cache import Cache
+    from phiflash.lm.cache import Cache
     for max_length in (4, 100):
         fixed, per_token = cache_bytes(tiny_model.config, max_length, dtype, batch_size=3)
         assert Cache.allocate(tiny_model.config, 3, max_length, dtype).nbytes == fixed + per_token * max_length

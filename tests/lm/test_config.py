@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from phiflash.config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, SWA, ConfigError, PhiFlashConfig
+from phiflash.lm.config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, SWA, ConfigError, PhiFlashConfig
 
 
 def test_official_config_reads_every_key_and_derives_sizes(official_dir):

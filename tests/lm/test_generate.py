@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from phiflash.generate import (GREEDY, ContextLengthError, SamplingParams, complete, generate, generate_batch,
+from phiflash.lm.generate import (GREEDY, ContextLengthError, SamplingParams, complete, generate, generate_batch,
                                sample)
 from reference import reference_generate
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from phiflash.weights import random_model
+from phiflash.lm.testing import random_model
 from reference import reference_logits
 
 # Tolerances, as a fraction of the largest |logit| of the reference: float32 is exact up to accumulation order;

@@ -1,13 +1,13 @@
-"""Fast paths in phiflash.ops against their naive twins."""
+"""Fast paths in phiflash.lm.ops against their naive twins."""
 
 import pytest
 import torch
 
-from phiflash import ops
-from phiflash.cache import Cache
-from phiflash.config import PhiFlashConfig
-from phiflash.model import DiffAttention, Step
-from phiflash.weights import init_random_
+from phiflash.lm import ops
+from phiflash.lm.cache import Cache
+from phiflash.lm.config import PhiFlashConfig
+from phiflash.lm.sambay import DiffAttention, Step
+from phiflash.lm.testing import init_random_
 from reference import scan_reference
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from phiflash.quantize import Int8Linear, quantize_model, quantize_weight
-from phiflash.weights import load_model, save_checkpoint
+from phiflash.lm.quantize import Int8Linear, quantize_model, quantize_weight
+from phiflash.lm.weights import load_model, save_checkpoint
 
 
 def test_quantize_weight_round_trip():
@@ -42,7 +42,7 @@ def test_quantized_model_logits_close_to_bf16(tmp_path, tiny_model):
     err = (int8(ids).float() - ref).abs().max() / ref.abs().max()
     assert err < 5e-2, err
     # and the same greedy continuation for a short run
-    from phiflash.generate import generate
+    from phiflash.lm.generate import generate
     assert list(generate(int8, [1, 2, 3, 4], 5))[:2] == list(generate(bf16, [1, 2, 3, 4], 5))[:2]
 
 
@@ -52,7 +52,7 @@ def test_unknown_quantization(tiny_model):
 
 
 def test_gpu_check_script_runs_on_the_cpu():
-    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.py"
     p = subprocess.run([sys.executable, str(script), "--dry-run"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "-> OK" in p.stdout

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from phiflash.streaming import IncrementalDecoder, ReasoningSplitter, StopStrings, split_reasoning
+from phiflash.lm.streaming import IncrementalDecoder, ReasoningSplitter, StopStrings, split_reasoning
 
 
 def test_incremental_decoder_never_emits_half_characters(chat_tokenizer):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from phiflash.tokenizer import Tokenizer, render_phi
+from phiflash.lm.tokenizer import Tokenizer, render_phi
 
 CONVERSATIONS = [
     [{"role": "user", "content": "How to solve 3*x^2+4*x+5=1?"}],

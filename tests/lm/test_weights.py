@@ -6,10 +6,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from phiflash.config import ConfigError, PhiFlashConfig
+from phiflash.lm.config import ConfigError, PhiFlashConfig
 from phiflash.errors import CheckpointError
-from phiflash.model import PhiFlashForCausalLM
-from phiflash.weights import load_model, random_model, save_checkpoint
+from phiflash.lm.sambay import PhiFlashForCausalLM
+from phiflash.lm.weights import load_model, save_checkpoint
+from phiflash.lm.testing import random_model
 
 
 def official_shaped_tiny(layers=32):
@@ -166,7 +167,7 @@ def test_pickle_files_are_never_read(tmp_path, tiny_model):
 
 
 def test_streamed_random_checkpoint_has_the_official_layout(tmp_path, official_index):
-    from phiflash.weights import write_random_checkpoint
+    from phiflash.lm.testing import write_random_checkpoint
     cfg = official_shaped_tiny()
     write_random_checkpoint(tmp_path, cfg, dtype=torch.bfloat16)
     index = json.loads((tmp_path / "model.safetensors.index.json").read_text())

@@ -3,7 +3,7 @@ import json
 import pytest
 import sympy as sp
 
-from phiflash.answers import extract_answer, last_boxed, read_answer
+from phiflash.symbolic.answers import extract_answer, last_boxed, read_answer
 
 
 @pytest.mark.parametrize("text,expected", [

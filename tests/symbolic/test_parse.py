@@ -1,7 +1,7 @@
 import pytest
 import sympy as sp
 
-from phiflash.mathparse import ParseError, parse_math
+from phiflash.symbolic.parse import ParseError, parse_math
 
 x, y, a = sp.symbols("x y a")
 I, pi, sqrt = sp.I, sp.pi, sp.sqrt

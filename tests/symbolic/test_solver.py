@@ -5,10 +5,10 @@ import threading
 import pytest
 import sympy as sp
 
-from phiflash.mathparse import ParseError
-from phiflash.problem import parse_problem
-from phiflash.solver import SolveError, solve, solve_problem
-from phiflash.timelimit import TimeLimitError
+from phiflash.symbolic.parse import ParseError
+from phiflash.symbolic.problem import parse_problem
+from phiflash.symbolic.solver import SolveError, solve, solve_problem
+from phiflash.symbolic.timelimit import TimeLimitError
 
 x = sp.Symbol("x")
 I, sqrt, R = sp.I, sp.sqrt, sp.Rational

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phiflash.verify import UNVERIFIABLE, VERIFIED, WRONG, _check, check_answer
+from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check, check_answer
 
 QUAD = "3x^2+4x+5=1"
 
