@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: install test test-all bench bench-clean gpu-check demo clean
+.PHONY: install test lint bench bench-clean gpu-check demo eval clean
 
 install: $(VENV)/.installed
 
@@ -12,16 +12,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e '.[dev]'
 	touch $@
 
-test: install
+test: install lint
 	TERM=unknown $(PY) -m pytest -q
 
-test-all: install
-	TERM=unknown $(PY) -m pytest -q -m ''
+lint: install
+	$(VENV)/bin/ruff check .
 
 demo: install
 	$(VENV)/bin/phiflash solve "3x^2+4x+5=1"
 
 bench: install
+	$(PIP) install -c constraints.txt -e '.[dev,bench]'
 	$(PY) -m benchmarks
 
 bench-clean:

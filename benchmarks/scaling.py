@@ -3,7 +3,6 @@ a long generation, and cache memory (small config measured, full scale computed 
 
 from __future__ import annotations
 
-
 import torch
 
 from phiflash.lm.cache import cache_bytes

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PhiflashError
+from ..symbolic.verify import VERIFIED, WRONG, check_answer
+from .engines import SymbolicEngine
 
 
 @dataclass
@@ -121,7 +125,6 @@ def grade_reference(answer: str | None, reference: str | None) -> bool | None:
         return None
     if answer is None:
         return False
-    from ..symbolic.verify import VERIFIED, WRONG, check_answer
 
     status = check_answer(answer, expected=reference).status
     return True if status == VERIFIED else False if status == WRONG else None
@@ -140,7 +143,6 @@ def record_for(item: Item, result=None, error: str | None = None, seconds: float
 
 def solve_symbolic(item: Item) -> dict:
     """One item with the symbolic engine; every failure becomes the record's error (runs in worker processes)."""
-    from .engines import SymbolicEngine
 
     if item.error:
         return record_for(item)
@@ -157,8 +159,6 @@ def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]
         for it in items:
             on_record(solve_symbolic(it))
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
         futures = [pool.submit(solve_symbolic, it) for it in items]

@@ -1,26 +1,36 @@
 """The phiflash command line: thin Typer commands over the engines, the checker and the batch runner.
 
-Commands that need no model (check, symbolic solve, log, --help) never import torch or transformers.
+Commands that need no model (check, symbolic solve, log, --help) never import torch: phiflash.lm is imported
+inside the functions that need a model, everything else at the top.
 Every user error is one line on stderr and a non-zero exit; PHIFLASH_DEBUG=1 shows the traceback.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from prompt_toolkit import PromptSession
+from prompt_toolkit.history import FileHistory
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
 from ..errors import PhiflashError
+from ..lm import hub  # no torch: finds and downloads checkpoints
+from ..symbolic.verify import check_answer
+from . import batch as B
+from . import logdb, ui
+from .engines import make_engine, pretty_answer
+from .tutor import TutorSession
 
 app = typer.Typer(
     name="phiflash", no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
@@ -95,7 +105,6 @@ def _params(temperature: float, top_p: float, seed: Optional[int]):
 
 
 def _engine(engine, model, quantize):
-    from .engines import make_engine
     return make_engine(engine, model, quantize, notice=lambda m: err().print(Text(m, style="dim"), soft_wrap=True))
 
 
@@ -134,7 +143,6 @@ def solve(
       echo "solve the system x+y=3, x-y=1" | phiflash solve --json
       phiflash solve "What is the sum of the first 100 odd numbers?" --model ./phi4flash --temperature 0
     """
-    from . import logdb, ui
 
     text = _read_problem(problem)
     eng = _engine(engine, model, quantize)
@@ -175,9 +183,6 @@ def check(
       phiflash check "2x-1 > 3" "x > 2"
       phiflash check "MATH problem 7" "\\frac{1}{2}" --expected "0.5"
     """
-    from . import logdb, ui
-    from .engines import pretty_answer
-    from ..symbolic.verify import check_answer
 
     v = check_answer(answer, problem, expected)
     if as_json:
@@ -185,9 +190,7 @@ def check(
     else:
         console = out()
         console.print(Text(pretty_answer(answer)), soft_wrap=True, overflow="ignore", crop=False)
-        from .engines import Result
-        console.print(ui.badge(Result(problem, "check", answer, verdict=v.status, expected=v.expected,
-                                      reason=v.reason)))
+        console.print(ui.badge(v))
     logdb.record("check", None, problem, answer, v.status, v.to_dict(), no_log)
     raise typer.Exit({"verified": 0, "wrong": 1}.get(v.status, 2))
 
@@ -216,10 +219,6 @@ def batch(
       phiflash batch examples/problems.jsonl --jobs 2
       phiflash batch math500.jsonl --model ./phi4flash --batch-size 8 --out results.jsonl
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from . import batch as B
-    from . import logdb
 
     items = B.read_problems(file)
     out_path = out_file or B.default_out(file)
@@ -280,45 +279,6 @@ def _summary_table(console: Console, s: dict, out_path: Path) -> None:
 # ---- tutor ----------------------------------------------------------------------------------------------------
 
 
-class RichTutorView:
-    def __init__(self, console: Console, errc: Console, hide_reasoning: bool):
-        self.console, self.err, self.hide = console, errc, hide_reasoning
-
-    def info(self, text: str) -> None:
-        self.console.print(Text(text))
-
-    def error(self, text: str) -> None:
-        self.console.print(Text(text, style="red"))
-
-    def hint(self, level: int, text: str, pretty: str | None) -> None:
-        self.console.print(Text(f"Hint {level}: ", style="bold cyan") + Text(text))
-        for line in (pretty or "").splitlines():
-            self.console.print(Text("   " + line), overflow="ignore", crop=False)
-
-    def verdict(self, v, pretty: str, detail: str | None) -> None:
-        from . import ui
-        from .engines import Result
-        self.console.print(Text(pretty), overflow="ignore", crop=False)
-        self.console.print(ui.badge(Result("", "check", verdict=v.status,
-                                           expected=None if v.status == "wrong" else v.expected, reason=v.reason)))
-        if detail:
-            self.console.print(Text(detail, style="italic"))
-
-    def solution(self, result) -> None:
-        from . import ui
-        ui.show_result(self.console, result)
-
-    @contextmanager
-    def stream(self):
-        from . import ui
-        with ui.ReasoningStream(self.console, self.err, hide=self.hide) as s:
-            yield s
-
-    def reply(self, text: str, completion) -> None:
-        from rich.markdown import Markdown
-        self.console.print(Markdown(text) if self.console.is_terminal else Text(text))
-
-
 @app.command()
 @user_errors
 def tutor(
@@ -338,12 +298,10 @@ def tutor(
       phiflash tutor
       phiflash tutor --engine symbolic
     """
-    from . import logdb
-    from .tutor import TutorSession
 
     eng = _engine(engine, model, quantize)
     console = out()
-    view = RichTutorView(console, err(), hide_reasoning)
+    view = ui.RichTutorView(console, err(), hide_reasoning)
     session = TutorSession(eng, view, _params(temperature, top_p, seed), max_tokens,
                            log=lambda **kw: logdb.record(engine=eng.name, data={}, no_log=no_log, **kw))
     console.print(Text(f"phiflash tutor · {eng.name} engine · /help for commands", style="bold"))
@@ -355,12 +313,8 @@ def tutor(
 def _lines():
     """Lines typed at a prompt with editing and history, or read from a pipe."""
     if sys.stdin is not None and sys.stdin.isatty():
-        from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory
-
-        from .logdb import data_dir
-        data_dir().mkdir(parents=True, exist_ok=True)
-        prompt = PromptSession(history=FileHistory(str(data_dir() / "tutor_history")))
+        logdb.data_dir().mkdir(parents=True, exist_ok=True)
+        prompt = PromptSession(history=FileHistory(str(logdb.data_dir() / "tutor_history")))
         while True:
             try:
                 yield prompt.prompt("› ")
@@ -369,8 +323,7 @@ def _lines():
             except EOFError:
                 return
     else:
-        for line in sys.stdin:
-            yield line
+        yield from sys.stdin
 
 
 # ---- download, info, log --------------------------------------------------------------------------------------
@@ -386,9 +339,8 @@ def download(dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to
 
       phiflash download --dir ~/models/phi4flash
     """
-    from ..lm.hub import REPO_ID, download as fetch
-    err().print(f"downloading {REPO_ID} (about 7.7 GB)…")
-    path = fetch(dir)
+    err().print(f"downloading {hub.REPO_ID} (about 7.7 GB)…")
+    path = hub.download(dir)
     out().print(f"model files in {path}")
 
 
@@ -405,10 +357,9 @@ def info(model: Model = None):
 
     from ..lm.cache import cache_bytes
     from ..lm.config import PhiFlashConfig
-    from ..lm.hub import find_model
     from ..lm.sambay import PhiFlashForCausalLM
 
-    path = find_model(model)
+    path = hub.find_model(model)
     cfg = PhiFlashConfig.from_json(path) if path else PhiFlashConfig()
     console = out()
     console.print(Text(f"model: {path}" if path else "no weights on this machine: showing the official "
@@ -436,8 +387,8 @@ def info(model: Model = None):
     for col in ("layers", "kind", "state kept while decoding"):
         layers.add_column(col)
     state = {"mamba": "conv + SSM state", "swa": f"ring of {cfg.window(1)} keys/values",
-             "full_attn": "K,V of every token (shared)", "gmu": "none (reads layer %d's memory)" % cfg.memory_layer,
-             "cross_attn": "none (reads layer %d's K,V)" % cfg.kv_layer}
+             "full_attn": "K,V of every token (shared)", "gmu": f"none (reads layer {cfg.memory_layer}'s memory)",
+             "cross_attn": f"none (reads layer {cfg.kv_layer}'s K,V)"}
     L, half = cfg.num_hidden_layers, cfg.memory_layer
 
     def span(a: int, b: int) -> str:  # every other layer from a to b
@@ -463,18 +414,16 @@ def log_(limit: Annotated[int, typer.Option("--limit", "-n", help="How many rece
       phiflash log -n 5
       phiflash log --json > history.jsonl
     """
-    from .logdb import log_path, recent
 
-    rows = recent(limit)
+    rows = logdb.recent(limit)
     if as_json:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
         return
     if not rows:
-        out().print(f"no entries in {log_path()}")
+        out().print(f"no entries in {logdb.log_path()}")
         return
-    import datetime as dt
-    table = Table(title=f"phiflash log ({log_path()})", title_justify="left")
+    table = Table(title=f"phiflash log ({logdb.log_path()})", title_justify="left")
     for col in ("id", "time", "kind", "engine", "problem", "answer", "verdict"):
         table.add_column(col, overflow="fold")
     for r in rows:

@@ -11,8 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sympy as sp
+
+from ..errors import PhiflashError
+from ..lm import hub  # no torch
 from ..symbolic.answers import extract_answer, read_answer
 from ..symbolic.parse import ParseError
+from ..symbolic.solver import pretty, solve
 from ..symbolic.verify import UNVERIFIABLE, VERIFIED, Verdict, check_answer
 
 MATH_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. {problem}"
@@ -47,13 +52,13 @@ class Result:
 
 def pretty_answer(text: str) -> str:
     """A model's or student's answer, as Unicode 2-D math when it can be read, else as written."""
-    import sympy as sp
 
-    from ..symbolic.solver import pretty
 
     try:
         a = read_answer(text)
     except (ParseError, TypeError, ValueError):
+        return text
+    if a.kind == "text":
         return text
     if a.kind in ("empty", "dne"):
         return {"empty": "no solution", "dne": "does not exist"}[a.kind]
@@ -64,8 +69,6 @@ def pretty_answer(text: str) -> str:
                 for t in a.values]
     else:
         objs = a.values
-    if any(isinstance(o, sp.Symbol) and o.name.startswith("TEXT:") for o in objs):
-        return text
     return "\n\n".join(pretty(o) for o in objs)
 
 
@@ -76,7 +79,6 @@ class SymbolicEngine:
         self.seconds = seconds
 
     def solve(self, problem: str, **_) -> Result:
-        from ..symbolic.solver import solve
 
         start = time.perf_counter()
         sol = solve(problem, seconds=self.seconds)  # ParseError / SolveError / TimeLimitError go to the caller
@@ -130,14 +132,12 @@ class PhiEngine:
 def make_engine(name: str | None, model: str | None = None, quantize: str | None = None, dtype: str | None = None,
                 notice: Callable[[str], None] | None = None):
     """`phi` when weights are found (or asked for), else `symbolic`, telling the user once why."""
-    from ..errors import PhiflashError
-    from ..lm.hub import find_model
 
     if name not in (None, "phi", "symbolic"):
         raise PhiflashError(f"unknown engine {name!r}: choose phi or symbolic")
     if name == "symbolic":
         return SymbolicEngine()
-    path = find_model(model)
+    path = hub.find_model(model)
     if path is None:
         if name == "phi":
             raise PhiflashError("no model weights found: pass --model DIR, set PHIFLASH_MODEL, or run "

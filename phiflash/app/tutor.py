@@ -10,7 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import sympy as sp
+
 from ..errors import PhiflashError
+from ..symbolic.answers import read_answer
+from ..symbolic.parse import ParseError
+from ..symbolic.solver import solve
+from ..symbolic.verify import check_answer, values_equal
+from .engines import SymbolicEngine, pretty_answer
 
 HELP = """Type a problem to start, then:
   /hint           the next step only (each hint a little stronger)
@@ -89,7 +96,6 @@ class TutorSession:
             self.messages = [{"role": "system", "content": SYSTEM}]
             self._ask(f"Here is my problem: {problem}\nDon't solve it for me yet; help me start.")
         else:
-            from ..symbolic.solver import solve
             self.solution = solve(problem)  # ParseError / SolveError: the problem is not taken
             self.problem = problem
             self.view.info(f"Problem: {problem}\nTry it, then /check your answer, or ask for a /hint.")
@@ -118,8 +124,6 @@ class TutorSession:
         self._need_problem()
         if not answer:
             raise PhiflashError("usage: /check ANSWER")
-        from .engines import pretty_answer
-        from ..symbolic.verify import check_answer
 
         verdict = check_answer(answer, self.problem)
         self.view.verdict(verdict, pretty_answer(answer), self._what_is_wrong(answer, verdict))
@@ -132,11 +136,7 @@ class TutorSession:
         """For equations: which of the student's values solve it, which do not, and how many are missing."""
         if verdict.status != "wrong" or self.solution is None or self.solution.kind != "equation":
             return None
-        import sympy as sp
 
-        from ..symbolic.answers import read_answer
-        from ..symbolic.parse import ParseError
-        from ..symbolic.verify import values_equal
 
         try:
             cand = read_answer(answer)
@@ -164,7 +164,6 @@ class TutorSession:
         if self.is_phi:
             self._ask("Show the complete step-by-step solution, with the final answer in \\boxed{}.")
             return
-        from .engines import SymbolicEngine
 
         self.view.solution(SymbolicEngine().solve(self.problem))
 
@@ -210,7 +209,6 @@ class TutorSession:
             if self.is_phi:
                 self.problem, self.messages = problem, messages or [{"role": "system", "content": SYSTEM}]
             else:
-                from ..symbolic.solver import solve
                 self.solution, self.problem = solve(problem), problem
         self.hint_level = level
         self.view.info(f"Loaded {path}: {problem or 'no problem yet'} (hints used: {level}).")

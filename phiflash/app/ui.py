@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from contextlib import contextmanager
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
+
+from ..symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, Verdict
 
 BADGES = {"verified": ("✓ verified", "bold green"), "wrong": ("✗ wrong", "bold red"),
           "unverifiable": ("? unverifiable", "bold yellow")}
 
 
-def badge(result) -> Text:
-    label, style = BADGES[result.verdict]
+def badge(v: Verdict, notes: list[str] = ()) -> Text:
+    """✓ verified (with the solver's notes), ✗ wrong with the correct answer, ? unverifiable with why."""
+    label, style = BADGES[v.status]
     t = Text(label, style=style)
-    if result.verdict == "wrong" and result.expected:
-        t.append(f" — correct answer: {result.expected}", style="red")
-    elif result.verdict == "unverifiable" and result.reason:
-        t.append(f" — {result.reason}", style="yellow")
-    elif result.verdict == "verified" and result.engine == "symbolic" and result.notes:
-        t.append(f" — {'; '.join(result.notes)}", style="green")
+    if v.status == WRONG and v.expected:
+        t.append(f" — correct answer: {v.expected}", style="red")
+    elif v.status == UNVERIFIABLE and v.reason:
+        t.append(f" — {v.reason}", style="yellow")
+    elif v.status == VERIFIED and notes:
+        t.append(f" — {'; '.join(notes)}", style="green")
     return t
 
 
@@ -47,7 +52,8 @@ def show_answer(console: Console, result) -> None:
         console.print(Text(body), soft_wrap=True, overflow="ignore", crop=False)
     if result.engine == "symbolic" and result.notes and result.verdict != "verified":
         console.print(Text("; ".join(result.notes), style="italic"))
-    console.print(badge(result))
+    console.print(badge(Verdict(result.verdict, result.expected, result.reason),
+                        result.notes if result.engine == "symbolic" else []))
 
 
 def stats_line(result) -> Text:
@@ -123,3 +129,39 @@ class ReasoningStream:
         if self._live is not None and now - self._last > 0.1:
             self._last = now
             self._live.update(self._render(), refresh=True)
+
+
+class RichTutorView:
+    """The tutor session's view in a terminal (the session itself is UI-free: app/tutor.py)."""
+
+    def __init__(self, console: Console, errc: Console, hide_reasoning: bool):
+        self.console, self.err, self.hide = console, errc, hide_reasoning
+
+    def info(self, text: str) -> None:
+        self.console.print(Text(text))
+
+    def error(self, text: str) -> None:
+        self.console.print(Text(text, style="red"))
+
+    def hint(self, level: int, text: str, pretty: str | None) -> None:
+        self.console.print(Text(f"Hint {level}: ", style="bold cyan") + Text(text))
+        for line in (pretty or "").splitlines():
+            self.console.print(Text("   " + line), overflow="ignore", crop=False)
+
+    def verdict(self, v: Verdict, pretty: str, detail: str | None) -> None:
+        self.console.print(Text(pretty), overflow="ignore", crop=False)
+        # in the tutor a wrong answer never comes with the correct one: that is what /steps is for
+        self.console.print(badge(Verdict(v.status, None if v.status == WRONG else v.expected, v.reason)))
+        if detail:
+            self.console.print(Text(detail, style="italic"))
+
+    def solution(self, result) -> None:
+        show_result(self.console, result)
+
+    @contextmanager
+    def stream(self):
+        with ReasoningStream(self.console, self.err, hide=self.hide) as s:
+            yield s
+
+    def reply(self, text: str, completion) -> None:
+        self.console.print(Markdown(text) if self.console.is_terminal else Text(text))

@@ -1,4 +1,4 @@
-"""The decode state of one generation, preallocated and updated in place (sambay-spec §5.1).
+"""The decode state of one generation, preallocated and updated in place (docs/sambay-spec.md §5.1).
 
 Mamba layers 0..L/2 keep the last K-1 pre-conv inputs and the float32 SSM state; sliding-window layers keep a
 ring of W keys and values; the full-attention layer L/2+1 keeps K,V for up to max_length tokens, which every
@@ -28,7 +28,7 @@ class Cache:
 
     @classmethod
     def allocate(cls, config: PhiFlashConfig, batch_size: int, max_length: int,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> "Cache":
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Cache:
         E, N, K = config.d_inner, config.mamba_d_state, config.mamba_d_conv
         P, dh = config.num_key_value_heads // 2, config.head_dim
         conv, ssm, ring_k, ring_v = {}, {}, {}, {}
@@ -49,7 +49,7 @@ class Cache:
     def batch_size(self) -> int:
         return self.lengths.shape[0]
 
-    def rows(self, start: int, stop: int) -> "Cache":
+    def rows(self, start: int, stop: int) -> Cache:
         """A view of rows [start, stop): writes through it land in this cache."""
         sl = slice(start, stop)
         rows = lambda d: {i: t[sl] for i, t in d.items()}  # noqa: E731

@@ -1,7 +1,7 @@
 """PhiFlashConfig: a frozen mirror of a Phi-4-mini-flash checkpoint's config.json.
 
 Field names are the config.json keys. Keys the official file omits take the defaults of the official
-configuration class (sambay-spec §1.2). Derived sizes and the per-layer layout are properties, so the
+configuration class (docs/sambay-spec.md §1.2). Derived sizes and the per-layer layout are properties, so the
 object never changes after it is built.
 """
 
@@ -22,7 +22,7 @@ class ConfigError(PhiflashError, ValueError):
     """A config.json that cannot describe a SambaY model; the message names the key."""
 
 
-# Layer kinds, in the vocabulary of sambay-spec §2.
+# Layer kinds, in the vocabulary of docs/sambay-spec.md §2.
 MAMBA, SWA, FULL_ATTN, GMU, CROSS_ATTN = "mamba", "swa", "full_attn", "gmu", "cross_attn"
 
 _REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -71,7 +71,7 @@ class PhiFlashConfig:
     # ---- construction -------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "PhiFlashConfig":
+    def from_dict(cls, raw: dict[str, Any]) -> PhiFlashConfig:
         if raw.get("model_type") != "phi4flash":
             raise ConfigError(f"config.json: model_type is {raw.get('model_type')!r}, expected 'phi4flash'")
         missing = [k for k in _REQUIRED if k not in raw]
@@ -89,7 +89,7 @@ class PhiFlashConfig:
         return cls(**kwargs)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "PhiFlashConfig":
+    def from_json(cls, path: str | Path) -> PhiFlashConfig:
         path = Path(path)
         if path.is_dir():
             path = path / "config.json"
@@ -110,7 +110,7 @@ class PhiFlashConfig:
         return d
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> "PhiFlashConfig":
+    def tiny(cls, **overrides: Any) -> PhiFlashConfig:
         """A small config with the official layout rules, for tests and demos."""
         base = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=8, num_attention_heads=8,
                     num_key_value_heads=4, vocab_size=512, sliding_window=8, torch_dtype="float32",
@@ -172,7 +172,7 @@ class PhiFlashConfig:
         e = self.eos_token_id
         return () if e is None else (e,) if isinstance(e, int) else tuple(e)
 
-    # ---- layer layout (sambay-spec §2) --------------------------------------------------------------------------
+    # ---- layer layout (docs/sambay-spec.md §2) -----------------------------------------------------------
 
     @property
     def memory_layer(self) -> int:
@@ -204,5 +204,5 @@ class PhiFlashConfig:
 
     @staticmethod
     def lambda_init(layer_idx: int) -> float:
-        """Differential-attention λ_init from the absolute 0-based layer index (sambay-spec §4.9)."""
+        """Differential-attention λ_init from the absolute 0-based layer index (docs/sambay-spec.md §4.9)."""
         return 0.8 - 0.6 * math.exp(-0.3 * layer_idx)

@@ -1,6 +1,6 @@
 """Pure tensor functions with no parameters: the selective scan, masks from positions, differential attention.
 
-Shapes use the sambay-spec symbols: B batch, T tokens in this call, S keys, E Mamba inner width, N SSM state,
+Shapes use the docs/sambay-spec.md symbols: B batch, T tokens in this call, S keys, E Mamba inner width, N SSM state,
 H query heads, Hkv key/value heads, dh head dim.
 """
 
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 # s_t = exp(Δ_t A) ⊙ s_{t-1} + Δ_t B_t x_t,   y_t = C_t · s_t        (all float32; the D skip is added by the caller)
 #
 # Two exact forms are kept. On a CPU at small batch the blocked loop wins by 15-50x (measured in
-# benchmarks/bench_scan.py); the chunked "segsum" form does O(Q) more work but fewer sequential steps, which is
+# benchmarks/scan.py); the chunked "segsum" form does O(Q) more work but fewer sequential steps, which is
 # what parallel hardware wants. The cheaper "rescale" chunk form is deliberately absent: it overflows float32 as
 # soon as |A|·ΣΔ over a chunk passes ~88 (see shared/design/style.md).
 
@@ -139,7 +139,9 @@ def _decode_attention(q, k, v, mask, scale):
 def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                            lam: torch.Tensor, lambda_init: float, subln_weight: torch.Tensor,
                            eps: float = 1e-5) -> torch.Tensor:
-    """Differential attention core (sambay-spec §4.9): striped head pairs, GQA inside each branch.
+    """Differential attention core (docs/sambay-spec.md §4.9, arXiv 2410.05258): striped head pairs, GQA inside
+    each branch. Prefill goes through torch's fused SDPA kernel (V split into two dh-wide halves); decode uses
+    copy-free per-pair matmuls.
 
     q (B, H, T, dh); k (2, B, P, S, dh) and v (B, P, S, 2dh) in the split_pairs layout; mask (B, 1, T, S) bool.
     Returns (B, T, H·dh). Query pair j = heads (2j, 2j+1) reads key pair ⌊j/G⌋, G = (H/2)/P.

@@ -1,6 +1,13 @@
 """SambaY (Phi-4-mini-flash-reasoning) in pure PyTorch, read top to bottom.
 
-Glossary (sambay-spec §1.3): D hidden_size, F intermediate_size, H query heads, Hkv key/value heads, dh = D/H,
+The architecture is SambaY (Ren et al., "Decoder-Hybrid-Decoder Architecture for Efficient Reasoning with Long
+Generation", arXiv 2507.06607): a YOCO-style split (Sun et al., "You Only Cache Once", arXiv 2405.05254) into a
+self-decoder of Mamba (Gu & Dao, arXiv 2312.00752) and sliding-window differential attention (Ye et al.,
+"Differential Transformer", arXiv 2410.05258), and a cross-decoder that reuses one full-attention layer's K,V and
+the Gated Memory Units that SambaY introduces. Section numbers (§) refer to docs/sambay-spec.md in this repository,
+which gives every tensor name, shape and equation with its source.
+
+Glossary (docs/sambay-spec.md §1.3): D hidden_size, F intermediate_size, H query heads, Hkv key/value heads, dh = D/H,
 E = mamba_expand·D Mamba inner width, N mamba_d_state, K mamba_d_conv, R dt_rank, W sliding window, L layers.
 
 Layout (§2): layers 0..L/2 alternate Mamba (even) and sliding-window differential attention (odd); layer L/2 is a
@@ -59,7 +66,8 @@ class Step:
 
 
 class Mamba(nn.Module):
-    """Mamba-1 mixer (§4.5). With emit_memory (layer L/2) it also returns y before the z gate."""
+    """Mamba-1 mixer (§4.5; Mamba, arXiv 2312.00752, Algorithm 2: selective scan with input-dependent Δ, B, C).
+    With emit_memory (layer L/2) it also returns y before the z gate: the memory the GMUs read (arXiv 2507.06607)."""
 
     def __init__(self, config: PhiFlashConfig, layer_idx: int):
         super().__init__()
@@ -121,7 +129,9 @@ class InnerCrossAttn(nn.Module):
 
 
 class DiffAttention(nn.Module):
-    """Differential attention (§4.8-4.10): sliding-window, full (owner of the shared K,V) or cross (queries only)."""
+    """Differential attention (§4.8-4.10; arXiv 2410.05258: the difference of two softmax maps, scaled by a learned
+    λ, then a per-head norm and (1 − λ_init)): sliding-window, full (owner of the shared K,V, the one cache YOCO
+    keeps, arXiv 2405.05254) or cross (queries only, reading that K,V)."""
 
     def __init__(self, config: PhiFlashConfig, layer_idx: int):
         super().__init__()
@@ -187,7 +197,8 @@ def _write(k_buf, v_buf, slots, k, v) -> None:
 
 
 class GatedMemoryUnit(nn.Module):
-    """Gated memory unit (§4.7): out_proj(silu(in_proj(u)) ⊙ M)."""
+    """Gated memory unit (§4.7; SambaY, arXiv 2507.06607, eq. for the GMU): out_proj(silu(in_proj(u)) ⊙ M), M the
+    memory of layer L/2's Mamba, so the layer costs two matmuls and holds no state of its own."""
 
     def __init__(self, config: PhiFlashConfig, layer_idx: int):
         super().__init__()

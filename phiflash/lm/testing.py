@@ -18,6 +18,7 @@ from .config import PhiFlashConfig
 from .sambay import PhiFlashForCausalLM
 from .weights import FLOAT32_KEYS, save_checkpoint, write_checkpoint
 
+
 def random_tensor(name: str, shape: torch.Size, config: PhiFlashConfig, g: torch.Generator) -> torch.Tensor:
     """A float32 tensor for checkpoint key `name`, in the ranges a trained model has (S4D-real A, dt in
     [1e-3, 1e-1], unit-ish norms, small λ, 1/√fan_in projections). For tests, demos and benchmarks."""

@@ -32,7 +32,7 @@ class Tokenizer:
         self._template = None
 
     @classmethod
-    def from_dir(cls, path: str | Path) -> "Tokenizer":
+    def from_dir(cls, path: str | Path) -> Tokenizer:
         from tokenizers import Tokenizer as HFTokenizer
 
         path = Path(path)

@@ -16,15 +16,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .config import PhiFlashConfig
 from ..errors import CheckpointError
+from .config import PhiFlashConfig
 from .sambay import PhiFlashForCausalLM
 
 INDEX_NAME, SINGLE_NAME = "model.safetensors.index.json", "model.safetensors"
 # Kept in float32 whatever the model dtype: the SSM parameters (the scan is float32) and the λ vectors, which the
-# official files store in float32 (sambay-spec §3.4).
+# official files store in float32 (docs/sambay-spec.md §3.4).
 FLOAT32_KEYS = re.compile(r"\.(A_log|D|dt_proj\.bias|lambda_[qk][12])$")
-# Stored in float32 in the official files (sambay-spec §3.4); the rest in the checkpoint dtype.
+# Stored in float32 in the official files (docs/sambay-spec.md §3.4); the rest in the checkpoint dtype.
 STORED_FLOAT32 = re.compile(r"\.(A_log|lambda_[qk][12])$")
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 

@@ -10,20 +10,18 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .parse import ParseError, parse_math
+from .parse import ParseError, braced, parse_math
 
 # ---- extraction from model output -------------------------------------------------------------------------------
 
 
 def last_boxed(text: str) -> str | None:
     """Content of the last balanced \\boxed{…} (or \\fbox{…}), nested braces allowed."""
-    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
-    for start in reversed(starts):
-        depth = 1
-        for i in range(start, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            if depth == 0:
-                return text[start:i].strip()
+    for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))):
+        try:
+            return braced(text, m.end() - 1)[0].strip()
+        except ParseError:
+            continue
     return None
 
 
@@ -59,7 +57,7 @@ _DNE = re.compile(r"^(?:the\s+limit\s+)?(?:does\s+not\s+exist|dne|undefined|dive
 @dataclass
 class Answer:
     kind: str                                   # values | tuples | set | equation | empty | dne | text
-    values: list = field(default_factory=list)  # exprs; dicts (tuples with names); sp.Tuple; sets; equations
+    values: list = field(default_factory=list)  # exprs; dicts (tuples with names); sp.Tuple; sets; equations; words
     names: list = field(default_factory=list)   # variable names written as "x = …"
     decimals: int | None = None                 # decimal places when the answer is written as a decimal
     text: str = ""
@@ -98,6 +96,8 @@ def read_answer(text: str) -> Answer:
         items = _math_verify_items(t) if "\\" in t else None
         if items is None:
             raise ours
+        if isinstance(items, str):
+            return Answer("text", [items], text=text)
     return _from_items(items, text)
 
 
@@ -134,8 +134,9 @@ def _from_items(items: list, text: str) -> Answer:
 _I = sp.Symbol("i")
 
 
-def _math_verify_items(t: str) -> list | None:
-    """math-verify's LaTeX parser (never its plain-expression parser, which evaluates code)."""
+def _math_verify_items(t: str) -> list | str | None:
+    """math-verify's LaTeX parser (never its plain-expression parser, which evaluates code). A word answer
+    (\\text{Evelyn}) comes back as its normalised words."""
     try:
         import logging
 
@@ -155,7 +156,7 @@ def _math_verify_items(t: str) -> list | None:
     obj = parsed[0]
     if isinstance(obj, str):  # a word answer (\text{Evelyn}); anything else unreadable stays unreadable
         words = re.fullmatch(r"\s*\\text\{([^{}]*)\}\s*", t)
-        return [sp.Symbol("TEXT:" + " ".join(words.group(1).split()).lower())] if words else None
+        return " ".join(words.group(1).split()).lower() if words else None
     if isinstance(obj, sp.Basic):
         obj = obj.xreplace({s: sp.I for s in obj.free_symbols if s.name == "i"}) if obj.free_symbols else obj
         if isinstance(obj, sp.Eq) and isinstance(obj.rhs, sp.FiniteSet):

@@ -55,6 +55,17 @@ _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 # ---- normalisation: Unicode and LaTeX to one plain syntax --------------------------------------------------------
 
 
+def braced(s: str, i: int) -> tuple[str, int]:
+    """The content of the balanced {…} group whose '{' is s[i], and the index after its '}'. The one brace
+    scanner: LaTeX arguments here, \\boxed{…} in answers. Raises ParseError when the braces are unbalanced."""
+    depth = 0
+    for j in range(i, len(s)):
+        depth += {"{": 1, "}": -1}.get(s[j], 0)
+        if depth == 0:
+            return s[i + 1:j], j + 1
+    raise ParseError("unbalanced braces in LaTeX")
+
+
 def _group(s: str, i: int) -> tuple[str, int]:
     """The braced group starting at s[i] == '{' (or a single character), and the index after it."""
     while i < len(s) and s[i] == " ":
@@ -67,12 +78,7 @@ def _group(s: str, i: int) -> tuple[str, int]:
             return s[i:i + m.end()], i + m.end()
     if s[i] != "{":
         return s[i], i + 1
-    depth = 0
-    for j in range(i, len(s)):
-        depth += {"{": 1, "}": -1}.get(s[j], 0)
-        if depth == 0:
-            return s[i + 1:j], j + 1
-    raise ParseError("unbalanced braces in LaTeX")
+    return braced(s, i)
 
 
 def latex_to_plain(s: str) -> str:
@@ -143,7 +149,8 @@ def _base_number(m: re.Match) -> str:
 
 # ---- lexer ------------------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<name>[A-Za-z]+)|(?P<op><=|>=|!=|==|->|[-+*/^()\[\],;=<>|!±∓∪]))")
+_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<name>[A-Za-z]+)"
+                    r"|(?P<op><=|>=|!=|==|->|[-+*/^()\[\],;=<>|!±∓∪]))")
 
 
 @dataclass(frozen=True)
@@ -213,7 +220,7 @@ class PlusMinus:
     def values(self) -> list[sp.Expr]:
         return [self.plus, self.minus]
 
-    def map(self, f) -> "PlusMinus":
+    def map(self, f) -> PlusMinus:
         return PlusMinus(f(self.plus), f(self.minus))
 
 
@@ -515,11 +522,3 @@ def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None) -> list:
             item = Alternatives(item.values())
         flat.extend(item if isinstance(item, Alternatives) else [item])
     return flat
-
-
-def parse_expr_safe(text: str) -> sp.Expr:
-    """Exactly one expression."""
-    items = parse_math(text)
-    if len(items) != 1 or not isinstance(items[0], sp.Expr):
-        raise ParseError(f"expected one expression, got {text!r}")
-    return items[0]

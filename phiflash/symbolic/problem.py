@@ -6,11 +6,12 @@ expressions; the math inside goes through the safe parser only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 
 from .parse import ParseError, parse_math
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -24,7 +25,6 @@ class Problem:
     point: sp.Expr | None = None      # limit point
     direction: str = "+-"             # limit side: "+", "-" or "+-" (two-sided)
     order: int = 1                    # derivative order
-    extra: dict = field(default_factory=dict)
 
     @property
     def expr(self) -> sp.Expr:
@@ -35,8 +35,10 @@ _VAR = r"(?P<var>[a-zA-Z]|theta)"
 _WRT = rf"(?:\s*,?\s*(?:with\s+respect\s+to|wrt|w\.r\.t\.?)\s+{_VAR})?"
 _TAIL = r"\s*[.?!]*\s*$"
 _PATTERNS = [
-    ("system", rf"^(?:please\s+)?solve\s+(?:the\s+)?(?:system|equations)\s*(?:of\s+equations)?\s*:?\s*(?P<body>.+?){_TAIL}"),
-    ("derivative", rf"^(?:find\s+|compute\s+|what\s+is\s+)?(?:the\s+)?(?P<nth>second\s+|2nd\s+|third\s+|3rd\s+)?derivative\s+of\s+(?P<body>.+?){_WRT}{_TAIL}"),
+    ("system", rf"^(?:please\s+)?solve\s+(?:the\s+)?(?:system|equations)\s*(?:of\s+equations)?\s*:?\s*"
+               rf"(?P<body>.+?){_TAIL}"),
+    ("derivative", rf"^(?:find\s+|compute\s+|what\s+is\s+)?(?:the\s+)?(?P<nth>second\s+|2nd\s+|third\s+|3rd\s+)?"
+                   rf"derivative\s+of\s+(?P<body>.+?){_WRT}{_TAIL}"),
     ("derivative", rf"^differentiate\s+(?P<body>.+?){_WRT}{_TAIL}"),
     ("derivative", rf"^d\s*/\s*d(?P<var>[a-z])\s*(?P<body>.+?){_TAIL}"),
     ("integral", rf"^(?:find\s+|compute\s+|evaluate\s+)?(?:integrate|(?:the\s+)?integral\s+of|∫)\s*(?P<body>.+?)"
@@ -55,8 +57,8 @@ _PATTERNS = [
 
 def _latex_forms(text: str) -> str:
     """LaTeX integrals and limits into the English forms above."""
-    m = re.match(r"^\s*\\int(?:_\{?(?P<lo>[^}^]+?)\}?\^\{?(?P<hi>[^}]+?)\}?)?\s*(?P<body>.+?)\s*\\?,?\s*d(?P<v>[a-z])\s*$",
-                 text)
+    m = re.match(r"^\s*\\int(?:_\{?(?P<lo>[^}^]+?)\}?\^\{?(?P<hi>[^}]+?)\}?)?\s*(?P<body>.+?)\s*\\?,?\s*"
+                 r"d(?P<v>[a-z])\s*$", text)
     if m:
         bounds = f" from {m['lo']} to {m['hi']}" if m["lo"] else ""
         return f"integrate {m['body']} d{m['v']}{bounds}"

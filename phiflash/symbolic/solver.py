@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.integrals import manualintegrate as mi
+from sympy.solvers.solvers import unrad
 
 from ..errors import PhiflashError
+from .equality import is_zero
 from .problem import Problem, parse_problem
 from .timelimit import run_with_time_limit
 
@@ -148,14 +150,6 @@ def exact(expr):
         else expr
 
 
-def _is_zero(expr) -> bool | None:
-    expr = sp.simplify(expr)
-    if expr == 0:
-        return True
-    z = expr.equals(0)
-    return z
-
-
 def _sort(values):
     def key(v):
         try:
@@ -219,11 +213,11 @@ def _equation(p: Problem) -> Solution:
         candidates = sp.solve(num, x)
         return _checked(p, candidates, steps, lhs, rhs)
     if radical:
-        from sympy.solvers.solvers import unrad
         cleared = unrad(sp.together(f).as_numer_denom()[0], x)
         if cleared is not None and not cleared[1]:
             steps.append(Step("Isolate the radical and square (repeat until no radical is left); squaring can add "
-                              "extraneous roots, so every candidate is substituted back", sp.Eq(sp.expand(cleared[0]), 0)))
+                              "extraneous roots, so every candidate is substituted back",
+                              sp.Eq(sp.expand(cleared[0]), 0)))
             return _checked(p, sp.solve(cleared[0], x), steps, lhs, rhs)
     steps.append(Step("Move every term to one side", sp.Eq(f, 0)))
     candidates = [c.subs(real, x) for c in sp.solve(f.subs(x, real), real)]
@@ -242,6 +236,8 @@ def _checked(p: Problem, candidates, steps, lhs, rhs) -> Solution:
     good, bad = [], []
     for c in _sort(set(candidates)):
         ok = _satisfies(lhs, rhs, x, c)
+        if ok is None:
+            raise SolveError(f"could not decide whether {plain(c)} satisfies the equation")
         (good if ok else bad).append(c)
     for c in bad:
         steps.append(Step(f"Reject {plain(c)}: substituting it does not satisfy the original equation "
@@ -254,19 +250,16 @@ def _checked(p: Problem, candidates, steps, lhs, rhs) -> Solution:
     return Solution(p, good, steps, notes, check="substitution into the original equation")
 
 
-def _satisfies(lhs, rhs, x, c) -> bool:
+def _satisfies(lhs, rhs, x, c) -> bool | None:
     try:
-        l, r = lhs.subs(x, c), rhs.subs(x, c)
-        if l.has(sp.zoo, sp.nan) or r.has(sp.zoo, sp.nan):
+        left, r = lhs.subs(x, c), rhs.subs(x, c)
+        if left.has(sp.zoo, sp.nan) or r.has(sp.zoo, sp.nan):
             return False
         # logarithms of non-positive numbers and even roots of negatives are outside the real domain
         for a in sp.preorder_traversal(lhs - rhs):
             if isinstance(a, sp.log) and a.args[0].subs(x, c).is_positive is False and c.is_real:
                 return False
-        z = _is_zero(l - r)
-        if z is None:
-            return abs(complex(sp.N(l - r, 30))) < 1e-20
-        return bool(z)
+        return is_zero(left - r)
     except (TypeError, ValueError, ZeroDivisionError):
         return False
 
@@ -305,7 +298,7 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
         if not any(sp.N(r).is_real for r in roots):
             notes.append("no real solution; all roots are complex")
     roots = _sort(set(roots))
-    good = [r for r in roots if _is_zero(f.subs(x, r)) is not False]
+    good = [r for r in roots if is_zero(f.subs(x, r)) is not False]
     steps.append(Step("Check by substituting each root", sp.FiniteSet(*good)))
     return Solution(p, good, steps, notes, check="substitution into the original equation")
 
@@ -348,7 +341,7 @@ def _system(p: Problem) -> Solution:
     else:
         steps.append(Step("Solve by substitution/elimination (SymPy)", sp.FiniteSet(*eqs)))
         answers = sp.solve(eqs, xs, dict=True)
-    good = [s for s in answers if all(_is_zero(e.subs(s)) is not False for e in exprs)]
+    good = [s for s in answers if all(is_zero(e.subs(s)) is not False for e in exprs)]
     steps.append(Step("Check every equation with the solution", sp.FiniteSet(*[sp.Tuple(*[s.get(v, v) for v in xs])
                                                                                for s in good])))
     return Solution(p, good, steps, [] if good else ["no solution"], check="substitution into every equation")
@@ -436,20 +429,22 @@ def _derivative(p: Problem) -> Solution:
     result = sp.simplify(g)
     if result != g:
         steps.append(Step("Simplify", result))
-    ok = _is_zero(result - sp.diff(f, x, p.order))
+    ok = is_zero(result - sp.diff(f, x, p.order))
     return Solution(p, result, steps, check="compared with SymPy's derivative" if ok else "")
 
 
 _RULE_TEXT = {
     "ConstantRule": "Constant rule: ∫c dx = c·x", "PowerRule": "Power rule: ∫xⁿ dx = xⁿ⁺¹/(n+1)",
     "ConstantTimesRule": "Constant multiple: take the constant outside the integral",
-    "AddRule": "Sum rule: integrate term by term", "URule": "Substitution", "PartsRule": "Integration by parts: ∫u dv = uv − ∫v du",
+    "AddRule": "Sum rule: integrate term by term", "URule": "Substitution",
+    "PartsRule": "Integration by parts: ∫u dv = uv − ∫v du",
     "CyclicPartsRule": "Integration by parts, twice, until the integral repeats", "ExpRule": "∫aˣ dx = aˣ/ln(a)",
     "ReciprocalRule": "∫1/u du = ln|u|", "ArctanRule": "∫1/(a + b·x²) dx gives an arctangent",
     "RewriteRule": "Rewrite the integrand", "TrigRule": "Integral of a trigonometric function",
     "SinRule": "∫sin x dx = −cos x", "CosRule": "∫cos x dx = sin x", "SecTanRule": "∫sec x tan x dx = sec x",
     "Sec2Rule": "∫sec² x dx = tan x", "Csc2Rule": "∫csc² x dx = −cot x", "CscCotRule": "∫csc x cot x dx = −csc x",
-    "PiecewiseRule": "Integrate case by case", "HeavisideRule": "Heaviside step", "DontKnowRule": "No elementary rule applies",
+    "PiecewiseRule": "Integrate case by case", "HeavisideRule": "Heaviside step",
+    "DontKnowRule": "No elementary rule applies",
     "DerivativeRule": "The integrand is a derivative", "AlternativeRule": "Choose one of several methods",
     "TrigSubstitutionRule": "Trigonometric substitution", "ArcsinRule": "∫1/√(1−x²) dx = arcsin x",
     "ReciprocalSqrtQuadraticRule": "Reciprocal square root of a quadratic", "ErfRule": "Gaussian integral (erf)",
@@ -496,7 +491,7 @@ def _integral(p: Problem) -> Solution:
     if F.has(sp.Integral):
         raise SolveError("this integral has no closed form the engine can find")
     F = sp.simplify(F) if sp.count_ops(F) > 8 else F
-    ok = _is_zero(sp.diff(F, x) - f)
+    ok = is_zero(sp.diff(F, x) - f)
     if not ok:
         raise SolveError("the antiderivative could not be checked by differentiation")
     steps.append(Step("Check: differentiating the antiderivative gives back the integrand",
@@ -511,7 +506,7 @@ def _integral(p: Problem) -> Solution:
         value = sp.simplify(F.subs(x, b) - F.subs(x, a))
         steps.append(Step(f"Evaluate F({plain(b)}) − F({plain(a)})", value))
         direct = sp.integrate(f, (x, a, b))
-        if not direct.has(sp.Integral) and _is_zero(direct - value) is False:
+        if not direct.has(sp.Integral) and is_zero(direct - value) is False:
             raise SolveError("two evaluations of the definite integral disagree")
     return Solution(p, value, steps, check="differentiation of the antiderivative and direct integration")
 
@@ -578,14 +573,14 @@ def _simplify(p: Problem) -> Solution:
     cancelled = [c for c in sp.solve(den, p.var)] if p.var is not None and den.has(p.var) else []
     if cancelled:
         notes.append("valid where " + ", ".join(f"{plain(p.var)} ≠ {plain(c)}" for c in cancelled))
-    return Solution(p, r, steps, notes, check="difference simplifies to 0" if _is_zero(r - f) else "")
+    return Solution(p, r, steps, notes, check="difference simplifies to 0" if is_zero(r - f) else "")
 
 
 def _expand(p: Problem) -> Solution:
     f = exact(p.expr)
     r = sp.expand(f)
     return Solution(p, r, [Step("Multiply out every product and power", r)], check="difference simplifies to 0"
-                    if _is_zero(r - f) else "")
+                    if is_zero(r - f) else "")
 
 
 def _factor(p: Problem) -> Solution:
@@ -594,7 +589,7 @@ def _factor(p: Problem) -> Solution:
     steps = [Step("Factor over the rationals", r)]
     if r == f:
         steps.append(Step("It does not factor further over the rationals"))
-    return Solution(p, r, steps, check="expanding gives back the expression" if _is_zero(sp.expand(r) - sp.expand(f))
+    return Solution(p, r, steps, check="expanding gives back the expression" if is_zero(sp.expand(r) - sp.expand(f))
                     else "")
 
 

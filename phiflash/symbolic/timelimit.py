@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import traceback
 
 from ..errors import PhiflashError
@@ -30,7 +31,6 @@ def _child(conn, fn, args, kwargs):
 
 
 def _picklable(obj) -> bool:
-    import pickle
 
     try:
         pickle.dumps(obj)

@@ -8,21 +8,19 @@ answer is written as a decimal.
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass
 
 import sympy as sp
 
-from .answers import Answer, read_answer
 from ..errors import PhiflashError
+from .answers import Answer, read_answer
+from .equality import Undecidable, identical, numeric
 from .parse import ParseError
+from .problem import parse_problem
+from .solver import SolveError, solve_problem
 from .timelimit import TimeLimitError, run_with_time_limit
 
 VERIFIED, WRONG, UNVERIFIABLE = "verified", "wrong", "unverifiable"
-
-
-class Undecidable(Exception):
-    """Equality could be neither proved nor refuted."""
 
 
 @dataclass
@@ -39,10 +37,6 @@ class Verdict:
 # ---- equality of single values ----------------------------------------------------------------------------------
 
 
-def _numeric(expr) -> complex:
-    return complex(sp.N(expr, 30))
-
-
 def values_equal(a, b, decimals: int | None = None) -> bool:
     """a == b exactly; or, when a was written with `decimals` decimal places, to within half a unit of the last."""
     if isinstance(a, sp.Tuple) or isinstance(b, sp.Tuple):
@@ -56,39 +50,14 @@ def values_equal(a, b, decimals: int | None = None) -> bool:
         return a == b
     if decimals is not None or a.has(sp.Float) or b.has(sp.Float):
         if a.free_symbols or b.free_symbols:
-            return _identity(a, b)
-        tol = 0.5 * 10 ** -(decimals if decimals is not None else 6) + 1e-12 * abs(_numeric(b))
-        return abs(_numeric(a) - _numeric(b)) <= tol
+            return identical(a, b)
+        tol = 0.5 * 10 ** -(decimals if decimals is not None else 6) + 1e-12 * abs(numeric(b))
+        return abs(numeric(a) - numeric(b)) <= tol
     if a == b:
         return True
     if a.is_infinite or b.is_infinite:
         return False
-    return _identity(a, b)
-
-
-def _identity(a, b) -> bool:
-    d = sp.simplify(a - b)
-    if d == 0:
-        return True
-    z = d.equals(0)
-    if z is not None:
-        return z
-    # neither proved nor refuted symbolically: evaluate at random points; a non-zero value refutes it
-    free = sorted(d.free_symbols, key=lambda s: s.name)
-    rng = random.Random(0)
-    zero = True
-    for _ in range(4):
-        point = {s: sp.Rational(rng.randint(1, 97), rng.randint(1, 13)) for s in free}
-        try:
-            v = abs(_numeric(d.subs(point)))
-        except (TypeError, ValueError):
-            raise Undecidable(f"cannot compare {a} and {b}") from None
-        if v > 1e-20:
-            return False
-        zero &= v == 0
-    if zero and not free:
-        return True
-    raise Undecidable(f"cannot prove {a} = {b}")
+    return identical(a, b)
 
 
 def _same_set(cands: list, expected: list, decimals) -> bool:
@@ -104,7 +73,7 @@ def _same_set(cands: list, expected: list, decimals) -> bool:
 
 def _is_real(v) -> bool:
     try:
-        return abs(_numeric(v).imag) < 1e-12
+        return abs(numeric(v).imag) < 1e-12
     except (TypeError, ValueError):
         return bool(v.is_real)
 
@@ -125,7 +94,7 @@ def compare(cand: Answer, exp: Answer, var: sp.Symbol | None = None, antiderivat
         c = cand.values[0]
         c = c.subs({s: 0 for s in c.free_symbols if s.name in ("C", "c", "K")})
         x = var or sp.Symbol("x")
-        return _identity(sp.diff(c - exp.values[0], x), sp.Integer(0))
+        return identical(sp.diff(c - exp.values[0], x), sp.Integer(0))
     if cand.kind == "empty":  # "no real solution" is right when every root is complex
         return exp.kind == "values" and not any(_is_real(v) for v in exp.values)
     if exp.kind == "set" or cand.kind == "set":
@@ -237,14 +206,12 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
         expected_str = expected_text
         if problem_text is not None:
             try:
-                from .problem import parse_problem
                 prob = parse_problem(problem_text)
                 opts = {"var": prob.var, "variables": prob.variables,
                         "antiderivative": prob.kind == "integral" and prob.lower is None}
             except ParseError:
                 pass
     else:
-        from .solver import SolveError, solve_problem
         try:
             solution = solve_problem(problem_text)
         except ParseError as e:
@@ -253,8 +220,8 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
             return Verdict(UNVERIFIABLE, reason=f"the symbolic engine cannot solve it: {e}")
         exp, opts = _expected_answer(solution)
         expected_str = solution.answer_text
-    if cand.kind == "values" and any(isinstance(v, sp.Symbol) and v.name.startswith("TEXT:") for v in cand.values):
-        same = cand.values == exp.values
+    if cand.kind == "text" or exp.kind == "text":
+        same = cand.kind == exp.kind and cand.values == exp.values
         return Verdict(VERIFIED if same else WRONG, expected_str, "" if same else "the text differs", cand.text)
     try:
         ok = compare(cand, exp, **opts)

@@ -74,7 +74,6 @@ def test_solve_reads_stdin():
     (("solve", "x=1", "--engine", "phi"), "no model weights found"),
     (("solve", "x=1", "--engine", "gpt"), "unknown engine"),
     (("solve", "x=1", "--model", "nowhere"), "does not exist"),
-    (("solve", "x=1", "--temperature", "-1", "--model", "."), "config.json"),
 ])
 def test_solve_errors_are_one_line(args, needle):
     r = run(*args)
@@ -83,10 +82,20 @@ def test_solve_errors_are_one_line(args, needle):
     assert not Path("pwned").exists()
 
 
+def test_negative_temperature_is_refused_with_a_model(chat_checkpoint):
+    r = run("solve", "x=1", "--temperature", "-1", "--model", str(chat_checkpoint))
+    assert r.exit_code == 1
+    assert "temperature must be ≥ 0" in one_error_line(r)
+
+
 def test_debug_shows_the_traceback(monkeypatch):
+    from phiflash.symbolic.parse import ParseError
+
+    r = run("solve", "solve hello world")
+    assert isinstance(r.exception, SystemExit) and "unknown word" in one_error_line(r)
     monkeypatch.setenv("PHIFLASH_DEBUG", "1")
     r = run("solve", "solve hello world")
-    assert r.exit_code != 0 and r.exception is not None
+    assert isinstance(r.exception, ParseError) and "unknown word" in str(r.exception)
 
 
 def test_solve_with_the_model(chat_checkpoint):

@@ -1,4 +1,4 @@
-"""Naive twins of every fast path, written from sambay-spec.md and sharing no code with phiflash.model/ops.
+"""Naive twins of every fast path, written from docs/sambay-spec.md and sharing no code with phiflash.lm.sambay/ops.
 
 They read the model's state dict by checkpoint name and compute in float64: a per-timestep scan, attention with
 an explicit loop over queries and explicit key sets, no cache, the cross-decoder over every position.

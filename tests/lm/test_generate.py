@@ -1,9 +1,8 @@
 import pytest
 import torch
-
-from phiflash.lm.generate import (GREEDY, ContextLengthError, SamplingParams, complete, generate, generate_batch,
-                               sample)
 from reference import reference_generate
+
+from phiflash.lm.generate import GREEDY, ContextLengthError, SamplingParams, complete, generate, generate_batch, sample
 
 
 def test_greedy_equals_full_recompute(tiny_model):

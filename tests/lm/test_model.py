@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from reference import reference_logits
 
 from phiflash.lm.testing import random_model
-from reference import reference_logits
 
 # Tolerances, as a fraction of the largest |logit| of the reference: float32 is exact up to accumulation order;
 # bfloat16 carries ~3 significant digits through 8 layers.

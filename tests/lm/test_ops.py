@@ -2,13 +2,13 @@
 
 import pytest
 import torch
+from reference import scan_reference
 
 from phiflash.lm import ops
 from phiflash.lm.cache import Cache
 from phiflash.lm.config import PhiFlashConfig
 from phiflash.lm.sambay import DiffAttention, Step
 from phiflash.lm.testing import init_random_
-from reference import scan_reference
 
 
 def scan_inputs(T, E=6, N=4, B=2, dt_scale=0.5, seed=0):
@@ -54,7 +54,7 @@ def test_ssm_step_chain_equals_scan():
 
 @pytest.mark.parametrize("T", [1, 5])  # the decode (grouped matmul) and prefill (SDPA) paths
 def test_head_mapping_only_odd_value_stripe_of_pair_m(T):
-    """Only value head 2m+1 non-zero -> only output heads 2j+1 with ⌊j/G⌋ = m are non-zero (sambay-spec §10)."""
+    """Only value head 2m+1 non-zero -> only output heads 2j+1 with ⌊j/G⌋ = m are non-zero (docs/sambay-spec.md §10)."""
     B, H, Hkv, S, dh = 1, 8, 4, 5, 4
     G = H // Hkv
     g = torch.Generator().manual_seed(0)

@@ -41,9 +41,15 @@ def test_quantized_model_logits_close_to_bf16(tmp_path, tiny_model):
     ref = bf16(ids).float()
     err = (int8(ids).float() - ref).abs().max() / ref.abs().max()
     assert err < 5e-2, err
-    # and the same greedy continuation for a short run
+    # every greedy token of a bf16 run is int8's choice too, except where bf16's own margin is within int8's error
     from phiflash.lm.generate import generate
-    assert list(generate(int8, [1, 2, 3, 4], 5))[:2] == list(generate(bf16, [1, 2, 3, 4], 5))[:2]
+    seq = [1, 2, 3, 4] + list(generate(bf16, [1, 2, 3, 4], 5))
+    ref = bf16(torch.tensor([seq])).float()[0, 3:-1]                    # logits that chose tokens 5..9
+    got = int8(torch.tensor([seq])).float()[0, 3:-1]
+    bound = 2 * (got - ref).abs().max(dim=-1).values
+    for pos, tok in enumerate(seq[4:]):
+        pick = int(got[pos].argmax())
+        assert pick == tok or ref[pos, tok] - ref[pos, pick] <= bound[pos], (pos, tok, pick)
 
 
 def test_unknown_quantization(tiny_model):
