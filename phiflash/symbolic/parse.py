@@ -100,7 +100,14 @@ def latex_to_plain(s: str) -> str:
             i += 1
             continue
         name, i = m.group(1), i + m.end()
-        if name in ("frac", "dfrac", "tfrac", "cfrac"):
+        if name in ("binom", "dbinom", "tbinom"):
+            a, i = _group(s, i)
+            b, i = _group(s, i)
+            out.append(f" binomial(({latex_to_plain(a)}),({latex_to_plain(b)})) ")
+        elif name == "log" and s[i:i + 1] == "_":
+            base, i = _group(s, i + 1)
+            out.append(f" logbase(({latex_to_plain(base)})) ")
+        elif name in ("frac", "dfrac", "tfrac", "cfrac"):
             a, i = _group(s, i)
             b, i = _group(s, i)
             out.append(f"(({latex_to_plain(a)})/({latex_to_plain(b)}))")
@@ -116,7 +123,9 @@ def latex_to_plain(s: str) -> str:
             out.append({"cdot": "*", "times": "*", "div": "/", "pm": "±", "mp": "∓", "le": "<=", "leq": "<=",
                         "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=", "infty": "oo", "to": "->",
                         "rightarrow": "->", "cup": " ∪ ", "lt": "<", "gt": ">", "circ": "deg",
-                        "dots": "", "ldots": "", "cdots": "", "lim": " lim ", "int": " ∫ ",
+                        "dots": " … ", "ldots": " … ", "cdots": " … ", "lim": " lim ", "int": " ∫ ",
+                        "lfloor": " floor( ", "rfloor": " ) ", "lceil": " ceil( ", "rceil": " ) ",
+                        "ln": " ln ", "log": " log ",
                         }.get(name, f" {name} "))
     return "".join(out).replace("{", "(").replace("}", ")")
 
@@ -129,18 +138,44 @@ def normalise(text: str) -> str:
     s = s.translate(_SUBSCRIPTS)
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
-    s = s.replace("$", " ").replace("%", "/100")
+    s = s.replace("$", " ").replace("%", "/100").replace("...", " … ")
+    # 912,\!673 and 14{,}916: thousands separators inside one number, before ',' can mean a list
+    s = re.sub(r"\b\d{1,3}(?:(?:,\\!|\{,\}|,\\,)\s*\d{3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group(0)), s)
+    # 4\dfrac{5}{8}: a mixed number is 4 + 5/8, never 4·5/8
+    s = re.sub(r"(?<![\w.}^_])(\d+)\s*\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
+               r"(\1+\2/\3)", s)
+    # log bases before numerals in bases: \log_28 is log base 2 of 8; log10(x), log_2(x)
+    s = re.sub(r"(?<![A-Za-z\\])log_?\{?(\d+)\}?(?=\s*\()", r"logbase(\1)", s)
+    s = re.sub(r"(?<![A-Za-z\\])log(10|2)(?=\s*\()", r"logbase(\1)", s)
+    s = re.sub(r"\\log_(\d)", r"\\log_{\1}", s)
+    s = re.sub(r"\b(\d+)\s+choose\s+(\d+)\b", r"binomial(\1,\2)", s, flags=re.IGNORECASE)
+    if re.search(r"\d[eE][-+]?\d", s):
+        raise ParseError("scientific notation like 1e-3 is ambiguous here: write 10^(-3) or 0.001")
     s = re.sub(r"\b([0-9A-Za-z]+)_\{?(\d+)\}?", _base_number, s)  # 52_8: a numeral in base 8
     if "\\" in s:
         s = latex_to_plain(s)
-    else:  # in plain text braces are set brackets
-        s = s.replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
+    else:  # in plain text braces are set brackets, except the LaTeX-style group of an exponent: 2^{10}
+        s = _exponent_groups(s).replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
     s = s.replace("**", "^").replace("≤", "<=").replace("≥", ">=").replace("=<", "<=").replace("=>", ">=")
     return s
 
 
+def _exponent_groups(s: str) -> str:
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "^" and s[i + 1:i + 2] == "{":
+            inner, i = braced(s, i + 1)
+            out.append(f"^({_exponent_groups(inner)})")
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
 def _base_number(m: re.Match) -> str:
     digits, base = m.group(1), int(m.group(2))
+    if not digits.isdigit() and not (digits.isupper() and digits.isalnum()):
+        return m.group(0)  # x_1 or log_2 is no numeral; hex-style digits are capitals (A3_{16})
     try:
         return f"({int(digits, base)})" if 2 <= base <= 36 else m.group(0)
     except ValueError:
@@ -150,7 +185,7 @@ def _base_number(m: re.Match) -> str:
 # ---- lexer ------------------------------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<name>[A-Za-z]+)"
-                    r"|(?P<op><=|>=|!=|==|->|[-+*/^()\[\],;=<>|!±∓∪]))")
+                    r"|(?P<op><=|>=|!=|==|->|[-+*/^()\[\],;=<>|!±∓∪…]))")
 
 
 @dataclass(frozen=True)
@@ -181,26 +216,42 @@ def lex(s: str) -> list[Tok]:
     return toks
 
 
-_WORDS = set(FUNCTIONS) | set(CONSTANTS) | GREEK | WORD_OPS | {"root", "cbrt", "deg", "SETOPEN", "SETCLOSE"}
-_INNER = sorted((w for w in set(FUNCTIONS) | set(CONSTANTS) | GREEK | {"root", "cbrt"} if len(w) > 1),
+_SPECIAL = {"root", "cbrt", "binomial", "logbase"}
+_RADICALS = {"sqrt", "root", "cbrt"}
+_TRANSCENDENTAL = (set(FUNCTIONS) | {"logbase", "binomial"}) - _RADICALS
+_WORDS = set(FUNCTIONS) | set(CONSTANTS) | GREEK | WORD_OPS | _SPECIAL | {"deg", "SETOPEN", "SETCLOSE"}
+_INNER = sorted((w for w in set(FUNCTIONS) | set(CONSTANTS) | GREEK | _SPECIAL if len(w) > 1),
                 key=len, reverse=True)
-SPLITTABLE = set("abcdehikmnpqrstuvwxyz")
+# Short English words that would otherwise read as products of one-letter variables ("of" as o·f).
+ENGLISH = {
+    "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my", "no", "of", "on", "so",
+    "to", "up", "us", "we", "am", "are", "can", "did", "few", "for", "get", "got", "had", "has", "her", "him",
+    "his", "how", "its", "let", "may", "not", "now", "off", "one", "our", "out", "own", "per", "put", "run",
+    "say", "see", "set", "she", "the", "too", "two", "use", "was", "way", "who", "why", "yes", "yet", "you",
+    "all", "any", "but", "each", "what", "when", "find", "then", "than", "that", "this", "with", "from",
+}
+MAX_LOOSE = 3  # 'xy', 'abc' are products; a longer run of letters ('banana') is a word, not math
 
 
 def _split_name(word: str, pos: int) -> list[Tok]:
-    """'xy' -> x, y; 'sinx' -> sin, x; known words stay whole. An unknown longer word is English, not a product."""
+    """'xy' -> x, y; 'sinx' -> sin, x; known words stay whole. A run of more than MAX_LOOSE loose letters, or a
+    short English word, is refused: English is never read as a product of variables."""
     if word in _WORDS:
         return [Tok("name", word, pos)]
-    out, letters, i = [], [], 0
+    if word.lower() in ENGLISH:
+        raise ParseError(f"unknown word {word!r} at position {pos + 1}")
+    out, run, i = [], "", 0
     while i < len(word):
-        k = next((k for k in _INNER if word.startswith(k, i)), None)
+        k = next((k for k in _INNER if word.startswith(k, i)), None) if len(word) > 2 else None
         if k is None:
             k = word[i]
-            letters.append(k)
+            run += k
+            if len(run) > MAX_LOOSE:
+                raise ParseError(f"unknown word {word!r} at position {pos + 1}")
+        else:
+            run = ""
         out.append(Tok("name", k, pos + i))
         i += len(k)
-    if len(word) > 2 and not set(letters) <= SPLITTABLE:
-        raise ParseError(f"unknown word {word!r} at position {pos + 1}")
     return out
 
 
@@ -225,8 +276,10 @@ class PlusMinus:
 
 
 class _Parser:
-    def __init__(self, toks: list[Tok], symbols: dict[str, sp.Symbol]):
+    def __init__(self, toks: list[Tok], symbols: dict[str, sp.Symbol], functions: dict | None = None):
         self.toks, self.i, self.depth, self.symbols = toks, 0, 0, symbols
+        self.functions = functions or {}
+        self.lazy = 0  # > 0 inside the exponent of 1
 
     @property
     def tok(self) -> Tok:
@@ -323,16 +376,27 @@ class _Parser:
             return _arith(0, v, "-") if op == "-" else v
         return self.parse_power()
 
+    def _function_argument(self):
+        """sin x, sqrt 2, \\log_2 8\\sqrt{2}: without parentheses the argument is the implicit product that
+        follows (the textbook convention: sin 2x = sin(2x)), up to an explicit operator or the next function."""
+        arg = _expr(self.parse_power())
+        while self._starts_primary() and self.tok.text not in _TRANSCENDENTAL and self.tok.text != "(":
+            arg = arg * _expr(self.parse_power())
+        return arg
+
     def parse_power(self):
         base = self.parse_postfix()
         if self.tok.text == "^":
             self.take()
             self.nest()
+            one = base == 1
+            self.lazy += one
             exp = self.parse_unary()
+            self.lazy -= one
             self.depth -= 1
             if exp == _DEG:  # 90^\circ
                 return _expr(base) * sp.pi / 180
-            return safe_pow(_expr(base), _expr(exp))
+            return safe_pow(_expr(base), _expr(exp), lazy=self.lazy > 0)
         return base
 
     def parse_postfix(self):
@@ -390,7 +454,15 @@ class _Parser:
     def _name(self):
         t = self.take()
         name = t.text
-        if name in FUNCTIONS or name in ("root", "cbrt"):
+        if name == "logbase":  # logbase(b) arg: the base was read from log_b / log10
+            self.take("(")
+            base = _expr(self.parse_sum())
+            self.take(")")
+            arg = self._function_argument()
+            if base.is_number and (base <= 0 or base == 1):
+                raise ParseError(f"a logarithm's base must be positive and not 1, got {base}")
+            return sp.log(arg, base)
+        if name in FUNCTIONS or name in ("root", "cbrt", "binomial"):
             power = None
             if self.tok.text == "^" and name not in ("sqrt", "root", "cbrt"):  # sin^2 x
                 self.take()
@@ -399,12 +471,19 @@ class _Parser:
                 self.take()
                 args = [_expr(a) for a in self.parse_list(closers=(")",))]
                 self.take(")")
-            else:  # sin x, sqrt 2, ln 2x: the argument is the next product term without implicit continuation
+            elif name in _RADICALS:  # √2 i is i·√2: a radical sign covers the next factor only
                 args = [_expr(self.parse_power())]
+            else:
+                args = [self._function_argument()]
             value = _call(name, args)
             return safe_pow(value, power) if power is not None else value
         if name in CONSTANTS:
             return CONSTANTS[name]
+        if name in self.functions and self.tok.text == "(":  # f(2) for a function the problem defined
+            self.take()
+            args = [_expr(a) for a in self.parse_list(closers=(")",))]
+            self.take(")")
+            return self.functions[name](*args)
         if name == "deg":
             return _DEG
         if name in WORD_OPS or name == "SETCLOSE":
@@ -460,8 +539,12 @@ def _arith(a, b, op):
     return a / b
 
 
-def safe_pow(base: sp.Expr, exp: sp.Expr) -> sp.Expr:
+def safe_pow(base: sp.Expr, exp: sp.Expr, lazy: bool = False) -> sp.Expr:
     """base**exp, refusing exact powers whose value would have more than MAX_BITS bits (9^9^9^9)."""
+    if base == 1 and exp.is_finite is not False:
+        return sp.Integer(1)
+    if lazy:  # inside the exponent of 1: 1^(2^235423523) is 1 without computing 2^235423523
+        return sp.Pow(base, exp, evaluate=False)
     if exp.is_Number and abs(exp) > 10 ** 6:
         raise ParseError("exponent too large")
     if base.is_Number and exp.is_Number and base != 0 and abs(base) != 1:
@@ -480,6 +563,12 @@ def _call(name: str, args: list[sp.Expr]) -> sp.Expr:
         return sp.root(args[0], 3) if len(args) == 1 else _bad_arity(name)
     if name == "log" and len(args) == 2:
         return sp.log(args[0], args[1])
+    if name == "binomial":
+        if len(args) != 2:
+            raise ParseError("binomial takes two arguments")
+        if all(a.is_Integer for a in args) and args[0] > 10 ** 5:
+            raise ParseError("binomial argument too large")
+        return sp.binomial(*args)
     if len(args) != 1:
         return _bad_arity(name)
     return FUNCTIONS[name](args[0])
@@ -502,17 +591,21 @@ def _bracketed(open_: str, items: list, close: str):
     raise ParseError(f"cannot read {open_}…{close} with {len(items)} items")
 
 
-def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None) -> list:
+def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions: dict | None = None) -> list:
     """Parse text into a list of SymPy objects (expressions, relations, tuples, intervals, sets) or PlusMinus.
 
-    A comma/semicolon/'or'/'and' separated list gives several items. Raises ParseError.
+    A comma/semicolon/'or'/'and' separated list gives several items. `functions` maps names the problem defined
+    (f in "f(x) = 2x+1") to callables, so f(3) is a call, not f·3. Raises ParseError.
     """
     s = normalise(text)
     s = re.sub(r"(?<![A-Za-z])U(?![A-Za-z])", " ∪ ", s)  # set union written as a capital U
     toks = lex(s)
     if toks[0].kind == "end":
         raise ParseError("nothing to parse")
-    p = _Parser(toks, {} if symbols is None else symbols)
+    if any(t.text == "…" for t in toks):
+        raise ParseError("'…' (a pattern left to the reader) is only understood in sums whose terms follow from "
+                         "the written ones")
+    p = _Parser(toks, {} if symbols is None else symbols, functions)
     items = p.parse_list()
     if p.tok.kind != "end":
         raise ParseError(f"unexpected {p.tok.text!r} at position {p.tok.pos + 1}")
