@@ -28,6 +28,9 @@ bench: install
 bench-clean:
 	rm -rf .bench-cache
 
+eval: install
+	$(PY) -m benchmarks.math500 --show wrong,reference-wrong,other-verified
+
 gpu-check: install
 	$(PY) scripts/gpu_check.py
 

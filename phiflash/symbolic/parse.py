@@ -130,8 +130,9 @@ def latex_to_plain(s: str) -> str:
     return "".join(out).replace("{", "(").replace("}", ")")
 
 
-def normalise(text: str) -> str:
-    """Unicode and LaTeX to the plain syntax (does not parse)."""
+def normalise(text: str, latex: bool = False) -> str:
+    """Unicode and LaTeX to the plain syntax (does not parse). With latex=True (math from `$…$`) braces group,
+    as in LaTeX, even when no backslash command appears."""
     if len(text) > MAX_CHARS:
         raise ParseError(f"input is longer than {MAX_CHARS} characters")
     s = re.sub(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+", lambda m: "^(" + m.group(0).translate(_SUPERSCRIPTS) + ")", text)
@@ -152,7 +153,7 @@ def normalise(text: str) -> str:
     if re.search(r"\d[eE][-+]?\d", s):
         raise ParseError("scientific notation like 1e-3 is ambiguous here: write 10^(-3) or 0.001")
     s = re.sub(r"\b([0-9A-Za-z]+)_\{?(\d+)\}?", _base_number, s)  # 52_8: a numeral in base 8
-    if "\\" in s:
+    if "\\" in s or latex:
         s = latex_to_plain(s)
     else:  # in plain text braces are set brackets, except the LaTeX-style group of an exponent: 2^{10}
         s = _exponent_groups(s).replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
@@ -591,13 +592,14 @@ def _bracketed(open_: str, items: list, close: str):
     raise ParseError(f"cannot read {open_}…{close} with {len(items)} items")
 
 
-def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions: dict | None = None) -> list:
+def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions: dict | None = None,
+               latex: bool = False) -> list:
     """Parse text into a list of SymPy objects (expressions, relations, tuples, intervals, sets) or PlusMinus.
 
     A comma/semicolon/'or'/'and' separated list gives several items. `functions` maps names the problem defined
     (f in "f(x) = 2x+1") to callables, so f(3) is a call, not f·3. Raises ParseError.
     """
-    s = normalise(text)
+    s = normalise(text, latex)
     s = re.sub(r"(?<![A-Za-z])U(?![A-Za-z])", " ∪ ", s)  # set union written as a capital U
     toks = lex(s)
     if toks[0].kind == "end":

@@ -1,6 +1,10 @@
-"""From a problem as typed ("solve 3x^2+4x+5=1", "integrate x^2 from 0 to 1", a LaTeX limit) to a Problem:
-what to do, with which parsed objects, in which variable. English wrappers are matched with regular
-expressions; the math inside goes through the safe parser only.
+"""From a problem as typed or pasted ("solve 3x^2+4x+5=1", "What is the remainder when $129^{34}$ is divided by
+$11$?") to a Problem: what to do, with which parsed objects, in which variable, in which requested form.
+
+The rule is precision: a sentence is understood completely or refused. Math sits in `$…$` (or is typed plain);
+the English around it must match one of the task phrasings below word for word, and every math slot goes through
+the safe parser, which itself refuses English words. Anything else is a ParseError naming the first word not
+understood: the problem is then "unverifiable", never guessed at.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ class Problem:
     point: sp.Expr | None = None      # limit point
     direction: str = "+-"             # limit side: "+", "-" or "+-" (two-sided)
     order: int = 1                    # derivative order
+    n: sp.Expr | None = None          # modulus (remainder), base (base conversion)
+    target: sp.Expr | None = None     # "…, what is the value of 6x+5?": evaluated at the solution
+    pick: str | None = None           # sum | product | positive | negative | largest | smallest of the solutions
+    domain: sp.Set | None = None      # "for 0 ≤ x < 2π"
+    form: str | None = None           # requested form: fraction | decimal | radical | base | integer | interval
+    places: int | None = None         # "to the nearest tenth" = 1
+    notes: tuple = ()
+    source: str = ""                  # the math a task was read from, where the solver reads it again (series)
 
     @property
     def expr(self) -> sp.Expr:
@@ -33,7 +45,7 @@ class Problem:
 
 _VAR = r"(?P<var>[a-zA-Z]|theta)"
 _WRT = rf"(?:\s*,?\s*(?:with\s+respect\s+to|wrt|w\.r\.t\.?)\s+{_VAR})?"
-_TAIL = r"\s*[.?!]*\s*$"
+_TAIL = r"\s*[.?]*\s*$"  # not '!': "What is 5!" is a factorial
 _PATTERNS = [
     ("system", rf"^(?:please\s+)?solve\s+(?:the\s+)?(?:system|equations)\s*(?:of\s+equations)?\s*:?\s*"
                rf"(?P<body>.+?){_TAIL}"),
@@ -103,12 +115,36 @@ def parse_problem(text: str) -> Problem:
     text = " ".join(text.strip().split())
     if not text:
         raise ParseError("the problem is empty")
+    if "$" in text or "\\[" in text or "\\(" in text:
+        from .reader import read_sentence
+        return read_sentence(original)
     text = _latex_forms(text)
     for kind, pattern in _PATTERNS:
         m = re.match(pattern, text, flags=re.IGNORECASE)
-        if m:
-            return _build(kind, m, original)
+        if m and (kind in _CALCULUS or not _has_english(m.group("body"))):
+            try:
+                return _build(kind, m, original)
+            except ParseError:
+                if kind in _CALCULUS:
+                    raise
+    if _has_english(text):
+        from .reader import read_sentence
+        return read_sentence(original)
     return _build("solve", None, original, body=text)
+
+
+_CALCULUS = ("system", "derivative", "integral", "limit")
+
+
+def _has_english(text: str) -> bool:
+    from .parse import ENGLISH
+    rest = _KNOWN.sub(lambda m: m.group(0) if m.group(0).lower() in ENGLISH else " ", text)
+    return bool(_ENGLISH_WORD.search(rest))
+_ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+# math names and short variable runs; what is left of a typed problem after removing them is English
+_KNOWN = re.compile(r"\\[A-Za-z]+|\b(?:sin|cos|tan|cot|sec|csc|asin|acos|atan|arcsin|arccos|arctan|sinh|cosh|"
+                    r"tanh|exp|ln|log|log10|log2|sqrt|cbrt|abs|floor|ceil|pi|oo|inf|infinity|theta|alpha|beta|"
+                    r"gamma|delta|phi|lambda|mu|sigma|omega|tau|rho|epsilon|or|and|[a-z]{1,3})\b", re.IGNORECASE)
 
 
 def _build(kind: str, m, original: str, body: str | None = None) -> Problem:
@@ -150,6 +186,9 @@ def _classify(original: str, items: tuple, hint: str | None, force_system: bool 
         raise ParseError("mixing equations and bare expressions")
     if all(isinstance(r, sp.Eq) for r in rels) and (len(rels) > 1 or force_system):
         variables = tuple(sorted(set().union(*(r.free_symbols for r in rels)), key=lambda s: s.name))
+        if len(rels) > len(variables) or len(variables) == 1 and len(rels) > 1:
+            raise ParseError("several equations in one variable: is it 'and' or 'or'? Give one equation, or "
+                             "write the answer you want checked with `phiflash check`")
         if hint:
             variables = tuple(v for v in variables if v.name == hint) or variables
         return Problem(original, "system", items, variables[0] if variables else None, variables=variables)

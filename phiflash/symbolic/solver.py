@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import sympy as sp
 from sympy.integrals import manualintegrate as mi
@@ -59,8 +60,12 @@ class Solution:
     def answer_pretty(self) -> str:
         """Unicode 2-D rendering for the terminal, one block per solution."""
         p, a = self.problem, self.answer
+        if p.form in ("base", "decimal"):
+            return self.answer_text
         if p.kind == "equation" and isinstance(a, list):
-            objs = [sp.Eq(p.var, v) for v in a]
+            objs = [sp.Eq(p.var, v) for v in a] if a else []
+            if not objs:
+                return self.answer_text
         elif p.kind == "system" and a:
             objs = [sp.Tuple(*[sp.Eq(v, s[v]) for v in p.variables if v in s]) for s in a]
         elif p.kind == "integral" and p.lower is None:
@@ -70,6 +75,17 @@ class Solution:
         else:
             objs = [a]
         return "\n\n".join(pretty(o) for o in objs)
+
+
+def to_base(n: int, b: int) -> str:
+    """555, 5 -> '4210' (digits above 9 as capitals)."""
+    if n == 0:
+        return "0"
+    sign, n, digits = "-" if n < 0 else "", abs(n), []
+    while n:
+        n, r = divmod(n, b)
+        digits.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r])
+    return sign + "".join(reversed(digits))
 
 
 def plain(obj) -> str:
@@ -102,6 +118,13 @@ def latex(obj) -> str:
 
 def format_answer(sol: Solution, fmt) -> str:
     p, a = sol.problem, sol.answer
+    if p.kind == "equation" and isinstance(a, sp.Expr):  # a target's value, or the sum of the solutions
+        return fmt(a)
+    if p.form == "base" and isinstance(a, sp.Integer) and p.n is not None:
+        digits, b = to_base(int(a), int(p.n)), int(p.n)
+        return f"{digits}_{{{b}}}" if fmt is latex else f"{digits}_{b}"
+    if p.form == "decimal" and isinstance(a, sp.Rational):
+        return format(Decimal(int(a.p)) / Decimal(int(a.q)), "f")
     if p.kind == "equation":
         if isinstance(a, sp.Set):
             return fmt(a) if fmt is plain else f"{fmt(p.var)} \\in {fmt(a)}"
@@ -116,7 +139,7 @@ def format_answer(sol: Solution, fmt) -> str:
             rows.append(", ".join(f"{fmt(v)} = {fmt(sol_[v])}" for v in p.variables if v in sol_))
         return " or ".join(f"({r})" if len(a) > 1 else r for r in rows)
     if p.kind == "inequality":
-        return fmt(a)
+        return fmt(a)  # a set, or the integer / count asked for
     if p.kind == "integral" and p.lower is None:
         return f"{fmt(a)} + C"
     if p.kind == "limit" and a is sp.nan:
@@ -127,14 +150,99 @@ def format_answer(sol: Solution, fmt) -> str:
 # ---- solving ----------------------------------------------------------------------------------------------------
 
 
+_HANDLERS: dict = {}
+
+
+def register(*kinds: str):
+    """Add a task's solver: the number tasks live in arith.py."""
+    def deco(fn):
+        for k in kinds:
+            _HANDLERS[k] = fn
+        return fn
+    return deco
+
+
 def solve_problem(problem: Problem | str) -> Solution:
     """Solve in this process (no time limit); see `solve` for the limited version."""
+    from . import arith  # noqa: F401 - registers the number tasks
+
     if isinstance(problem, str):
         problem = parse_problem(problem)
     handler = {"equation": _equation, "system": _system, "inequality": _inequality, "derivative": _derivative,
                "integral": _integral, "limit": _limit, "simplify": _simplify, "expand": _expand,
-               "factor": _factor, "evaluate": _evaluate}[problem.kind]
-    return handler(problem)
+               "factor": _factor, "evaluate": _evaluate, **_HANDLERS}[problem.kind]
+    sol = handler(problem)
+    if problem.kind == "equation" and (problem.target is not None or problem.pick or problem.domain is not None):
+        sol = _refine(sol)
+    if problem.kind == "inequality" and problem.pick:
+        sol = _integers_in(sol)
+    _refuse_undefined(sol)
+    return sol
+
+
+def _refuse_undefined(sol: Solution) -> None:
+    """nan, zoo and infinities are reported as such, never "verified" (log(0), a divergent integral)."""
+    a = sol.answer
+    vals = a if isinstance(a, list) else [a]
+    for v in vals:
+        if isinstance(v, sp.Expr) and v.has(sp.nan, sp.zoo) and not (sol.kind == "limit" and v is sp.nan):
+            raise SolveError("the result is undefined (division by zero, log(0), or a divergent value)")
+        if isinstance(v, sp.Expr) and sol.kind in ("evaluate", "simplify", "integral") and v.has(sp.oo, -sp.oo):
+            raise SolveError("the result is infinite: the expression or integral diverges")
+
+
+def _integers_in(sol: Solution) -> Solution:
+    """"What integer x satisfies …" (exactly one) and "how many integers …" (a count) on a solution set."""
+    p = sol.problem
+    found = sol.answer.intersect(sp.S.Integers)
+    if isinstance(found, sp.Range) and found.is_finite_set:
+        found = sp.FiniteSet(*found)
+    if not isinstance(found, sp.FiniteSet):
+        raise SolveError("the solution set does not hold finitely many integers")
+    ints = sorted(found, key=int)
+    steps = sol.steps + [Step("The integers in the solution set", found)]
+    if p.pick == "integers":
+        steps.append(Step("Count them", sp.Integer(len(ints))))
+        return Solution(p, sp.Integer(len(ints)), steps, sol.notes, sol.check)
+    if len(ints) != 1:
+        raise SolveError(f"{len(ints)} integers satisfy it, not exactly one")
+    return Solution(p, ints[0], steps, sol.notes, sol.check)
+
+
+def _refine(sol: Solution) -> Solution:
+    """Apply a domain, pick one solution (positive, largest, …), or evaluate a target at the solutions."""
+    p = sol.problem
+    if not isinstance(sol.answer, list):
+        raise SolveError("the solution set is not a finite list")
+    vals = sol.answer
+    if p.domain is not None:
+        vals = [v for v in vals if v.is_real and p.domain.contains(v) is sp.true]
+    steps = list(sol.steps)
+    if p.pick:
+        real = [v for v in vals if v.is_real]
+        if p.pick in ("sum", "product"):
+            value = sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals)
+            if not vals:
+                raise SolveError("there are no solutions to add or multiply")
+            steps.append(Step(f"The {p.pick} of the solutions", sp.simplify(value)))
+            return Solution(p, sp.simplify(value), steps, sol.notes, sol.check)
+        chosen = {"positive": [v for v in real if v.is_positive], "negative": [v for v in real if v.is_negative],
+                  "largest": [max(real, key=float)] if real else [], "smallest": [min(real, key=float)] if real
+                  else []}[p.pick]
+        if len(chosen) != 1:
+            raise SolveError(f"there is no single {p.pick} solution")
+        steps.append(Step(f"The {p.pick} solution", sp.Eq(p.var, chosen[0])))
+        vals = chosen
+    if p.target is not None:
+        values = {sp.simplify(p.target.subs(p.var, v)) for v in vals}
+        if len(values) != 1:
+            raise SolveError("the value asked for differs between the solutions")
+        value = values.pop()
+        steps.append(Step(f"Substitute {p.var} into {plain(p.target)}", value))
+        return Solution(p, value, steps, sol.notes, sol.check)
+    if p.domain is not None:
+        steps.append(Step(f"Keep the solutions in {plain(p.domain)}", sp.FiniteSet(*vals) if vals else sp.EmptySet))
+    return Solution(p, vals, steps, sol.notes, sol.check)
 
 
 def solve(problem: Problem | str, seconds: float = 10.0) -> Solution:
@@ -190,7 +298,7 @@ def _equation(p: Problem) -> Solution:
             sols = sp.solve(poly_expr, x)
             steps.append(Step(f"Solve for {x}", sp.Eq(x, sols[0]) if len(sols) == 1 else sp.FiniteSet(*sols)))
             return _checked(p, sols, steps, lhs, rhs)
-        if poly is not None and poly.degree() == 0:
+        if poly is not None and poly.degree() <= 0:  # 0 has degree -oo
             identity = poly_expr == 0
             return Solution(p, sp.S.Reals if identity else [], [Step("Move every term to one side",
                                                                       sp.Eq(poly_expr, 0))],
@@ -220,8 +328,24 @@ def _equation(p: Problem) -> Solution:
                               sp.Eq(sp.expand(cleared[0]), 0)))
             return _checked(p, sp.solve(cleared[0], x), steps, lhs, rhs)
     steps.append(Step("Move every term to one side", sp.Eq(f, 0)))
+    if f.has(sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc):
+        return _trig_equation(p, f, steps, lhs, rhs)
     candidates = [c.subs(real, x) for c in sp.solve(f.subs(x, real), real)]
     return _checked(p, candidates, steps, lhs, rhs)
+
+
+def _trig_equation(p: Problem, f, steps, lhs, rhs) -> Solution:
+    """A periodic equation has infinitely many solutions: solved on the domain the problem gives, else refused
+    (a principal-value list with no domain would be a guess at what was asked)."""
+    x = p.var
+    if p.domain is None:
+        raise SolveError("a trigonometric equation needs a domain, e.g. 'for 0 ≤ x < 2π'")
+    real = sp.Symbol(x.name, real=True)
+    sols = sp.solveset(f.subs(x, real), real, p.domain)
+    if not isinstance(sols, sp.FiniteSet):
+        raise SolveError("the solutions on that domain could not be listed")
+    steps.append(Step(f"Solve on {plain(p.domain)}", sols))
+    return _checked(p, [s.subs(real, x) for s in sols], steps, lhs, rhs)
 
 
 def _excluded(f, x) -> list:
@@ -363,7 +487,12 @@ def _inequality(p: Problem) -> Solution:
         f = sp.together(r.lhs - r.rhs)
         steps.append(Step("Move every term to one side", r.func(f, 0)))
         num, den = sp.fraction(f)
-        crit = sorted({c for c in sp.solve(num, x) + sp.solve(den, x) if c.is_real}, key=lambda c: float(c))
+        try:
+            crit = sorted({c.subs(real, x) for c in sp.solve(num.subs(x, real), real) + sp.solve(den.subs(x, real),
+                                                                                                 real)
+                           if c.is_real}, key=lambda c: float(c))
+        except (NotImplementedError, TypeError, ValueError):
+            crit = []
         if crit:
             steps.append(Step("Critical points (where the expression is zero or undefined)", sp.FiniteSet(*crit)))
         s = sp.solve_univariate_inequality(r.subs(x, real), real, relational=False)
@@ -595,8 +724,28 @@ def _factor(p: Problem) -> Solution:
 
 def _evaluate(p: Problem) -> Solution:
     f = exact(p.expr)
-    r = sp.nsimplify(sp.simplify(f)) if not f.has(sp.pi, sp.E) else sp.simplify(f)
-    steps = [Step("Exact value", r)]
-    if not r.is_Rational:
+    if f.has(sp.nan, sp.zoo):
+        raise SolveError("the expression is undefined (division by zero or log(0))")
+    r = sp.simplify(f)
+    if not r.is_Rational and not f.has(sp.pi, sp.E) and not r.has(sp.Pow, sp.log, sp.Function):
+        r = sp.nsimplify(r)
+    steps = [Step(n) for n in p.notes]
+    steps.append(Step("Exact value", r))
+    if p.form == "decimal":
+        if not r.is_Rational or any(q not in (2, 5) for q in sp.factorint(r.q)):
+            raise SolveError("the value is not a terminating decimal")
+        steps.append(Step("As a decimal (the denominator has only the prime factors 2 and 5)", sp.Float(r, 30)))
+    elif not r.is_Rational:
         steps.append(Step("Decimal value", sp.N(r, 12)))
-    return Solution(p, r, steps, check="exact arithmetic")
+    # independent check: the expression as read, evaluated numerically without simplification
+    check = ""
+    try:
+        a, b = complex(sp.N(f, 40)), complex(sp.N(r, 40))
+        if abs(a - b) > 1e-25 * max(1.0, abs(b)):
+            raise SolveError("the simplified value and a numeric evaluation disagree")
+        check = "numeric evaluation of the expression as read"
+        steps.append(Step("Check: evaluating the expression as written numerically gives the same value",
+                          sp.Float(b.real, 15) if abs(b.imag) < 1e-30 else sp.N(r, 15)))
+    except (TypeError, ValueError, OverflowError):
+        check = "exact arithmetic" if f.is_Rational else ""
+    return Solution(p, r, steps, check=check)

@@ -8,6 +8,7 @@ answer is written as a decimal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import sympy as sp
@@ -175,6 +176,8 @@ def _expected_answer(solution) -> tuple[Answer, dict]:
     p = solution.problem
     a = solution.answer
     opts = {"var": p.var, "variables": p.variables}
+    if p.kind == "equation" and isinstance(a, sp.Expr):
+        return Answer("values", [a]), opts
     if p.kind == "equation":
         if isinstance(a, sp.Set):
             return Answer("set", [a]), opts
@@ -182,6 +185,8 @@ def _expected_answer(solution) -> tuple[Answer, dict]:
     if p.kind == "system":
         return (Answer("tuples", [dict((k.name, v) for k, v in s.items()) for s in a]) if a else
                 Answer("empty")), opts
+    if p.kind == "inequality" and p.pick:
+        return Answer("values", [a]), opts
     if p.kind == "inequality":
         return (Answer("set", [a]) if a != sp.EmptySet else Answer("empty")), opts
     if p.kind == "limit" and a is sp.nan:
@@ -194,14 +199,15 @@ def _expected_answer(solution) -> tuple[Answer, dict]:
 def _check(answer_text: str, problem_text: str | None, expected_text: str | None) -> Verdict:
     try:
         cand = read_answer(answer_text)
-    except ParseError as e:
+    except Exception as e:  # noqa: BLE001 - unreadable, whatever the reason
         return Verdict(UNVERIFIABLE, reason=f"cannot read the answer: {e}")
     expected_str = None
     opts: dict = {}
+    prob = None
     if expected_text is not None:
         try:
             exp = read_answer(expected_text)
-        except ParseError as e:
+        except Exception as e:  # noqa: BLE001
             return Verdict(UNVERIFIABLE, reason=f"cannot read the expected answer: {e}")
         expected_str = expected_text
         if problem_text is not None:
@@ -209,8 +215,8 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
                 prob = parse_problem(problem_text)
                 opts = {"var": prob.var, "variables": prob.variables,
                         "antiderivative": prob.kind == "integral" and prob.lower is None}
-            except ParseError:
-                pass
+            except Exception:  # noqa: BLE001 - the problem only refines the comparison; the answers decide
+                prob = None
     else:
         try:
             solution = solve_problem(problem_text)
@@ -218,8 +224,16 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
             return Verdict(UNVERIFIABLE, reason=f"cannot read the problem: {e}")
         except SolveError as e:
             return Verdict(UNVERIFIABLE, reason=f"the symbolic engine cannot solve it: {e}")
+        except Exception as e:  # noqa: BLE001 - a solver failure is "cannot check", never a crash or a "wrong"
+            return Verdict(UNVERIFIABLE, reason=f"the symbolic engine failed on it ({type(e).__name__}: {e})")
         exp, opts = _expected_answer(solution)
         expected_str = solution.answer_text
+        prob = solution.problem
+    if prob is not None and prob.form == "base" and prob.n is not None:
+        try:
+            cand = _in_base(cand, answer_text, int(prob.n))
+        except ParseError as e:
+            return Verdict(WRONG, expected_str, str(e), cand.text)
     if cand.kind == "text" or exp.kind == "text":
         same = cand.kind == exp.kind and cand.values == exp.values
         return Verdict(VERIFIED if same else WRONG, expected_str, "" if same else "the text differs", cand.text)
@@ -227,11 +241,36 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
         ok = compare(cand, exp, **opts)
     except Undecidable as e:
         return Verdict(UNVERIFIABLE, expected_str, f"equivalence undecided: {e}", cand.text)
-    except (TypeError, ValueError, NotImplementedError, AttributeError) as e:
-        return Verdict(UNVERIFIABLE, expected_str, f"cannot compare: {e}", cand.text)
+    except Exception as e:  # noqa: BLE001 - SymPy's failures to compare are "cannot check"
+        return Verdict(UNVERIFIABLE, expected_str, f"cannot compare: {type(e).__name__}: {e}", cand.text)
     if ok:
+        form = _form_problem(answer_text, prob.form) if prob is not None else None
+        if form:
+            return Verdict(WRONG, expected_str, f"right value, but {form}", cand.text)
         return Verdict(VERIFIED, expected_str, "", cand.text)
     return Verdict(WRONG, expected_str, "does not match the correct answer", cand.text)
+
+
+def _in_base(cand: Answer, text: str, base: int) -> Answer:
+    """A bare numeral answering "in base b" is read in base b (202 in base 7 is 100)."""
+    digits = re.fullmatch(r"\s*\$?\s*([0-9A-Z]+)\s*\$?\s*", text)
+    if not digits or cand.kind != "values":
+        return cand
+    try:
+        return Answer("values", [sp.Integer(int(digits.group(1), base))], text=text)
+    except ValueError:
+        raise ParseError(f"{digits.group(1)} is not a numeral in base {base}") from None
+
+
+def _form_problem(text: str, form: str | None) -> str | None:
+    """What is wrong with the form of an answer whose value is right, or None."""
+    decimal = re.search(r"\d*\.\d", text) is not None
+    mixed = re.search(r"\d\s*\\[dt]?frac|\d\s+\d+\s*/\s*\d", text) is not None
+    if form == "fraction" and (decimal or mixed):
+        return "the problem asks for a common fraction"
+    if form == "decimal" and not decimal and re.search(r"/|\\[dt]?frac", text):
+        return "the problem asks for a decimal"
+    return None
 
 
 def check_answer(answer: str, problem: str | None = None, expected: str | None = None,
@@ -243,3 +282,5 @@ def check_answer(answer: str, problem: str | None = None, expected: str | None =
         return run_with_time_limit(_check, answer, problem, expected, seconds=seconds)
     except TimeLimitError as e:
         return Verdict(UNVERIFIABLE, reason=f"time limit: {e}")
+    except Exception as e:  # noqa: BLE001 - whatever breaks inside one check is that check's result
+        return Verdict(UNVERIFIABLE, reason=f"the checker failed ({type(e).__name__}: {e})")

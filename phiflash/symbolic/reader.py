@@ -1,0 +1,450 @@
+"""Problems written as sentences: English task phrasings around math in `$…$` (or typed plain).
+
+Each phrasing below is one task class ("What is the remainder when A is divided by N?"). A sentence is read
+only when the whole of it matches a phrasing after the requested-form clauses ("Express your answer as a common
+fraction.") are taken off, and every math slot parses. Otherwise the ParseError names the first word that was
+not understood, so the problem is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from .parse import ParseError, parse_math
+from .problem import Problem, choose_var
+
+_SLOT = "\u27e6{}\u27e7"                      # ⟦0⟧ stands for the first math segment
+_SLOT_RE = re.compile("\u27e6(\\d+)\u27e7")
+_NUMBER_WORDS = {"two": 2, "binary": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "octal": 8, "nine": 9, "ten": 10, "decimal": 10, "eleven": 11, "twelve": 12, "sixteen": 16,
+                 "hexadecimal": 16}
+_PLACES = {"whole number": 0, "integer": 0, "tenth": 1, "hundredth": 2, "thousandth": 3, "ten-thousandth": 4}
+
+
+class Sentence:
+    """The problem with its math segments replaced by slots, and the segments themselves."""
+
+    def __init__(self, text: str):
+        text = re.sub(r"\\\[(.*?)\\\]|\$\$(.*?)\$\$|\\\((.*?)\\\)",
+                      lambda m: "$" + next(g for g in m.groups() if g is not None) + "$", text, flags=re.S)
+        self.math: list[str] = []
+
+        def slot(m: re.Match) -> str:
+            self.math.append(m.group(1))
+            return " " + _SLOT.format(len(self.math) - 1) + " "
+
+        if text.count("$") % 2:
+            raise ParseError("unbalanced $ in the problem")
+        text = re.sub(r"\$([^$]*)\$", slot, text)
+        text = re.sub(r"\\begin\{align\*?\}|\\end\{align\*?\}", " ", text)
+        self.text = " ".join(text.split())
+        # punctuation that LaTeX writers leave inside the math ("$18^6.$", "$x,$") belongs to the sentence
+        self.math = [re.sub(r"[\s.,;:?!]+$|^\s*:", "", m).strip() for m in self.math]
+
+    def restore(self, s: str) -> str:
+        return _SLOT_RE.sub(lambda m: " " + self.math[int(m.group(1))] + " ", s).strip()
+
+
+# ---- requested forms --------------------------------------------------------------------------------------------
+
+_FORMS = [
+    (r"(?:,?\s*)?(?:express your answer |expressed |written )?as a common fraction(?: in lowest terms)?", "fraction"),
+    (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
+    (r"(?:,?\s*)?(?:express your answer |expressed )?as an? (?:integer|whole number)", "integer"),
+    (r"(?:,?\s*)?(?:express your answer |expressed )?as a (?:terminating )?decimal"
+     r"(?: (?:rounded )?to the nearest (?P<place>tenth|hundredth|thousandth|ten-thousandth|whole number))?",
+     "decimal"),
+    (r"(?:,?\s*)?(?:enter|express) your answer (?:using|in) interval notation", "interval"),
+    (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
+    (r"(?:,?\s*)?express your answer in radians", None),
+    (r"(?:,?\s*)?in your head", None),
+    (r"(?:,?\s*)?\(do not use a calculator!?\)", None),
+]
+
+
+def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, int | None, sp.Expr | None]:
+    form, places, base = None, None, None
+    for pattern, name in _FORMS:
+        m = re.search(pattern + r"\s*[.?!]?", text, flags=re.IGNORECASE)
+        if not m:
+            continue
+        text = (text[:m.start()] + " " + text[m.end():]).strip()
+        if name is None:
+            continue
+        if form is not None and form != name:
+            raise ParseError("the problem asks for two different answer forms")
+        form = name
+        if m.groupdict().get("place"):
+            places = _PLACES[m.group("place")]
+        if m.groupdict().get("base"):
+            base = _base_value(m.group("base"), sentence)
+    return " ".join(text.split()), form, places, base
+
+
+def _base_value(word: str, sentence: Sentence) -> sp.Integer:
+    word = word.strip(" .,?")
+    if word.lower() in _NUMBER_WORDS:
+        return sp.Integer(_NUMBER_WORDS[word.lower()])
+    b = _one(sentence.restore(word))
+    if not (b.is_Integer and 2 <= b <= 36):
+        raise ParseError(f"a base must be a whole number from 2 to 36, got {word!r}")
+    return b
+
+
+# ---- reading math slots ----------------------------------------------------------------------------------------
+
+
+def _one(text: str, functions: dict | None = None) -> sp.Expr:
+    items = parse_math(text, functions=functions, latex=True)
+    if len(items) != 1 or not isinstance(items[0], sp.Expr):
+        raise ParseError(f"expected one expression, got {text!r}")
+    return items[0]
+
+
+def _number(text: str) -> sp.Expr:
+    v = _one(text)
+    if v.free_symbols:
+        raise ParseError(f"expected a number, got {text!r}")
+    return v
+
+
+def _integer(text: str) -> sp.Integer:
+    v = _number(text)
+    if not v.is_Integer:
+        raise ParseError(f"expected a whole number, got {text!r}")
+    return v
+
+
+def _variable(text: str) -> sp.Symbol:
+    v = _one(text)
+    if not isinstance(v, sp.Symbol):
+        raise ParseError(f"expected a variable, got {text!r}")
+    return v
+
+
+def _definitions(text: str) -> dict:
+    """'f(x) = 2x+1 and g(x) = x^2' -> {'f': Lambda(x, 2x+1), 'g': …}; later ones may use earlier ones."""
+    functions: dict = {}
+    for part in re.split(r"\s*(?:,?\s+and\s+|,|;)\s*", text):
+        m = re.fullmatch(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", part)
+        if not m:
+            raise ParseError(f"expected a function definition like f(x) = 2x + 1, got {part!r}")
+        name, var = m.group(1), sp.Symbol(m.group(2))
+        body = _one(m.group(3), functions)
+        functions[name] = sp.Lambda(var, body)
+    return functions
+
+
+# ---- series with … ----------------------------------------------------------------------------------------------
+
+
+def _series(text: str) -> tuple[sp.Expr, list]:
+    """1 + 2 + 3 + … + 100, 1 − 2 + 3 − 4 + … − 100, 1 + 3 + 9 + … + 729: the terms follow from the written ones
+    (arithmetic, alternating arithmetic or geometric), or the series is refused. Returns the sum and the steps."""
+    from .solver import Step
+
+    if text.count("…") != 1:
+        raise ParseError("'…' must appear once, between the first terms and the last")
+    head, tail = text.split("…")
+    head, tail = head.strip(), tail.strip()
+    if not head.endswith(("+", "-")) or not tail.startswith(("+", "-")):
+        raise ParseError("'…' is only understood between terms of a sum, as in 1 + 2 + … + 100")
+    first = _signed_terms(head[:-1])
+    last = _signed_terms(tail)
+    if len(first) < 3 or not last:
+        raise ParseError("give at least three terms before '…' so the pattern is not a guess")
+    # decide the rule from the written head and check it against every written term
+    d = first[1] - first[0]
+    alt = [t * (-1) ** k for k, t in enumerate(first)]
+    rules = []
+    if all(first[k + 1] - first[k] == d for k in range(len(first) - 1)):
+        rules.append(("arithmetic", lambda k: first[0] + k * d))
+    da = alt[1] - alt[0]
+    if all(alt[k + 1] - alt[k] == da for k in range(len(alt) - 1)) and first[0] * first[1] < 0:
+        rules.append(("alternating", lambda k: (-1) ** k * (alt[0] + k * da)))
+    if all(t != 0 for t in first):
+        r = first[1] / first[0]
+        if all(first[k + 1] / first[k] == r for k in range(len(first) - 1)) and r != 1:
+            rules.append(("geometric", lambda k: first[0] * r ** k))
+    if len(rules) != 1:
+        raise ParseError("the pattern of the terms before '…' is ambiguous" if rules else
+                         "the terms before '…' follow no arithmetic, alternating or geometric pattern")
+    name, term = rules[0]
+    # the index of the last written term, and the terms between must follow the same rule
+    n_last = _index_of(term, last[-1], name)
+    n_first_tail = n_last - len(last) + 1
+    for j, t in enumerate(last):
+        if term(n_first_tail + j) != t:
+            raise ParseError(f"the terms after '…' do not follow the {name} pattern of the first terms")
+    if n_first_tail < len(first):
+        raise ParseError("the terms after '…' overlap the first terms")
+    count = n_last + 1
+    if count > 10 ** 6:
+        raise ParseError("too many terms")
+    k = sp.Symbol("k", integer=True, nonnegative=True)
+    general = term(k) if name != "alternating" else (-1) ** k * (alt[0] + k * da)
+    total = sp.summation(general, (k, 0, n_last))
+    brute = sum(term(j) for j in range(count)) if count <= 20000 else None
+    if brute is not None and sp.simplify(brute - total) != 0:
+        raise ParseError("the closed form and the term-by-term sum disagree")
+    steps = [Step(f"The terms are {name}: term k (from 0) is", sp.Eq(sp.Symbol("a_k"), general)),
+             Step(f"The last term {sp.sstr(last[-1])} is term {n_last}, so there are {count} terms"),
+             Step("Sum them", total)]
+    if brute is not None:
+        steps.append(Step(f"Check: adding the {count} terms one by one gives the same", sp.Integer(brute)
+                          if isinstance(brute, int) else brute))
+    return total, steps
+
+
+def _signed_terms(text: str) -> list:
+    text = text.strip()
+    if not text:
+        return []
+    parts = re.findall(r"([+-]?)\s*([^+-]+)", text)
+    out = []
+    for sign, body in parts:
+        v = _number(body)
+        out.append(-v if sign == "-" else v)
+    return out
+
+
+def _index_of(term, value, name) -> int:
+    for k in range(0, 10 ** 6 + 1):
+        v = term(k)
+        if v == value:
+            return k
+        if name != "geometric" and abs(v) > abs(value) + abs(term(1) - term(0)) * 2 and k > 2:
+            break
+        if name == "geometric" and abs(v) > abs(value) * 10 ** 3 and k > 2:
+            break
+    raise ParseError(f"the last term {value} does not follow the pattern of the first terms")
+
+
+# ---- the phrasings ----------------------------------------------------------------------------------------------
+
+_ATOM = "(?:\u27e6\\d+\u27e7|[^\u27e6\u27e7])"   # a slot is one atom: a lazy match never ends inside ⟦0⟧
+A = rf"(?P<a>{_ATOM}+?)"
+B = rf"(?P<b>{_ATOM}+?)"
+V = rf"(?P<v>{_ATOM}+?)"
+_WHAT = r"(?:what is|what's|find|compute|calculate|evaluate|determine)"
+_SOLS = (r"(?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:values of " + V + r"|solutions|roots)"
+         r"(?: that satisfy| of| to| for| satisfying)?(?: the equation)?")
+_PHRASES: list[tuple[str, str]] = [
+    ("remainder", rf"(?:{_WHAT} )?the remainder (?:when|of) {A} (?:is )?divided by {B}"),
+    ("remainder", rf"(?:{_WHAT} )?the remainder of {A} \(?mod(?:ulo)? {B}\)?"),
+    ("remainder", rf"(?:{_WHAT} )?the modulo {B} remainder of (?:the sum )?{A}"),
+    ("units", rf"(?:{_WHAT} )?the units digit of {A}"),
+    ("divisors", rf"how many positive (?:whole-number |integer )?(?:divisors|factors) does {A} have"),
+    ("gcd", rf"(?:{_WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of {A}"),
+    ("lcm", rf"(?:{_WHAT} )?the (?:least common multiple|lcm) of {A}"),
+    ("base", rf"express {A} in base {B}"),
+    ("base", rf"(?:what is )?the base (?P<bw>\w+) (?:equivalent|representation) of {A}"),
+    ("base", rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
+    ("base", rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
+    ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
+    ("decimal", rf"(?:write|convert|express) {A} (?:as|to) a (?:terminating )?decimal"),
+    ("decimal", rf"(?:what is )?{A} expressed as a decimal"),
+    ("rationalize", rf"rationalize the denominator(?: of)?:? {A}"),
+    ("define", rf"(?:if|let|given) (?P<defs>.+?)[,.;] (?:then )?(?:{_WHAT}|what is)(?: the value of)? {A}"),
+    ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
+                  rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
+    ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
+    ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that) (?P<eq>.+)"),
+    ("solve_for", rf"solve for {V}\s*:?\s*(?P<eq>.+)"),
+    ("solve_for", rf"solve the following equation for {V}\s*:?\s*(?P<eq>.+)"),
+    ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
+    ("pick", rf"solve for the (?P<pick>positive|negative) (?:value of )?{V}(?: such that| that satisfies| in)? "
+             rf"(?P<eq>.+)"),
+    ("pick", rf"(?:{_WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
+             rf"(?:that satisfies|such that|satisfying|for which)(?: the equation)? (?P<eq>.+)"),
+    ("pick", rf"(?:{_WHAT} )?the (?P<pick>sum|product) of {_SOLS} (?P<eq>.+)"),
+    ("pick", rf"what (?P<pick>integer) {V} satisfies (?P<eq>.+)"),
+    ("pick", r"how many (?P<pick>integers) (?:are in the solution set of|satisfy) (?P<eq>.+)"),
+    ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {_SOLS}"),
+    ("solve", rf"(?:{_WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
+              rf"(?: that satisfy| to| of| satisfying)?(?: the equation)? (?P<eq>.+)"),
+    ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
+    ("of", rf"(?:what is |find |compute )?{A} of {B}"),
+    ("value", rf"(?:{_WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
+    ("value", r"(?:write|express|convert) (?P<a>\u27e6\d+\u27e7)"),
+    ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the expression)?\s*:?\s*{A}"),
+    ("factor", rf"(?:completely )?factor(?: completely)?(?: the expression)?\s*:?\s*{A}"),
+    ("value", rf"(?:{_WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"
+              rf"(?: in \S+)?\s*:?\s*{A}"),
+    ("value", rf"what is the value of {A}"),
+    ("value", A),
+]
+_VOCABULARY = {w.lower() for pattern, _ in _FORMS for w in re.findall(r"[A-Za-z]{2,}", pattern)} | {
+    w.lower() for _, pattern in _PHRASES for w in re.findall(r"[A-Za-z]{2,}", pattern)} | set(_NUMBER_WORDS) - {
+    "P", "pick", "eq", "defs", "bw"}
+_DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
+
+
+def read_sentence(original: str) -> Problem:
+    sentence = Sentence(original)
+    text, form, places, base = _take_forms(sentence.text, sentence)
+    text = re.sub(r"\s*[.?]+\s*$", "", text).strip()
+    text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
+    first_error: ParseError | None = None
+    for kind, pattern in _PHRASES:
+        m = re.fullmatch(pattern, text, flags=re.IGNORECASE | re.S)
+        if not m:
+            continue
+        try:
+            p = _build(kind, m, sentence, original)
+        except ParseError as e:
+            first_error = first_error or e
+            continue
+        extras = {"form": form, "places": places}
+        if base is not None and p.kind != "base":
+            extras |= {"form": "base", "n": base}
+        return _replace(p, **{k: v for k, v in extras.items() if v is not None})
+    words = re.findall(r"[A-Za-z']{2,}", _SLOT_RE.sub(" ", text))
+    unknown = [w for w in words if w.lower().strip("'") not in _VOCABULARY]
+    if unknown or (words and first_error is None):
+        raise ParseError(f"can't read {(unknown or words)[0]!r} — try the model, or type the math")
+    raise first_error or ParseError("can't read the problem — try the model, or type the math")
+
+
+def _replace(p: Problem, **kw) -> Problem:
+    from dataclasses import replace
+    return replace(p, **kw)
+
+
+def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
+    g = {k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items()}
+    text = original
+    if kind in ("remainder", "units"):
+        a = _series_or_number(s.restore(g["a"]))
+        n = sp.Integer(10) if kind == "units" else _integer(s.restore(g["b"]))
+        if not a.is_Integer or n <= 0:
+            raise ParseError("a remainder needs a whole number and a positive divisor")
+        return Problem(text, "remainder", (a,), n=n, notes=("the units digit is the remainder mod 10",)
+                       if kind == "units" else ())
+    if kind == "divisors":
+        a = _integer(s.restore(g["a"]))
+        if a <= 0:
+            raise ParseError("count divisors of a positive whole number")
+        return Problem(text, "divisors", (a,))
+    if kind in ("gcd", "lcm"):
+        parts = [x for x in re.split(r"\s*(?:,\s*and\s+|,|\s+and\s+)\s*", s.restore(g["a"])) if x.strip()]
+        nums = tuple(_integer(x) for x in parts)
+        if len(nums) < 2:
+            raise ParseError(f"a {kind} needs two or more whole numbers")
+        return Problem(text, kind, nums)
+    if kind == "base":
+        a = _integer(s.restore(g["a"]))
+        b = _NUMBER_WORDS.get((g.get("bw") or "").lower()) if g.get("bw") else None
+        n = sp.Integer(b) if b else _base_value(g.get("b") or "", s)
+        return Problem(text, "base", (a,), n=n, form="base")
+    if kind == "discriminant":
+        f = _one(s.restore(g["a"]))
+        x = choose_var([f])
+        poly = sp.Poly(f, x) if x is not None else None
+        if poly is None or poly.degree() != 2:
+            raise ParseError("the discriminant is defined here for a quadratic polynomial")
+        return Problem(text, "discriminant", (f,), x)
+    if kind in ("decimal", "rationalize"):
+        v = _number(s.restore(g["a"]))
+        return Problem(text, "evaluate", (v,), form="decimal" if kind == "decimal" else "radical")
+    if kind == "define":
+        functions = _definitions(s.restore(g["defs"]))
+        v = _one(s.restore(g["a"]), functions)
+        if v.free_symbols:
+            raise ParseError("the value asked for still has a variable in it")
+        return Problem(text, "evaluate", (v,))
+    if kind in ("solve_for", "pick", "solve"):
+        eq_text = s.restore(g["eq"])
+        domain = None
+        dm = _DOMAIN.match(eq_text)
+        if dm:
+            try:
+                domain = _domain(dm.group("dom"))
+                eq_text = dm.group("body")
+            except ParseError:
+                domain = None
+        items = tuple(parse_math(eq_text, latex=True))
+        rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
+        if not rels or len(rels) != len(items):
+            raise ParseError("expected an equation or inequality to solve")
+        target, var = None, None
+        if g.get("v"):
+            t = _one(s.restore(g["v"]))
+            free = set().union(*(r.free_symbols for r in rels))
+            if isinstance(t, sp.Symbol) and t in free:
+                var = t
+            elif t.free_symbols and t.free_symbols <= free:
+                target = t
+            else:
+                raise ParseError(f"{g['v']!r} does not appear in the equation")
+        from .problem import _classify
+        p = _classify(text, items, var.name if var is not None else None)
+        if p.kind == "system" and (var is not None or target is not None):
+            raise ParseError("one unknown of a system is not read yet; solve the system instead")
+        if p.kind not in ("equation", "inequality", "system"):
+            raise ParseError("expected an equation or inequality to solve")
+        if target is not None:
+            if p.kind != "equation" or target.free_symbols != {p.var}:
+                raise ParseError("the value asked for must depend on the one unknown")
+        pick = (g.get("pick") or "").lower() or None
+        pick = {"greatest": "largest", "least": "smallest"}.get(pick, pick)
+        if pick and p.kind not in ("equation", "inequality") or pick and p.kind == "inequality" and pick not in (
+                "integer", "integers"):
+            raise ParseError("picking one solution needs an equation in one unknown")
+        return _replace(p, target=target, pick=pick, domain=domain)
+    if kind == "of":  # 3/4 of 48, 20% of 50% of 80: each part a number, "of" a product
+        parts = [_number(s.restore(x)) for x in [g["a"], *re.split(r"\s+of\s+", g["b"])]]
+        return Problem(text, "evaluate", (sp.Mul(*parts),), notes=(
+            "“a of b” is a × b: " + " × ".join(sp.sstr(v) for v in parts),))
+    if kind in ("expand", "factor"):
+        return Problem(text, kind, (_one(s.restore(g["a"])),), choose_var([_one(s.restore(g["a"]))]))
+    if kind == "value":
+        body = s.restore(g["a"])
+        if _has_dots(body):
+            total, _ = _series(_plain_series(body))
+            return Problem(text, "series", (total,), source=_plain_series(body))
+        from .problem import _classify
+        items = tuple(parse_math(body, latex=True))
+        p = _classify(text, items, None)
+        return p
+    raise ParseError(f"unknown task {kind}")
+
+
+def _has_dots(text: str) -> bool:
+    return any(d in text for d in ("…", "\\dots", "\\cdots", "\\ldots", "..."))
+
+
+def _series_or_number(text: str) -> sp.Expr:
+    if _has_dots(text):
+        return _series(_plain_series(text))[0]
+    return _number(text)
+
+
+def _plain_series(text: str) -> str:
+    t = re.sub(r"\\[lc]?dots|\.\.\.", "…", text)
+    return t.replace("$", " ")
+
+
+def _domain(text: str) -> sp.Set:
+    items = parse_math(text, latex=True)
+    if len(items) != 1:
+        raise ParseError("expected one domain")
+    d = items[0]
+    if isinstance(d, sp.Interval):
+        return d
+    if isinstance(d, (sp.And, sp.Rel)):
+        free = d.free_symbols
+        if len(free) != 1:
+            raise ParseError("a domain is a range of one variable")
+        x = next(iter(free))
+        real = sp.Symbol(x.name, real=True)
+        rels = d.args if isinstance(d, sp.And) else (d,)
+        s = sp.S.Reals
+        for r in rels:
+            s = s.intersect(sp.solve_univariate_inequality(r.subs(x, real), real, relational=False))
+        if not isinstance(s, sp.Interval) or s.measure.is_infinite:
+            raise ParseError("a domain must be a bounded interval")
+        return s
+    raise ParseError("expected a domain like 0 ≤ x < 2π")

@@ -1,0 +1,138 @@
+"""Problems as sentences, one test per phrasing class, with our own examples (not MATH-500 rows): each is read
+as the right task and solved to the right answer, and sentences outside the classes are refused, never guessed."""
+
+import pytest
+import sympy as sp
+
+from phiflash.symbolic.parse import ParseError, parse_math
+from phiflash.symbolic.problem import parse_problem
+from phiflash.symbolic.solver import SolveError, solve_problem
+from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check
+
+R = sp.Rational
+
+
+@pytest.mark.parametrize("text,answer", [
+    # compute / evaluate / simplify / what is
+    (r"Evaluate $\log_3 81$.", "4"),
+    (r"Compute $\dbinom{10}{4}$.", "210"),
+    (r"What is the value of $41^2 - 39^2$?", "160"),
+    (r"Simplify $\sqrt{72}$.", "6*sqrt(2)"),
+    (r"Evaluate $\lfloor -2.5 \rfloor + \lceil 1.2 \rceil$.", "-1"),
+    (r"What is $\left(2\dfrac{1}{3}\right) \cdot \dfrac{3}{7}$?", "1"),
+    (r"Evaluate $\log_24\sqrt{2}$.", "5/2"),
+    ("What is 6!", "720"),
+    ("Compute 8! / 6!", "56"),
+    ("12 choose 2", "66"),
+    # percent and "of"
+    ("What is 30% of 90?", "27"),
+    ("2/3 of 27", "18"),
+    (r"What is $25\%$ of $\frac{1}{2}$ of 48?", "6"),
+    # remainders and digits
+    ("What is the remainder when 5000 is divided by 7?", "2"),
+    (r"What is the remainder when $7^{20} + 3$ is divided by $5$?", "4"),
+    (r"Find the units digit of $13^{5}$.", "3"),
+    (r"What is the remainder when $1 + 2 + 3 + \dots + 20$ is divided by 7?", "0"),
+    # divisors, gcd, lcm
+    ("How many positive divisors does 360 have?", "24"),
+    (r"Find the greatest common divisor of $84$ and $126$.", "42"),
+    ("What is the least common multiple of 12, 18 and 30?", "180"),
+    # bases
+    (r"Express $100_{10}$ in base $7$.", "202_7"),
+    (r"What is the base four equivalent of $27_{10}$?", "123_4"),
+    (r"Compute $34_6 + 25_6$. Express your answer in base $6$.", "103_6"),
+    # series whose terms follow from the written ones
+    (r"Compute $2 + 4 + 6 + \cdots + 50$.", "650"),
+    (r"Compute $10 - 9 + 8 - 7 + \dots + 2 - 1$.", "5"),
+    (r"Evaluate $1 + 2 + 4 + \cdots + 256$.", "511"),
+    # solving phrasings
+    (r"For what value of $y$ is $5^{y} \cdot 2 = 250$?", "y = 3"),
+    (r"If $4x - 7 = 13$, what is the value of $2x + 1$?", "11"),
+    (r"Solve for $t$: $\frac{t}{4} + 1 = 3$.", "t = 8"),
+    ("What is the sum of the solutions of x^2 - 7x + 10 = 0?", "7"),
+    (r"In the equation $|2x - 1| = 5$, what is the product of all possible values of $x$?", "-6"),
+    (r"Find the largest value of $x$ that satisfies $x^2 = 5x + 14$.", "x = 7"),
+    # functions the problem defines
+    (r"If $g(x) = 3x^2 - 1$, what is the value of $g(-2)$?", "11"),
+    (r"Let $f(x) = x + 2$ and $h(x) = 2x$. What is $h(f(3))$?", "10"),
+    # discriminant, decimals, forms
+    (r"What is the discriminant of $3x^2 + 2x - 1$?", "16"),
+    (r"Write $\frac{7}{8}$ as a decimal.", "0.875"),
+    # identities and contradictions
+    ("2(x+1) = 2x + 2", "all real numbers"),
+    ("x + 1 = x + 3", "no solution"),
+    # trig equations with the domain given
+    (r"Solve $\sin(x) = 0$ for $0 \le x < 2\pi$.", "x = 0, x = pi"),
+])
+def test_phrasing_classes(text, answer):
+    sol = solve_problem(text)
+    assert sol.check, sol
+    got = sol.answer_text
+    if answer in ("all real numbers", "no solution"):
+        assert got in (answer, "(-∞, ∞)") if answer == "all real numbers" else got == answer
+    else:
+        assert _check(got, None, answer).status == VERIFIED, (got, answer)
+        assert _check(answer, text, None).status == VERIFIED, (answer, text)
+
+
+@pytest.mark.parametrize("text,word", [
+    ("What is the train's speed?", "train's"),
+    ("banana", "banana"),
+    ("How many apples does Sam have if he eats 3?", "apples"),
+    (r"Find the area of the triangle with vertices $(0,0)$, $(1,0)$, $(0,1)$.", "area"),
+])
+def test_sentences_outside_the_classes_are_refused_naming_the_word(text, word):
+    with pytest.raises(ParseError, match=f"can't read {word!r}|unknown word {word!r}"):
+        parse_problem(text)
+
+
+@pytest.mark.parametrize("text", ["3/4 of 48", "What is 15% of 80?", "banana", "What is the remainder when 2003 is "
+                                  "divided by 11?"])
+def test_no_word_becomes_a_product_of_variables(text):
+    try:
+        p = parse_problem(text)
+    except ParseError:
+        return
+    assert not any(len(s.name) == 1 and s.name in "abdefhnorstuvw" for s in p.expr.free_symbols), p
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("log(0)", "undefined"),
+    ("integrate 1/x from -1 to 1", "undefined|diverges"),
+    ("cos(2x)=0", "needs a domain"),
+])
+def test_undefined_or_incomplete_results_are_refused(text, reason):
+    with pytest.raises(SolveError, match=reason):
+        solve_problem(text)
+
+
+@pytest.mark.parametrize("text", ["x = ±2", "1e-3 * 5", r"Compute $1 + 2 + \dots + 10$.",
+                                  r"Compute $1 + 3 + 7 + \cdots + 99$."])
+def test_ambiguous_input_is_refused(text):
+    with pytest.raises(ParseError):
+        solve_problem(text)
+
+
+def test_log_base_ten_and_mixed_numbers_and_separators():
+    assert solve_problem("log10(x) = 2").answer == [100]
+    assert parse_math(r"3\frac{1}{2}") == [R(7, 2)]
+    assert parse_math(r"3 \cdot \frac{1}{2}") == [R(3, 2)]
+    assert parse_math(r"1{,}234{,}567") == [1234567]
+
+
+def test_huge_powers():
+    assert solve_problem(r"What is $1^{(3^{999999999})}$?").answer == 1
+    with pytest.raises(ParseError):
+        parse_math("2^(10^9)")
+
+
+@pytest.mark.parametrize("problem,answer,status", [
+    (r"Express $100_{10}$ in base $7$.", "202_7", VERIFIED),
+    (r"Express $100_{10}$ in base $7$.", "202", VERIFIED),      # digits read in the base asked for
+    (r"Express $100_{10}$ in base $7$.", "100", WRONG),
+    ("What is the remainder when 5000 is divided by 7?", "3", WRONG),
+    ("cos(2x)=0", "pi/4", UNVERIFIABLE),                           # no domain: cannot be checked, never "wrong"
+    ("What is the train's speed?", "40", UNVERIFIABLE),
+])
+def test_check_against_sentences(problem, answer, status):
+    assert _check(answer, problem, None).status == status
