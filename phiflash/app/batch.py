@@ -26,6 +26,8 @@ class Item:
     problem: str | None
     reference: str | None = None
     error: str | None = None   # a bad input line: recorded as an error result
+    subject: str | None = None
+    level: str | None = None
 
 
 def read_problems(path: str | Path) -> list[Item]:
@@ -68,7 +70,12 @@ def _jsonl(text: str) -> Iterator[Item]:
                        error=f"line {n}: needs a non-empty string 'problem'")
             continue
         ref = obj.get("answer")
-        yield Item(str(obj.get("id", n)), obj["problem"], None if ref is None else str(ref))
+        yield Item(str(obj.get("id", n)), obj["problem"], None if ref is None else str(ref),
+                   subject=_opt(obj.get("subject")), level=_opt(obj.get("level")))
+
+
+def _opt(v) -> str | None:
+    return None if v is None or str(v).strip() == "" else str(v)
 
 
 def _csv(text: str, path: Path) -> Iterator[Item]:
@@ -120,13 +127,13 @@ class ResultWriter:
         self._f.close()
 
 
-def grade_reference(answer: str | None, reference: str | None) -> bool | None:
+def grade_reference(answer: str | None, reference: str | None, problem: str | None = None) -> bool | None:
+    """The same verdict code as `check PROBLEM ANSWER --expected REFERENCE`."""
     if reference is None:
         return None
     if answer is None:
         return False
-
-    status = check_answer(answer, expected=reference).status
+    status = check_answer(answer, problem, expected=reference).status
     return True if status == VERIFIED else False if status == WRONG else None
 
 
@@ -136,9 +143,10 @@ def record_for(item: Item, result=None, error: str | None = None, seconds: float
             "verdict": result.verdict if result is not None else None,
             "expected": result.expected if result is not None else None,
             "reference": item.reference,
-            "correct": grade_reference(answer, item.reference) if error is None and result is not None else None,
+            "correct": grade_reference(answer, item.reference, item.problem) if error is None and result is not None
+            else None,
             "error": error or item.error, "seconds": round(seconds, 3),
-            "engine": result.engine if result is not None else None}
+            "engine": result.engine if result is not None else None, "subject": item.subject, "level": item.level}
 
 
 def solve_symbolic(item: Item) -> dict:
@@ -202,6 +210,27 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
 
 
 def summarize(records: list[dict]) -> dict:
+    """Totals, and when the input has subject/level columns, the same scores broken down by each."""
+    out = _totals(records)
+    for key in ("subject", "level"):
+        groups = sorted({str(r[key]) for r in records if r.get(key) is not None})
+        if groups:
+            out[f"by_{key}"] = {g: _scores(r for r in records if str(r.get(key)) == g) for g in groups}
+    return out
+
+
+def _scores(records) -> dict:
+    """Against references: correct, wrong (a confident 'differs'), unverifiable, not attempted (refused)."""
+    rs = list(records)
+    attempted = [r for r in rs if r.get("answer") and not r.get("error")]
+    correct = sum(1 for r in attempted if r.get("correct") is True)
+    return {"problems": len(rs), "attempted": len(attempted), "correct": correct,
+            "wrong": sum(1 for r in attempted if r.get("correct") is False),
+            "unverifiable": sum(1 for r in attempted if r.get("correct") is None),
+            "accuracy": correct / len(rs) if rs else None}
+
+
+def _totals(records: list[dict]) -> dict:
     n = len(records)
     graded = [r for r in records if r.get("correct") is not None]
     return {

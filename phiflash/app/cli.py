@@ -211,8 +211,14 @@ def batch(
                                                                         "model.")] = 1,
     temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
     quantize: Quantize = None, no_log: NoLog = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (scores by "
+                                                         "subject and level when the file has those columns).")]
+    = False,
 ):
     """Solve a file of problems; results are appended as each finishes, and a rerun resumes.
+
+    With an `answer` column each result is graded against it with the verdict code of `check --expected`;
+    `subject` and `level` columns break the scores down (e.g. MATH-500).
 
     [bold]Examples[/bold]
 
@@ -257,7 +263,11 @@ def batch(
         interrupted = True
     finally:
         writer.close()
-    _summary_table(out(), B.summarize(records), out_path)
+    summary = B.summarize(records)
+    if as_json:
+        print(json.dumps({"summary": summary, "results": str(out_path)}, ensure_ascii=False))
+    else:
+        _summary_table(out(), summary, out_path)
     if interrupted:
         err().print(f"interrupted: {len(records)} of {len(items)} done; rerun the same command to resume")
         raise typer.Exit(130)
@@ -273,6 +283,17 @@ def _summary_table(console: Console, s: dict, out_path: Path) -> None:
                   f"{s['accuracy']:.1%} of {s['graded']}")
     table.add_row("mean time", "—" if s["mean_seconds"] is None else f"{s['mean_seconds']:.2f} s")
     console.print(table)
+    for key in ("subject", "level"):
+        groups = s.get(f"by_{key}")
+        if not groups:
+            continue
+        t = Table(title=f"by {key}", title_justify="left")
+        for col in (key, "problems", "attempted", "correct", "wrong", "unverifiable", "accuracy"):
+            t.add_column(col, justify="left" if col == key else "right")
+        for g, v in groups.items():
+            t.add_row(g, *(str(v[c]) for c in ("problems", "attempted", "correct", "wrong", "unverifiable")),
+                      f"{v['accuracy']:.1%}" if v["accuracy"] is not None else "—")
+        console.print(t)
     console.print(f"results: {out_path}")
 
 

@@ -420,3 +420,33 @@ def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkp
         assert all(recs[i]["engine"] == "phi" for i in "abc")
         outs[bs] = {i: recs[i]["answer"] for i in "abc"}
     assert outs[1] == outs[3]
+
+
+def test_batch_scores_against_references_by_subject_and_level(tmp_path):
+    f = tmp_path / "p.jsonl"
+    rows = [{"id": "a", "problem": "What is the remainder when 100 is divided by 7?", "answer": "2", "subject": "NT",
+             "level": 1},
+            {"id": "b", "problem": "What is 30% of 90?", "answer": "27", "subject": "Pre", "level": 1},
+            {"id": "c", "problem": "How many apples does Sam have?", "answer": "4", "subject": "Pre", "level": 2},
+            {"id": "d", "problem": r"Express $100_{10}$ in base $7$.", "answer": "202_7", "subject": "NT",
+             "level": 2}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = run("batch", str(f), "--engine", "symbolic", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["summary"]
+    assert s["by_subject"]["NT"] == {"problems": 2, "attempted": 2, "correct": 2, "wrong": 0, "unverifiable": 0,
+                                     "accuracy": 1.0}
+    assert s["by_subject"]["Pre"]["attempted"] == 1 and s["by_subject"]["Pre"]["correct"] == 1
+    assert s["by_level"]["2"]["problems"] == 2 and s["by_level"]["2"]["correct"] == 1
+    r = run("batch", str(f), "--engine", "symbolic")      # a rerun resumes and prints the tables
+    assert "by subject" in r.stdout and "by level" in r.stdout
+
+
+def test_check_never_calls_a_reference_answer_wrong_on_sentences():
+    r = run("check", "What is the remainder when $129^{34}+96^{38}$ is divided by $11$?", "9", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "verified"
+    r = run("check", "What is the train's speed in miles per hour?", "40", "--json")
+    reason = json.loads(r.stdout)["reason"]
+    assert r.exit_code == 2 and "can't read" in reason and "train's" in reason
+    r = run("check", r"Write $\frac{3}{8}$ as a decimal.", r"\frac{3}{8}", "--json")
+    assert r.exit_code == 1 and "asks for a decimal" in json.loads(r.stdout)["reason"]
