@@ -51,6 +51,8 @@ def _strip(s: str) -> str:
 
 _EMPTY = re.compile(r"^(?:there\s+(?:is|are)\s+)?no\s+(?P<real>real\s+)?(?:solutions?|roots?|values?)(?:\s+exists?)?$|"
                     r"^(?:∅|\\emptyset|\\varnothing|\{\s*\}|none|no\s+solution)$", re.IGNORECASE)
+_ALL_REALS = re.compile(r"^(?:x\s*(?:\\in|∈)\s*)?(?:all\s+real\s+(?:numbers|values)|all\s+reals|ℝ|\\mathbb\{R\}|"
+                        r"every\s+real\s+number|infinitely\s+many\s+solutions)$", re.IGNORECASE)
 _DNE = re.compile(r"^(?:the\s+limit\s+)?(?:does\s+not\s+exist|dne|undefined|diverges)$", re.IGNORECASE)
 
 
@@ -89,6 +91,8 @@ def read_answer(text: str) -> Answer:
         return Answer("empty", text=text)
     if _DNE.match(re.sub(r"\\text\{(.*?)\}", r"\1", t)):
         return Answer("dne", text=text)
+    if _ALL_REALS.match(re.sub(r"\\text\{(.*?)\}", r"\1", t)):
+        return Answer("set", [sp.S.Reals], text=text)
     try:
         items = parse_math(t)
     except ParseError as ours:

@@ -91,6 +91,8 @@ def to_base(n: int, b: int) -> str:
 def plain(obj) -> str:
     """One-line plain text that phiflash's own parser reads back: i for √−1, e for Euler's number, intervals
     as (a, b], unions with U."""
+    if obj is sp.S.Reals:  # an Interval too: test it first
+        return "all real numbers"
     if isinstance(obj, sp.Interval):
         return f"{'(' if obj.left_open else '['}{plain(obj.start)}, {plain(obj.end)}{')' if obj.right_open else ']'}"
     if isinstance(obj, sp.Union):
@@ -177,7 +179,13 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.kind == "inequality" and problem.pick:
         sol = _integers_in(sol)
     _refuse_undefined(sol)
+    if _BARE_LOG.search(problem.text):
+        sol.notes.append("log without a base is read as the natural logarithm ln; write log10 or \\log_{10} "
+                         "for base 10")
     return sol
+
+
+_BARE_LOG = re.compile(r"(?<![A-Za-z])log(?![_\dA-Za-z])(?!\s*_)")
 
 
 def _refuse_undefined(sol: Solution) -> None:
@@ -300,8 +308,9 @@ def _equation(p: Problem) -> Solution:
             return _checked(p, sols, steps, lhs, rhs)
         if poly is not None and poly.degree() <= 0:  # 0 has degree -oo
             identity = poly_expr == 0
-            return Solution(p, sp.S.Reals if identity else [], [Step("Move every term to one side",
-                                                                      sp.Eq(poly_expr, 0))],
+            return Solution(p, sp.S.Reals if identity else [], [Step(
+                "Move every term to one side: the x-terms cancel, leaving " + (
+                    "0 = 0, true for every x" if identity else f"{plain(poly_expr)} = 0, true for no x"))],
                             notes=["the equation is an identity: every value solves it" if identity
                                    else "the equation is a contradiction: no value solves it"],
                             check="constant equation")

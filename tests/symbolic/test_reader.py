@@ -136,3 +136,15 @@ def test_huge_powers():
 ])
 def test_check_against_sentences(problem, answer, status):
     assert _check(answer, problem, None).status == status
+
+
+@pytest.mark.parametrize("answer,status", [("all real numbers", VERIFIED), ("ℝ", VERIFIED), ("(-oo, oo)", VERIFIED),
+                                           ("x = 1", WRONG), ("no solution", WRONG)])
+def test_identities_answer_all_real_numbers(answer, status):
+    assert solve_problem("x + 1 = x + 1").answer_text == "all real numbers"
+    assert _check(answer, "x + 1 = x + 1", None).status == status
+
+
+def test_bare_log_says_which_logarithm_it_read():
+    assert any("natural logarithm" in n for n in solve_problem("log(x) = 2").notes)
+    assert not any("natural logarithm" in n for n in solve_problem("log10(x) = 2").notes)
