@@ -122,7 +122,11 @@ def _read_problem(problem: Optional[str]) -> str:
 # ---- solve ----------------------------------------------------------------------------------------------------
 
 
-@app.command()
+# A problem or answer may start with '-' ("-x+3=0", "-5"): unknown "options" are then arguments, not errors.
+ARGS_MAY_START_WITH_DASH = {"ignore_unknown_options": True}
+
+
+@app.command(context_settings=ARGS_MAY_START_WITH_DASH)
 @user_errors
 def solve(
     problem: Annotated[Optional[str], typer.Argument(help="The problem; '-' or a pipe reads it from stdin.")] = None,
@@ -165,7 +169,7 @@ def solve(
 # ---- check ----------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(context_settings=ARGS_MAY_START_WITH_DASH)
 @user_errors
 def check(
     problem: Annotated[str, typer.Argument(help="The problem the answer is for.")],

@@ -450,3 +450,12 @@ def test_check_never_calls_a_reference_answer_wrong_on_sentences():
     assert r.exit_code == 2 and "can't read" in reason and "train's" in reason
     r = run("check", r"Write $\frac{3}{8}$ as a decimal.", r"\frac{3}{8}", "--json")
     assert r.exit_code == 1 and "asks for a decimal" in json.loads(r.stdout)["reason"]
+
+
+@pytest.mark.parametrize("args,code", [(("check", "x+5=0", "-5"), 0), (("check", "x+5=0", "-1.25"), 1),
+                                       (("check", "x+5=0", "--", "-5"), 0), (("solve", "-x+3=0", "--json"), 0)])
+def test_problems_and_answers_may_start_with_a_dash(args, code):
+    r = run(*args)
+    assert r.exit_code == code, r.output
+    if "--json" in args:
+        assert json.loads(r.stdout)["answer"] == "x = 3"
