@@ -87,7 +87,7 @@ def _csv(text: str, path: Path) -> Iterator[Item]:
         rid = (row.get("id") or "").strip() or str(n)
         ref = row.get("answer")
         yield Item(rid, problem or None, ref if ref not in (None, "") else None,
-                   None if problem else f"row {n}: empty problem")
+                   None if problem else f"row {n}: empty problem", _opt(row.get("subject")), _opt(row.get("level")))
 
 
 def default_out(path: str | Path) -> Path:

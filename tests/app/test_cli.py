@@ -440,6 +440,10 @@ def test_batch_scores_against_references_by_subject_and_level(tmp_path):
     assert s["by_level"]["2"]["problems"] == 2 and s["by_level"]["2"]["correct"] == 1
     r = run("batch", str(f), "--engine", "symbolic")      # a rerun resumes and prints the tables
     assert "by subject" in r.stdout and "by level" in r.stdout
+    c = tmp_path / "p.csv"                                # the same columns in a CSV
+    c.write_text("id,problem,answer,subject,level\na,What is 30% of 90?,27,Pre,1\nb,How many apples?,4,Pre,2\n")
+    s = json.loads(run("batch", str(c), "--engine", "symbolic", "--json").stdout)["summary"]
+    assert s["by_subject"]["Pre"]["problems"] == 2 and s["by_level"]["1"]["correct"] == 1
 
 
 def test_check_never_calls_a_reference_answer_wrong_on_sentences():
