@@ -135,9 +135,6 @@ def _from_items(items: list, text: str) -> Answer:
     raise ParseError(f"cannot read the answer {text!r}")
 
 
-_I = sp.Symbol("i")
-
-
 def _math_verify_items(t: str) -> list | str | None:
     """math-verify's LaTeX parser (never its plain-expression parser, which evaluates code). A word answer
     (\\text{Evelyn}) comes back as its normalised words."""

@@ -4,13 +4,14 @@ computed one way and checked another (the check is a step of its own), so a verd
 from __future__ import annotations
 
 import math
+import re
 
 import sympy as sp
 
-from .solver import Solution, SolveError, Step, register, to_base
+from .parse import ParseError, parse_number
+from .solver import Solution, SolveError, Step, to_base
 
 
-@register("remainder")
 def _remainder(p) -> Solution:
     a, n = int(p.expr), int(p.n)
     r = a % n
@@ -27,7 +28,6 @@ def _remainder(p) -> Solution:
     return Solution(p, sp.Integer(r), steps, list(p.notes), check="a − r divisible by n")
 
 
-@register("divisors")
 def _divisors(p) -> Solution:
     n = int(p.expr)
     fac = sp.factorint(n)
@@ -36,15 +36,14 @@ def _divisors(p) -> Solution:
                                                 evaluate=False) if fac else sp.Integer(1)),
              Step("A divisor picks each prime's exponent from 0 up to its power: multiply (exponent + 1)",
                   sp.Integer(count))]
-    if n <= 10 ** 7:
-        direct = sum(1 for d in range(1, math.isqrt(n) + 1) if n % d == 0 for _ in ((d,) if d * d == n else (d, n)))
+    if n <= 10 ** 7:  # each divisor d ≤ √n pairs with n/d, itself when d² = n
+        direct = sum(1 if d * d == n else 2 for d in range(1, math.isqrt(n) + 1) if n % d == 0)
         if direct != count:
             raise SolveError("the divisor count failed its check")
         steps.append(Step(f"Check: listing the divisors one by one also finds {direct}"))
     return Solution(p, sp.Integer(count), steps, check="count by listing")
 
 
-@register("gcd", "lcm")
 def _gcd_lcm(p) -> Solution:
     nums = [int(v) for v in p.items]
     g = math.gcd(*nums)
@@ -69,7 +68,6 @@ def _gcd_lcm(p) -> Solution:
                     check="prime factorizations and gcd")
 
 
-@register("base")
 def _base(p) -> Solution:
     n, b = int(p.expr), int(p.n)
     digits = to_base(n, b)
@@ -81,7 +79,6 @@ def _base(p) -> Solution:
     return Solution(p, sp.Integer(n), steps, check="conversion back to base 10")
 
 
-@register("discriminant")
 def _discriminant(p) -> Solution:
     a, b, c = sp.Poly(p.expr, p.var).all_coeffs()
     d = sp.expand(b ** 2 - 4 * a * c)
@@ -91,8 +88,93 @@ def _discriminant(p) -> Solution:
                            Step("Check: SymPy's discriminant of the polynomial agrees")], check="two methods")
 
 
-@register("series")
-def _series_sum(p) -> Solution:
-    from .reader import _series
-    total, steps = _series(p.source)
+def _series(p) -> Solution:
+    total, steps = series_sum(p.source)
     return Solution(p, total, steps, check="closed form and term-by-term sum")
+
+
+HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
+            "discriminant": _discriminant, "series": _series}
+
+
+# ---- sums written with … ----------------------------------------------------------------------------------------
+
+
+def series_sum(text: str) -> tuple[sp.Expr, list]:
+    """1 + 2 + 3 + … + 100, 1 − 2 + 3 − 4 + … − 100, 1 + 3 + 9 + … + 729: the terms follow from the written ones
+    (arithmetic, alternating arithmetic or geometric), or the series is refused. Returns the sum and the steps."""
+    if text.count("…") != 1:
+        raise ParseError("'…' must appear once, between the first terms and the last")
+    head, tail = text.split("…")
+    head, tail = head.strip(), tail.strip()
+    if not head.endswith(("+", "-")) or not tail.startswith(("+", "-")):
+        raise ParseError("'…' is only understood between terms of a sum, as in 1 + 2 + … + 100")
+    first = _signed_terms(head[:-1])
+    last = _signed_terms(tail)
+    if len(first) < 3 or not last:
+        raise ParseError("give at least three terms before '…' so the pattern is not a guess")
+    # decide the rule from the written head and check it against every written term
+    d = first[1] - first[0]
+    alt = [t * (-1) ** k for k, t in enumerate(first)]
+    rules = []
+    if all(first[k + 1] - first[k] == d for k in range(len(first) - 1)):
+        rules.append(("arithmetic", lambda k: first[0] + k * d))
+    da = alt[1] - alt[0]
+    if all(alt[k + 1] - alt[k] == da for k in range(len(alt) - 1)) and first[0] * first[1] < 0:
+        rules.append(("alternating", lambda k: (-1) ** k * (alt[0] + k * da)))
+    if all(t != 0 for t in first):
+        r = first[1] / first[0]
+        if all(first[k + 1] / first[k] == r for k in range(len(first) - 1)) and r != 1:
+            rules.append(("geometric", lambda k: first[0] * r ** k))
+    if len(rules) != 1:
+        raise ParseError("the pattern of the terms before '…' is ambiguous" if rules else
+                         "the terms before '…' follow no arithmetic, alternating or geometric pattern")
+    name, term = rules[0]
+    # the index of the last written term, and the terms between must follow the same rule
+    n_last = _index_of(term, last[-1], name)
+    n_first_tail = n_last - len(last) + 1
+    for j, t in enumerate(last):
+        if term(n_first_tail + j) != t:
+            raise ParseError(f"the terms after '…' do not follow the {name} pattern of the first terms")
+    if n_first_tail < len(first):
+        raise ParseError("the terms after '…' overlap the first terms")
+    count = n_last + 1
+    if count > 10 ** 6:
+        raise ParseError("too many terms")
+    k = sp.Symbol("k", integer=True, nonnegative=True)
+    general = term(k) if name != "alternating" else (-1) ** k * (alt[0] + k * da)
+    total = sp.summation(general, (k, 0, n_last))
+    brute = sum(term(j) for j in range(count)) if count <= 20000 else None
+    if brute is not None and sp.simplify(brute - total) != 0:
+        raise ParseError("the closed form and the term-by-term sum disagree")
+    steps = [Step(f"The terms are {name}: term k (from 0) is", sp.Eq(sp.Symbol("a_k"), general)),
+             Step(f"The last term {sp.sstr(last[-1])} is term {n_last}, so there are {count} terms"),
+             Step("Sum them", total)]
+    if brute is not None:
+        steps.append(Step(f"Check: adding the {count} terms one by one gives the same", sp.Integer(brute)
+                          if isinstance(brute, int) else brute))
+    return total, steps
+
+
+def _signed_terms(text: str) -> list:
+    text = text.strip()
+    if not text:
+        return []
+    parts = re.findall(r"([+-]?)\s*([^+-]+)", text)
+    out = []
+    for sign, body in parts:
+        v = parse_number(body, latex=True)
+        out.append(-v if sign == "-" else v)
+    return out
+
+
+def _index_of(term, value, name) -> int:
+    for k in range(0, 10 ** 6 + 1):
+        v = term(k)
+        if v == value:
+            return k
+        if name != "geometric" and abs(v) > abs(value) + abs(term(1) - term(0)) * 2 and k > 2:
+            break
+        if name == "geometric" and abs(v) > abs(value) * 10 ** 3 and k > 2:
+            break
+    raise ParseError(f"the last term {value} does not follow the pattern of the first terms")

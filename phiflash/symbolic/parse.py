@@ -125,7 +125,6 @@ def latex_to_plain(s: str) -> str:
                         "rightarrow": "->", "cup": " ∪ ", "lt": "<", "gt": ">", "circ": "deg",
                         "dots": " … ", "ldots": " … ", "cdots": " … ", "lim": " lim ", "int": " ∫ ",
                         "lfloor": " floor( ", "rfloor": " ) ", "lceil": " ceil( ", "rceil": " ) ",
-                        "ln": " ln ", "log": " log ",
                         }.get(name, f" {name} "))
     return "".join(out).replace("{", "(").replace("}", ")")
 
@@ -148,7 +147,6 @@ def normalise(text: str, latex: bool = False) -> str:
     # log bases before numerals in bases: \log_28 is log base 2 of 8; log10(x), log_2(x)
     s = re.sub(r"(?<![A-Za-z\\])log_?\{?(\d+)\}?(?=\s*\()", r"logbase(\1)", s)
     s = re.sub(r"(?<![A-Za-z\\])log(10|2)(?=\s*\()", r"logbase(\1)", s)
-    s = re.sub(r"\\log_(\d)", r"\\log_{\1}", s)
     s = re.sub(r"\b(\d+)\s+choose\s+(\d+)\b", r"binomial(\1,\2)", s, flags=re.IGNORECASE)
     if re.search(r"\d[eE][-+]?\d", s):
         raise ParseError("scientific notation like 1e-3 is ambiguous here: write 10^(-3) or 0.001")
@@ -617,3 +615,19 @@ def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions
             item = Alternatives(item.values())
         flat.extend(item if isinstance(item, Alternatives) else [item])
     return flat
+
+
+def parse_one(text: str, functions: dict | None = None, latex: bool = False) -> sp.Expr:
+    """Exactly one expression (parse_math's arguments); ParseError otherwise."""
+    items = parse_math(text, functions=functions, latex=latex)
+    if len(items) != 1 or not isinstance(items[0], sp.Expr):
+        raise ParseError(f"expected one expression, got {text!r}")
+    return items[0]
+
+
+def parse_number(text: str, latex: bool = False) -> sp.Expr:
+    """Exactly one expression with no variable in it."""
+    v = parse_one(text, latex=latex)
+    if v.free_symbols:
+        raise ParseError(f"expected a number, got {text!r}")
+    return v

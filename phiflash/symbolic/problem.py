@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .parse import ParseError, parse_math
+from .parse import ENGLISH, ParseError, parse_math, parse_one
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,8 @@ class Problem:
     pick: str | None = None           # sum | product | positive | negative | largest | smallest of the solutions
     domain: sp.Set | None = None      # "for 0 ≤ x < 2π"
     form: str | None = None           # requested form: fraction | decimal | radical | base | integer | interval
-    places: int | None = None         # "to the nearest tenth" = 1
     notes: tuple = ()
-    source: str = ""                  # the math a task was read from, where the solver reads it again (series)
+    source: str = ""                  # a sum written with …, which the solver reads and adds (arith.series_sum)
 
     @property
     def expr(self) -> sp.Expr:
@@ -88,14 +87,7 @@ def _parse_point(text: str) -> tuple[sp.Expr, str]:
         text, direction = m.group(1), m.group(2)
     elif m and m.group(3):
         text, direction = m.group(3), "-" if m.group(4) == "left" else "+"
-    return _one_expr(text), direction
-
-
-def _one_expr(text: str) -> sp.Expr:
-    items = parse_math(text)
-    if len(items) != 1 or not isinstance(items[0], sp.Expr):
-        raise ParseError(f"expected one expression, got {text!r}")
-    return items[0]
+    return parse_one(text), direction
 
 
 def choose_var(objs, hint: str | None = None) -> sp.Symbol | None:
@@ -135,11 +127,6 @@ def parse_problem(text: str) -> Problem:
 
 _CALCULUS = ("system", "derivative", "integral", "limit")
 
-
-def _has_english(text: str) -> bool:
-    from .parse import ENGLISH
-    rest = _KNOWN.sub(lambda m: m.group(0) if m.group(0).lower() in ENGLISH else " ", text)
-    return bool(_ENGLISH_WORD.search(rest))
 _ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
 # math names and short variable runs; what is left of a typed problem after removing them is English
 _KNOWN = re.compile(r"\\[A-Za-z]+|\b(?:sin|cos|tan|cot|sec|csc|asin|acos|atan|arcsin|arccos|arctan|sinh|cosh|"
@@ -147,26 +134,31 @@ _KNOWN = re.compile(r"\\[A-Za-z]+|\b(?:sin|cos|tan|cot|sec|csc|asin|acos|atan|ar
                     r"gamma|delta|phi|lambda|mu|sigma|omega|tau|rho|epsilon|or|and|[a-z]{1,3})\b", re.IGNORECASE)
 
 
+def _has_english(text: str) -> bool:
+    rest = _KNOWN.sub(lambda m: m.group(0) if m.group(0).lower() in ENGLISH else " ", text)
+    return bool(_ENGLISH_WORD.search(rest))
+
+
 def _build(kind: str, m, original: str, body: str | None = None) -> Problem:
     groups = m.groupdict() if m else {}
     body = groups.get("body", body)
     hint = groups.get("var") or groups.get("var2") or groups.get("dvar")
     if kind == "derivative":
-        expr = _one_expr(body)
+        expr = parse_one(body)
         nth = (groups.get("nth") or "").strip()
         order = {"second": 2, "2nd": 2, "third": 3, "3rd": 3}.get(nth, 1)
         return Problem(original, kind, (expr,), choose_var([expr], hint), order=order)
     if kind == "integral":
-        expr = _one_expr(body)
-        lo = _one_expr(groups["lo"]) if groups.get("lo") else None
-        hi = _one_expr(groups["hi"]) if groups.get("hi") else None
+        expr = parse_one(body)
+        lo = parse_one(groups["lo"]) if groups.get("lo") else None
+        hi = parse_one(groups["hi"]) if groups.get("hi") else None
         return Problem(original, kind, (expr,), choose_var([expr], hint), lower=lo, upper=hi)
     if kind == "limit":
-        expr = _one_expr(body)
+        expr = parse_one(body)
         point, direction = _parse_point(groups["point"])
         return Problem(original, kind, (expr,), choose_var([expr], hint), point=point, direction=direction)
     if kind in ("simplify", "expand", "factor", "evaluate"):
-        expr = _one_expr(body)
+        expr = parse_one(body)
         if kind == "evaluate" and expr.free_symbols:
             kind = "simplify"
         return Problem(original, kind, (expr,), choose_var([expr]))

@@ -9,18 +9,19 @@ not understood, so the problem is refused, never guessed at.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import sympy as sp
 
-from .parse import ParseError, parse_math
-from .problem import Problem, choose_var
+from .arith import series_sum
+from .parse import ParseError, parse_math, parse_number, parse_one
+from .problem import Problem, _classify, choose_var
 
 _SLOT = "\u27e6{}\u27e7"                      # ⟦0⟧ stands for the first math segment
 _SLOT_RE = re.compile("\u27e6(\\d+)\u27e7")
 _NUMBER_WORDS = {"two": 2, "binary": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                  "octal": 8, "nine": 9, "ten": 10, "decimal": 10, "eleven": 11, "twelve": 12, "sixteen": 16,
                  "hexadecimal": 16}
-_PLACES = {"whole number": 0, "integer": 0, "tenth": 1, "hundredth": 2, "thousandth": 3, "ten-thousandth": 4}
 
 
 class Sentence:
@@ -54,7 +55,7 @@ _FORMS = [
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
     (r"(?:,?\s*)?(?:express your answer |expressed )?as an? (?:integer|whole number)", "integer"),
     (r"(?:,?\s*)?(?:express your answer |expressed )?as a (?:terminating )?decimal"
-     r"(?: (?:rounded )?to the nearest (?P<place>tenth|hundredth|thousandth|ten-thousandth|whole number))?",
+     r"(?: (?:rounded )?to the nearest (?:tenth|hundredth|thousandth|ten-thousandth|whole number))?",
      "decimal"),
     (r"(?:,?\s*)?(?:enter|express) your answer (?:using|in) interval notation", "interval"),
     (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
@@ -64,8 +65,8 @@ _FORMS = [
 ]
 
 
-def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, int | None, sp.Expr | None]:
-    form, places, base = None, None, None
+def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None]:
+    form, base = None, None
     for pattern, name in _FORMS:
         m = re.search(pattern + r"\s*[.?!]?", text, flags=re.IGNORECASE)
         if not m:
@@ -76,11 +77,9 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, int | N
         if form is not None and form != name:
             raise ParseError("the problem asks for two different answer forms")
         form = name
-        if m.groupdict().get("place"):
-            places = _PLACES[m.group("place")]
         if m.groupdict().get("base"):
             base = _base_value(m.group("base"), sentence)
-    return " ".join(text.split()), form, places, base
+    return " ".join(text.split()), form, base
 
 
 def _base_value(word: str, sentence: Sentence) -> sp.Integer:
@@ -97,17 +96,11 @@ def _base_value(word: str, sentence: Sentence) -> sp.Integer:
 
 
 def _one(text: str, functions: dict | None = None) -> sp.Expr:
-    items = parse_math(text, functions=functions, latex=True)
-    if len(items) != 1 or not isinstance(items[0], sp.Expr):
-        raise ParseError(f"expected one expression, got {text!r}")
-    return items[0]
+    return parse_one(text, functions, latex=True)
 
 
 def _number(text: str) -> sp.Expr:
-    v = _one(text)
-    if v.free_symbols:
-        raise ParseError(f"expected a number, got {text!r}")
-    return v
+    return parse_number(text, latex=True)
 
 
 def _integer(text: str) -> sp.Integer:
@@ -135,91 +128,6 @@ def _definitions(text: str) -> dict:
         body = _one(m.group(3), functions)
         functions[name] = sp.Lambda(var, body)
     return functions
-
-
-# ---- series with … ----------------------------------------------------------------------------------------------
-
-
-def _series(text: str) -> tuple[sp.Expr, list]:
-    """1 + 2 + 3 + … + 100, 1 − 2 + 3 − 4 + … − 100, 1 + 3 + 9 + … + 729: the terms follow from the written ones
-    (arithmetic, alternating arithmetic or geometric), or the series is refused. Returns the sum and the steps."""
-    from .solver import Step
-
-    if text.count("…") != 1:
-        raise ParseError("'…' must appear once, between the first terms and the last")
-    head, tail = text.split("…")
-    head, tail = head.strip(), tail.strip()
-    if not head.endswith(("+", "-")) or not tail.startswith(("+", "-")):
-        raise ParseError("'…' is only understood between terms of a sum, as in 1 + 2 + … + 100")
-    first = _signed_terms(head[:-1])
-    last = _signed_terms(tail)
-    if len(first) < 3 or not last:
-        raise ParseError("give at least three terms before '…' so the pattern is not a guess")
-    # decide the rule from the written head and check it against every written term
-    d = first[1] - first[0]
-    alt = [t * (-1) ** k for k, t in enumerate(first)]
-    rules = []
-    if all(first[k + 1] - first[k] == d for k in range(len(first) - 1)):
-        rules.append(("arithmetic", lambda k: first[0] + k * d))
-    da = alt[1] - alt[0]
-    if all(alt[k + 1] - alt[k] == da for k in range(len(alt) - 1)) and first[0] * first[1] < 0:
-        rules.append(("alternating", lambda k: (-1) ** k * (alt[0] + k * da)))
-    if all(t != 0 for t in first):
-        r = first[1] / first[0]
-        if all(first[k + 1] / first[k] == r for k in range(len(first) - 1)) and r != 1:
-            rules.append(("geometric", lambda k: first[0] * r ** k))
-    if len(rules) != 1:
-        raise ParseError("the pattern of the terms before '…' is ambiguous" if rules else
-                         "the terms before '…' follow no arithmetic, alternating or geometric pattern")
-    name, term = rules[0]
-    # the index of the last written term, and the terms between must follow the same rule
-    n_last = _index_of(term, last[-1], name)
-    n_first_tail = n_last - len(last) + 1
-    for j, t in enumerate(last):
-        if term(n_first_tail + j) != t:
-            raise ParseError(f"the terms after '…' do not follow the {name} pattern of the first terms")
-    if n_first_tail < len(first):
-        raise ParseError("the terms after '…' overlap the first terms")
-    count = n_last + 1
-    if count > 10 ** 6:
-        raise ParseError("too many terms")
-    k = sp.Symbol("k", integer=True, nonnegative=True)
-    general = term(k) if name != "alternating" else (-1) ** k * (alt[0] + k * da)
-    total = sp.summation(general, (k, 0, n_last))
-    brute = sum(term(j) for j in range(count)) if count <= 20000 else None
-    if brute is not None and sp.simplify(brute - total) != 0:
-        raise ParseError("the closed form and the term-by-term sum disagree")
-    steps = [Step(f"The terms are {name}: term k (from 0) is", sp.Eq(sp.Symbol("a_k"), general)),
-             Step(f"The last term {sp.sstr(last[-1])} is term {n_last}, so there are {count} terms"),
-             Step("Sum them", total)]
-    if brute is not None:
-        steps.append(Step(f"Check: adding the {count} terms one by one gives the same", sp.Integer(brute)
-                          if isinstance(brute, int) else brute))
-    return total, steps
-
-
-def _signed_terms(text: str) -> list:
-    text = text.strip()
-    if not text:
-        return []
-    parts = re.findall(r"([+-]?)\s*([^+-]+)", text)
-    out = []
-    for sign, body in parts:
-        v = _number(body)
-        out.append(-v if sign == "-" else v)
-    return out
-
-
-def _index_of(term, value, name) -> int:
-    for k in range(0, 10 ** 6 + 1):
-        v = term(k)
-        if v == value:
-            return k
-        if name != "geometric" and abs(v) > abs(value) + abs(term(1) - term(0)) * 2 and k > 2:
-            break
-        if name == "geometric" and abs(v) > abs(value) * 10 ** 3 and k > 2:
-            break
-    raise ParseError(f"the last term {value} does not follow the pattern of the first terms")
 
 
 # ---- the phrasings ----------------------------------------------------------------------------------------------
@@ -276,15 +184,17 @@ _PHRASES: list[tuple[str, str]] = [
     ("value", rf"what is the value of {A}"),
     ("value", A),
 ]
-_VOCABULARY = {w.lower() for pattern, _ in _FORMS for w in re.findall(r"[A-Za-z]{2,}", pattern)} | {
-    w.lower() for _, pattern in _PHRASES for w in re.findall(r"[A-Za-z]{2,}", pattern)} | set(_NUMBER_WORDS) - {
-    "P", "pick", "eq", "defs", "bw"}
+_VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES]
+               for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern))} | set(_NUMBER_WORDS)
+# which solutions a phrasing may pick, by what was read
+_PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest"},
+          "inequality": {"integer", "integers"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
 
 def read_sentence(original: str) -> Problem:
     sentence = Sentence(original)
-    text, form, places, base = _take_forms(sentence.text, sentence)
+    text, form, base = _take_forms(sentence.text, sentence)
     text = re.sub(r"\s*[.?]+\s*$", "", text).strip()
     text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
     first_error: ParseError | None = None
@@ -297,10 +207,10 @@ def read_sentence(original: str) -> Problem:
         except ParseError as e:
             first_error = first_error or e
             continue
-        extras = {"form": form, "places": places}
+        extras = {"form": form}
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
-        return _replace(p, **{k: v for k, v in extras.items() if v is not None})
+        return replace(p, **{k: v for k, v in extras.items() if v is not None})
     words = re.findall(r"[A-Za-z']{2,}", _SLOT_RE.sub(" ", text))
     unknown = [w for w in words if w.lower().strip("'") not in _VOCABULARY]
     if unknown or (words and first_error is None):
@@ -308,21 +218,17 @@ def read_sentence(original: str) -> Problem:
     raise first_error or ParseError("can't read the problem — try the model, or type the math")
 
 
-def _replace(p: Problem, **kw) -> Problem:
-    from dataclasses import replace
-    return replace(p, **kw)
-
-
 def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
     g = {k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items()}
     text = original
     if kind in ("remainder", "units"):
-        a = _series_or_number(s.restore(g["a"]))
+        a_text = s.restore(g["a"])
+        a = _series_or_number(a_text)
         n = sp.Integer(10) if kind == "units" else _integer(s.restore(g["b"]))
         if not a.is_Integer or n <= 0:
             raise ParseError("a remainder needs a whole number and a positive divisor")
         return Problem(text, "remainder", (a,), n=n, notes=("the units digit is the remainder mod 10",)
-                       if kind == "units" else ())
+                       if kind == "units" else (), source=_plain_series(a_text) if _has_dots(a_text) else "")
     if kind == "divisors":
         a = _integer(s.restore(g["a"]))
         if a <= 0:
@@ -379,7 +285,6 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
                 target = t
             else:
                 raise ParseError(f"{g['v']!r} does not appear in the equation")
-        from .problem import _classify
         p = _classify(text, items, var.name if var is not None else None)
         if p.kind == "system" and (var is not None or target is not None):
             raise ParseError("one unknown of a system is not read yet; solve the system instead")
@@ -390,25 +295,21 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
                 raise ParseError("the value asked for must depend on the one unknown")
         pick = (g.get("pick") or "").lower() or None
         pick = {"greatest": "largest", "least": "smallest"}.get(pick, pick)
-        if pick and p.kind not in ("equation", "inequality") or pick and p.kind == "inequality" and pick not in (
-                "integer", "integers"):
-            raise ParseError("picking one solution needs an equation in one unknown")
-        return _replace(p, target=target, pick=pick, domain=domain)
+        if pick and pick not in _PICKS.get(p.kind, ()):
+            raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")
+        return replace(p, target=target, pick=pick, domain=domain)
     if kind == "of":  # 3/4 of 48, 20% of 50% of 80: each part a number, "of" a product
         parts = [_number(s.restore(x)) for x in [g["a"], *re.split(r"\s+of\s+", g["b"])]]
         return Problem(text, "evaluate", (sp.Mul(*parts),), notes=(
             "“a of b” is a × b: " + " × ".join(sp.sstr(v) for v in parts),))
     if kind in ("expand", "factor"):
-        return Problem(text, kind, (_one(s.restore(g["a"])),), choose_var([_one(s.restore(g["a"]))]))
+        f = _one(s.restore(g["a"]))
+        return Problem(text, kind, (f,), choose_var([f]))
     if kind == "value":
         body = s.restore(g["a"])
-        if _has_dots(body):
-            total, _ = _series(_plain_series(body))
-            return Problem(text, "series", (total,), source=_plain_series(body))
-        from .problem import _classify
-        items = tuple(parse_math(body, latex=True))
-        p = _classify(text, items, None)
-        return p
+        if _has_dots(body):  # read and summed by the solver (arith.series_sum)
+            return Problem(text, "series", (), source=_plain_series(body))
+        return _classify(text, tuple(parse_math(body, latex=True)), None)
     raise ParseError(f"unknown task {kind}")
 
 
@@ -418,7 +319,7 @@ def _has_dots(text: str) -> bool:
 
 def _series_or_number(text: str) -> sp.Expr:
     if _has_dots(text):
-        return _series(_plain_series(text))[0]
+        return series_sum(_plain_series(text))[0]
     return _number(text)
 
 

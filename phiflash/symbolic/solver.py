@@ -101,8 +101,6 @@ def plain(obj) -> str:
         return "∅"
     if isinstance(obj, sp.FiniteSet):
         return "{" + ", ".join(plain(a) for a in obj.args) + "}"
-    if obj is sp.S.Reals:
-        return "all real numbers"
     s = sp.sstr(obj) if isinstance(obj, sp.Basic) else str(obj)
     s = s.replace("**", "^")
     s = re.sub(r"\bI\b", "i", s)
@@ -152,27 +150,15 @@ def format_answer(sol: Solution, fmt) -> str:
 # ---- solving ----------------------------------------------------------------------------------------------------
 
 
-_HANDLERS: dict = {}
-
-
-def register(*kinds: str):
-    """Add a task's solver: the number tasks live in arith.py."""
-    def deco(fn):
-        for k in kinds:
-            _HANDLERS[k] = fn
-        return fn
-    return deco
-
-
 def solve_problem(problem: Problem | str) -> Solution:
     """Solve in this process (no time limit); see `solve` for the limited version."""
-    from . import arith  # noqa: F401 - registers the number tasks
+    from .arith import HANDLERS  # the number tasks; arith builds on this module's Solution and Step
 
     if isinstance(problem, str):
         problem = parse_problem(problem)
     handler = {"equation": _equation, "system": _system, "inequality": _inequality, "derivative": _derivative,
                "integral": _integral, "limit": _limit, "simplify": _simplify, "expand": _expand,
-               "factor": _factor, "evaluate": _evaluate, **_HANDLERS}[problem.kind]
+               "factor": _factor, "evaluate": _evaluate, **HANDLERS}[problem.kind]
     sol = handler(problem)
     if problem.kind == "equation" and (problem.target is not None or problem.pick or problem.domain is not None):
         sol = _refine(sol)
@@ -229,11 +215,11 @@ def _refine(sol: Solution) -> Solution:
     if p.pick:
         real = [v for v in vals if v.is_real]
         if p.pick in ("sum", "product"):
-            value = sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals)
             if not vals:
                 raise SolveError("there are no solutions to add or multiply")
-            steps.append(Step(f"The {p.pick} of the solutions", sp.simplify(value)))
-            return Solution(p, sp.simplify(value), steps, sol.notes, sol.check)
+            value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals))
+            steps.append(Step(f"The {p.pick} of the solutions", value))
+            return Solution(p, value, steps, sol.notes, sol.check)
         chosen = {"positive": [v for v in real if v.is_positive], "negative": [v for v in real if v.is_negative],
                   "largest": [max(real, key=float)] if real else [], "smallest": [min(real, key=float)] if real
                   else []}[p.pick]
@@ -733,8 +719,8 @@ def _factor(p: Problem) -> Solution:
 
 def _evaluate(p: Problem) -> Solution:
     f = exact(p.expr)
-    if f.has(sp.nan, sp.zoo):
-        raise SolveError("the expression is undefined (division by zero or log(0))")
+    if f.has(sp.nan, sp.zoo):  # before simplify, which may hide it; the message _refuse_undefined also gives
+        raise SolveError("the result is undefined (division by zero, log(0), or a divergent value)")
     r = sp.simplify(f)
     if not r.is_Rational and not f.has(sp.pi, sp.E) and not r.has(sp.Pow, sp.log, sp.Function):
         r = sp.nsimplify(r)

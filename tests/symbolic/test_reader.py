@@ -148,3 +148,10 @@ def test_identities_answer_all_real_numbers(answer, status):
 def test_bare_log_says_which_logarithm_it_read():
     assert any("natural logarithm" in n for n in solve_problem("log(x) = 2").notes)
     assert not any("natural logarithm" in n for n in solve_problem("log10(x) = 2").notes)
+
+
+def test_a_pick_that_does_not_fit_what_was_read_is_refused():
+    # "what integer" picks from an inequality's solution set; on an equation it was a crash before, now a refusal
+    with pytest.raises(ParseError, match="cannot pick the integer solution of this equation"):
+        parse_problem("What integer $x$ satisfies $x^2 = 4$?")
+    assert solve_problem(r"What integer $x$ satisfies $2 < 3x < 5$?").answer == 1
