@@ -16,7 +16,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
 
-from ..symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, Verdict
+from ..symbolic.verify import NO_MATCH, UNVERIFIABLE, VERIFIED, WRONG, Verdict
 
 BADGES = {"verified": ("✓ verified", "bold green"), "wrong": ("✗ wrong", "bold red"),
           "unverifiable": ("? unverifiable", "bold yellow")}
@@ -26,8 +26,11 @@ def badge(v: Verdict, notes: list[str] = ()) -> Text:
     """✓ verified (with the solver's notes), ✗ wrong with the correct answer, ? unverifiable with why."""
     label, style = BADGES[v.status]
     t = Text(label, style=style)
-    if v.status == WRONG and v.expected:
-        t.append(f" — correct answer: {v.expected}", style="red")
+    if v.status == WRONG:  # why, when it is more than "differs" (the form asked for), and the correct answer
+        said = [v.reason] if v.reason and v.reason != NO_MATCH else []
+        said += [f"correct answer: {v.expected}"] if v.expected else []
+        if said:
+            t.append(" — " + "; ".join(said), style="red")
     elif v.status == UNVERIFIABLE and v.reason:
         t.append(f" — {v.reason}", style="yellow")
     elif v.status == VERIFIED and notes:

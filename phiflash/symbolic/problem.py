@@ -107,8 +107,8 @@ def parse_problem(text: str) -> Problem:
     text = " ".join(text.strip().split())
     if not text:
         raise ParseError("the problem is empty")
-    if "$" in text or "\\[" in text or "\\(" in text:
-        from .reader import read_sentence
+    if "$" in text or "\\[" in text or "\\(" in text or re.search(r"…|\.\.\.|\\[lc]?dots", text):
+        from .reader import read_sentence  # sentences, and sums written with … (the reader's series task)
         return read_sentence(original)
     text = _latex_forms(text)
     for kind, pattern in _PATTERNS:

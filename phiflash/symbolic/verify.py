@@ -22,6 +22,7 @@ from .solver import SolveError, solve_problem
 from .timelimit import TimeLimitError, run_with_time_limit
 
 VERIFIED, WRONG, UNVERIFIABLE = "verified", "wrong", "unverifiable"
+NO_MATCH = "does not match the correct answer"  # the plain "wrong"; any other reason says more
 
 
 @dataclass
@@ -248,7 +249,7 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
         if form:
             return Verdict(WRONG, expected_str, f"right value, but {form}", cand.text)
         return Verdict(VERIFIED, expected_str, "", cand.text)
-    return Verdict(WRONG, expected_str, "does not match the correct answer", cand.text)
+    return Verdict(WRONG, expected_str, NO_MATCH, cand.text)
 
 
 def _in_base(cand: Answer, text: str, base: int) -> Answer:

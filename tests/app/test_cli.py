@@ -454,6 +454,8 @@ def test_check_never_calls_a_reference_answer_wrong_on_sentences():
     assert r.exit_code == 2 and "can't read" in reason and "train's" in reason
     r = run("check", r"Write $\frac{3}{8}$ as a decimal.", r"\frac{3}{8}", "--json")
     assert r.exit_code == 1 and "asks for a decimal" in json.loads(r.stdout)["reason"]
+    r = run("check", r"Write $\frac{3}{8}$ as a decimal.", r"\frac{3}{8}")   # the badge says why, not only "wrong"
+    assert "✗ wrong — right value, but the problem asks for a decimal; correct answer: 0.375" in r.stdout
 
 
 @pytest.mark.parametrize("args,code", [(("check", "x+5=0", "-5"), 0), (("check", "x+5=0", "-1.25"), 1),

@@ -45,6 +45,8 @@ R = sp.Rational
     (r"Compute $2 + 4 + 6 + \cdots + 50$.", "650"),
     (r"Compute $10 - 9 + 8 - 7 + \dots + 2 - 1$.", "5"),
     (r"Evaluate $1 + 2 + 4 + \cdots + 256$.", "511"),
+    ("2 + 4 + 6 + ... + 20", "110"),                       # typed, without $ …
+    ("5 - 6 + 7 - 8 + … + 13 - 14", "-5"),
     # solving phrasings
     (r"For what value of $y$ is $5^{y} \cdot 2 = 250$?", "y = 3"),
     (r"If $4x - 7 = 13$, what is the value of $2x + 1$?", "11"),
