@@ -20,8 +20,10 @@ def _remainder(p) -> Solution:
         steps.append(Step("Sum the series first", sp.Integer(a)))
     if abs(a) > 10 ** 12:
         steps.append(Step(f"Reduce modulo {n} (Python's exact integers)", sp.Integer(r)))
-    else:
-        steps.append(Step(f"Divide: {a} = {n} · {a // n} + {r}", sp.Integer(r)))
+    else:  # the quotient first, so the first step (a tutor's first hint) does not give the answer away
+        steps.append(Step(f"Divide {a} by {n}: {n} goes into it {a // n} whole times", sp.Integer(a // n)))
+        steps.append(Step(f"Take away {n} · {a // n} = {n * (a // n)}: what is left is the remainder",
+                          sp.Integer(r)))
     if (a - r) % n != 0 or not 0 <= r < n:
         raise SolveError("the remainder failed its check")
     steps.append(Step(f"Check: {a} − {r} is a multiple of {n}, and 0 ≤ {r} < {n}"))

@@ -157,3 +157,10 @@ def test_a_pick_that_does_not_fit_what_was_read_is_refused():
     with pytest.raises(ParseError, match="cannot pick the integer solution of this equation"):
         parse_problem("What integer $x$ satisfies $x^2 = 4$?")
     assert solve_problem(r"What integer $x$ satisfies $2 < 3x < 5$?").answer == 1
+
+
+def test_remainder_steps_teach_and_end_with_a_check():
+    sol = solve_problem("What is the remainder when 100 is divided by 7?")
+    first, last = sol.steps[0], sol.steps[-1]
+    assert first.math == 14 and "2" not in first.text     # the quotient first: the answer is not given away
+    assert last.text.startswith("Check:") and "multiple of 7" in last.text
