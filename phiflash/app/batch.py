@@ -9,14 +9,19 @@ import csv
 import json
 import multiprocessing as mp
 import os
+import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PhiflashError
 from ..symbolic.verify import VERIFIED, WRONG, check_answer
+from . import record
 from .engines import SymbolicEngine
 
 
@@ -28,19 +33,25 @@ class Item:
     error: str | None = None   # a bad input line: recorded as an error result
     subject: str | None = None
     level: str | None = None
+    line: int = 0              # where it is in the file (1-based)
+    auto_id: bool = False      # the file gave no id: it is named line-N
 
 
-def read_problems(path: str | Path) -> list[Item]:
+def read_problems(path: str | Path) -> tuple[list[Item], list[str]]:
+    """The problems in a file, and warnings about it (duplicate ids). A line that can't be read (bad JSON, bytes
+    that are not UTF-8, no problem) becomes an item with an error naming its line, so the rest still runs."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise PhiflashError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise PhiflashError(f"cannot read {path}: {e}") from None
+    # Undecodable bytes become lone surrogates, found again per line below (a byte offset names no line).
+    text = raw.decode("utf-8-sig", errors="surrogateescape")
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        items = [Item(str(n), line.strip()) for n, line in enumerate(text.splitlines(), 1)
+        items = [Item("", line.strip(), line=n, auto_id=True) for n, line in enumerate(text.splitlines(), 1)
                  if line.strip() and not line.lstrip().startswith("#")]
     elif suffix == ".jsonl":
         items = list(_jsonl(text))
@@ -48,65 +59,137 @@ def read_problems(path: str | Path) -> list[Item]:
         items = list(_csv(text, path))
     else:
         raise PhiflashError(f"{path}: unknown format {suffix or '(none)'}; use .txt, .jsonl or .csv")
-    seen: set[str] = set()
-    for n, it in enumerate(items, 1):
-        if it.id in seen:
-            it.id, it.error = f"{it.id}#{n}", f"duplicate id {it.id!r}"
-        seen.add(it.id)
-    return items
+    for it in items:
+        bad = _undecodable(it.problem, it.reference, it.id)
+        if bad:
+            it.problem, it.error = None, f"line {it.line}: {bad}"
+    return items, _name(items)
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable(*fields: str | None) -> str | None:
+    for f in fields:
+        m = _SURROGATE.search(f or "")
+        if m:
+            byte = ord(m.group()) - 0xDC00
+            return f"not valid UTF-8 (byte 0x{byte:02x} at character {m.start() + 1})"
+    return None
+
+
+def _name(items: list[Item]) -> list[str]:
+    """Give rows without an id the name line-N (never one an explicit id uses) and make duplicate explicit ids
+    error records that say where the first one is."""
+    warnings, first = [], {}
+    for it in items:
+        if it.auto_id:
+            continue
+        if it.id in first:
+            dup = it.id
+            it.id = f"{dup}@line-{it.line}"
+            it.error = f"line {it.line}: duplicate id {dup!r} (first on line {first[dup]})"
+            warnings.append(it.error)
+        else:
+            first[it.id] = it.line
+    for it in items:
+        if it.auto_id:
+            it.id = f"line-{it.line}"
+            while it.id in first:
+                it.id += "'"
+            first[it.id] = it.line
+    return warnings
 
 
 def _jsonl(text: str) -> Iterator[Item]:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        bad = _undecodable(line)
+        if bad:
+            yield Item("", None, error=f"line {n}: {bad}", line=n, auto_id=True)
+            continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            yield Item(str(n), None, error=f"line {n}: not valid JSON ({e.msg})")
+            yield Item("", None, error=f"line {n}: not valid JSON ({e.msg})", line=n, auto_id=True)
             continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("problem"), str) or not obj["problem"].strip():
-            yield Item(str(obj.get("id", n)) if isinstance(obj, dict) else str(n), None,
-                       error=f"line {n}: needs a non-empty string 'problem'")
+        if not isinstance(obj, dict):
+            yield Item("", None, error=f"line {n}: needs a JSON object with a 'problem'", line=n, auto_id=True)
             continue
+        rid = _opt(obj.get("id"))
+        item = Item(rid or "", None, line=n, auto_id=rid is None)
+        if not isinstance(obj.get("problem"), str) or not obj["problem"].strip():
+            item.error = f"line {n}: needs a non-empty string 'problem'"
+        else:
+            item.problem = obj["problem"]
         ref = obj.get("answer")
-        yield Item(str(obj.get("id", n)), obj["problem"], None if ref is None else str(ref),
-                   subject=_opt(obj.get("subject")), level=_opt(obj.get("level")))
+        item.reference = None if ref is None else str(ref)
+        item.subject, item.level = _opt(obj.get("subject")), _opt(obj.get("level"))
+        yield item
 
 
 def _opt(v) -> str | None:
-    return None if v is None or str(v).strip() == "" else str(v)
+    return None if v is None or str(v).strip() == "" else str(v).strip()
 
 
 def _csv(text: str, path: Path) -> Iterator[Item]:
     reader = csv.DictReader(text.splitlines())
     if not reader.fieldnames or "problem" not in reader.fieldnames:
         raise PhiflashError(f"{path}: the CSV needs a 'problem' column (and optionally 'id', 'answer')")
-    for n, row in enumerate(reader, 1):
+    for row in reader:
+        n = reader.line_num
         problem = (row.get("problem") or "").strip()
-        rid = (row.get("id") or "").strip() or str(n)
+        rid = _opt(row.get("id"))
         ref = row.get("answer")
-        yield Item(rid, problem or None, ref if ref not in (None, "") else None,
-                   None if problem else f"row {n}: empty problem", _opt(row.get("subject")), _opt(row.get("level")))
+        yield Item(rid or "", problem or None, ref if ref not in (None, "") else None,
+                   None if problem else f"line {n}: empty problem", _opt(row.get("subject")),
+                   _opt(row.get("level")), line=n, auto_id=rid is None)
 
 
 def default_out(path: str | Path) -> Path:
     return Path(str(path) + ".results.jsonl")
 
 
-def load_done(out: Path) -> dict[str, dict]:
-    """Finished results by id. A torn last line (killed mid-write) is removed from the file."""
+def check_out_path(out: Path, source: Path) -> None:
+    """Refuse a results path that would overwrite the input, or append to a file that is not a results file."""
+    same = out.resolve() == source.resolve() or (out.exists() and source.exists() and out.samefile(source))
+    if same:
+        raise PhiflashError(f"--out {out} is the input file: choose another results file")
+    if out.exists() and out.stat().st_size and not _is_results(out):
+        raise PhiflashError(f"{out} exists and is not a phiflash results file: choose another --out, or remove it")
+
+
+def _is_results(path: Path) -> bool:
+    """The first line is a result record (results files start with one; a torn line can only be the last)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+        rec = json.loads(first)
+    except (OSError, ValueError):
+        return False
+    return isinstance(rec, dict) and "id" in rec and ("verdict" in rec or "error" in rec)
+
+
+def load_done(out: Path, drop_errors: bool = False) -> dict[str, dict]:
+    """Finished results by id. A torn last line (killed mid-write) is removed from the file, and with
+    drop_errors so are error records, so that those problems run again and each id stays on one line."""
     if not out.exists():
         return {}
-    done, good, torn = {}, [], False
-    for line in out.read_text(encoding="utf-8").splitlines():
+    done, good, changed = {}, [], False
+    for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             rec = json.loads(line)
-            done[str(rec["id"])] = rec
-            good.append(line)
+            rid = str(rec["id"])
         except (json.JSONDecodeError, KeyError, TypeError):
-            torn = True
-    if torn:
+            changed = True
+            continue
+        if drop_errors and rec.get("error"):
+            changed = True
+            continue
+        done[rid] = rec
+        good.append(line)
+    if changed:
         tmp = out.with_suffix(out.suffix + ".tmp")
         tmp.write_text("".join(g + "\n" for g in good), encoding="utf-8")
         os.replace(tmp, out)
@@ -127,26 +210,28 @@ class ResultWriter:
         self._f.close()
 
 
+def correct(status: str) -> bool | None:
+    """A verdict against a reference as a grade: verified → True, wrong → False, unverifiable → None."""
+    return True if status == VERIFIED else False if status == WRONG else None
+
+
 def grade_reference(answer: str | None, reference: str | None, problem: str | None = None) -> bool | None:
     """The same verdict code as `check PROBLEM ANSWER --expected REFERENCE`."""
     if reference is None:
         return None
     if answer is None:
         return False
-    status = check_answer(answer, problem, expected=reference).status
-    return True if status == VERIFIED else False if status == WRONG else None
+    return correct(check_answer(answer, problem, expected=reference).status)
 
 
 def record_for(item: Item, result=None, error: str | None = None, seconds: float = 0.0) -> dict:
-    answer = result.answer if result is not None else None
-    return {"id": item.id, "problem": item.problem, "answer": answer,
-            "verdict": result.verdict if result is not None else None,
-            "expected": result.expected if result is not None else None,
-            "reference": item.reference,
-            "correct": grade_reference(answer, item.reference, item.problem) if error is None and result is not None
-            else None,
-            "error": error or item.error, "seconds": round(seconds, 3),
-            "engine": result.engine if result is not None else None, "subject": item.subject, "level": item.level}
+    """The batch line for an item: its result in the one record schema, or an error record."""
+    common = {"id": item.id, "problem": item.problem, "reference": item.reference, "subject": item.subject,
+              "level": item.level, "seconds": round(seconds, 3)}
+    if error or item.error or result is None:
+        return record.error("batch", error or item.error or "no result", **common)
+    return result.to_record("batch", **common, correct=grade_reference(result.answer, item.reference,
+                                                                         item.problem))
 
 
 def solve_symbolic(item: Item) -> dict:
@@ -157,9 +242,29 @@ def solve_symbolic(item: Item) -> dict:
     start = time.perf_counter()
     try:
         result = SymbolicEngine().solve(item.problem)
-    except PhiflashError as e:
-        return record_for(item, error=str(e), seconds=time.perf_counter() - start)
-    return record_for(item, result, seconds=time.perf_counter() - start)
+        return record_for(item, result, seconds=time.perf_counter() - start)
+    except Exception as e:  # noqa: BLE001 - one problem's failure is that problem's result, the run goes on
+        message = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+        return record_for(item, error=message, seconds=time.perf_counter() - start)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: exit when the batch process is gone, even after SIGKILL (which runs no cleanup and
+    would leave workers blocked on the task pipe forever). Linux gets the kernel's parent-death signal; every
+    platform gets a thread that watches the parent id."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the pool
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]) -> None:
@@ -168,20 +273,26 @@ def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]
             on_record(solve_symbolic(it))
         return
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-        futures = [pool.submit(solve_symbolic, it) for it in items]
-        try:
-            for fut in as_completed(futures):
-                on_record(fut.result())
-        except KeyboardInterrupt:
-            for f in futures:
-                f.cancel()
-            raise
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"), initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
+    futures = {pool.submit(solve_symbolic, it): it for it in items}
+    try:
+        for fut in as_completed(futures):
+            try:
+                rec = fut.result()
+            except BrokenProcessPool as e:  # a worker was killed (out of memory…): its problems are errors
+                rec = record_for(futures[fut], error=f"the worker process died ({e})")
+            on_record(rec)
+    finally:
+        for f in futures:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             on_record: Callable[[dict], None]) -> None:
-    """Model engine: batched generation of up to batch_size prompts at a time, then grading."""
+    """Model engine: batched generation of up to batch_size prompts at a time, then grading. A chunk whose
+    generation fails (a prompt past the context length…) becomes error records and the run goes on."""
     from ..lm.generate import generate_batch
     from ..lm.streaming import split_reasoning
 
@@ -195,17 +306,36 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
         if not live:
             continue
         start = time.perf_counter()
-        prompts = [tok.encode_chat(engine.messages(it.problem)) for it in live]
-        rows: list[list[int]] = [[] for _ in live]
-        for step in generate_batch(engine.model, prompts, max_tokens, params, tok.stop_ids):
-            for r, t in enumerate(step):
-                if t is not None and t not in tok.stop_ids:
-                    rows[r].append(t)
+        try:
+            prompts = [tok.encode_chat(engine.messages(it.problem)) for it in live]
+            rows: list[list[int]] = [[] for _ in live]
+            finished = [False] * len(live)
+            for step in generate_batch(engine.model, prompts, max_tokens, params, tok.stop_ids):
+                for r, t in enumerate(step):
+                    if t is None:
+                        continue
+                    if t in tok.stop_ids:
+                        finished[r] = True
+                    else:
+                        rows[r].append(t)
+        except Exception as e:  # noqa: BLE001 - these problems' result; the others still run
+            message = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+            for it in live:
+                on_record(record_for(it, error=message, seconds=time.perf_counter() - start))
+            continue
         seconds = (time.perf_counter() - start) / len(live)
-        for it, ids in zip(live, rows):
-            _, answer_text = split_reasoning(tok.decode(ids))
+        for it, ids, fin in zip(live, rows, finished):
             t0 = time.perf_counter()
-            result = engine.grade(it.problem, answer_text or tok.decode(ids))
+            text = tok.decode(ids)
+            reasoning, answer_text = split_reasoning(text)
+            try:
+                result = engine.grade(it.problem, answer_text or text)
+            except Exception as e:  # noqa: BLE001 - grading one answer never stops the batch
+                on_record(record_for(it, error=f"grading failed ({type(e).__name__}: {e})", seconds=seconds))
+                continue
+            result.reasoning, result.text = reasoning, text
+            result.finish_reason = "stop" if fin else "length"
+            result.timings = {"generated_tokens": len(ids), "prompt_tokens": len(prompts[live.index(it)])}
             on_record(record_for(it, result, seconds=seconds + time.perf_counter() - t0))
 
 

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,18 +23,51 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from ..errors import PhiflashError
 from ..lm import hub  # no torch: finds and downloads checkpoints
 from ..symbolic.verify import check_answer
 from . import batch as B
-from . import logdb, ui
-from .engines import make_engine, pretty_answer
+from . import logdb, record, ui
+from .engines import latex_answer, make_engine, pretty_answer
 from .tutor import TutorSession
 
+EXIT_USAGE = 64  # a mistyped command line; 1 and 2 mean "wrong" and "unverifiable" to `check`
+# Click's exceptions as the installed typer uses them (recent typer vendors its own copy of click).
+click_errors = sys.modules[typer.BadParameter.__module__]
+
+
+class FlagsAsFlags:
+    """Flags (--json, --help, completion) shown without `<bool>` after them: they take no value."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:
+            if getattr(p, "is_flag", False):
+                p.metavar = ""
+        return params
+
+
+class Group(FlagsAsFlags, TyperGroup):
+    pass
+
+
+class Command(FlagsAsFlags, TyperCommand):
+    """Usage lines name arguments plainly: `phiflash check [OPTIONS] PROBLEM ANSWER`."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for p in self.get_params(ctx):
+            if p.param_type_name == "argument":
+                name = (p.metavar or p.name or "").upper()
+                pieces.append(name if p.required else f"[{name}]")
+        return pieces
+
+
 app = typer.Typer(
-    name="phiflash", no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
+    name="phiflash", cls=Group, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
     help="A math tutor and solver on Phi-4-mini-flash-reasoning (SambaY) in pure PyTorch, with every answer "
          "checked by SymPy.\n\nWithout model weights the symbolic engine answers; `phiflash download` fetches "
          "the model.",
@@ -51,7 +85,8 @@ def err() -> Console:
 
 
 def user_errors(fn):
-    """One line on stderr and exit 1 for anything that goes wrong; the traceback only with PHIFLASH_DEBUG=1."""
+    """One line on stderr and exit 1 for anything that goes wrong; the traceback only with PHIFLASH_DEBUG=1.
+    Under --json the error is also one JSON record on stdout (its `error` set), so a script always gets JSON."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -67,6 +102,10 @@ def user_errors(fn):
             msg = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
             hint = "" if isinstance(e, PhiflashError) else " (PHIFLASH_DEBUG=1 shows the traceback)"
             err().print(Text(f"error: {msg}{hint}", style="red"), soft_wrap=True)
+            if kwargs.get("as_json"):
+                problem = kwargs.get("problem")
+                print(json.dumps(record.error(fn.__name__, msg, problem=problem if problem != "-" else None),
+                                 ensure_ascii=False))
             raise typer.Exit(1) from None
     return wrapper
 
@@ -90,13 +129,34 @@ Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="phi (the 
 Model = Annotated[Optional[str], typer.Option("--model", "-m", envvar="PHIFLASH_MODEL",
                                               help="Checkpoint directory (else PHIFLASH_MODEL, else the "
                                                    "Hugging Face cache).")]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")]
-TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")]
-MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")]
+QUANTIZE_MODES = ("none", "int8")
+
+
+def _quantize_mode(value: Optional[str]) -> Optional[str]:
+    if value is not None and value not in QUANTIZE_MODES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(QUANTIZE_MODES)}")
+    return None if value == "none" else value
+
+
+Temperature = Annotated[float, typer.Option(min=0.0, help="Sampling temperature; 0 = greedy.")]
+def _top_p(value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise typer.BadParameter(f"{value} is not in 0 < top-p ≤ 1")
+    return value
+
+
+TopP = Annotated[float, typer.Option("--top-p", callback=_top_p, help="Nucleus sampling mass, 0 < p ≤ 1.")]
+MaxTokens = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens to generate.")]
 Seed = Annotated[Optional[int], typer.Option(help="Random seed for reproducible sampling.")]
-Quantize = Annotated[Optional[str], typer.Option(help="Load the model's large layers as int8 weights (int8).")]
+Quantize = Annotated[Optional[str], typer.Option(callback=_quantize_mode, metavar="none|int8",
+                                                 help="Load the model's large layers as int8 weights (int8).")]
 NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the local log (also "
                                                       "PHIFLASH_NO_LOG=1).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object (the schema is in the "
+                                                     "README).")]
+
+# Options that only mean something to the model: given to the symbolic engine they are refused, not ignored.
+MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reasoning", "quantize", "batch_size")
 
 
 def _params(temperature: float, top_p: float, seed: Optional[int]):
@@ -104,8 +164,30 @@ def _params(temperature: float, top_p: float, seed: Optional[int]):
     return SamplingParams(temperature=temperature, top_p=top_p, seed=seed)
 
 
-def _engine(engine, model, quantize):
-    return make_engine(engine, model, quantize, notice=lambda m: err().print(Text(m, style="dim"), soft_wrap=True))
+def _engine(ctx: typer.Context, engine, model, quantize):
+    eng = make_engine(engine, model, quantize, notice=_notice_once)
+    if eng.name == "symbolic":
+        given = [name for name in MODEL_ONLY if name in ctx.params and ctx.get_parameter_source(name).name in (
+            "COMMANDLINE", "ENVIRONMENT")]
+        if given:
+            opts = ", ".join("--" + g.replace("_", "-") for g in given)
+            why = "" if engine == "symbolic" else " (no model weights were found)"
+            raise PhiflashError(f"{opts} only appl{'ies' if len(given) == 1 else 'y'} to the model, and the "
+                                f"symbolic engine answers here{why}")
+    return eng
+
+
+def _notice_once(message: str) -> None:
+    """The 'no model weights' notice: once per machine (a marker in the data directory), not on every call."""
+    marker = logdb.data_dir() / "notices" / "no-weights"
+    if marker.exists():
+        return
+    err().print(Text(message + " (said once)", style="dim"), soft_wrap=True)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
 
 
 def _read_problem(problem: Optional[str]) -> str:
@@ -126,19 +208,19 @@ def _read_problem(problem: Optional[str]) -> str:
 ARGS_MAY_START_WITH_DASH = {"ignore_unknown_options": True}
 
 
-@app.command(context_settings=ARGS_MAY_START_WITH_DASH)
+@app.command(cls=Command, context_settings=ARGS_MAY_START_WITH_DASH)
 @user_errors
 def solve(
+    ctx: typer.Context,
     problem: Annotated[Optional[str], typer.Argument(help="The problem; '-' or a pipe reads it from stdin.")] = None,
     engine: Engine = None, model: Model = None,
     temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
     system: Annotated[Optional[str], typer.Option(help="A system prompt for the model.")] = None,
-    hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's "
-                                                 "reasoning while it streams.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
-    quantize: Quantize = None, no_log: NoLog = False,
+    hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's reasoning while it "
+                                                                  "streams.")] = False,
+    as_json: AsJson = False, quantize: Quantize = None, no_log: NoLog = False,
 ):
-    """Solve a problem and check the answer.
+    """Solve a problem and check the answer. Exit status 0 answered, 1 not (the error says why).
 
     [bold]Examples[/bold]
 
@@ -149,7 +231,7 @@ def solve(
     """
 
     text = _read_problem(problem)
-    eng = _engine(engine, model, quantize)
+    eng = _engine(ctx, engine, model, quantize)
     console = out()
     if eng.name == "symbolic":
         result = eng.solve(text)
@@ -157,11 +239,12 @@ def solve(
         with ui.ReasoningStream(console, err(), hide=hide_reasoning or as_json) as stream:
             result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
                                on_event=None if as_json else stream)
+    rec = result.to_record("solve")
     if as_json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        print(json.dumps(rec, ensure_ascii=False))
     else:
         ui.show_result(console, result)
-    logdb.record("solve", result.engine, text, result.answer, result.verdict, result.to_dict(), no_log)
+    logdb.record(rec, no_log)
     if result.finish_reason == "cancelled":
         raise typer.Exit(130)
 
@@ -169,15 +252,14 @@ def solve(
 # ---- check ----------------------------------------------------------------------------------------------------
 
 
-@app.command(context_settings=ARGS_MAY_START_WITH_DASH)
+@app.command(cls=Command, context_settings=ARGS_MAY_START_WITH_DASH)
 @user_errors
 def check(
     problem: Annotated[str, typer.Argument(help="The problem the answer is for.")],
     answer: Annotated[str, typer.Argument(help="The answer to check (plain math or LaTeX).")],
     expected: Annotated[Optional[str], typer.Option(help="Compare with this answer instead of solving the "
                                                          "problem.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    no_log: NoLog = False,
+    as_json: AsJson = False, no_log: NoLog = False,
 ):
     """Check an answer: exit status 0 verified, 1 wrong, 2 unverifiable.
 
@@ -188,41 +270,51 @@ def check(
       phiflash check "MATH problem 7" "\\frac{1}{2}" --expected "0.5"
     """
 
-    v = check_answer(answer, problem, expected)
+    start = time.perf_counter()
+    v = check_answer(answer, problem, expected)  # never raises: a failure is an unverifiable verdict
+    rec = record.make("check", problem=problem, engine="symbolic", answer=answer,
+                      answer_latex=latex_answer(answer), verdict=v.status, reason=v.reason, expected=v.expected,
+                      reference=expected, correct=B.correct(v.status) if expected is not None else None,
+                      seconds=round(time.perf_counter() - start, 3))
     if as_json:
-        print(json.dumps({"problem": problem, "answer": answer} | v.to_dict(), ensure_ascii=False))
+        print(json.dumps(rec, ensure_ascii=False))
     else:
         console = out()
         console.print(Text(pretty_answer(answer)), soft_wrap=True, overflow="ignore", crop=False)
         console.print(ui.badge(v))
-    logdb.record("check", None, problem, answer, v.status, v.to_dict(), no_log)
+    logdb.record(rec, no_log)
     raise typer.Exit({"verified": 0, "wrong": 1}.get(v.status, 2))
 
 
 # ---- batch ----------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def batch(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Problems: .txt (one a line), .jsonl or .csv with id, problem, "
                                               "answer.")],
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSONL (default "
                                                      "FILE.results.jsonl).")] = None,
     engine: Engine = None, model: Model = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for the symbolic engine.")] = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Prompts generated together by the "
-                                                                        "model.")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Processes for the symbolic engine.")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Prompts generated together by "
+                                                                              "the model.")] = 1,
     temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
     quantize: Quantize = None, no_log: NoLog = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (scores by "
-                                                         "subject and level when the file has those columns).")]
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Solve again the problems whose earlier "
+                                                                      "result is an error (others are kept).")]
     = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (scores by subject and "
+                                                 "level when the file has those columns).")] = False,
 ):
     """Solve a file of problems; results are appended as each finishes, and a rerun resumes.
 
     With an `answer` column each result is graded against it with the verdict code of `check --expected`;
-    `subject` and `level` columns break the scores down (e.g. MATH-500).
+    `subject` and `level` columns break the scores down (e.g. MATH-500). A problem that fails becomes an error
+    record and the run goes on; `--retry-errors` solves only those again. Rows without an `id` are named
+    `line-N` after their line in the file.
 
     [bold]Examples[/bold]
 
@@ -230,14 +322,18 @@ def batch(
       phiflash batch math500.jsonl --model ./phi4flash --batch-size 8 --out results.jsonl
     """
 
-    items = B.read_problems(file)
+    items, warnings = B.read_problems(file)
     out_path = out_file or B.default_out(file)
-    done = B.load_done(out_path)
-    todo = [it for it in items if it.id not in done]
+    B.check_out_path(out_path, file)
     console = err()
+    for w in warnings:
+        console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
+    done = B.load_done(out_path, drop_errors=retry_errors)
+    todo = [it for it in items if it.id not in done]
     if done:
         console.print(Text(f"resuming: {len(items) - len(todo)} of {len(items)} already in {out_path}", style="dim"))
     records = [done[it.id] for it in items if it.id in done]
+    eng = _engine(ctx, engine, model, quantize) if todo else None
     writer = B.ResultWriter(out_path)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         TextColumn("{task.fields[acc]}"), console=console, transient=False)
@@ -251,11 +347,9 @@ def batch(
     def on_record(rec: dict) -> None:
         writer.write(rec)
         records.append(rec)
-        logdb.record("batch", rec.get("engine"), rec.get("problem"), rec.get("answer"), rec.get("verdict"), rec,
-                     no_log)
+        logdb.record(rec, no_log)
         progress.update(task, advance=1, acc=accuracy())
 
-    eng = _engine(engine, model, quantize) if todo else None
     interrupted = False
     try:
         with progress:
@@ -272,6 +366,8 @@ def batch(
         print(json.dumps({"summary": summary, "results": str(out_path)}, ensure_ascii=False))
     else:
         _summary_table(out(), summary, out_path)
+    if summary["errors"] and not interrupted:
+        err().print(f"{summary['errors']} problem(s) ended in an error; `--retry-errors` solves them again")
     if interrupted:
         err().print(f"interrupted: {len(records)} of {len(items)} done; rerun the same command to resume")
         raise typer.Exit(130)
@@ -304,13 +400,16 @@ def _summary_table(console: Console, s: dict, out_path: Path) -> None:
 # ---- tutor ----------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def tutor(
+    ctx: typer.Context,
     engine: Engine = None, model: Model = None,
     temperature: Temperature = 0.6, top_p: TopP = 0.95,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per reply.")] = 8192,
-    seed: Seed = None, hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning")] = False,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens per reply.")] = 8192,
+    seed: Seed = None,
+    hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's reasoning while it "
+                                                                  "streams.")] = False,
     quantize: Quantize = None, no_log: NoLog = False,
 ):
     """An interactive tutoring session with hints, answer checks and full solutions.
@@ -324,11 +423,11 @@ def tutor(
       phiflash tutor --engine symbolic
     """
 
-    eng = _engine(engine, model, quantize)
+    eng = _engine(ctx, engine, model, quantize)
     console = out()
     view = ui.RichTutorView(console, err(), hide_reasoning)
     session = TutorSession(eng, view, _params(temperature, top_p, seed), max_tokens,
-                           log=lambda **kw: logdb.record(engine=eng.name, data={}, no_log=no_log, **kw))
+                           log=lambda **kw: logdb.record(record.make("tutor", engine=eng.name, **kw), no_log))
     console.print(Text(f"phiflash tutor · {eng.name} engine · /help for commands", style="bold"))
     for line in _lines():
         if not session.handle(line):
@@ -354,7 +453,7 @@ def _lines():
 # ---- download, info, log --------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def download(dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to put the files (default: the "
                                                          "Hugging Face cache, where phiflash finds them).")] = None):
@@ -369,7 +468,7 @@ def download(dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to
     out().print(f"model files in {path}")
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def info(model: Model = None):
     """The model's configuration, layer layout, parameter count and memory, and which engine solve uses.
@@ -428,10 +527,12 @@ def info(model: Model = None):
     console.print(layers)
 
 
-@app.command("log")
+@app.command("log", cls=Command)
 @user_errors
-def log_(limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent entries.")] = 20,
-         as_json: Annotated[bool, typer.Option("--json", help="Dump the entries as JSON lines.")] = False):
+def log_(limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How many recent entries; 0 for "
+                                                                         "all.")] = 20,
+         as_json: Annotated[bool, typer.Option("--json", help="Dump the entries as JSON lines, one result record "
+                                                      "each.")] = False):
     """Recent solves, tutor turns and batch results from the local log.
 
     [bold]Examples[/bold]
@@ -440,7 +541,7 @@ def log_(limit: Annotated[int, typer.Option("--limit", "-n", help="How many rece
       phiflash log --json > history.jsonl
     """
 
-    rows = logdb.recent(limit)
+    rows = logdb.recent(limit or None)
     if as_json:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
@@ -449,16 +550,29 @@ def log_(limit: Annotated[int, typer.Option("--limit", "-n", help="How many rece
         out().print(f"no entries in {logdb.log_path()}")
         return
     table = Table(title=f"phiflash log ({logdb.log_path()})", title_justify="left")
-    for col in ("id", "time", "kind", "engine", "problem", "answer", "verdict"):
+    for col in ("time", "command", "engine", "problem", "answer", "verdict"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), dt.datetime.fromtimestamp(r["time"]).strftime("%Y-%m-%d %H:%M"), r["kind"],
-                      r["engine"] or "", (r["problem"] or "")[:60], (r["answer"] or "")[:40], r["verdict"] or "")
+        when = dt.datetime.fromisoformat(r["time"]).astimezone().strftime("%Y-%m-%d %H:%M") if r["time"] else ""
+        table.add_row(when, r["command"], r["engine"] or "", (r["problem"] or "")[:60], (r["answer"] or "")[:40],
+                      r["verdict"] or ("error" if r["error"] else ""))
     out().print(table)
 
 
 def main() -> None:
-    app()
+    """The console script. Usage errors exit 64, apart from check's 1 (wrong) and 2 (unverifiable)."""
+    try:
+        code = app(standalone_mode=False)
+    except click_errors.UsageError as e:
+        e.show()
+        sys.exit(EXIT_USAGE)
+    except click_errors.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click_errors.Abort:
+        err().print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

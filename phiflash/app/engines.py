@@ -19,6 +19,7 @@ from ..symbolic.answers import extract_answer, read_answer
 from ..symbolic.parse import ParseError
 from ..symbolic.solver import pretty, solve
 from ..symbolic.verify import UNVERIFIABLE, VERIFIED, Verdict, check_answer
+from . import record
 
 MATH_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. {problem}"
 
@@ -36,40 +37,53 @@ class Result:
     steps: list[dict] | None = None
     notes: list[str] = field(default_factory=list)
     reasoning: str | None = None
+    text: str | None = None              # the model's whole output
     finish_reason: str | None = None
     timings: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("problem", "engine", "answer", "answer_latex", "verdict", "expected",
-                                            "reason", "notes", "timings")}
-        if self.engine == "symbolic":
-            d["steps"] = self.steps
-        else:
-            d["reasoning"] = self.reasoning
-            d["finish_reason"] = self.finish_reason
-        return d
+    def to_record(self, command: str = "solve", **extra) -> dict:
+        """This result in the one JSON schema (phiflash.app.record)."""
+        own = {k: getattr(self, k) for k in ("problem", "engine", "answer", "answer_latex", "verdict", "expected",
+                                             "reason", "steps", "reasoning", "text", "finish_reason", "notes",
+                                             "timings")}
+        return record.make(command, **(own | extra))
+
+
+def _answer_objects(text: str) -> list | str | None:
+    """The SymPy objects an answer names; a str for 'no solution'/'does not exist'; None when unreadable."""
+    try:
+        a = read_answer(text)
+    except (ParseError, TypeError, ValueError):
+        return None
+    if a.kind == "text":
+        return None
+    if a.kind in ("empty", "dne"):
+        return {"empty": "no solution", "dne": "does not exist"}[a.kind]
+    if a.kind == "values" and a.names:
+        return [sp.Eq(sp.Symbol(n), v) for n, v in zip(a.names, a.values)]
+    if a.kind == "tuples":
+        return [sp.Tuple(*[sp.Eq(sp.Symbol(k), v) for k, v in t.items()]) if isinstance(t, dict) else t
+                for t in a.values]
+    return list(a.values)
 
 
 def pretty_answer(text: str) -> str:
     """A model's or student's answer, as Unicode 2-D math when it can be read, else as written."""
-
-
-    try:
-        a = read_answer(text)
-    except (ParseError, TypeError, ValueError):
-        return text
-    if a.kind == "text":
-        return text
-    if a.kind in ("empty", "dne"):
-        return {"empty": "no solution", "dne": "does not exist"}[a.kind]
-    if a.kind == "values" and a.names:
-        objs = [sp.Eq(sp.Symbol(n), v) for n, v in zip(a.names, a.values)]
-    elif a.kind == "tuples":
-        objs = [sp.Tuple(*[sp.Eq(sp.Symbol(k), v) for k, v in t.items()]) if isinstance(t, dict) else t
-                for t in a.values]
-    else:
-        objs = a.values
+    objs = _answer_objects(text)
+    if objs is None or isinstance(objs, str):
+        return objs or text
     return "\n\n".join(pretty(o) for o in objs)
+
+
+def latex_answer(text: str) -> str | None:
+    """The answer as LaTeX when it can be read (None otherwise: the text as given is in `answer`)."""
+    objs = _answer_objects(text)
+    if objs is None or isinstance(objs, str):
+        return {"no solution": r"\varnothing", "does not exist": r"\text{does not exist}"}.get(objs)
+    try:
+        return ", ".join(sp.latex(o) for o in objs)
+    except Exception:  # noqa: BLE001 - LaTeX is a courtesy; the answer itself is kept as given
+        return None
 
 
 class SymbolicEngine:
@@ -81,7 +95,12 @@ class SymbolicEngine:
     def solve(self, problem: str, **_) -> Result:
 
         start = time.perf_counter()
-        sol = solve(problem, seconds=self.seconds)  # ParseError / SolveError / TimeLimitError go to the caller
+        try:
+            sol = solve(problem, seconds=self.seconds)
+        except PhiflashError:  # ParseError / SolveError / TimeLimitError: the reason the problem is refused
+            raise
+        except Exception as e:  # noqa: BLE001 - a solver bug refuses the problem; it never crashes the caller
+            raise PhiflashError(f"the solver failed ({type(e).__name__}: {e})") from e
         seconds = time.perf_counter() - start
         verdict = VERIFIED if sol.check else UNVERIFIABLE
         return Result(problem, self.name, sol.answer_text, sol.answer_latex, sol.answer_pretty, verdict,
@@ -115,7 +134,7 @@ class PhiEngine:
 
         c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event)
         result = self.grade(problem, c.answer or c.text, check_seconds)
-        result.reasoning, result.finish_reason = c.reasoning, c.finish_reason
+        result.reasoning, result.text, result.finish_reason = c.reasoning, c.text, c.finish_reason
         result.timings = {"prompt_tokens": c.prompt_tokens, "generated_tokens": len(c.token_ids),
                           "ttft_s": round(c.ttft, 3) if c.ttft is not None else None,
                           "tokens_per_s": round(c.tokens_per_second, 2), "total_s": round(c.seconds, 3)}
@@ -126,7 +145,8 @@ class PhiEngine:
         if answer is None:
             return Result(problem, self.name, reason="the model gave no final answer")
         v: Verdict = check_answer(answer, problem, seconds=check_seconds)
-        return Result(problem, self.name, answer, answer, pretty_answer(answer), v.status, v.expected, v.reason)
+        return Result(problem, self.name, answer, latex_answer(answer) or answer, pretty_answer(answer), v.status,
+                      v.expected, v.reason)
 
 
 def make_engine(name: str | None, model: str | None = None, quantize: str | None = None, dtype: str | None = None,

@@ -6,11 +6,16 @@ It lives in the user's data directory: $PHIFLASH_HOME, else $XDG_DATA_HOME/phifl
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
 import time
 from pathlib import Path
+
+from .record import SCHEMA as RECORD_SCHEMA
+from .record import VERDICTS
+from .record import make as make_record
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL, engine TEXT,
@@ -40,30 +45,37 @@ def _connect() -> sqlite3.Connection:
     return conn
 
 
-def record(kind: str, engine: str | None, problem: str | None, answer: str | None, verdict: str | None,
-           data: dict | None = None, no_log: bool = False) -> None:
-    """Best effort: a read-only or full disk never breaks a solve."""
+def record(rec: dict, no_log: bool = False) -> None:
+    """Keep one result record (phiflash.app.record). Best effort: a read-only or full disk never breaks a solve."""
     if not logging_enabled(no_log):
         return
     try:
         with _connect() as conn:
             conn.execute("INSERT INTO entries (time, kind, engine, problem, answer, verdict, data) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (time.time(), kind, engine, problem, answer, verdict, json.dumps(data or {})))
+                         (time.time(), rec["command"], rec["engine"], rec["problem"], rec["answer"], rec["verdict"],
+                          json.dumps(rec, ensure_ascii=False)))
     except (sqlite3.Error, OSError):
         pass
 
 
-def recent(limit: int = 20) -> list[dict]:
+def recent(limit: int | None = 20) -> list[dict]:
+    """The newest entries first, as result records (`limit` None: all). Entries written before the record schema
+    are rebuilt from their columns."""
     if not log_path().exists():
         return []
     with _connect() as conn:
-        rows = conn.execute("SELECT id, time, kind, engine, problem, answer, verdict, data FROM entries "
-                            "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-    keys = ("id", "time", "kind", "engine", "problem", "answer", "verdict", "data")
+        rows = conn.execute("SELECT time, kind, engine, problem, answer, verdict, data FROM entries "
+                            "ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall()
     out = []
-    for row in rows:
-        d = dict(zip(keys, row))
-        d["data"] = json.loads(d["data"] or "{}")
+    for when, kind, engine, problem, answer, verdict, data in rows:
+        try:
+            d = json.loads(data or "{}")
+        except json.JSONDecodeError:
+            d = {}
+        if not (isinstance(d, dict) and d.get("schema") == RECORD_SCHEMA):
+            stamp = dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(timespec="seconds")
+            d = make_record(kind, time=stamp, engine=engine, problem=problem, answer=answer,
+                            verdict=verdict if verdict in VERDICTS else None)
         out.append(d)
     return out

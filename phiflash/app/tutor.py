@@ -51,10 +51,20 @@ class TutorSession:
     # ---- input --------------------------------------------------------------------------------------------------
 
     def handle(self, line: str) -> bool:
-        """One line of input; False when the session should end."""
+        """One line of input; False when the session should end. Nothing that goes wrong with one line ends
+        the session: it is said in one line and the session goes on."""
         line = line.strip()
         if not line:
             return True
+        try:
+            return self._dispatch(line)
+        except PhiflashError as e:
+            self.view.error(str(e))
+        except Exception as e:  # noqa: BLE001 - a bug on one line must not lose the session
+            self.view.error(f"that failed ({type(e).__name__}: {e}); the session goes on")
+        return True
+
+    def _dispatch(self, line: str) -> bool:
         if line.startswith("/"):
             cmd, _, arg = line.partition(" ")
             cmd, arg = cmd.lower(), arg.strip()
@@ -63,22 +73,14 @@ class TutorSession:
             handler = {"/help": self.help, "/new": self.new, "/hint": self.hint, "/check": self.check,
                        "/steps": self.steps, "/save": self.save, "/load": self.load}.get(cmd)
             if handler is None:
-                self.view.error(f"unknown command {cmd}; /help lists them")
-                return True
-            try:
-                handler(arg) if cmd in ("/check", "/save", "/load") else handler()
-            except PhiflashError as e:
-                self.view.error(str(e))
-            return True
-        try:
-            if self.problem is None:
-                self.start(line)
-            elif self.is_phi:
-                self._ask(line)
-            else:
-                self.check(line)
-        except PhiflashError as e:
-            self.view.error(str(e))
+                raise PhiflashError(f"unknown command {cmd}; /help lists them")
+            handler(arg) if cmd in ("/check", "/save", "/load") else handler()
+        elif self.problem is None:
+            self.start(line)
+        elif self.is_phi:
+            self._ask(line)
+        else:
+            self.check(line)
         return True
 
     # ---- commands -----------------------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ class TutorSession:
             self.solution = solve(problem)  # ParseError / SolveError: the problem is not taken
             self.problem = problem
             self.view.info(f"Problem: {problem}\nTry it, then /check your answer, or ask for a /hint.")
-        self.log(kind="tutor", problem=problem, answer=None, verdict=None)
+        self.log(problem=problem, answer=None, verdict=None)
 
     def _need_problem(self) -> None:
         if self.problem is None:
@@ -127,7 +129,7 @@ class TutorSession:
 
         verdict = check_answer(answer, self.problem)
         self.view.verdict(verdict, pretty_answer(answer), self._what_is_wrong(answer, verdict))
-        self.log(kind="tutor", problem=self.problem, answer=answer, verdict=verdict.status)
+        self.log(problem=self.problem, answer=answer, verdict=verdict.status)
         if self.is_phi and verdict.status != "verified":
             self._ask(f"I think the answer is {answer}. A checker says this is {verdict.status}. Point out what "
                       "is wrong in my answer without giving the full solution.")
@@ -181,7 +183,7 @@ class TutorSession:
             self.view.info("(stopped)")
         self.messages.append({"role": "assistant", "content": reply})  # no reasoning section fed back
         self.view.reply(reply, c)
-        self.log(kind="tutor", problem=self.problem, answer=reply, verdict=None)
+        self.log(problem=self.problem, answer=reply, verdict=None)
 
     # ---- persistence --------------------------------------------------------------------------------------------
 
@@ -197,18 +199,41 @@ class TutorSession:
         self.view.info(f"Saved to {path}.")
 
     def load(self, path: str) -> None:
+        """Restore a saved session. The file is checked whole before anything changes: a bad one is refused
+        with the reason and the current session is kept."""
         if not path:
             raise PhiflashError("usage: /load FILE")
         try:
-            data = json.loads(Path(path).expanduser().read_text())
-            problem, level, messages = data["problem"], int(data.get("hint_level", 0)), list(data.get("messages", []))
-        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise PhiflashError(f"cannot load {path}: {e}") from None
+        problem, level, messages = _session_fields(data, path)
+        solution = None
+        if problem is not None and not self.is_phi:
+            solution = solve(problem)  # a problem the engine can't take: refused, the session kept
         self.reset()
-        if problem is not None:
-            if self.is_phi:
-                self.problem, self.messages = problem, messages or [{"role": "system", "content": SYSTEM}]
-            else:
-                self.solution, self.problem = solve(problem), problem
-        self.hint_level = level
+        self.problem, self.solution, self.hint_level = problem, solution, level
+        if self.is_phi and problem is not None:
+            self.messages = messages or [{"role": "system", "content": SYSTEM}]
         self.view.info(f"Loaded {path}: {problem or 'no problem yet'} (hints used: {level}).")
+
+
+def _session_fields(data, path: str) -> tuple[str | None, int, list[dict]]:
+    """(problem, hint_level, messages) of a saved session, or a PhiflashError saying what is wrong."""
+    def bad(what: str) -> PhiflashError:
+        return PhiflashError(f"cannot load {path}: {what}")
+
+    if not isinstance(data, dict):
+        raise bad("not a saved session (a JSON object with 'problem', 'hint_level', 'messages')")
+    problem = data.get("problem")
+    if problem is not None and (not isinstance(problem, str) or not problem.strip()):
+        raise bad("'problem' must be text or null")
+    level = data.get("hint_level", 0)
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 1000:
+        raise bad("'hint_level' must be a whole number from 0")
+    messages = data.get("messages", [])
+    if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+            and isinstance(m.get("content"), str) for m in messages):
+        raise bad("'messages' must be a list of {role: system|user|assistant, content: text}")
+    return problem, level, messages

@@ -82,12 +82,6 @@ def test_solve_errors_are_one_line(args, needle):
     assert not Path("pwned").exists()
 
 
-def test_negative_temperature_is_refused_with_a_model(chat_checkpoint):
-    r = run("solve", "x=1", "--temperature", "-1", "--model", str(chat_checkpoint))
-    assert r.exit_code == 1
-    assert "temperature must be ≥ 0" in one_error_line(r)
-
-
 def test_debug_shows_the_traceback(monkeypatch):
     from phiflash.symbolic.parse import ParseError
 
@@ -153,7 +147,7 @@ def test_check_exit_status(args, code, word):
 def test_check_json():
     r = run("check", "3x^2+4x+5=1", "x = 2", "--json")
     obj = json.loads(r.stdout)
-    assert r.exit_code == 1 and obj["status"] == "wrong" and "sqrt(2)" in obj["expected"]
+    assert r.exit_code == 1 and obj["verdict"] == "wrong" and "sqrt(2)" in obj["expected"]
 
 
 # ---- batch -------------------------------------------------------------------------------------------------------
@@ -172,9 +166,9 @@ def test_batch_jsonl_with_references_and_a_bad_line(tmp_path):
     r = run("batch", str(f), "--engine", "symbolic")
     assert r.exit_code == 0, r.output
     recs = {x["id"]: x for x in results(tmp_path / "p.jsonl.results.jsonl")}
-    assert set(recs) == {"a", "2", "c", "d"}
+    assert set(recs) == {"a", "line-2", "c", "d"}
     assert recs["a"]["correct"] is True and recs["c"]["correct"] is False
-    assert "not valid JSON" in recs["2"]["error"] and recs["d"]["error"]
+    assert "line 2: not valid JSON" in recs["line-2"]["error"] and recs["d"]["error"]
     for rec in recs.values():
         assert set(rec) >= {"id", "problem", "answer", "verdict", "reference", "correct", "error", "seconds"}
     assert "accuracy vs references" in r.stdout and "50.0% of 2" in r.stdout
@@ -195,10 +189,11 @@ def test_batch_txt_and_csv_and_resume(tmp_path):
 def test_batch_drops_a_torn_line_and_finishes(tmp_path):
     (tmp_path / "p.txt").write_text("x + 1 = 2\n2x = 8\n")
     out = tmp_path / "o.jsonl"
-    out.write_text('{"id": "1", "problem": "x + 1 = 2", "answer": "x = 1", "verdict": "verified"}\n{"id": "2", "pro')
+    out.write_text('{"id": "line-1", "problem": "x + 1 = 2", "answer": "x = 1", "verdict": "verified"}\n'
+                   '{"id": "line-2", "pro')
     r = run("batch", str(tmp_path / "p.txt"), "--engine", "symbolic", "--out", str(out))
     assert r.exit_code == 0
-    assert [x["id"] for x in results(out)] == ["1", "2"]
+    assert [x["id"] for x in results(out)] == ["line-1", "line-2"]
 
 
 @pytest.mark.parametrize("content,name,needle", [
@@ -232,7 +227,7 @@ def test_batch_killed_mid_run_resumes_without_duplicates(tmp_path):
     r = run("batch", str(f), "--engine", "symbolic")
     assert r.exit_code == 0
     ids = [x["id"] for x in results(out)]
-    assert sorted(ids, key=int) == [str(i) for i in range(1, len(problems) + 1)]  # each exactly once
+    assert sorted(ids) == sorted(f"line-{i}" for i in range(1, len(problems) + 1))  # each exactly once
 
 
 # ---- tutor -------------------------------------------------------------------------------------------------------
@@ -342,7 +337,7 @@ def test_log_records_and_can_be_turned_off(monkeypatch):
     run("check", "x^2 = 4", "x = 2")
     r = run("log", "--json")
     entries = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [e["kind"] for e in entries] == ["check", "solve"]
+    assert [e["command"] for e in entries] == ["check", "solve"]
     assert entries[1]["answer"] == "x = 1" and entries[0]["verdict"] == "wrong"
     run("solve", "x + 2 = 2", "--no-log")
     monkeypatch.setenv("PHIFLASH_NO_LOG", "1")
@@ -416,7 +411,7 @@ def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkp
                 "--max-tokens", "8", "--out", str(out))
         assert r.exit_code == 0, r.output
         recs = {x["id"]: x for x in results(out)}
-        assert set(recs) == {"a", "b", "c", "4"} and "not valid JSON" in recs["4"]["error"]
+        assert set(recs) == {"a", "b", "c", "line-4"} and "not valid JSON" in recs["line-4"]["error"]
         assert all(recs[i]["engine"] == "phi" for i in "abc")
         outs[bs] = {i: recs[i]["answer"] for i in "abc"}
     assert outs[1] == outs[3]
@@ -448,7 +443,7 @@ def test_batch_scores_against_references_by_subject_and_level(tmp_path):
 
 def test_check_never_calls_a_reference_answer_wrong_on_sentences():
     r = run("check", "What is the remainder when $129^{34}+96^{38}$ is divided by $11$?", "9", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "verified"
+    assert r.exit_code == 0 and json.loads(r.stdout)["verdict"] == "verified"
     r = run("check", "What is the train's speed in miles per hour?", "40", "--json")
     reason = json.loads(r.stdout)["reason"]
     assert r.exit_code == 2 and "can't read" in reason and "train's" in reason
