@@ -72,7 +72,8 @@ def pretty_answer(text: str) -> str:
     objs = _answer_objects(text)
     if objs is None or isinstance(objs, str):
         return objs or text
-    return "\n\n".join(pretty(o) for o in objs)
+    shown = [pretty(o) for o in objs]
+    return "\n\n".join(shown) if any("\n" in t for t in shown) else ", ".join(shown)
 
 
 def latex_answer(text: str) -> str | None:
