@@ -1,6 +1,12 @@
 """Final answers: find one in model output, and read one (ours, the model's, a student's, a reference) into a
-comparable form. Reading tries phiflash's safe parser first and math-verify's LaTeX parser second, with its
-known traps handled: `i` is mapped to the imaginary unit and ± is expanded before it sees the text.
+comparable form, the way graders read them: the answer inside a sentence ("The largest $n$ is 34"), a value with
+its unit, percent sign, currency or degree mark, thousands separators in every usual form, `x \\in S`, and a chain
+`2 \\cdot 5 = 10` read as its last member. What a reading strips is kept (`unit`), and where a text has a second
+honest reading (35% is 35 or 0.35; 1,25 may be a decimal comma) it is kept as an alternative, so that a comparison
+never calls an answer wrong that another reading of it makes right.
+
+Reading tries phiflash's safe parser first and math-verify's LaTeX parser second, with its known traps handled:
+`i` is mapped to the imaginary unit and ± is expanded before it sees the text.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .parse import ParseError, braced, parse_math
+from .parse import CONSTANTS, FUNCTIONS, ParseError, braced, parse_math
 
 # ---- extraction from model output -------------------------------------------------------------------------------
 
@@ -63,6 +69,10 @@ class Answer:
     names: list = field(default_factory=list)   # variable names written as "x = …"
     decimals: int | None = None                 # decimal places when the answer is written as a decimal
     text: str = ""
+    unit: str | None = None                     # what followed the value: "cm", "%", "°", "$"…
+    # other honest readings of the same text: (how, why, reading), how = "same" (a notation for the same
+    # value: 35% as 0.35) or "ambiguous" (1,25 with a decimal comma): a match there is not a confident verdict
+    alternatives: list = field(default_factory=list)
 
 
 def _decimals(text: str) -> int | None:
@@ -77,22 +87,42 @@ def _clean(text: str) -> str:
         t = boxed
     t = _strip(t)
     t = re.sub(r"\\(?:text|textbf|mathrm)\{\s*(?:or|and)\s*\}", " or ", t)
-    t = re.sub(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", "", t, flags=re.IGNORECASE)
-    if re.fullmatch(r"[\\$\s]*\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):  # one number with thousands separators
-        t = t.replace(",", "")
-    t = t.replace("\\dfrac", "\\frac").replace("\\!", "")
+    t = t.replace("\\dfrac", "\\frac")
     return t.strip()
 
 
 def read_answer(text: str) -> Answer:
     """Raises ParseError when neither parser can read the text."""
     t = _clean(text)
+    special = _special(t, text)
+    if special is not None:
+        return special
+    t = _answer_part(t)
+    special = _special(t, text)
+    if special is not None:
+        return special
+    form = written_form(t)
+    ans = _read(form.value, text)
+    ans.unit = form.unit
+    for how, why, alt in form.alternatives:
+        try:
+            ans.alternatives.append((how, why, _read(alt, text)))
+        except ParseError:
+            continue
+    return ans
+
+
+def _special(t: str, text: str) -> Answer | None:
     if _EMPTY.match(t) or re.fullmatch(r"\\text\{\s*no\s+(real\s+)?solutions?\s*\}", t, re.IGNORECASE):
         return Answer("empty", text=text)
     if _DNE.match(re.sub(r"\\text\{(.*?)\}", r"\1", t)):
         return Answer("dne", text=text)
     if _ALL_REALS.match(re.sub(r"\\text\{(.*?)\}", r"\1", t)):
         return Answer("set", [sp.S.Reals], text=text)
+    return None
+
+
+def _read(t: str, text: str) -> Answer:
     try:
         items = parse_math(t)
     except ParseError as ours:
@@ -103,6 +133,191 @@ def read_answer(text: str) -> Answer:
         if isinstance(items, str):
             return Answer("text", [items], text=text)
     return _from_items(items, text)
+
+
+# ---- the written form around a value --------------------------------------------------------------------------
+
+_MATH_DELIMS = re.compile(r"\$\$|(?<!\\)\$|\\\(|\\\)|\\\[|\\\]")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textnormal|textrm|mbox|mathrm|operatorname)\s*\{([^{}]*)\}")
+_LEAD = re.compile(r"\b(?:final\s+answer|answer|result)\b\s*(?:is|was|would\s+be|will\s+be|equals|:|=)?\s*:?",
+                   re.IGNORECASE)
+_IS = re.compile(r"\b(?:is|are|equals|was|would\s+be)\b", re.IGNORECASE)
+
+
+def _prose(t: str) -> str:
+    """The words of t outside math delimiters and \\text{…} (the answer's own words, e.g. a unit, are inside)."""
+    outside = re.sub(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]", " ", t, flags=re.DOTALL)
+    return _TEXT_CMD.sub(" ", outside)
+
+
+def _answer_part(t: str) -> str:
+    """The answer of a sentence: 'The final answer is $14 {, }916$' → 14 {, }916, 'The largest $n$ is 34' → 34,
+    'Answer \\( 9 \\)' → 9. Text that is not a sentence comes back as it is (without math delimiters)."""
+    prose = _prose(t)
+    lead = list(_LEAD.finditer(prose))
+    if lead and lead[-1].group().strip():
+        cut = _same_offset(t, prose, lead[-1].end())
+    else:
+        verbs = list(_IS.finditer(prose))
+        cut = _same_offset(t, prose, verbs[-1].end()) if verbs and re.search(r"[A-Za-z]{2}", prose) else 0
+    whole = re.sub(r"\s*[.;]\s*$", "", _MATH_DELIMS.sub(" ", t)).strip()
+    if not cut:
+        return whole
+    part = re.sub(r"\s*[.;]\s*$", "", _MATH_DELIMS.sub(" ", t[cut:])).strip()
+    return part if _plausible(part) else whole
+
+
+def _plausible(part: str) -> bool:
+    """Could this be an answer on its own: math, perhaps with a unit; not more words ('it is big' is no answer)."""
+    if not part or _special(part, part) is not None:
+        return bool(part)
+    value = re.sub(r"\\(?:begin|end)\{[A-Za-z*]+\}", " ", written_form(part).value)
+    if re.fullmatch(r"\s*\\text\{[^{}]*\}\s*", value):
+        return True  # a word answer: \text{Evelyn}
+    words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", " ", value))
+    return all(w.lower() in FUNCTIONS or w.lower() in CONSTANTS or w.lower() in ("or", "and") for w in words)
+
+
+def _same_offset(t: str, prose: str, i: int) -> int:
+    """Math segments were blanked in `prose` without changing lengths, except \\text{…}; map i back to t."""
+    if len(prose) == len(t):
+        return i
+    return t.find(prose[:i].split()[-1], 0) + len(prose[:i].split()[-1]) if prose[:i].split() else 0
+
+
+@dataclass
+class WrittenForm:
+    value: str
+    unit: str | None = None
+    alternatives: list = field(default_factory=list)  # (how, why, text)
+
+
+_UNIT_WORDS = {
+    # length, area, volume, mass, time, speed, money, angle, misc (singular and plural, common abbreviations)
+    **dict.fromkeys(["m", "meter", "meters", "metre", "metres"], "m"),
+    **dict.fromkeys(["cm", "centimeter", "centimeters", "centimetre", "centimetres"], "cm"),
+    **dict.fromkeys(["mm", "millimeter", "millimeters"], "mm"),
+    **dict.fromkeys(["km", "kilometer", "kilometers", "kilometre", "kilometres"], "km"),
+    **dict.fromkeys(["in", "inch", "inches"], "in"), **dict.fromkeys(["ft", "foot", "feet"], "ft"),
+    **dict.fromkeys(["yd", "yard", "yards"], "yd"), **dict.fromkeys(["mi", "mile", "miles"], "mi"),
+    **dict.fromkeys(["g", "gram", "grams"], "g"), **dict.fromkeys(["kg", "kilogram", "kilograms"], "kg"),
+    **dict.fromkeys(["lb", "lbs", "pound", "pounds"], "lb"), **dict.fromkeys(["oz", "ounce", "ounces"], "oz"),
+    **dict.fromkeys(["s", "sec", "secs", "second", "seconds"], "s"),
+    **dict.fromkeys(["min", "mins", "minute", "minutes"], "min"),
+    **dict.fromkeys(["h", "hr", "hrs", "hour", "hours"], "h"), **dict.fromkeys(["day", "days"], "day"),
+    **dict.fromkeys(["week", "weeks"], "week"), **dict.fromkeys(["year", "years"], "year"),
+    **dict.fromkeys(["mph", "miles per hour"], "mph"), **dict.fromkeys(["l", "liter", "liters", "litre"], "L"),
+    **dict.fromkeys(["ml", "milliliter", "milliliters"], "mL"), **dict.fromkeys(["gallon", "gallons"], "gal"),
+    **dict.fromkeys(["dollar", "dollars", "usd", "$", "\\$"], "$"), **dict.fromkeys(["cent", "cents"], "cent"),
+    **dict.fromkeys(["euro", "euros", "€", "eur"], "€"), **dict.fromkeys(["£", "pounds sterling"], "£"),
+    **dict.fromkeys(["unit", "units"], "units"),
+    **dict.fromkeys(["square units", "sq units", "units^2", "square unit"], "units²"),
+    **dict.fromkeys(["cubic units", "units^3"], "units³"),
+    **dict.fromkeys(["people", "students", "ways", "days", "apples", "marbles", "cookies", "books", "coins",
+                     "cups", "pieces", "times", "points", "games", "handshakes", "outfits", "numbers", "integers",
+                     "digits", "dots", "cents", "candies", "cards", "boxes", "rows", "seats", "pages", "stamps"],
+                    None),  # counted things: dropped, never compared
+}
+_POWERS = {"^2": "²", "^{2}": "²", "²": "²", "^3": "³", "^{3}": "³", "³": "³"}
+
+
+def _unit(words: str) -> tuple[bool, str | None]:
+    """(is a unit, its canonical name) for the words after a value: 'cm^2', 'square feet', 'miles'."""
+    w = " ".join(words.replace("\\ ", " ").split()).strip().lower()
+    power = ""
+    for k, v in _POWERS.items():
+        if w.endswith(k):
+            w, power = w[: -len(k)].strip(), v
+            break
+    for prefix, v in (("square ", "²"), ("sq ", "²"), ("sq. ", "²"), ("cubic ", "³")):
+        if w.startswith(prefix) and not power:
+            w, power = w[len(prefix):], v
+    if w in _UNIT_WORDS:
+        name = _UNIT_WORDS[w]
+        return True, (name + power) if name else None
+    return False, None
+
+
+def _value_like(v: str) -> bool:
+    """A number or numeric expression: no letters once LaTeX commands (\\frac, \\sqrt, \\pi) are removed."""
+    rest = re.sub(r"\\[A-Za-z]+", "", v)
+    return bool(re.search(r"\d", v)) and not re.search(r"[A-Za-z]", rest.replace("pi", ""))
+
+
+def written_form(t: str) -> WrittenForm:
+    """Split an answer into its value and what is written around it, with the other honest readings."""
+    t = t.strip()
+    t = re.sub(r"^[A-Za-z]\w*\s*(?:\\in|∈)\s*(?=[\[(\\{]|\\left|\\mathbb)", "", t)  # x \in [2, 5] is [2, 5]
+    unit = None
+    name = re.match(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=(?![=<>])\s*", t)  # x = 3 \text{ cm}: the value is after x =
+    name_part = name.group(0) if name and t.count("=") == 1 else ""
+    t = t[len(name_part):]
+    # currency in front: \$16,386.20, €12, USD 5
+    m = re.match(r"^(-?)\s*(\\\$|\$|€|£|USD\s)\s*", t)
+    if m and _value_like(t[m.end():]):
+        unit, t = _UNIT_WORDS.get(m.group(2).strip().lower(), "$"), m.group(1) + t[m.end():]
+    # words after the value: \text{ meters}, \textbf{inches}, \text{ cm}^2, cm^2, 45 €, 20 \%
+    while True:
+        m = re.search(r"\s*(?:(?:" + _TEXT_CMD.pattern + r")(\s*\^\s*\{?[23]\}?)?|\\?%|°|\^\s*\{?\\circ\}?|"
+                      r"\\degree|€|£|(?<=[\d}\s])[A-Za-z][A-Za-z. ]*(?:\^\{?[23]\}?|[²³])?)\s*$", t)
+        if not m or m.start() == 0:
+            break
+        tail, head = m.group(0).strip(), t[: m.start()].strip()
+        words = m.group(1) + (m.group(2) or "").replace(" ", "") if m.group(1) is not None else tail
+        if tail in ("%", "\\%") or words.strip().lower() in ("%", "percent", "pct", "per cent", "\\%"):
+            kind = "%"
+        elif tail in ("°", "\\degree") or "circ" in tail or words.strip().lower() in ("degree", "degrees"):
+            kind = "°"
+        else:
+            is_unit, kind = _unit(words)
+            # 4h may be 4·h: a one-letter unit counts only when set apart (4 h, 4\\text{ h})
+            attached = m.group(1) is None and not m.group(0)[:1].isspace()
+            if not is_unit or (attached and len(re.sub(r"[^A-Za-z]", "", words)) == 1):
+                break
+        if not _value_like(head):
+            break
+        t, unit = head, kind if unit is None else unit
+    value = _separators(t)
+    form = WrittenForm(name_part + _chain_end(value), unit)
+    if unit == "%":
+        form.alternatives.append(("same", "a percent is a hundredth", f"{name_part}({value})/100"))
+    elif unit == "°":
+        form.alternatives.append(("same", "degrees in radians", f"{name_part}({value})*pi/180"))
+    decimal_comma = re.fullmatch(r"(-?\d+),(\d+)", t.strip())
+    if decimal_comma and (value != t.strip() or len(decimal_comma.group(2)) != 3):
+        form.alternatives.append(("ambiguous", f"'{t.strip()}' may be written with a decimal comma",
+                                  f"{name_part}{decimal_comma.group(1)}.{decimal_comma.group(2)}"))
+    return form
+
+
+def _separators(v: str) -> str:
+    """14{,}916, 16,\\!386.20, 1\\,000\\,000, 2 000, 21 {, }934 → one number; anything else unchanged."""
+    w = re.sub(r"\s*\{\s*,\s*\}\s*", ",", v).replace(",\\!", ",").replace("\\!", "")
+    w = re.sub(r"(?<=\d)\s*\\[,;: ]\s*(?=\d)", " ", w)
+    m = re.fullmatch(r"\s*(-?)(\d{1,3}(?:([,  ])\d{3})(?:\3\d{3})*)(\.\d+)?\s*", w)
+    if m:
+        return m.group(1) + re.sub(r"\D", "", m.group(2)) + (m.group(4) or "")
+    return v
+
+
+def _chain_end(v: str) -> str:
+    """`2 \\cdot 5 = 10` is 10 and `x = 4+4+1 = 9` is x = 9: a chain of equalities is read as its last member
+    (the name in front kept), as graders read worked answers. One equation with letters on the left is kept."""
+    depth, cuts = 0, []
+    for i, ch in enumerate(v):
+        depth += ch in "([{" and 1 or ch in ")]}" and -1 or 0
+        if depth == 0 and ch == "=" and v[i - 1:i] not in ("<", ">", "!", "=") and v[i + 1:i + 2] != "=":
+            cuts.append(i)
+        if depth == 0 and (ch in ",;" or v[i:i + 4] in (" or ", " and")):
+            return v  # a list: each member is its own answer
+    if not cuts:
+        return v
+    first, last = v[: cuts[0]].strip(), v[cuts[-1] + 1:].strip()
+    if re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", first):
+        return v if len(cuts) == 1 else f"{first} = {last}"
+    if re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", first)):
+        return v  # an equation such as y - 2x = 3
+    return last
 
 
 def _from_items(items: list, text: str) -> Answer:

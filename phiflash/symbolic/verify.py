@@ -100,7 +100,8 @@ def compare(cand: Answer, exp: Answer, var: sp.Symbol | None = None, antiderivat
     if cand.kind == "empty":  # "no real solution" is right when every root is complex
         return exp.kind == "values" and not any(_is_real(v) for v in exp.values)
     if exp.kind == "set" or cand.kind == "set":
-        return _as_set(cand, var) == _as_set(exp, var)
+        a, b = _as_set(cand, var), _as_set(exp, var)
+        return a == b or (cand.decimals is not None and _intervals_close(a, b, cand.decimals))
     if exp.kind == "equation" or cand.kind == "equation":
         cand, exp = _as_equations(cand), _as_equations(exp)
         if cand.kind != "equation" or exp.kind != "equation" or len(cand.values) != len(exp.values):
@@ -115,6 +116,17 @@ def compare(cand: Answer, exp: Answer, var: sp.Symbol | None = None, antiderivat
     if real and len(real) < len(exp.values) and all(_is_real(c) for c in cand.values):
         return _same_set(cand.values, real, cand.decimals)
     return False
+
+
+def _intervals_close(a: sp.Set, b: sp.Set, decimals: int) -> bool:
+    """(0.6, 2.6667] and (3/5, 8/3]: the same intervals, ends equal to the decimals written, same open/closed."""
+    pa = a.args if isinstance(a, sp.Union) else (a,)
+    pb = b.args if isinstance(b, sp.Union) else (b,)
+    if len(pa) != len(pb) or not all(isinstance(i, sp.Interval) for i in pa + pb):
+        return False
+    return all(x.left_open == y.left_open and x.right_open == y.right_open and
+               values_equal(x.start, y.start, decimals) and values_equal(x.end, y.end, decimals)
+               for x, y in zip(sorted(pa, key=lambda i: float(i.start)), sorted(pb, key=lambda i: float(i.start))))
 
 
 def _as_equations(ans: Answer) -> Answer:
@@ -238,18 +250,97 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
     if cand.kind == "text" or exp.kind == "text":
         same = cand.kind == exp.kind and cand.values == exp.values
         return Verdict(VERIFIED if same else WRONG, expected_str, "" if same else "the text differs", cand.text)
+    if cand.unit and exp.unit and cand.unit != exp.unit and not {cand.unit, exp.unit} & _ANY_UNIT:
+        return Verdict(UNVERIFIABLE, expected_str, f"the units differ ({cand.unit}, {exp.unit}): not compared",
+                       cand.text)
     try:
         ok = compare(cand, exp, **opts)
     except Undecidable as e:
         return Verdict(UNVERIFIABLE, expected_str, f"equivalence undecided: {e}", cand.text)
     except Exception as e:  # noqa: BLE001 - SymPy's failures to compare are "cannot check"
         return Verdict(UNVERIFIABLE, expected_str, f"cannot compare: {type(e).__name__}: {e}", cand.text)
+    if not ok:
+        how, why, pair = _other_reading_matches(cand, exp, opts)
+        if how == "ambiguous":
+            return Verdict(UNVERIFIABLE, expected_str, f"{why}; read that way it matches", cand.text)
+        if how == "same":
+            ok, (cand, exp) = True, pair
+    if not ok and expected_text is not None and _second_reader_equal(expected_text, answer_text):
+        return Verdict(UNVERIFIABLE, expected_str, "the two readers of the answers disagree (math-verify reads "
+                       "them as equal)", cand.text)
     if ok:
         form = _form_problem(answer_text, prob.form) if prob is not None else None
         if form:
             return Verdict(WRONG, expected_str, f"right value, but {form}", cand.text)
-        return Verdict(VERIFIED, expected_str, "", cand.text)
+        if cand.decimals is not None and not (prob is not None and prob.form == "decimal") and \
+                not _matches_exactly(cand, exp, opts):
+            return Verdict(UNVERIFIABLE, expected_str, f"it agrees with {expected_str} only to the "
+                           f"{cand.decimals} decimal place{'s' if cand.decimals > 1 else ''} written, and the problem "
+                           "does not ask to round", cand.text)
+        unit = cand.unit or exp.unit
+        return Verdict(VERIFIED, expected_str, f"compared without the unit ({unit})" if unit and
+                       cand.unit != exp.unit else "", cand.text)
     return Verdict(WRONG, expected_str, NO_MATCH, cand.text)
+
+
+def _matches_exactly(cand: Answer, exp: Answer, opts: dict) -> bool:
+    """The decimals written are the exact value (0.375 = 3/8), not a rounding of it (0.333 for 1/3)."""
+    def exact(v):
+        if isinstance(v, dict):
+            return {k: exact(x) for k, x in v.items()}
+        if isinstance(v, sp.Basic):
+            return v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})
+        return v
+    as_written = Answer(cand.kind, [exact(v) for v in cand.values], cand.names, None, cand.text, cand.unit)
+    try:
+        return compare(as_written, exp, **opts)
+    except Exception:  # noqa: BLE001 - not provably exact
+        return False
+
+
+_SCALES = ("%", "°")  # marks whose alternative reading rescales the value
+_ANY_UNIT = {"units", "units²", "units³"}  # "square units" matches whatever unit the other side names
+
+
+def _other_reading_matches(cand: Answer, exp: Answer, opts: dict) -> tuple[str | None, str, tuple]:
+    """When the first readings differ: does another honest reading of either side match? ("same", why, pair)
+    for a notation of the same value (35% as 0.35), ("ambiguous", why, pair) for a reading that may not be
+    meant; (None, "", ()) when none does."""
+    # 50% read as 0.5 is compared with a plain value only: against 0.5% it would be a false "same"
+    pairs = [(how, why, alt, exp) for how, why, alt in cand.alternatives if exp.unit not in _SCALES]
+    pairs += [(how, why, cand, alt) for how, why, alt in exp.alternatives if cand.unit not in _SCALES]
+    found: tuple[str | None, str, tuple] = (None, "", ())
+    for how, why, c, e in pairs:
+        try:
+            if compare(c, e, **opts):
+                if how == "same":
+                    return how, why, (c, e)
+                found = (how, why, (c, e))
+        except Exception:  # noqa: BLE001 - an alternative that can't be compared proves nothing
+            continue
+    return found
+
+
+def _second_reader_equal(reference: str, answer: str) -> bool:
+    """math-verify's LaTeX reading of both texts, asked only before saying "wrong" against a reference: if an
+    independent grader reads them as equal, our "wrong" is not confident. It can only turn wrong into
+    unverifiable, never make anything verified."""
+    if any(pm in reference + answer for pm in ("\\pm", "±", "\\mp", "∓")):
+        return False  # math-verify keeps one branch of ±
+    try:
+        import logging
+
+        from math_verify import LatexExtractionConfig, parse, verify
+        logging.getLogger("math_verify").setLevel(logging.ERROR)
+        config = [LatexExtractionConfig()]
+
+        def read(text: str):
+            text = re.sub(r"\\(?:mathrm|mathit|text)\{i\}", "i", text)  # it drops \mathrm{i}: 3+4\mathrm{i} = 7
+            return parse(text if "$" in text else f"${text}$", extraction_config=config, parsing_timeout=None)
+        gold, pred = read(reference), read(answer)
+        return bool(gold and pred and verify(gold, pred, timeout_seconds=None))
+    except Exception:  # noqa: BLE001 - no second opinion
+        return False
 
 
 def _in_base(cand: Answer, text: str, base: int) -> Answer:
