@@ -283,6 +283,10 @@ def written_form(t: str) -> WrittenForm:
         form.alternatives.append(("same", "a percent is a hundredth", f"{name_part}({value})/100"))
     elif unit == "°":
         form.alternatives.append(("same", "degrees in radians", f"{name_part}({value})*pi/180"))
+    pair = re.fullmatch(r"(?:\\left)?\(\s*([^(),\[\]]+?)\s*,\s*([^(),\[\]]+?)\s*(?:\\right)?\)", value.strip())
+    if pair and not name_part:
+        form.alternatives.append(("ambiguous", f"'{value.strip()}' may be an interval, an ordered pair or the two "
+                                  "values themselves", f"{pair.group(1)}, {pair.group(2)}"))
     decimal_comma = re.fullmatch(r"(-?\d+),(\d+)", t.strip())
     if decimal_comma and (value != t.strip() or len(decimal_comma.group(2)) != 3):
         form.alternatives.append(("ambiguous", f"'{t.strip()}' may be written with a decimal comma",

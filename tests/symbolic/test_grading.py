@@ -73,7 +73,8 @@ CLASSES = {
         ("\\frac{1}{3}", "0.34", W), ("\\frac{1}{2}", "0.50", V),
     ],
     "decimal comma is ambiguous": [("1.25", "1,25", U), ("3.5", "3,5", U), ("1.234", "1,234", U)],
-    "ordered pairs": [("(1, 2)", "(1,2)", V), ("(2, 1)", "(1, 2)", W)],
+    "ordered pairs": [("(1, 2)", "(1,2)", V), ("(2, 1)", "(1, 2)", W),
+                      ("\\{1, 2\\}", "(1, 2)", U), ("1, 2", "\\left(1, 2\\right)", U), ("1, 2", "(1, 3)", W)],
 }
 
 
@@ -83,6 +84,14 @@ CLASSES = {
 def test_pairs_by_class(reference, answer, expected):
     v = verdict(answer, reference)
     assert v.status == expected, v
+
+
+@pytest.mark.parametrize("problem,answer,status", [
+    ("Find all solutions to x^2 = 1.", "-1, 1", V), ("Find all solutions to x^2 = 1.", "(-1, 1)", U),
+    ("solve the system x+y=3, x-y=1", "(2, 1)", V), ("solve the system x+y=3, x-y=1", "(1, 2)", W),
+])
+def test_pairs_and_sets_as_the_problem_asks(problem, answer, status):
+    assert _check(answer, problem, None).status == status
 
 
 def test_a_rounded_decimal_is_verified_when_the_problem_asks_to_round():
