@@ -129,13 +129,13 @@ Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="phi (the 
 Model = Annotated[Optional[str], typer.Option("--model", "-m", envvar="PHIFLASH_MODEL",
                                               help="Checkpoint directory (else PHIFLASH_MODEL, else the "
                                                    "Hugging Face cache).")]
-QUANTIZE_MODES = ("none", "int8")
+QUANTIZE_MODES = ("none", "int8", "int4")
 
 
 def _quantize_mode(value: Optional[str]) -> Optional[str]:
     if value is not None and value not in QUANTIZE_MODES:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(QUANTIZE_MODES)}")
-    return None if value == "none" else value
+    return value
 
 
 Temperature = Annotated[float, typer.Option(min=0.0, help="Sampling temperature; 0 = greedy.")]
@@ -148,15 +148,21 @@ def _top_p(value: float) -> float:
 TopP = Annotated[float, typer.Option("--top-p", callback=_top_p, help="Nucleus sampling mass, 0 < p ≤ 1.")]
 MaxTokens = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens to generate.")]
 Seed = Annotated[Optional[int], typer.Option(help="Random seed for reproducible sampling.")]
-Quantize = Annotated[Optional[str], typer.Option(callback=_quantize_mode, metavar="none|int8",
-                                                 help="Load the model's large layers as int8 weights (int8).")]
+Quantize = Annotated[Optional[str], typer.Option(callback=_quantize_mode, metavar="none|int8|int4",
+                                                 help="Weights of the model's large layers: int8 (the default on "
+                                                      "CPU), int4 (about twice as fast, a little less accurate) "
+                                                      "or none (the checkpoint's bf16). Quantized once, then "
+                                                      "cached.")]
+Threads = Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the model (default: the cores not "
+                                                           "busy with other work).")]
 NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the local log (also "
                                                       "PHIFLASH_NO_LOG=1).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object (the schema is in the "
                                                      "README).")]
 
 # Options that only mean something to the model: given to the symbolic engine they are refused, not ignored.
-MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reasoning", "quantize", "batch_size")
+MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reasoning", "quantize", "batch_size",
+              "threads")
 
 
 def _params(temperature: float, top_p: float, seed: Optional[int]):
@@ -164,8 +170,10 @@ def _params(temperature: float, top_p: float, seed: Optional[int]):
     return SamplingParams(temperature=temperature, top_p=top_p, seed=seed)
 
 
-def _engine(ctx: typer.Context, engine, model, quantize):
-    eng = make_engine(engine, model, quantize, notice=_notice_once)
+def _engine(ctx: typer.Context, engine, model, quantize, threads=None):
+    with _Bar("quantizing") as bar:
+        eng = make_engine(engine, model, quantize, threads=threads, no_weights=_notice_once, progress=bar,
+                          notice=lambda m: err().print(Text(m, style="dim"), soft_wrap=True))
     if eng.name == "symbolic":
         given = [name for name in MODEL_ONLY if name in ctx.params and ctx.get_parameter_source(name).name in (
             "COMMANDLINE", "ENVIRONMENT")]
@@ -175,6 +183,28 @@ def _engine(ctx: typer.Context, engine, model, quantize):
             raise PhiflashError(f"{opts} only appl{'ies' if len(given) == 1 else 'y'} to the model, and the "
                                 f"symbolic engine answers here{why}")
     return eng
+
+
+class _Bar:
+    """A progress bar on stderr that appears only when there is progress to show: progress(done, total, name)."""
+
+    def __init__(self, what: str):
+        self.what, self.progress, self.task = what, None, None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, done: int, total: int, name: str = "") -> None:
+        if self.progress is None:
+            self.progress = Progress(TextColumn(self.what), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), console=err(), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(self.what, total=total)
+        self.progress.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def _notice_once(message: str) -> None:
@@ -218,7 +248,7 @@ def solve(
     system: Annotated[Optional[str], typer.Option(help="A system prompt for the model.")] = None,
     hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's reasoning while it "
                                                                   "streams.")] = False,
-    as_json: AsJson = False, quantize: Quantize = None, no_log: NoLog = False,
+    as_json: AsJson = False, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
 ):
     """Solve a problem and check the answer. Exit status 0 answered, 1 not (the error says why).
 
@@ -231,7 +261,7 @@ def solve(
     """
 
     text = _read_problem(problem)
-    eng = _engine(ctx, engine, model, quantize)
+    eng = _engine(ctx, engine, model, quantize, threads)
     console = out()
     if eng.name == "symbolic":
         result = eng.solve(text)
@@ -302,7 +332,7 @@ def batch(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Prompts generated together by "
                                                                               "the model.")] = 1,
     temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
-    quantize: Quantize = None, no_log: NoLog = False,
+    quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Solve again the problems whose earlier "
                                                                       "result is an error (others are kept).")]
     = False,
@@ -333,7 +363,7 @@ def batch(
     if done:
         console.print(Text(f"resuming: {len(items) - len(todo)} of {len(items)} already in {out_path}", style="dim"))
     records = [done[it.id] for it in items if it.id in done]
-    eng = _engine(ctx, engine, model, quantize) if todo else None
+    eng = _engine(ctx, engine, model, quantize, threads) if todo else None
     writer = B.ResultWriter(out_path)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         TextColumn("{task.fields[acc]}"), console=console, transient=False)
@@ -410,7 +440,7 @@ def tutor(
     seed: Seed = None,
     hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's reasoning while it "
                                                                   "streams.")] = False,
-    quantize: Quantize = None, no_log: NoLog = False,
+    quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
 ):
     """An interactive tutoring session with hints, answer checks and full solutions.
 
@@ -423,7 +453,7 @@ def tutor(
       phiflash tutor --engine symbolic
     """
 
-    eng = _engine(ctx, engine, model, quantize)
+    eng = _engine(ctx, engine, model, quantize, threads)
     console = out()
     view = ui.RichTutorView(console, err(), hide_reasoning)
     session = TutorSession(eng, view, _params(temperature, top_p, seed), max_tokens,
@@ -468,9 +498,43 @@ def download(dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to
     out().print(f"model files in {path}")
 
 
+@app.command("quantize", cls=Command)
+@user_errors
+def quantize_(
+    src: Annotated[Path, typer.Argument(help="The checkpoint directory to quantize (bf16, official layout).")],
+    dst: Annotated[Path, typer.Argument(help="A new directory for the quantized checkpoint.")],
+    to: Annotated[str, typer.Option("--to", help="int4 (about 2.5 GB read per token) or int8 (about 3.9 GB).")]
+    = "int4",
+    head: Annotated[Optional[str], typer.Option(help="The lm_head's mode (default: the same as --to).")] = None,
+):
+    """Write a quantized copy of a checkpoint that loads in seconds (the tokenizer files come along).
+
+    It reads one shard at a time, so memory stays near one shard's size. `--model DST` then uses it as it is.
+
+    [bold]Example[/bold]
+
+      phiflash quantize ~/models/phi4flash ~/models/phi4flash-int4 --to int4
+    """
+    from ..lm.quantize import MODES
+    from ..lm.weights import quantize_checkpoint
+
+    for name, value in (("--to", to), ("--head", head)):
+        if value is not None and value not in MODES:
+            raise PhiflashError(f"{name} must be int8 or int4, not {value!r}")
+    start = time.perf_counter()
+    with _Bar("quantizing") as bar:
+        path = quantize_checkpoint(src, dst, to, head=head, progress=bar)
+    size = sum(f.stat().st_size for f in path.glob("*.safetensors"))
+    out().print(f"{to} checkpoint in {path} ({size / 1e9:.2f} GB, {time.perf_counter() - start:.0f} s); use it "
+                f"with --model {path}")
+
+
 @app.command(cls=Command)
 @user_errors
-def info(model: Model = None):
+def info(model: Model = None,
+         speed: Annotated[bool, typer.Option("--speed", help="Measure this machine's memory bandwidth for each "
+                                                             "weight format and show the tokens/s it allows.")]
+         = False):
     """The model's configuration, layer layout, parameter count and memory, and which engine solve uses.
 
     [bold]Example[/bold]
@@ -525,6 +589,33 @@ def info(model: Model = None):
             note = " (emits the GMU memory)" if a == half and kind == "mamba" else ""
             layers.add_row(span(a, b), kind + note, state[kind])
     console.print(layers)
+    _speed_table(console, cfg, path, speed)
+
+
+def _speed_table(console: Console, cfg, path: Optional[Path], measure: bool) -> None:
+    """Bytes a decode step reads in each weight format, and with --speed the tokens/s this machine allows."""
+    from ..lm.throughput import matvec_bandwidth, read_bytes
+    from ..lm.weights import quantization
+    from .engines import DEFAULT_QUANTIZE
+
+    stored = quantization(path) if path else None
+    t = Table(title="decode speed (batch 1): bytes read per token" + (" and the bound this machine's measured "
+                                                                        "bandwidth gives" if measure else ""),
+              title_justify="left")
+    for col in ("weights", "GB read per token") + (("GB/s measured", "tok/s bound") if measure else ()):
+        t.add_column(col, justify="left" if col == "weights" else "right")
+    for mode in ("bf16", "int8", "int4"):
+        label = mode + (" (this checkpoint)" if stored and stored["mode"] == mode else
+                        " (default on CPU)" if mode == DEFAULT_QUANTIZE and not stored else "")
+        nbytes = read_bytes(cfg, mode)
+        row = [label, f"{nbytes / 1e9:.2f}"]
+        if measure:
+            bw = matvec_bandwidth(mode)
+            row += [f"{bw:.1f}", f"{bw * 1e9 / nbytes:.1f}"]
+        t.add_row(*row)
+    console.print(t)
+    if not measure:
+        console.print(Text("`phiflash info --speed` measures the bandwidth and the tokens/s it allows", style="dim"))
 
 
 @app.command("log", cls=Command)

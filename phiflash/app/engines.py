@@ -112,11 +112,24 @@ class SymbolicEngine:
 class PhiEngine:
     name = "phi"
 
-    def __init__(self, model_dir: Path, quantize: str | None = None, dtype: str | None = None):
-        from ..lm.tokenizer import Tokenizer
-        from ..lm.weights import load_model
+    def __init__(self, model_dir: Path, quantize: str | None = None, dtype: str | None = None,
+                 threads: int | None = None, notice: Callable[[str], None] | None = None, progress=None):
+        import torch
 
-        self.model = load_model(model_dir, dtype=dtype, quantize=quantize)
+        from ..lm.tokenizer import Tokenizer
+        from ..lm.weights import load_model, quantization
+
+        torch.set_num_threads(threads or default_threads())
+        stored = quantization(model_dir)
+        if stored:  # a quantized checkpoint loads as it is stored; asking for another mode is a mistake
+            if quantize not in (None, stored["mode"]):
+                raise PhiflashError(f"{model_dir} is a {stored['mode']} checkpoint: --quantize {quantize} needs "
+                                    "the original checkpoint")
+            self.quantize = stored["mode"]
+        else:
+            self.quantize = DEFAULT_QUANTIZE if quantize is None else None if quantize == "none" else quantize
+        self.weights_dir = prepared_checkpoint(model_dir, self.quantize, notice, progress)
+        self.model = load_model(self.weights_dir, dtype=dtype)
         self.tokenizer = Tokenizer.from_dir(model_dir)
 
     def messages(self, problem: str, system: str | None = None) -> list[dict]:
@@ -150,9 +163,45 @@ class PhiEngine:
                       v.expected, v.reason)
 
 
+def default_threads() -> int:
+    """The cores this process may use that other processes are not already busy on (at least 1)."""
+    import os
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
+    return max(1, cores - busy)
+
+
+def prepared_checkpoint(model_dir: Path, quantize: str | None, notice=None, progress=None) -> Path:
+    """The checkpoint to load for `quantize`: the directory itself when it needs no quantizing (or already is
+    quantized), else a quantized copy in the data directory, written once and keyed by the source files'
+    identity (path, sizes, modification times) and the mode, so later starts load it in seconds."""
+    import hashlib
+    import json
+
+    from ..lm.quantize import GROUP_SIZE
+    from ..lm.weights import quantization, quantize_checkpoint
+    from .logdb import data_dir
+
+    if quantize is None or quantization(model_dir):
+        return model_dir  # nothing to do, or loaded as stored
+    files = sorted(f for f in model_dir.iterdir() if f.suffix == ".safetensors" or f.name == "config.json")
+    identity = json.dumps({"src": str(model_dir.resolve()), "mode": quantize, "group": GROUP_SIZE, "format": 1,
+                           "files": [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]})
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    cached = data_dir() / "models" / f"{model_dir.name}-{quantize}-{key}"
+    if (cached / "config.json").exists():
+        return cached
+    if notice:
+        notice(f"Quantizing {model_dir} to {quantize} once, into {cached}; later starts load that copy.")
+    return quantize_checkpoint(model_dir, cached, quantize, progress=progress)
+
+
 def make_engine(name: str | None, model: str | None = None, quantize: str | None = None, dtype: str | None = None,
-                notice: Callable[[str], None] | None = None):
-    """`phi` when weights are found (or asked for), else `symbolic`, telling the user once why."""
+                notice: Callable[[str], None] | None = None, threads: int | None = None, progress=None,
+                no_weights: Callable[[str], None] | None = None):
+    """`phi` when weights are found (or asked for), else `symbolic`, telling the user why (`no_weights`).
+    quantize: "int8" / "int4" / "none" (None: int8, the CPU default). `notice` tells of a first-use
+    quantization, `progress(done, total, name)` follows it."""
 
     if name not in (None, "phi", "symbolic"):
         raise PhiflashError(f"unknown engine {name!r}: choose phi or symbolic")
@@ -163,8 +212,11 @@ def make_engine(name: str | None, model: str | None = None, quantize: str | None
         if name == "phi":
             raise PhiflashError("no model weights found: pass --model DIR, set PHIFLASH_MODEL, or run "
                                 "`phiflash download`")
-        if notice:
-            notice("No model weights found, so the symbolic engine answers. Fetch the model with "
-                   "`phiflash download`.")
+        if no_weights:
+            no_weights("No model weights found, so the symbolic engine answers. Fetch the model with "
+                       "`phiflash download`.")
         return SymbolicEngine()
-    return PhiEngine(path, quantize=quantize, dtype=dtype)
+    return PhiEngine(path, quantize=quantize, dtype=dtype, threads=threads, notice=notice, progress=progress)
+
+
+DEFAULT_QUANTIZE = "int8"  # on CPU: half the bytes read per token of bf16, logits within ~2% (see README)

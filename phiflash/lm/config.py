@@ -30,7 +30,8 @@ _REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_atten
 # Keys of the official file that change nothing at inference; read so they are not reported as unknown.
 _IGNORED = frozenset({"architectures", "auto_map", "attention_dropout", "embd_pdrop", "resid_pdrop",
                       "initializer_range", "use_cache", "_attn_implementation", "transformers_version",
-                      "rope_theta", "_name_or_path", "layer_types", "dtype"})
+                      "rope_theta", "_name_or_path", "layer_types", "dtype",
+                      "quantization"})  # phiflash's quantized checkpoints: read by lm.weights
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -64,6 +65,18 @@ def check_context(prompt_len: int, max_new_tokens: int, max_context: int) -> Non
             f"{max_context} tokens; shorten the prompt or lower --max-tokens")
 
 
+@contextmanager
+def flushed_denormals():
+    """Denormal floats (the tails of SSM decays and softmaxes) take a slow microcode path on x86 CPUs: flushing
+    them to zero made a tiny model's decode 5× faster. Values below 1.2e-38 become 0, below anything bf16 or the
+    float32 logits can tell apart."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 @torch.inference_mode()
 def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, params: SamplingParams = GREEDY,
                    stop_ids: tuple[int, ...] = (), max_context: int | None = None) -> Iterator[list[int | None]]:
@@ -83,17 +96,18 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, params:
     else:
         gen.seed()
     cache = model.new_cache(len(prompts), longest + max_new_tokens)
-    logits = torch.cat([model.prefill(torch.tensor([p], device=model.device), cache.rows(r, r + 1))
-                        for r, p in enumerate(prompts)])
-    done = [False] * len(prompts)
-    for step in range(max_new_tokens):
-        tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
-        out = tokens.tolist()
-        yield [None if d else t for d, t in zip(done, out)]
-        done = [d or t in stop_ids for d, t in zip(done, out)]
-        if all(done) or step == max_new_tokens - 1:
-            return
-        logits = model.decode(tokens, cache)
+    with flushed_denormals():
+        logits = torch.cat([model.prefill(torch.tensor([p], device=model.device), cache.rows(r, r + 1))
+                            for r, p in enumerate(prompts)])
+        done = [False] * len(prompts)
+        for step in range(max_new_tokens):
+            tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
+            out = tokens.tolist()
+            yield [None if d else t for d, t in zip(done, out)]
+            done = [d or t in stop_ids for d, t in zip(done, out)]
+            if all(done) or step == max_new_tokens - 1:
+                return
+            logits = model.decode(tokens, cache)
 
 
 def generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,

@@ -3,6 +3,12 @@
 Loading builds the model on the meta device and assigns each tensor as it is read (safetensors only, never
 pickle), so no random initialisation happens and peak memory stays near the size of the weights. It is strict:
 every missing, unexpected or mis-shaped tensor and every unreadable file is one error naming it.
+
+A quantized checkpoint (`quantize_checkpoint`, `phiflash quantize`) is the same layout with the big projections
+stored quantized and a "quantization" entry in config.json naming each layer's mode:
+    <layer>.weight int8 (out, in) + <layer>.scales float32 (out,)                              int8
+    <layer>.weight uint8 (out, in/2), two nibbles a byte + <layer>.scales_and_zeros (in/g, out, 2)   int4
+The tied lm_head is stored as its own quantized copy; the embedding keeps its rows for the lookup.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
+from . import quantize as Q
 from .config import PhiFlashConfig
 from .sambay import PhiFlashForCausalLM
 
@@ -77,17 +84,26 @@ def expected_keys(model: PhiFlashForCausalLM) -> dict[str, torch.Size]:
 
 def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device: str | torch.device = "cpu",
                quantize: str | None = None) -> PhiFlashForCausalLM:
-    """Load a checkpoint directory. dtype None = the config's torch_dtype; quantize "int8" = weight-only int8."""
+    """Load a checkpoint directory. dtype None = the config's torch_dtype; quantize "int8" or "int4" = quantize
+    the big projections while loading (a checkpoint already quantized loads as it is stored)."""
     path = Path(path).expanduser()
     if not path.is_dir():
         raise CheckpointError(f"no checkpoint directory at {path}")
     config = PhiFlashConfig.from_json(path)
+    stored = quantization(path)
+    if stored and quantize not in (None, stored["mode"]):
+        raise CheckpointError(f"{path} is already quantized to {stored['mode']}: load it without quantize, or "
+                              f"quantize the original checkpoint to {quantize}")
     dtype = resolve_dtype(dtype, config)
     files = weight_map(path)
     with torch.device("meta"):
         model = PhiFlashForCausalLM(config)
     shapes = expected_keys(model)
-    tied_head = config.tie_word_embeddings and "lm_head.weight" in files
+    layers = stored["layers"] if stored else {}
+    for layer, mode in layers.items():
+        shapes.update(_quantized_shapes(layer, mode, shapes.pop(f"{layer}.weight", None) or
+                                        model.get_submodule(layer).weight.shape, stored["group_size"]))
+    tied_head = config.tie_word_embeddings and "lm_head.weight" in files and "lm_head" not in layers
     missing = sorted(set(shapes) - set(files))
     unexpected = sorted(set(files) - set(shapes) - ({"lm_head.weight"} if tied_head else set()))
     if missing:
@@ -118,16 +134,132 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
                                           f"expected {list(want)} from config.json")
                 if name == "lm_head.weight" and tied_head:
                     continue
+                if _layer_of(name, layers) is not None:
+                    state[name] = t.to(device)  # quantized numbers keep their dtype
+                    continue
                 target = torch.float32 if FLOAT32_KEYS.search(name) else dtype
                 state[name] = t.to(device=device, dtype=target)
-    model.load_state_dict(state, strict=not config.tie_word_embeddings, assign=True)
-    del state  # the model holds the only references now, so quantizing can free each bf16 weight as it goes
-    if config.tie_word_embeddings:
+    for layer, mode in layers.items():  # quantized layers are built from their stored numbers, not re-quantized
+        parent_name, _, child = layer.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        bias = state.pop(f"{layer}.bias", None)
+        if mode == "int8":
+            new = Q.Int8Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales"), bias, dtype)
+        else:
+            new = Q.Int4Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales_and_zeros"), bias, dtype,
+                               stored["group_size"])
+        setattr(parent, child, new)
+    model.load_state_dict(state, strict=False, assign=True)
+    del state  # the model holds the only references now, so quantizing can free each float weight as it goes
+    if config.tie_word_embeddings and "lm_head" not in layers:
         model.lm_head.weight = model.model.embed_tokens.weight
-    if quantize is not None:
-        from .quantize import quantize_model
-        quantize_model(model, quantize)
+    if quantize is not None and not stored:
+        Q.quantize_model(model, quantize)
     return model.eval().requires_grad_(False)
+
+
+def quantization(path: str | Path) -> dict | None:
+    """The "quantization" entry of a checkpoint's config.json (None for an ordinary checkpoint), checked."""
+    try:
+        raw = json.loads((Path(path) / "config.json").read_text()).get("quantization")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if raw is None:
+        return None
+    ok = (isinstance(raw, dict) and raw.get("mode") in Q.MODES and isinstance(raw.get("group_size"), int)
+          and isinstance(raw.get("layers"), dict) and all(m in Q.MODES for m in raw["layers"].values()))
+    if not ok:
+        raise CheckpointError(f"{path}/config.json: the 'quantization' entry is not valid")
+    return raw
+
+
+def _layer_of(name: str, layers: dict) -> str | None:
+    prefix, _, leaf = name.rpartition(".")
+    return prefix if prefix in layers and leaf in ("weight", "scales", "scales_and_zeros") else None
+
+
+def _quantized_shapes(layer: str, mode: str, shape, group_size: int) -> dict[str, torch.Size]:
+    n, k = shape
+    if mode == "int8":
+        return {f"{layer}.weight": torch.Size([n, k]), f"{layer}.scales": torch.Size([n])}
+    return {f"{layer}.weight": torch.Size([n, k // 2]),
+            f"{layer}.scales_and_zeros": torch.Size([k // group_size, n, 2])}
+
+
+def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size: int = Q.GROUP_SIZE,
+                        head: str | None = None, progress=None) -> Path:
+    """Write a quantized copy of a checkpoint, one source file at a time (peak memory: one shard's output plus
+    the tensor being quantized). Tokenizer and other small files are copied. The copy is made in DST.partial
+    and renamed at the end, so an interrupted run never leaves a checkpoint that looks complete.
+    `progress(done, total, name)` is called per tensor."""
+    import shutil
+
+    src, dst = Path(src).expanduser(), Path(dst).expanduser()
+    if mode not in Q.MODES:
+        raise CheckpointError(f"unknown quantization {mode!r}: choose {' or '.join(Q.MODES)}")
+    if quantization(src):
+        raise CheckpointError(f"{src} is already quantized")
+    if dst.exists() and any(dst.iterdir()):
+        raise CheckpointError(f"{dst} exists and is not empty: choose a new directory")
+    config = PhiFlashConfig.from_json(src)
+    files = weight_map(src)
+    head = head or mode
+    with torch.device("meta"):
+        model = PhiFlashForCausalLM(config)
+    layers: dict[str, str] = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and name.split(".")[-1] in Q.QUANTIZED:
+            want = head if name == "lm_head" else mode
+            layers[name] = want if want == "int8" or Q.int4_fits(mod.in_features, group_size) else "int8"
+    tied = config.tie_word_embeddings
+    tmp = dst.with_name(dst.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    index, total, done = {}, 0, 0
+    n_tensors = len(files)
+    for file in sorted(set(files.values())):
+        out: dict[str, torch.Tensor] = {}
+        with _open(file) as f:
+            for name in f.keys():
+                done += 1
+                if progress:
+                    progress(done, n_tensors, name)
+                if tied and name == "lm_head.weight":
+                    continue  # the head is written from the embedding below
+                t = f.get_tensor(name)
+                layer = name.removesuffix(".weight") if name.endswith(".weight") else None
+                if layer in layers:
+                    out.update(_quantized(layer, layers[layer], t, group_size))
+                else:
+                    out[name] = t
+                if tied and name == "model.embed_tokens.weight":
+                    out.update(_quantized("lm_head", layers["lm_head"], t, group_size))
+                del t
+        save_file(out, str(tmp / file.name), metadata={"format": "pt"})
+        for name, t in out.items():
+            index[name] = file.name
+            total += t.numel() * t.element_size()
+        del out
+    (tmp / INDEX_NAME).write_text(json.dumps({"metadata": {"total_size": total},
+                                              "weight_map": dict(sorted(index.items()))}, indent=2))
+    raw = json.loads((src / "config.json").read_text())
+    raw["quantization"] = {"mode": mode, "group_size": group_size, "head": layers["lm_head"], "layers": layers}
+    (tmp / "config.json").write_text(json.dumps(raw, indent=2))
+    for other in src.iterdir():
+        if other.is_file() and other.suffix != ".safetensors" and other.name not in (INDEX_NAME, "config.json"):
+            shutil.copy2(other, tmp / other.name)
+    if dst.exists():
+        dst.rmdir()
+    tmp.rename(dst)
+    return dst
+
+
+def _quantized(layer: str, mode: str, w: torch.Tensor, group_size: int) -> dict[str, torch.Tensor]:
+    if mode == "int8":
+        q, scale = Q.quantize_int8(w)
+        return {f"{layer}.weight": q, f"{layer}.scales": scale}
+    nibbles, sz = Q.quantize_int4(w, group_size)
+    return {f"{layer}.weight": nibbles, f"{layer}.scales_and_zeros": sz}
 
 
 # ---- writing checkpoints in the official layout ----------------------------------------------------------------

@@ -324,3 +324,34 @@ def test_tutor_refuses_a_bad_session_file_and_keeps_the_session(content, needle)
     assert needle in p.stdout
     assert "✓ verified" in p.stdout  # the problem from before the bad /load is still there
     assert "x = 3" not in p.stdout  # no hint from a negative hint level
+
+
+# ---- quantized weights (issue 13) ---------------------------------------------------------------------------------
+
+
+def test_quantize_command_writes_a_checkpoint_that_solve_and_info_use(chat_checkpoint, tmp_path):
+    p = phiflash("quantize", chat_checkpoint, tmp_path / "q4", "--to", "int4")
+    assert p.returncode == 0, p.stderr
+    assert "int4 checkpoint in" in p.stdout and (tmp_path / "q4" / "tokenizer.json").exists()
+    p = phiflash("solve", "2x = 6", "--model", tmp_path / "q4", "--json", "--temperature", "0", "--max-tokens", "4")
+    assert p.returncode == 0 and json.loads(p.stdout)["engine"] == "phi"
+    assert "Quantizing" not in p.stderr                  # already quantized: loaded as stored
+    assert "int4 (this checkpoint)" in phiflash("info", "--model", tmp_path / "q4").stdout
+    p = phiflash("quantize", chat_checkpoint, tmp_path / "q4", "--to", "int4")
+    assert p.returncode == 1 and "not empty" in p.stderr
+    p = phiflash("quantize", chat_checkpoint, tmp_path / "q3", "--to", "int3")
+    assert p.returncode == 1 and "--to must be int8 or int4" in p.stderr
+
+
+def test_the_model_engine_quantizes_once_and_caches_the_copy(chat_checkpoint, tmp_path):
+    args = ("solve", "2x = 6", "--model", chat_checkpoint, "--json", "--temperature", "0", "--max-tokens", "4")
+    first = phiflash(*args)
+    assert first.returncode == 0 and "Quantizing" in first.stderr and "to int8 once" in first.stderr
+    cached = list((tmp_path / "home" / "models").iterdir())
+    assert len(cached) == 1 and "int8" in cached[0].name
+    second = phiflash(*args)
+    assert second.returncode == 0 and "Quantizing" not in second.stderr
+    assert json.loads(second.stdout)["text"] == json.loads(first.stdout)["text"]
+    p = phiflash(*args, "--quantize", "none", "--threads", "1")
+    assert p.returncode == 0 and "Quantizing" not in p.stderr
+    assert len(list((tmp_path / "home" / "models").iterdir())) == 1

@@ -1,5 +1,7 @@
-"""Int8 weight-only quantization against the float layers it replaces."""
+"""Weight-only int8 and int4 against the float layers they replace, the int4 kernel against its dequantized twin,
+and quantized checkpoints against quantizing at load time."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -7,54 +9,140 @@ from pathlib import Path
 import pytest
 import torch
 
-from phiflash.lm.quantize import Int8Linear, quantize_model, quantize_weight
-from phiflash.lm.weights import load_model, save_checkpoint
+from phiflash.errors import CheckpointError, PhiflashError
+from phiflash.lm import quantize as Q
+from phiflash.lm.weights import load_model, quantize_checkpoint, save_checkpoint
 
 
-def test_quantize_weight_round_trip():
+def test_int8_round_trip():
     w = torch.randn(300, 64) * torch.linspace(0.01, 3, 300)[:, None]   # rows of very different scales
-    q, s = quantize_weight(w, rows=128)
+    q, s = Q.quantize_int8(w)
     assert q.dtype == torch.int8 and s.shape == (300,)
     err = (q.float() * s[:, None] - w).abs()
     assert (err <= s[:, None] / 2 + 1e-6).all()    # within half a quantization step, row by row
+
+
+def test_int4_round_trip_within_half_a_step_per_group():
+    w = torch.randn(80, 96) * torch.linspace(0.01, 3, 80)[:, None]
+    nibbles, sz = Q.quantize_int4(w, 32)
+    assert nibbles.shape == (80, 48) and nibbles.dtype == torch.uint8 and sz.shape == (3, 80, 2)
+    assert torch.equal(Q.unpack_nibbles(nibbles).max(), torch.tensor(15, dtype=torch.int32))
+    step = sz[..., 0].t().repeat_interleave(32, dim=1)                   # (80, 96) scale of each weight's group
+    assert ((Q.dequantize_int4(nibbles, sz, 32) - w).abs() <= step / 2 + 1e-6).all()
+    with pytest.raises(PhiflashError, match="multiple of the group size"):
+        Q.quantize_int4(torch.randn(16, 40), 32)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-2), (torch.bfloat16, 3e-2)])
 def test_int8_linear_close_to_linear(dtype, tol):
     lin = torch.nn.Linear(256, 96, bias=True).to(dtype)
     x = torch.randn(3, 5, 256, dtype=dtype)
-    q = Int8Linear(lin.weight.detach(), lin.bias, dtype)
+    q = Q.Int8Linear.from_float(lin.weight.detach(), lin.bias, dtype)
     ref = lin(x).float()
     assert q(x).shape == ref.shape
     assert ((q(x).float() - ref).abs().max() / ref.abs().max()) < tol
 
 
-def test_quantized_model_logits_close_to_bf16(tmp_path, tiny_model):
-    save_checkpoint(tiny_model, tmp_path, dtype=torch.bfloat16)
-    bf16 = load_model(tmp_path)
-    int8 = load_model(tmp_path, quantize="int8")
-    names = {n for n, m in int8.named_modules() if isinstance(m, Int8Linear)}
-    assert any(n.endswith("mlp.fc1") for n in names) and "lm_head" in names
-    assert not any(n.endswith(("x_proj", "dt_proj")) for n in names)   # small projections stay in bf16
-    assert int8.model.layers[0].attn.A_log.dtype == torch.float32
-    ids = torch.randint(0, tiny_model.config.vocab_size, (2, 20))
-    ref = bf16(ids).float()
-    err = (int8(ids).float() - ref).abs().max() / ref.abs().max()
-    assert err < 5e-2, err
-    # every greedy token of a bf16 run is int8's choice too, except where bf16's own margin is within int8's error
-    from phiflash.lm.generate import generate
-    seq = [1, 2, 3, 4] + list(generate(bf16, [1, 2, 3, 4], 5))
-    ref = bf16(torch.tensor([seq])).float()[0, 3:-1]                    # logits that chose tokens 5..9
-    got = int8(torch.tensor([seq])).float()[0, 3:-1]
+# The kernel computes with the same numbers as dequantize-then-matmul: fp32 to rounding, bf16 to its rounding.
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 1e-2)])
+@pytest.mark.parametrize("rows", [64, 80, 4096 + 16])   # 4112 rows: packed in two blocks
+def test_int4_kernel_equals_its_dequantized_twin(dtype, tol, rows):
+    lin = torch.nn.Linear(128, rows, bias=True)
+    x = torch.randn(2, 3, 128).to(dtype)
+    fast = Q.Int4Linear.from_float(lin.weight.detach(), lin.bias, dtype)
+    naive = Q.Int4Linear.from_float(lin.weight.detach(), lin.bias, dtype, use_kernel=False)
+    assert fast.kernel and not naive.kernel
+    a, b = fast(x).float(), naive(x).float()
+    assert ((a - b).norm() / b.norm()) < tol
+    ref = lin.to(dtype)(x).float()
+    assert ((a - ref).norm() / ref.norm()) < 0.12    # int4 g32 on Gaussian weights: ~0.08
+
+
+def test_int4_shapes_the_kernel_refuses_use_the_twin():
+    lin = torch.nn.Linear(64, 40)       # 40 rows: not a multiple of 16
+    q = Q.Int4Linear.from_float(lin.weight.detach(), None, torch.float32)
+    assert not q.kernel
+    assert q(torch.randn(1, 64)).shape == (1, 40)
+
+
+def _greedy_tokens_agree(model, ref_model, seq):
+    """Every greedy token of the reference is the quantized model's choice too, except where the reference's own
+    margin is within the quantized model's logit error at that position."""
+    ref = ref_model(torch.tensor([seq])).float()[0, 3:-1]
+    got = model(torch.tensor([seq])).float()[0, 3:-1]
     bound = 2 * (got - ref).abs().max(dim=-1).values
     for pos, tok in enumerate(seq[4:]):
         pick = int(got[pos].argmax())
         assert pick == tok or ref[pos, tok] - ref[pos, pick] <= bound[pos], (pos, tok, pick)
 
 
-def test_unknown_quantization(tiny_model):
-    with pytest.raises(Exception, match="only int8"):
-        quantize_model(tiny_model, "int4")
+@pytest.mark.parametrize("mode,tol", [("int8", 5e-2), ("int4", 0.25)])
+def test_quantized_model_logits_close_to_bf16(tmp_path, tiny_model, mode, tol):
+    save_checkpoint(tiny_model, tmp_path, dtype=torch.bfloat16)
+    bf16 = load_model(tmp_path)
+    qm = load_model(tmp_path, quantize=mode)
+    kinds = {n: type(m) for n, m in qm.named_modules() if isinstance(m, (Q.Int8Linear, Q.Int4Linear))}
+    assert any(n.endswith("mlp.fc1") for n in kinds) and kinds["lm_head"] is kinds["model.layers.0.mlp.fc1"]
+    assert kinds["model.layers.0.mlp.fc1"] is (Q.Int4Linear if mode == "int4" else Q.Int8Linear)
+    assert not any(n.endswith(("x_proj", "dt_proj")) for n in kinds)   # small projections stay in bf16
+    assert qm.model.layers[0].attn.A_log.dtype == torch.float32
+    ids = torch.randint(0, tiny_model.config.vocab_size, (2, 20))
+    ref = bf16(ids).float()
+    err = (qm(ids).float() - ref).norm() / ref.norm()
+    assert err < tol, err
+    from phiflash.lm.generate import generate
+    _greedy_tokens_agree(qm, bf16, [1, 2, 3, 4] + list(generate(bf16, [1, 2, 3, 4], 5)))
+
+
+def test_int4_cached_decoding_equals_the_full_forward(tiny_checkpoint):
+    model = load_model(tiny_checkpoint, quantize="int4")
+    ids = torch.randint(0, model.config.vocab_size, (1, 14))
+    full = model(ids).float()
+    cache = model.new_cache(1, 32)
+    steps = [model.prefill(ids[:, :9], cache)]                       # (1, V) at position 8
+    for t in range(9, 14):
+        steps.append(model.decode(ids[:, t], cache))                # (1, V) at position t
+    assert torch.allclose(torch.stack(steps, dim=1), full[:, 8:14], atol=1e-4, rtol=1e-4)
+
+
+def test_unknown_quantization():
+    with pytest.raises(PhiflashError, match="int8 or int4"):
+        Q.quantize_model(torch.nn.Linear(4, 4), "int3")
+
+
+# ---- quantized checkpoints ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_a_quantized_checkpoint_loads_what_quantizing_at_load_time_gives(tmp_path, tiny_checkpoint, mode):
+    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / mode, mode)
+    info = json.loads((dst / "config.json").read_text())["quantization"]
+    assert info["mode"] == mode and info["layers"]["lm_head"] == mode   # the head follows the mode
+    assert info["layers"]["model.layers.0.mlp.fc1"] == mode
+    assert not (tmp_path / f"{mode}.partial").exists()
+    stored, at_load = load_model(dst), load_model(tiny_checkpoint, quantize=mode)
+    ids = torch.randint(0, stored.config.vocab_size, (2, 11))
+    assert torch.equal(stored(ids), at_load(ids))                 # the same numbers, not quantized twice
+    big = sum(f.stat().st_size for f in tiny_checkpoint.glob("model*.safetensors"))
+    small = sum(f.stat().st_size for f in dst.glob("model*.safetensors"))
+    assert small < big  # float32 source: int8 and int4 layers are smaller even with the head's own copy
+    with pytest.raises(CheckpointError, match="already quantized"):
+        load_model(dst, quantize="int4" if mode == "int8" else "int8")
+
+
+def test_quantize_checkpoint_refuses_what_it_would_damage(tmp_path, tiny_checkpoint):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="not empty"):
+        quantize_checkpoint(tiny_checkpoint, tmp_path / "full", "int4")
+    done = quantize_checkpoint(tiny_checkpoint, tmp_path / "q", "int4")
+    with pytest.raises(CheckpointError, match="already quantized"):
+        quantize_checkpoint(done, tmp_path / "qq", "int8")
+    cfg = json.loads((done / "config.json").read_text())
+    cfg["quantization"]["mode"] = "int3"
+    (done / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="'quantization' entry is not valid"):
+        load_model(done)
 
 
 def test_gpu_check_script_runs_on_the_cpu():
