@@ -45,7 +45,10 @@ def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class Int8Linear(nn.Module):
     def __init__(self, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype):
         super().__init__()
-        self.register_buffer("weight", qweight.contiguous())
+        # The fused kernel reads the weight with aligned vector loads (it crashed on a safetensors tensor 40 bytes
+        # past a 64-byte boundary): such a tensor is copied once into aligned memory.
+        qweight = qweight.contiguous()
+        self.register_buffer("weight", qweight.clone() if qweight.data_ptr() % 64 else qweight)
         self.register_buffer("scales", scales.to(dtype))
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
         self.out_features, self.in_features = qweight.shape

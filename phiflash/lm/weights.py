@@ -139,16 +139,10 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
                     continue
                 target = torch.float32 if FLOAT32_KEYS.search(name) else dtype
                 state[name] = t.to(device=device, dtype=target)
-    for layer, mode in layers.items():  # quantized layers are built from their stored numbers, not re-quantized
-        parent_name, _, child = layer.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        bias = state.pop(f"{layer}.bias", None)
-        if mode == "int8":
-            new = Q.Int8Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales"), bias, dtype)
-        else:
-            new = Q.Int4Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales_and_zeros"), bias, dtype,
-                               stored["group_size"])
-        setattr(parent, child, new)
+            # quantized layers are built from their stored numbers (never re-quantized) while this file is
+            # open, so the memory-mapped parts are dropped before the next file is read
+            for layer in [lay for lay in layers if f"{lay}.weight" in state]:
+                _build_quantized(model, layer, layers[layer], state, dtype, stored["group_size"])
     model.load_state_dict(state, strict=False, assign=True)
     del state  # the model holds the only references now, so quantizing can free each float weight as it goes
     if config.tie_word_embeddings and "lm_head" not in layers:
@@ -156,6 +150,18 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     if quantize is not None and not stored:
         Q.quantize_model(model, quantize)
     return model.eval().requires_grad_(False)
+
+
+def _build_quantized(model, layer: str, mode: str, state: dict, dtype: torch.dtype, group_size: int) -> None:
+    parent_name, _, child = layer.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    bias = state.pop(f"{layer}.bias", None)
+    if mode == "int8":
+        new = Q.Int8Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales"), bias, dtype)
+    else:
+        new = Q.Int4Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales_and_zeros"), bias, dtype,
+                           group_size)
+    setattr(parent, child, new)
 
 
 def quantization(path: str | Path) -> dict | None:
