@@ -437,15 +437,14 @@ def tutor(
     engine: Engine = None, model: Model = None,
     temperature: Temperature = 0.6, top_p: TopP = 0.95,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens per reply.")] = 8192,
-    seed: Seed = None,
-    hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's reasoning while it "
-                                                                  "streams.")] = False,
-    quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
+    seed: Seed = None, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
 ):
-    """An interactive tutoring session with hints, answer checks and full solutions.
+    """An interactive tutoring session: hints step by step, your working checked line by line, and a wrong
+    answer's likely error named.
 
-    Type a problem, then /hint, /check ANSWER, /steps, /new, /save FILE, /load FILE, /help or /quit.
-    Ctrl-C stops the current reply; Ctrl-D leaves.
+    Type a problem, then /hint, a line of your working (2x = 8), your answer, /steps, /new, /save FILE(.md),
+    /load FILE, /help or /quit. The model's reasoning is never shown here. Ctrl-C stops the current reply; Ctrl-D
+    leaves.
 
     [bold]Examples[/bold]
 
@@ -455,7 +454,7 @@ def tutor(
 
     eng = _engine(ctx, engine, model, quantize, threads)
     console = out()
-    view = ui.RichTutorView(console, err(), hide_reasoning)
+    view = ui.RichTutorView(console, err())
     session = TutorSession(eng, view, _params(temperature, top_p, seed), max_tokens,
                            log=lambda **kw: logdb.record(record.make("tutor", engine=eng.name, **kw), no_log))
     console.print(Text(f"phiflash tutor · {eng.name} engine · /help for commands", style="bold"))

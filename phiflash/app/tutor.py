@@ -1,13 +1,17 @@
 """The tutoring session: problem, hints, checks and conversation, independent of how it is shown.
 
-The session talks to a `view` (see cli.RichTutorView) and to an engine. With the symbolic engine hints and
-solutions come from the step-by-step solution; with the phi engine from the model, which keeps multi-turn
-memory through the chat template (earlier reasoning sections are not fed back, only the visible replies).
+The session talks to a `view` (see ui.RichTutorView) and to an engine. When the symbolic engine solves the problem,
+teaching comes from its plan (symbolic/teaching.py): `/hint` climbs a ladder per step (a question, the move named,
+the move carried out) and never shows the answer; a line such as `2x = 8` is checked as a step (progress, another
+route, or a slip); a wrong answer gets the likely error by name. With the phi engine the model converses with
+multi-turn memory (earlier reasoning sections are not fed back, and never shown); its hints are withheld when they
+state the answer the symbolic engine found.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import sympy as sp
@@ -15,33 +19,50 @@ import sympy as sp
 from ..errors import PhiflashError
 from ..symbolic.answers import read_answer
 from ..symbolic.parse import ParseError
-from ..symbolic.solver import solve
+from ..symbolic.solver import plain, pretty, solve
+from ..symbolic.teaching import check_line, diagnose, plan, reveals, transcript_markdown
 from ..symbolic.verify import check_answer, values_equal
 from .engines import SymbolicEngine, pretty_answer
 
 HELP = """Type a problem to start, then:
-  /hint           the next step only (each hint a little stronger)
-  /check ANSWER   check your answer and see what is wrong
-  /steps          reveal the whole solution
+  /hint           a hint for the step you are on (each /hint goes one rung further: a question, the move, the
+                  move carried out; never the answer)
+  2x = 8          type a line of your working: I say whether it is right and whether it is progress
+  /check ANSWER   check your answer (or just type it) and see what went wrong
+  /steps          reveal the whole solution (also /reveal)
   /new            a new problem (clears the context)
-  /save FILE      save this session      /load FILE   restore a saved session
+  /save FILE      save this session (FILE.md: a readable transcript)   /load FILE   restore a saved session
   /help           this text              /quit        leave (Ctrl-D works too)
 Ctrl-C stops the current reply and keeps the session."""
 
 SYSTEM = ("You are a patient math tutor. Help the student solve the problem themselves: ask what they tried, give "
           "one small hint at a time, and never reveal the whole solution unless they ask for it with /steps.")
 
+CHAT = ("I'm a math tutor: type a problem such as 2x + 3 = 11, x^2 - 5x + 6 = 0 or derivative of x^2 sin(x), then "
+        "work on it with /hint and your own steps. /help lists everything.")
+CHAT_DURING = ("I read your lines as math: type a step of your working (like 2x = 8) or your answer (like x = 4), "
+               "or ask for a /hint.")
+
+
+def _looks_like_chat(text: str) -> bool:
+    """Words and no math: 'hello', 'I don't get it'."""
+    return bool(re.fullmatch(r"[A-Za-z][A-Za-z ,.'!?-]*", text.strip())) and not re.fullmatch(r"[a-z]", text.strip())
+
 
 class TutorSession:
     def __init__(self, engine, view, params=None, max_tokens: int = 4096, log=None):
         self.engine, self.view, self.params, self.max_tokens = engine, view, params, max_tokens
         self.log = log or (lambda **kw: None)
+        self.events: list[tuple[str, str]] = []  # the whole session, for /save FILE.md
         self.reset()
 
     def reset(self) -> None:
         self.problem: str | None = None
-        self.solution = None          # symbolic engine: the solved problem
-        self.hint_level = 0
+        self.solution = None          # the symbolic engine's solution, when it solves the problem
+        self.plan: list = []          # its steps as hint ladders
+        self.step, self.rung = 0, 0   # where the student is on the ladder
+        self.hint_level = 0           # hints given
+        self.shown: set[str] = set()  # no hint twice
         self.messages: list[dict] = []
 
     @property
@@ -71,7 +92,7 @@ class TutorSession:
             if cmd in ("/quit", "/exit", "/q"):
                 return False
             handler = {"/help": self.help, "/new": self.new, "/hint": self.hint, "/check": self.check,
-                       "/steps": self.steps, "/save": self.save, "/load": self.load}.get(cmd)
+                       "/steps": self.steps, "/reveal": self.steps, "/save": self.save, "/load": self.load}.get(cmd)
             if handler is None:
                 raise PhiflashError(f"unknown command {cmd}; /help lists them")
             handler(arg) if cmd in ("/check", "/save", "/load") else handler()
@@ -93,14 +114,24 @@ class TutorSession:
         self.view.info("New problem: type it.")
 
     def start(self, problem: str) -> None:
+        solution = None
+        try:
+            solution = solve(problem)
+        except PhiflashError as e:
+            if not self.is_phi:  # the problem is not taken; plain words get a friendly line instead of an error
+                if isinstance(e, ParseError) and _looks_like_chat(problem):
+                    self.view.info(CHAT)
+                    return
+                raise
+        self.problem, self.solution = problem, solution
+        self.plan = plan(solution) if solution is not None else []
+        self.events.append(("problem", problem))
         if self.is_phi:
-            self.problem = problem
             self.messages = [{"role": "system", "content": SYSTEM}]
             self._ask(f"Here is my problem: {problem}\nDon't solve it for me yet; help me start.")
         else:
-            self.solution = solve(problem)  # ParseError / SolveError: the problem is not taken
-            self.problem = problem
-            self.view.info(f"Problem: {problem}\nTry it, then /check your answer, or ask for a /hint.")
+            self.view.info(f"Problem: {problem}\nTry it: type a step of your working or your answer, or ask for "
+                           "a /hint.")
         self.log(problem=problem, answer=None, verdict=None)
 
     def _need_problem(self) -> None:
@@ -109,69 +140,113 @@ class TutorSession:
 
     def hint(self) -> None:
         self._need_problem()
-        self.hint_level += 1
         if self.is_phi:
-            self._ask(f"Give me hint number {self.hint_level}: only the next step, a little more explicit than "
-                      "any earlier hint. Do not solve the whole problem.")
+            self._model_hint()
             return
-        steps = [s.to_dict() for s in self.solution.steps]
-        index, with_math = divmod(self.hint_level - 1, 2)
-        if index >= len(steps):
+        text, math = self._next_rung()
+        if text is None:
             self.view.info("No more hints: /steps shows the whole solution.")
             return
-        step = steps[index]
-        self.view.hint(self.hint_level, step["text"], step["pretty"] if with_math else None)
+        self.hint_level += 1
+        self.view.hint(self.hint_level, text, pretty(math) if math is not None else None)
+        self.events.append(("hint", text + (f" {plain(math)}" if math is not None else "")))
+
+    def _next_rung(self):
+        """The next hint of the ladder that has not been shown: (text, math) or (None, None) past the end."""
+        while self.step < len(self.plan):
+            st = self.plan[self.step]
+            text, math = st.rungs[self.rung], st.math if self.rung == 2 else None
+            self.rung += 1
+            if self.rung == 3:
+                self.step, self.rung = self.step + 1, 0
+            if text not in self.shown:
+                self.shown.add(text)
+                return text, math
+        return None, None
 
     def check(self, answer: str) -> None:
         self._need_problem()
         if not answer:
             raise PhiflashError("usage: /check ANSWER")
-
+        if self.solution is not None and not self.is_phi:
+            line = check_line(self.solution, self.plan, answer)
+            if line is not None:
+                self._step_feedback(answer, line)
+                return
         verdict = check_answer(answer, self.problem)
-        self.view.verdict(verdict, pretty_answer(answer), self._what_is_wrong(answer, verdict))
+        if verdict.status == "unverifiable" and _looks_like_chat(answer) and not self.is_phi:
+            self.view.info(CHAT_DURING)
+            return
+        self.view.verdict(verdict, pretty_answer(answer), self._feedback(answer, verdict))
+        self.events.append(("answer", f"{answer} — {verdict.status}"))
         self.log(problem=self.problem, answer=answer, verdict=verdict.status)
         if self.is_phi and verdict.status != "verified":
             self._ask(f"I think the answer is {answer}. A checker says this is {verdict.status}. Point out what "
                       "is wrong in my answer without giving the full solution.")
 
-    def _what_is_wrong(self, answer: str, verdict) -> str | None:
-        """For equations: which of the student's values solve it, which do not, and how many are missing."""
-        if verdict.status != "wrong" or self.solution is None or self.solution.kind != "equation":
+    def _step_feedback(self, line_text: str, line) -> None:
+        if line.kind == "progress":
+            self.step, self.rung = line.step + 1, 0
+            if self.step < len(self.plan):
+                nxt = self.plan[self.step].rungs[0]
+                self.shown.add(nxt)
+                message = f"Right — that's the next step. Now: {nxt}"
+            else:
+                message = "Right. Now finish: what is the answer?"
+        else:
+            message = line.message
+        self.view.info(message)
+        self.events.append(("step", f"{line_text} — {line.kind}"))
+        self.log(problem=self.problem, answer=line_text, verdict=None)
+
+    def _feedback(self, answer: str, verdict) -> str | None:
+        """Under the badge: the likely error for a wrong answer, what is wrong in values, or a reminder."""
+        if verdict.status == "verified":
+            p = self.solution.problem if self.solution is not None else None
+            if p is not None and p.kind == "integral" and p.lower is None and not re.search(r"\b[CK]\b", answer):
+                return "Remember the constant of integration: + C."
             return None
+        if verdict.status != "wrong" or self.solution is None:
+            return None
+        return diagnose(self.solution, answer) or self._what_is_wrong(answer) or \
+            "Not yet: /hint points at the next step."
 
-
+    def _what_is_wrong(self, answer: str) -> str | None:
+        """For equations: which of the student's values solve it, which do not, and how many are missing."""
+        if self.solution.kind != "equation" or not isinstance(self.solution.answer, list):
+            return None
         try:
             cand = read_answer(answer)
         except ParseError:
             return None
-        if cand.kind != "values" or not isinstance(self.solution.answer, list):
+        if cand.kind != "values":
             return None
         eq, x = self.solution.problem.items[0], self.solution.problem.var
         notes = []
         for v in cand.values:
-            lhs, rhs = eq.lhs.subs(x, v), eq.rhs.subs(x, v)
             if any(values_equal(v, s) for s in self.solution.answer):
                 notes.append(f"{x} = {v} is a solution")
             else:
-                notes.append(f"{x} = {v} is not: substituting gives {sp.simplify(lhs)} on the left and "
-                             f"{sp.simplify(rhs)} on the right")
-        found = sum(1 for s in self.solution.answer if any(values_equal(v, s) for v in cand.values))
-        missing = len(self.solution.answer) - found
-        if missing > 0:
+                lhs, rhs = sp.simplify(eq.lhs.subs(x, v)), sp.simplify(eq.rhs.subs(x, v))
+                notes.append(f"{x} = {v} is not: substituting gives {lhs} on the left and {rhs} on the right")
+        missing = len(self.solution.answer) - sum(1 for s in self.solution.answer
+                                                  if any(values_equal(v, s) for v in cand.values))
+        if missing > 0 and any(any(values_equal(v, s) for s in self.solution.answer) for v in cand.values):
             notes.append(f"{missing} solution{'s are' if missing > 1 else ' is'} missing")
         return "; ".join(notes)
 
     def steps(self) -> None:
         self._need_problem()
+        self.events.append(("revealed", "the whole solution"))
         if self.is_phi:
             self._ask("Show the complete step-by-step solution, with the final answer in \\boxed{}.")
             return
-
         self.view.solution(SymbolicEngine().solve(self.problem))
 
     # ---- the model ----------------------------------------------------------------------------------------------
 
-    def _ask(self, text: str) -> None:
+    def _ask(self, text: str, show: bool = True) -> str:
+        """One turn with the model; its reasoning is never shown in the tutor, only the reply."""
         from ..lm.generate import SamplingParams
 
         self.messages.append({"role": "user", "content": text})
@@ -182,18 +257,42 @@ class TutorSession:
             reply += " [interrupted]"
             self.view.info("(stopped)")
         self.messages.append({"role": "assistant", "content": reply})  # no reasoning section fed back
-        self.view.reply(reply, c)
+        if show:
+            self.view.reply(reply, c)
         self.log(problem=self.problem, answer=reply, verdict=None)
+        return reply
+
+    def _model_hint(self) -> None:
+        """A Socratic hint from the model for the step the student is on. When the symbolic engine solved the
+        problem, a reply that states its answer is withheld and the symbolic hint is shown instead."""
+        step = self.plan[self.step] if self.step < len(self.plan) else None
+        focus = f" The next step is: {step.rungs[1]}" if step is not None else ""
+        self.hint_level += 1
+        reply = self._ask(f"Give me hint number {self.hint_level} for the step I am on, as a question that points "
+                          f"at the next move.{focus} Do not state the final answer.", show=self.solution is None)
+        if self.solution is None:
+            return
+        if reveals(reply, None, self.solution):
+            text, math = self._next_rung()
+            self.view.info("(The model's hint gave the answer away, so here is the step-by-step hint instead.)")
+            if text is not None:
+                self.view.hint(self.hint_level, text, pretty(math) if math is not None else None)
+            return
+        self.view.reply(reply, None)
 
     # ---- persistence --------------------------------------------------------------------------------------------
 
     def save(self, path: str) -> None:
+        """FILE.md: a readable transcript; any other name: the session as JSON, for /load."""
         if not path:
             raise PhiflashError("usage: /save FILE")
-        data = {"engine": self.engine.name, "problem": self.problem, "hint_level": self.hint_level,
-                "messages": self.messages}
+        if path.lower().endswith((".md", ".markdown")):
+            text = transcript_markdown(self.events)
+        else:
+            text = json.dumps({"engine": self.engine.name, "problem": self.problem, "hint_level": self.hint_level,
+                               "messages": self.messages}, indent=2, ensure_ascii=False)
         try:
-            Path(path).expanduser().write_text(json.dumps(data, indent=2, ensure_ascii=False))
+            Path(path).expanduser().write_text(text, encoding="utf-8")
         except OSError as e:
             raise PhiflashError(f"cannot save to {path}: {e}") from None
         self.view.info(f"Saved to {path}.")
@@ -209,10 +308,18 @@ class TutorSession:
             raise PhiflashError(f"cannot load {path}: {e}") from None
         problem, level, messages = _session_fields(data, path)
         solution = None
-        if problem is not None and not self.is_phi:
-            solution = solve(problem)  # a problem the engine can't take: refused, the session kept
+        if problem is not None:
+            try:
+                solution = solve(problem)
+            except PhiflashError:
+                if not self.is_phi:
+                    raise  # a problem the engine can't take: refused, the session kept
         self.reset()
-        self.problem, self.solution, self.hint_level = problem, solution, level
+        self.problem, self.solution = problem, solution
+        self.plan = plan(solution) if solution is not None else []
+        for _ in range(level):  # back to the same rung of the ladder
+            self._next_rung()
+        self.hint_level = level
         if self.is_phi and problem is not None:
             self.messages = messages or [{"role": "system", "content": SYSTEM}]
         self.view.info(f"Loaded {path}: {problem or 'no problem yet'} (hints used: {level}).")

@@ -134,11 +134,16 @@ class ReasoningStream:
             self._live.update(self._render(), refresh=True)
 
 
+@contextmanager
+def _nothing():
+    yield
+
+
 class RichTutorView:
     """The tutor session's view in a terminal (the session itself is UI-free: app/tutor.py)."""
 
-    def __init__(self, console: Console, errc: Console, hide_reasoning: bool):
-        self.console, self.err, self.hide = console, errc, hide_reasoning
+    def __init__(self, console: Console, errc: Console):
+        self.console, self.err = console, errc
 
     def info(self, text: str) -> None:
         self.console.print(Text(text))
@@ -163,8 +168,10 @@ class RichTutorView:
 
     @contextmanager
     def stream(self):
-        with ReasoningStream(self.console, self.err, hide=self.hide) as s:
-            yield s
+        # the tutor never shows the model's reasoning: it could state the answer the student is working toward
+        with self.console.status("thinking…") if self.console.is_terminal else _nothing():
+            with ReasoningStream(self.console, self.err, hide=True) as s:
+                yield s
 
     def reply(self, text: str, completion) -> None:
         self.console.print(Markdown(text) if self.console.is_terminal else Text(text))

@@ -250,6 +250,10 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
     if cand.kind == "text" or exp.kind == "text":
         same = cand.kind == exp.kind and cand.values == exp.values
         return Verdict(VERIFIED if same else WRONG, expected_str, "" if same else "the text differs", cand.text)
+    if cand.kind == "equation" and exp.kind == "values" and exp.names is not None and prob is not None and \
+            prob.kind == "equation" and all(isinstance(v, sp.Expr) and not v.free_symbols for v in exp.values):
+        return Verdict(UNVERIFIABLE, expected_str, f"{answer_text} is an equation still to be solved, not a "
+                       f"solution: solve it for {prob.var}", cand.text)
     if cand.unit and exp.unit and cand.unit != exp.unit and not {cand.unit, exp.unit} & _ANY_UNIT:
         return Verdict(UNVERIFIABLE, expected_str, f"the units differ ({cand.unit}, {exp.unit}): not compared",
                        cand.text)

@@ -1,0 +1,205 @@
+"""The tutor teaches (issue 12): hint ladders that never give the answer away, the student's working checked line
+by line, and wrong answers diagnosed by the error that explains them. Sessions are scripted through the session
+object (and through the real REPL where the terminal matters)."""
+
+import io
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from phiflash.app.engines import SymbolicEngine
+from phiflash.app.tutor import CHAT, CHAT_DURING, TutorSession
+from phiflash.app.ui import RichTutorView
+from phiflash.symbolic.verify import VERIFIED, check_answer
+
+
+class ListView:
+    """Records what the session shows."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, name):
+        return lambda *a, **k: self.lines.append((name, a))
+
+    def stream(self):
+        from contextlib import nullcontext
+        return nullcontext(lambda kind, text: None)
+
+    def said(self, kind=None) -> str:
+        return "\n".join(str(a[0]) if len(a) == 1 else " ".join(str(x) for x in a if x is not None)
+                         for k, a in self.lines if kind is None or k == kind)
+
+
+def session(*lines):
+    view = ListView()
+    s = TutorSession(SymbolicEngine(), view)
+    for line in lines:
+        assert s.handle(line)
+    return s, view
+
+
+def all_hints(problem):
+    s, view = session(problem)
+    for _ in range(60):
+        s.handle("/hint")
+        if "No more hints" in view.said("info"):
+            break
+    hints = [(a[1], a[2]) for k, a in view.lines if k == "hint"]
+    return s, hints
+
+
+PROBLEMS = [
+    "2x + 3 = 11", "5x - 2 = 3x + 8", "x^2 - 5x + 6 = 0", "x^2 - 4x + 1 = 0", "x^2 = 3x + 10",
+    "sqrt(x + 7) = x - 5", "3/(x - 1) = 2", "|2x - 1| = 5", "solve the system x + y = 5, x - y = 1",
+    "2x - 1 > 3", "x^2 - 4 < 0", "derivative of x^2 sin(x)", "derivative of x/(x+1)", "derivative of sin(x^2)",
+    "integrate 3x^2 + 2x", "integrate 2x cos(x^2)", "integrate x e^x", "integrate x^2 from 0 to 3",
+    "limit of sin(x)/x as x -> 0", "What is the remainder when 100 is divided by 7?",
+    "What is the greatest common divisor of 84 and 126?", "How many positive divisors does 36 have?",
+]
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_hint_ladders_climb_and_never_give_the_answer(problem):
+    s, hints = all_hints(problem)
+    assert s.plan and all(len(set(step.rungs)) == 3 for step in s.plan)   # three distinct levels per step
+    texts = [t for t, _ in hints]
+    assert len(texts) == len(set(texts)) >= 3                            # no hint twice
+    for text, math in hints:                                             # the verdict code finds no answer
+        for shown in [text] + ([math] if math else []):
+            assert check_answer(shown, problem).status != VERIFIED, (shown, problem)
+    s.handle("/steps")                                                   # the answer comes with /steps only
+    assert any(k == "solution" for k, _ in s.view.lines)
+
+
+def test_linear_hints_are_a_teachers_moves_with_the_problems_numbers():
+    _, hints = all_hints("2x + 3 = 11")
+    texts = [t for t, _ in hints]
+    assert texts[0] == "What could you do to both sides to leave the x-term alone?"
+    assert texts[1] == "Subtract 3 from both sides."
+    assert "2⋅x = 8" in hints[2][1]
+    assert texts[4] == "Divide both sides by 2."
+    assert "x = 4" not in " ".join(t + (m or "") for t, m in hints)
+
+
+@pytest.mark.parametrize("problem,line,expect", [
+    ("2x + 3 = 11", "2x = 8", "Right — that's the next step. Now: What number multiplies x?"),
+    ("5x - 2 = 3x + 8", "2x - 2 = 8", "Right — that's the next step"),
+    ("x^2 - 5x + 6 = 0", "(x - 2)(x - 3) = 0", "Right — that's the next step. Now: A product is 0"),
+    ("x^2 = 3x + 10", "x^2 - 3x - 10 = 0", "Right — that's the next step"),
+    ("2x + 3 = 11", "4x + 6 = 22", "That is true: it has the same solutions as the problem"),
+    ("2x + 3 = 11", "2x = 14", "not equivalent to the problem: x = 7 solves your line but not the problem"),
+])
+def test_a_line_of_working_is_checked_as_a_step(problem, line, expect):
+    s, view = session(problem, line)
+    assert expect in view.said("info")
+    assert not any(k == "verdict" for k, _ in view.lines)   # a step is not graded as an answer
+
+
+def test_progress_moves_the_ladder_to_the_next_step():
+    s, view = session("2x + 3 = 11", "2x = 8", "/hint")
+    assert [a[1] for k, a in view.lines if k == "hint"] == ["Divide both sides by 2."]
+
+
+@pytest.mark.parametrize("problem,answer,name", [
+    ("2x + 3 = 11", "x = 7", "sign slip"),
+    ("x^2 = 2x", "x = 2", "a root was lost"),
+    ("sqrt(x + 7) = x - 5", "x = 2, x = 9", "extraneous"),
+    ("x^2 = 9", "x = 3", "forget the negative"),
+    ("(x+1)^2 = 2x^2 - 3", "x = 2, x = -2", "(a + b)² was expanded as a² + b²"),
+    ("derivative of x^2 sin(x)", "2x cos(x)", "differentiated each factor separately"),
+    ("derivative of sin(x^2)", "cos(x^2)", "chain rule is missing"),
+    ("derivative of x/(x+1)", "-1/(x+1)^2", "sign in the quotient rule"),
+    ("integrate x^3", "3x^2", "the derivative of the integrand"),
+    ("integrate x^3", "x^4", "divides by the new exponent"),
+    ("integrate x^2 from 0 to 3", "-9", "F(upper) − F(lower)"),
+    ("2x = 6", "x = 1/3", "reciprocal"),
+    ("What is the remainder when 100 is divided by 7?", "3", "arithmetic slip"),
+])
+def test_wrong_answers_are_diagnosed_by_name_without_the_answer(problem, answer, name):
+    s, view = session(problem, answer)
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert verdict[0].status == "wrong" and name in verdict[2]
+    assert s.solution.answer_text not in verdict[2]
+
+
+def test_a_right_antiderivative_without_c_is_verified_with_a_reminder():
+    s, view = session("integrate 3x^2", "x^3")
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert verdict[0].status == "verified" and "+ C" in verdict[2]
+
+
+def test_no_diagnosis_is_guessed():
+    s, view = session("2x + 3 = 11", "x = 100")
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert "x = 100 is not: substituting gives 203 on the left and 11 on the right" in verdict[2]
+
+
+def test_words_get_a_friendly_line_and_a_transcript_is_readable(tmp_path):
+    s, view = session("hello", "2x + 3 = 11", "I don't get it", "/hint", "2x = 8", "x = 4",
+                      f"/save {tmp_path / 't.md'}")
+    said = view.said("info")
+    assert CHAT in said and CHAT_DURING in said
+    md = (tmp_path / "t.md").read_text()
+    assert "## Problem: 2x + 3 = 11" in md and "**hint:** What could you do" in md
+    assert "**step:** 2x = 8 — progress" in md and "**answer:** x = 4 — verified" in md
+
+
+def test_a_saved_session_comes_back_on_the_same_rung(tmp_path):
+    s, view = session("x^2 - 5x + 6 = 0", "/hint", "/hint", f"/save {tmp_path / 's.json'}", "/new",
+                      f"/load {tmp_path / 's.json'}", "/hint")
+    hints = [a[1] for k, a in view.lines if k == "hint"]
+    assert len(hints) == 3 and len(set(hints)) == 3
+
+
+# ---- with the model ------------------------------------------------------------------------------------------
+
+
+class Model:
+    name = "phi"
+
+    def __init__(self, replies):
+        self.replies, self.calls = list(replies), []
+
+    def chat(self, messages, params, max_tokens, on_event=None):
+        from phiflash.lm.generate import Completion
+        self.calls.append(messages)
+        reply = self.replies.pop(0)
+        on_event and on_event("reasoning", "the answer is x = 4, obviously")
+        on_event and on_event("answer", reply)
+        return Completion(text=f"<think>the answer is x = 4</think>{reply}", reasoning="the answer is x = 4",
+                          answer=reply, finish_reason="stop")
+
+
+def test_a_model_hint_that_states_the_answer_is_withheld():
+    view = ListView()
+    s = TutorSession(Model(["Let's start.", "So the answer is $x = 4$.", "What could you subtract first?"]), view)
+    s.handle("2x + 3 = 11")
+    s.handle("/hint")
+    assert "gave the answer away" in view.said("info")
+    assert [a[1] for k, a in view.lines if k == "hint"] == ["What could you do to both sides to leave the x-term "
+                                                            "alone?"]
+    s.handle("/hint")
+    assert view.lines[-1] == ("reply", ("What could you subtract first?", None))
+
+
+def test_the_tutor_never_shows_the_models_reasoning():
+    out = Console(file=io.StringIO(), width=100, force_terminal=False)
+    view = RichTutorView(out, out)
+    s = TutorSession(Model(["Where would you like to start?"]), view)
+    s.handle("2x + 3 = 11")
+    shown = out.file.getvalue()
+    assert "Where would you like to start?" in shown and "obviously" not in shown and "x = 4" not in shown
+
+
+def test_the_real_repl_teaches_through_a_pipe(tmp_path):
+    script = "x^2 - 5x + 6 = 0\n/hint\n/hint\n(x-2)(x-3) = 0\nx = 2\nx = 2, x = 3\n/quit\n"
+    p = subprocess.run([sys.executable, "-m", "phiflash", "tutor", "--engine", "symbolic"], input=script,
+                       capture_output=True, text=True, timeout=120,
+                       env={"PHIFLASH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr
+    assert "Hint 1: Can x^2 - 5x + 6 be written as a product of two brackets?" in p.stdout
+    assert "Right — that's the next step" in p.stdout
+    assert "You found 1 of the 2 solutions" in p.stdout and "✓ verified" in p.stdout
