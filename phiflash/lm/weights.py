@@ -7,7 +7,8 @@ every missing, unexpected or mis-shaped tensor and every unreadable file is one 
 A quantized checkpoint (`quantize_checkpoint`, `phiflash quantize`) is the same layout with the big projections
 stored quantized and a "quantization" entry in config.json naming each layer's mode:
     <layer>.weight int8 (out, in) + <layer>.scales float32 (out,)                              int8
-    <layer>.weight uint8 (out, in/2), two nibbles a byte + <layer>.scales_and_zeros (in/g, out, 2)   int4
+    <layer>.weight uint8 (out, in/2), two nibbles a byte in 64-row blocks (quantize.to_blocks)
+        + <layer>.scales_and_zeros float32 (in/g, out, 2)                                     int4
 The tied lm_head is stored as its own quantized copy; the embedding keeps its rows for the lookup.
 """
 
@@ -28,6 +29,7 @@ from .config import PhiFlashConfig
 from .sambay import PhiFlashForCausalLM
 
 INDEX_NAME, SINGLE_NAME = "model.safetensors.index.json", "model.safetensors"
+INT4_LAYOUT = "blocks64"  # quantize.to_blocks: the format version of int4 weights in quantized checkpoints
 # Kept in float32 whatever the model dtype: the SSM parameters (the scan is float32) and the λ vectors, which the
 # official files store in float32 (docs/sambay-spec.md §3.4).
 FLOAT32_KEYS = re.compile(r"\.(A_log|D|dt_proj\.bias|lambda_[qk][12])$")
@@ -75,6 +77,55 @@ def _open(file: Path):
         raise CheckpointError(f"{file}: corrupt or truncated safetensors file ({e})") from None
 
 
+_ST_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
+              "I8": torch.int8, "U8": torch.uint8, "I16": torch.int16, "I32": torch.int32, "I64": torch.int64,
+              "BOOL": torch.bool}
+
+
+class _Copying:
+    """A safetensors file read with plain reads into fresh (64-byte aligned) memory instead of memory-mapped.
+    For quantized checkpoints, whose tensors are repacked or kept whole anyway: mapped pages of a file stay in
+    the process's memory while any tensor of it lives, which put peak memory at 1.5x the file."""
+
+    def __init__(self, file: Path):
+        self.file = file
+        try:
+            self.fh = open(file, "rb")
+            size = int.from_bytes(self.fh.read(8), "little")
+            if size <= 0 or size > 100_000_000:
+                raise ValueError("bad header size")
+            self.header = json.loads(self.fh.read(size))
+            self.header.pop("__metadata__", None)
+            self.base, self.length = 8 + size, file.stat().st_size
+            for name, info in self.header.items():
+                begin, end = info["data_offsets"]
+                n = _ST_DTYPES[info["dtype"]].itemsize
+                for d in info["shape"]:
+                    n *= d
+                if not 0 <= begin <= end <= self.length - self.base or end - begin != n:
+                    raise ValueError(f"{name} lies outside the file or has the wrong size")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{file}: corrupt or truncated safetensors file ({e})") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+    def keys(self):
+        return list(self.header)
+
+    def get_tensor(self, name: str) -> torch.Tensor:
+        info = self.header[name]
+        begin, end = info["data_offsets"]
+        buf = torch.empty(end - begin, dtype=torch.uint8)
+        self.fh.seek(self.base + begin)
+        if self.fh.readinto(memoryview(buf.numpy())) != end - begin:
+            raise OSError(f"{self.file} ends inside {name}")
+        return buf.view(_ST_DTYPES[info["dtype"]]).reshape(info["shape"])
+
+
 def expected_keys(model: PhiFlashForCausalLM) -> dict[str, torch.Size]:
     shapes = {k: v.shape for k, v in model.state_dict(keep_vars=True).items()}
     if model.config.tie_word_embeddings:
@@ -118,8 +169,9 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     if tied_head:  # a present lm_head copy is checked, then the head stays tied as config.json says
         by_file[files["lm_head.weight"]].append("lm_head.weight")
     state = {}
+    opener = _Copying if stored else _open
     for file, names in by_file.items():
-        with _open(file) as f:
+        with opener(file) as f:
             present = set(f.keys())
             for name in names:
                 if name not in present:
@@ -160,7 +212,7 @@ def _build_quantized(model, layer: str, mode: str, state: dict, dtype: torch.dty
         new = Q.Int8Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales"), bias, dtype)
     else:
         new = Q.Int4Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales_and_zeros"), bias, dtype,
-                           group_size)
+                           group_size, blocks=True)
     setattr(parent, child, new)
 
 
@@ -173,7 +225,8 @@ def quantization(path: str | Path) -> dict | None:
     if raw is None:
         return None
     ok = (isinstance(raw, dict) and raw.get("mode") in Q.MODES and isinstance(raw.get("group_size"), int)
-          and isinstance(raw.get("layers"), dict) and all(m in Q.MODES for m in raw["layers"].values()))
+          and isinstance(raw.get("layers"), dict) and all(m in Q.MODES for m in raw["layers"].values())
+          and raw.get("int4_layout") == INT4_LAYOUT)
     if not ok:
         raise CheckpointError(f"{path}/config.json: the 'quantization' entry is not valid")
     return raw
@@ -216,7 +269,8 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size:
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear) and name.split(".")[-1] in Q.QUANTIZED:
             want = head if name == "lm_head" else mode
-            layers[name] = want if want == "int8" or Q.int4_fits(mod.in_features, group_size) else "int8"
+            fits = Q.int4_fits(mod.in_features, group_size) and mod.out_features % 64 == 0  # the block layout
+            layers[name] = want if want == "int8" or fits else "int8"
     tied = config.tie_word_embeddings
     tmp = dst.with_name(dst.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -249,7 +303,8 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size:
     (tmp / INDEX_NAME).write_text(json.dumps({"metadata": {"total_size": total},
                                               "weight_map": dict(sorted(index.items()))}, indent=2))
     raw = json.loads((src / "config.json").read_text())
-    raw["quantization"] = {"mode": mode, "group_size": group_size, "head": layers["lm_head"], "layers": layers}
+    raw["quantization"] = {"mode": mode, "group_size": group_size, "head": layers["lm_head"],
+                           "int4_layout": INT4_LAYOUT, "layers": layers}
     (tmp / "config.json").write_text(json.dumps(raw, indent=2))
     for other in src.iterdir():
         if other.is_file() and other.suffix != ".safetensors" and other.name not in (INDEX_NAME, "config.json"):
@@ -265,7 +320,7 @@ def _quantized(layer: str, mode: str, w: torch.Tensor, group_size: int) -> dict[
         q, scale = Q.quantize_int8(w)
         return {f"{layer}.weight": q, f"{layer}.scales": scale}
     nibbles, sz = Q.quantize_int4(w, group_size)
-    return {f"{layer}.weight": nibbles, f"{layer}.scales_and_zeros": sz}
+    return {f"{layer}.weight": Q.to_blocks(nibbles), f"{layer}.scales_and_zeros": sz}
 
 
 # ---- writing checkpoints in the official layout ----------------------------------------------------------------

@@ -85,6 +85,23 @@ def test_decode_path_equals_sdpa_path():
     torch.testing.assert_close(one, both[:, 1:], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-6), (torch.bfloat16, 1e-2)])
+def test_batched_decode_attention_equals_the_per_pair_loop(dtype, tol):
+    """The two decode paths (one batched matmul for short key ranges, copy-free per-pair calls for long ones) on
+    strided slices of a longer cache buffer, as the model passes them."""
+    g = torch.Generator().manual_seed(2)
+    B, H, P, S, L, dh = 2, 8, 2, 11, 32, 4
+    q = torch.randn(B, H, 1, dh, generator=g).to(dtype)
+    k = torch.randn(2, B, P, L, dh, generator=g).to(dtype)[..., :S, :]
+    v = torch.randn(B, P, L, 2 * dh, generator=g).to(dtype)[..., :S, :]
+    mask = torch.rand(B, 1, 1, S, generator=g) > 0.3
+    mask[..., 0] = True
+    loop = ops._decode_attention(q, k, v, mask, dh ** -0.5, batched=False)
+    bmm = ops._decode_attention(q, k, v, mask, dh ** -0.5, batched=True)
+    for a, b in zip(loop, bmm):
+        torch.testing.assert_close(a.float(), b.float(), rtol=tol, atol=tol)
+
+
 def _swa_layer(W=8):
     cfg = PhiFlashConfig.tiny(sliding_window=W)
     attn = DiffAttention(cfg, 1)

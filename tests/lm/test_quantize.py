@@ -166,3 +166,28 @@ def test_an_int8_weight_at_an_unaligned_address_is_made_safe_for_the_kernel():
     x = torch.randn(20, 64, dtype=torch.bfloat16)
     assert torch.allclose(layer(x).float(), x.float() @ (q.float() * layer.scales.float()[:, None]).t(), rtol=2e-2,
                           atol=2e-1)
+
+
+@pytest.mark.parametrize("rows", [64, 4096 + 64, 80])
+def test_fast_packing_is_torchs_own_layout(rows):
+    """The byte-level packing is used only where it reproduces torch's conversion; 80 rows take torch's path."""
+    nibbles = torch.randint(0, 256, (rows, 48), dtype=torch.uint8)
+    assert torch.equal(Q.pack_for_cpu(nibbles), Q._pack_by_torch(nibbles))
+
+
+def test_a_truncated_quantized_checkpoint_is_one_clear_error(tmp_path, tiny_checkpoint):
+    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / "q", "int4")
+    shard = dst / "model-00002-of-00002.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_model(dst)
+
+
+def test_the_checkpoint_block_layout_round_trips_and_loads_on_either_path(monkeypatch, tmp_path, tiny_checkpoint):
+    nibbles = torch.randint(0, 256, (128, 40), dtype=torch.uint8)
+    assert torch.equal(Q.from_blocks(Q.to_blocks(nibbles)), nibbles)
+    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / "q", "int4")
+    ids = torch.randint(0, 500, (1, 9))
+    as_read = load_model(dst)(ids)
+    monkeypatch.setattr(Q, "_BLOCKS_ARE_KERNEL_LAYOUT", False)   # a CPU whose kernel wants another layout
+    assert torch.equal(load_model(dst)(ids), as_read)
