@@ -5,7 +5,7 @@ import warnings
 
 from .common import bandwidth, console, save, setup, table
 
-SECTIONS = ("scan", "scaling", "full")
+SECTIONS = ("scan", "scaling", "full", "samples")
 
 
 def main() -> None:
@@ -30,6 +30,9 @@ def main() -> None:
     if "full" in only:
         from . import full
         full.run(args.quick)
+    if "samples" in only:
+        from . import samples
+        samples.run(args.quick)
     try:
         from . import plots
         plots.write()

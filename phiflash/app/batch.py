@@ -290,12 +290,27 @@ def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]
 
 
 def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
-            on_record: Callable[[dict], None]) -> None:
-    """Model engine: batched generation of up to batch_size prompts at a time, then grading. A chunk whose
-    generation fails (a prompt past the context length…) becomes error records and the run goes on."""
+            on_record: Callable[[dict], None], samples: int = 1) -> None:
+    """Model engine: batched generation of up to batch_size prompts at a time, then grading; with samples > 1,
+    one problem at a time as that many rows (consensus.py). A chunk whose generation fails (a prompt past the
+    context length…) becomes error records and the run goes on."""
     from ..lm.generate import generate_batch
     from ..lm.streaming import split_reasoning
 
+    if samples > 1:
+        for it in items:
+            if it.error:
+                on_record(record_for(it))
+                continue
+            start = time.perf_counter()
+            try:
+                result = engine.solve_samples(it.problem, samples, params, max_tokens)
+            except Exception as e:  # noqa: BLE001 - this problem's result; the others still run
+                message = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+                on_record(record_for(it, error=message, seconds=time.perf_counter() - start))
+                continue
+            on_record(record_for(it, result, seconds=time.perf_counter() - start))
+        return
     tok = engine.tokenizer
     for i in range(0, len(items), max(1, batch_size)):
         chunk = items[i: i + max(1, batch_size)]
@@ -369,8 +384,10 @@ def _totals(records: list[dict]) -> dict:
         "verified": sum(1 for r in records if r.get("verdict") == "verified"),
         "wrong": sum(1 for r in records if r.get("verdict") == "wrong"),
         "unverifiable": sum(1 for r in records if r.get("verdict") == "unverifiable"),
+        "consensus": sum(1 for r in records if r.get("verdict") == "consensus"),   # model samples agreeing
+        "split": sum(1 for r in records if r.get("verdict") == "split"),
         "errors": sum(1 for r in records if r.get("error")),
         "graded": len(graded),
         "accuracy": (sum(1 for r in graded if r["correct"]) / len(graded)) if graded else None,
-        "mean_seconds": (sum(r.get("seconds", 0) for r in records) / n) if n else None,
+        "mean_seconds": (sum(r.get("seconds") or 0 for r in records) / n) if n else None,
     }

@@ -31,7 +31,7 @@ from ..lm import hub  # no torch: finds and downloads checkpoints
 from ..symbolic.verify import check_answer
 from . import batch as B
 from . import logdb, record, ui
-from .engines import latex_answer, make_engine, pretty_answer
+from .engines import auto_samples, latex_answer, make_engine, pretty_answer
 from .tutor import TutorSession
 
 EXIT_USAGE = 64  # a mistyped command line; 1 and 2 mean "wrong" and "unverifiable" to `check`
@@ -162,7 +162,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON obj
 
 # Options that only mean something to the model: given to the symbolic engine they are refused, not ignored.
 MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reasoning", "quantize", "batch_size",
-              "threads")
+              "threads", "samples", "early_stop")
 
 
 def _params(temperature: float, top_p: float, seed: Optional[int]):
@@ -248,6 +248,11 @@ def solve(
     system: Annotated[Optional[str], typer.Option(help="A system prompt for the model.")] = None,
     hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's reasoning while it "
                                                                   "streams.")] = False,
+    samples: Annotated[Optional[int], typer.Option(min=1, help="Model samples generated together, their answers "
+                                                              "compared (default: 4 when SymPy cannot check the "
+                                                              "problem, else 1).")] = None,
+    early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop the other samples once "
+                                                                              "the result is settled.")] = True,
     as_json: AsJson = False, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
 ):
     """Solve a problem and check the answer. Exit status 0 answered, 1 not (the error says why).
@@ -266,9 +271,15 @@ def solve(
     if eng.name == "symbolic":
         result = eng.solve(text)
     else:
+        k = samples or auto_samples(text)
         with ui.ReasoningStream(console, err(), hide=hide_reasoning or as_json) as stream:
-            result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
-                               on_event=None if as_json else stream)
+            if k > 1:
+                result = eng.solve_samples(text, k, _params(temperature, top_p, seed), max_tokens, system,
+                                           on_event=None if as_json else stream, on_status=stream.status,
+                                           early_stop=early_stop)
+            else:
+                result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
+                                   on_event=None if as_json else stream)
     rec = result.to_record("solve")
     if as_json:
         print(json.dumps(rec, ensure_ascii=False))
@@ -332,6 +343,8 @@ def batch(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Prompts generated together by "
                                                                               "the model.")] = 1,
     temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
+    samples: Annotated[int, typer.Option(min=1, help="Model samples per problem, their answers compared "
+                                                    "(consensus / split in the summary).")] = 1,
     quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Solve again the problems whose earlier "
                                                                       "result is an error (others are kept).")]
@@ -386,7 +399,7 @@ def batch(
             if eng is not None and eng.name == "symbolic":
                 B.run_symbolic(todo, jobs, on_record)
             elif eng is not None:
-                B.run_phi(eng, todo, batch_size, _params(temperature, top_p, seed), max_tokens, on_record)
+                B.run_phi(eng, todo, batch_size, _params(temperature, top_p, seed), max_tokens, on_record, samples)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -407,7 +420,7 @@ def _summary_table(console: Console, s: dict, out_path: Path) -> None:
     table = Table(title="batch summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
-    for key in ("problems", "solved", "verified", "wrong", "unverifiable", "errors"):
+    for key in ("problems", "solved", "verified", "wrong", "unverifiable", "consensus", "split", "errors"):
         table.add_row(key, str(s[key]))
     table.add_row("accuracy vs references", "—" if s["accuracy"] is None else
                   f"{s['accuracy']:.1%} of {s['graded']}")

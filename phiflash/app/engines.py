@@ -18,7 +18,7 @@ from ..lm import hub  # no torch
 from ..symbolic.answers import extract_answer, read_answer
 from ..symbolic.parse import ParseError
 from ..symbolic.solver import pretty, solve
-from ..symbolic.verify import UNVERIFIABLE, VERIFIED, Verdict, check_answer
+from ..symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, Verdict, check_answer
 from . import record
 
 MATH_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. {problem}"
@@ -40,12 +40,14 @@ class Result:
     text: str | None = None              # the model's whole output
     finish_reason: str | None = None
     timings: dict = field(default_factory=dict)
+    samples: list[dict] | None = None    # --samples K: each sample (consensus.Sample.to_dict)
+    agreement: dict | None = None
 
     def to_record(self, command: str = "solve", **extra) -> dict:
         """This result in the one JSON schema (phiflash.app.record)."""
         own = {k: getattr(self, k) for k in ("problem", "engine", "answer", "answer_latex", "verdict", "expected",
                                              "reason", "steps", "reasoning", "text", "finish_reason", "notes",
-                                             "timings")}
+                                             "timings", "samples", "agreement")}
         return record.make(command, **(own | extra))
 
 
@@ -154,6 +156,75 @@ class PhiEngine:
                           "tokens_per_s": round(c.tokens_per_second, 2), "total_s": round(c.seconds, 3)}
         return result
 
+    def solve_samples(self, problem: str, k: int, params, max_tokens: int = 32768, system: str | None = None,
+                      on_event: Callable[[str, str], None] | None = None,
+                      on_status: Callable[[str], None] | None = None, early_stop: bool = True,
+                      check_seconds: float = 10.0) -> Result:
+        """k samples from one prefill, decoded together; the answer their agreement (or SymPy) supports. Sample 0
+        streams through on_event; on_status gets a one-line account of the others."""
+        from ..lm.generate import generate_samples
+        from ..lm.streaming import IncrementalDecoder, ReasoningSplitter, split_reasoning
+        from . import consensus as C
+
+        tok = self.tokenizer
+        prompt = tok.encode_chat(self.messages(problem, system))
+        ids: list[list[int]] = [[] for _ in range(k)]
+        done: list[C.Sample | None] = [None] * k
+        stop_rows: set[int] = set()
+        detok, splitter = IncrementalDecoder(lambda x: tok.decode(x, skip_special_tokens=True)), ReasoningSplitter()
+
+        def finish(r: int, why: str) -> None:
+            text = tok.decode(ids[r], skip_special_tokens=True)
+            reasoning, answer_text = split_reasoning(text)
+            answer = extract_answer(answer_text or text) if why in ("stop", "length") else None
+            v = check_answer(answer, problem, seconds=check_seconds) if answer else None
+            done[r] = C.Sample(answer, text, reasoning, why, len(ids[r]), v.status if v else UNVERIFIABLE,
+                               v.reason if v else "no final answer")
+
+        start, cancelled = time.perf_counter(), False
+        try:
+            for step in generate_samples(self.model, prompt, k, max_tokens, params, tok.stop_ids,
+                                         stopped=lambda: stop_rows):
+                for r, t in enumerate(step):
+                    if t is None or done[r] is not None:
+                        continue
+                    if t in tok.stop_ids:
+                        finish(r, "stop")
+                        continue
+                    ids[r].append(t)
+                    if r == 0 and on_event:
+                        for kind, piece in splitter.push(detok.push(t)):
+                            on_event(kind, piece)
+                if early_stop and not stop_rows and C.settled(done, k, problem):
+                    stop_rows.update(r for r in range(k) if done[r] is None)
+                if on_status:
+                    running = sum(1 for d in done if d is None)
+                    on_status(f"samples: {k - running} of {k} done · {sum(map(len, ids))} tokens")
+        except KeyboardInterrupt:
+            cancelled = True
+        for r in range(k):
+            if done[r] is None:
+                finish(r, "cancelled" if cancelled else "early stop" if r in stop_rows else "length")
+        samples = [d for d in done if d is not None]
+        verdict, pick, agreement, reason = C.decide(samples, problem, k)
+        agreement.early_stop = bool(stop_rows)
+        chosen = samples[pick] if pick is not None else samples[0]
+        answer = chosen.answer if pick is not None else None
+        result = Result(problem, self.name, answer, latex_answer(answer) or answer if answer else None,
+                        pretty_answer(answer) if answer else None, verdict, None, reason)
+        if verdict in (VERIFIED, WRONG):
+            v = check_answer(answer, problem, seconds=check_seconds)
+            result.expected = v.expected
+        result.reasoning, result.text = chosen.reasoning, chosen.text
+        result.finish_reason = "cancelled" if cancelled else chosen.finish_reason
+        result.samples = [d.to_dict() for d in samples]
+        result.agreement = agreement.to_dict(samples)
+        seconds = time.perf_counter() - start
+        result.timings = {"prompt_tokens": len(prompt), "generated_tokens": sum(map(len, ids)), "samples": k,
+                          "tokens_per_s": round(sum(map(len, ids)) / seconds, 2) if seconds else 0.0,
+                          "total_s": round(seconds, 3)}
+        return result
+
     def grade(self, problem: str, text: str, check_seconds: float = 10.0) -> Result:
         answer = extract_answer(text)
         if answer is None:
@@ -218,6 +289,16 @@ def make_engine(name: str | None, model: str | None = None, quantize: str | None
                        "`phiflash download`.")
         return SymbolicEngine()
     return PhiEngine(path, quantize=quantize, dtype=dtype, threads=threads, notice=notice, progress=progress)
+
+
+def auto_samples(problem: str) -> int:
+    """--samples by default: 1 when the symbolic engine solves the problem (SymPy will check the model's answer),
+    else 4 (a word problem: agreement is the evidence there is)."""
+    try:
+        SymbolicEngine(seconds=5.0).solve(problem)
+        return 1
+    except PhiflashError:
+        return 4
 
 
 DEFAULT_QUANTIZE = "int8"  # on CPU: half the bytes read per token of bf16, logits within ~2% (see README)

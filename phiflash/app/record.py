@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 SCHEMA = 1
-VERDICTS = ("verified", "wrong", "unverifiable")
+VERDICTS = ("verified", "wrong", "unverifiable", "consensus", "split")  # the last two: model samples (consensus.py)
 
 # key: (allowed JSON types, default). The order here is the order in the JSON.
 FIELDS: dict[str, tuple[tuple[type, ...], object]] = {
@@ -22,7 +22,7 @@ FIELDS: dict[str, tuple[tuple[type, ...], object]] = {
     "engine": ((str, type(None)), None),  # symbolic | phi
     "answer": ((str, type(None)), None),  # the answer being judged, as given (solver's, model's or the user's)
     "answer_latex": ((str, type(None)), None),
-    "verdict": ((str, type(None)), None),  # verified | wrong | unverifiable; null when `error` is set
+    "verdict": ((str, type(None)), None),  # verified | wrong | unverifiable | consensus | split; null on error
     "reason": ((str,), ""),
     "expected": ((str, type(None)), None),   # the checker's own answer, when it has one
     "reference": ((str, type(None)), None),  # a given reference (batch `answer` column, check --expected)
@@ -31,6 +31,8 @@ FIELDS: dict[str, tuple[tuple[type, ...], object]] = {
     "reasoning": ((str, type(None)), None),  # model: the reasoning section
     "text": ((str, type(None)), None),       # model: its whole output
     "finish_reason": ((str, type(None)), None),
+    "samples": ((list, type(None)), None),     # model with --samples K: each sample's answer, finish, tokens
+    "agreement": ((dict, type(None)), None),   # how the samples' answers group (support of K, the groups)
     "notes": ((list,), ()),
     "seconds": ((float, int, type(None)), None),
     "timings": ((dict,), {}),

@@ -19,7 +19,8 @@ from rich.text import Text
 from ..symbolic.verify import NO_MATCH, UNVERIFIABLE, VERIFIED, WRONG, Verdict
 
 BADGES = {"verified": ("✓ verified", "bold green"), "wrong": ("✗ wrong", "bold red"),
-          "unverifiable": ("? unverifiable", "bold yellow")}
+          "unverifiable": ("? unverifiable", "bold yellow"), "consensus": ("≈ consensus", "bold cyan"),
+          "split": ("⚠ split", "bold magenta")}
 
 
 def badge(v: Verdict, notes: list[str] = ()) -> Text:
@@ -31,8 +32,10 @@ def badge(v: Verdict, notes: list[str] = ()) -> Text:
         said += [f"correct answer: {v.expected}"] if v.expected else []
         if said:
             t.append(" — " + "; ".join(said), style="red")
-    elif v.status == UNVERIFIABLE and v.reason:
-        t.append(f" — {v.reason}", style="yellow")
+    elif v.status in (UNVERIFIABLE, "consensus", "split") and v.reason:
+        t.append(f" — {v.reason}", style=BADGES[v.status][1].split()[-1])
+        if v.status == "consensus":
+            t.append(" (agreement is evidence, not proof)", style="dim")
     elif v.status == VERIFIED and notes:
         t.append(f" — {'; '.join(notes)}", style="green")
     return t
@@ -68,6 +71,8 @@ def stats_line(result) -> Text:
         parts.append(f"first token {t['ttft_s']:.2f} s")
     parts += [f"{t.get('generated_tokens', 0)} tokens at {t.get('tokens_per_s', 0):.1f} tok/s",
               f"{t.get('total_s', 0):.1f} s total"]
+    if t.get("samples", 1) > 1:
+        parts.insert(0, f"{t['samples']} samples")
     if result.finish_reason == "cancelled":
         parts.append("cancelled")
     elif result.finish_reason == "length":
@@ -97,6 +102,7 @@ class ReasoningStream:
         self._live: Live | None = None
         self._last = 0.0
         self.tokens = 0
+        self._status = ""
 
     def __enter__(self):
         if self.console.is_terminal and not self.hide:
@@ -115,7 +121,15 @@ class ReasoningStream:
         body = Text("\n".join(self._tail), style="dim")
         title = f"reasoning · {self.tokens} pieces" if self.reasoning else "thinking…"
         return Group(Panel(body, title=title, title_align="left", border_style="dim"),
-                     Text("".join(self.answer)))
+                     Text("".join(self.answer)), Text(self._status, style="dim"))
+
+    def status(self, text: str) -> None:
+        """A compact line under the stream (the other samples' progress)."""
+        self._status = text
+        now = time.monotonic()
+        if self._live is not None and now - self._last > 0.1:
+            self._last = now
+            self._live.update(self._render(), refresh=True)
 
     def __call__(self, kind: str, text: str) -> None:
         self.tokens += 1

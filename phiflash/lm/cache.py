@@ -57,6 +57,17 @@ class Cache:
         return Cache(self.lengths[sl], rows(self.conv), rows(self.ssm), pair_rows(self.ring_k), rows(self.ring_v),
                      self.k[:, sl], self.v[sl], self.max_length)
 
+    def copy_row(self, src: int, dst: slice) -> None:
+        """Give rows `dst` the state of row `src`: one prefill shared by several samples of the same prompt.
+        Of the shared K,V only the positions row `src` has filled are copied."""
+        n = int(self.lengths[src])
+        for t in (self.lengths, *self.conv.values(), *self.ssm.values(), *self.ring_v.values()):
+            t[dst] = t[src]
+        for t in self.ring_k.values():  # (2, B, P, W, dh): batch is dim 1
+            t[:, dst] = t[:, src, None]
+        self.k[:, dst, :, :n] = self.k[:, src, None, :, :n]
+        self.v[dst, :, :n] = self.v[src, None, :, :n]
+
     def reset(self) -> None:
         for t in self._tensors():
             t.zero_()

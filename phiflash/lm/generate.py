@@ -90,24 +90,46 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, params:
     max_context = max_context or model.config.max_context
     longest = max(len(p) for p in prompts)
     check_context(longest, max_new_tokens, max_context)
+    cache = model.new_cache(len(prompts), longest + max_new_tokens)
+    with flushed_denormals():
+        logits = torch.cat([model.prefill(torch.tensor([p], device=model.device), cache.rows(r, r + 1))
+                            for r, p in enumerate(prompts)])
+        yield from _decode(model, cache, logits, max_new_tokens, params, stop_ids)
+
+
+@torch.inference_mode()
+def generate_samples(model, prompt: list[int], k: int, max_new_tokens: int, params: SamplingParams,
+                     stop_ids: tuple[int, ...] = (), max_context: int | None = None,
+                     stopped: Callable[[], set[int]] | None = None) -> Iterator[list[int | None]]:
+    """k independent samples of one prompt, decoded together as k rows: the prompt is prefilled once and its
+    state copied into every row (the rows share each weight read, so k samples cost little more than one).
+    `stopped()` is polled each step for rows to end early (None from then on)."""
+    if not prompt:
+        raise PhiflashError("every prompt needs at least one token")
+    check_context(len(prompt), max_new_tokens, max_context or model.config.max_context)
+    cache = model.new_cache(k, len(prompt) + max_new_tokens)
+    with flushed_denormals():
+        logits = model.prefill(torch.tensor([prompt], device=model.device), cache.rows(0, 1))
+        cache.copy_row(0, slice(1, k))
+        yield from _decode(model, cache, logits.expand(k, -1), max_new_tokens, params, stop_ids, stopped)
+
+
+def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None) -> Iterator[list[int | None]]:
     gen = torch.Generator(device=model.device)
     if params.seed is not None:
         gen.manual_seed(params.seed)
     else:
         gen.seed()
-    cache = model.new_cache(len(prompts), longest + max_new_tokens)
-    with flushed_denormals():
-        logits = torch.cat([model.prefill(torch.tensor([p], device=model.device), cache.rows(r, r + 1))
-                            for r, p in enumerate(prompts)])
-        done = [False] * len(prompts)
-        for step in range(max_new_tokens):
-            tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
-            out = tokens.tolist()
-            yield [None if d else t for d, t in zip(done, out)]
-            done = [d or t in stop_ids for d, t in zip(done, out)]
-            if all(done) or step == max_new_tokens - 1:
-                return
-            logits = model.decode(tokens, cache)
+    done = [False] * logits.shape[0]
+    for step in range(max_new_tokens):
+        tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
+        out = tokens.tolist()
+        yield [None if d else t for d, t in zip(done, out)]
+        ended = stopped() if stopped is not None else set()
+        done = [d or t in stop_ids or r in ended for r, (d, t) in enumerate(zip(done, out))]
+        if all(done) or step == max_new_tokens - 1:
+            return
+        logits = model.decode(tokens, cache)
 
 
 def generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,

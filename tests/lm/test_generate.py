@@ -98,3 +98,29 @@ def test_ctrl_c_returns_partial(chat_model, chat_tokenizer):
     c = complete(chat_model, chat_tokenizer, MSGS, 30, GREEDY, on_event=on_event)
     assert c.finish_reason == "cancelled"
     assert 0 < len(c.token_ids) < 30 and c.text.startswith("".join(seen[:2]))
+
+
+def test_samples_share_one_prefill_and_equal_separate_generations(chat_model):
+    """k rows from one prefill (the state copied into every row) give what k separate greedy runs give, and a
+    row stopped early yields None from then on."""
+    from phiflash.lm.generate import GREEDY, generate, generate_samples
+    prompt = [5, 6, 7, 8, 9, 10]
+    alone = list(generate(chat_model, prompt, 6, GREEDY))
+    rows = list(generate_samples(chat_model, prompt, 3, 6, GREEDY))
+    for r in range(3):
+        assert [step[r] for step in rows] == alone
+    stop_after = {"n": 0}
+
+    def stopped():
+        stop_after["n"] += 1
+        return {1, 2} if stop_after["n"] >= 2 else set()
+    rows = list(generate_samples(chat_model, prompt, 3, 6, GREEDY, stopped=stopped))
+    assert [step[0] for step in rows] == alone
+    assert [step[1] for step in rows][2:] == [None] * (len(rows) - 2)
+
+
+def test_sampled_rows_differ_but_each_is_a_valid_sample(chat_model):
+    from phiflash.lm.generate import SamplingParams, generate_samples
+    rows = list(generate_samples(chat_model, [5, 6, 7], 4, 8, SamplingParams(temperature=1.0, top_p=1.0, seed=3)))
+    seqs = {tuple(step[r] for step in rows) for r in range(4)}
+    assert len(seqs) > 1   # independent draws, not one sequence copied
