@@ -184,6 +184,11 @@ def _write(k_buf, v_buf, slots, k, v) -> None:
     """k (2, B, P, T, dh), v (B, P, T, 2dh) into buffers at per-row slots (B, T), as slice copies: the slots of a
     row are consecutive except where a ring wraps. (scatter_ copied the whole buffer on every call.)"""
     T = k.shape[3]
+    if T == 1:  # decode: one slot per row, written with one indexed copy (no host sync, no Python loop)
+        rows, at = torch.arange(slots.shape[0], device=slots.device), slots[:, 0]
+        k_buf[:, rows, :, at] = k[:, :, :, 0].transpose(0, 1)                   # (B, 2, P, dh)
+        v_buf[rows, :, at] = v[:, :, 0]                                          # (B, P, 2dh)
+        return
     for b, row in enumerate(slots.tolist()):
         t = 0
         while t < T:
