@@ -35,7 +35,8 @@ def run(quick: bool = False) -> dict:
             console.print(f"[dim]{path} missing: run the full benchmark first[/dim]")
             continue
         console.print(f"[dim]{name} scale, {mode}: K = 1, 2, 4, 8 samples in a fresh process…[/dim]")
-        r = {int(k): v for k, v in run_child(CHILD.format(path=str(path), tokens=tokens)).items()}
+        child = run_child(CHILD.format(path=str(path), tokens=tokens))
+        r = {int(k): v for k, v in child.items() if k.isdigit()}
         data[mode] = r
         rows.append([mode] + [f"{r[k]:.1f} s ({r[k] / r[1]:.2f}x)" for k in (1, 2, 4, 8)]
                     + [f"{8 * tokens / r[8]:.1f}"])
