@@ -620,7 +620,7 @@ def _speed_table(console: Console, cfg, path: Optional[Path], measure: bool) -> 
         label = mode + (" (this checkpoint)" if stored and stored["mode"] == mode else
                         " (default on CPU)" if mode == DEFAULT_QUANTIZE and not stored else "")
         nbytes = read_bytes(cfg, mode)
-        row = [label, f"{nbytes / 1e9:.2f}"]
+        row = [label, f"{nbytes / 1e9:.2f}" if nbytes >= 1e8 else f"{nbytes / 1e9:.5f}"]
         if measure:
             bw = matvec_bandwidth(mode)
             row += [f"{bw:.1f}", f"{bw * 1e9 / nbytes:.1f}"]
