@@ -60,3 +60,21 @@ def chat_model(chat_checkpoint):
 def chat_tokenizer(chat_checkpoint):
     from phiflash.lm.tokenizer import Tokenizer
     return Tokenizer.from_dir(chat_checkpoint)
+
+
+class ListView:
+    """A tutor view that records what the session shows, as (method, args) pairs."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, name):
+        return lambda *a, **k: self.lines.append((name, a))
+
+    def stream(self):
+        from contextlib import nullcontext
+        return nullcontext(lambda kind, text: None)
+
+    def said(self, kind=None) -> str:
+        return "\n".join(str(a[0]) if len(a) == 1 else " ".join(str(x) for x in a if x is not None)
+                         for k, a in self.lines if kind is None or k == kind)

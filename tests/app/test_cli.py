@@ -265,19 +265,9 @@ class FakeModelEngine:
                           answer=f"reply {len(self.calls)}", finish_reason="stop")
 
 
-class ListView:
-    def __init__(self):
-        self.lines = []
-
-    def __getattr__(self, name):
-        return lambda *a, **k: self.lines.append((name, a))
-
-    def stream(self):
-        from contextlib import nullcontext
-        return nullcontext(lambda kind, text: None)
-
-
 def test_tutor_model_keeps_memory_without_reasoning():
+    from conftest import ListView
+
     from phiflash.app.tutor import TutorSession
     eng, view = FakeModelEngine(), ListView()
     s = TutorSession(eng, view)

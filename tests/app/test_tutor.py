@@ -7,30 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ListView  # tests/ is on the path (conftest.py)
 from rich.console import Console
 
 from phiflash.app.engines import SymbolicEngine
 from phiflash.app.tutor import CHAT, CHAT_DURING, TutorSession
 from phiflash.app.ui import RichTutorView
 from phiflash.symbolic.verify import VERIFIED, check_answer
-
-
-class ListView:
-    """Records what the session shows."""
-
-    def __init__(self):
-        self.lines = []
-
-    def __getattr__(self, name):
-        return lambda *a, **k: self.lines.append((name, a))
-
-    def stream(self):
-        from contextlib import nullcontext
-        return nullcontext(lambda kind, text: None)
-
-    def said(self, kind=None) -> str:
-        return "\n".join(str(a[0]) if len(a) == 1 else " ".join(str(x) for x in a if x is not None)
-                         for k, a in self.lines if kind is None or k == kind)
 
 
 def session(*lines):
