@@ -451,6 +451,8 @@ def tutor(
     temperature: Temperature = 0.6, top_p: TopP = 0.95,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens per reply.")] = 8192,
     seed: Seed = None, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
+    samples: Annotated[int, typer.Option(min=1, help="With the model, samples that check the /steps answer when "
+                                                    "SymPy cannot (1: none).")] = 4,
 ):
     """An interactive tutoring session: hints step by step, your working checked line by line, and a wrong
     answer's likely error named.
@@ -469,7 +471,8 @@ def tutor(
     console = out()
     view = ui.RichTutorView(console, err())
     session = TutorSession(eng, view, _params(temperature, top_p, seed), max_tokens,
-                           log=lambda **kw: logdb.record(record.make("tutor", engine=eng.name, **kw), no_log))
+                           log=lambda **kw: logdb.record(record.make("tutor", engine=eng.name, **kw), no_log),
+                           samples=samples)
     console.print(Text(f"phiflash tutor · {eng.name} engine · /help for commands", style="bold"))
     for line in _lines():
         if not session.handle(line):

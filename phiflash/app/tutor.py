@@ -50,8 +50,9 @@ def _looks_like_chat(text: str) -> bool:
 
 
 class TutorSession:
-    def __init__(self, engine, view, params=None, max_tokens: int = 4096, log=None):
+    def __init__(self, engine, view, params=None, max_tokens: int = 4096, log=None, samples: int = 4):
         self.engine, self.view, self.params, self.max_tokens = engine, view, params, max_tokens
+        self.samples = samples  # with the model: samples that check a /steps answer SymPy cannot
         self.log = log or (lambda **kw: None)
         self.events: list[tuple[str, str]] = []  # the whole session, for /save FILE.md
         self.reset()
@@ -240,8 +241,24 @@ class TutorSession:
         self.events.append(("revealed", "the whole solution"))
         if self.is_phi:
             self._ask("Show the complete step-by-step solution, with the final answer in \\boxed{}.")
+            if self.solution is None and self.samples > 1:
+                self._sampled_answer()
             return
         self.view.solution(SymbolicEngine().solve(self.problem))
+
+    def _sampled_answer(self) -> None:
+        """When SymPy cannot check the problem: sample the model's solution several times and say whether the
+        samples agree on an answer (evidence, not proof)."""
+        from ..lm.generate import SamplingParams
+        from ..symbolic.verify import Verdict
+
+        self.view.info(f"Checking the answer by solving it {self.samples} more times…")
+        with self.view.stream() as on_event:
+            r = self.engine.solve_samples(self.problem, self.samples, self.params or SamplingParams(),
+                                          self.max_tokens, on_event=on_event)
+        self.view.verdict(Verdict(r.verdict, None, r.reason), pretty_answer(r.answer or "(no answer)"),
+                          f"{r.agreement['support']} of {self.samples} samples agree" if r.agreement else None)
+        self.events.append(("samples", f"{r.answer} — {r.verdict} ({r.reason})"))
 
     # ---- the model ----------------------------------------------------------------------------------------------
 

@@ -186,3 +186,19 @@ def test_the_real_repl_teaches_through_a_pipe(tmp_path):
     assert "Hint 1: Can x^2 - 5x + 6 be written as a product of two brackets?" in p.stdout
     assert "Right — that's the next step" in p.stdout
     assert "You found 1 of the 2 solutions" in p.stdout and "✓ verified" in p.stdout
+
+
+def test_the_model_tutor_checks_a_steps_answer_sympy_cannot_by_samples():
+    from phiflash.app.engines import Result
+
+    class Sampling(Model):
+        def solve_samples(self, problem, k, params, max_tokens, on_event=None):
+            self.asked = k
+            return Result(problem, "phi", "7", verdict="consensus", reason=f"3 of {k} samples agree",
+                          agreement={"support": 3, "of": k})
+    eng, view = Sampling(["Start by reading it.", "Here is the solution: \\boxed{7}"]), ListView()
+    s = TutorSession(eng, view, samples=4)
+    s.handle("Sam has 10 apples and eats 3. How many are left?")
+    s.handle("/steps")
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert eng.asked == 4 and verdict[0].status == "consensus" and "3 of 4 samples agree" in verdict[2]
