@@ -162,7 +162,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON obj
 
 # Options that only mean something to the model: given to the symbolic engine they are refused, not ignored.
 MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reasoning", "quantize", "batch_size",
-              "threads", "samples", "early_stop")
+              "threads", "samples", "early_stop", "think_budget")
 
 
 def _params(temperature: float, top_p: float, seed: Optional[int]):
@@ -251,6 +251,9 @@ def solve(
     samples: Annotated[Optional[int], typer.Option(min=1, help="Model samples generated together, their answers "
                                                               "compared (default: 4 when SymPy cannot check the "
                                                               "problem, else 1).")] = None,
+    think_budget: Annotated[Optional[int], typer.Option("--think-budget", min=0, help="Most reasoning tokens: "
+                                                        "then the model is made to answer (0: no reasoning).")]
+    = None,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop the other samples once "
                                                                               "the result is settled.")] = True,
     as_json: AsJson = False, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
@@ -271,7 +274,9 @@ def solve(
     if eng.name == "symbolic":
         result = eng.solve(text)
     else:
-        k = samples or auto_samples(text)
+        k = samples or (1 if think_budget is not None else auto_samples(text))
+        if k > 1 and think_budget is not None:
+            raise PhiflashError("--think-budget works with one sample for now: add --samples 1")
         with ui.ReasoningStream(console, err(), hide=hide_reasoning or as_json) as stream:
             if k > 1:
                 result = eng.solve_samples(text, k, _params(temperature, top_p, seed), max_tokens, system,
@@ -279,7 +284,7 @@ def solve(
                                            early_stop=early_stop)
             else:
                 result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
-                                   on_event=None if as_json else stream)
+                                   on_event=None if as_json else stream, think_budget=think_budget)
     rec = result.to_record("solve")
     if as_json:
         print(json.dumps(rec, ensure_ascii=False))

@@ -139,21 +139,28 @@ class PhiEngine:
         return msgs + [{"role": "user", "content": MATH_PROMPT.format(problem=problem)}]
 
     def chat(self, messages: list[dict], params, max_tokens: int,
-             on_event: Callable[[str, str], None] | None = None):
+             on_event: Callable[[str, str], None] | None = None, think_budget: int | None = None):
         from ..lm.generate import complete
 
-        return complete(self.model, self.tokenizer, messages, max_tokens, params, on_event=on_event)
+        return complete(self.model, self.tokenizer, messages, max_tokens, params, on_event=on_event,
+                        think_budget=think_budget)
 
     def solve(self, problem: str, params=None, max_tokens: int = 32768, system: str | None = None,
-              on_event: Callable[[str, str], None] | None = None, check_seconds: float = 10.0) -> Result:
+              on_event: Callable[[str, str], None] | None = None, check_seconds: float = 10.0,
+              think_budget: int | None = None) -> Result:
         from ..lm.generate import SamplingParams
 
-        c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event)
+        c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event,
+                      think_budget)
         result = self.grade(problem, c.answer or c.text, check_seconds)
         result.reasoning, result.text, result.finish_reason = c.reasoning, c.text, c.finish_reason
         result.timings = {"prompt_tokens": c.prompt_tokens, "generated_tokens": len(c.token_ids),
                           "ttft_s": round(c.ttft, 3) if c.ttft is not None else None,
-                          "tokens_per_s": round(c.tokens_per_second, 2), "total_s": round(c.seconds, 3)}
+                          "tokens_per_s": round(c.tokens_per_second, 2), "total_s": round(c.seconds, 3),
+                          "think_budget_hit": c.think_budget_hit}
+        if c.think_budget_hit:
+            result.notes.append("no reasoning (--think-budget 0)" if think_budget == 0 else
+                                f"the reasoning was cut at the thinking budget of {think_budget} tokens")
         return result
 
     def solve_samples(self, problem: str, k: int, params, max_tokens: int = 32768, system: str | None = None,

@@ -56,7 +56,7 @@ def show_answer(console: Console, result) -> None:
     else:
         console.print("Answer:")
         console.print(Text(body), soft_wrap=True, overflow="ignore", crop=False)
-    if result.engine == "symbolic" and result.notes and result.verdict != "verified":
+    if result.notes and (result.engine != "symbolic" or result.verdict != "verified"):
         console.print(Text("; ".join(result.notes), style="italic"))
     console.print(badge(Verdict(result.verdict, result.expected, result.reason),
                         result.notes if result.engine == "symbolic" else []))

@@ -79,11 +79,13 @@ def flushed_denormals():
 
 @torch.inference_mode()
 def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, params: SamplingParams = GREEDY,
-                   stop_ids: tuple[int, ...] = (), max_context: int | None = None) -> Iterator[list[int | None]]:
+                   stop_ids: tuple[int, ...] = (), max_context: int | None = None,
+                   force: dict[int, list[int]] | None = None) -> Iterator[list[int | None]]:
     """Yields, each step, one new token per row (None once a row has stopped).
 
     Each prompt is prefilled into its own row of one cache (no padding), then all rows decode together.
-    A row stops after emitting a stop id (which is yielded) or after max_new_tokens.
+    A row stops after emitting a stop id (which is yielded) or after max_new_tokens. Tokens queued in
+    `force[row]` (by the consumer, between steps) are emitted instead of sampled ones, one a step.
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise PhiflashError("every prompt needs at least one token")
@@ -94,7 +96,7 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, params:
     with flushed_denormals():
         logits = torch.cat([model.prefill(torch.tensor([p], device=model.device), cache.rows(r, r + 1))
                             for r, p in enumerate(prompts)])
-        yield from _decode(model, cache, logits, max_new_tokens, params, stop_ids)
+        yield from _decode(model, cache, logits, max_new_tokens, params, stop_ids, force=force)
 
 
 @torch.inference_mode()
@@ -114,7 +116,8 @@ def generate_samples(model, prompt: list[int], k: int, max_new_tokens: int, para
         yield from _decode(model, cache, logits.expand(k, -1), max_new_tokens, params, stop_ids, stopped)
 
 
-def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None) -> Iterator[list[int | None]]:
+def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None,
+            force: dict[int, list[int]] | None = None) -> Iterator[list[int | None]]:
     gen = torch.Generator(device=model.device)
     if params.seed is not None:
         gen.manual_seed(params.seed)
@@ -123,6 +126,9 @@ def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None
     done = [False] * logits.shape[0]
     for step in range(max_new_tokens):
         tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
+        for r, queue in (force or {}).items():
+            if queue and not done[r]:
+                tokens[r] = queue.pop(0)
         out = tokens.tolist()
         yield [None if d else t for d, t in zip(done, out)]
         ended = stopped() if stopped is not None else set()
@@ -133,9 +139,12 @@ def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None
 
 
 def generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
-             stop_ids: tuple[int, ...] = (), max_context: int | None = None) -> Iterator[int]:
-    """Token ids for one prompt; the stop id that ends generation is yielded last."""
-    for (tok,) in generate_batch(model, [prompt], max_new_tokens, params, stop_ids, max_context):
+             stop_ids: tuple[int, ...] = (), max_context: int | None = None,
+             force: list[int] | None = None) -> Iterator[int]:
+    """Token ids for one prompt; the stop id that ends generation is yielded last. Tokens appended to `force`
+    between steps are emitted next instead of sampled ones."""
+    queues = {0: force} if force is not None else None
+    for (tok,) in generate_batch(model, [prompt], max_new_tokens, params, stop_ids, max_context, queues):
         if tok is None:
             return
         yield tok
@@ -154,6 +163,7 @@ class Completion:
     finish_reason: str = "length"  # "stop" | "length" | "cancelled"
     ttft: float | None = None      # seconds to the first token (prefill + one sample)
     seconds: float = 0.0
+    think_budget_hit: bool = False  # the reasoning was closed at the thinking budget
 
     @property
     def tokens_per_second(self) -> float:
@@ -162,14 +172,23 @@ class Completion:
         return n / decode_time if n > 0 and decode_time > 0 else 0.0
 
 
+CLOSE_REASONING = "\n</think>\n\n"  # how the chat format ends a reasoning section
+
+
 def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768,
              params: SamplingParams = SamplingParams(), stop_strings: tuple[str, ...] = (),
-             on_event: Callable[[str, str], None] | None = None, max_context: int | None = None) -> Completion:
+             on_event: Callable[[str, str], None] | None = None, max_context: int | None = None,
+             think_budget: int | None = None) -> Completion:
     """Generate a reply to `messages`, streaming ("reasoning" | "answer", text) events to on_event.
 
-    Ctrl-C (KeyboardInterrupt) during generation ends it early and returns what was generated so far.
+    think_budget: after that many reasoning tokens the reasoning section is closed as the chat format closes it
+    and the model writes its answer ("budget forcing", arXiv 2501.19393); 0 answers without reasoning (an empty
+    reasoning section follows the prompt). Ctrl-C (KeyboardInterrupt) during generation ends it early and
+    returns what was generated so far.
     """
     prompt = tokenizer.encode_chat(messages)
+    if think_budget == 0:
+        prompt = prompt + tokenizer.encode("<think>" + CLOSE_REASONING)
     max_context = max_context or tokenizer.model_max_length or model.config.max_context
     check_context(len(prompt), max_new_tokens, max_context)
     result = Completion(prompt_tokens=len(prompt))
@@ -183,12 +202,18 @@ def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768
             for kind, t in splitter.push(text):
                 on_event and on_event(kind, t)
 
-    start = time.perf_counter()
+    start, force, thinking = time.perf_counter(), [], 0
+    result.think_budget_hit = think_budget == 0
     try:
-        for tok in generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context):
+        for tok in generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context, force):
             if result.ttft is None:
                 result.ttft = time.perf_counter() - start
             result.token_ids.append(tok)
+            if think_budget and splitter.mode == "reasoning" and not result.think_budget_hit:
+                thinking += 1
+                if thinking >= think_budget:
+                    force.extend(tokenizer.encode(CLOSE_REASONING))
+                    result.think_budget_hit = True
             if tok in tokenizer.stop_ids:
                 result.finish_reason = "stop"
                 break

@@ -355,3 +355,15 @@ def test_the_model_engine_quantizes_once_and_caches_the_copy(chat_checkpoint, tm
     p = phiflash(*args, "--quantize", "none", "--threads", "1")
     assert p.returncode == 0 and "Quantizing" not in p.stderr
     assert len(list((tmp_path / "home" / "models").iterdir())) == 1
+
+
+def test_think_budget_on_the_command_line(chat_checkpoint):
+    r = run("solve", "2x = 6", "--model", chat_checkpoint, "--think-budget", "0", "--json", "--max-tokens", "4",
+            "--temperature", "0")
+    rec = json.loads(r.stdout)
+    assert r.exit_code == 0 and rec["timings"]["think_budget_hit"] is True
+    assert "no reasoning (--think-budget 0)" in rec["notes"]
+    r = run("solve", "2x = 6", "--model", chat_checkpoint, "--think-budget", "5", "--samples", "4")
+    assert r.exit_code == 1 and "--think-budget works with one sample" in r.stderr
+    p = phiflash("solve", "2x = 6", "--engine", "symbolic", "--think-budget", "5")
+    assert p.returncode == 1 and "--think-budget only applies to the model" in p.stderr

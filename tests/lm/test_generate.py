@@ -124,3 +124,42 @@ def test_sampled_rows_differ_but_each_is_a_valid_sample(chat_model):
     rows = list(generate_samples(chat_model, [5, 6, 7], 4, 8, SamplingParams(temperature=1.0, top_p=1.0, seed=3)))
     seqs = {tuple(step[r] for step in rows) for r in range(4)}
     assert len(seqs) > 1   # independent draws, not one sequence copied
+
+
+def test_forced_tokens_replace_sampled_ones(chat_model):
+    from phiflash.lm.generate import GREEDY, generate
+    force: list[int] = []
+    out = []
+    for i, tok in enumerate(generate(chat_model, [5, 6, 7], 6, GREEDY, force=force)):
+        out.append(tok)
+        if i == 1:
+            force.extend([101, 102])      # queued between steps: the next two tokens
+    assert out[2:4] == [101, 102]
+
+
+def test_think_budget_closes_the_reasoning_and_zero_skips_it(chat_model, chat_tokenizer, monkeypatch):
+    """A scripted 'model' that reasons at length: with a budget the reasoning is cut after that many tokens and
+    the chat format's closing tag follows; with 0 the prompt carries an empty reasoning section."""
+    import phiflash.lm.generate as G
+    tok = chat_tokenizer
+    script = tok.encode("<think> one two three four five six seven eight nine ten</think>The answer is 4.")
+    seen = {}
+
+    def scripted(model, prompt, max_new_tokens, params, stop_ids, max_context, force):
+        seen["prompt"] = prompt
+        i = 0
+        while i < len(script):
+            if force:
+                yield force.pop(0)
+                continue
+            yield script[i]
+            i += 1
+    monkeypatch.setattr(G, "generate", scripted)
+    msgs = [{"role": "user", "content": "hi"}]
+    full = G.complete(chat_model, tok, msgs, 200, G.GREEDY)
+    cut = G.complete(chat_model, tok, msgs, 200, G.GREEDY, think_budget=3)
+    assert not full.think_budget_hit and "ten" in full.reasoning
+    assert cut.think_budget_hit and "ten" not in cut.reasoning and len(cut.reasoning) < len(full.reasoning)
+    assert "</think>" in tok.decode(cut.token_ids)
+    none = G.complete(chat_model, tok, msgs, 200, G.GREEDY, think_budget=0)
+    assert none.think_budget_hit and tok.decode(seen["prompt"]).endswith("<think>\n</think>\n\n")
