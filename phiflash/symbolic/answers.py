@@ -158,8 +158,8 @@ def _answer_part(t: str) -> str:
     if lead and lead[-1].group().strip():
         cut = _same_offset(t, prose, lead[-1].end())
     else:
-        verbs = list(_IS.finditer(prose))
-        cut = _same_offset(t, prose, verbs[-1].end()) if verbs and re.search(r"[A-Za-z]{2}", prose) else 0
+        verbs = list(_IS.finditer(prose))  # 'x is 5 or x is -5' has two: no single answer to take
+        cut = _same_offset(t, prose, verbs[0].end()) if len(verbs) == 1 and re.search(r"[A-Za-z]{2}", prose) else 0
     whole = re.sub(r"\s*[.;]\s*$", "", _MATH_DELIMS.sub(" ", t)).strip()
     if not cut:
         return whole

@@ -61,6 +61,7 @@ CLASSES = {
         ("5", "Answer \\( 5 \\)", V), ("5", "Answer $$ 5 $$", V), ("5", "Answer: $5$.", V),
         ("9", "The answer is: $9$", V),
         ("5", "The answer is $6$.", W), ("2", "The answer is 2 or 3", W), ("2", "it is big", U),
+        ("\\pm 5", "x is 5 or x is -5", U), ("5", "The final answer is 5, which is odd", U),
     ],
     "matrices": [
         ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{bmatrix} 1 \\\\ 2 \\end{bmatrix}", V),
