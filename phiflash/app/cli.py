@@ -162,7 +162,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON obj
 
 # Options that only mean something to the model: given to the symbolic engine they are refused, not ignored.
 MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reasoning", "quantize", "batch_size",
-              "threads", "samples", "early_stop", "think_budget")
+              "threads", "samples", "early_stop", "think_budget", "speculate")
 
 
 def _params(temperature: float, top_p: float, seed: Optional[int]):
@@ -254,6 +254,9 @@ def solve(
     think_budget: Annotated[Optional[int], typer.Option("--think-budget", min=0, help="Most reasoning tokens: "
                                                         "then the model is made to answer (0: no reasoning).")]
     = None,
+    speculate: Annotated[bool, typer.Option("--speculate/--no-speculate", help="Draft tokens from the text so far "
+                                                                           "and verify several per model call "
+                                                                           "(same output).")] = False,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop the other samples once "
                                                                               "the result is settled.")] = True,
     as_json: AsJson = False, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
@@ -274,7 +277,8 @@ def solve(
     if eng.name == "symbolic":
         result = eng.solve(text)
     else:
-        k = samples or (1 if think_budget is not None else auto_samples(text))
+        eng.speculate = speculate
+        k = samples or (1 if think_budget is not None or speculate else auto_samples(text))
         if k > 1 and think_budget is not None:
             raise PhiflashError("--think-budget works with one sample for now: add --samples 1")
         with ui.ReasoningStream(console, err(), hide=hide_reasoning or as_json) as stream:

@@ -138,12 +138,14 @@ class PhiEngine:
         msgs = [{"role": "system", "content": system}] if system else []
         return msgs + [{"role": "user", "content": MATH_PROMPT.format(problem=problem)}]
 
+    speculate = False  # n-gram speculative decoding for single answers (solve --speculate)
+
     def chat(self, messages: list[dict], params, max_tokens: int,
              on_event: Callable[[str, str], None] | None = None, think_budget: int | None = None):
         from ..lm.generate import complete
 
         return complete(self.model, self.tokenizer, messages, max_tokens, params, on_event=on_event,
-                        think_budget=think_budget)
+                        think_budget=think_budget, speculate=self.speculate)
 
     def solve(self, problem: str, params=None, max_tokens: int = 32768, system: str | None = None,
               on_event: Callable[[str, str], None] | None = None, check_seconds: float = 10.0,
@@ -157,7 +159,7 @@ class PhiEngine:
         result.timings = {"prompt_tokens": c.prompt_tokens, "generated_tokens": len(c.token_ids),
                           "ttft_s": round(c.ttft, 3) if c.ttft is not None else None,
                           "tokens_per_s": round(c.tokens_per_second, 2), "total_s": round(c.seconds, 3),
-                          "think_budget_hit": c.think_budget_hit}
+                          "think_budget_hit": c.think_budget_hit, "draft_acceptance": c.draft_acceptance}
         if c.think_budget_hit:
             result.notes.append("no reasoning (--think-budget 0)" if think_budget == 0 else
                                 f"the reasoning was cut at the thinking budget of {think_budget} tokens")

@@ -73,6 +73,8 @@ def stats_line(result) -> Text:
               f"{t.get('total_s', 0):.1f} s total"]
     if t.get("samples", 1) > 1:
         parts.insert(0, f"{t['samples']} samples")
+    if t.get("draft_acceptance") is not None:
+        parts.append(f"drafts accepted {t['draft_acceptance']:.0%}")
     if result.finish_reason == "cancelled":
         parts.append("cancelled")
     elif result.finish_reason == "length":

@@ -68,6 +68,21 @@ class Cache:
         self.k[:, dst, :, :n] = self.k[:, src, None, :, :n]
         self.v[dst, :, :n] = self.v[src, None, :, :n]
 
+    def snapshot(self) -> dict:
+        """A copy of the state a multi-token call changes in place, to roll it back: the Mamba conv and SSM states,
+        the sliding-window rings and the lengths. The shared K,V need nothing: positions past a row's length are
+        masked and written over later."""
+        return {"lengths": self.lengths.clone(), "conv": {i: t.clone() for i, t in self.conv.items()},
+                "ssm": {i: t.clone() for i, t in self.ssm.items()},
+                "ring_k": {i: t.clone() for i, t in self.ring_k.items()},
+                "ring_v": {i: t.clone() for i, t in self.ring_v.items()}}
+
+    def restore(self, snap: dict) -> None:
+        self.lengths.copy_(snap["lengths"])
+        for name in ("conv", "ssm", "ring_k", "ring_v"):
+            for i, t in getattr(self, name).items():
+                t.copy_(snap[name][i])
+
     def reset(self) -> None:
         for t in self._tensors():
             t.zero_()

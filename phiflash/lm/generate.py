@@ -138,6 +138,93 @@ def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None
         logits = model.decode(tokens, cache)
 
 
+def ngram_draft(history: list[int], k: int, n_max: int = 3) -> list[int]:
+    """Up to k tokens that followed the latest earlier occurrence of the text's last n tokens (n = 3, 2, 1):
+    reasoning traces restate equations and copy expressions, and the prompt is part of the history."""
+    if k <= 0:
+        return []
+    for n in range(min(n_max, len(history) - 1), 0, -1):
+        tail = history[-n:]
+        for i in range(len(history) - n - 1, -1, -1):
+            if history[i:i + n] == tail:
+                return history[i + n:i + n + k]
+    return []
+
+
+@dataclass
+class SpeculationStats:
+    drafted: int = 0
+    accepted: int = 0
+
+    @property
+    def acceptance(self) -> float:
+        return self.accepted / self.drafted if self.drafted else 0.0
+
+
+@torch.inference_mode()
+def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
+                         stop_ids: tuple[int, ...] = (), max_context: int | None = None, max_draft: int = 6,
+                         stats: SpeculationStats | None = None) -> Iterator[int]:
+    """generate() for one prompt, with n-gram drafts verified several tokens per model call. Lossless: a draft
+    token is kept only when it equals the token sampled from the model's own distribution at that position
+    (greedy: its argmax), so the output is what generate() would give. After a rejection the cache is rolled
+    back (Cache.snapshot/restore) and the accepted tokens replayed. The draft length adapts: it grows while
+    drafts are accepted and falls to 0 when they are not, retrying now and then, so poor drafting costs little."""
+    if not prompt:
+        raise PhiflashError("every prompt needs at least one token")
+    check_context(len(prompt), max_new_tokens, max_context or model.config.max_context)
+    stats = stats if stats is not None else SpeculationStats()
+    gen = torch.Generator(device=model.device)
+    gen.manual_seed(params.seed) if params.seed is not None else gen.seed()
+    cache = model.new_cache(1, len(prompt) + max_new_tokens + max_draft + 1)
+    history, produced, k, idle, pending = list(prompt), 0, 2, 0, None
+
+    def pick(logits) -> int:
+        return int(sample(logits, params.temperature, params.top_k, params.top_p, gen)[0])
+
+    with flushed_denormals():
+        logits = model.prefill(torch.tensor([prompt], device=model.device), cache)
+        while True:
+            t = pending if pending is not None else pick(logits)
+            pending = None
+            yield t
+            produced += 1
+            history.append(t)
+            if t in stop_ids or produced >= max_new_tokens:
+                return
+            if k == 0:  # drafting paused after misses: try again now and then
+                idle += 1
+                k = 1 if idle >= 16 else 0
+            draft = ngram_draft(history, min(k, max_new_tokens - produced)) if k else []
+            if not draft:
+                logits = model.decode(torch.tensor([t], device=model.device), cache)
+                continue
+            idle = 0
+            snap = cache.snapshot()
+            verify = model.extend(torch.tensor([[t] + draft], device=model.device), cache)[0]  # (1 + n, V)
+            stats.drafted += len(draft)
+            accepted = 0
+            for i, d in enumerate(draft):
+                s = pick(verify[i:i + 1])
+                if s != d:
+                    pending = s
+                    break
+                accepted += 1
+                yield d
+                produced += 1
+                history.append(d)
+                if d in stop_ids or produced >= max_new_tokens:
+                    stats.accepted += accepted
+                    return
+            stats.accepted += accepted
+            if pending is None:  # every draft token kept: the cache holds them all
+                logits, k = verify[-1:], min(k + 2, max_draft)
+                continue
+            cache.restore(snap)   # keep t and the accepted drafts only
+            model.extend(torch.tensor([[t] + draft[:accepted]], device=model.device), cache)
+            k = max(k // 2, 1) if accepted else 0
+
+
 def generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
              stop_ids: tuple[int, ...] = (), max_context: int | None = None,
              force: list[int] | None = None) -> Iterator[int]:
@@ -164,6 +251,7 @@ class Completion:
     ttft: float | None = None      # seconds to the first token (prefill + one sample)
     seconds: float = 0.0
     think_budget_hit: bool = False  # the reasoning was closed at the thinking budget
+    draft_acceptance: float | None = None  # speculative decoding: the share of drafted tokens kept
 
     @property
     def tokens_per_second(self) -> float:
@@ -178,13 +266,14 @@ CLOSE_REASONING = "\n</think>\n\n"  # how the chat format ends a reasoning secti
 def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768,
              params: SamplingParams = SamplingParams(), stop_strings: tuple[str, ...] = (),
              on_event: Callable[[str, str], None] | None = None, max_context: int | None = None,
-             think_budget: int | None = None) -> Completion:
+             think_budget: int | None = None, speculate: bool = False) -> Completion:
     """Generate a reply to `messages`, streaming ("reasoning" | "answer", text) events to on_event.
 
     think_budget: after that many reasoning tokens the reasoning section is closed as the chat format closes it
     and the model writes its answer ("budget forcing", arXiv 2501.19393); 0 answers without reasoning (an empty
     reasoning section follows the prompt). Ctrl-C (KeyboardInterrupt) during generation ends it early and
-    returns what was generated so far.
+    returns what was generated so far. speculate: n-gram drafts verified several tokens per call (lossless; not
+    combined with a thinking budget, which forces tokens).
     """
     prompt = tokenizer.encode_chat(messages)
     if think_budget == 0:
@@ -204,8 +293,12 @@ def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768
 
     start, force, thinking = time.perf_counter(), [], 0
     result.think_budget_hit = think_budget == 0
+    spec = SpeculationStats() if speculate and think_budget is None else None
+    tokens = (speculative_generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context,
+                                   stats=spec) if spec is not None else
+              generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context, force))
     try:
-        for tok in generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context, force):
+        for tok in tokens:
             if result.ttft is None:
                 result.ttft = time.perf_counter() - start
             result.token_ids.append(tok)
@@ -228,6 +321,7 @@ def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768
     for kind, t in splitter.flush():
         on_event and on_event(kind, t)
     result.seconds = time.perf_counter() - start
+    result.draft_acceptance = spec.acceptance if spec is not None and spec.drafted else None
     result.text = "".join(pieces)
     result.reasoning, result.answer = split_reasoning(result.text)
     return result

@@ -319,6 +319,12 @@ class PhiFlashForCausalLM(nn.Module):
         last = Step(cache, step.q_pos[:, -1:], step.n_keys, step.memory[:, -1:])
         return self._cross_decoder(h[:, -1:], last)[:, 0].float()
 
+    def extend(self, token_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """Append T tokens per row (B, T) in one call; float32 logits (B, T, V) after each of them. What
+        speculative decoding verifies drafts with: equal, within rounding, to T single decode steps."""
+        h, step = self._self_decoder(token_ids, cache)
+        return self._cross_decoder(h, step).float()
+
     def decode(self, token_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
         """One new token per row (B,) → logits (B, V) float32. Cost is independent of context except shared K,V."""
         h, step = self._self_decoder(token_ids[:, None], cache)

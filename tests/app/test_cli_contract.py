@@ -367,3 +367,13 @@ def test_think_budget_on_the_command_line(chat_checkpoint):
     assert r.exit_code == 1 and "--think-budget works with one sample" in r.stderr
     p = phiflash("solve", "2x = 6", "--engine", "symbolic", "--think-budget", "5")
     assert p.returncode == 1 and "--think-budget only applies to the model" in p.stderr
+
+
+def test_speculate_gives_the_same_answer_and_reports_acceptance(chat_checkpoint):
+    args = ["solve", "2 2 2 2 2 2 2 2", "--model", chat_checkpoint, "--json", "--temperature", "0",
+            "--max-tokens", "24", "--quantize", "none"]
+    plain = json.loads(run(*args).stdout)
+    fast = json.loads(run(*args, "--speculate").stdout)
+    assert fast["text"] == plain["text"] and fast["timings"]["generated_tokens"] == \
+        plain["timings"]["generated_tokens"]
+    assert "draft_acceptance" in fast["timings"]
