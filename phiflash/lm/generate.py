@@ -139,15 +139,21 @@ def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None
 
 
 def ngram_draft(history: list[int], k: int, n_max: int = 3) -> list[int]:
-    """Up to k tokens that followed the latest earlier occurrence of the text's last n tokens (n = 3, 2, 1):
-    reasoning traces restate equations and copy expressions, and the prompt is part of the history."""
+    """Up to k tokens that followed an earlier occurrence of the text's last n tokens (n = 3, 2, 1; the latest
+    occurrence with k tokens after it, else the longest continuation found): reasoning traces restate
+    equations and copy expressions, and the prompt is part of the history."""
     if k <= 0:
         return []
     for n in range(min(n_max, len(history) - 1), 0, -1):
-        tail = history[-n:]
+        tail, best = history[-n:], []
         for i in range(len(history) - n - 1, -1, -1):
             if history[i:i + n] == tail:
-                return history[i + n:i + n + k]
+                follow = history[i + n:i + n + k]
+                if len(follow) == k:
+                    return follow
+                best = max(best, follow, key=len)
+        if best:
+            return best
     return []
 
 
