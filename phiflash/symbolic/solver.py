@@ -109,11 +109,11 @@ def plain(obj) -> str:
 
 
 def pretty(obj) -> str:
-    return sp.pretty(obj, use_unicode=True) if isinstance(obj, sp.Basic) else str(obj)
+    return sp.pretty(obj, use_unicode=True) if isinstance(obj, (sp.Basic, sp.MatrixBase)) else str(obj)
 
 
 def latex(obj) -> str:
-    return sp.latex(obj, imaginary_unit="i") if isinstance(obj, sp.Basic) else str(obj)
+    return sp.latex(obj, imaginary_unit="i") if isinstance(obj, (sp.Basic, sp.MatrixBase)) else str(obj)
 
 
 def format_answer(sol: Solution, fmt) -> str:

@@ -186,8 +186,10 @@ def _generic_plan(sol: Solution) -> list[PlanStep]:
     """Ladders from the solver's own steps: a question chosen by the kind of step, the step named, the step done.
     Checks of the finished answer are not steps toward it."""
     out = []
+    first = sol.problem.items[0] if sol.problem.items else None
+    already_zero = isinstance(first, sp.Rel) and first.rhs == 0
     for step in sol.steps:
-        if step.text.startswith(("Check", "Reject")):
+        if step.text.startswith(("Check", "Reject")) or already_zero and step.text.startswith("Move every term"):
             continue
         question = next((q for pattern, q in _QUESTIONS if re.search(pattern, step.text)), "What would you do next?")
         named = step.text if step.text.endswith(".") else step.text + "."
