@@ -336,6 +336,11 @@ def diagnose(sol: Solution, answer: str) -> str | None:
         cand = read_answer(answer)
     except (ParseError, TypeError, ValueError):
         return None
+    if sol.problem.kind == "inequality" and cand.kind == "set":
+        try:
+            return _inequality_errors(sol, cand)
+        except Exception:  # noqa: BLE001 - no diagnosis
+            return None
     if cand.kind != "values" or not cand.values:
         return None
     values = list(cand.values)
@@ -399,6 +404,25 @@ def _equation_errors(p: Problem, sol: Solution, values: list) -> str | None:
     # a·x = c solved as x = a/c
     if len(true) == 1 and len(values) == 1 and true[0] != 0 and _same(values[0], 1 / true[0]):
         return f"Your value is the reciprocal of the solution: to undo a·{x} = c, divide c by a (not a by c)."
+    return None
+
+
+def _inequality_errors(sol: Solution, cand) -> str | None:
+    """A solution set compared with the right one: part missing, too much, or only the endpoints differ."""
+    from .verify import _as_set
+
+    mine, right = _as_set(cand, sol.problem.var), sol.answer
+    if not isinstance(right, sp.Set) or mine == right:
+        return None
+    if sp.Complement(right, mine).is_empty is False and sp.Complement(mine, right).is_empty:
+        if sp.Complement(right, mine).measure == 0:
+            return "Only the endpoints differ: check whether each endpoint satisfies the inequality (< or ≤)."
+        return ("Part of the solution set is missing: test the sign on every interval between the critical "
+                "points, the outer ones too.")
+    if sp.Complement(mine, right).is_empty is False and sp.Complement(right, mine).is_empty:
+        if sp.Complement(mine, right).measure == 0:
+            return "Only the endpoints differ: check whether each endpoint satisfies the inequality (< or ≤)."
+        return "Your set includes values that do not satisfy the inequality: test a value from each interval."
     return None
 
 

@@ -100,6 +100,9 @@ def test_progress_moves_the_ladder_to_the_next_step():
     ("integrate x^2 from 0 to 3", "-9", "F(upper) − F(lower)"),
     ("2x = 6", "x = 1/3", "reciprocal"),
     ("What is the remainder when 100 is divided by 7?", "3", "arithmetic slip"),
+    ("x^2 - 9 > 0", "x > 3", "Part of the solution set is missing"),
+    ("x^2 - 9 >= 0", "x < -3 or x > 3", "Only the endpoints differ"),
+    ("x^2 - 9 > 0", "x < -3 or x > 2", "includes values that do not satisfy"),
 ])
 def test_wrong_answers_are_diagnosed_by_name_without_the_answer(problem, answer, name):
     s, view = session(problem, answer)
