@@ -169,7 +169,12 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     if tied_head:  # a present lm_head copy is checked, then the head stays tied as config.json says
         by_file[files["lm_head.weight"]].append("lm_head.weight")
     state = {}
-    opener = _Copying if stored else _open
+    # An int4 checkpoint whose block layout is this CPU's kernel layout is used as mapped: nothing is copied, so
+    # it "loads" at once and pages in on first use, as bf16 does. Anything converted or copied (int8 needs
+    # 64-byte aligned weights) is read with plain reads, so the mapping never sits beside its copies.
+    as_mapped = stored and torch.device(device).type == "cpu" and Q.blocks_are_kernel_layout() and all(
+        m == "int4" for m in layers.values())
+    opener = _Copying if stored and not as_mapped else _open
     for file, names in by_file.items():
         with opener(file) as f:
             present = set(f.keys())
