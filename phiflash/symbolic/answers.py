@@ -145,9 +145,12 @@ _IS = re.compile(r"\b(?:is|are|equals|was|would\s+be)\b", re.IGNORECASE)
 
 
 def _prose(t: str) -> str:
-    """The words of t outside math delimiters and \\text{…} (the answer's own words, e.g. a unit, are inside)."""
-    outside = re.sub(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]", " ", t, flags=re.DOTALL)
-    return _TEXT_CMD.sub(" ", outside)
+    """The words of t outside math delimiters and \\text{…} (the answer's own words, e.g. a unit, are inside),
+    the rest blanked to spaces of the same length, so an offset in it is the same offset in t."""
+    def blank(m: re.Match) -> str:
+        return " " * len(m.group())
+    outside = re.sub(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]", blank, t, flags=re.DOTALL)
+    return _TEXT_CMD.sub(blank, outside)
 
 
 def _answer_part(t: str) -> str:
@@ -156,10 +159,10 @@ def _answer_part(t: str) -> str:
     prose = _prose(t)
     lead = list(_LEAD.finditer(prose))
     if lead and lead[-1].group().strip():
-        cut = _same_offset(t, prose, lead[-1].end())
+        cut = len(prose[:lead[-1].end()].rstrip())  # blanked math after the lead is the answer, not its end
     else:
         verbs = list(_IS.finditer(prose))  # 'x is 5 or x is -5' has two: no single answer to take
-        cut = _same_offset(t, prose, verbs[0].end()) if len(verbs) == 1 and re.search(r"[A-Za-z]{2}", prose) else 0
+        cut = verbs[0].end() if len(verbs) == 1 and re.search(r"[A-Za-z]{2}", prose) else 0
     whole = re.sub(r"\s*[.;]\s*$", "", _MATH_DELIMS.sub(" ", t)).strip()
     if not cut:
         return whole
@@ -176,13 +179,6 @@ def _plausible(part: str) -> bool:
         return True  # a word answer: \text{Evelyn}
     words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", " ", value))
     return all(w.lower() in FUNCTIONS or w.lower() in CONSTANTS or w.lower() in ("or", "and") for w in words)
-
-
-def _same_offset(t: str, prose: str, i: int) -> int:
-    """Math segments were blanked in `prose` without changing lengths, except \\text{…}; map i back to t."""
-    if len(prose) == len(t):
-        return i
-    return t.find(prose[:i].split()[-1], 0) + len(prose[:i].split()[-1]) if prose[:i].split() else 0
 
 
 @dataclass

@@ -59,7 +59,7 @@ CLASSES = {
     "answer sentences": [
         ("21934", "The final answer is $21 {, }934$", V), ("17", "The smallest $k$ is 17", V),
         ("5", "Answer \\( 5 \\)", V), ("5", "Answer $$ 5 $$", V), ("5", "Answer: $5$.", V),
-        ("9", "The answer is: $9$", V),
+        ("9", "The answer is: $9$", V), ("5", "This answer is $5$", V),   # "is" inside "This"
         ("5", "The answer is $6$.", W), ("2", "The answer is 2 or 3", W), ("2", "it is big", U),
         ("\\pm 5", "x is 5 or x is -5", U), ("5", "The final answer is 5, which is odd", U),
     ],
