@@ -6,10 +6,10 @@ lookup keeps the original rows).
 
 - int8: w ≈ q · scale[row], symmetric; torch's fused `_weight_int8pack_mm` on CPU.
 - int4: asymmetric per (row, group of `group_size` inputs): w ≈ (q − 8) · scale + zero with q in 0..15, the form
-  torch's CPU kernel `_weight_int4pack_mm_for_cpu` implements. The portable form (two nibbles a byte, plus
-  scales_and_zeros) is what checkpoints store; the kernel's packed layout depends on the CPU's instruction set,
-  so it is made at load time, a block of rows at a time. Elsewhere (other devices, shapes the kernel refuses)
-  the weight is dequantized for each matmul: the same numbers, slower.
+  torch's CPU kernel `_weight_int4pack_mm_for_cpu` implements. Checkpoints store the nibbles in a fixed 64-row
+  block layout (to_blocks) that is the AVX-512 kernel's own; where the CPU's packed layout differs (checked once),
+  it is converted at load time. Elsewhere (other devices, shapes the kernel refuses) the weight is dequantized
+  for each matmul: the same numbers, slower.
 """
 
 from __future__ import annotations
@@ -203,27 +203,37 @@ class Int4Linear(nn.Module):
 # ---- a whole model -----------------------------------------------------------------------------------------------
 
 
-def int4_fits(in_features: int, group_size: int = GROUP_SIZE) -> bool:
-    return in_features % group_size == 0
+def int4_fits(out_features: int, in_features: int, group_size: int = GROUP_SIZE) -> bool:
+    """int4 needs whole groups along the input and whole 64-row blocks (the checkpoint layout, to_blocks)."""
+    return in_features % group_size == 0 and out_features % 64 == 0
+
+
+def layer_modes(model: nn.Module, mode: str, head: str | None = None, group_size: int = GROUP_SIZE) -> dict:
+    """The mode of each big projection, by module name: `mode`, the lm_head `head` (default: `mode`; measured on
+    a random 512-wide model, an int4 head adds 0.011 to the 0.258 relative logit error of an int4 body, and saves
+    0.4 of 2.6 GB read per token at full scale). A layer int4 does not fit stays int8. The one rule for
+    quantizing at load time, writing a quantized checkpoint and counting bytes read, so all three agree."""
+    if mode not in MODES:
+        raise PhiflashError(f"unknown quantization {mode!r}: choose {' or '.join(MODES)}")
+    modes = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Linear) and name.split(".")[-1] in QUANTIZED:
+            want = (head or mode) if name == "lm_head" else mode
+            fits = want == "int8" or int4_fits(mod.out_features, mod.in_features, group_size)
+            modes[name] = want if fits else "int8"
+    return modes
 
 
 def quantize_model(model: nn.Module, mode: str = "int8", group_size: int = GROUP_SIZE,
                    head: str | None = None) -> nn.Module:
-    """Replace the big projections by quantized ones, freeing each float weight as it goes. `head` is the
-    lm_head's mode (default: `mode`; measured on a random 512-wide model, an int4 head adds 0.011 to the 0.258
-    relative logit error of an int4 body, and saves 0.4 of 2.6 GB read per token at full scale). An int4 layer
-    whose input size is not a multiple of the group size stays int8."""
-    if mode not in MODES:
-        raise PhiflashError(f"unknown quantization {mode!r}: choose {' or '.join(MODES)}")
-    head = head or mode
+    """Replace the big projections by quantized ones (layer_modes), freeing each float weight as it goes."""
+    modes = layer_modes(model, mode, head, group_size)
     dtype = model.dtype
-    targets = [(name, mod) for name, mod in model.named_modules()
-               if isinstance(mod, nn.Linear) and name.split(".")[-1] in QUANTIZED]
-    for name, mod in targets:
+    for name, layer_mode in modes.items():
+        mod = model.get_submodule(name)
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        layer_mode = head if child == "lm_head" else mode
-        if layer_mode == "int4" and int4_fits(mod.in_features, group_size):
+        if layer_mode == "int4":
             new = Int4Linear.from_float(mod.weight.detach(), mod.bias, dtype, group_size)
         else:
             new = Int8Linear.from_float(mod.weight.detach(), mod.bias, dtype)

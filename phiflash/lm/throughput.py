@@ -18,18 +18,19 @@ MODES = ("bf16", "int8", "int4")
 
 
 def read_bytes(config: PhiFlashConfig, mode: str = "bf16", head: str | None = None) -> int:
-    """Bytes of weights one decode step reads with the big projections in `mode` (the lm_head in `head` when
-    quantized); everything else in bf16, the embedding one row (a tied head is counted as the head)."""
+    """Bytes of weights one decode step reads with the big projections in `mode` (each layer's mode as
+    quantize.layer_modes gives it); everything else in bf16, the embedding one row (a tied head is counted as
+    the head)."""
     from .sambay import PhiFlashForCausalLM
 
     with torch.device("meta"):
         model = PhiFlashForCausalLM(config)
+    modes = Q.layer_modes(model, mode, head) if mode != "bf16" else {}
     total, big = 0, set()
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear) and name.split(".")[-1] in Q.QUANTIZED:
             n, k = mod.weight.shape
-            layer = "bf16" if mode == "bf16" else (head or mode) if name == "lm_head" else mode
-            total += layer_bytes(n, k, layer) + (n * 2 if mod.bias is not None else 0)
+            total += layer_bytes(n, k, modes.get(name, "bf16")) + (n * 2 if mod.bias is not None else 0)
             big.update(id(p) for p in mod.parameters(recurse=False))
     for name, p in model.named_parameters():
         if id(p) not in big:
@@ -39,9 +40,9 @@ def read_bytes(config: PhiFlashConfig, mode: str = "bf16", head: str | None = No
 
 def layer_bytes(n: int, k: int, mode: str) -> int:
     """Bytes of an (n, k) weight: bf16, int8 with a bf16 scale per row, int4 with a bf16 scale and zero per group."""
-    if mode == "int4" and Q.int4_fits(k):
+    if mode == "int4":
         return n * k // 2 + (k // Q.GROUP_SIZE) * n * 4
-    return n * k + n * 2 if mode in ("int8", "int4") else n * k * 2
+    return n * k + n * 2 if mode == "int8" else n * k * 2
 
 
 def matvec_bandwidth(mode: str, seconds: float = 0.3) -> float:

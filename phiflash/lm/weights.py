@@ -267,15 +267,8 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size:
         raise CheckpointError(f"{dst} exists and is not empty: choose a new directory")
     config = PhiFlashConfig.from_json(src)
     files = weight_map(src)
-    head = head or mode
     with torch.device("meta"):
-        model = PhiFlashForCausalLM(config)
-    layers: dict[str, str] = {}
-    for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear) and name.split(".")[-1] in Q.QUANTIZED:
-            want = head if name == "lm_head" else mode
-            fits = Q.int4_fits(mod.in_features, group_size) and mod.out_features % 64 == 0  # the block layout
-            layers[name] = want if want == "int8" or fits else "int8"
+        layers = Q.layer_modes(PhiFlashForCausalLM(config), mode, head, group_size)
     tied = config.tie_word_embeddings
     tmp = dst.with_name(dst.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
