@@ -305,9 +305,8 @@ def check_line(sol: Solution, steps: list[PlanStep], text: str) -> LineCheck | N
         return None
     if not isinstance(mine, list):
         return None
-    same = len(mine) == len(sol.answer) and all(any(identical(m, s) for s in sol.answer) for m in mine)
-    if not same:
-        extra = [m for m in mine if not any(identical(m, s) for s in sol.answer)]
+    if not _same_set(mine, sol.answer):
+        extra = [m for m in mine if not any(_same(m, s) for s in sol.answer)]
         why = (f"{x} = {plain(extra[0])} solves your line but not the problem" if extra else
                "your line has lost a solution of the problem")
         return LineCheck("slip", message=f"That line is not equivalent to the problem: {why}. Look at the last "
