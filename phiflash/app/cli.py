@@ -277,10 +277,10 @@ def solve(
     if eng.name == "symbolic":
         result = eng.solve(text)
     else:
-        eng.speculate = speculate
         k = samples or (1 if think_budget is not None or speculate else auto_samples(text))
-        if k > 1 and think_budget is not None:
-            raise PhiflashError("--think-budget works with one sample for now: add --samples 1")
+        if k > 1 and (think_budget is not None or speculate):
+            raise PhiflashError(f"{'--think-budget' if think_budget is not None else '--speculate'} works with "
+                                "one sample for now: add --samples 1")
         with ui.ReasoningStream(console, err(), hide=hide_reasoning or as_json) as stream:
             if k > 1:
                 result = eng.solve_samples(text, k, _params(temperature, top_p, seed), max_tokens, system,
@@ -288,7 +288,8 @@ def solve(
                                            early_stop=early_stop)
             else:
                 result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
-                                   on_event=None if as_json else stream, think_budget=think_budget)
+                                   on_event=None if as_json else stream, think_budget=think_budget,
+                                   speculate=speculate)
     rec = result.to_record("solve")
     if as_json:
         print(json.dumps(rec, ensure_ascii=False))

@@ -26,6 +26,7 @@ class Sample:
     tokens: int = 0
     verdict: str = UNVERIFIABLE      # SymPy's, against the problem
     reason: str = ""
+    expected: str | None = None      # SymPy's own answer, when it solved the problem
 
     def to_dict(self) -> dict:
         return {"answer": self.answer, "finish_reason": self.finish_reason, "tokens": self.tokens,

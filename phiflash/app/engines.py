@@ -138,22 +138,22 @@ class PhiEngine:
         msgs = [{"role": "system", "content": system}] if system else []
         return msgs + [{"role": "user", "content": MATH_PROMPT.format(problem=problem)}]
 
-    speculate = False  # n-gram speculative decoding for single answers (solve --speculate)
-
     def chat(self, messages: list[dict], params, max_tokens: int,
-             on_event: Callable[[str, str], None] | None = None, think_budget: int | None = None):
+             on_event: Callable[[str, str], None] | None = None, think_budget: int | None = None,
+             speculate: bool = False):
         from ..lm.generate import complete
 
         return complete(self.model, self.tokenizer, messages, max_tokens, params, on_event=on_event,
-                        think_budget=think_budget, speculate=self.speculate)
+                        think_budget=think_budget, speculate=speculate)
 
     def solve(self, problem: str, params=None, max_tokens: int = 32768, system: str | None = None,
               on_event: Callable[[str, str], None] | None = None, check_seconds: float = 10.0,
-              think_budget: int | None = None) -> Result:
+              think_budget: int | None = None, speculate: bool = False) -> Result:
+        """One answer; think_budget caps the reasoning, speculate verifies n-gram drafts (lm.generate)."""
         from ..lm.generate import SamplingParams
 
         c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event,
-                      think_budget)
+                      think_budget, speculate)
         result = self.grade(problem, c.answer or c.text, check_seconds)
         result.reasoning, result.text, result.finish_reason = c.reasoning, c.text, c.finish_reason
         result.timings = {"prompt_tokens": c.prompt_tokens, "generated_tokens": len(c.token_ids),
@@ -185,10 +185,10 @@ class PhiEngine:
         def finish(r: int, why: str) -> None:
             text = tok.decode(ids[r], skip_special_tokens=True)
             reasoning, answer_text = split_reasoning(text)
-            answer = extract_answer(answer_text or text) if why in ("stop", "length") else None
-            v = check_answer(answer, problem, seconds=check_seconds) if answer else None
-            done[r] = C.Sample(answer, text, reasoning, why, len(ids[r]), v.status if v else UNVERIFIABLE,
-                               v.reason if v else "no final answer")
+            graded = self.grade(problem, answer_text or text, check_seconds) if why in ("stop", "length") \
+                else Result(problem, self.name, reason="stopped before a final answer")
+            done[r] = C.Sample(graded.answer, text, reasoning, why, len(ids[r]), graded.verdict, graded.reason,
+                               graded.expected)
 
         start, cancelled = time.perf_counter(), False
         try:
@@ -220,10 +220,8 @@ class PhiEngine:
         chosen = samples[pick] if pick is not None else samples[0]
         answer = chosen.answer if pick is not None else None
         result = Result(problem, self.name, answer, latex_answer(answer) or answer if answer else None,
-                        pretty_answer(answer) if answer else None, verdict, None, reason)
-        if verdict in (VERIFIED, WRONG):
-            v = check_answer(answer, problem, seconds=check_seconds)
-            result.expected = v.expected
+                        pretty_answer(answer) if answer else None, verdict,
+                        chosen.expected if verdict in (VERIFIED, WRONG) else None, reason)
         result.reasoning, result.text = chosen.reasoning, chosen.text
         result.finish_reason = "cancelled" if cancelled else chosen.finish_reason
         result.samples = [d.to_dict() for d in samples]
