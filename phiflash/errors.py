@@ -7,3 +7,8 @@ class PhiflashError(Exception):
 
 class CheckpointError(PhiflashError):
     """A checkpoint directory that cannot be loaded; the message names the file or tensor."""
+
+
+def one_line(e: BaseException) -> str:
+    """How an error is told: a PhiflashError by its message, anything else (a bug) with its type too."""
+    return str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PhiflashError
+from ..errors import PhiflashError, one_line
 from ..symbolic.verify import VERIFIED, WRONG, check_answer
 from . import record
 from .engines import SymbolicEngine
@@ -244,7 +244,7 @@ def solve_symbolic(item: Item) -> dict:
         result = SymbolicEngine().solve(item.problem)
         return record_for(item, result, seconds=time.perf_counter() - start)
     except Exception as e:  # noqa: BLE001 - one problem's failure is that problem's result, the run goes on
-        message = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+        message = one_line(e)
         return record_for(item, error=message, seconds=time.perf_counter() - start)
 
 
@@ -306,7 +306,7 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             try:
                 result = engine.solve_samples(it.problem, samples, params, max_tokens)
             except Exception as e:  # noqa: BLE001 - this problem's result; the others still run
-                message = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+                message = one_line(e)
                 on_record(record_for(it, error=message, seconds=time.perf_counter() - start))
                 continue
             on_record(record_for(it, result, seconds=time.perf_counter() - start))
@@ -334,7 +334,7 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
                     else:
                         rows[r].append(t)
         except Exception as e:  # noqa: BLE001 - these problems' result; the others still run
-            message = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+            message = one_line(e)
             for it in live:
                 on_record(record_for(it, error=message, seconds=time.perf_counter() - start))
             continue

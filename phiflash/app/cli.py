@@ -26,7 +26,7 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
-from ..errors import PhiflashError
+from ..errors import PhiflashError, one_line
 from ..lm import hub  # no torch: finds and downloads checkpoints
 from ..symbolic.verify import check_answer
 from . import batch as B
@@ -99,7 +99,7 @@ def user_errors(fn):
         except Exception as e:  # noqa: BLE001 - the one place errors become messages
             if os.environ.get("PHIFLASH_DEBUG"):
                 raise
-            msg = str(e) if isinstance(e, PhiflashError) else f"{type(e).__name__}: {e}"
+            msg = one_line(e)
             hint = "" if isinstance(e, PhiflashError) else " (PHIFLASH_DEBUG=1 shows the traceback)"
             err().print(Text(f"error: {msg}{hint}", style="red"), soft_wrap=True)
             if kwargs.get("as_json"):

@@ -116,13 +116,15 @@ def generate_samples(model, prompt: list[int], k: int, max_new_tokens: int, para
         yield from _decode(model, cache, logits.expand(k, -1), max_new_tokens, params, stop_ids, stopped)
 
 
+def _generator(params: SamplingParams, device) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(params.seed) if params.seed is not None else gen.seed()
+    return gen
+
+
 def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None,
             force: dict[int, list[int]] | None = None) -> Iterator[list[int | None]]:
-    gen = torch.Generator(device=model.device)
-    if params.seed is not None:
-        gen.manual_seed(params.seed)
-    else:
-        gen.seed()
+    gen = _generator(params, model.device)
     done = [False] * logits.shape[0]
     for step in range(max_new_tokens):
         tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
@@ -180,8 +182,7 @@ def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: 
         raise PhiflashError("every prompt needs at least one token")
     check_context(len(prompt), max_new_tokens, max_context or model.config.max_context)
     stats = stats if stats is not None else SpeculationStats()
-    gen = torch.Generator(device=model.device)
-    gen.manual_seed(params.seed) if params.seed is not None else gen.seed()
+    gen = _generator(params, model.device)
     cache = model.new_cache(1, len(prompt) + max_new_tokens + max_draft + 1)
     history, produced, k, idle, pending = list(prompt), 0, 2, 0, None
 
