@@ -365,6 +365,8 @@ def test_think_budget_on_the_command_line(chat_checkpoint):
     assert "no reasoning (--think-budget 0)" in rec["notes"]
     r = run("solve", "2x = 6", "--model", chat_checkpoint, "--think-budget", "5", "--samples", "4")
     assert r.exit_code == 1 and "--think-budget works with one sample" in r.stderr
+    r = run("solve", "2x = 6", "--model", chat_checkpoint, "--speculate", "--samples", "4")
+    assert r.exit_code == 1 and "--speculate works with one sample" in r.stderr
     p = phiflash("solve", "2x = 6", "--engine", "symbolic", "--think-budget", "5")
     assert p.returncode == 1 and "--think-budget only applies to the model" in p.stderr
 
