@@ -115,17 +115,14 @@ class TutorSession:
         self.view.info("New problem: type it.")
 
     def start(self, problem: str) -> None:
-        solution = None
         try:
-            solution = solve(problem)
-        except PhiflashError as e:
-            if not self.is_phi:  # the problem is not taken; plain words get a friendly line instead of an error
-                if isinstance(e, ParseError) and _looks_like_chat(problem):
-                    self.view.info(CHAT)
-                    return
-                raise
-        self.problem, self.solution = problem, solution
-        self.plan = plan(solution) if solution is not None else []
+            solution = self._solve(problem)
+        except ParseError:
+            if _looks_like_chat(problem):  # plain words get a friendly line instead of an error
+                self.view.info(CHAT)
+                return
+            raise
+        self._take(problem, solution)
         self.events.append(("problem", problem))
         if self.is_phi:
             self.messages = [{"role": "system", "content": SYSTEM}]
@@ -134,6 +131,20 @@ class TutorSession:
             self.view.info(f"Problem: {problem}\nTry it: type a step of your working or your answer, or ask for "
                            "a /hint.")
         self.log(problem=problem, answer=None, verdict=None)
+
+    def _solve(self, problem: str):
+        """The symbolic engine's solution. With the model a problem it can't solve is still worked on (None);
+        with the symbolic engine its error is why the problem is not taken."""
+        try:
+            return solve(problem)
+        except PhiflashError:
+            if self.is_phi:
+                return None
+            raise
+
+    def _take(self, problem: str | None, solution) -> None:
+        self.problem, self.solution = problem, solution
+        self.plan = plan(solution) if solution is not None else []
 
     def _need_problem(self) -> None:
         if self.problem is None:
@@ -324,16 +335,9 @@ class TutorSession:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise PhiflashError(f"cannot load {path}: {e}") from None
         problem, level, messages = _session_fields(data, path)
-        solution = None
-        if problem is not None:
-            try:
-                solution = solve(problem)
-            except PhiflashError:
-                if not self.is_phi:
-                    raise  # a problem the engine can't take: refused, the session kept
+        solution = self._solve(problem) if problem is not None else None  # refused: the session is kept
         self.reset()
-        self.problem, self.solution = problem, solution
-        self.plan = plan(solution) if solution is not None else []
+        self._take(problem, solution)
         for _ in range(level):  # back to the same rung of the ladder
             self._next_rung()
         self.hint_level = level
