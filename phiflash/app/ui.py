@@ -128,6 +128,10 @@ class ReasoningStream:
     def status(self, text: str) -> None:
         """A compact line under the stream (the other samples' progress)."""
         self._status = text
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Redraw, at most 10 times a second."""
         now = time.monotonic()
         if self._live is not None and now - self._last > 0.1:
             self._last = now
@@ -144,10 +148,7 @@ class ReasoningStream:
             self._tail.extend(parts[1:])
         else:
             self.answer.append(text)
-        now = time.monotonic()
-        if self._live is not None and now - self._last > 0.1:
-            self._last = now
-            self._live.update(self._render(), refresh=True)
+        self._refresh()
 
 
 @contextmanager
