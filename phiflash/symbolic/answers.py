@@ -350,24 +350,28 @@ def _from_items(items: list, text: str) -> Answer:
     raise ParseError(f"cannot read the answer {text!r}")
 
 
-def _math_verify_items(t: str) -> list | str | None:
-    """math-verify's LaTeX parser (never its plain-expression parser, which evaluates code). A word answer
-    (\\text{Evelyn}) comes back as its normalised words."""
+def math_verify_parse(text: str, wrap: bool = True) -> list | None:
+    """math-verify's LaTeX reading of text (never its plain-expression parser, which evaluates code), its known
+    traps handled: \\mathrm{i} becomes i (it drops it: 3+4\\mathrm{i} read as 7) and ± is refused (it keeps one
+    branch). wrap: put the text in $…$ first. None when it is not installed, refuses or fails."""
+    if any(pm in text for pm in ("\\pm", "±", "\\mp", "∓")):
+        return None
     try:
         import logging
 
         from math_verify import LatexExtractionConfig, parse
         logging.getLogger("math_verify").setLevel(logging.ERROR)
-    except ImportError:
-        return None
-    t = re.sub(r"\\(?:mathrm|mathit|text)\{i\}", "i", t)
-    if "\\pm" in t or "±" in t:
-        return None  # math-verify drops one branch of ±; our parser handles the ones it can
-    try:
-        parsed = parse(f"${t}$", extraction_config=[LatexExtractionConfig()], parsing_timeout=None)
+        text = re.sub(r"\\(?:mathrm|mathit|text)\{i\}", "i", text)
+        return parse(f"${text}$" if wrap else text, extraction_config=[LatexExtractionConfig()],
+                     parsing_timeout=None) or None
     except Exception:  # noqa: BLE001 - any failure means "cannot read"
         return None
-    if not parsed:
+
+
+def _math_verify_items(t: str) -> list | str | None:
+    """math-verify's reading as our items. A word answer (\\text{Evelyn}) comes back as its normalised words."""
+    parsed = math_verify_parse(t)
+    if parsed is None:
         return None
     obj = parsed[0]
     if isinstance(obj, str):  # a word answer (\text{Evelyn}); anything else unreadable stays unreadable

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import sympy as sp
 
 from ..errors import PhiflashError
-from .answers import Answer, read_answer
+from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
 from .parse import ParseError
 from .problem import parse_problem
@@ -329,19 +329,11 @@ def _second_reader_equal(reference: str, answer: str) -> bool:
     """math-verify's LaTeX reading of both texts, asked only before saying "wrong" against a reference: if an
     independent grader reads them as equal, our "wrong" is not confident. It can only turn wrong into
     unverifiable, never make anything verified."""
-    if any(pm in reference + answer for pm in ("\\pm", "±", "\\mp", "∓")):
-        return False  # math-verify keeps one branch of ±
     try:
-        import logging
+        from math_verify import verify
 
-        from math_verify import LatexExtractionConfig, parse, verify
-        logging.getLogger("math_verify").setLevel(logging.ERROR)
-        config = [LatexExtractionConfig()]
-
-        def read(text: str):
-            text = re.sub(r"\\(?:mathrm|mathit|text)\{i\}", "i", text)  # it drops \mathrm{i}: 3+4\mathrm{i} = 7
-            return parse(text if "$" in text else f"${text}$", extraction_config=config, parsing_timeout=None)
-        gold, pred = read(reference), read(answer)
+        gold = math_verify_parse(reference, wrap="$" not in reference)
+        pred = math_verify_parse(answer, wrap="$" not in answer)
         return bool(gold and pred and verify(gold, pred, timeout_seconds=None))
     except Exception:  # noqa: BLE001 - no second opinion
         return False
