@@ -20,6 +20,13 @@ def official_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def math500_rows() -> list[dict]:
+    if not MATH500.is_file():
+        pytest.fail(f"MATH-500 is expected at {MATH500}")
+    return [json.loads(line) for line in MATH500.read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
 def official_index(official_dir) -> dict:
     return json.loads((official_dir / "model.safetensors.index.json").read_text())
 

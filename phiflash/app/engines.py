@@ -132,7 +132,9 @@ class PhiEngine:
             self.quantize = DEFAULT_QUANTIZE if quantize is None else None if quantize == "none" else quantize
         self.weights_dir = prepared_checkpoint(model_dir, self.quantize, notice, progress)
         self.model = load_model(self.weights_dir, dtype=dtype)
-        self.tokenizer = Tokenizer.from_dir(model_dir)
+        from .logdb import data_dir
+
+        self.tokenizer = Tokenizer.from_dir(model_dir, cache_dir=data_dir() / "tokenizers")
 
     def messages(self, problem: str, system: str | None = None) -> list[dict]:
         msgs = [{"role": "system", "content": system}] if system else []

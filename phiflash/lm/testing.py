@@ -1,5 +1,5 @@
-"""Random checkpoints in the official layout: full-size ones for benchmarks, tiny ones with a small tokenizer
-carrying the official special tokens for tests and demos.
+"""Random checkpoints in the official layout: full-size ones for benchmarks, tiny ones with the official tokenizer
+(rebuilt from the reference vocab.json) for tests and demos.
 
 For tests, demos (`examples/make_tiny_checkpoint.py`) and benchmarks: the same files a user downloads
 (config.json, safetensors shards + index, tokenizer.json, tokenizer_config.json with the chat template,
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -91,7 +93,30 @@ def tiny_config(**overrides) -> PhiFlashConfig:
     return PhiFlashConfig.tiny(**(base | overrides))
 
 
-def write_tokenizer(path: Path, vocab_size: int = 400) -> None:
+# The official tokenizer files, which the repository keeps beside it in shared/ (PHIFLASH_REFERENCE overrides).
+REFERENCE = Path(os.environ.get("PHIFLASH_REFERENCE") or
+                 Path(__file__).resolve().parents[3] / "shared" / "reference" / "phi-4-mini-flash-reasoning")
+TOKENIZER_FILES = ("tokenizer_config.json", "generation_config.json", "added_tokens.json", "special_tokens_map.json")
+
+
+def write_tokenizer(path: Path, reference: Path | None = None) -> None:
+    """The official tokenizer: tokenizer.json rebuilt from the reference vocab.json (o200k.py; built once per
+    machine and copied) and the official tokenizer_config.json, generation_config.json and the rest. Where the
+    reference files are missing, a small byte-level BPE trained on a few math sentences, with the official
+    special tokens at their official ids, stands in."""
+    reference = REFERENCE if reference is None else Path(reference)
+    if (reference / "vocab.json").is_file() and (reference / "tokenizer_config.json").is_file():
+        from .tokenizer import rebuilt_tokenizer
+
+        shutil.copyfile(rebuilt_tokenizer(reference, None), path / "tokenizer.json")
+        for name in TOKENIZER_FILES:
+            if (reference / name).is_file():
+                shutil.copyfile(reference / name, path / name)
+        return
+    write_small_tokenizer(path)
+
+
+def write_small_tokenizer(path: Path, vocab_size: int = 400) -> None:
     """Byte-level BPE trained on a few math sentences, plus the official special tokens at their official ids."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

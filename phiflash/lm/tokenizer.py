@@ -32,11 +32,15 @@ class Tokenizer:
         self._template = None
 
     @classmethod
-    def from_dir(cls, path: str | Path) -> Tokenizer:
+    def from_dir(cls, path: str | Path, cache_dir: str | Path | None = None) -> Tokenizer:
+        """The checkpoint's tokenizer.json; where it has none but has vocab.json (the mirror's case), the
+        tokenizer rebuilt from vocab.json (o200k.py), kept under cache_dir when given."""
         from tokenizers import Tokenizer as HFTokenizer
 
         path = Path(path)
         tj = path / "tokenizer.json"
+        if not tj.is_file() and (path / "vocab.json").is_file():
+            tj = rebuilt_tokenizer(path, cache_dir)
         if not tj.is_file():
             raise CheckpointError(f"no tokenizer.json in {path} (run `phiflash download` to fetch the model files)")
         try:
@@ -79,6 +83,23 @@ class Tokenizer:
 
     def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
         return self.encode(self.render(messages, add_generation_prompt))
+
+
+def rebuilt_tokenizer(path: Path, cache_dir: str | Path | None) -> Path:
+    """tokenizer.json rebuilt from path's vocab.json and tokenizer_config.json, under cache_dir (else a temporary
+    directory) in a folder named by the two files' hash, so it is built once per vocabulary."""
+    import hashlib
+    import tempfile
+
+    from .o200k import write_tokenizer_json
+
+    vocab, config = path / "vocab.json", path / "tokenizer_config.json"
+    digest = hashlib.sha256(vocab.read_bytes() + (config.read_bytes() if config.is_file() else b"")).hexdigest()
+    root = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "phiflash-tokenizers"
+    dest = root / digest[:16] / "tokenizer.json"
+    if not dest.is_file():
+        write_tokenizer_json(vocab, config, dest)
+    return dest
 
 
 def _read_json(path: Path) -> dict:
