@@ -8,7 +8,7 @@ lengths (`lengths`), which is how batched generation of unequal prompts works.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -68,20 +68,32 @@ class Cache:
         self.k[:, dst, :, :n] = self.k[:, src, None, :, :n]
         self.v[dst, :, :n] = self.v[src, None, :, :n]
 
-    def snapshot(self) -> dict:
-        """A copy of the state a multi-token call changes in place, to roll it back: the Mamba conv and SSM states,
-        the sliding-window rings and the lengths. The shared K,V need nothing: positions past a row's length are
-        masked and written over later."""
-        return {"lengths": self.lengths.clone(), "conv": {i: t.clone() for i, t in self.conv.items()},
-                "ssm": {i: t.clone() for i, t in self.ssm.items()},
-                "ring_k": {i: t.clone() for i, t in self.ring_k.items()},
-                "ring_v": {i: t.clone() for i, t in self.ring_v.items()}}
-
-    def restore(self, snap: dict) -> None:
-        self.lengths.copy_(snap["lengths"])
-        for name in ("conv", "ssm", "ring_k", "ring_v"):
-            for i, t in getattr(self, name).items():
-                t.copy_(snap[name][i])
+    def keep(self, trail: Trail, n: torch.Tensor | int) -> None:
+        """Keep only the first n[b] of the T tokens the call that filled `trail` appended to row b (0 ≤ n ≤ T):
+        the state is then exactly what decoding those n tokens one by one would have left (speculative decoding's
+        rollback; rows may keep different numbers). Mamba conv states are re-cut from the inputs the conv saw,
+        SSM states picked from the scan's per-token states, overwritten ring slots put back; the shared K,V need
+        only the lengths: positions past a row's length are masked and written over later."""
+        B, T = trail.start.shape[0], trail.T
+        n = torch.as_tensor(n, device=self.lengths.device).expand(B)
+        if bool(((n < 0) | (n > T)).any()):
+            raise ValueError(f"can keep 0..{T} tokens per row, not {n.tolist()}")
+        rows = torch.arange(B, device=n.device)
+        self.lengths.copy_(trail.start + n)
+        for i, xpad in trail.conv.items():                              # xpad (B, E, K-1+T)
+            K1 = self.conv[i].shape[-1]
+            at = (n[:, None] + torch.arange(K1, device=n.device))[:, None, :].expand(B, xpad.shape[1], K1)
+            self.conv[i].copy_(xpad.gather(2, at))
+        for i, (before, after) in trail.ssm.items():                   # (B, E, N), (B, T, E, N)
+            picked = after[rows, (n - 1).clamp(min=0)]
+            self.ssm[i].copy_(torch.where((n == 0)[:, None, None], before, picked))
+        dropped = torch.arange(T, device=n.device)[None, :] >= n[:, None]  # (B, T)
+        if trail.ring and bool(dropped.any()):
+            bb = rows[:, None].expand(B, T)[dropped]
+            for i, (slots, k, v) in trail.ring.items():
+                ss = slots[dropped]
+                self.ring_k[i][:, bb, :, ss] = k[dropped]                # (M, 2, P, dh)
+                self.ring_v[i][bb, :, ss] = v[dropped]                   # (M, P, 2dh)
 
     def reset(self) -> None:
         for t in self._tensors():
@@ -94,6 +106,26 @@ class Cache:
     @property
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self._tensors() if t is not self.lengths)
+
+
+@dataclass
+class Trail:
+    """What a multi-token model call leaves for Cache.keep: filled in by the mixers when a Trail is passed to
+    `extend`. Costs little: the conv inputs and per-token SSM states are tensors the call computes anyway; only the
+    ring slots it overwrites and each SSM state before the call are copied."""
+    start: torch.Tensor | None = None                               # (B,) lengths before the call
+    T: int = 0                                                      # tokens appended per row
+    conv: dict[int, torch.Tensor] = field(default_factory=dict)    # layer -> (B, E, K-1+T) inputs the conv saw
+    ssm: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # (B, E, N) before, (B, T, E, N)
+    ring: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    # ring: layer -> (slots (B, T), their old keys (B, T, 2, P, dh), old values (B, T, P, 2dh))
+
+    def save_ring(self, layer: int, ring_k: torch.Tensor, ring_v: torch.Tensor, slots: torch.Tensor) -> None:
+        W, T = ring_k.shape[3], slots.shape[1]
+        if T > W:  # the call writes only its last W tokens: earlier ones could not be put back
+            raise ValueError(f"a call that can be rolled back appends at most the window ({W}) tokens, not {T}")
+        rows = torch.arange(slots.shape[0], device=slots.device)[:, None].expand_as(slots)
+        self.ring[layer] = (slots, ring_k[:, rows, :, slots], ring_v[rows, :, slots])
 
 
 def cache_bytes(config: PhiFlashConfig, max_length: int, dtype: torch.dtype = torch.bfloat16,

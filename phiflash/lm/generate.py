@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import PhiflashError
+from .cache import Trail
 from .streaming import IncrementalDecoder, ReasoningSplitter, StopStrings, split_reasoning
 
 
@@ -175,8 +176,8 @@ def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: 
                          stats: SpeculationStats | None = None) -> Iterator[int]:
     """generate() for one prompt, with n-gram drafts verified several tokens per model call. Lossless: a draft
     token is kept only when it equals the token sampled from the model's own distribution at that position
-    (greedy: its argmax), so the output is what generate() would give. After a rejection the cache is rolled
-    back (Cache.snapshot/restore) and the accepted tokens replayed. The draft length adapts: it grows while
+    (greedy: its argmax), so the output is what generate() would give. After a rejection the cache keeps only
+    the accepted tokens (Cache.keep: no second model call). The draft length adapts: it grows while
     drafts are accepted and falls to 0 when they are not, retrying now and then, so poor drafting costs little."""
     if not prompt:
         raise PhiflashError("every prompt needs at least one token")
@@ -184,6 +185,8 @@ def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: 
     stats = stats if stats is not None else SpeculationStats()
     gen = _generator(params, model.device)
     cache = model.new_cache(1, len(prompt) + max_new_tokens + max_draft + 1)
+    # a verify call appends 1 + draft tokens and is rolled back by Cache.keep, which needs them to fit a window
+    max_draft = min([max_draft] + [ring.shape[3] - 1 for ring in cache.ring_k.values()])
     history, produced, k, idle, pending = list(prompt), 0, 2, 0, None
 
     def pick(logits) -> int:
@@ -207,8 +210,8 @@ def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: 
                 logits = model.decode(torch.tensor([t], device=model.device), cache)
                 continue
             idle = 0
-            snap = cache.snapshot()
-            verify = model.extend(torch.tensor([[t] + draft], device=model.device), cache)[0]  # (1 + n, V)
+            trail = Trail()
+            verify = model.extend(torch.tensor([[t] + draft], device=model.device), cache, trail)[0]  # (1 + n, V)
             stats.drafted += len(draft)
             accepted = 0
             for i, d in enumerate(draft):
@@ -227,8 +230,7 @@ def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: 
             if pending is None:  # every draft token kept: the cache holds them all
                 logits, k = verify[-1:], min(k + 2, max_draft)
                 continue
-            cache.restore(snap)   # keep t and the accepted drafts only
-            model.extend(torch.tensor([[t] + draft[:accepted]], device=model.device), cache)
+            cache.keep(trail, 1 + accepted)   # t and the accepted drafts; the rejected ones are rolled back
             k = max(k // 2, 1) if accepted else 0
 
 

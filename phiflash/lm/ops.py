@@ -20,10 +20,13 @@ import torch.nn.functional as F
 
 
 def scan_loop(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,
-              state: torch.Tensor | None = None, block: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+              state: torch.Tensor | None = None, block: int = 64, states: list | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequential scan, decays and inputs precomputed `block` steps at a time.
 
     dt, x: (B, T, E) fp32; A: (E, N); Bm, Cm: (B, T, N); state: (B, E, N) or None. Returns y (B, T, E), state.
+    `states`, when given, receives the state after every step, (B, Q, E, N) per block: speculative decoding
+    rolls back to any of them.
     """
     Bsz, T, E = x.shape
     s = x.new_zeros(Bsz, E, A.shape[1]) if state is None else state
@@ -36,11 +39,14 @@ def scan_loop(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Ten
         for i in range(t1 - t0):
             s = torch.addcmul(dBx[:, i], dA[:, i], s, out=hs[:, i])
         ys.append(torch.einsum("bqen,bqn->bqe", hs, Cm[:, t0:t1]))
+        if states is not None:
+            states.append(hs)
     return torch.cat(ys, dim=1), s.clone() if T else s
 
 
 def scan_chunked(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,
-                 state: torch.Tensor | None = None, chunk: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+                 state: torch.Tensor | None = None, chunk: int = 8, states: list | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Chunked "segsum" scan: inside a chunk s_t = Σ_{s≤t} exp(c_t − c_s) u_s + exp(c_t) s_0, with c = cumsum(Δ)·A.
 
     Every exponent is ≤ 0, so nothing overflows whatever the chunk size. Same arguments as scan_loop.
@@ -58,6 +64,8 @@ def scan_chunked(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.
         w = torch.exp(seg.masked_fill(~causal[None, :, :, None, None], float("-inf")))
         h = torch.einsum("btsen,bsen->bten", w, u) + torch.exp(c) * s[:, None]    # (B, Q, E, N)
         ys.append(torch.einsum("bten,btn->bte", h, Cm[:, t0:t1]))
+        if states is not None:
+            states.append(h)
         s = h[:, -1]
     return torch.cat(ys, dim=1), s.contiguous()
 
@@ -73,8 +81,8 @@ def set_scan_impl(name: str, device_type: str = "cpu") -> None:
     _scan_impl[device_type] = name
 
 
-def selective_scan(dt, A, Bm, Cm, x, state=None):
-    return SCANS[_scan_impl.get(x.device.type, "loop")](dt, A, Bm, Cm, x, state)
+def selective_scan(dt, A, Bm, Cm, x, state=None, states=None):
+    return SCANS[_scan_impl.get(x.device.type, "loop")](dt, A, Bm, Cm, x, state, states=states)
 
 
 def ssm_step(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import ops
-from .cache import Cache
+from .cache import Cache, Trail
 from .config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, SWA, PhiFlashConfig
 
 
@@ -56,6 +56,7 @@ class Step:
     n_keys: int                              # keys of the shared K,V to look at: max over rows of length + T
     memory: torch.Tensor | None = None       # (B, T, E) GMU memory from layer L/2
     shared_mask: torch.Tensor | None = None  # (B, 1, T, n_keys) causal mask over the shared K,V, built once
+    trail: Trail | None = None               # filled for Cache.keep when the call may be rolled back
 
     def mask_for_shared_kv(self) -> torch.Tensor:
         """The same for layer L/2+1 and every cross-attention layer of this call, so it is built once."""
@@ -89,6 +90,9 @@ class Mamba(nn.Module):
         # Causal depthwise conv over [previous K-1 inputs ‖ this call's inputs]; tap K-1 is the current token.
         xpad = torch.cat([conv_state, x.transpose(1, 2)], dim=-1)                # (B, E, K-1+T)
         conv_state.copy_(xpad[..., xpad.shape[-1] - conv_state.shape[-1]:])
+        trail = step.trail
+        if trail is not None:
+            trail.conv[self.layer_idx] = xpad
         c = F.silu(F.conv1d(xpad, self.conv1d.weight, self.conv1d.bias, groups=xpad.shape[1]))
         # (B, T, E) with canonical strides: at T=1 a plain transpose leaves strides that make x_proj's matmul
         # copy its weight on every call
@@ -97,11 +101,15 @@ class Mamba(nn.Module):
         dt = F.softplus(F.linear(delta, self.dt_proj.weight).float() + self.dt_proj.bias.float())  # (B, T, E)
         A = -torch.exp(self.A_log.float())                                       # (E, N)
         c32, B32, C32 = c.float(), Bm.float(), Cm.float()
-        if T == 1:
+        if T == 1 and trail is None:
             y = ops.ssm_step(dt[:, 0], A, B32[:, 0], C32[:, 0], c32[:, 0], ssm_state)[:, None]
         else:
-            y, s = ops.selective_scan(dt, A, B32, C32, c32, ssm_state)
+            states = [] if trail is not None else None
+            before = ssm_state.clone() if trail is not None else None
+            y, s = ops.selective_scan(dt, A, B32, C32, c32, ssm_state, states=states)
             ssm_state.copy_(s)
+            if trail is not None:
+                trail.ssm[self.layer_idx] = (before, torch.cat(states, dim=1))   # (B, E, N), (B, T, E, N)
         y = y + self.D.float() * c32                                             # (B, T, E) fp32, D skip
         if emit_memory:
             memory = y.to(u.dtype)                                               # M: after D, before the gate
@@ -165,6 +173,8 @@ class DiffAttention(nn.Module):
         """Sliding-window keys: the ring of the last W cached tokens plus this call's tokens."""
         ring_k, ring_v = step.cache.ring_k[self.layer_idx], step.cache.ring_v[self.layer_idx]
         W, T = ring_k.shape[3], k.shape[3]
+        if step.trail is not None:
+            step.trail.save_ring(self.layer_idx, ring_k, ring_v, torch.remainder(step.q_pos, W))
         slots = torch.arange(W, device=k.device)
         if T == 1:  # decode: write first, then the ring holds exactly the window, this token included
             _write(ring_k, ring_v, torch.remainder(step.q_pos, W), k, v)
@@ -274,7 +284,8 @@ class PhiFlashForCausalLM(nn.Module):
 
     # ---- the two halves of the stack ----------------------------------------------------------------------------
 
-    def _self_decoder(self, input_ids: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Step]:
+    def _self_decoder(self, input_ids: torch.Tensor, cache: Cache,
+                      trail: Trail | None = None) -> tuple[torch.Tensor, Step]:
         """Layers 0..L/2+1 over input_ids (B, T), appended after each row's cached tokens. Advances the cache."""
         Bsz, T = input_ids.shape
         start = cache.lengths                                                    # (B,)
@@ -285,7 +296,9 @@ class PhiFlashForCausalLM(nn.Module):
         # Attend over a whole number of KEY_BUCKET slots of the shared K,V (the extra slots are masked by
         # position): buffers sized by the context then change size every KEY_BUCKET steps, not every step,
         # which kept the allocator from fragmenting (peak RSS grew ~1 MB per decoded token at the small config).
-        step = Step(cache, q_pos, min(cache.max_length, -(-n_keys // KEY_BUCKET) * KEY_BUCKET))
+        step = Step(cache, q_pos, min(cache.max_length, -(-n_keys // KEY_BUCKET) * KEY_BUCKET), trail=trail)
+        if trail is not None:
+            trail.start, trail.T = start.clone(), T
         h = self.model.embed_tokens(input_ids).float()                           # (B, T, D) float32 stream
         for layer in self.model.layers[: self.config.kv_layer + 1]:
             h = layer(h, step)
@@ -319,10 +332,11 @@ class PhiFlashForCausalLM(nn.Module):
         last = Step(cache, step.q_pos[:, -1:], step.n_keys, step.memory[:, -1:])
         return self._cross_decoder(h[:, -1:], last)[:, 0].float()
 
-    def extend(self, token_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
+    def extend(self, token_ids: torch.Tensor, cache: Cache, trail: Trail | None = None) -> torch.Tensor:
         """Append T tokens per row (B, T) in one call; float32 logits (B, T, V) after each of them. What
-        speculative decoding verifies drafts with: equal, within rounding, to T single decode steps."""
-        h, step = self._self_decoder(token_ids, cache)
+        speculative decoding verifies drafts with: equal, within rounding, to T single decode steps. With a
+        Trail (T ≤ the sliding window), `cache.keep(trail, n)` afterwards keeps only each row's first n tokens."""
+        h, step = self._self_decoder(token_ids, cache, trail)
         return self._cross_decoder(h, step).float()
 
     def decode(self, token_ids: torch.Tensor, cache: Cache) -> torch.Tensor:

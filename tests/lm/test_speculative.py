@@ -4,6 +4,7 @@
 import pytest
 import torch
 
+from phiflash.lm.cache import Trail
 from phiflash.lm.generate import GREEDY, SpeculationStats, generate, ngram_draft, speculative_generate
 
 
@@ -25,24 +26,81 @@ def test_extend_equals_single_decode_steps(tiny_model, T):
     torch.testing.assert_close(many, one, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("keep", range(0, 6))
-def test_rollback_to_any_accepted_length_equals_decoding_only_those(tiny_model, keep):
-    """Prompt 6 tokens, 5 drafted: positions 6..10 cross the sliding window (8) of the tiny config."""
+def _same_state(a, b, rows=slice(None)):
+    """Two caches hold the same decode state: lengths, conv and SSM states, the ring slots in use."""
+    assert torch.equal(a.lengths[rows], b.lengths[rows])
+    for i in a.conv:
+        torch.testing.assert_close(a.conv[i][rows], b.conv[i][rows], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a.ssm[i][rows], b.ssm[i][rows], rtol=1e-5, atol=1e-5)
+    for i in a.ring_k:
+        torch.testing.assert_close(a.ring_k[i][:, rows], b.ring_k[i][:, rows], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a.ring_v[i][rows], b.ring_v[i][rows], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("keep", range(0, 7))
+def test_keep_any_accepted_length_equals_decoding_only_those(tiny_model, keep):
+    """Prompt 5 tokens, 6 verified at once: positions 5..10 cross the sliding window (8) of the tiny config, so
+    the call overwrites ring slots that must come back. No replay: Cache.keep alone."""
     assert tiny_model.config.window(1) == 8
     ids = torch.randint(0, tiny_model.config.vocab_size, (1, 16))
     spec, plain = tiny_model.new_cache(1, 32), tiny_model.new_cache(1, 32)
-    tiny_model.prefill(ids[:, :6], spec)
-    tiny_model.prefill(ids[:, :6], plain)
-    snap = spec.snapshot()
-    tiny_model.extend(ids[:, 6:11], spec)                                      # verify 5
-    spec.restore(snap)
-    if keep:
-        tiny_model.extend(ids[:, 6:6 + keep], spec)                            # replay the accepted ones
-        for t in range(6, 6 + keep):
-            tiny_model.decode(ids[:, t], plain)
-    for t in range(6 + keep, 16):                                              # then both go on alike
+    tiny_model.prefill(ids[:, :5], spec)
+    tiny_model.prefill(ids[:, :5], plain)
+    trail = Trail()
+    many = tiny_model.extend(ids[:, 5:11], spec, trail)                      # verify 6
+    spec.keep(trail, keep)
+    for t in range(5, 5 + keep):
+        torch.testing.assert_close(many[:, t - 5], tiny_model.decode(ids[:, t], plain), rtol=1e-4, atol=1e-4)
+    _same_state(spec, plain)
+    for t in range(5 + keep, 16):                                              # then both go on alike
         torch.testing.assert_close(tiny_model.decode(ids[:, t], spec), tiny_model.decode(ids[:, t], plain),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_rows_keep_different_lengths(tiny_model):
+    """Three rows of unequal prompts verify 5 tokens each and keep 0, 3 and 5 of them; each row then decodes on
+    exactly as its own step-by-step twin."""
+    V = tiny_model.config.vocab_size
+    prompts = [torch.randint(0, V, (n,)) for n in (4, 7, 6)]
+    drafts, after = torch.randint(0, V, (3, 5)), torch.randint(0, V, (3, 6))
+    keep = torch.tensor([0, 3, 5])
+    spec = tiny_model.new_cache(3, 40)
+    for r, p in enumerate(prompts):
+        tiny_model.prefill(p[None], spec.rows(r, r + 1))
+    trail = Trail()
+    tiny_model.extend(drafts, spec, trail)
+    spec.keep(trail, keep)
+    assert spec.lengths.tolist() == [len(p) + int(k) for p, k in zip(prompts, keep)]
+    plains = []
+    for r, p in enumerate(prompts):
+        plain = tiny_model.new_cache(1, 40)
+        tiny_model.prefill(torch.cat([p, drafts[r, :int(keep[r])]])[None], plain)
+        _same_state(spec.rows(r, r + 1), plain)
+        plains.append(plain)
+    together = tiny_model.decode(after[:, 0], spec)                           # all rows in one call
+    for r, plain in enumerate(plains):
+        torch.testing.assert_close(together[r], tiny_model.decode(after[r, :1], plain)[0], rtol=1e-4, atol=1e-4)
+        for t in range(1, 6):
+            torch.testing.assert_close(tiny_model.decode(after[r, t:t + 1], spec.rows(r, r + 1))[0],
+                                       tiny_model.decode(after[r, t:t + 1], plain)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_keep_all_or_one_token_and_bounds(tiny_model):
+    ids = torch.randint(0, tiny_model.config.vocab_size, (1, 12))
+    a, b = tiny_model.new_cache(1, 32), tiny_model.new_cache(1, 32)
+    tiny_model.prefill(ids[:, :4], a)
+    tiny_model.prefill(ids[:, :4], b)
+    trail = Trail()
+    tiny_model.extend(ids[:, 4:5], a, trail)                                  # T = 1 goes through the scan too
+    a.keep(trail, 1)
+    tiny_model.decode(ids[:, 4], b)
+    _same_state(a, b)
+    trail = Trail()
+    tiny_model.extend(ids[:, 5:9], a, trail)
+    with pytest.raises(ValueError, match="0..4"):
+        a.keep(trail, 5)
+    with pytest.raises(ValueError, match="window"):
+        tiny_model.extend(ids[:, :9].expand(1, 9), a, Trail())                # 9 > the window of 8
 
 
 def test_speculative_greedy_is_token_identical_and_drafts_get_accepted(tiny_model):
@@ -65,3 +123,20 @@ def test_stop_ids_end_speculative_generation(tiny_model):
     stop = greedy[7]
     out = list(speculative_generate(tiny_model, [3, 4, 5, 3, 4], 20, GREEDY, stop_ids=(stop,)))
     assert out == greedy[: greedy.index(stop) + 1]
+
+
+def test_keep_with_the_chunked_scan(tiny_model):
+    """The per-token SSM states come from whichever scan the device uses."""
+    from phiflash.lm import ops
+    ids = torch.randint(0, tiny_model.config.vocab_size, (1, 12))
+    a, b = tiny_model.new_cache(1, 32), tiny_model.new_cache(1, 32)
+    ops.set_scan_impl("chunked")
+    try:
+        tiny_model.prefill(ids[:, :4], a)
+        trail = Trail()
+        tiny_model.extend(ids[:, 4:10], a, trail)
+        a.keep(trail, 3)
+    finally:
+        ops.set_scan_impl("loop")
+    tiny_model.prefill(ids[:, :7], b)
+    _same_state(a, b)
