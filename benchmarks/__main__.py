@@ -1,11 +1,11 @@
-"""python -m benchmarks [--quick] [--only scan,scaling,full]"""
+"""python -m benchmarks [--quick] [--only scan,scaling,full,samples,speculative]"""
 
 import argparse
 import warnings
 
 from .common import bandwidth, console, save, setup, table
 
-SECTIONS = ("scan", "scaling", "full", "samples")
+SECTIONS = ("scan", "scaling", "full", "samples", "speculative")
 
 
 def main() -> None:
@@ -33,6 +33,9 @@ def main() -> None:
     if "samples" in only:
         from . import samples
         samples.run(args.quick)
+    if "speculative" in only:
+        from . import speculative
+        speculative.run(args.quick)
     try:
         from . import plots
         plots.write()

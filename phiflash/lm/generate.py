@@ -141,53 +141,114 @@ def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None
         logits = model.decode(tokens, cache)
 
 
-def ngram_draft(history: list[int], k: int, n_max: int = 3) -> list[int]:
-    """Up to k tokens that followed an earlier occurrence of the text's last n tokens (n = 3, 2, 1; the latest
-    occurrence with k tokens after it, else the longest continuation found): reasoning traces restate
-    equations and copy expressions, and the prompt is part of the history."""
+def ngram_match(history: list[int], k: int, n_max: int = 4) -> tuple[list[int], int]:
+    """Up to k tokens that followed an earlier occurrence of the text's last n tokens, and n: the longest n ≤ n_max
+    that occurred before (the latest occurrence with k tokens after it, else the longest continuation found).
+    Reasoning traces restate equations and copy expressions, and the prompt is part of the history."""
     if k <= 0:
-        return []
+        return [], 0
     for n in range(min(n_max, len(history) - 1), 0, -1):
         tail, best = history[-n:], []
         for i in range(len(history) - n - 1, -1, -1):
             if history[i:i + n] == tail:
                 follow = history[i + n:i + n + k]
                 if len(follow) == k:
-                    return follow
+                    return follow, n
                 best = max(best, follow, key=len)
         if best:
-            return best
-    return []
+            return best, n
+    return [], 0
+
+
+def ngram_draft(history: list[int], k: int, n_max: int = 4) -> list[int]:
+    return ngram_match(history, k, n_max)[0]
 
 
 @dataclass
 class SpeculationStats:
     drafted: int = 0
     accepted: int = 0
+    calls: int = 0        # model calls after the prefill: decode steps and verify calls
 
     @property
     def acceptance(self) -> float:
         return self.accepted / self.drafted if self.drafted else 0.0
 
 
+@dataclass
+class DraftPolicy:
+    """How many of the drafted tokens to verify: the k that maximises expected tokens per unit of time.
+
+    A verify call of T = 1 + k tokens costs cost(T) decode steps and yields 1 + p + … + p^k tokens on average,
+    p the chance that a draft token is accepted. p is estimated per n-gram order (a 4-token match predicts
+    better than a 1-token one) from decayed counts of accepted and rejected tokens; cost(T) is measured as
+    generation runs (`timed`), from a prior until a length has been tried. k = 0 (a plain decode step) wins
+    when drafts are poor, so speculation then costs nothing but a single-token probe every `retry_after` steps,
+    which keeps the estimates honest."""
+    max_draft: int = 7
+    costs: dict[int, float] = field(default_factory=dict)   # T -> seconds of a call appending T tokens
+    prior_slope: float = 0.15        # cost(T) ≈ 1 + slope·(T-1) steps until T is measured
+    retry_after: int = 16
+    decay: float = 0.9
+    counts: dict[int, list[float]] = field(default_factory=dict)  # n -> [accepted, rejected], decayed
+    idle: int = 0
+
+    def accept_prob(self, n: int) -> float:
+        ok, bad = self.counts.get(n, (1.0, 1.0))
+        return (ok + 1) / (ok + bad + 2)
+
+    def cost(self, T: int) -> float:
+        """In decode steps."""
+        if T in self.costs and 1 in self.costs:
+            return self.costs[T] / self.costs[1]
+        return 1 + self.prior_slope * (T - 1)
+
+    def choose(self, available: int, n: int) -> int:
+        p, gain, best, best_k = self.accept_prob(n), 1.0, 1.0, 0
+        term = 1.0
+        for k in range(1, min(available, self.max_draft) + 1):
+            term *= p
+            gain += term
+            if gain / self.cost(1 + k) > best:
+                best, best_k = gain / self.cost(1 + k), k
+        if best_k == 0 and available:
+            self.idle += 1
+            if self.idle >= self.retry_after:  # probe: one token, so p can recover when the text turns repetitive
+                self.idle, best_k = 0, 1
+        return best_k
+
+    def observe(self, n: int, drafted: int, accepted: int) -> None:
+        ok, bad = self.counts.get(n, (1.0, 1.0))
+        missed = int(accepted < drafted)        # tokens after the first miss tell nothing
+        fade = self.decay ** (accepted + missed)
+        self.counts[n] = [ok * fade + accepted, bad * fade + missed]
+
+    def timed(self, T: int, seconds: float) -> None:
+        self.costs[T] = seconds if T not in self.costs else 0.8 * self.costs[T] + 0.2 * seconds
+
+
 @torch.inference_mode()
 def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
-                         stop_ids: tuple[int, ...] = (), max_context: int | None = None, max_draft: int = 6,
-                         stats: SpeculationStats | None = None) -> Iterator[int]:
+                         stop_ids: tuple[int, ...] = (), max_context: int | None = None, max_draft: int = 7,
+                         stats: SpeculationStats | None = None, force: list[int] | None = None,
+                         policy: DraftPolicy | None = None) -> Iterator[int]:
     """generate() for one prompt, with n-gram drafts verified several tokens per model call. Lossless: a draft
     token is kept only when it equals the token sampled from the model's own distribution at that position
-    (greedy: its argmax), so the output is what generate() would give. After a rejection the cache keeps only
-    the accepted tokens (Cache.keep: no second model call). The draft length adapts: it grows while
-    drafts are accepted and falls to 0 when they are not, retrying now and then, so poor drafting costs little."""
+    (greedy: its argmax), so greedy output is what generate() gives and sampled output has the same
+    distribution. After a rejection the cache keeps only the accepted tokens (Cache.keep: no second model call).
+    Tokens appended to `force` between yields come next, as in generate(): drafts already verified past that
+    point are dropped the same way."""
     if not prompt:
         raise PhiflashError("every prompt needs at least one token")
     check_context(len(prompt), max_new_tokens, max_context or model.config.max_context)
     stats = stats if stats is not None else SpeculationStats()
+    force = force if force is not None else []
     gen = _generator(params, model.device)
     cache = model.new_cache(1, len(prompt) + max_new_tokens + max_draft + 1)
     # a verify call appends 1 + draft tokens and is rolled back by Cache.keep, which needs them to fit a window
-    max_draft = min([max_draft] + [ring.shape[3] - 1 for ring in cache.ring_k.values()])
-    history, produced, k, idle, pending = list(prompt), 0, 2, 0, None
+    policy = policy if policy is not None else DraftPolicy()
+    policy.max_draft = min([max_draft] + [ring.shape[3] - 1 for ring in cache.ring_k.values()])
+    history, produced, pending = list(prompt), 0, None
 
     def pick(logits) -> int:
         return int(sample(logits, params.temperature, params.top_k, params.top_p, gen)[0])
@@ -195,43 +256,46 @@ def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: 
     with flushed_denormals():
         logits = model.prefill(torch.tensor([prompt], device=model.device), cache)
         while True:
-            t = pending if pending is not None else pick(logits)
+            t = force.pop(0) if force else pending if pending is not None else pick(logits)
             pending = None
             yield t
             produced += 1
             history.append(t)
             if t in stop_ids or produced >= max_new_tokens:
                 return
-            if k == 0:  # drafting paused after misses: try again now and then
-                idle += 1
-                k = 1 if idle >= 16 else 0
-            draft = ngram_draft(history, min(k, max_new_tokens - produced)) if k else []
+            found, n = ngram_match(history, min(policy.max_draft, max_new_tokens - produced)) if not force else ([], 0)
+            draft = found[:policy.choose(len(found), n)]
+            stats.calls += 1
+            start = time.perf_counter()
             if not draft:
                 logits = model.decode(torch.tensor([t], device=model.device), cache)
+                policy.timed(1, time.perf_counter() - start)
                 continue
-            idle = 0
             trail = Trail()
             verify = model.extend(torch.tensor([[t] + draft], device=model.device), cache, trail)[0]  # (1 + n, V)
-            stats.drafted += len(draft)
-            accepted = 0
+            policy.timed(1 + len(draft), time.perf_counter() - start)
+            kept = matched = 0
             for i, d in enumerate(draft):
                 s = pick(verify[i:i + 1])
                 if s != d:
                     pending = s
                     break
-                accepted += 1
+                matched += 1
+                if force:  # the caller decided what comes next: drafts past here are dropped
+                    break
+                kept += 1
                 yield d
                 produced += 1
                 history.append(d)
                 if d in stop_ids or produced >= max_new_tokens:
-                    stats.accepted += accepted
+                    stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
                     return
-            stats.accepted += accepted
-            if pending is None:  # every draft token kept: the cache holds them all
-                logits, k = verify[-1:], min(k + 2, max_draft)
+            stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
+            policy.observe(n, len(draft), matched)
+            if kept == len(draft) and not force:  # every draft token kept: the cache holds them all
+                logits = verify[-1:]
                 continue
-            cache.keep(trail, 1 + accepted)   # t and the accepted drafts; the rejected ones are rolled back
-            k = max(k // 2, 1) if accepted else 0
+            cache.keep(trail, 1 + kept)   # t and the kept drafts; the rest are rolled back
 
 
 def generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
@@ -281,8 +345,7 @@ def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768
     think_budget: after that many reasoning tokens the reasoning section is closed as the chat format closes it
     and the model writes its answer ("budget forcing", arXiv 2501.19393); 0 answers without reasoning (an empty
     reasoning section follows the prompt). Ctrl-C (KeyboardInterrupt) during generation ends it early and
-    returns what was generated so far. speculate: n-gram drafts verified several tokens per call (lossless; not
-    combined with a thinking budget, which forces tokens).
+    returns what was generated so far. speculate: n-gram drafts verified several tokens per call (lossless).
     """
     prompt = tokenizer.encode_chat(messages)
     if think_budget == 0:
@@ -302,9 +365,9 @@ def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768
 
     start, force, thinking = time.perf_counter(), [], 0
     result.think_budget_hit = think_budget == 0
-    spec = SpeculationStats() if speculate and think_budget is None else None
+    spec = SpeculationStats() if speculate else None
     tokens = (speculative_generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context,
-                                   stats=spec) if spec is not None else
+                                   stats=spec, force=force) if spec is not None else
               generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context, force))
     try:
         for tok in tokens:

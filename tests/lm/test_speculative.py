@@ -140,3 +140,57 @@ def test_keep_with_the_chunked_scan(tiny_model):
         ops.set_scan_impl("loop")
     tiny_model.prefill(ids[:, :7], b)
     _same_state(a, b)
+
+
+def test_ngram_match_reports_the_order_it_matched():
+    from phiflash.lm.generate import ngram_match
+    h = [1, 2, 3, 4, 5, 9, 2, 3, 4]
+    assert ngram_match(h, 2) == ([5, 9], 3)          # "2 3 4" occurred before
+    assert ngram_match([5, 1, 7, 5], 2) == ([1, 7], 1)
+    assert ngram_match([1, 2, 3], 2) == ([], 0)
+
+
+def test_draft_policy_drafts_long_when_drafts_pay_and_not_at_all_when_they_miss():
+    from phiflash.lm.generate import DraftPolicy
+    good = DraftPolicy(costs={1: 1.0, **{T: 1.0 + 0.05 * (T - 1) for T in range(2, 9)}})
+    for _ in range(20):
+        good.observe(3, 7, 7)
+    assert good.choose(7, 3) == 7
+    assert good.choose(3, 3) == 3                     # never more than was found
+    bad = DraftPolicy(costs={1: 1.0, 2: 1.4, 3: 1.8}, retry_after=4)
+    for _ in range(20):
+        bad.observe(1, 2, 0)
+    chosen = [bad.choose(2, 1) for _ in range(8)]
+    assert chosen == [0, 0, 0, 1, 0, 0, 0, 1]         # only a one-token probe now and then
+    assert bad.accept_prob(3) == 0.5 and bad.accept_prob(1) < 0.15  # orders are estimated apart
+
+
+def test_draft_policy_learns_costs_from_timings():
+    from phiflash.lm.generate import DraftPolicy
+    p = DraftPolicy(prior_slope=0.1)
+    assert p.cost(5) == pytest.approx(1.4)
+    p.timed(1, 0.10)
+    p.timed(5, 0.30)
+    assert p.cost(5) == pytest.approx(3.0)            # measured, not the prior
+    for _ in range(10):
+        p.observe(2, 4, 2)                            # about half the tokens accepted
+    assert p.choose(4, 2) < 4
+
+
+@pytest.mark.parametrize("at", [3, 8, 15])
+def test_forced_tokens_cut_verified_drafts(tiny_model, at):
+    """A thinking budget forces tokens mid-stream: speculative output then equals plain output with the same
+    forcing, whether the cut falls on a drafted token or a sampled one."""
+    prompt = [3, 4, 5, 6, 3, 4, 5, 6, 3, 4, 5, 6, 3, 4]
+
+    def run(gen_fn):
+        force, out = [], []
+        for tok in gen_fn(force):
+            out.append(tok)
+            if len(out) == at:
+                force.extend([7, 8, 9])
+        return out
+
+    plain = run(lambda f: generate(tiny_model, prompt, 30, GREEDY, force=f))
+    spec = run(lambda f: speculative_generate(tiny_model, prompt, 30, GREEDY, force=f))
+    assert spec == plain and spec[at:at + 3] == [7, 8, 9]
