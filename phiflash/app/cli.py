@@ -254,9 +254,10 @@ def solve(
     think_budget: Annotated[Optional[int], typer.Option("--think-budget", min=0, help="Most reasoning tokens: "
                                                         "then the model is made to answer (0: no reasoning).")]
     = None,
-    speculate: Annotated[bool, typer.Option("--speculate/--no-speculate", help="Draft tokens from the text so far "
-                                                                           "and verify several per model call "
-                                                                           "(same output).")] = False,
+    speculate: Annotated[Optional[bool], typer.Option("--speculate/--no-speculate",
+                                                      help="Draft tokens from the text so far and verify several "
+                                                           "per model call: the same output, faster where the "
+                                                           "text repeats (default: on with one sample).")] = None,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop the other samples once "
                                                                               "the result is settled.")] = True,
     as_json: AsJson = False, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
@@ -289,7 +290,7 @@ def solve(
             else:
                 result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
                                    on_event=None if as_json else stream, think_budget=think_budget,
-                                   speculate=speculate)
+                                   speculate=speculate is not False)
     rec = result.to_record("solve")
     if as_json:
         print(json.dumps(rec, ensure_ascii=False))

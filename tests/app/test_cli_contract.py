@@ -371,11 +371,21 @@ def test_think_budget_on_the_command_line(chat_checkpoint):
     assert p.returncode == 1 and "--think-budget only applies to the model" in p.stderr
 
 
-def test_speculate_gives_the_same_answer_and_reports_acceptance(chat_checkpoint):
+def test_speculation_is_on_by_default_and_changes_nothing_but_speed(chat_checkpoint):
     args = ["solve", "2 2 2 2 2 2 2 2", "--model", chat_checkpoint, "--json", "--temperature", "0",
             "--max-tokens", "24", "--quantize", "none"]
-    plain = json.loads(run(*args).stdout)
-    fast = json.loads(run(*args, "--speculate").stdout)
-    assert fast["text"] == plain["text"] and fast["timings"]["generated_tokens"] == \
-        plain["timings"]["generated_tokens"]
-    assert "draft_acceptance" in fast["timings"]
+    plain = json.loads(run(*args, "--no-speculate").stdout)
+    for flag in ((), ("--speculate",)):
+        fast = json.loads(run(*args, *flag).stdout)
+        assert fast["text"] == plain["text"] and fast["timings"]["generated_tokens"] == \
+            plain["timings"]["generated_tokens"]
+        assert isinstance(fast["timings"]["draft_acceptance"], float)   # drafts were verified
+    assert plain["timings"]["draft_acceptance"] is None
+
+
+def test_speculation_with_a_thinking_budget(chat_checkpoint):
+    args = ["solve", "2 2 2 2 2 2 2 2", "--model", chat_checkpoint, "--json", "--temperature", "0",
+            "--max-tokens", "24", "--quantize", "none", "--think-budget", "6"]
+    plain, fast = (json.loads(run(*args, flag).stdout) for flag in ("--no-speculate", "--speculate"))
+    assert fast["text"] == plain["text"] and fast["timings"]["think_budget_hit"] == \
+        plain["timings"]["think_budget_hit"]
