@@ -67,7 +67,7 @@ def weight_map(path: Path) -> dict[str, Path]:
     if not single.is_file():
         raise CheckpointError(f"no {SINGLE_NAME} or {INDEX_NAME} in {path}")
     with _open(single) as f:
-        return {name: single for name in f.keys()}
+        return {name: single for name in f.keys() if not name.startswith(PAD)}
 
 
 def _open(file: Path):
@@ -80,6 +80,40 @@ def _open(file: Path):
 _ST_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
               "I8": torch.int8, "U8": torch.uint8, "I16": torch.int16, "I32": torch.int32, "I64": torch.int64,
               "BOOL": torch.bool}
+
+
+_ST_NAMES = {dtype: name for name, dtype in _ST_DTYPES.items()}
+PAD = "__pad__"   # filler tensors between aligned ones: safetensors allows no gaps in its data
+ALIGN = 64        # bytes: the int8 kernel's vector loads need weights at 64-byte boundaries
+
+
+def save_aligned(tensors: dict[str, torch.Tensor], file: Path, metadata: dict[str, str] | None = None,
+                 align: int = ALIGN) -> None:
+    """A safetensors file in which every tensor's data starts at a multiple of `align` bytes from the file's
+    start, so a memory mapping (page aligned) hands out tensors the kernels can use as they are. The header is
+    padded with spaces (the format allows it) and a small uint8 `__pad__N` tensor fills each gap; loaders go by
+    the index, which never names them."""
+    entries: dict = {"__metadata__": metadata} if metadata else {}
+    parts, offset = [], 0
+    for i, (name, t) in enumerate(tensors.items()):
+        gap = -offset % align
+        if gap:
+            entries[f"{PAD}{i}"] = {"dtype": "U8", "shape": [gap], "data_offsets": [offset, offset + gap]}
+            parts.append(torch.zeros(gap, dtype=torch.uint8))
+            offset += gap
+        t = t.detach().contiguous().cpu()
+        n = t.numel() * t.element_size()
+        entries[name] = {"dtype": _ST_NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + n]}
+        parts.append(t)
+        offset += n
+    header = json.dumps(entries, separators=(",", ":")).encode()
+    header += b" " * (-(8 + len(header)) % align)
+    with open(file, "wb") as f:
+        f.write(len(header).to_bytes(8, "little"))
+        f.write(header)
+        for t in parts:
+            if t.numel():
+                f.write(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
 
 
 class _Copying:
@@ -169,11 +203,14 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     if tied_head:  # a present lm_head copy is checked, then the head stays tied as config.json says
         by_file[files["lm_head.weight"]].append("lm_head.weight")
     state = {}
-    # An int4 checkpoint whose block layout is this CPU's kernel layout is used as mapped: nothing is copied, so
-    # it "loads" at once and pages in on first use, as bf16 does. Anything converted or copied (int8 needs
-    # 64-byte aligned weights) is read with plain reads, so the mapping never sits beside its copies.
-    as_mapped = stored and torch.device(device).type == "cpu" and Q.blocks_are_kernel_layout() and all(
-        m == "int4" for m in layers.values())
+    # A quantized checkpoint the kernels can use as stored is used as mapped: nothing is copied, so it "loads"
+    # at once and pages in on first use, as bf16 does. That needs int4 blocks in this CPU's kernel layout and
+    # int8 weights at 64-byte boundaries (written so since the "alignment" entry). Anything converted or copied
+    # is read with plain reads, so the mapping never sits beside its copies.
+    modes = set(layers.values())
+    as_mapped = (stored and torch.device(device).type == "cpu"
+                 and ("int4" not in modes or Q.blocks_are_kernel_layout())
+                 and ("int8" not in modes or stored.get("alignment") == ALIGN))
     opener = _Copying if stored and not as_mapped else _open
     for file, names in by_file.items():
         with opener(file) as f:
@@ -293,7 +330,7 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size:
                 if tied and name == "model.embed_tokens.weight":
                     out.update(_quantized("lm_head", layers["lm_head"], t, group_size))
                 del t
-        save_file(out, str(tmp / file.name), metadata={"format": "pt"})
+        save_aligned(out, tmp / file.name, metadata={"format": "pt"})
         for name, t in out.items():
             index[name] = file.name
             total += t.numel() * t.element_size()
@@ -302,7 +339,7 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size:
                                               "weight_map": dict(sorted(index.items()))}, indent=2))
     raw = json.loads((src / "config.json").read_text())
     raw["quantization"] = {"mode": mode, "group_size": group_size, "head": layers["lm_head"],
-                           "int4_layout": INT4_LAYOUT, "layers": layers}
+                           "int4_layout": INT4_LAYOUT, "alignment": ALIGN, "layers": layers}
     (tmp / "config.json").write_text(json.dumps(raw, indent=2))
     for other in src.iterdir():
         if other.is_file() and other.suffix != ".safetensors" and other.name not in (INDEX_NAME, "config.json"):

@@ -191,3 +191,49 @@ def test_the_checkpoint_block_layout_round_trips_and_loads_on_either_path(monkey
     as_read = load_model(dst)(ids)
     monkeypatch.setattr(Q, "_BLOCKS_ARE_KERNEL_LAYOUT", False)   # a CPU whose kernel wants another layout
     assert torch.equal(load_model(dst)(ids), as_read)
+
+
+def test_aligned_safetensors_files_read_back_everywhere(tmp_path):
+    """save_aligned puts every tensor's data at a 64-byte boundary of the file; safetensors' own reader and ours
+    read the same tensors, and the filler tensors are not part of the checkpoint."""
+    from safetensors.torch import load_file
+
+    from phiflash.lm.weights import PAD, _Copying, save_aligned
+    tensors = {"a": torch.randn(3, 5, dtype=torch.bfloat16), "b": torch.randint(-9, 9, (7,), dtype=torch.int8),
+               "c": torch.rand(2, 3), "empty": torch.zeros(0, dtype=torch.int8), "d": torch.arange(5)}
+    file = tmp_path / "x.safetensors"
+    save_aligned(tensors, file, metadata={"format": "pt"})
+    raw = file.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    assert (8 + n) % 64 == 0
+    for name in tensors:
+        assert (8 + n + header[name]["data_offsets"][0]) % 64 == 0
+    back = load_file(str(file))
+    assert {k for k in back if not k.startswith(PAD)} == set(tensors)
+    with _Copying(file) as f:
+        for name, t in tensors.items():
+            assert torch.equal(back[name], t) and torch.equal(f.get_tensor(name), t)
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_quantized_checkpoints_load_as_mapped_unless_the_kernels_cannot_use_them(monkeypatch, tmp_path,
+                                                                                 tiny_checkpoint, mode):
+    """An int8 checkpoint written aligned (and int4 in the kernel layout) is used as mapped, never read into
+    copies; one written before the alignment entry is read with copies, giving the same model."""
+    from phiflash.lm import weights as W
+    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / mode, mode)
+    ids = torch.randint(0, 500, (1, 9))
+    expected = load_model(dst)(ids)
+    real, opened = W._Copying, []
+
+    def copying(file):
+        opened.append(file)
+        return real(file)
+    monkeypatch.setattr(W, "_Copying", copying)
+    assert torch.equal(load_model(dst)(ids), expected) and not opened
+    config = json.loads((dst / "config.json").read_text())
+    del config["quantization"]["alignment"]                       # as written by an earlier phiflash
+    (dst / "config.json").write_text(json.dumps(config))
+    assert torch.equal(load_model(dst)(ids), expected)
+    assert bool(opened) == (mode == "int8")
