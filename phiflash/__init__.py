@@ -18,11 +18,13 @@ _LAZY = {
     "PhiFlashForCausalLM": "phiflash.lm.sambay",
     "Cache": "phiflash.lm.cache",
     "cache_bytes": "phiflash.lm.cache",
+    "Trail": "phiflash.lm.cache",
     "Tokenizer": "phiflash.lm.tokenizer",
     "SamplingParams": "phiflash.lm.generate",
     "generate": "phiflash.lm.generate",
     "generate_batch": "phiflash.lm.generate",
     "complete": "phiflash.lm.generate",
+    "speculative_generate": "phiflash.lm.generate",
     # the math engine (no torch)
     "parse_problem": "phiflash.symbolic.problem",
     "solve": "phiflash.symbolic.solver",
