@@ -100,7 +100,8 @@ class TutorSession:
         elif self.problem is None:
             self.start(line)
         elif self.is_phi:
-            self._ask(line)
+            if _looks_like_chat(line) or not self._checked(line):  # words and questions are for the model
+                self._ask(line)
         else:
             self.check(line)
         return True
@@ -176,11 +177,25 @@ class TutorSession:
                 return text, math
         return None, None
 
+    def _checked(self, line: str) -> bool:
+        """With the model, a typed line that SymPy can judge (a step of working, or an answer it verifies or
+        proves wrong) is judged by SymPy, as with the symbolic engine, never left to the model's word; True when
+        it was."""
+        step = check_line(self.solution, self.plan, line) if self.solution is not None else None
+        if step is not None:
+            self._step_feedback(line, step)
+            return True
+        verdict = check_answer(line, self.problem)
+        if verdict.status == "unverifiable":
+            return False
+        self._judged(line, verdict)
+        return True
+
     def check(self, answer: str) -> None:
         self._need_problem()
         if not answer:
             raise PhiflashError("usage: /check ANSWER")
-        if self.solution is not None and not self.is_phi:
+        if self.solution is not None:
             line = check_line(self.solution, self.plan, answer)
             if line is not None:
                 self._step_feedback(answer, line)
@@ -189,6 +204,9 @@ class TutorSession:
         if verdict.status == "unverifiable" and _looks_like_chat(answer) and not self.is_phi:
             self.view.info(CHAT_DURING)
             return
+        self._judged(answer, verdict)
+
+    def _judged(self, answer: str, verdict) -> None:
         self.view.verdict(verdict, pretty_answer(answer), self._feedback(answer, verdict))
         self.events.append(("answer", f"{answer} — {verdict.status}"))
         self.log(problem=self.problem, answer=answer, verdict=verdict.status)

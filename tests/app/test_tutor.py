@@ -205,3 +205,20 @@ def test_the_model_tutor_checks_a_steps_answer_sympy_cannot_by_samples():
     s.handle("/steps")
     (verdict,) = [a for k, a in view.lines if k == "verdict"]
     assert eng.asked == 4 and verdict[0].status == "consensus" and "3 of 4 samples agree" in verdict[2]
+
+
+def test_the_model_tutor_judges_typed_math_with_sympy_not_the_model():
+    """With the model, a line of working and an answer are checked by SymPy as with the symbolic engine (the
+    model is not asked whether they are right); words still go to the model, and a wrong answer gets SymPy's
+    verdict before the model's comment."""
+    eng, view = Model(["Let's begin.", "Good question: look at the constant term.", "Check x = 4 again."]), ListView()
+    s = TutorSession(eng, view)
+    s.handle("x^2 - 5x + 6 = 0")
+    s.handle("(x-2)(x-3) = 0")
+    assert "Right — that's the next step" in view.said("info") and len(eng.calls) == 1
+    s.handle("why do we factor it")
+    assert len(eng.calls) == 2
+    s.handle("x = 2 or x = 4")
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert verdict[0].status == "wrong" and len(eng.calls) == 3
+    assert "x = 4 is not" in verdict[2]
