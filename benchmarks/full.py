@@ -127,7 +127,8 @@ def run(quick: bool = False) -> dict:
         q = quantize.get(mode)
         rows.append([mode, f"{r['read_gb']:.2f}", f"{1 / r['decode_median_s']:.2f} (best {1 / r['decode_best_s']:.2f})",
                      f"{bound:.2f}", f"{16 / r['batch16_s']:.1f}", f"{r['prefill_s']:.1f} s",
-                     f"{r['load_s']:.1f} s", f"{r['rss_load_gb']:.2f} / {r['file_gb']:.2f} GB",
+                     f"{r['load_s']:.1f} s",
+                     f"{r['rss_load_gb']:.2f} / {r['peak_rss_gb']:.2f} / {r['file_gb']:.2f} GB",
                      f"{q['quantize_s']:.0f} s, {q['peak_rss_gb']:.1f} GB" if q else "—"])
         logits = torch.load(logits_path)
         if mode == "bf16":
@@ -141,7 +142,7 @@ def run(quick: bool = False) -> dict:
     speedup = data["bf16"]["decode_median_s"] / data["int4"]["decode_median_s"]
     table(f"{name.split('-')[0]} scale (random weights), 2 threads: bf16 / int8 / int4 side by side, same run",
           ["weights", "GB read/token", "decode tok/s, batch 1", "bound tok/s (measured GB/s)", "batch 16 tok/s",
-           f"prefill {prompt}", "load", "peak RSS loading / file", "quantize (time, peak RSS)"], rows,
+           f"prefill {prompt}", "load", "peak RSS after load / whole run / file", "quantize (time, peak RSS)"], rows,
           f"int4 is {data['int8']['decode_median_s'] / data['int4']['decode_median_s']:.2f}x int8 and "
           f"{speedup:.2f}x bf16 (medians). Targets at full scale: int4 ≥ 10 tok/s and ≥ 1.7x int8, int8 ≥ 5.5, "
           "bf16 ≥ 3; quantized load ≤ 3 s with peak RSS ≤ 1.3x the file.")
