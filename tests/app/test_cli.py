@@ -115,17 +115,20 @@ def test_corrupt_checkpoint_is_one_line(tmp_path, chat_checkpoint):
 
 def test_ctrl_c_during_generation_keeps_the_partial_answer(chat_checkpoint, monkeypatch):
     import phiflash.lm.generate as G
-    real = G.generate
 
-    def interrupted(*args, **kwargs):
-        for i, tok in enumerate(real(*args, **kwargs)):
-            if i == 5:
-                raise KeyboardInterrupt
-            yield tok
-    monkeypatch.setattr(G, "generate", interrupted)
-    r = run("solve", "x=1", "--model", str(chat_checkpoint), "--temperature", "0", "--max-tokens", "30")
-    assert r.exit_code == 130
-    assert "cancelled" in r.stdout
+    def interrupting(real):
+        def interrupted(*args, **kwargs):
+            for i, tok in enumerate(real(*args, **kwargs)):
+                if i == 5:
+                    raise KeyboardInterrupt
+                yield tok
+        return interrupted
+    for name in ("generate", "speculative_generate"):  # plain and speculative decoding alike
+        monkeypatch.setattr(G, name, interrupting(getattr(G, name)))
+    for flag in ("--speculate", "--no-speculate"):
+        r = run("solve", "x=1", "--model", str(chat_checkpoint), "--temperature", "0", "--max-tokens", "30", flag)
+        assert r.exit_code == 130
+        assert "cancelled" in r.stdout
 
 
 # ---- check -------------------------------------------------------------------------------------------------------
