@@ -95,6 +95,17 @@ def ensure_checkpoint(name: str, config: PhiFlashConfig) -> Path:
     return path
 
 
+def bench_checkpoints(name: str):
+    """(mode, path) of the benchmark checkpoints of one scale ("full" or "mid") that exist; the missing ones
+    are said."""
+    for mode in ("bf16", "int8", "int4"):
+        path = CACHE / f"{name}-{mode}"
+        if (path / "config.json").exists():
+            yield mode, path
+        else:
+            console.print(f"[dim]{path} missing: run the full benchmark first[/dim]")
+
+
 def _size(path: Path) -> float:
     return sum(f.stat().st_size for f in path.glob("*.safetensors")) / 1e9
 

@@ -6,7 +6,7 @@ so K samples cost little more than one while decode is bound by reading the weig
 from __future__ import annotations
 
 from .common import console, run_child, save, table
-from .full import CACHE
+from .full import bench_checkpoints
 
 CHILD = """
 import time, torch
@@ -29,11 +29,7 @@ RESULT = out
 def run(quick: bool = False) -> dict:
     name, tokens = ("mid", 32) if quick else ("full", 64)
     data, rows = {}, []
-    for mode in ("bf16", "int8", "int4"):
-        path = CACHE / f"{name}-{mode}"
-        if not (path / "config.json").exists():
-            console.print(f"[dim]{path} missing: run the full benchmark first[/dim]")
-            continue
+    for mode, path in bench_checkpoints(name):
         console.print(f"[dim]{name} scale, {mode}: K = 1, 2, 4, 8 samples in a fresh process…[/dim]")
         child = run_child(CHILD.format(path=str(path), tokens=tokens))
         r = {int(k): v for k, v in child.items() if k.isdigit()}

@@ -21,7 +21,7 @@ from collections import Counter
 from phiflash.lm.generate import GREEDY, DraftPolicy, SpeculationStats, generate, ngram_match, speculative_generate
 
 from .common import console, run_child, save, table
-from .full import CACHE
+from .full import bench_checkpoints
 
 TS = range(1, 9)
 
@@ -124,11 +124,7 @@ def run(quick: bool = False) -> dict:
     texts = encoded(REFERENCE, rows[:100] if quick else rows)
     name = "mid" if quick else "full"
     data, cost_rows, text_rows, proj_rows = {}, [], [], []
-    for mode in ("bf16", "int8", "int4"):
-        path = CACHE / f"{name}-{mode}"
-        if not (path / "config.json").exists():
-            console.print(f"[dim]{path} missing: run the full benchmark first[/dim]")
-            continue
+    for mode, path in bench_checkpoints(name):
         console.print(f"[dim]{name} scale, {mode}: verify cost for T = 1..8 in a fresh process…[/dim]")
         child = run_child(CHILD.format(path=str(path), ts=list(TS), reps=3 if quick else 5))
         cost = {int(k): v for k, v in child.items() if k.isdigit()}
