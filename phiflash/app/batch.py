@@ -291,10 +291,11 @@ def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]
 
 def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             on_record: Callable[[dict], None], samples: int = 1) -> None:
-    """Model engine: batched generation of up to batch_size prompts at a time, then grading; with samples > 1,
+    """Model engine: batched generation of up to batch_size prompts at a time (one at a time: speculative
+    decoding), then grading; with samples > 1,
     one problem at a time as that many rows (consensus.py). A chunk whose generation fails (a prompt past the
     context length…) becomes error records and the run goes on."""
-    from ..lm.generate import generate_batch
+    from ..lm import generate as G
     from ..lm.streaming import split_reasoning
 
     if samples > 1:
@@ -325,7 +326,12 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             prompts = [tok.encode_chat(engine.messages(it.problem)) for it in live]
             rows: list[list[int]] = [[] for _ in live]
             finished = [False] * len(live)
-            for step in generate_batch(engine.model, prompts, max_tokens, params, tok.stop_ids):
+            if len(live) == 1:  # one prompt: speculative decoding, the same output, faster where text repeats
+                steps = ([t] for t in G.speculative_generate(engine.model, prompts[0], max_tokens, params,
+                                                             tok.stop_ids))
+            else:
+                steps = G.generate_batch(engine.model, prompts, max_tokens, params, tok.stop_ids)
+            for step in steps:
                 for r, t in enumerate(step):
                     if t is None:
                         continue

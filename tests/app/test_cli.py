@@ -393,7 +393,11 @@ def test_reasoning_stream_keeps_only_the_last_lines():
     assert len(s.reasoning) == 50
 
 
-def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkpoint):
+def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkpoint, monkeypatch):
+    """One prompt at a time goes through speculative decoding, several through batched decoding: same answers."""
+    import phiflash.lm.generate as G
+    real, calls = G.speculative_generate, []
+    monkeypatch.setattr(G, "speculative_generate", lambda *a, **k: calls.append(1) or real(*a, **k))
     f = tmp_path / "p.jsonl"
     f.write_text('{"id": "a", "problem": "x^2 = 4", "answer": "±2"}\n{"id": "b", "problem": "2x = 6"}\n'
                  '{"id": "c", "problem": "integrate x^2 from 0 to 1"}\nbad line\n')
@@ -407,6 +411,7 @@ def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkp
         assert set(recs) == {"a", "b", "c", "line-4"} and "not valid JSON" in recs["line-4"]["error"]
         assert all(recs[i]["engine"] == "phi" for i in "abc")
         outs[bs] = {i: recs[i]["answer"] for i in "abc"}
+        assert len(calls) == 3   # the three problems of --batch-size 1, none of --batch-size 3
     assert outs[1] == outs[3]
 
 
