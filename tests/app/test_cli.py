@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -458,3 +459,19 @@ def test_problems_and_answers_may_start_with_a_dash(args, code):
     assert r.exit_code == code, r.output
     if "--json" in args:
         assert json.loads(r.stdout)["answer"] == "x = 3"
+
+
+def test_a_checkpoint_without_tokenizer_json_uses_the_one_rebuilt_from_vocab_json(tmp_path, chat_checkpoint,
+                                                                                 official_dir):
+    """The mirror's case: vocab.json and tokenizer_config.json but no tokenizer.json. The model engine rebuilds
+    it once into the data directory and gives the same output as with the file."""
+    bare = tmp_path / "bare"
+    shutil.copytree(chat_checkpoint, bare)
+    (bare / "tokenizer.json").unlink()
+    shutil.copyfile(official_dir / "vocab.json", bare / "vocab.json")
+    args = ["solve", "2x = 6", "--json", "--temperature", "0", "--max-tokens", "12", "--quantize", "none"]
+    with_file = json.loads(run(*args, "--model", str(chat_checkpoint)).stdout)
+    rebuilt = json.loads(run(*args, "--model", str(bare)).stdout)
+    assert rebuilt["text"] == with_file["text"] and rebuilt["error"] is None
+    assert list((tmp_path / "home" / "tokenizers").glob("*/tokenizer.json"))
+    assert not (bare / "tokenizer.json").exists()
