@@ -474,6 +474,13 @@ def _integral_errors(p: Problem, sol: Solution, values: list) -> str | None:
                 wrong = sp.integrate(f, x) - sp.integrate(term, x) + c * x**(rest.exp + 1)
                 if _same(sp.diff(v - wrong, x), 0):
                     return "The power rule for integrals divides by the new exponent: ∫xⁿ dx = xⁿ⁺¹/(n+1) + C."
+        # no named slip: the check every antiderivative allows, which states a fact and gives nothing away
+        d = sp.simplify(sp.diff(v, x))
+        expanded = sp.expand(d)  # x·eˣ + eˣ shows the extra term that (x + 1)·eˣ hides
+        d = expanded if sp.count_ops(expanded) <= 2 * sp.count_ops(d) + 2 else d
+        if v.has(x) and not _same(d, f):
+            return (f"Check it by differentiating: the derivative of your answer is {plain(d)}, but the integrand "
+                    f"is {plain(f)}.")
     return None
 
 
