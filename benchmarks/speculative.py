@@ -18,7 +18,7 @@ import statistics
 import time
 from collections import Counter
 
-from phiflash.lm.generate import GREEDY, DraftPolicy, SpeculationStats, generate, ngram_match, speculative_generate
+from phiflash.lm.generate import GREEDY, DraftPolicy, NgramIndex, SpeculationStats, generate, speculative_generate
 
 from .common import console, run_child, save, table
 from .full import bench_checkpoints
@@ -73,13 +73,13 @@ def teacher_forced(texts: list[tuple[list[int], list[int]]], costs: dict[int, fl
     calls: Counter = Counter()           # T -> model calls that appended T tokens
     tokens = drafted = accepted = verify_calls = 0
     for prompt, truth in texts:
-        history, policy, i = list(prompt), DraftPolicy(costs=dict(costs or {})), 0
+        history, policy, i = NgramIndex(prompt), DraftPolicy(costs=dict(costs or {})), 0
         while i < len(truth):
             history.append(truth[i])     # the token the last call's logits chose; the next call feeds it
             i += 1
             if i == len(truth):
                 break
-            found, n = ngram_match(history, min(policy.max_draft, len(truth) - i))
+            found, n = history.match(min(policy.max_draft, len(truth) - i))
             draft = found[:policy.choose(len(found), n)]
             matched = 0
             while matched < len(draft) and draft[matched] == truth[i + matched]:

@@ -194,3 +194,19 @@ def test_forced_tokens_cut_verified_drafts(tiny_model, at):
     plain = run(lambda f: generate(tiny_model, prompt, 30, GREEDY, force=f))
     spec = run(lambda f: speculative_generate(tiny_model, prompt, 30, GREEDY, force=f))
     assert spec == plain and spec[at:at + 3] == [7, 8, 9]
+
+
+@pytest.mark.parametrize("alphabet", [2, 5, 50])
+def test_ngram_index_equals_the_scan(alphabet):
+    """The incremental index (what generation uses) against ngram_match's scan, on every prefix of texts that
+    repeat a lot (2 symbols) or little (50), for draft lengths 1..7."""
+    import random
+
+    from phiflash.lm.generate import NgramIndex, ngram_match
+    rng = random.Random(alphabet)
+    text = [rng.randrange(alphabet) for _ in range(300)]
+    index = NgramIndex(text[:1])
+    for end in range(2, len(text) + 1):
+        index.append(text[end - 1])
+        for k in (1, 3, 7):
+            assert index.match(k) == ngram_match(text[:end], k)
