@@ -1,5 +1,6 @@
-"""Number tasks: remainders, divisors, gcd/lcm, base conversion, discriminants and sums of series. Each answer is
-computed one way and checked another (the check is a step of its own), so a verdict never rests on one method."""
+"""Number tasks: remainders, divisors, gcd/lcm, base conversion, discriminants, sums of series and terms of
+sequences. Each answer is computed one way and checked another (the check is a step of its own), so a verdict
+never rests on one method."""
 
 from __future__ import annotations
 
@@ -95,8 +96,54 @@ def _series(p) -> Solution:
     return Solution(p, total, steps, check="closed form and term-by-term sum")
 
 
+def _sequence(p) -> Solution:
+    """The n-th term of a sequence given by its first terms: the rule is read from at least three of them (and
+    must be the one the problem names, if it names one); the closed form is checked by stepping the rule from the
+    first term."""
+    terms, n = list(p.items), int(p.n)
+    rules = [r for r in _rules(terms) if not p.rule or r[0] == p.rule]
+    if len(rules) != 1:
+        raise ParseError(f"the given terms are not {p.rule}" if p.rule and not rules else
+                         "the pattern of the given terms is ambiguous" if rules else
+                         "the given terms follow no arithmetic or geometric pattern")
+    name, step, general = rules[0]
+    k = sp.Symbol("n", integer=True, positive=True)
+    value = sp.nsimplify(general(n)) if any(isinstance(t, sp.Float) for t in terms) else general(n)
+    move = f"adds {sp.sstr(step)} to" if name == "arithmetic" else f"is multiplied by {sp.sstr(step)} from"
+    shown = general(k)
+    if name == "geometric" and isinstance(step, sp.Rational) and step.q != 1:
+        # p^(n−1)/q^(n−1): the 2-D printer shows a Rational ratio raised to a power without brackets (125⋅3/5ⁿ⁻¹)
+        shown = terms[0] * sp.Pow(step.p, k - 1) / sp.Pow(step.q, k - 1)
+    steps = [Step(f"Each term {move} the one before (a {name} sequence); write term n as a formula",
+                  sp.Eq(sp.Symbol("a_n"), shown)),
+             Step(f"Put n = {n}", value)]
+    if n <= 10 ** 5:
+        v = terms[0]
+        for _ in range(n - 1):
+            v = v + step if name == "arithmetic" else v * step
+        if sp.simplify(v - value) != 0:
+            raise SolveError("the n-th term failed its check")
+        steps.append(Step(f"Check: stepping from the first term {n - 1} times gives the same", v))
+    return Solution(p, value, steps, check="closed form and stepping the rule")
+
+
+def _rules(terms: list) -> list:
+    """(name, difference or ratio, term n from 1) of every rule the written terms follow exactly."""
+    if len(terms) < 3:
+        raise ParseError("give at least three terms so the pattern is not a guess")
+    out = []
+    d = terms[1] - terms[0]
+    if all(sp.simplify(terms[i + 1] - terms[i] - d) == 0 for i in range(len(terms) - 1)):
+        out.append(("arithmetic", d, lambda n: terms[0] + (n - 1) * d))
+    if all(t != 0 for t in terms):
+        r = sp.simplify(terms[1] / terms[0])
+        if r != 1 and all(sp.simplify(terms[i + 1] / terms[i] - r) == 0 for i in range(len(terms) - 1)):
+            out.append(("geometric", r, lambda n: terms[0] * r ** (n - 1)))
+    return out
+
+
 HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
-            "discriminant": _discriminant, "series": _series}
+            "discriminant": _discriminant, "series": _series, "sequence": _sequence}
 
 
 # ---- sums written with … ----------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class Problem:
     form: str | None = None           # requested form: fraction | decimal | radical | base | integer | interval
     notes: tuple = ()
     source: str = ""                  # a sum written with …, which the solver reads and adds (arith.series_sum)
+    rule: str = ""                    # a sequence the problem calls arithmetic or geometric
 
     @property
     def expr(self) -> sp.Expr:

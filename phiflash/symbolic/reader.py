@@ -152,6 +152,10 @@ _PHRASES: list[tuple[str, str]] = [
     ("base", rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
     ("base", rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
     ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
+    ("sequence", rf"(?:{_WHAT} )?the (?P<ord>\S+) term (?:of|in) the (?P<rule>arithmetic |geometric )?sequence"
+                 rf"(?: of (?P<parity>odd|even) (?:numbers|integers|whole numbers))?:? {A}"),
+    ("sequence", rf"(?:consider|in|given) the (?P<rule>arithmetic |geometric )?sequence:? {A}[.,;]? "
+                 rf"(?:{_WHAT}|what is) the (?P<ord>\S+) term(?: (?:of|in) (?:the|this) sequence)?"),
     ("decimal", rf"(?:write|convert|express) {A} (?:as|to) a (?:terminating )?decimal"),
     ("decimal", rf"(?:what is )?{A} expressed as a decimal"),
     ("rationalize", rf"rationalize the denominator(?: of)?:? {A}"),
@@ -195,7 +199,7 @@ _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|ove
 def read_sentence(original: str) -> Problem:
     sentence = Sentence(original)
     text, form, base = _take_forms(sentence.text, sentence)
-    text = re.sub(r"\s*[.?]+\s*$", "", text).strip()
+    text = re.sub(r"\s*[.?]+\s*$", "", text.replace("...", "…")).strip()  # "2, 5, 8, ...?" keeps its dots
     text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
     first_error: ParseError | None = None
     for kind, pattern in _PHRASES:
@@ -252,6 +256,18 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if poly is None or poly.degree() != 2:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
+    if kind == "sequence":
+        n = _ordinal(s.restore(g["ord"]))
+        items = [x.strip() for x in re.sub(r"\\[lc]?dots|\.\.\.", "…", s.restore(g["a"])).split(",")]
+        if items[-1] != "…" or "…" in items[:-1]:
+            raise ParseError("a sequence is read as its first terms, then …")
+        if len(items) < 4:
+            raise ParseError("give at least three terms so the pattern is not a guess")
+        terms = tuple(_number(x) for x in items[:-1])
+        parity = g.get("parity")
+        if parity and not all(t.is_Integer and t % 2 == (1 if parity == "odd" else 0) for t in terms):
+            raise ParseError(f"the terms are not all {parity}")
+        return Problem(text, "sequence", terms, n=sp.Integer(n), rule=(g.get("rule") or "").strip().lower())
     if kind in ("decimal", "rationalize"):
         v = _number(s.restore(g["a"]))
         return Problem(text, "evaluate", (v,), form="decimal" if kind == "decimal" else "radical")
@@ -311,6 +327,29 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             return Problem(text, "series", (), source=_plain_series(body))
         return _classify(text, tuple(parse_math(body, latex=True)), None)
     raise ParseError(f"unknown task {kind}")
+
+
+_ORDINALS = {w: i + 1 for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())} | {
+    "thirtieth": 30, "fortieth": 40, "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80,
+    "ninetieth": 90, "hundredth": 100, "thousandth": 1000}
+
+
+def _ordinal(text: str) -> int:
+    """'eighth', '20th', '2003rd', '2003^{\\text{rd}}' -> the number; anything else is refused."""
+    t = re.sub(r"\s+", "", text.lower())
+    t = re.sub(r"\^\{?(?:\\(?:text|mathrm)\{)?(st|nd|rd|th)\}?\}?$", r"\1", t)
+    m = re.fullmatch(r"(\d+)(st|nd|rd|th)", t)
+    if m:
+        n, suffix = int(m.group(1)), m.group(2)
+        right = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        if suffix != right or n < 1:
+            raise ParseError(f"can't read the ordinal {text!r}")
+        return n
+    if t in _ORDINALS:
+        return _ORDINALS[t]
+    raise ParseError(f"can't read the ordinal {text!r}")
 
 
 def _has_dots(text: str) -> bool:

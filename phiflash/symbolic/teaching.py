@@ -179,6 +179,9 @@ _QUESTIONS = [
     (r"^Discriminant", "What does b² − 4ac tell you about the solutions?"),
     (r"^Quadratic formula", "Which formula gives the solutions of ax² + bx + c = 0?"),
     (r"^Read off the coefficients", "Which numbers are a, b and c?"),
+    (r"^Each term (?:adds|is multiplied)", "How do you get from each term to the next one? Is it the same every "
+                                           "time?"),
+    (r"^Put n =", "Which term do you want? Put its number into the formula for term n."),
 ]
 
 

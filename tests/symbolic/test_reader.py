@@ -57,6 +57,13 @@ R = sp.Rational
     # functions the problem defines
     (r"If $g(x) = 3x^2 - 1$, what is the value of $g(-2)$?", "11"),
     (r"Let $f(x) = x + 2$ and $h(x) = 2x$. What is $h(f(3))$?", "10"),
+    # terms of sequences given by their first terms
+    (r"What is the 20th term of the arithmetic sequence 2, 5, 8, ...?", "59"),
+    (r"What is the $2003^{\text{rd}}$ term of the sequence of odd numbers 1, 3, 5, 7, $\dots$?", "4005"),
+    (r"Consider the geometric sequence $\frac{125}{9}, \frac{25}{3}, 5, 3, \ldots$. What is the eighth term of the "
+     r"sequence? Express your answer as a common fraction.", r"\frac{243}{625}"),
+    (r"Find the tenth term of the sequence $-3, 6, -12, \ldots$", "1536"),
+    ("What is the 100th term of the sequence 0.5, 1, 1.5, …?", "50"),
     # discriminant, decimals, forms
     (r"What is the discriminant of $3x^2 + 2x - 1$?", "16"),
     (r"Write $\frac{7}{8}$ as a decimal.", "0.875"),
@@ -109,7 +116,16 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
 
 
 @pytest.mark.parametrize("text", ["x = ±2", "1e-3 * 5", r"Compute $1 + 2 + \dots + 10$.",
-                                  r"Compute $1 + 3 + 7 + \cdots + 99$."])
+                                  r"Compute $1 + 3 + 7 + \cdots + 99$.",
+                                  # sequences: a pattern needs three terms, must be the one named, must exist
+                                  "What is the 5th term of the sequence 3, 6, ...?",
+                                  "What is the 20th term of the geometric sequence 2, 5, 8, ...?",
+                                  "What is the 20th term of the arithmetic sequence 2, 4, 8, ...?",
+                                  "What is the 5th term of the sequence 1, 2, 4, 7, ...?",
+                                  "What is the 3th term of the sequence 3, 6, 9, ...?",
+                                  "What is the 10th term of the sequence of even numbers 1, 3, 5, ...?",
+                                  "In the sequence 2, 4, 6, ..., each term after the third is the sum of the three "
+                                  "before it. What is the 7th term?"])
 def test_ambiguous_input_is_refused(text):
     with pytest.raises(ParseError):
         solve_problem(text)
