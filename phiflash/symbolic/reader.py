@@ -152,6 +152,11 @@ _PHRASES: list[tuple[str, str]] = [
     ("base", rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
     ("base", rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
     ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
+    ("bound", rf"(?:{_WHAT} )?the (?P<which>greatest|largest) integer (?:that is |which is )?"
+              rf"(?P<rel>less than or equal to|less than|not (?:greater than|more than|exceeding)|that does not "
+              rf"exceed|at most) {A}"),
+    ("bound", rf"(?:{_WHAT} )?the (?P<which>least|smallest) integer (?:that is |which is )?"
+              rf"(?P<rel>greater than or equal to|greater than|not less than|at least) {A}"),
     ("sequence", rf"(?:{_WHAT} )?the (?P<ord>\S+) term (?:of|in) the (?P<rule>arithmetic |geometric )?sequence"
                  rf"(?: of (?P<parity>odd|even) (?:numbers|integers|whole numbers))?:? {A}"),
     ("sequence", rf"(?:consider|in|given) the (?P<rule>arithmetic |geometric )?sequence:? {A}[.,;]? "
@@ -256,6 +261,22 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if poly is None or poly.degree() != 2:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
+    if kind == "bound":  # the greatest integer below a number, or the least above it
+        v = _number(s.restore(g["a"]))
+        v = sp.simplify(v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)}))
+        if not v.is_real:
+            raise ParseError("the bound must be a real number")
+        near = sp.N(v, 60)
+        if not v.is_Integer and abs(near - sp.Integer(round(near))) < sp.Float("1e-40"):
+            raise ParseError("the bound is too close to an integer to tell which side it is on")
+        strict = g["rel"] in ("less than", "greater than")
+        below = g["which"] in ("greatest", "largest")
+        expr = (sp.ceiling(v) - 1 if strict else sp.floor(v)) if below else (
+            sp.floor(v) + 1 if strict else sp.ceiling(v))
+        rule = {(True, True): "⌈a⌉ − 1", (True, False): "⌊a⌋", (False, True): "⌊a⌋ + 1",
+                (False, False): "⌈a⌉"}[(below, strict)]
+        return Problem(text, "evaluate", (expr,), notes=(
+            f"the {g['which']} integer {g['rel']} a is {rule}, with a = {sp.sstr(v)}",))
     if kind == "sequence":
         n = _ordinal(s.restore(g["ord"]))
         items = [x.strip() for x in re.sub(r"\\[lc]?dots|\.\.\.", "…", s.restore(g["a"])).split(",")]

@@ -57,6 +57,13 @@ R = sp.Rational
     # functions the problem defines
     (r"If $g(x) = 3x^2 - 1$, what is the value of $g(-2)$?", "11"),
     (r"Let $f(x) = x + 2$ and $h(x) = 2x$. What is $h(f(3))$?", "10"),
+    # the greatest integer below a number, the least above it
+    (r"Find the greatest integer less than $(\sqrt{7} + \sqrt{5})^6.$  (Do not use a calculator!)", "13535"),
+    (r"What is the greatest integer less than or equal to $\sqrt{300}$?", "17"),
+    (r"What is the least integer greater than $\sqrt{300}$?", "18"),
+    ("What is the greatest integer less than 5?", "4"),
+    ("What is the least integer greater than or equal to -2.5?", "-2"),
+    (r"What is the largest integer not exceeding $\frac{22}{7}$?", "3"),
     # terms of sequences given by their first terms
     (r"What is the 20th term of the arithmetic sequence 2, 5, 8, ...?", "59"),
     (r"What is the $2003^{\text{rd}}$ term of the sequence of odd numbers 1, 3, 5, 7, $\dots$?", "4005"),
