@@ -152,6 +152,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("base", rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
     ("base", rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
     ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
+    ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
+             rf"(?: the value of)? {V}"),
     ("bound", rf"(?:{_WHAT} )?the (?P<which>greatest|largest) integer (?:that is |which is )?"
               rf"(?P<rel>less than or equal to|less than|not (?:greater than|more than|exceeding)|that does not "
               rf"exceed|at most) {A}"),
@@ -261,6 +263,18 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if poly is None or poly.degree() != 2:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
+    if kind == "mean":  # "the mean of 7, 2, x and 10 is 9": an equation in the one unknown
+        parts = [x for x in re.split(r"\s*(?:,\s*and\s+|,|\s+and\s+)\s*", s.restore(g["a"])) if x.strip()]
+        values = [_one(x) for x in parts]
+        mean = _one(s.restore(g["b"]))
+        var = _variable(s.restore(g["v"]))
+        if len(values) < 2 or mean.free_symbols or {var} != set().union(*(v.free_symbols for v in values)):
+            raise ParseError("a mean is read as numbers and one unknown, equal to a number")
+        eq = sp.Eq(sp.Add(*values) / len(values), mean)
+        p = _classify(text, (eq,), var.name)
+        written = " + ".join(sp.sstr(v) for v in values)
+        return replace(p, notes=(f"the mean is the sum divided by {len(values)}: ({written})/{len(values)} = "
+                                 f"{sp.sstr(mean)}",))
     if kind == "bound":  # the greatest integer below a number, or the least above it
         v = _number(s.restore(g["a"]))
         v = sp.simplify(v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)}))

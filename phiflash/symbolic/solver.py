@@ -165,6 +165,9 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.kind == "inequality" and problem.pick:
         sol = _integers_in(sol)
     _refuse_undefined(sol)
+    for note in problem.notes:  # how the problem was read ("the mean of 4 numbers is …"), unless a step says it
+        if note not in sol.notes and not any(st.text == note for st in sol.steps):
+            sol.notes.append(note)
     if _BARE_LOG.search(problem.text):
         sol.notes.append("log without a base is read as the natural logarithm ln; write log10 or \\log_{10} "
                          "for base 10")

@@ -57,6 +57,9 @@ R = sp.Rational
     # functions the problem defines
     (r"If $g(x) = 3x^2 - 1$, what is the value of $g(-2)$?", "11"),
     (r"Let $f(x) = x + 2$ and $h(x) = 2x$. What is $h(f(3))$?", "10"),
+    # a mean with one unknown
+    (r"The arithmetic mean of 7, 2, $x$ and 10 is 9. What is the value of $x$?", "17"),
+    (r"The average of $2x$, 4 and 6 is 8. Find $x$.", "7"),
     # the greatest integer below a number, the least above it
     (r"Find the greatest integer less than $(\sqrt{7} + \sqrt{5})^6.$  (Do not use a calculator!)", "13535"),
     (r"What is the greatest integer less than or equal to $\sqrt{300}$?", "17"),
@@ -129,6 +132,8 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "What is the 20th term of the geometric sequence 2, 5, 8, ...?",
                                   "What is the 20th term of the arithmetic sequence 2, 4, 8, ...?",
                                   "What is the 5th term of the sequence 1, 2, 4, 7, ...?",
+                                  "The mean of $x$, $y$ and 4 is 6. What is $x$?",    # two unknowns
+                                  "The mean of 3, 5 and 7 is 5. What is x?",          # x is not in it
                                   "What is the 3th term of the sequence 3, 6, 9, ...?",
                                   "What is the 10th term of the sequence of even numbers 1, 3, 5, ...?",
                                   "In the sequence 2, 4, 6, ..., each term after the third is the sum of the three "
