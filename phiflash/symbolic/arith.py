@@ -142,8 +142,33 @@ def _rules(terms: list) -> list:
     return out
 
 
+def _digit_sum(p) -> Solution:
+    """The digits of a whole number or a terminating decimal, summed; checked by peeling digits off with % 10."""
+    v = p.expr
+    twos_fives = sp.factorint(v.q)
+    if any(q not in (2, 5) for q in twos_fives):
+        raise SolveError("the number is not a terminating decimal, so its digits do not end")
+    places = max(twos_fives.values(), default=0)             # 10^places · v is a whole number
+    scaled = int(v * 10 ** places)
+    if scaled > 10 ** 100000:
+        raise SolveError("too many digits")
+    digits = str(scaled).rjust(places + 1, "0")
+    written = digits if not places else digits[:-places] + "." + digits[-places:]
+    total = sum(int(d) for d in digits)
+    peeled, n = 0, scaled
+    while n:
+        peeled, n = peeled + n % 10, n // 10
+    if peeled != total:
+        raise SolveError("the digit sum failed its check")
+    shown = written if len(written) <= 120 else f"{written[:40]}…{written[-40:]} ({len(digits)} digits)"
+    steps = [Step("Write the number out in full", sp.Symbol(shown)),
+             Step("Add its digits", sp.Integer(total)),
+             Step("Check: taking the digits off one by one (remainders mod 10) gives the same sum")]
+    return Solution(p, sp.Integer(total), steps, check="digits by writing and by remainders")
+
+
 HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
-            "discriminant": _discriminant, "series": _series, "sequence": _sequence}
+            "discriminant": _discriminant, "series": _series, "sequence": _sequence, "digitsum": _digit_sum}
 
 
 # ---- sums written with … ----------------------------------------------------------------------------------------

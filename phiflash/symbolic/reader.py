@@ -152,6 +152,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("base", rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
     ("base", rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
     ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
+    ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
+                 rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
              rf"(?: the value of)? {V}"),
     ("bound", rf"(?:{_WHAT} )?the (?P<which>greatest|largest) integer (?:that is |which is )?"
@@ -263,6 +265,12 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if poly is None or poly.degree() != 2:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
+    if kind == "digitsum":
+        v = _number(s.restore(g["a"]))
+        v = v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})
+        if not v.is_Rational or v < 0:
+            raise ParseError("digits are summed here for a whole number or a terminating decimal ≥ 0")
+        return Problem(text, "digitsum", (sp.Rational(v),))
     if kind == "mean":  # "the mean of 7, 2, x and 10 is 9": an equation in the one unknown
         parts = [x for x in re.split(r"\s*(?:,\s*and\s+|,|\s+and\s+)\s*", s.restore(g["a"])) if x.strip()]
         values = [_one(x) for x in parts]

@@ -182,6 +182,8 @@ _QUESTIONS = [
     (r"^Each term (?:adds|is multiplied)", "How do you get from each term to the next one? Is it the same every "
                                            "time?"),
     (r"^Put n =", "Which term do you want? Put its number into the formula for term n."),
+    (r"^Write the number out in full", "What are the digits? Write the number out in full first."),
+    (r"^Add its digits", "Now add the digits up, one by one."),
 ]
 
 

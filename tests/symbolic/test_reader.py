@@ -57,6 +57,11 @@ R = sp.Rational
     # functions the problem defines
     (r"If $g(x) = 3x^2 - 1$, what is the value of $g(-2)$?", "11"),
     (r"Let $f(x) = x + 2$ and $h(x) = 2x$. What is $h(f(3))$?", "10"),
+    # digit sums of whole numbers and terminating decimals
+    (r"What is the sum of the digits in the terminating decimal representation of the fraction "
+     r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
+    (r"What is the sum of the digits of $2^{10}$?", "7"),
+    ("What is the sum of the digits of 100!?", "648"),
     # a mean with one unknown
     (r"The arithmetic mean of 7, 2, $x$ and 10 is 9. What is the value of $x$?", "17"),
     (r"The average of $2x$, 4 and 6 is 8. Find $x$.", "7"),
@@ -132,6 +137,7 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "What is the 20th term of the geometric sequence 2, 5, 8, ...?",
                                   "What is the 20th term of the arithmetic sequence 2, 4, 8, ...?",
                                   "What is the 5th term of the sequence 1, 2, 4, 7, ...?",
+                                  "What is the sum of the digits of -12?",            # a sign has no digit
                                   "The mean of $x$, $y$ and 4 is 6. What is $x$?",    # two unknowns
                                   "The mean of 3, 5 and 7 is 5. What is x?",          # x is not in it
                                   "What is the 3th term of the sequence 3, 6, 9, ...?",
@@ -192,3 +198,8 @@ def test_remainder_steps_teach_and_end_with_a_check():
     first, last = sol.steps[0], sol.steps[-1]
     assert first.math == 14 and "2" not in first.text     # the quotient first: the answer is not given away
     assert last.text.startswith("Check:") and "multiple of 7" in last.text
+
+
+def test_digits_of_a_decimal_that_never_ends_are_not_summed():
+    with pytest.raises(SolveError, match="not a terminating decimal"):
+        solve_problem(r"What is the sum of the digits of $\frac{1}{3}$?")
