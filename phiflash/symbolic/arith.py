@@ -142,6 +142,29 @@ def _rules(terms: list) -> list:
     return out
 
 
+def _multiples(p) -> Solution:
+    """Multiples of k strictly between lo and hi: the first and last, their count and sum by the arithmetic-series
+    formula, checked by listing them (up to ten million numbers)."""
+    k, lo, hi = (int(v) for v in p.items)
+    first, last = (lo // k + 1) * k, -((-hi) // k) * k - k        # the smallest above lo, the largest below hi
+    count = max(0, (last - first) // k + 1)
+    total = count * (first + last) // 2 if count else 0
+    steps = [Step(f"The multiples of {k} run from {first} to {last} in steps of {k}") if count else
+             Step(f"No multiple of {k} lies strictly between {lo} and {hi}"),
+             Step(f"There are ({last} − {f'({first})' if first < 0 else first})/{k} + 1 of them",
+                  sp.Integer(count)) if count else
+             Step("So there are none", sp.Integer(0))]
+    if p.pick == "sum" and count:
+        steps.append(Step("Their sum: count × (first + last)/2", sp.Integer(total)))
+    answer = total if p.pick == "sum" else count
+    if hi - lo <= 10 ** 7:
+        listed = [m for m in range(lo + 1, hi) if m % k == 0]
+        if (sum(listed) if p.pick == "sum" else len(listed)) != answer:
+            raise SolveError("the count or sum of the multiples failed its check")
+        steps.append(Step("Check: listing them one by one gives the same"))
+    return Solution(p, sp.Integer(answer), steps, check="formula and listing")
+
+
 def _digit_sum(p) -> Solution:
     """The digits of a whole number or a terminating decimal, summed; checked by peeling digits off with % 10."""
     v = p.expr
@@ -168,7 +191,8 @@ def _digit_sum(p) -> Solution:
 
 
 HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
-            "discriminant": _discriminant, "series": _series, "sequence": _sequence, "digitsum": _digit_sum}
+            "discriminant": _discriminant, "series": _series, "sequence": _sequence, "digitsum": _digit_sum,
+            "multiples": _multiples}
 
 
 # ---- sums written with … ----------------------------------------------------------------------------------------

@@ -152,6 +152,10 @@ _PHRASES: list[tuple[str, str]] = [
     ("base", rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
     ("base", rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
     ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
+    ("multiples", rf"(?:{_WHAT} )?the (?P<pick>sum) of (?:all )?(?:of )?the (?P<pos>positive )?multiples of {A} "
+                  rf"(?:that are )?(?P<how>between|less than) {B}(?: and (?P<c>{_ATOM}+?))?"),
+    ("multiples", rf"how many (?P<pos>positive )?multiples of {A} are (?:there )?(?P<how>between|less than) {B}"
+                  rf"(?: and (?P<c>{_ATOM}+?))?"),
     ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
@@ -265,6 +269,20 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if poly is None or poly.degree() != 2:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
+    if kind == "multiples":  # multiples of k strictly between two numbers, or positive ones below a number
+        k = _integer(s.restore(g["a"]))
+        between = g["how"] == "between"
+        if between != (g.get("c") is not None) or k <= 0:
+            raise ParseError("read as: multiples of k between a and b, or positive multiples of k less than n")
+        lo, hi = (_integer(s.restore(g["b"])), _integer(s.restore(g["c"]))) if between else (
+            sp.Integer(0), _integer(s.restore(g["b"])))
+        if between and (lo % k == 0 or hi % k == 0):
+            raise ParseError("an end of the range is itself a multiple, so whether 'between' includes it is a guess")
+        if not between and not g.get("pos"):
+            raise ParseError("multiples less than n: say positive multiples (the negative ones never end)")
+        if between and g.get("pos") and lo < 0:
+            raise ParseError("positive multiples between a negative number and another are not read yet")
+        return Problem(text, "multiples", (k, lo, hi), pick="sum" if g.get("pick") else "count")
     if kind == "digitsum":
         v = _number(s.restore(g["a"]))
         v = v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})

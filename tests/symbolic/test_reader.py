@@ -57,6 +57,11 @@ R = sp.Rational
     # functions the problem defines
     (r"If $g(x) = 3x^2 - 1$, what is the value of $g(-2)$?", "11"),
     (r"Let $f(x) = x + 2$ and $h(x) = 2x$. What is $h(f(3))$?", "10"),
+    # multiples in a range
+    ("What is the sum of all of the multiples of 7 between 100 and 200?", "2107"),
+    ("How many multiples of 10 are between 11 and 103?", "9"),
+    ("How many positive multiples of 13 are less than 100?", "7"),
+    ("What is the sum of the positive multiples of 3 less than 20?", "63"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -138,6 +143,8 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "What is the 20th term of the arithmetic sequence 2, 4, 8, ...?",
                                   "What is the 5th term of the sequence 1, 2, 4, 7, ...?",
                                   "What is the sum of the digits of -12?",            # a sign has no digit
+                                  "How many multiples of 5 are between 10 and 50?",   # ends included or not?
+                                  "How many multiples of 13 are less than 100?",      # negatives never end
                                   "The mean of $x$, $y$ and 4 is 6. What is $x$?",    # two unknowns
                                   "The mean of 3, 5 and 7 is 5. What is x?",          # x is not in it
                                   "What is the 3th term of the sequence 3, 6, 9, ...?",
