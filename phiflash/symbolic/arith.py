@@ -142,6 +142,36 @@ def _rules(terms: list) -> list:
     return out
 
 
+def _inverse(p) -> Solution:
+    """a⁻¹ modulo n by the extended Euclidean algorithm; checked: a·a⁻¹ leaves remainder 1."""
+    a, n = int(p.expr), int(p.n)
+    if math.gcd(a, n) != 1:
+        raise SolveError(f"{a} has no inverse modulo {n}: they share the factor {math.gcd(a, n)}")
+    inv = pow(a, -1, n)
+    if a * inv % n != 1:
+        raise SolveError("the inverse failed its check")
+    steps = [Step(f"Find x with {a}·x leaving remainder 1 on division by {n} (extended Euclid)", sp.Integer(inv)),
+             Step(f"Check: {a} · {inv} = {a * inv} = {n} · {a * inv // n} + 1")]
+    return Solution(p, sp.Integer(inv), steps, check="a·x ≡ 1")
+
+
+def _polydiv(p) -> Solution:
+    """The quotient or remainder of polynomial long division; checked: quotient × divisor + remainder is the
+    dividend with the remainder's degree below the divisor's (and, for x − c, the remainder is f(c))."""
+    f, d, x = p.items[0], p.items[1], p.var
+    q, r = sp.div(sp.expand(f), sp.expand(d), x)
+    if sp.expand(q * d + r - f) != 0 or sp.degree(r, x) >= sp.degree(d, x):
+        raise SolveError("the division failed its check")
+    steps = [Step(f"Divide {sp.sstr(f)} by {sp.sstr(d)} (long division)"), Step("Quotient", q), Step("Remainder", r),
+             Step("Check: quotient × divisor + remainder gives back the dividend")]
+    if sp.degree(d, x) == 1:
+        root = sp.solve(d, x)[0]
+        if sp.simplify(f.subs(x, root) - r) != 0:
+            raise SolveError("the remainder theorem disagrees with the division")
+        steps.append(Step(f"Check: the remainder theorem, f({sp.sstr(root)}) = {sp.sstr(r)}"))
+    return Solution(p, q if p.pick == "quotient" else r, steps, check="dividend rebuilt")
+
+
 def _multiples(p) -> Solution:
     """Multiples of k strictly between lo and hi: the first and last, their count and sum by the arithmetic-series
     formula, checked by listing them (up to ten million numbers)."""
@@ -192,7 +222,7 @@ def _digit_sum(p) -> Solution:
 
 HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
             "discriminant": _discriminant, "series": _series, "sequence": _sequence, "digitsum": _digit_sum,
-            "multiples": _multiples}
+            "multiples": _multiples, "inverse": _inverse, "polydiv": _polydiv}
 
 
 # ---- sums written with … ----------------------------------------------------------------------------------------

@@ -229,6 +229,10 @@ ENGLISH = {
     "say", "see", "set", "she", "the", "too", "two", "use", "was", "way", "who", "why", "yes", "yet", "you",
     "all", "any", "but", "each", "what", "when", "find", "then", "than", "that", "this", "with", "from",
 }
+# Names of operations and functions this parser does not evaluate: read as letters they would be products of
+# variables ("17 mod 5" as 85·m·o·d), so they are refused, never guessed at.
+UNREAD_MATH = {"mod", "bmod", "pmod", "div", "rem", "gcd", "lcm", "max", "min", "sup", "lim", "det", "dim", "ker",
+               "arg", "sgn", "mid", "deg", "sum", "prod", "int", "avg"} - set(FUNCTIONS) - set(CONSTANTS)
 MAX_LOOSE = 3  # 'xy', 'abc' are products; a longer run of letters ('banana') is a word, not math
 
 
@@ -237,7 +241,7 @@ def _split_name(word: str, pos: int) -> list[Tok]:
     short English word, is refused: English is never read as a product of variables."""
     if word in _WORDS:
         return [Tok("name", word, pos)]
-    if word.lower() in ENGLISH:
+    if word.lower() in ENGLISH or word.lower() in UNREAD_MATH:
         raise ParseError(f"unknown word {word!r} at position {pos + 1}")
     out, run, i = [], "", 0
     while i < len(word):

@@ -53,6 +53,8 @@ class Sentence:
 _FORMS = [
     (r"(?:,?\s*)?(?:express your answer |expressed |written )?as a common fraction(?: in lowest terms)?", "fraction"),
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
+    (r"(?:,?\s*)?(?:express your answer |expressed )?as an? (?:integer|whole number|residue) from \S+ to \S+"
+     r"(?: inclusive)?", "integer"),
     (r"(?:,?\s*)?(?:express your answer |expressed )?as an? (?:integer|whole number)", "integer"),
     (r"(?:,?\s*)?(?:express your answer |expressed )?as a (?:terminating )?decimal"
      r"(?: (?:rounded )?to the nearest (?:tenth|hundredth|thousandth|ten-thousandth|whole number))?",
@@ -143,6 +145,10 @@ _PHRASES: list[tuple[str, str]] = [
     ("remainder", rf"(?:{_WHAT} )?the remainder (?:when|of) {A} (?:is )?divided by {B}"),
     ("remainder", rf"(?:{_WHAT} )?the remainder of {A} \(?mod(?:ulo)? {B}\)?"),
     ("remainder", rf"(?:{_WHAT} )?the modulo {B} remainder of (?:the sum )?{A}"),
+    ("inverse", rf"(?:{_WHAT} )?(?:the (?:modular )?inverse of (?P<a>{_ATOM}+?)|(?P<ainv>{_ATOM}+?)) "
+                rf",?\(?(?:modulo|mod) {B}\)?"),
+    ("quotient", rf"(?:{_WHAT} )?the quotient (?:when|of) {A} (?:is )?divided by {B}"),
+    ("distance", rf"(?:{_WHAT} )?the distance,?(?: in units,?)? between (?:the points )?{A} and {B}"),
     ("units", rf"(?:{_WHAT} )?the units digit of {A}"),
     ("divisors", rf"how many positive (?:whole-number |integer )?(?:divisors|factors) does {A} have"),
     ("gcd", rf"(?:{_WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of {A}"),
@@ -238,6 +244,40 @@ def read_sentence(original: str) -> Problem:
 def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
     g = {k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items()}
     text = original
+    if kind == "quotient" or kind == "remainder" and _has_variable(s.restore(g["a"])):
+        f, d = _one(s.restore(g["a"])), _one(s.restore(g["b"]))
+        x = choose_var([f, d])
+        if x is None or not (f.free_symbols | d.free_symbols) <= {x}:
+            raise ParseError("polynomial division needs polynomials in one variable")
+        try:
+            pf, pd = sp.Poly(f, x), sp.Poly(d, x)
+        except sp.PolynomialError:
+            raise ParseError("polynomial division needs polynomials") from None
+        if pd.degree() < 1 or not (pf.domain.is_QQ or pf.domain.is_ZZ) or not (pd.domain.is_QQ or pd.domain.is_ZZ):
+            raise ParseError("polynomial division needs rational coefficients and a divisor with the variable")
+        return Problem(text, "polydiv", (f, d), x, pick=kind)
+    if kind == "inverse":
+        a = _one(s.restore(g.get("a") or g["ainv"]))
+        n = _integer(s.restore(g["b"]))
+        if not g.get("a") and a.is_Integer:  # "17 mod 5": a remainder
+            if n <= 0:
+                raise ParseError("a remainder needs a positive divisor")
+            return Problem(text, "remainder", (a,), n=n)
+        if not g.get("a"):  # written a^{-1} mod n
+            if not (a.is_Rational and a.p == 1 and a.q > 1):  # 997^{-1} arrives as the rational 1/997
+                raise ParseError("read as a^{-1} modulo n")
+            a = sp.Integer(a.q)
+        if not a.is_Integer or n < 2:
+            raise ParseError("a modular inverse needs a whole number and a modulus of 2 or more")
+        return Problem(text, "inverse", (a,), n=n)
+    if kind == "distance":
+        P, Q = _point(s.restore(g["a"])), _point(s.restore(g["b"]))
+        if len(P) != len(Q):
+            raise ParseError("the two points have different numbers of coordinates")
+        expr = sp.sqrt(sp.Add(*[(a - b) ** 2 for a, b in zip(P, Q)]))
+        return Problem(text, "evaluate", (expr,), notes=(
+            f"the distance is the square root of the sum of the squared differences of the coordinates: "
+            f"√({' + '.join(f'({sp.sstr(a)} − {sp.sstr(b)})²' for a, b in zip(P, Q))})",))
     if kind in ("remainder", "units"):
         a_text = s.restore(g["a"])
         a = _series_or_number(a_text)
@@ -411,6 +451,24 @@ def _ordinal(text: str) -> int:
     if t in _ORDINALS:
         return _ORDINALS[t]
     raise ParseError(f"can't read the ordinal {text!r}")
+
+
+def _has_variable(text: str) -> bool:
+    try:
+        return bool(_one(text).free_symbols)
+    except ParseError:
+        return False
+
+
+def _point(text: str) -> tuple:
+    """'(2, -6)' -> (2, -6): two or three numbers in brackets."""
+    items = parse_math(text, latex=True)
+    if len(items) != 1 or not isinstance(items[0], (tuple, sp.Tuple)) or len(items[0]) not in (2, 3):
+        raise ParseError(f"expected a point like (2, -6), got {text!r}")
+    coords = tuple(sp.sympify(c) if not isinstance(c, sp.Basic) else c for c in items[0])
+    if any(c.free_symbols or not c.is_real for c in coords):
+        raise ParseError(f"expected a point with real number coordinates, got {text!r}")
+    return coords
 
 
 def _has_dots(text: str) -> bool:

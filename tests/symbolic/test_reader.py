@@ -7,7 +7,7 @@ import sympy as sp
 from phiflash.symbolic.parse import ParseError, parse_math
 from phiflash.symbolic.problem import parse_problem
 from phiflash.symbolic.solver import SolveError, solve_problem
-from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check
+from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check, check_answer
 
 R = sp.Rational
 
@@ -62,6 +62,18 @@ R = sp.Rational
     ("How many multiples of 10 are between 11 and 103?", "9"),
     ("How many positive multiples of 13 are less than 100?", "7"),
     ("What is the sum of the positive multiples of 3 less than 20?", "63"),
+    # remainders and inverses written with mod, polynomial division, distances
+    ("Compute 17 mod 5.", "2"),
+    ("What is 17 modulo 5?", "2"),
+    (r"Compute $997^{-1}$ modulo $1000$. Express your answer as an integer from $0$ to $999$.", "333"),
+    ("Find the inverse of 3 modulo 7.", "5"),
+    (r"Find the quotient when $x^6 - 3$ is divided by $x + 1.$", "x^5 - x^4 + x^3 - x^2 + x - 1"),
+    (r"Find the remainder when $(5x + 9)^{611} + (x + 5)^{11} + (x - 1)^{11} + 3x^2 + 1$ is divided by $x + 2.$",
+     "12"),
+    (r"Find the remainder when $x^3 + 2x$ is divided by $x^2 + 1$.", "x"),
+    (r"What is the distance, in units, between the points $(2, -6)$ and $(-4, 3)$? Express your answer in simplest "
+     r"radical form.", r"3\sqrt{13}"),
+    ("What is the distance between (1, 2, 3) and (4, 6, 3)?", "5"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -210,3 +222,20 @@ def test_remainder_steps_teach_and_end_with_a_check():
 def test_digits_of_a_decimal_that_never_ends_are_not_summed():
     with pytest.raises(SolveError, match="not a terminating decimal"):
         solve_problem(r"What is the sum of the digits of $\frac{1}{3}$?")
+
+
+@pytest.mark.parametrize("word", ["mod", "bmod", "div", "gcd", "max", "sum", "int"])
+def test_operation_names_are_never_products_of_letters(word):
+    """'17 mod 5' was read as 85·m·o·d, and `check "Compute 17 mod 5." 2` said wrong: a false "wrong"."""
+    with pytest.raises(ParseError, match=f"unknown word '{word}'"):
+        parse_math(f"17 {word} 5", latex=True)
+
+
+def test_mod_inside_math_is_refused_never_judged():
+    assert check_answer("2", r"What is $17 \mod 5$?").status == "unverifiable"
+    assert check_answer("2", "Compute 17 mod 5.").status == VERIFIED
+
+
+def test_no_inverse_when_the_numbers_share_a_factor():
+    with pytest.raises(SolveError, match="no inverse modulo 8"):
+        solve_problem("Compute $4^{-1}$ modulo 8.")
