@@ -172,6 +172,35 @@ def _polydiv(p) -> Solution:
     return Solution(p, q if p.pick == "quotient" else r, steps, check="dividend rebuilt")
 
 
+def _arrangements(p) -> Solution:
+    """Orderings of a word's letters, repeated letters indistinguishable: n! / (k₁!·k₂!·…); checked by listing
+    the distinct orderings (up to 9 letters) or by placing one letter kind at a time (choose its positions)."""
+    letters = [str(c) for c in p.items]
+    n = len(letters)
+    counts = {c: letters.count(c) for c in dict.fromkeys(letters)}
+    total = math.factorial(n)
+    for k in counts.values():
+        total //= math.factorial(k)
+    repeated = {c: k for c, k in counts.items() if k > 1}
+    steps = [Step(f"{n} letters" + (", with " + ", ".join(f"{c} {k} times" for c, k in repeated.items())
+                                    if repeated else ", all different")),
+             Step(f"{n}! orderings, divided by the orderings of each repeated letter among itself", sp.Integer(total))]
+    left, placed = n, 1
+    for k in counts.values():  # choose the positions of each letter kind in turn
+        placed *= math.comb(left, k)
+        left -= k
+    if placed != total:
+        raise SolveError("the arrangement count failed its check")
+    if n <= 9:
+        from itertools import permutations
+        if len(set(permutations(letters))) != total:
+            raise SolveError("the arrangement count failed its check")
+        steps.append(Step("Check: listing the distinct orderings one by one gives the same"))
+    else:
+        steps.append(Step("Check: choosing the positions of each letter in turn gives the same", sp.Integer(placed)))
+    return Solution(p, sp.Integer(total), steps, check="formula and listing")
+
+
 def _multiples(p) -> Solution:
     """Multiples of k strictly between lo and hi: the first and last, their count and sum by the arithmetic-series
     formula, checked by listing them (up to ten million numbers)."""
@@ -222,7 +251,8 @@ def _digit_sum(p) -> Solution:
 
 HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
             "discriminant": _discriminant, "series": _series, "sequence": _sequence, "digitsum": _digit_sum,
-            "multiples": _multiples, "inverse": _inverse, "polydiv": _polydiv}
+            "multiples": _multiples, "inverse": _inverse, "polydiv": _polydiv,
+            "arrangements": _arrangements}
 
 
 # ---- sums written with … ----------------------------------------------------------------------------------------

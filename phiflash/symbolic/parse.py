@@ -141,6 +141,8 @@ def normalise(text: str, latex: bool = False) -> str:
     s = s.replace("$", " ").replace("%", "/100").replace("...", " … ")
     # 912,\!673 and 14{,}916: thousands separators inside one number, before ',' can mean a list
     s = re.sub(r"\b\d{1,3}(?:(?:,\\!|\{,\}|,\\,)\s*\d{3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group(0)), s)
+    # 0.1\overline{23}: a repeating decimal, as the exact fraction it is
+    s = re.sub(r"(?<![\w.])(\d*)\.(\d*)\\overline\s*\{\s*(\d+)\s*\}", _repeating, s)
     # 4\dfrac{5}{8}: a mixed number is 4 + 5/8, never 4·5/8
     s = re.sub(r"(?<![\w.}^_])(\d+)\s*\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
                r"(\1+\2/\3)", s)
@@ -592,6 +594,13 @@ def _bracketed(open_: str, items: list, close: str):
             return sp.Interval.open(_expr(items[0]), _expr(items[1]))
         return sp.Tuple(*[_expr(x) if not isinstance(x, sp.Basic) else x for x in items])
     raise ParseError(f"cannot read {open_}…{close} with {len(items)} items")
+
+
+def _repeating(m: re.Match) -> str:
+    r"""'0.1\overline{23}' -> '(122/990)': digits a.b then c repeating is (abc − ab) / (10^|b| · (10^|c| − 1))."""
+    whole, fixed, cycle = m.group(1) or "0", m.group(2), m.group(3)
+    value = sp.Rational(int(whole + fixed + cycle) - int(whole + fixed), 10 ** len(fixed) * (10 ** len(cycle) - 1))
+    return f"({value.p}/{value.q})"
 
 
 def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions: dict | None = None,

@@ -162,6 +162,13 @@ _PHRASES: list[tuple[str, str]] = [
                   rf"(?:that are )?(?P<how>between|less than) {B}(?: and (?P<c>{_ATOM}+?))?"),
     ("multiples", rf"how many (?P<pos>positive )?multiples of {A} are (?:there )?(?P<how>between|less than) {B}"
                   rf"(?: and (?P<c>{_ATOM}+?))?"),
+    ("power", rf"(?:to )?what power (?:must|should) {A} be raised to (?:get|give|equal|make) {B}"),
+    ("power", rf"what power of {A} (?:is equal to|equals|is|gives) {B}"),
+    ("sqrt", rf"(?:{_WHAT} )?the (?:positive |principal )?square root of (?:the (?:product|sum|number) )?{A}"),
+    ("arrangements", r"(?:(?:determine|find|compute|what is) the number of|how many) (?:distinct |different )?"
+                     r"(?:ways (?:are there )?(?:can you |can we |to )?(?:arrange|order)|arrangements of|"
+                     r"(?:distinct )?permutations of) the letters (?:of|in) the word (?P<word>[A-Za-z]+)"
+                     r"(?: be arranged| are there| are possible| can be made)?"),
     ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
@@ -323,6 +330,23 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if between and g.get("pos") and lo < 0:
             raise ParseError("positive multiples between a negative number and another are not read yet")
         return Problem(text, "multiples", (k, lo, hi), pick="sum" if g.get("pick") else "count")
+    if kind == "power":  # what power of a is b: the x with a^x = b
+        a, b = _number(s.restore(g["a"])), _number(s.restore(g["b"]))
+        if not (a.is_positive and a != 1 and b.is_positive):
+            raise ParseError("read for a positive base other than 1 and a positive value")
+        x = sp.Symbol("x")
+        return Problem(text, "equation", (sp.Eq(a ** x, b),), x,
+                       notes=(f"the power x of {sp.sstr(a)} that gives {sp.sstr(b)}: {sp.sstr(a)}^x = {sp.sstr(b)}",))
+    if kind == "sqrt":
+        v = _number(s.restore(g["a"]))
+        if not v.is_nonnegative:
+            raise ParseError("the square root is read here for a number ≥ 0")
+        return Problem(text, "evaluate", (sp.sqrt(v),))
+    if kind == "arrangements":
+        word = g["word"].upper()
+        if len(word) > 20:
+            raise ParseError("a word of at most 20 letters")
+        return Problem(text, "arrangements", tuple(sp.Symbol(c) for c in word))
     if kind == "digitsum":
         v = _number(s.restore(g["a"]))
         v = v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})

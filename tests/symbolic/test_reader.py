@@ -74,6 +74,15 @@ R = sp.Rational
     (r"What is the distance, in units, between the points $(2, -6)$ and $(-4, 3)$? Express your answer in simplest "
      r"radical form.", r"3\sqrt{13}"),
     ("What is the distance between (1, 2, 3) and (4, 6, 3)?", "5"),
+    # repeating decimals, powers, square roots, arrangements of letters
+    (r"Compute: $0.\overline{7}-0.\overline{4}+0.\overline{2}$. Express your answer as a common fraction.",
+     r"\frac 59"),
+    (r"Write $0.1\overline{23}$ as a common fraction.", r"\frac{61}{495}"),
+    ("What power of 4 is equal to 8? Express your answer as a common fraction.", r"\frac{3}{2}"),
+    (r"What is the positive square root of the product $10 \times 15 \times 24$?", "60"),
+    ("Determine the number of ways to arrange the letters of the word ELLIPSE.", "1260"),
+    ("How many ways are there to arrange the letters of the word MISSISSIPPI?", "34650"),
+    ("How many distinct arrangements of the letters in the word BASIC are there?", "120"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -157,6 +166,8 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "What is the sum of the digits of -12?",            # a sign has no digit
                                   "How many multiples of 5 are between 10 and 50?",   # ends included or not?
                                   "How many multiples of 13 are less than 100?",      # negatives never end
+                                  "What power of 1 is equal to 1?",                   # every power is
+                                  r"What is $x\overline{AB}$?",                       # a bar over letters
                                   "The mean of $x$, $y$ and 4 is 6. What is $x$?",    # two unknowns
                                   "The mean of 3, 5 and 7 is 5. What is x?",          # x is not in it
                                   "What is the 3th term of the sequence 3, 6, 9, ...?",
