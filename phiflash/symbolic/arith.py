@@ -201,6 +201,49 @@ def _arrangements(p) -> Solution:
     return Solution(p, sp.Integer(total), steps, check="formula and listing")
 
 
+def _test(cond: str, exact: bool):
+    """A condition on whole numbers as a predicate; exact=False gives the twin used to check the count (different
+    arithmetic: SymPy's primality and roots against trial division and integer roots)."""
+    neg = cond.startswith("not ")
+    body = cond[4:] if neg else cond
+    if body.startswith("divisible by "):
+        k = int(body.split()[-1])
+        f = (lambda n: n % k == 0) if exact else (lambda n: math.gcd(n, k) == k)
+    elif body in ("even", "odd"):
+        f = (lambda n: n % 2 == (body == "odd")) if exact else (lambda n: (n & 1) == (body == "odd"))
+    elif body == "prime":
+        f = (lambda n: n > 1 and all(n % d for d in range(2, math.isqrt(n) + 1))) if exact else \
+            (lambda n: bool(sp.isprime(n)))
+    elif body == "a perfect square":
+        f = (lambda n: n >= 0 and math.isqrt(n) ** 2 == n) if exact else (lambda n: n >= 0 and sp.sqrt(n).is_Integer)
+    elif body == "a perfect cube":
+        f = (lambda n: round(abs(n) ** (1 / 3)) ** 3 == abs(n)) if exact else \
+            (lambda n: sp.integer_nthroot(abs(n), 3)[1])
+    else:
+        raise SolveError(f"unknown condition {cond!r}")
+    return (lambda n: not f(n)) if neg else f
+
+
+def _chance(p) -> Solution:
+    """The probability that an integer drawn uniformly from lo..hi meets the conditions: those that do, counted,
+    over all of them; the count is checked with a second implementation of each condition."""
+    lo, hi = int(p.items[0]), int(p.items[1])
+    join = all if p.source == "and" else any
+    counts = []
+    for exact in (True, False):
+        tests = [_test(c, exact) for c in p.items[2:]]
+        counts.append(sum(1 for n in range(lo, hi + 1) if join(t(n) for t in tests)))
+    if counts[0] != counts[1]:
+        raise SolveError("the count failed its check")
+    total = hi - lo + 1
+    said = f" {p.source} ".join(p.items[2:])
+    steps = [Step(f"There are {total} integers from {lo} to {hi}, each as likely"),
+             Step(f"Count those that are {said}", sp.Integer(counts[0])),
+             Step("The probability is the count over the total", sp.Rational(counts[0], total)),
+             Step("Check: counting again with another test for each condition gives the same")]
+    return Solution(p, sp.Rational(counts[0], total), steps, check="two counts")
+
+
 def _multiples(p) -> Solution:
     """Multiples of k strictly between lo and hi: the first and last, their count and sum by the arithmetic-series
     formula, checked by listing them (up to ten million numbers)."""
@@ -252,7 +295,7 @@ def _digit_sum(p) -> Solution:
 HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
             "discriminant": _discriminant, "series": _series, "sequence": _sequence, "digitsum": _digit_sum,
             "multiples": _multiples, "inverse": _inverse, "polydiv": _polydiv,
-            "arrangements": _arrangements}
+            "arrangements": _arrangements, "chance": _chance}
 
 
 # ---- sums written with … ----------------------------------------------------------------------------------------

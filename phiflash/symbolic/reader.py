@@ -169,6 +169,12 @@ _PHRASES: list[tuple[str, str]] = [
                      r"(?:ways (?:are there )?(?:can you |can we |to )?(?:arrange|order)|arrangements of|"
                      r"(?:distinct )?permutations of) the letters (?:of|in) the word (?P<word>[A-Za-z]+)"
                      r"(?: be arranged| are there| are possible| can be made)?"),
+    ("chance", rf"(?:a|an|one) (?:whole )?(?:number|integer) is (?:selected|chosen|picked|drawn) "
+               rf"(?:at random|randomly) from (?:the integers )?{B} (?:through|to) (?P<c>{_ATOM}+?)"
+               rf"(?:,? inclusive)?[.,;]? what is the probability that "
+               rf"(?:the|this|it|the selected|the chosen) ?(?:number|integer)? is (?P<cond>.+)"),
+    ("chance", rf"what is the probability that a randomly (?:selected|chosen) (?:whole )?(?:number|integer) "
+               rf"(?:in|from) the set (?P<set>{_ATOM}+?) is (?P<cond>.+)"),
     ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
@@ -347,6 +353,19 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if len(word) > 20:
             raise ParseError("a word of at most 20 letters")
         return Problem(text, "arrangements", tuple(sp.Symbol(c) for c in word))
+    if kind == "chance":  # an integer drawn uniformly from lo..hi: the share that meets the condition
+        if g.get("set"):
+            m = re.fullmatch(r"\\?\{\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(?:\\[lc]?dots|…)\s*,\s*(-?\d+)"
+                             r"\s*\\?\}", s.restore(g["set"]).replace(" ", ""))
+            if not m or [int(m.group(k)) for k in (2, 3)] != [int(m.group(1)) + 1, int(m.group(1)) + 2]:
+                raise ParseError("read as a set of consecutive integers {1, 2, 3, …, n}")
+            lo, hi = int(m.group(1)), int(m.group(4))
+        else:
+            lo, hi = int(_integer(s.restore(g["b"]))), int(_integer(s.restore(g["c"])))
+        if not lo <= hi or hi - lo > 10 ** 6:
+            raise ParseError("read for a range of at most a million integers")
+        joiner, tests = _conditions(s.restore(g["cond"]))
+        return Problem(text, "chance", (sp.Integer(lo), sp.Integer(hi), *tests), source=joiner)
     if kind == "digitsum":
         v = _number(s.restore(g["a"]))
         v = v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})
@@ -475,6 +494,35 @@ def _ordinal(text: str) -> int:
     if t in _ORDINALS:
         return _ORDINALS[t]
     raise ParseError(f"can't read the ordinal {text!r}")
+
+
+_CONDITION = re.compile(r"(?P<neg>not )?(?:(?:divisible by|a multiple of) (?P<k>\S+)|(?P<kind>even|odd|prime|"
+                        r"a prime(?: number)?|a perfect square|a perfect cube|a square|a cube))")
+
+
+def _conditions(text: str) -> tuple[str, list[str]]:
+    """'divisible by 2 and not divisible by 3' -> ('and', ['divisible by 2', 'not divisible by 3']): each part one
+    property of whole numbers, all joined by the same word; anything else is refused."""
+    text = re.sub(r"\s+", " ", text.replace("$", " ")).strip(" .?")
+    parts = re.split(r",? (and|but|or) ", text)
+    words, conds = set(parts[1::2]), parts[0::2]
+    if len(words - {"and", "but"}) and len(words) > 1:
+        raise ParseError("conditions joined by both 'and' and 'or' are not read")
+    tests = []
+    for c in conds:
+        m = _CONDITION.fullmatch(c.strip())
+        if not m:
+            raise ParseError(f"can't read the condition {c!r}")
+        if m.group("k"):
+            k = _integer(m.group("k"))
+            if k <= 0:
+                raise ParseError("divisible by a positive whole number")
+            tests.append(f"{m.group('neg') or ''}divisible by {k}")
+        else:
+            kind = {"a prime": "prime", "a prime number": "prime", "a square": "a perfect square",
+                    "a cube": "a perfect cube"}.get(m.group("kind"), m.group("kind"))
+            tests.append(f"{m.group('neg') or ''}{kind}")
+    return ("or" if "or" in words else "and"), tests
 
 
 def _has_variable(text: str) -> bool:

@@ -184,6 +184,9 @@ _QUESTIONS = [
     (r"^Put n =", "Which term do you want? Put its number into the formula for term n."),
     (r"^Write the number out in full", "What are the digits? Write the number out in full first."),
     (r"^Add its digits", "Now add the digits up, one by one."),
+    (r"^There are \d+ integers from", "How many numbers can be drawn, each equally likely?"),
+    (r"^Count those that are", "Which of them meet the condition? Count them."),
+    (r"^The probability is the count", "Probability = favourable outcomes / all outcomes: what is it here?"),
 ]
 
 

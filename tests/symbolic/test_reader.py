@@ -83,6 +83,14 @@ R = sp.Rational
     ("Determine the number of ways to arrange the letters of the word ELLIPSE.", "1260"),
     ("How many ways are there to arrange the letters of the word MISSISSIPPI?", "34650"),
     ("How many distinct arrangements of the letters in the word BASIC are there?", "120"),
+    # the chance that an integer drawn from a range meets conditions
+    (r"What is the probability that a randomly selected integer in the set $$\{1,2,3,\ldots,100\}$$  is divisible "
+     r"by 2 and not divisible by 3? Express your answer as a common fraction.", r"\dfrac{17}{50}"),
+    ("A number is selected at random from 1 through 100, inclusive.  What is the probability that the number is a "
+     "multiple of 3?", r"\dfrac{33}{100}"),
+    ("A number is chosen at random from 1 to 50. What is the probability that it is prime?", r"\frac{3}{10}"),
+    ("An integer is selected at random from 1 through 100, inclusive. What is the probability that the number is a "
+     "perfect square or a perfect cube?", r"\frac{3}{25}"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -167,6 +175,8 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "How many multiples of 5 are between 10 and 50?",   # ends included or not?
                                   "How many multiples of 13 are less than 100?",      # negatives never end
                                   "What power of 1 is equal to 1?",                   # every power is
+                                  "A number is selected at random from 1 through 100. What is the probability "
+                                  "that the number is even and odd or prime?",        # and/or precedence
                                   r"What is $x\overline{AB}$?",                       # a bar over letters
                                   "The mean of $x$, $y$ and 4 is 6. What is $x$?",    # two unknowns
                                   "The mean of 3, 5 and 7 is 5. What is x?",          # x is not in it
