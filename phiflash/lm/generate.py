@@ -141,33 +141,12 @@ def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None
         logits = model.decode(tokens, cache)
 
 
-def ngram_match(history: list[int], k: int, n_max: int = 4) -> tuple[list[int], int]:
-    """Up to k tokens that followed an earlier occurrence of the text's last n tokens, and n: the longest n ≤ n_max
-    that occurred before (the latest occurrence with k tokens after it, else the longest continuation found).
-    Reasoning traces restate equations and copy expressions, and the prompt is part of the history."""
-    if k <= 0:
-        return [], 0
-    for n in range(min(n_max, len(history) - 1), 0, -1):
-        tail, best = history[-n:], []
-        for i in range(len(history) - n - 1, -1, -1):
-            if history[i:i + n] == tail:
-                follow = history[i + n:i + n + k]
-                if len(follow) == k:
-                    return follow, n
-                best = max(best, follow, key=len)
-        if best:
-            return best, n
-    return [], 0
-
-
-def ngram_draft(history: list[int], k: int, n_max: int = 4) -> list[int]:
-    return ngram_match(history, k, n_max)[0]
-
-
 class NgramIndex:
-    """ngram_match without the scan: where every n-gram (n ≤ n_max) of the text starts, kept up to date as
-    tokens are appended, so a lookup costs the same at 30K tokens as at 30 (the scan took ~10 ms there).
-    ngram_match is its naive twin in the tests."""
+    """Drafts by n-gram lookup: up to k tokens that followed an earlier occurrence of the text's last n tokens,
+    for the longest n ≤ n_max that occurred before (the latest occurrence with k tokens after it, else the longest
+    continuation found). Reasoning traces restate equations and copy expressions, and the prompt is part of the
+    text. Where every n-gram starts is kept up to date as tokens are appended, so a lookup costs the same at 30K
+    tokens as at 30 (a scan took ~10 ms there); the scan is its naive twin in tests/lm/reference.py."""
 
     def __init__(self, tokens: list[int] = (), n_max: int = 4):
         self.tokens: list[int] = []

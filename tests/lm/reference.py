@@ -142,3 +142,26 @@ def reference_generate(model, prompt: list[int], max_new_tokens: int, stop_ids=(
         if tok in stop_ids:
             break
     return out
+
+
+def ngram_match(history: list[int], k: int, n_max: int = 4) -> tuple[list[int], int]:
+    """Up to k tokens that followed an earlier occurrence of the text's last n tokens, and n: the longest n ≤ n_max
+    that occurred before (the latest occurrence with k tokens after it, else the longest continuation found).
+    Reasoning traces restate equations and copy expressions, and the prompt is part of the history."""
+    if k <= 0:
+        return [], 0
+    for n in range(min(n_max, len(history) - 1), 0, -1):
+        tail, best = history[-n:], []
+        for i in range(len(history) - n - 1, -1, -1):
+            if history[i:i + n] == tail:
+                follow = history[i + n:i + n + k]
+                if len(follow) == k:
+                    return follow, n
+                best = max(best, follow, key=len)
+        if best:
+            return best, n
+    return [], 0
+
+
+def ngram_draft(history: list[int], k: int, n_max: int = 4) -> list[int]:
+    return ngram_match(history, k, n_max)[0]

