@@ -16,6 +16,7 @@ import sympy as sp
 from .arith import series_sum
 from .parse import ParseError, parse_math, parse_number, parse_one
 from .problem import Problem, _classify, choose_var
+from .solver import to_base
 
 _SLOT = "\u27e6{}\u27e7"                      # ⟦0⟧ stands for the first math segment
 _SLOT_RE = re.compile("\u27e6(\\d+)\u27e7")
@@ -175,6 +176,10 @@ _PHRASES: list[tuple[str, str]] = [
                rf"(?:the|this|it|the selected|the chosen) ?(?:number|integer)? is (?P<cond>.+)"),
     ("chance", rf"what is the probability that a randomly (?:selected|chosen) (?:whole )?(?:number|integer) "
                rf"(?:in|from) the set (?P<set>{_ATOM}+?) is (?P<cond>.+)"),
+    ("ndigit", r"(?:what is |what's |find )?the (?P<which>largest|greatest|smallest|least) (?:positive )?"
+               r"(?P<n>\w+)-digit (?:base[- ](?P<b>\w+) )?(?:positive )?(?:integer|number|whole number)"
+               r"(?: in base (?P<b2>\w+))?"),
+    ("conjugate", rf"(?:{_WHAT} )?the (?P<op>product|sum) of (?:the number )?{A} and its (?:radical )?conjugate"),
     ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
@@ -366,6 +371,35 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("read for a range of at most a million integers")
         joiner, tests = _conditions(s.restore(g["cond"]))
         return Problem(text, "chance", (sp.Integer(lo), sp.Integer(hi), *tests), source=joiner)
+    if kind == "ndigit":  # the largest n-digit integer in base b is b^n − 1, the smallest b^(n−1)
+        word = g["n"].lower()
+        n = _NUMBER_WORDS.get(word) if word in _NUMBER_WORDS else int(word) if word.isdigit() else None
+        if word in ("one", "1"):
+            n = 1
+        if not n or n > 1000:
+            raise ParseError(f"can't read the number of digits {g['n']!r}")
+        bw = g.get("b") or g.get("b2")
+        b = _base_value(bw, s) if bw else sp.Integer(10)
+        largest = g["which"] in ("largest", "greatest")
+        if not largest and n == 1:
+            raise ParseError("whether the smallest one-digit integer is 0 or 1 is a guess")
+        value = b ** n - 1 if largest else b ** (n - 1)
+        beyond = value + 1 if largest else value - 1     # one step further has another number of digits
+        if len(to_base(int(value), int(b))) != n or len(to_base(int(beyond), int(b))) == n:
+            raise ParseError("the n-digit bound failed its check")
+        return Problem(text, "evaluate", (value,), notes=(
+            f"the {g['which']} {n}-digit integer in base {b} is " + (f"{b}^{n} − 1" if largest else f"{b}^{n - 1}")
+            + f": written in base {b} it is " + (f"{n} digits {b - 1}" if largest else f"1 and {n - 1} zeros"),))
+    if kind == "conjugate":  # a + b√c and its radical conjugate a − b√c
+        v = sp.expand(_number(s.restore(g["a"])))
+        rational, rest = v.as_coeff_Add()
+        if not rational.is_Rational or not rest.is_Mul and not rest.is_Pow or not any(
+                isinstance(f, sp.Pow) and f.exp == sp.Rational(1, 2) for f in sp.Mul.make_args(rest)):
+            raise ParseError("read for a number a + b√c with a rational a")
+        conj = rational - rest
+        expr = v * conj if g["op"] == "product" else v + conj
+        return Problem(text, "evaluate", (expr,), notes=(
+            f"the radical conjugate of {sp.sstr(v)} is {sp.sstr(conj)}",))
     if kind == "digitsum":
         v = _number(s.restore(g["a"]))
         v = v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})

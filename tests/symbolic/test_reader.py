@@ -91,6 +91,11 @@ R = sp.Rational
     ("A number is chosen at random from 1 to 50. What is the probability that it is prime?", r"\frac{3}{10}"),
     ("An integer is selected at random from 1 through 100, inclusive. What is the probability that the number is a "
      "perfect square or a perfect cube?", r"\frac{3}{25}"),
+    # the largest or smallest n-digit integer, radical conjugates
+    ("What's the largest eight-digit base 2 integer?  Express your answer in base 10.", "255"),
+    ("What is the smallest four-digit integer?", "1000"),
+    (r"Compute the product of the number $5+\sqrt{3}$ and its radical conjugate.", "22"),
+    (r"What is the sum of $3 - 2\sqrt{5}$ and its radical conjugate?", "6"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -175,6 +180,8 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "How many multiples of 5 are between 10 and 50?",   # ends included or not?
                                   "How many multiples of 13 are less than 100?",      # negatives never end
                                   "What power of 1 is equal to 1?",                   # every power is
+                                  "What is the smallest one-digit integer?",          # 0 or 1?
+                                  r"Compute the product of $5$ and its radical conjugate.",  # no radical
                                   "A number is selected at random from 1 through 100. What is the probability "
                                   "that the number is even and odd or prime?",        # and/or precedence
                                   r"What is $x\overline{AB}$?",                       # a bar over letters
