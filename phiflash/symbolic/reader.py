@@ -54,10 +54,10 @@ class Sentence:
 _FORMS = [
     (r"(?:,?\s*)?(?:express your answer |expressed |written )?as a common fraction(?: in lowest terms)?", "fraction"),
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
-    (r"(?:,?\s*)?(?:express your answer |expressed )?as an? (?:integer|whole number|residue) from \S+ to \S+"
-     r"(?: inclusive)?", "integer"),
-    (r"(?:,?\s*)?(?:express your answer |expressed )?as an? (?:integer|whole number)", "integer"),
-    (r"(?:,?\s*)?(?:express your answer |expressed )?as a (?:terminating )?decimal"
+    (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number|residue) "
+     r"from \S+ to \S+(?: inclusive)?", "integer"),
+    (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number)", "integer"),
+    (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as a (?:terminating )?decimal"
      r"(?: (?:rounded )?to the nearest (?:tenth|hundredth|thousandth|ten-thousandth|whole number))?",
      "decimal"),
     (r"(?:,?\s*)?(?:enter|express) your answer (?:using|in) interval notation", "interval"),
@@ -145,7 +145,12 @@ _SOLS = (r"(?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:values of " + V 
 _PHRASES: list[tuple[str, str]] = [
     ("remainder", rf"(?:{_WHAT} )?the remainder (?:when|of) {A} (?:is )?divided by {B}"),
     ("remainder", rf"(?:{_WHAT} )?the remainder of {A} \(?mod(?:ulo)? {B}\)?"),
-    ("remainder", rf"(?:{_WHAT} )?the modulo {B} remainder of (?:the sum )?{A}"),
+    ("remainder", rf"(?:{_WHAT} )?the modulo {B} remainder of (?:the following sum:? |the sum )?{A}"),
+    ("arith", rf"(?P<op>add) {A} to {B}"),
+    ("arith", rf"(?P<op>subtract) {A} from {B}"),
+    ("arith", rf"(?P<op>multiply) {A} by {B}"),
+    ("arith", rf"(?P<op>divide) {A} by {B}"),
+    ("dot", rf"(?:{_WHAT} )?the dot product of {A} and {B}"),
     ("inverse", rf"(?:{_WHAT} )?(?:the (?:modular )?inverse of (?P<a>{_ATOM}+?)|(?P<ainv>{_ATOM}+?)) "
                 rf",?\(?(?:modulo|mod) {B}\)?"),
     ("quotient", rf"(?:{_WHAT} )?the quotient (?:when|of) {A} (?:is )?divided by {B}"),
@@ -327,6 +332,23 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if poly is None or poly.degree() != 2:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
+    if kind == "arith":  # add A to B, subtract A from B, multiply A by B, divide A by B
+        x, y = _number(s.restore(g["a"])), _number(s.restore(g["b"]))
+        exact = {f: sp.Rational(str(f)) for f in (x.atoms(sp.Float) | y.atoms(sp.Float))}
+        x, y = x.xreplace(exact), y.xreplace(exact)
+        if g["op"] == "divide" and y == 0:
+            raise ParseError("division by zero")
+        expr = {"add": sp.Add(x, y, evaluate=False), "subtract": sp.Add(y, -x, evaluate=False),
+                "multiply": sp.Mul(x, y, evaluate=False),
+                "divide": sp.Mul(x, sp.Pow(y, -1), evaluate=False)}[g["op"].lower()]
+        return Problem(text, "evaluate", (expr,))
+    if kind == "dot":
+        u, v = (_vector(s.restore(g[k])) for k in ("a", "b"))
+        if len(u) != len(v):
+            raise ParseError("the two vectors have different lengths")
+        return Problem(text, "evaluate", (sp.Add(*[x * y for x, y in zip(u, v)]),), notes=(
+            "the dot product adds the products of matching entries: " + " + ".join(
+                f"({sp.sstr(x)})({sp.sstr(y)})" for x, y in zip(u, v)),))
     if kind == "multiples":  # multiples of k strictly between two numbers, or positive ones below a number
         k = _integer(s.restore(g["a"]))
         between = g["how"] == "between"
@@ -450,6 +472,9 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         v = _number(s.restore(g["a"]))
         return Problem(text, "evaluate", (v,), form="decimal" if kind == "decimal" else "radical")
     if kind == "define":
+        op = _OPERATOR_DEF.fullmatch(s.restore(g["defs"]).strip())
+        if op:  # "a ⋆ b = 9a + 2b − ab + 5": an operation the problem defines, applied to numbers
+            return _operator_value(text, op, s.restore(g["a"]))
         functions = _definitions(s.restore(g["defs"]))
         v = _one(s.restore(g["a"]), functions)
         if v.free_symbols:
@@ -557,6 +582,70 @@ def _conditions(text: str) -> tuple[str, list[str]]:
                     "a cube": "a perfect cube"}.get(m.group("kind"), m.group("kind"))
             tests.append(f"{m.group('neg') or ''}{kind}")
     return ("or" if "or" in words else "and"), tests
+
+
+_OP = r"\\(?:star|ast|diamond|odot|oplus|otimes|clubsuit|spadesuit|heartsuit|bowtie|dagger|nabla|circ|bullet|" \
+      r"triangle|square|Box|boxtimes|boxplus|S|P|#|&|\$)|#|@|&|\$|¤|⋆|∗|◇|⊕|⊗|⊙|♣|♠|♥|△|□|∘"
+_OPERATOR_DEF = re.compile(rf"\s*([a-z])\s*(?P<op>{_OP})\s*([a-z])\s*=\s*(?P<body>.+)")
+
+
+def _operator_value(text: str, op: re.Match, query: str) -> Problem:
+    """The value of a query like '5 ⋆ 1' or '(1 ⋆ 2) ⋆ 3' under the defined operation: innermost, leftmost first."""
+    a, b = sp.Symbol(op.group(1)), sp.Symbol(op.group(3))
+    if a == b:
+        raise ParseError("an operation needs two different letters, as in a ⋆ b")
+    body = _one(op.group("body"))
+    if not body.free_symbols <= {a, b}:
+        raise ParseError("the operation's definition uses letters other than its two operands")
+    sign = re.escape(op.group("op"))
+    symbol = {"\\star": "⋆", "\\ast": "∗", "\\diamond": "◇", "\\#": "#", "\\&": "&", "\\$": "$",
+              "\\circ": "∘", "\\oplus": "⊕", "\\otimes": "⊗", "\\odot": "⊙"}.get(op.group("op"), op.group("op"))
+    operand = r"(-?\d+(?:\.\d+)?|\(\s*-?\d+(?:\.\d+)?\s*\)|\\frac\{\d+\}\{\d+\})"
+    pattern = re.compile(rf"{operand}\s*{sign}\s*{operand}")
+    q, steps = query.strip(), []
+    for _ in range(20):
+        m = pattern.search(q)
+        if not m:
+            break
+        x, y = (_number(t.strip("() ")) for t in m.groups())
+        value = sp.nsimplify(body.subs({a: x, b: y}))
+        put = {a.name: f"({sp.sstr(x)})", b.name: f"({sp.sstr(y)})"}   # the definition with the numbers put in
+        shown = re.sub(r"(?<![A-Za-z\\])([A-Za-z]+)(?![A-Za-z])",
+                       lambda t, put=put: "".join(put[c] for c in t.group(1)) if set(t.group(1)) <= set(put)
+                       else t.group(1), op.group("body").strip())
+        steps.append(f"{sp.sstr(x)} {symbol} {sp.sstr(y)} = {shown} = {sp.sstr(value)}")
+        q = q[:m.start()] + f"({sp.sstr(value)})" + q[m.end():]
+        q = re.sub(r"\(\s*\((-?[\d/.]+)\)\s*\)", r"(\1)", q)
+    if re.search(sign, q):
+        raise ParseError("the operation is applied here in a way that is not read")
+    v = _number(q.replace("(", " ( ").replace(")", " ) "))
+    return Problem(text, "evaluate", (v,), notes=tuple(steps))
+
+
+def _vector(text: str) -> list:
+    """A column or row of numbers written as a matrix (pmatrix, bmatrix) or in brackets."""
+    m = re.fullmatch(r"\s*\\begin\{([pbBvV]?matrix)\}(?P<body>.*?)\\end\{\1\}\s*", text, flags=re.S)
+    if m:
+        rows = [r.split("&") for r in re.split(r"\\\\", m.group("body")) if r.strip()]
+        if len(rows) > 1 and any(len(r) > 1 for r in rows):
+            raise ParseError("expected a vector (one row or one column), got a matrix")
+        entries = [_number(e) for r in rows for e in r]
+        if len(entries) < 2:
+            raise ParseError("a vector of numbers, at least two")
+        return entries
+    items = parse_math(text, latex=True)
+    if len(items) != 1:
+        raise ParseError(f"expected a vector, got {text!r}")
+    v = items[0]
+    if isinstance(v, sp.MatrixBase) and 1 in v.shape:
+        entries = list(v)
+    elif isinstance(v, (tuple, sp.Tuple)):
+        entries = list(v)
+    else:
+        raise ParseError(f"expected a vector, got {text!r}")
+    if len(entries) < 2 or any(sp.sympify(e).free_symbols for e in entries):
+        raise ParseError("a vector of numbers, at least two")
+    return [sp.sympify(e) for e in entries]
 
 
 def _has_variable(text: str) -> bool:

@@ -96,6 +96,16 @@ R = sp.Rational
     ("What is the smallest four-digit integer?", "1000"),
     (r"Compute the product of the number $5+\sqrt{3}$ and its radical conjugate.", "22"),
     (r"What is the sum of $3 - 2\sqrt{5}$ and its radical conjugate?", "6"),
+    # operations the problem defines, plain arithmetic in words, dot products, remainders of sums
+    (r"If $a\star b = 9a+2b-ab+5$, what is the value of $5\star1$?", "47"),
+    (r"If $a \# b = a^2 - b$, what is $(3 \# 2) \# 4$?", "45"),
+    ("If $x @ y = x - 2y$, what is $7 @ 3$?", "1"),
+    ("Add 313.9 to 12.6. Express the result as a decimal.", "326.5"),
+    ("Subtract 5 from 12.", "7"),
+    (r"Find the dot product of $\begin{pmatrix} -2 \\ 0 \\ 7 \end{pmatrix}$ and "
+     r"$\begin{pmatrix} 3 \\ 4 \\ -5 \end{pmatrix}.$", "-41"),
+    (r"Determine the modulo 4 remainder of the following sum: $$ 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12. $$",
+     "2"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -181,6 +191,10 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "How many multiples of 13 are less than 100?",      # negatives never end
                                   "What power of 1 is equal to 1?",                   # every power is
                                   "What is the smallest one-digit integer?",          # 0 or 1?
+                                  r"If $a\star b = a + c$, what is $5\star1$?",      # c is not an operand
+                                  r"If $a\star b = 2a$, what is $5\star x$?",        # x is not a number
+                                  r"Find the dot product of $\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}$ and "
+                                  r"$\begin{pmatrix} 1 \\ 2 \end{pmatrix}$.",     # a matrix, not a vector
                                   r"Compute the product of $5$ and its radical conjugate.",  # no radical
                                   "A number is selected at random from 1 through 100. What is the probability "
                                   "that the number is even and odd or prime?",        # and/or precedence
