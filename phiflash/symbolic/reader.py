@@ -185,6 +185,11 @@ _PHRASES: list[tuple[str, str]] = [
                r"(?P<n>\w+)-digit (?:base[- ](?P<b>\w+) )?(?:positive )?(?:integer|number|whole number)"
                r"(?: in base (?P<b2>\w+))?"),
     ("conjugate", rf"(?:{_WHAT} )?the (?P<op>product|sum) of (?:the number )?{A} and its (?:radical )?conjugate"),
+    ("choose", rf"in how many ways can {A} (?:[a-z]+ )?be (?:selected|chosen|picked) from (?:a group of |a set of )?"
+               rf"{B}(?: [a-z]+)?"),
+    ("choose", rf"how many ways are there to (?:choose|select|pick) {A} (?:[a-z]+ )?from (?:a group of |a set of )?"
+               rf"{B}(?: [a-z]+)?"),
+    ("apunknown", rf"(?:{_WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),
     ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
@@ -349,6 +354,26 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         return Problem(text, "evaluate", (sp.Add(*[x * y for x, y in zip(u, v)]),), notes=(
             "the dot product adds the products of matching entries: " + " + ".join(
                 f"({sp.sstr(x)})({sp.sstr(y)})" for x, y in zip(u, v)),))
+    if kind == "choose":  # unordered choices of k from n
+        k, n = _integer(s.restore(g["a"])), _integer(s.restore(g["b"]))
+        if not 0 <= k <= n or n > 10 ** 6:
+            raise ParseError("choose k of n needs 0 ≤ k ≤ n")
+        return Problem(text, "evaluate", (sp.binomial(n, k),), notes=(
+            f"choosing {k} of {n} without regard to order: C({n}, {k}) = {n}!/({k}!·{n - k}!)",))
+    if kind == "apunknown":  # an arithmetic sequence with one unknown term: equal differences
+        var = _variable(s.restore(g["v"]))
+        terms = [_one(t) for t in re.split(r"\s*,\s*", s.restore(g["a"]).strip()) if t.strip()]
+        if len(terms) < 3 or any(t.free_symbols - {var} for t in terms) or not any(t.has(var) for t in terms):
+            raise ParseError("read as the terms of an arithmetic sequence with one unknown")
+        eqs = [sp.Eq(terms[i + 1] - terms[i], terms[i + 2] - terms[i + 1]) for i in range(len(terms) - 2)]
+        p = _classify(text, (eqs[0],), var.name)
+        if p.kind != "equation":
+            raise ParseError("read as the terms of an arithmetic sequence with one unknown")
+        roots = sp.solve(eqs[0], var)
+        if not roots or any(sp.simplify(e.lhs - e.rhs).subs(var, r) != 0 for r in roots for e in eqs[1:]):
+            raise ParseError("no value makes every difference of the sequence equal")
+        said = "; ".join(f"{sp.sstr(e.lhs)} = {sp.sstr(e.rhs)}" for e in eqs)
+        return replace(p, notes=(f"in an arithmetic sequence consecutive differences are equal: {said}",))
     if kind == "multiples":  # multiples of k strictly between two numbers, or positive ones below a number
         k = _integer(s.restore(g["a"]))
         between = g["how"] == "between"

@@ -106,6 +106,11 @@ R = sp.Rational
      r"$\begin{pmatrix} 3 \\ 4 \\ -5 \end{pmatrix}.$", "-41"),
     (r"Determine the modulo 4 remainder of the following sum: $$ 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12. $$",
      "2"),
+    # choosing k of n, an arithmetic sequence with an unknown term
+    ("In how many ways can  5 students be selected from a group of 6 students?", "6"),
+    ("How many ways are there to choose 3 books from 7 books?", "35"),
+    (r"What is the integer value of $x$ in the arithmetic sequence $3^2, x, 3^4$?", "45"),
+    (r"What is the value of $y$ in the arithmetic sequence $2, y, 10, 14$?", "6"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -191,6 +196,7 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "How many multiples of 13 are less than 100?",      # negatives never end
                                   "What power of 1 is equal to 1?",                   # every power is
                                   "What is the smallest one-digit integer?",          # 0 or 1?
+                                  r"What is the value of $y$ in the arithmetic sequence $2, y, 10, 15$?",  # none
                                   r"If $a\star b = a + c$, what is $5\star1$?",      # c is not an operand
                                   r"If $a\star b = 2a$, what is $5\star x$?",        # x is not a number
                                   r"Find the dot product of $\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}$ and "
