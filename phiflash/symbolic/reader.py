@@ -140,6 +140,7 @@ A = rf"(?P<a>{_ATOM}+?)"
 B = rf"(?P<b>{_ATOM}+?)"
 V = rf"(?P<v>{_ATOM}+?)"
 _WHAT = r"(?:what is|what's|find|compute|calculate|evaluate|determine)"
+_ORD = r"\S+(?: (?:st|nd|rd|th))?"   # '20th', 'eighth', '$100$th' (a slot, then its suffix)
 _SOLS = (r"(?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:values of " + V + r"|solutions|roots)"
          r"(?: that satisfy| of| to| for| satisfying)?(?: the equation)?")
 _PHRASES: list[tuple[str, str]] = [
@@ -199,10 +200,10 @@ _PHRASES: list[tuple[str, str]] = [
               rf"exceed|at most) {A}"),
     ("bound", rf"(?:{_WHAT} )?the (?P<which>least|smallest) integer (?:that is |which is )?"
               rf"(?P<rel>greater than or equal to|greater than|not less than|at least) {A}"),
-    ("sequence", rf"(?:{_WHAT} )?the (?P<ord>\S+) term (?:of|in) the (?P<rule>arithmetic |geometric )?sequence"
+    ("sequence", rf"(?:{_WHAT} )?the (?P<ord>{_ORD}) term (?:of|in) the (?P<rule>arithmetic |geometric )?sequence"
                  rf"(?: of (?P<parity>odd|even) (?:numbers|integers|whole numbers))?:? {A}"),
     ("sequence", rf"(?:consider|in|given) the (?P<rule>arithmetic |geometric )?sequence:? {A}[.,;]? "
-                 rf"(?:{_WHAT}|what is) the (?P<ord>\S+) term(?: (?:of|in) (?:the|this) sequence)?"),
+                 rf"(?:{_WHAT}|what is) the (?P<ord>{_ORD}) term(?: (?:of|in) (?:the|this) sequence)?"),
     ("decimal", rf"(?:write|convert|express) {A} (?:as|to) a (?:terminating )?decimal"),
     ("decimal", rf"(?:what is )?{A} expressed as a decimal"),
     ("rationalize", rf"rationalize the denominator(?: of)?:? {A}"),

@@ -133,6 +133,7 @@ R = sp.Rational
      r"sequence? Express your answer as a common fraction.", r"\frac{243}{625}"),
     (r"Find the tenth term of the sequence $-3, 6, -12, \ldots$", "1536"),
     ("What is the 100th term of the sequence 0.5, 1, 1.5, …?", "50"),
+    (r"What is the $100$th term of the arithmetic sequence $6, 10, 14, 18, \ldots$?", "402"),
     # discriminant, decimals, forms
     (r"What is the discriminant of $3x^2 + 2x - 1$?", "16"),
     (r"Write $\frac{7}{8}$ as a decimal.", "0.875"),
