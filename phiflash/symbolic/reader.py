@@ -191,6 +191,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("choose", rf"how many ways are there to (?:choose|select|pick) {A} (?:[a-z]+ )?from (?:a group of |a set of )?"
                rf"{B}(?: [a-z]+)?"),
     ("apunknown", rf"(?:{_WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),
+    ("posdiff", rf"(?:{_WHAT} )?the positive difference between {A} and {B}"),
     ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
@@ -543,6 +544,10 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if pick and pick not in _PICKS.get(p.kind, ()):
             raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")
         return replace(p, target=target, pick=pick, domain=domain)
+    if kind == "posdiff":  # |A − B|, each side a number or "a of b"
+        a, b = (sp.Mul(*[_number(s.restore(x)) for x in re.split(r"\s+of\s+", g[k])]) for k in ("a", "b"))
+        return Problem(text, "evaluate", (sp.Abs(a - b),), notes=(
+            f"the positive difference is |{sp.sstr(a)} − {sp.sstr(b)}|",))
     if kind == "of":  # 3/4 of 48, 20% of 50% of 80: each part a number, "of" a product
         parts = [_number(s.restore(x)) for x in [g["a"], *re.split(r"\s+of\s+", g["b"])]]
         return Problem(text, "evaluate", (sp.Mul(*parts),), notes=(

@@ -106,6 +106,9 @@ R = sp.Rational
      r"$\begin{pmatrix} 3 \\ 4 \\ -5 \end{pmatrix}.$", "-41"),
     (r"Determine the modulo 4 remainder of the following sum: $$ 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12. $$",
      "2"),
+    # positive differences
+    (r"What is the positive difference between $120\%$ of 30 and $130\%$ of 20?", "10"),
+    ("What is the positive difference between 7 and 19?", "12"),
     # choosing k of n, an arithmetic sequence with an unknown term
     ("In how many ways can  5 students be selected from a group of 6 students?", "6"),
     ("How many ways are there to choose 3 books from 7 books?", "35"),
