@@ -644,13 +644,16 @@ def _operator_value(text: str, op: re.Match, query: str) -> Problem:
         shown = re.sub(r"(?<![A-Za-z\\])([A-Za-z]+)(?![A-Za-z])",
                        lambda t, put=put: "".join(put[c] for c in t.group(1)) if set(t.group(1)) <= set(put)
                        else t.group(1), op.group("body").strip())
-        steps.append(f"{sp.sstr(x)} {symbol} {sp.sstr(y)} = {shown} = {sp.sstr(value)}")
+        steps.append((f"{sp.sstr(x)} {symbol} {sp.sstr(y)}: put {a} = {sp.sstr(x)} and {b} = {sp.sstr(y)} into "
+                      f"{op.group('body').strip()}, which gives {shown}", value))
         q = q[:m.start()] + f"({sp.sstr(value)})" + q[m.end():]
         q = re.sub(r"\(\s*\((-?[\d/.]+)\)\s*\)", r"(\1)", q)
     if re.search(sign, q):
         raise ParseError("the operation is applied here in a way that is not read")
     v = _number(q.replace("(", " ( ").replace(")", " ) "))
-    return Problem(text, "evaluate", (v,), notes=tuple(steps))
+    # each application's value is said, except the last one's, which is the answer
+    said = [t if k == len(steps) - 1 else f"{t} = {sp.sstr(value)}" for k, (t, value) in enumerate(steps)]
+    return Problem(text, "evaluate", (v,), notes=tuple(said))
 
 
 def _vector(text: str) -> list:

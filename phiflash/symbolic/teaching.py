@@ -185,6 +185,7 @@ _QUESTIONS = [
     (r"^Write the number out in full", "What are the digits? Write the number out in full first."),
     (r"^Add its digits", "Now add the digits up, one by one."),
     (r"^There are \d+ integers from", "How many numbers can be drawn, each equally likely?"),
+    (r"^[-\d./()]+ \S [-\d./()]+: put ", "Put the numbers into the definition, in place of its letters."),
     (r"^Count those that are", "Which of them meet the condition? Count them."),
     (r"^The probability is the count", "Probability = favourable outcomes / all outcomes: what is it here?"),
 ]
@@ -275,10 +276,16 @@ def reveals(text: str | None, math, sol: Solution) -> bool:
 
 
 def _withhold_answers(steps: list[PlanStep], sol: Solution) -> list[PlanStep]:
-    """The last step's move is left to the student, and so is any rung whose math would verify as the answer."""
+    """The last step's move is left to the student, and so is any rung whose math would verify as the answer. A
+    step whose words end in the answer ("5 ⋆ 1 = 9(5) + 2(1) − (5)(1) + 5 = 47") is named without its result."""
     for k, s in enumerate(steps):
-        if k == len(steps) - 1 or s.math is not None and reveals(None, s.math, sol):
-            s.rungs, s.math = (s.rungs[0], s.rungs[1], _withheld(s.rungs[1])), None
+        named, told = s.rungs[1], False
+        if "=" in named and reveals(named, None, sol):
+            named, told = re.sub(r"\s*=\s*[^=]*$", "", named.rstrip(".")) + ".", True
+            if reveals(named, None, sol):
+                named = "Work this step out yourself."
+        if k == len(steps) - 1 or told or s.math is not None and reveals(None, s.math, sol):
+            s.rungs, s.math = (s.rungs[0], named, _withheld(named)), None
     return steps
 
 

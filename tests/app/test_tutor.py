@@ -224,3 +224,17 @@ def test_the_model_tutor_judges_typed_math_with_sympy_not_the_model():
     (verdict,) = [a for k, a in view.lines if k == "verdict"]
     assert verdict[0].status == "wrong" and len(eng.calls) == 3
     assert "x = 4 is not" in verdict[2]
+
+
+@pytest.mark.parametrize("problem", [r"If $a\star b = 9a+2b-ab+5$, what is the value of $5\star1$?",
+                                     "A number is selected at random from 1 through 100, inclusive. What is the "
+                                     "probability that the number is a multiple of 3?",
+                                     "What is the 20th term of the arithmetic sequence 2, 5, 8, ...?"])
+def test_hints_of_the_new_problem_classes_never_give_the_answer(problem):
+    """Every rung of every step, asked for one by one: none verifies as the answer (a step whose words ended in
+    '= 47' used to be shown as a hint)."""
+    s, view = session(problem, *["/hint"] * 12)
+    hints = [a[1] for k, a in view.lines if k == "hint"]
+    assert len(hints) >= 3
+    for h in hints:
+        assert check_answer(h, problem).status != VERIFIED, h
