@@ -237,6 +237,11 @@ def _chance(p) -> Solution:
         raise SolveError("the count failed its check")
     total = hi - lo + 1
     said = f" {p.source} ".join(p.items[2:])
+    if p.pick == "count":
+        steps = [Step(f"The integers from {lo} to {hi}: {total} of them"),
+                 Step(f"Count those that are {said}", sp.Integer(counts[0])),
+                 Step("Check: counting again with another test for each condition gives the same")]
+        return Solution(p, sp.Integer(counts[0]), steps, check="two counts")
     steps = [Step(f"There are {total} integers from {lo} to {hi}, each as likely"),
              Step(f"Count those that are {said}", sp.Integer(counts[0])),
              Step("The probability is the count over the total", sp.Rational(counts[0], total)),

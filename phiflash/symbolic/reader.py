@@ -192,6 +192,10 @@ _PHRASES: list[tuple[str, str]] = [
                rf"{B}(?: [a-z]+)?"),
     ("apunknown", rf"(?:{_WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),
     ("posdiff", rf"(?:{_WHAT} )?the positive difference between {A} and {B}"),
+    ("count", rf"how many of the (?P<first>first) {B} positive integers are (?P<cond>.+)"),
+    ("count", rf"how many positive integers (?:less than|below) {B} are (?P<cond>.+)"),
+    ("count", rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{_ATOM}+?)(?:,? inclusive,?)? are "
+              rf"(?P<cond>.+)"),
     ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
     ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
@@ -407,6 +411,14 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if len(word) > 20:
             raise ParseError("a word of at most 20 letters")
         return Problem(text, "arrangements", tuple(sp.Symbol(c) for c in word))
+    if kind == "count":  # how many integers of a range meet the conditions
+        b = _whole(s.restore(g["b"]))
+        lo, hi = (1, b) if g.get("first") else (1, b - 1) if g.get("c") is None else (
+            b, int(_integer(s.restore(g["c"]))))
+        if not lo <= hi or hi - lo > 10 ** 6:
+            raise ParseError("read for a range of at most a million integers")
+        joiner, tests = _conditions(s.restore(g["cond"]))
+        return Problem(text, "chance", (sp.Integer(lo), sp.Integer(hi), *tests), source=joiner, pick="count")
     if kind == "chance":  # an integer drawn uniformly from lo..hi: the share that meets the condition
         if g.get("set"):
             m = re.fullmatch(r"\\?\{\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(?:\\[lc]?dots|…)\s*,\s*(-?\d+)"
@@ -586,14 +598,20 @@ def _ordinal(text: str) -> int:
     raise ParseError(f"can't read the ordinal {text!r}")
 
 
-_CONDITION = re.compile(r"(?P<neg>not )?(?:(?:divisible by|a multiple of) (?P<k>\S+)|(?P<kind>even|odd|prime|"
-                        r"a prime(?: number)?|a perfect square|a perfect cube|a square|a cube))")
+_CONDITION = re.compile(r"(?P<neg>not )?(?:(?:divisible by|(?:a )?multiples? of) (?P<k>\S+)|(?P<kind>even|odd|"
+                        r"primes?|prime numbers|a prime(?: number)?|(?:a )?perfect squares?|(?:a )?perfect cubes?|"
+                        r"a square|a cube))")
 
 
 def _conditions(text: str) -> tuple[str, list[str]]:
     """'divisible by 2 and not divisible by 3' -> ('and', ['divisible by 2', 'not divisible by 3']): each part one
     property of whole numbers, all joined by the same word; anything else is refused."""
     text = re.sub(r"\s+", " ", text.replace("$", " ")).strip(" .?")
+    # "divisible by 3, 4, and 5": one condition per number, all required
+    listed = re.fullmatch(r"(not )?divisible by (\S+(?:, \S+)*),? and (\S+)", text)
+    if listed and "," in text:
+        ks = [k.strip() for k in listed.group(2).split(",")] + [listed.group(3)]
+        text = " and ".join(f"{listed.group(1) or ''}divisible by {k}" for k in ks)
     parts = re.split(r",? (and|but|or) ", text)
     words, conds = set(parts[1::2]), parts[0::2]
     if len(words - {"and", "but"}) and len(words) > 1:
@@ -609,8 +627,9 @@ def _conditions(text: str) -> tuple[str, list[str]]:
                 raise ParseError("divisible by a positive whole number")
             tests.append(f"{m.group('neg') or ''}divisible by {k}")
         else:
-            kind = {"a prime": "prime", "a prime number": "prime", "a square": "a perfect square",
-                    "a cube": "a perfect cube"}.get(m.group("kind"), m.group("kind"))
+            word = m.group("kind")
+            kind = "prime" if word.startswith(("prime", "a prime")) else "a perfect square" if "square" in word \
+                else "a perfect cube" if "cube" in word else word
             tests.append(f"{m.group('neg') or ''}{kind}")
     return ("or" if "or" in words else "and"), tests
 
@@ -680,6 +699,28 @@ def _vector(text: str) -> list:
     if len(entries) < 2 or any(sp.sympify(e).free_symbols for e in entries):
         raise ParseError("a vector of numbers, at least two")
     return [sp.sympify(e) for e in entries]
+
+
+_UNITS = {w: n for w, n in _NUMBER_WORDS.items() if w not in ("binary", "octal", "decimal", "hexadecimal")}
+_TENS = {"ten": 10, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+
+
+def _whole(text: str) -> int:
+    """A whole number in digits or in words up to the thousands ('one hundred', 'fifty', 'two thousand')."""
+    words = text.strip().lower().replace("-", " ").split()
+    if not words or not all(w in _UNITS or w in _TENS or w in ("one", "a", "hundred", "thousand")
+                            for w in words):
+        return int(_integer(text))
+    total, part = 0, 0
+    for w in words:
+        if w in ("hundred", "thousand"):
+            part = (part or 1) * (100 if w == "hundred" else 1000)
+            if w == "thousand":
+                total, part = total + part, 0
+        else:
+            part += _TENS.get(w) or (1 if w in ("one", "a") else _UNITS[w])
+    return total + part
 
 
 def _has_variable(text: str) -> bool:

@@ -114,6 +114,12 @@ R = sp.Rational
     ("How many ways are there to choose 3 books from 7 books?", "35"),
     (r"What is the integer value of $x$ in the arithmetic sequence $3^2, x, 3^4$?", "45"),
     (r"What is the value of $y$ in the arithmetic sequence $2, y, 10, 14$?", "6"),
+    # how many integers of a range meet conditions
+    ("How many of the first 100 positive integers are divisible by $3, 4,$ and $5?$", "1"),
+    ("How many of the first one hundred positive integers are divisible by $3, 4,$ and $5?$", "1"),
+    ("How many positive integers less than 100 are perfect squares?", "9"),
+    ("How many positive integers less than 100 are multiples of 7 but not multiples of 2?", "7"),
+    ("How many integers from 10 through 20, inclusive, are odd?", "5"),
     # digit sums of whole numbers and terminating decimals
     (r"What is the sum of the digits in the terminating decimal representation of the fraction "
      r"$\frac{4321}{5^7\cdot2^8}$?", "14"),
@@ -200,6 +206,7 @@ def test_undefined_or_incomplete_results_are_refused(text, reason):
                                   "How many multiples of 13 are less than 100?",      # negatives never end
                                   "What power of 1 is equal to 1?",                   # every power is
                                   "What is the smallest one-digit integer?",          # 0 or 1?
+                                  "How many positive integers less than 100 are happy numbers?",  # not a test
                                   r"What is the value of $y$ in the arithmetic sequence $2, y, 10, 15$?",  # none
                                   r"If $a\star b = a + c$, what is $5\star1$?",      # c is not an operand
                                   r"If $a\star b = 2a$, what is $5\star x$?",        # x is not a number
