@@ -347,7 +347,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         x, y = _number(s.restore(g["a"])), _number(s.restore(g["b"]))
         exact = {f: sp.Rational(str(f)) for f in (x.atoms(sp.Float) | y.atoms(sp.Float))}
         x, y = x.xreplace(exact), y.xreplace(exact)
-        if g["op"] == "divide" and y == 0:
+        if g["op"].lower() == "divide" and y == 0:
             raise ParseError("division by zero")
         expr = {"add": sp.Add(x, y, evaluate=False), "subtract": sp.Add(y, -x, evaluate=False),
                 "multiply": sp.Mul(x, y, evaluate=False),
