@@ -170,7 +170,9 @@ class NgramIndex:
             return [], 0
         for n in range(min(self.n_max, len(h) - 1), 0, -1):
             best: list[int] = []
-            for i in reversed(self.starts[n].get(tuple(h[-n:]), [])[:-1]):  # the last one is the tail itself
+            starts = self.starts[n].get(tuple(h[-n:]), [])
+            for j in range(len(starts) - 2, -1, -1):  # latest first; the last start is the tail itself
+                i = starts[j]
                 follow = h[i + n:i + n + k]
                 if len(follow) == k:
                     return follow, n
