@@ -16,7 +16,7 @@ import sympy as sp
 from .arith import series_sum
 from .parse import ParseError, parse_math, parse_number, parse_one
 from .problem import Problem, _classify, choose_var
-from .solver import to_base
+from .solver import exact, to_base
 
 _SLOT = "\u27e6{}\u27e7"                      # ⟦0⟧ stands for the first math segment
 _SLOT_RE = re.compile("\u27e6(\\d+)\u27e7")
@@ -118,6 +118,11 @@ def _variable(text: str) -> sp.Symbol:
     if not isinstance(v, sp.Symbol):
         raise ParseError(f"expected a variable, got {text!r}")
     return v
+
+
+def _items(text: str) -> list[str]:
+    """'12, 18 and 30' -> ['12', '18', '30']: a list written with commas and 'and'."""
+    return [x for x in re.split(r"\s*(?:,\s*and\s+|,|\s+and\s+)\s*", text) if x.strip()]
 
 
 def _definitions(text: str) -> dict:
@@ -326,8 +331,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("count divisors of a positive whole number")
         return Problem(text, "divisors", (a,))
     if kind in ("gcd", "lcm"):
-        parts = [x for x in re.split(r"\s*(?:,\s*and\s+|,|\s+and\s+)\s*", s.restore(g["a"])) if x.strip()]
-        nums = tuple(_integer(x) for x in parts)
+        nums = tuple(_integer(x) for x in _items(s.restore(g["a"])))
         if len(nums) < 2:
             raise ParseError(f"a {kind} needs two or more whole numbers")
         return Problem(text, kind, nums)
@@ -344,9 +348,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
     if kind == "arith":  # add A to B, subtract A from B, multiply A by B, divide A by B
-        x, y = _number(s.restore(g["a"])), _number(s.restore(g["b"]))
-        exact = {f: sp.Rational(str(f)) for f in (x.atoms(sp.Float) | y.atoms(sp.Float))}
-        x, y = x.xreplace(exact), y.xreplace(exact)
+        x, y = exact(_number(s.restore(g["a"]))), exact(_number(s.restore(g["b"])))
         if g["op"].lower() == "divide" and y == 0:
             raise ParseError("division by zero")
         expr = {"add": sp.Add(x, y, evaluate=False), "subtract": sp.Add(y, -x, evaluate=False),
@@ -415,10 +417,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         b = _whole(s.restore(g["b"]))
         lo, hi = (1, b) if g.get("first") else (1, b - 1) if g.get("c") is None else (
             b, int(_integer(s.restore(g["c"]))))
-        if not lo <= hi or hi - lo > 10 ** 6:
-            raise ParseError("read for a range of at most a million integers")
-        joiner, tests = _conditions(s.restore(g["cond"]))
-        return Problem(text, "chance", (sp.Integer(lo), sp.Integer(hi), *tests), source=joiner, pick="count")
+        return _integers_meeting(text, lo, hi, s.restore(g["cond"]), pick="count")
     if kind == "chance":  # an integer drawn uniformly from lo..hi: the share that meets the condition
         if g.get("set"):
             m = re.fullmatch(r"\\?\{\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(?:\\[lc]?dots|…)\s*,\s*(-?\d+)"
@@ -428,10 +427,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             lo, hi = int(m.group(1)), int(m.group(4))
         else:
             lo, hi = int(_integer(s.restore(g["b"]))), int(_integer(s.restore(g["c"])))
-        if not lo <= hi or hi - lo > 10 ** 6:
-            raise ParseError("read for a range of at most a million integers")
-        joiner, tests = _conditions(s.restore(g["cond"]))
-        return Problem(text, "chance", (sp.Integer(lo), sp.Integer(hi), *tests), source=joiner)
+        return _integers_meeting(text, lo, hi, s.restore(g["cond"]))
     if kind == "ndigit":  # the largest n-digit integer in base b is b^n − 1, the smallest b^(n−1)
         word = g["n"].lower()
         n = _NUMBER_WORDS.get(word) if word in _NUMBER_WORDS else int(word) if word.isdigit() else None
@@ -462,14 +458,12 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         return Problem(text, "evaluate", (expr,), notes=(
             f"the radical conjugate of {sp.sstr(v)} is {sp.sstr(conj)}",))
     if kind == "digitsum":
-        v = _number(s.restore(g["a"]))
-        v = v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})
+        v = exact(_number(s.restore(g["a"])))
         if not v.is_Rational or v < 0:
             raise ParseError("digits are summed here for a whole number or a terminating decimal ≥ 0")
         return Problem(text, "digitsum", (sp.Rational(v),))
     if kind == "mean":  # "the mean of 7, 2, x and 10 is 9": an equation in the one unknown
-        parts = [x for x in re.split(r"\s*(?:,\s*and\s+|,|\s+and\s+)\s*", s.restore(g["a"])) if x.strip()]
-        values = [_one(x) for x in parts]
+        values = [_one(x) for x in _items(s.restore(g["a"]))]
         mean = _one(s.restore(g["b"]))
         var = _variable(s.restore(g["v"]))
         if len(values) < 2 or mean.free_symbols or {var} != set().union(*(v.free_symbols for v in values)):
@@ -481,7 +475,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
                                  f"{sp.sstr(mean)}",))
     if kind == "bound":  # the greatest integer below a number, or the least above it
         v = _number(s.restore(g["a"]))
-        v = sp.simplify(v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)}))
+        v = sp.simplify(exact(v))
         if not v.is_real:
             raise ParseError("the bound must be a real number")
         near = sp.N(v, 60)
@@ -601,6 +595,14 @@ def _ordinal(text: str) -> int:
 _CONDITION = re.compile(r"(?P<neg>not )?(?:(?:divisible by|(?:a )?multiples? of) (?P<k>\S+)|(?P<kind>even|odd|"
                         r"primes?|prime numbers|a prime(?: number)?|(?:a )?perfect squares?|(?:a )?perfect cubes?|"
                         r"a square|a cube))")
+
+
+def _integers_meeting(text: str, lo: int, hi: int, cond: str, pick: str | None = None) -> Problem:
+    """The integers lo..hi and the conditions on them (arith._chance counts them; pick "count" or a probability)."""
+    if not lo <= hi or hi - lo > 10 ** 6:
+        raise ParseError("read for a range of at most a million integers")
+    joiner, tests = _conditions(cond)
+    return Problem(text, "chance", (sp.Integer(lo), sp.Integer(hi), *tests), source=joiner, pick=pick)
 
 
 def _conditions(text: str) -> tuple[str, list[str]]:

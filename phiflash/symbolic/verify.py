@@ -18,7 +18,7 @@ from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
 from .parse import ParseError
 from .problem import parse_problem
-from .solver import SolveError, solve_problem
+from .solver import SolveError, exact, solve_problem
 from .timelimit import TimeLimitError, run_with_time_limit
 
 VERIFIED, WRONG, UNVERIFIABLE = "verified", "wrong", "unverifiable"
@@ -289,13 +289,9 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
 
 def _matches_exactly(cand: Answer, exp: Answer, opts: dict) -> bool:
     """The decimals written are the exact value (0.375 = 3/8), not a rounding of it (0.333 for 1/3)."""
-    def exact(v):
-        if isinstance(v, dict):
-            return {k: exact(x) for k, x in v.items()}
-        if isinstance(v, sp.Basic):
-            return v.xreplace({f: sp.Rational(str(f)) for f in v.atoms(sp.Float)})
-        return v
-    as_written = Answer(cand.kind, [exact(v) for v in cand.values], cand.names, None, cand.text, cand.unit)
+    def as_typed(v):
+        return {k: as_typed(x) for k, x in v.items()} if isinstance(v, dict) else exact(v)
+    as_written = Answer(cand.kind, [as_typed(v) for v in cand.values], cand.names, None, cand.text, cand.unit)
     try:
         return compare(as_written, exp, **opts)
     except Exception:  # noqa: BLE001 - not provably exact
