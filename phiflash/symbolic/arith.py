@@ -319,19 +319,12 @@ def series_sum(text: str) -> tuple[sp.Expr, list]:
     last = _signed_terms(tail)
     if len(first) < 3 or not last:
         raise ParseError("give at least three terms before '…' so the pattern is not a guess")
-    # decide the rule from the written head and check it against every written term
-    d = first[1] - first[0]
+    # decide the rule from the written head and check it against every written term; term k counts from 0
+    rules = [(name, lambda k, general=general: general(k + 1)) for name, _, general in _rules(first)]
     alt = [t * (-1) ** k for k, t in enumerate(first)]
-    rules = []
-    if all(first[k + 1] - first[k] == d for k in range(len(first) - 1)):
-        rules.append(("arithmetic", lambda k: first[0] + k * d))
     da = alt[1] - alt[0]
     if all(alt[k + 1] - alt[k] == da for k in range(len(alt) - 1)) and first[0] * first[1] < 0:
         rules.append(("alternating", lambda k: (-1) ** k * (alt[0] + k * da)))
-    if all(t != 0 for t in first):
-        r = first[1] / first[0]
-        if all(first[k + 1] / first[k] == r for k in range(len(first) - 1)) and r != 1:
-            rules.append(("geometric", lambda k: first[0] * r ** k))
     if len(rules) != 1:
         raise ParseError("the pattern of the terms before '…' is ambiguous" if rules else
                          "the terms before '…' follow no arithmetic, alternating or geometric pattern")
