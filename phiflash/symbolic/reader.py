@@ -429,11 +429,8 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             lo, hi = int(_integer(s.restore(g["b"]))), int(_integer(s.restore(g["c"])))
         return _integers_meeting(text, lo, hi, s.restore(g["cond"]))
     if kind == "ndigit":  # the largest n-digit integer in base b is b^n − 1, the smallest b^(n−1)
-        word = g["n"].lower()
-        n = _NUMBER_WORDS.get(word) if word in _NUMBER_WORDS else int(word) if word.isdigit() else None
-        if word in ("one", "1"):
-            n = 1
-        if not n or n > 1000:
+        n = _whole(g["n"])
+        if not 0 < n <= 1000:
             raise ParseError(f"can't read the number of digits {g['n']!r}")
         bw = g.get("b") or g.get("b2")
         b = _base_value(bw, s) if bw else sp.Integer(10)
