@@ -2,7 +2,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: install test lint bench bench-clean gpu-check demo eval clean
+# Both cores (pytest-xdist), and the 15 slowest tests named at the end so the next person sees where time goes.
+PYTEST := TERM=unknown $(PY) -m pytest -n 2 --durations=15
+# The kernel paths below this CPU's own that torch can be forced to (ATEN_CPU_CAPABILITY), asked of torch itself.
+LOWER_CAPS := $(PY) -c 'import torch; print({"AVX512": "avx2 default", "AVX2": "default"}.get(torch.backends.cpu.get_cpu_capability(), ""))'
+
+.PHONY: install test test-all lint bench bench-clean gpu-check demo eval clean
 
 install: $(VENV)/.installed
 
@@ -12,8 +17,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e '.[dev]'
 	touch $@
 
+# The fast tier: everything but the tests marked slow (real processes, whole-data sweeps, conversions).
 test: install lint
-	TERM=unknown $(PY) -m pytest -q
+	$(PYTEST) -m "not slow"
+
+# Every tier, as CI runs it: the whole suite on this CPU's kernels, then the fast tier again on each lower kernel
+# path (AVX-512 machines also run AVX2's and the portable one), so what passes here passes on the CPUs people own.
+test-all: install lint
+	$(PYTEST)
+	@for cap in $$($(LOWER_CAPS)); do \
+		echo "== the fast tier with ATEN_CPU_CAPABILITY=$$cap"; \
+		ATEN_CPU_CAPABILITY=$$cap $(PYTEST) -m "not slow" || exit 1; \
+	done
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -4,8 +4,21 @@
     phiflash solve "1+1" --model /tmp/tiny --max-tokens 40
 """
 
-import sys
+import argparse
 
-from phiflash.lm.testing import write_tiny_checkpoint
 
-print(write_tiny_checkpoint(sys.argv[1] if len(sys.argv) > 1 else "tiny-checkpoint"))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Write a tiny random checkpoint in the official layout (config.json, two safetensors shards, "
+                    "the official tokenizer files), for trying phiflash's model path without the real weights.",
+        epilog='Then: phiflash solve "1+1" --model DIR --max-tokens 40')
+    parser.add_argument("dir", nargs="?", default="tiny-checkpoint",
+                        help="directory to write (created; default: %(default)s)")
+    args = parser.parse_args(argv)
+    from phiflash.lm.testing import write_tiny_checkpoint  # after parsing: --help needs no torch
+
+    print(write_tiny_checkpoint(args.dir))
+
+
+if __name__ == "__main__":
+    main()

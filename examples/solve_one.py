@@ -4,26 +4,37 @@
     python examples/solve_one.py ./phi4flash     # also ask the model (a checkpoint directory)
 """
 
-import sys
+import argparse
 
 import phiflash
 
-problem = "3x^2+4x+5=1"
 
-solution = phiflash.solve(problem)                       # SymPy, with steps, under a time limit
-for i, step in enumerate(solution.steps, 1):
-    print(f"{i}. {step.text}")
-print("answer:", solution.answer_text)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Solve one problem with the symbolic engine, check two answers, "
+                                                 "and with a checkpoint directory also ask the model.")
+    parser.add_argument("model", nargs="?", help="a checkpoint directory (optional: the model is asked too)")
+    parser.add_argument("--problem", default="3x^2+4x+5=1", help="the problem (default: %(default)s)")
+    args = parser.parse_args(argv)
+    problem = args.problem
 
-print(phiflash.check_answer("x = -2/3 ± 2√2 i/3", problem).status)   # verified
-print(phiflash.check_answer("x = 2", problem).status)                # wrong
+    solution = phiflash.solve(problem)                       # SymPy, with steps, under a time limit
+    for i, step in enumerate(solution.steps, 1):
+        print(f"{i}. {step.text}")
+    print("answer:", solution.answer_text)
 
-if len(sys.argv) > 1:
-    model = phiflash.load_model(sys.argv[1])
-    tokenizer = phiflash.Tokenizer.from_dir(sys.argv[1])
-    messages = [{"role": "user", "content": f"Please reason step by step, and put your final answer within "
-                                            f"\\boxed{{}}. {problem}"}]
-    reply = phiflash.complete(model, tokenizer, messages, max_new_tokens=2048,
-                              on_event=lambda kind, text: print(text, end="", flush=True))
-    answer = phiflash.extract_answer(reply.answer or reply.text)
-    print("\nmodel answer:", answer, "->", phiflash.check_answer(answer or "", problem).status)
+    print(phiflash.check_answer("x = -2/3 ± 2√2 i/3", problem).status)   # verified for the default problem
+    print(phiflash.check_answer("x = 2", problem).status)                # wrong for it
+
+    if args.model:
+        model = phiflash.load_model(args.model)
+        tokenizer = phiflash.Tokenizer.from_dir(args.model)
+        messages = [{"role": "user", "content": f"Please reason step by step, and put your final answer within "
+                                                f"\\boxed{{}}. {problem}"}]
+        reply = phiflash.complete(model, tokenizer, messages, max_new_tokens=2048,
+                                  on_event=lambda kind, text: print(text, end="", flush=True))
+        answer = phiflash.extract_answer(reply.answer or reply.text)
+        print("\nmodel answer:", answer, "->", phiflash.check_answer(answer or "", problem).status)
+
+
+if __name__ == "__main__":
+    main()

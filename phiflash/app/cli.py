@@ -676,10 +676,11 @@ def log_(limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How ma
     out().print(table)
 
 
-def main() -> None:
-    """The console script. Usage errors exit 64, apart from check's 1 (wrong) and 2 (unverifiable)."""
+def main(argv: list[str] | None = None) -> None:
+    """The console script (argv: the arguments after the program name, default sys.argv[1:]). Usage errors exit
+    64, apart from check's 1 (wrong) and 2 (unverifiable)."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except click_errors.UsageError as e:
         e.show()
         sys.exit(EXIT_USAGE)

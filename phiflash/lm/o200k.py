@@ -88,8 +88,8 @@ def tokenizer_json(vocab: dict[str, int], tokenizer_config: dict) -> dict:
     ranks = ranks_from_vocab(vocab)
     if not ranks:
         raise CheckpointError("vocab.json has no BPE tokens")
-    char = byte_alphabet()
-    text = lambda b: "".join(char[x] for x in b)  # noqa: E731
+    spelled = {r: t for t, r in vocab.items() if r < BPE_TOKENS}   # vocab.json's own byte-level spelling, by rank
+    text = lambda b: spelled[ranks[b]]  # noqa: E731 - a million merges: a lookup, not a join per token
     added = added_tokens(tokenizer_config)
     model_vocab = {text(b): r for b, r in ranks.items()} | {t["content"]: t["id"] for t in added}
     return {

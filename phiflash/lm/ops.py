@@ -6,6 +6,9 @@ H query heads, Hkv key/value heads, dh head dim.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -178,12 +181,36 @@ def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
         # one once here, rather than once inside each of the four calls.
         if mask is not None:
             mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, float("-inf"))
-        a1, a2 = (torch.cat([F.scaled_dot_product_attention(q[:, i::2], k[i], v[..., h * dh:(h + 1) * dh],
-                                                            attn_mask=mask, scale=scale, enable_gqa=True)
-                             for h in (0, 1)], dim=-1) for i in (0, 1))              # (B, H/2, T, 2dh)
+        with _attention_kernel(q.dtype, q.device.type):
+            a1, a2 = (torch.cat([F.scaled_dot_product_attention(q[:, i::2], k[i], v[..., h * dh:(h + 1) * dh],
+                                                                attn_mask=mask, scale=scale, enable_gqa=True)
+                                 for h in (0, 1)], dim=-1) for i in (0, 1))          # (B, H/2, T, 2dh)
     d = a1 - lam.to(a1.dtype) * a2
     d32 = d.float()
     d = (d32 * torch.rsqrt(d32.pow(2).mean(-1, keepdim=True) + eps)).to(q.dtype) * subln_weight
     d = d * (1 - lambda_init)
     # Output head 2j = d[j, :dh], head 2j+1 = d[j, dh:], so (H/2, 2dh) flattens straight into head order.
     return d.transpose(1, 2).reshape(B, T, H * dh)                                     # (B, T, H·dh)
+
+
+@functools.cache
+def fused_attention_works(dtype: torch.dtype) -> bool:
+    """Whether torch's fused CPU attention runs for `dtype` on this machine (probed once). torch 2.13 picks its AMX
+    path from the hardware but packs with the kernels of the capability it runs at, so with
+    ATEN_CPU_CAPABILITY=avx2 (or default) on an AMX machine, bf16 raises "pack_vnni2 is only supported when avx512
+    is supported" from 64 tokens up."""
+    q = torch.zeros(1, 1, 64, 16, dtype=dtype)
+    try:
+        F.scaled_dot_product_attention(q, q, q, attn_mask=torch.zeros(64, 64, dtype=dtype))
+    except RuntimeError:
+        return False
+    return True
+
+
+def _attention_kernel(dtype: torch.dtype, device: str):
+    """torch's choice of attention kernel, or its math kernel (the same numbers, materialised) where the fused one
+    does not run (fused_attention_works)."""
+    if device != "cpu" or fused_attention_works(dtype):
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel(SDPBackend.MATH)

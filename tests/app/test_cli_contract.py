@@ -1,6 +1,7 @@
 """What scripts and users rely on (issue 11): arguments, exit codes, one JSON schema, batches that never lose work,
-tutor files that are checked. Run through the real console entry point in a subprocess where the bug was seen so,
-in-process (CliRunner) where a fault has to be injected."""
+tutor files that are checked. Run through the console script's entry point, main(argv), in-process (clirun), with
+a real process where only a process shows it (the program name, SIGKILL); CliRunner on the app where a fault has to
+be injected."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clirun import console_script, phiflash
 from typer.testing import CliRunner
 
 from phiflash.app import record
@@ -20,18 +22,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("PHIFLASH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    for var in ("PHIFLASH_MODEL", "PHIFLASH_NO_LOG", "PHIFLASH_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
+def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-
-
-def phiflash(*args, input=None, timeout=120):
-    """The console script as a user runs it (`python -m phiflash` is the same entry point, main())."""
-    return subprocess.run([sys.executable, "-m", "phiflash", *map(str, args)], input=input, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def run(*args, input=None):
@@ -60,8 +52,15 @@ def test_negative_numbers_are_arguments_not_options():
 def test_usage_errors_have_their_own_exit_code_and_say_what_to_type():
     p = phiflash("check", "x^2=4")
     assert p.returncode == EXIT_USAGE  # not 2, which check uses for "unverifiable"
-    assert "Usage: python -m phiflash check [OPTIONS] PROBLEM ANSWER" in p.stderr
+    assert "check [OPTIONS] PROBLEM ANSWER" in p.stderr
     assert "Missing argument" in p.stderr and "--help" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_the_console_script_names_itself_in_usage_lines():
+    p = console_script("check", "x^2=4")
+    assert p.returncode == EXIT_USAGE
+    assert "Usage: python -m phiflash check [OPTIONS] PROBLEM ANSWER" in p.stderr and "Traceback" not in p.stderr
 
 
 @pytest.mark.parametrize("cmd", [[], ["solve"], ["check"], ["batch"], ["tutor"], ["log"]])
@@ -283,6 +282,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process tables from /proc (Linux)")
 def test_workers_die_with_a_sigkilled_batch(tmp_path):
     Path("many.txt").write_text("".join(f"integrate x^{k % 9 + 1} sin({k % 5 + 1}x) cos(x)\n" for k in range(400)))
@@ -343,18 +343,18 @@ def test_quantize_command_writes_a_checkpoint_that_solve_and_info_use(chat_check
     assert p.returncode == 1 and "--to must be int8 or int4" in p.stderr
 
 
-def test_the_model_engine_quantizes_once_and_caches_the_copy(chat_checkpoint, tmp_path):
+def test_the_model_engine_quantizes_once_and_caches_the_copy(chat_checkpoint, isolated_home):
     args = ("solve", "2x = 6", "--model", chat_checkpoint, "--json", "--temperature", "0", "--max-tokens", "4")
     first = phiflash(*args)
     assert first.returncode == 0 and "Quantizing" in first.stderr and "to int8 once" in first.stderr
-    cached = list((tmp_path / "home" / "models").iterdir())
+    cached = list((isolated_home / "phiflash_home" / "models").iterdir())
     assert len(cached) == 1 and "int8" in cached[0].name
     second = phiflash(*args)
     assert second.returncode == 0 and "Quantizing" not in second.stderr
     assert json.loads(second.stdout)["text"] == json.loads(first.stdout)["text"]
     p = phiflash(*args, "--quantize", "none", "--threads", "1")
     assert p.returncode == 0 and "Quantizing" not in p.stderr
-    assert len(list((tmp_path / "home" / "models").iterdir())) == 1
+    assert len(list((isolated_home / "phiflash_home" / "models").iterdir())) == 1
 
 
 def test_think_budget_on_the_command_line(chat_checkpoint):

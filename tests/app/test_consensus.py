@@ -66,7 +66,6 @@ def test_summary_counts_consensus_and_split_apart_from_verified():
 
 
 def test_samples_prefill_once_and_report_every_sample(chat_checkpoint, monkeypatch, tmp_path):
-    monkeypatch.setenv("PHIFLASH_HOME", str(tmp_path))
     from phiflash.app.engines import PhiEngine
     from phiflash.lm.generate import SamplingParams
     eng = PhiEngine(chat_checkpoint, quantize="none")
@@ -82,7 +81,6 @@ def test_samples_prefill_once_and_report_every_sample(chat_checkpoint, monkeypat
 
 
 def test_early_stop_ends_the_other_samples(chat_checkpoint, monkeypatch, tmp_path):
-    monkeypatch.setenv("PHIFLASH_HOME", str(tmp_path))
     from phiflash.app.engines import PhiEngine
     from phiflash.lm.generate import GREEDY
     eng = PhiEngine(chat_checkpoint, quantize="none")

@@ -182,6 +182,7 @@ def test_the_tutor_never_shows_the_models_reasoning():
     assert "Where would you like to start?" in shown and "obviously" not in shown and "x = 4" not in shown
 
 
+@pytest.mark.slow
 def test_the_real_repl_teaches_through_a_pipe(tmp_path):
     script = "x^2 - 5x + 6 = 0\n/hint\n/hint\n(x-2)(x-3) = 0\nx = 2\nx = 2, x = 3\n/quit\n"
     p = subprocess.run([sys.executable, "-m", "phiflash", "tutor", "--engine", "symbolic"], input=script,

@@ -67,6 +67,7 @@ def test_byte_alphabet_is_gpt2s(official_dir):
     assert vocab["Ġ"] == 220 and vocab["!"] == 0  # the first 256 ranks are the single bytes
 
 
+@pytest.mark.slow
 def test_encoding_equals_the_rank_rule_on_math500(tok, naive, math500_rows):
     texts = [r["problem"] for r in math500_rows] + [r["solution"] for r in math500_rows] + TEXTS
     tokens = 0

@@ -85,6 +85,50 @@ def test_decode_path_equals_sdpa_path():
     torch.testing.assert_close(one, both[:, 1:], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+def test_prefill_attention_on_the_math_kernel_equals_the_fused_one(dtype, tol, monkeypatch):
+    """Where torch's fused CPU attention does not run (bf16 under ATEN_CPU_CAPABILITY=avx2 on an AMX machine), the
+    math kernel takes over: the same attention at 64+ tokens, where the fused kernel's AMX path starts."""
+    g = torch.Generator().manual_seed(4)
+    B, H, Hkv, T, dh = 1, 8, 4, 80, 16
+    q = torch.randn(B, H, T, dh, generator=g).to(dtype)
+    k, v = (torch.randn(B, Hkv, T, dh, generator=g).to(dtype) for _ in range(2))
+    kp, vp = ops.split_pairs(k, v)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
+    w = torch.rand(2 * dh, generator=g).to(dtype) + 0.5
+    args = (q, kp, vp, mask, torch.tensor(0.4), 0.3, w)
+    chosen = ops.differential_attention(*args)                 # torch's choice here (the math one if fused fails)
+    monkeypatch.setattr(ops, "fused_attention_works", lambda dtype: False)
+    math = ops.differential_attention(*args)
+    torch.testing.assert_close(chosen.float(), math.float(), rtol=tol, atol=tol)
+
+
+def lower_capabilities() -> list[str]:
+    """The kernel paths below this CPU's own that torch can be forced to (none on ARM, where torch names others)."""
+    return {"AVX512": ["avx2", "default"], "AVX2": ["default"]}.get(torch.backends.cpu.get_cpu_capability(), [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("capability", lower_capabilities() or [pytest.param("default", marks=pytest.mark.skip(
+    reason="no lower x86 kernel path to force on this CPU"))])
+def test_bf16_prefill_runs_at_every_forced_capability(capability):
+    """A fresh process per forced kernel path (the probe is made once per process): a 64-token bf16 prefill of the
+    tiny model runs and equals its float32 twin to bf16 precision."""
+    import os
+    import subprocess
+    import sys
+    code = ("import torch\nfrom phiflash.lm.config import PhiFlashConfig\n"
+            "from phiflash.lm.testing import random_model\n"
+            "m = random_model(PhiFlashConfig.tiny(), seed=0)\nids = torch.randint(0, 500, (1, 64))\n"
+            "ref = m(ids).float()\nlow = m.to(torch.bfloat16)(ids).float()\n"
+            "err = ((low - ref).norm() / ref.norm()).item()\n"
+            "assert err < 0.05, err\nprint(torch.backends.cpu.get_cpu_capability())\n")
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip() == capability.upper()
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-6), (torch.bfloat16, 1e-2)])
 def test_batched_decode_attention_equals_the_per_pair_loop(dtype, tol):
     """The two decode paths (one batched matmul for short key ranges, copy-free per-pair calls for long ones) on

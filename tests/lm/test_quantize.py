@@ -145,6 +145,7 @@ def test_quantize_checkpoint_refuses_what_it_would_damage(tmp_path, tiny_checkpo
         load_model(done)
 
 
+@pytest.mark.slow
 def test_gpu_check_script_runs_on_the_cpu():
     script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.py"
     p = subprocess.run([sys.executable, str(script), "--dry-run"], capture_output=True, text=True, timeout=300)
@@ -183,14 +184,9 @@ def test_a_truncated_quantized_checkpoint_is_one_clear_error(tmp_path, tiny_chec
         load_model(dst)
 
 
-def test_the_checkpoint_block_layout_round_trips_and_loads_on_either_path(monkeypatch, tmp_path, tiny_checkpoint):
+def test_the_checkpoint_block_layout_round_trips():
     nibbles = torch.randint(0, 256, (128, 40), dtype=torch.uint8)
     assert torch.equal(Q.from_blocks(Q.to_blocks(nibbles)), nibbles)
-    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / "q", "int4")
-    ids = torch.randint(0, 500, (1, 9))
-    as_read = load_model(dst)(ids)
-    monkeypatch.setattr(Q, "_BLOCKS_ARE_KERNEL_LAYOUT", False)   # a CPU whose kernel wants another layout
-    assert torch.equal(load_model(dst)(ids), as_read)
 
 
 def test_aligned_safetensors_files_read_back_everywhere(tmp_path):
@@ -216,24 +212,71 @@ def test_aligned_safetensors_files_read_back_everywhere(tmp_path):
             assert torch.equal(back[name], t) and torch.equal(f.get_tensor(name), t)
 
 
-@pytest.mark.parametrize("mode", ["int8", "int4"])
-def test_quantized_checkpoints_load_as_mapped_unless_the_kernels_cannot_use_them(monkeypatch, tmp_path,
-                                                                                 tiny_checkpoint, mode):
-    """An int8 checkpoint written aligned (and int4 in the kernel layout) is used as mapped, never read into
-    copies; one written before the alignment entry is read with copies, giving the same model."""
+def test_aligned_int8_checkpoints_load_as_mapped_and_older_ones_through_copies(monkeypatch, tmp_path,
+                                                                              tiny_checkpoint):
+    """An int8 checkpoint written aligned is used as mapped, never read into copies; one written before the
+    alignment entry is read with copies, giving the same model."""
     from phiflash.lm import weights as W
-    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / mode, mode)
+    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / "int8", "int8")
     ids = torch.randint(0, 500, (1, 9))
     expected = load_model(dst)(ids)
+    opened = spy_on_copies(monkeypatch, W)
+    assert torch.equal(load_model(dst)(ids), expected) and not opened
+    config = json.loads((dst / "config.json").read_text())
+    del config["quantization"]["alignment"]                       # as written by an earlier phiflash
+    (dst / "config.json").write_text(json.dumps(config))
+    assert torch.equal(load_model(dst)(ids), expected) and opened
+
+
+def spy_on_copies(monkeypatch, W) -> list:
+    """The files load_model reads into copies (the rest it maps)."""
     real, opened = W._Copying, []
 
     def copying(file):
         opened.append(file)
         return real(file)
     monkeypatch.setattr(W, "_Copying", copying)
-    assert torch.equal(load_model(dst)(ids), expected) and not opened
-    config = json.loads((dst / "config.json").read_text())
-    del config["quantization"]["alignment"]                       # as written by an earlier phiflash
-    (dst / "config.json").write_text(json.dumps(config))
-    assert torch.equal(load_model(dst)(ids), expected)
-    assert bool(opened) == (mode == "int8")
+    return opened
+
+
+def this_cpus_int4_path() -> str:
+    """Asked of the running torch (it packs a probe), never assumed from the machine a test was written on:
+    torch's AVX-512 kernel reads the checkpoint's blocks as stored; its AVX2 and portable kernels want another
+    layout (ATEN_CPU_CAPABILITY=avx2 or default shows it on an AVX-512 machine)."""
+    return "kernel-layout" if Q.blocks_are_kernel_layout() else "converted"
+
+
+@pytest.mark.parametrize("path", ["kernel-layout", "converted"])
+def test_int4_checkpoints_load_on_either_path(monkeypatch, tmp_path, tiny_checkpoint, path, record_property):
+    """Both branches run on every CPU: the one this CPU takes, and the other one forced. The kernel-layout branch
+    maps the file and uses the blocks as stored; the converted branch reads copies and repacks them with torch's
+    own converter. Outputs are compared with the dequantized twin wherever this CPU's kernel can read the weights
+    it is given: everywhere, except the kernel-layout branch forced on a CPU whose kernel wants the other layout
+    (there only the loading is checked)."""
+    from safetensors import safe_open
+
+    from phiflash.lm import weights as W
+    native = this_cpus_int4_path()
+    numbers_checked = path == "converted" or native == "kernel-layout"
+    record_property("int4_path", f"{path} ({'this CPU' if path == native else 'forced'}, torch "
+                                 f"{torch.backends.cpu.get_cpu_capability()}, outputs checked: {numbers_checked})")
+    dst = quantize_checkpoint(tiny_checkpoint, tmp_path / "q", "int4")
+    ids = torch.randint(0, 500, (1, 9))
+    with monkeypatch.context() as m:                                # the dequantized twin: no kernel anywhere
+        m.setattr(Q, "kernel_usable", lambda *a, **k: False)
+        twin = load_model(dst)
+    monkeypatch.setattr(Q, "_BLOCKS_ARE_KERNEL_LAYOUT", path == "kernel-layout")
+    opened = spy_on_copies(monkeypatch, W)
+    model = load_model(dst)
+    assert bool(opened) == (path == "converted")                    # mapped only where used as stored
+    name = "model.layers.0.mlp.fc1"
+    index = json.loads((dst / "model.safetensors.index.json").read_text())["weight_map"]
+    with safe_open(dst / index[f"{name}.weight"], "pt") as f:
+        stored = f.get_tensor(f"{name}.weight")
+    layer = model.get_submodule(name)
+    assert isinstance(layer, Q.Int4Linear) and layer.kernel
+    expected = stored if path == "kernel-layout" else Q._pack_by_torch(Q.from_blocks(stored))
+    assert torch.equal(layer.weight, expected)
+    if numbers_checked:
+        got, ref = model(ids), twin(ids)
+        assert ((got - ref).norm() / ref.norm()) < 1e-4             # float32: the same numbers, summed otherwise

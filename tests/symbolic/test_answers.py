@@ -1,4 +1,3 @@
-import json
 
 import pytest
 import sympy as sp
@@ -62,9 +61,7 @@ def test_decimals_are_noted():
     assert read_answer(r"\frac{1}{3}").decimals is None
 
 
-def test_every_math500_reference_answer_is_readable(official_dir):
-    from conftest import MATH500
-    rows = [json.loads(line) for line in MATH500.read_text().splitlines()]
-    assert len(rows) == 500
-    for r in rows:
+def test_every_math500_reference_answer_is_readable(math500_rows):
+    assert len(math500_rows) == 500
+    for r in math500_rows:
         read_answer(r["answer"])  # raises ParseError if neither parser can read it

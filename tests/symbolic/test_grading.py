@@ -1,7 +1,6 @@
 """Reading answers the way graders do (issue 15): every notation of an equal answer is verified or, when the reading
 is honestly ambiguous, unverifiable — never "wrong"; an unequal answer is never verified. Pairs by class, our own."""
 
-import json
 from fractions import Fraction
 
 import pytest
@@ -158,14 +157,14 @@ def test_formatting_an_answer_never_changes_its_verdict(value, other, data):
 # ---- real answer formats: MATH-500's references ------------------------------------------------------------------
 
 
-def test_math500_references_against_themselves_and_their_neighbours():
+@pytest.mark.slow
+def test_math500_references_against_themselves_and_their_neighbours(math500_verdicts):
     """Each reference verifies against itself, and a different row's reference never verifies unless the two
     are the same value written alike (rows 5 and x=5)."""
-    from conftest import MATH500
-    REFERENCES = [json.loads(line)["answer"] for line in MATH500.read_text().splitlines()]
+    REFERENCES = math500_verdicts["references"]
     for i, ref in enumerate(REFERENCES):
-        assert verdict(ref, ref).status == VERIFIED, ref
+        assert math500_verdicts["self"][i].status == VERIFIED, ref
         other = REFERENCES[(i + 1) % len(REFERENCES)]
-        v = verdict(other, ref)
+        v = math500_verdicts["prev"][i]
         if v.status == VERIFIED:
             assert other.strip() == ref.strip() or {other, ref} == {"5", "x=5"}, (ref, other)
