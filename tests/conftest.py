@@ -72,6 +72,10 @@ def changed_outside(before: dict, after: dict) -> list[str]:
 
 
 def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        # pytest-xdist runs one worker per core: a worker whose torch pool took every core would put two threads
+        # on each (measured: the fast tier 57-61 s oversubscribed, against ... s with one thread per worker).
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Session fixtures and imports at collection also run with a private home, not only the tests.
     os.environ["PHIFLASH_TESTS_REAL_HOME"] = str(REAL_HOME)
     config._phiflash_outside = snapshot_outside()
@@ -79,6 +83,8 @@ def pytest_configure(config):
     point_home_at(config._phiflash_home, os.environ.__setitem__)
     for var in _USER_VARS:
         os.environ.pop(var, None)
+    (config._phiflash_home / "tmp").mkdir()
+    os.environ["TMPDIR"] = tempfile.tempdir = str(config._phiflash_home / "tmp")
 
 
 def pytest_report_header(config):
@@ -125,6 +131,16 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))  # gettempdir() caches its first answer
     return tmp_path / "user"
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Every test starts from the same random state, whatever ran before it on its worker: an unseeded
+    torch.randint otherwise depends on the order pytest-xdist happens to give the tests."""
+    import random
+    random.seed(0)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(0)
 
 
 class _ParsedOnce:
@@ -212,10 +228,24 @@ def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
 
 
 @pytest.fixture(scope="session")
-def chat_checkpoint(tmp_path_factory) -> Path:
+def tokenizer_cache(request, tmp_path_factory) -> Path:
+    """Where the official tokenizer, rebuilt from vocab.json (4 s), is kept: pytest's own cache between runs
+    (.pytest_cache/d/, ignored by git; one folder per version of the builder, o200k.py), else this session's
+    temporary directory."""
+    import hashlib
+
+    from phiflash.lm import o200k
+    builder = hashlib.sha256(Path(o200k.__file__).read_bytes()).hexdigest()[:12]   # new code, new cache
+    cache = getattr(request.config, "cache", None)
+    return (cache.mkdir(f"phiflash-tokenizers-{builder}") if cache is not None
+            else tmp_path_factory.mktemp("tokenizers"))
+
+
+@pytest.fixture(scope="session")
+def chat_checkpoint(tmp_path_factory, tokenizer_cache) -> Path:
     """A tiny random checkpoint with the official vocabulary size and a tokenizer with the official special ids."""
     from phiflash.lm.testing import write_tiny_checkpoint
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("chat") / "ckpt")
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("chat") / "ckpt", tokenizer_cache=tokenizer_cache)
 
 
 @pytest.fixture(scope="session")

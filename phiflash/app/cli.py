@@ -448,7 +448,7 @@ def _summary_table(console: Console, s: dict, out_path: Path) -> None:
             t.add_row(g, *(str(v[c]) for c in ("problems", "attempted", "correct", "wrong", "unverifiable")),
                       f"{v['accuracy']:.1%}" if v["accuracy"] is not None else "—")
         console.print(t)
-    console.print(f"results: {out_path}")
+    console.print(Text(f"results: {out_path}"), soft_wrap=True)
 
 
 # ---- tutor ----------------------------------------------------------------------------------------------------
@@ -521,7 +521,7 @@ def download(dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to
     """
     err().print(f"downloading {hub.REPO_ID} (about 7.7 GB)…")
     path = hub.download(dir)
-    out().print(f"model files in {path}")
+    out().print(Text(f"model files in {path}"), soft_wrap=True)  # a path is copied whole: never wrapped
 
 
 @app.command("quantize", cls=Command)
@@ -551,8 +551,8 @@ def quantize_(
     with _Bar("quantizing") as bar:
         path = quantize_checkpoint(src, dst, to, head=head, progress=bar)
     size = sum(f.stat().st_size for f in path.glob("*.safetensors"))
-    out().print(f"{to} checkpoint in {path} ({size / 1e9:.2f} GB, {time.perf_counter() - start:.0f} s); use it "
-                f"with --model {path}")
+    out().print(Text(f"{to} checkpoint in {path} ({size / 1e9:.2f} GB, {time.perf_counter() - start:.0f} s); use it "
+                     f"with --model {path}"), soft_wrap=True)
 
 
 @app.command(cls=Command)
@@ -577,7 +577,7 @@ def info(model: Model = None,
     cfg = PhiFlashConfig.from_json(path) if path else PhiFlashConfig()
     console = out()
     console.print(Text(f"model: {path}" if path else "no weights on this machine: showing the official "
-                       "configuration; solve uses the symbolic engine", style="bold"))
+                       "configuration; solve uses the symbolic engine", style="bold"), soft_wrap=bool(path))
     with torch.device("meta"):
         m = PhiFlashForCausalLM(cfg)
     n_params = sum(p.numel() for p in {id(p): p for p in m.parameters()}.values())
@@ -664,7 +664,7 @@ def log_(limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How ma
             print(json.dumps(r, ensure_ascii=False))
         return
     if not rows:
-        out().print(f"no entries in {logdb.log_path()}")
+        out().print(Text(f"no entries in {logdb.log_path()}"), soft_wrap=True)
         return
     table = Table(title=f"phiflash log ({logdb.log_path()})", title_justify="left")
     for col in ("time", "command", "engine", "problem", "answer", "verdict"):

@@ -99,16 +99,16 @@ REFERENCE = Path(os.environ.get("PHIFLASH_REFERENCE") or
 TOKENIZER_FILES = ("tokenizer_config.json", "generation_config.json", "added_tokens.json", "special_tokens_map.json")
 
 
-def write_tokenizer(path: Path, reference: Path | None = None) -> None:
-    """The official tokenizer: tokenizer.json rebuilt from the reference vocab.json (o200k.py; built once per
-    machine and copied) and the official tokenizer_config.json, generation_config.json and the rest. Where the
-    reference files are missing, a small byte-level BPE trained on a few math sentences, with the official
-    special tokens at their official ids, stands in."""
+def write_tokenizer(path: Path, reference: Path | None = None, cache_dir: Path | None = None) -> None:
+    """The official tokenizer: tokenizer.json rebuilt from the reference vocab.json (o200k.py; built once into
+    cache_dir, default the temporary directory, and copied) and the official tokenizer_config.json,
+    generation_config.json and the rest. Where the reference files are missing, a small byte-level BPE trained
+    on a few math sentences, with the official special tokens at their official ids, stands in."""
     reference = REFERENCE if reference is None else Path(reference)
     if (reference / "vocab.json").is_file() and (reference / "tokenizer_config.json").is_file():
         from .tokenizer import rebuilt_tokenizer
 
-        shutil.copyfile(rebuilt_tokenizer(reference, None), path / "tokenizer.json")
+        shutil.copyfile(rebuilt_tokenizer(reference, cache_dir), path / "tokenizer.json")
         for name in TOKENIZER_FILES:
             if (reference / name).is_file():
                 shutil.copyfile(reference / name, path / name)
@@ -145,12 +145,14 @@ def write_small_tokenizer(path: Path, vocab_size: int = 400) -> None:
 
 
 def write_tiny_checkpoint(path: str | Path, config: PhiFlashConfig | None = None, seed: int = 0,
-                          shards: int = 2, dtype: torch.dtype = torch.float32) -> Path:
-    """A random checkpoint directory loadable by `phiflash.load_model` and the CLI's `--model`."""
+                          shards: int = 2, dtype: torch.dtype = torch.float32,
+                          tokenizer_cache: Path | None = None) -> Path:
+    """A random checkpoint directory loadable by `phiflash.load_model` and the CLI's `--model`
+    (tokenizer_cache: where the rebuilt tokenizer is kept between calls, see write_tokenizer)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     config = config or tiny_config()
-    write_tokenizer(path)
+    write_tokenizer(path, cache_dir=tokenizer_cache)
     from tokenizers import Tokenizer
 
     used = set(Tokenizer.from_file(str(path / "tokenizer.json")).get_vocab().values())

@@ -475,3 +475,22 @@ def test_a_checkpoint_without_tokenizer_json_uses_the_one_rebuilt_from_vocab_jso
     assert rebuilt["text"] == with_file["text"] and rebuilt["error"] is None
     assert list((isolated_home / "phiflash_home" / "tokenizers").glob("*/tokenizer.json"))
     assert not (bare / "tokenizer.json").exists()
+
+
+def test_paths_are_printed_whole_at_any_width(tmp_path, monkeypatch):
+    """A path in a message is copied by the user: at 80 columns a long one is never broken across lines."""
+    import huggingface_hub
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "dl"
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **kwargs: str(deep))
+    monkeypatch.setenv("COLUMNS", "80")
+    from phiflash.lm.testing import REFERENCE
+    r = run("download", "--dir", str(deep))
+    assert r.exit_code == 0 and f"model files in {deep}\n" in r.stdout
+    r = run("log")
+    assert str(tmp_path) in r.stdout.replace("\n", "") and "no entries in /" in r.stdout
+    assert len([ln for ln in r.stdout.splitlines() if ln.strip()]) == 1
+    (deep / "config.json").parent.mkdir(parents=True, exist_ok=True)
+    import shutil
+    shutil.copyfile(REFERENCE / "config.json", deep / "config.json")
+    r = run("info", "--model", str(deep))
+    assert f"model: {deep}\n" in r.stdout

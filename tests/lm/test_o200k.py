@@ -35,9 +35,10 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tok(built, cache):
-    """Loaded the way a checkpoint without tokenizer.json is: rebuilt into a cache directory."""
-    return Tokenizer.from_dir(built, cache_dir=cache)
+def tok(built, tokenizer_cache):
+    """Loaded the way a checkpoint without tokenizer.json is: rebuilt into a cache directory (the suite's, kept
+    between runs and keyed by o200k.py's source, so a change to the builder builds anew)."""
+    return Tokenizer.from_dir(built, cache_dir=tokenizer_cache)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,9 @@ def test_byte_alphabet_is_gpt2s(official_dir):
 
 
 @pytest.mark.slow
-def test_encoding_equals_the_rank_rule_on_math500(tok, naive, math500_rows):
+def test_encoding_equals_the_rank_rule_on_math500(built, cache, naive, math500_rows):
+    """Built afresh here (the fast tier's tests share one kept between runs)."""
+    tok = Tokenizer.from_dir(built, cache_dir=cache)
     texts = [r["problem"] for r in math500_rows] + [r["solution"] for r in math500_rows] + TEXTS
     tokens = 0
     for text in texts:
@@ -100,12 +103,37 @@ def test_chat_template_ids_and_rstrip(tok):
     assert tok.stop_ids == (200020, 199999)
 
 
-def test_rebuilt_once_per_vocabulary(built, cache, tok):
+def small_vocab(words: list[str]) -> dict[str, int]:
+    """A byte-level vocab.json: the 256 bytes, then each word's prefixes as merged tokens, in order."""
+    char = o200k.byte_alphabet()
+    spell = lambda b: "".join(char[x] for x in b)  # noqa: E731
+    vocab = {spell(bytes([b])): b for b in range(256)}
+    for word in words:
+        raw = word.encode()
+        for n in range(2, len(raw) + 1):
+            vocab.setdefault(spell(raw[:n]), len(vocab))
+    return vocab
+
+
+def test_rebuilt_once_per_vocabulary(tmp_path, naive):
+    """Built into the cache on first use, read from it after, and a different vocabulary gets its own build; the
+    encoding follows the rank rule (the official vocabulary's build is compared at scale in the slow tier)."""
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "tokenizer_config.json").write_text("{}")
+    (ckpt / "vocab.json").write_text(json.dumps(small_vocab([" the", " theorem", "x+1", "=0"])))
+    cache = tmp_path / "cache"
+    first = Tokenizer.from_dir(ckpt, cache_dir=cache)
     [made] = list(cache.glob("*/tokenizer.json"))
     stamp = made.stat().st_mtime_ns
-    again = Tokenizer.from_dir(built, cache_dir=cache)
-    assert made.stat().st_mtime_ns == stamp and again.encode("x+1") == tok.encode("x+1")
-    assert not (built / "tokenizer.json").exists()  # the checkpoint directory is left as it was
+    again = Tokenizer.from_dir(ckpt, cache_dir=cache)
+    assert made.stat().st_mtime_ns == stamp and again.encode(" the theorem") == first.encode(" the theorem")
+    # a piece that is a token is taken whole (" theorem" is 262, " theo" 259); the split pattern keeps x, +, 1 apart
+    assert first.encode(" theorem x+1=0") == [262, 32, 120, 43, 49, 61, 48] and first.encode(" theo") == [259]
+    assert not (ckpt / "tokenizer.json").exists()  # the checkpoint directory is left as it was
+    (ckpt / "vocab.json").write_text(json.dumps(small_vocab([" theorem"])))
+    Tokenizer.from_dir(ckpt, cache_dir=cache)
+    assert len(list(cache.glob("*/tokenizer.json"))) == 2
 
 
 def test_not_a_byte_level_vocab_is_a_clear_error(tmp_path):
