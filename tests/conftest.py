@@ -84,6 +84,9 @@ def pytest_configure(config):
     for var in _USER_VARS:
         os.environ.pop(var, None)
     (config._phiflash_home / "tmp").mkdir()
+    # Hypothesis keeps caches (its Unicode tables) in .hypothesis/ of the working directory: not in the repository
+    from hypothesis.configuration import set_hypothesis_home_dir
+    set_hypothesis_home_dir(config._phiflash_home / "hypothesis")
     os.environ["TMPDIR"] = tempfile.tempdir = str(config._phiflash_home / "tmp")
 
 

@@ -73,6 +73,8 @@ class Answer:
     # other honest readings of the same text: (how, why, reading), how = "same" (a notation for the same
     # value: 35% as 0.35) or "ambiguous" (1,25 with a decimal comma): a match there is not a confident verdict
     alternatives: list = field(default_factory=list)
+    joined: str | None = None                   # how a list of conditions is joined at top level: and | or | ,
+    false_link: str | None = None               # a chain with a false link ('5 = 4' in x = 5 = 4)
 
 
 def _decimals(text: str) -> int | None:
@@ -86,7 +88,7 @@ def _clean(text: str) -> str:
     if boxed is not None:
         t = boxed
     t = _strip(t)
-    t = re.sub(r"\\(?:text|textbf|mathrm)\{\s*(?:or|and)\s*\}", " or ", t)
+    t = re.sub(r"\\(?:text|textbf|mathrm)\{\s*(or|and)\s*\}", r" \1 ", t)
     t = t.replace("\\dfrac", "\\frac")
     return t.strip()
 
@@ -101,9 +103,13 @@ def read_answer(text: str) -> Answer:
     special = _special(t, text)
     if special is not None:
         return special
+    mixed = re.fullmatch(r"(-?)\s*(\d+)\s+(\d+)\s*/\s*(\d+)", t)
+    if mixed and int(mixed.group(3)) < int(mixed.group(4)):  # 1 1/4 standing alone is a number: a mixed number
+        t = f"{mixed.group(1)}({mixed.group(2)} + {mixed.group(3)}/{mixed.group(4)})"
     form = written_form(t)
     ans = _read(form.value, text)
-    ans.unit = form.unit
+    ans.unit, ans.false_link = form.unit, form.false_link
+    ans.joined = _joiner(form.value)
     for how, why, alt in form.alternatives:
         try:
             ans.alternatives.append((how, why, _read(alt, text)))
@@ -186,6 +192,29 @@ class WrittenForm:
     value: str
     unit: str | None = None
     alternatives: list = field(default_factory=list)  # (how, why, text)
+    false_link: str | None = None
+
+
+def _top_level(v: str):
+    """(index, character) of v outside brackets."""
+    depth = 0
+    for i, ch in enumerate(v):
+        depth += ch in "([{" and 1 or ch in ")]}" and -1 or 0
+        if depth == 0:
+            yield i, ch
+
+
+def _joiner(v: str) -> str | None:
+    """How the members of a list answer are joined at top level: 'and', 'or' or ',' (None for one member, or
+    for several different joiners, which compare() does not read as conditions)."""
+    found = set()
+    for i, ch in _top_level(v):
+        if ch in ",;":
+            found.add(",")
+        for word in ("and", "or"):
+            if v[i:i + len(word) + 2].lower() == f" {word} ":
+                found.add(word)
+    return found.pop() if len(found) == 1 else None
 
 
 _UNIT_WORDS = {
@@ -274,7 +303,7 @@ def written_form(t: str) -> WrittenForm:
             break
         t, unit = head, kind if unit is None else unit
     value = _separators(t)
-    form = WrittenForm(name_part + _chain_end(value), unit)
+    form = WrittenForm(name_part + _chain_end(value), unit, false_link=_false_link(name_part + value))
     if unit == "%":
         form.alternatives.append(("same", "a percent is a hundredth", f"{name_part}({value})/100"))
     elif unit == "°":
@@ -300,6 +329,29 @@ def _separators(v: str) -> str:
     return v
 
 
+def _false_link(v: str) -> str | None:
+    """'5 = 4' when a chain of equalities (x = 5 = 4, 2 + 2 = 5 = 5) has two constant members that differ: a chain
+    holds only if every link holds, so its last member alone is not the answer it states."""
+    cuts = [i for i, ch in _top_level(v) if ch == "=" and v[i - 1:i] not in ("<", ">", "!", "=")
+            and v[i + 1:i + 2] != "="]
+    if len(cuts) < 2 or any(ch in ",;" for _, ch in _top_level(v)):
+        return None
+    members = [m.strip() for m in re.split(r"(?<![<>!=])=(?!=)", v) if m.strip()]
+    values = []
+    for m in members:
+        try:
+            items = parse_math(m)
+        except ParseError:
+            continue
+        if len(items) == 1 and isinstance(items[0], sp.Expr) and not items[0].free_symbols:
+            values.append((m, items[0]))
+    for (ma, a), (mb, b) in zip(values, values[1:]):
+        diff = sp.simplify(a - b)
+        if diff.is_number and diff != 0:
+            return f"{ma} = {mb}"
+    return None
+
+
 def _chain_end(v: str) -> str:
     """`2 \\cdot 5 = 10` is 10 and `x = 4+4+1 = 9` is x = 9: a chain of equalities is read as its last member
     (the name in front kept), as graders read worked answers. One equation with letters on the left is kept."""
@@ -313,6 +365,9 @@ def _chain_end(v: str) -> str:
     if not cuts:
         return v
     first, last = v[: cuts[0]].strip(), v[cuts[-1] + 1:].strip()
+    if len(cuts) == 1 and re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", last) and \
+            not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", first)):
+        return f"{last} = {first}"  # 4 = x: the unknown may stand on either side
     if re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", first):
         return v if len(cuts) == 1 else f"{first} = {last}"
     if re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", first)):
@@ -328,6 +383,9 @@ def _from_items(items: list, text: str) -> Answer:
             flat.extend(it.args)
         else:
             flat.append(it)
+    # 4 = x is x = 4: either side of '=' may hold the unknown
+    flat = [sp.Eq(i.rhs, i.lhs, evaluate=False) if isinstance(i, sp.Eq) and isinstance(i.rhs, sp.Symbol)
+            and not i.lhs.free_symbols else i for i in flat]
     first = flat[0] if flat else None
     if isinstance(first, sp.Eq) and isinstance(first.lhs, sp.Symbol) and all(
             isinstance(i, sp.Expr) for i in flat[1:]):  # x = 2, 3

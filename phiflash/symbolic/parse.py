@@ -139,6 +139,8 @@ def normalise(text: str, latex: bool = False) -> str:
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
     s = s.replace("$", " ").replace("%", "/100").replace("...", " … ")
+    s = _plus_minus(s)
+    s = _digit_groups(s)
     # 912,\!673 and 14{,}916: thousands separators inside one number, before ',' can mean a list
     s = re.sub(r"\b\d{1,3}(?:(?:,\\!|\{,\}|,\\,)\s*\d{3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group(0)), s)
     # 0.1\overline{23}: a repeating decimal, as the exact fraction it is
@@ -158,6 +160,35 @@ def normalise(text: str, latex: bool = False) -> str:
     else:  # in plain text braces are set brackets, except the LaTeX-style group of an exponent: 2^{10}
         s = _exponent_groups(s).replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
     s = s.replace("**", "^").replace("≤", "<=").replace("≥", ">=").replace("=<", "<=").replace("=>", ">=")
+    return s
+
+
+def _plus_minus(s: str) -> str:
+    """+/- is ±, and so is +- where a value starts (x = +-3, +-2): after an operand, x+-3 is x + (-3)."""
+    s = s.replace("+/-", "±")
+    return re.sub(r"(^|[=(\[,{<>]|\bor\b|\band\b)(\s*)\+-", r"\1\2±", s)
+
+
+_SPACES = "[ \u00a0\u202f]"
+
+
+def _digit_groups(s: str) -> str:
+    """Numbers written with spaces: 1 200 and 12 345 678 (groups of three digits) are one number. Any other two
+    numbers side by side have two readings (2 3 is 23 or 2·3; 1 1/4 is 1 + 1/4 or 1/4) and are refused, never
+    multiplied silently. LaTeX environments (matrices) are left alone."""
+    if "\\begin" in s:
+        return s
+    s = re.sub(rf"(?<![\w.,/^])(\d{{1,3}})((?:{_SPACES}\d{{3}})+)(?![\w./]|{_SPACES}*[\d/])",
+               lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), s)
+    # (an exponent's digits are not a number of their own: \sin^2 20^\circ is sin²(20°))
+    m = re.search(rf"(?<![\w.^_])(\d+(?:\.\d+)?){_SPACES}+(\d+(?:\.\d+)?)(\s*/\s*\d+)?", s)
+    if m:
+        a, b, frac = m.group(1), m.group(2), m.group(3)
+        if frac:
+            c = frac.strip().lstrip("/").strip()
+            raise ParseError(f"'{m.group(0).strip()}' has two readings: the mixed number {a} + {b}/{c}, or "
+                             f"{a}·{b}/{c}: write {a} + {b}/{c} or {a}*{b}/{c}")
+        raise ParseError(f"'{a} {b}' has two readings: {a}{b} or {a}·{b}: write the one you mean")
     return s
 
 

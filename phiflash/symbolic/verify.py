@@ -8,8 +8,9 @@ answer is written as a decimal.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import sympy as sp
 
@@ -124,8 +125,10 @@ def _intervals_close(a: sp.Set, b: sp.Set, decimals: int) -> bool:
     pb = b.args if isinstance(b, sp.Union) else (b,)
     if len(pa) != len(pb) or not all(isinstance(i, sp.Interval) for i in pa + pb):
         return False
+    def end_equal(u, v):
+        return u == v if (u.is_infinite or v.is_infinite) else values_equal(u, v, decimals)
     return all(x.left_open == y.left_open and x.right_open == y.right_open and
-               values_equal(x.start, y.start, decimals) and values_equal(x.end, y.end, decimals)
+               end_equal(x.start, y.start) and end_equal(x.end, y.end)
                for x, y in zip(sorted(pa, key=lambda i: float(i.start)), sorted(pb, key=lambda i: float(i.start))))
 
 
@@ -160,7 +163,7 @@ def _as_set(ans: Answer, var) -> sp.Set:
         return sp.EmptySet
     if ans.kind == "values":
         return sp.FiniteSet(*ans.values)
-    result = sp.EmptySet
+    pieces = []
     for item in ans.values:
         if isinstance(item, sp.Set):
             s = item
@@ -178,8 +181,19 @@ def _as_set(ans: Answer, var) -> sp.Set:
                                                     for r in item.args])
         else:
             s = sp.FiniteSet(item)
-        result = sp.Union(result, s)
-    return sp.simplify(result) if not isinstance(result, sp.Set) else result
+        pieces.append(s)
+    # Conditions joined by 'and' all hold (x > -2 and x < 2); by 'or', any (a union); a comma between conditions
+    # has both readings, and is read only where they agree.
+    union = sp.Union(*pieces) if pieces else sp.EmptySet
+    conditions = len(pieces) > 1 and any(isinstance(i, sp.And) or isinstance(i, sp.Rel) and not isinstance(
+        i, (sp.Eq, sp.Ne)) for i in ans.values)  # inequalities; a list of roots (x = 2 and x = -2) is a union
+    if conditions and ans.joined in ("and", ","):
+        both = sp.Intersection(*pieces)
+        if ans.joined == "," and both != union:
+            raise Undecidable(f"'{ans.text}' may mean every condition (and) or any of them (or): write 'and' or "
+                              "'or'")
+        return both
+    return union
 
 
 # ---- verdicts ---------------------------------------------------------------------------------------------------
@@ -247,6 +261,9 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
             cand = _in_base(cand, answer_text, int(prob.n))
         except ParseError as e:
             return Verdict(WRONG, expected_str, str(e), cand.text)
+    refused = _not_the_answer_stated(cand, prob)
+    if refused:
+        return Verdict(UNVERIFIABLE, expected_str, refused, cand.text)
     if cand.kind == "text" or exp.kind == "text":
         same = cand.kind == exp.kind and cand.values == exp.values
         return Verdict(VERIFIED if same else WRONG, expected_str, "" if same else "the text differs", cand.text)
@@ -274,6 +291,7 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
                        "them as equal)", cand.text)
     if ok:
         form = _form_problem(answer_text, prob.form) if prob is not None else None
+        form = form or (_task_form(cand, prob, answer_text) if prob is not None else None)
         if form:
             return Verdict(WRONG, expected_str, f"right value, but {form}", cand.text)
         if cand.decimals is not None and not (prob is not None and prob.form == "decimal") and \
@@ -291,7 +309,7 @@ def _matches_exactly(cand: Answer, exp: Answer, opts: dict) -> bool:
     """The decimals written are the exact value (0.375 = 3/8), not a rounding of it (0.333 for 1/3)."""
     def as_typed(v):
         return {k: as_typed(x) for k, x in v.items()} if isinstance(v, dict) else exact(v)
-    as_written = Answer(cand.kind, [as_typed(v) for v in cand.values], cand.names, None, cand.text, cand.unit)
+    as_written = replace(cand, values=[as_typed(v) for v in cand.values], decimals=None, alternatives=[])
     try:
         return compare(as_written, exp, **opts)
     except Exception:  # noqa: BLE001 - not provably exact
@@ -344,6 +362,70 @@ def _in_base(cand: Answer, text: str, base: int) -> Answer:
         return Answer("values", [sp.Integer(int(digits.group(1), base))], text=text)
     except ValueError:
         raise ParseError(f"{digits.group(1)} is not a numeral in base {base}") from None
+
+
+def _not_the_answer_stated(cand: Answer, prob) -> str | None:
+    """Why an answer cannot be judged as the answer to this problem, or None: a chain with a false link, or an
+    answer about another unknown than the problem's."""
+    if cand.false_link:
+        return f"the chain {cand.text.strip()} has a false link ({cand.false_link}): a chain holds only if every " \
+               "link holds"
+    if prob is None or prob.var is None or prob.kind not in ("equation", "inequality"):
+        return None
+    names = set(cand.names)
+    if cand.kind == "set":
+        names |= {s.name for v in cand.values if isinstance(v, (sp.Rel, sp.And)) for s in v.free_symbols}
+    allowed = {prob.var.name} | {v.name for v in prob.variables}
+    if names and not names & allowed:
+        return f"the problem's unknown is {prob.var}; the answer is about {', '.join(sorted(names))}"
+    return None
+
+
+def _task_form(cand: Answer, prob, text: str) -> str | None:
+    """What is wrong with the form a task asks for (factor, expand, simplify, lowest terms), or None: a value
+    equal to the answer but not in the asked form is not the answer (the problem copied back is equal to it)."""
+    kind = prob.kind
+    if kind in ("factor", "expand", "simplify") or prob.form == "fraction":
+        unreduced = _unreduced_fraction(text)
+        if unreduced:
+            return f"{unreduced} is not in lowest terms"
+    if cand.kind != "values" or len(cand.values) != 1 or not isinstance(cand.values[0], sp.Expr):
+        return None
+    c = cand.values[0]
+    if not c.free_symbols:
+        return None
+    if kind == "factor" and not _fully_factored(c):
+        return "right value, but not factored completely"
+    if kind == "expand" and sp.expand(c) != c:
+        return "right value, but not expanded"
+    if kind == "simplify":
+        num, den = sp.fraction(sp.together(c))
+        common = sp.gcd(num, den)
+        if common.free_symbols:
+            return f"right value, but not simplified: the numerator and denominator share {common}"
+    return None
+
+
+def _unreduced_fraction(text: str) -> str | None:
+    for m in re.finditer(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?![\d.])|\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
+                         text):
+        a, b = (int(g) for g in (m.group(1, 2) if m.group(1) else m.group(3, 4)))
+        if b and math.gcd(a, b) > 1:
+            return m.group(0).strip()
+    return None
+
+
+def _fully_factored(c: sp.Expr) -> bool:
+    """Every factor with a variable is irreducible over the rationals: (x - 2)(x - 3), 2x(x + 1)², not x² - 5x + 6
+    or x(x² - 1)."""
+    for f in sp.Mul.make_args(c):
+        base = f.base if f.is_Pow and f.exp.is_Integer and f.exp > 0 else f
+        if not base.free_symbols:
+            continue
+        _, factors = sp.factor_list(base)
+        if len(factors) != 1 or factors[0][1] != 1:
+            return False
+    return True
 
 
 def _form_problem(text: str, form: str | None) -> str | None:

@@ -372,7 +372,7 @@ def test_think_budget_on_the_command_line(chat_checkpoint):
 
 
 def test_speculation_is_on_by_default_and_changes_nothing_but_speed(chat_checkpoint):
-    args = ["solve", "2 2 2 2 2 2 2 2", "--model", chat_checkpoint, "--json", "--temperature", "0",
+    args = ["solve", "2*2*2*2*2*2*2*2", "--model", chat_checkpoint, "--json", "--temperature", "0",
             "--max-tokens", "24", "--quantize", "none"]
     plain = json.loads(run(*args, "--no-speculate").stdout)
     for flag in ((), ("--speculate",)):
@@ -384,7 +384,7 @@ def test_speculation_is_on_by_default_and_changes_nothing_but_speed(chat_checkpo
 
 
 def test_speculation_with_a_thinking_budget(chat_checkpoint):
-    args = ["solve", "2 2 2 2 2 2 2 2", "--model", chat_checkpoint, "--json", "--temperature", "0",
+    args = ["solve", "2*2*2*2*2*2*2*2", "--model", chat_checkpoint, "--json", "--temperature", "0",
             "--max-tokens", "24", "--quantize", "none", "--think-budget", "6"]
     plain, fast = (json.loads(run(*args, flag).stdout) for flag in ("--no-speculate", "--speculate"))
     assert fast["text"] == plain["text"] and fast["timings"]["think_budget_hit"] == \

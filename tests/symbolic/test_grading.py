@@ -50,9 +50,10 @@ CLASSES = {
         ("(\\frac{3}{5},\\frac{8}{3}]", "(0.6,2.6667]", U),   # 8/3 only to the places written
         ("(\\frac{3}{5},\\frac{8}{3}]", "(0.6,2.7]", U), ("(\\frac{3}{5},\\frac{8}{3}]", "(0.6,2.9]", W),
     ],
-    "chains read as their last member": [
+    "chains read as their last member, when every link holds": [
         ("x = 9", "x = 4+4+1 = 9", V), ("x=10", "x = 2 \\cdot 5 = 10", V), ("12", "3 \\times 4 = 12", V),
-        ("x = 11", "x = 5+5+1 = 7 = 11", V), ("13", "3 \\times 4 = 12", W), ("y = 2x + 1", "y = 2x+1", V),
+        ("x = 11", "x = 5+5+1 = 7 = 11", U),  # 7 = 11 is false
+        ("13", "3 \\times 4 = 12", W), ("y = 2x + 1", "y = 2x+1", V),
         ("y = 2x + 1", "y = 2x + 2", W),
     ],
     "answer sentences": [

@@ -1,0 +1,118 @@
+"""Student notations that got false verdicts (issue 22): each case failed before the change it names, and the
+generated families below check the rule behind it, not only the row."""
+
+import random
+from fractions import Fraction
+
+import pytest
+
+from phiflash.symbolic.parse import ParseError, parse_math
+from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check
+
+V, W, U = VERIFIED, WRONG, UNVERIFIABLE
+
+
+@pytest.mark.parametrize("problem,answer,status,why", [
+    # an answer about another unknown is not the problem's answer
+    ("2x+3=11", "y=4", U, "the problem's unknown is x"),
+    ("2x > 3", "y > 1.5", U, "the problem's unknown is x"),
+    # a chain holds only if every link holds
+    ("2x+3=11", "x = 5 = 4", U, "false link (5 = 4)"),
+    ("2x+3=11", "x = 2+2 = 4", V, ""),
+    # either side of '=' may hold the unknown
+    ("2x+3=11", "4=x", V, ""),
+    ("2x+3=11", "5=x", W, ""),
+    # ±, +-, +/- where a value starts
+    ("x^2=9", "+-3", V, ""), ("x^2=9", "x = +-3", V, ""), ("x^2=9", "x = +/- 3", V, ""), ("x^2=9", "±3", V, ""),
+    ("x^2=9", "x = +-2", W, ""),
+    # decimals at the ends of an interval, under the precision rule
+    ("2x > 3", "x > 1.5", V, ""), ("2x-1 > 3", "x > 2.0", V, ""), ("2x > 3", "x > 1.4", W, ""),
+    ("3x > 1", "x > 0.33", U, "decimal place"),
+    # 'and' is every condition, 'or' any; a comma between conditions has both readings
+    ("x^2 < 4", "x > -2 and x < 2", V, ""), ("|2x-1| > 5", "x < -2 and x > 3", W, ""),
+    ("|2x-1| > 5", "x < -2 or x > 3", V, ""), ("x^2 < 4", "x > -2, x < 2", U, "write 'and' or 'or'"),
+    ("x^2 = 4", "x = 2 and x = -2", V, ""),                       # a list of roots: both are roots
+    # a mixed number standing alone is a number; two numbers side by side are never multiplied silently
+    ("4x=5", "1 1/4", V, ""), ("4x=1", "1 1/4", W, ""), ("4x=1", "x = 1 1/4", U, "two readings"),
+    ("x = 45", "4 5", U, "two readings"),
+    # the asked form is part of the task: the problem copied back is not its answer
+    ("factor x^2-5x+6", "x^2-5x+6", W, "not factored"), ("factor x^2-5x+6", "(x-3)(x-2)", V, ""),
+    ("factor x^3-x", "x(x^2-1)", W, "not factored completely"), ("factor x^3-x", "x(x-1)(x+1)", V, ""),
+    ("expand (x+1)^2", "(x+1)^2", W, "not expanded"), ("expand (x+1)^2", "x^2+2x+1", V, ""),
+    ("simplify 6/8", "6/8", W, "lowest terms"), ("simplify 6/8", "3/4", V, ""),
+    ("simplify (x^2-1)/(x-1)", "(x^2-1)/(x-1)", W, "share x - 1"), ("simplify (x^2-1)/(x-1)", "x+1", V, ""),
+    ("What is 0.75 as a common fraction?", "6/8", W, "lowest terms"),
+])
+def test_student_notations(problem, answer, status, why):
+    v = _check(answer, problem, None)
+    assert v.status == status, v
+    assert why in (v.reason or ""), v
+
+
+def test_numbers_written_with_spaces():
+    assert parse_math("1 200") == parse_math("1200") and parse_math("12 345 678") == [12345678]
+    for text in ("x = 4 5", "2 3", "1 1/4 + 1", "3.5 2", "x + 2 3"):
+        with pytest.raises(ParseError, match="two readings"):
+            parse_math(text)
+    assert parse_math("2x+-3") == parse_math("2x - 3")          # after an operand +- is plus a negative
+
+
+# ---- generated families -------------------------------------------------------------------------------------------
+
+RNG_SEED = 22
+
+
+def _interval_answers(rng: random.Random, k: int, lo: Fraction, hi: Fraction, var: str = "x"):
+    """(problem, equal notations, near misses) for a < x < b written as a problem on (k·x) with rational ends."""
+    problem = f"{k * lo} < {k}{var} < {k * hi}"
+    ends = [(lo, hi)]
+    def show(q: Fraction) -> str:
+        if q.denominator == 1:
+            return str(q.numerator)
+        if 10 ** 6 % q.denominator == 0:                     # a terminating decimal, written exactly
+            return str(float(q)) if rng.random() < 0.5 else f"{q.numerator}/{q.denominator}"
+        return f"{q.numerator}/{q.denominator}"
+    a, b = ends[0]
+    equal = [f"{show(a)} < {var} < {show(b)}", f"{var} > {show(a)} and {var} < {show(b)}",
+             f"({show(a)}, {show(b)})", f"{var} < {show(b)} and {var} > {show(a)}"]
+    step = Fraction(1, 2)
+    near = [f"{show(a)} <= {var} < {show(b)}", f"{var} > {show(a)} or {var} < {show(b)}",
+            f"{show(a - step)} < {var} < {show(b)}", f"{var} < {show(a)} or {var} > {show(b)}",
+            f"y > {show(a)} and y < {show(b)}"]
+    return problem, equal, near
+
+
+def test_interval_notations_never_misjudged():
+    """Equal notations of a < x < b are never 'wrong'; near misses (a closed end, 'or' for 'and', a moved end,
+    the complement, another unknown) are never 'verified'."""
+    rng = random.Random(RNG_SEED)
+    counts = {V: 0, W: 0, U: 0}
+    for _ in range(40):
+        k = rng.randint(1, 6)
+        lo = Fraction(rng.randint(-20, 10), rng.choice([1, 2, 4, 5]))
+        hi = lo + Fraction(rng.randint(1, 12), rng.choice([1, 2, 4]))
+        problem, equal, near = _interval_answers(rng, k, lo, hi)
+        for answer in equal:
+            v = _check(answer, problem, None)
+            assert v.status != WRONG, (problem, answer, v)
+            counts[v.status] += 1
+        for answer in near:
+            v = _check(answer, problem, None)
+            assert v.status != VERIFIED, (problem, answer, v)
+    assert counts[V] >= 0.9 * sum(counts.values()), counts       # honest, and useful: almost all verified
+
+
+def test_root_notations_never_misjudged():
+    """x² = r² written as students write its roots (±, +-, +/-, either side of '=', 'and', a set) is never
+    'wrong'; one root, a wrong sign or another unknown is never 'verified'."""
+    rng = random.Random(RNG_SEED + 1)
+    for _ in range(30):
+        r = rng.randint(1, 30)
+        problem = f"x^2 = {r * r}"
+        for answer in (f"x = ±{r}", f"+-{r}", f"x = +/- {r}", f"x = {r} and x = -{r}", f"{{{r}, -{r}}}",
+                       f"x = -{r}, x = {r}", f"{r} = x or -{r} = x"):
+            v = _check(answer, problem, None)
+            assert v.status != WRONG, (problem, answer, v)
+        for answer in (f"x = {r}", f"x = ±{r + 1}", f"y = ±{r}", f"x = {r} = {r + 1}"):
+            v = _check(answer, problem, None)
+            assert v.status != VERIFIED, (problem, answer, v)
