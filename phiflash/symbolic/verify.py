@@ -395,14 +395,14 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
     if not c.free_symbols:
         return None
     if kind == "factor" and not _fully_factored(c):
-        return "right value, but not factored completely"
+        return "not factored completely"
     if kind == "expand" and sp.expand(c) != c:
-        return "right value, but not expanded"
+        return "not expanded"
     if kind == "simplify":
         num, den = sp.fraction(sp.together(c))
         common = sp.gcd(num, den)
         if common.free_symbols:
-            return f"right value, but not simplified: the numerator and denominator share {common}"
+            return f"not simplified: the numerator and denominator share {common}"
     return None
 
 
