@@ -35,6 +35,7 @@ MAX_CHARS, MAX_TOKENS, MAX_DEPTH, MAX_BITS = 2000, 600, 60, 20_000
 FUNCTIONS = {
     "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "cot": sp.cot, "sec": sp.sec, "csc": sp.csc,
     "asin": sp.asin, "acos": sp.acos, "atan": sp.atan, "arcsin": sp.asin, "arccos": sp.acos, "arctan": sp.atan,
+    "acot": sp.acot, "asec": sp.asec, "acsc": sp.acsc, "arccot": sp.acot, "arcsec": sp.asec, "arccsc": sp.acsc,
     "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "exp": sp.exp, "ln": sp.log, "log": sp.log,
     "sqrt": sp.sqrt, "abs": sp.Abs, "floor": sp.floor, "ceil": sp.ceiling,
 }
@@ -141,6 +142,9 @@ def normalise(text: str, latex: bool = False) -> str:
     s = s.replace("$", " ").replace("%", "/100").replace("...", " … ")
     s = _plus_minus(s)
     s = _digit_groups(s)
+    # \cos^{-1} x and sin^-1(x) are the inverse functions, never 1/cos x (the competition and calculator notation)
+    s = re.sub(r"(\\?)(sin|cos|tan|cot|sec|csc)\s*\^\s*(?:\{\s*-\s*1\s*\}|\(\s*-\s*1\s*\)|-\s*1(?![\d.]))",
+               r"\1arc\2", s)
     # 912,\!673 and 14{,}916: thousands separators inside one number, before ',' can mean a list
     s = re.sub(r"\b\d{1,3}(?:(?:,\\!|\{,\}|,\\,)\s*\d{3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group(0)), s)
     # 0.1\overline{23}: a repeating decimal, as the exact fraction it is
@@ -261,6 +265,7 @@ ENGLISH = {
     "his", "how", "its", "let", "may", "not", "now", "off", "one", "our", "out", "own", "per", "put", "run",
     "say", "see", "set", "she", "the", "too", "two", "use", "was", "way", "who", "why", "yes", "yet", "you",
     "all", "any", "but", "each", "what", "when", "find", "then", "than", "that", "this", "with", "from",
+    "add", "ten", "six", "new", "end", "try", "big", "old", "day", "age",   # "Add $4_6 + 14_6$" is no A·d·d
 }
 # Names of operations and functions this parser does not evaluate: read as letters they would be products of
 # variables ("17 mod 5" as 85·m·o·d), so they are refused, never guessed at.
@@ -587,16 +592,25 @@ def safe_pow(base: sp.Expr, exp: sp.Expr, lazy: bool = False) -> sp.Expr:
         bits = abs(float(exp)) * abs(math.log2(abs(float(base)))) if base.is_finite else 0
         if bits > MAX_BITS:
             raise ParseError("number too large to compute exactly")
+    if exp.is_Rational and exp.q % 2 == 1 and exp.q > 1 and base.is_number and base.is_extended_negative:
+        return _odd_root(base, exp.q) ** exp.p  # (−125)^(4/3) = 625, (−27)^(5/3) = −243: real, as in competitions
     return sp.Pow(base, exp)
+
+
+def _odd_root(a: sp.Expr, n) -> sp.Expr:
+    """The n-th root; of a negative number and odd n, the real one (∛−8 = −2), never SymPy's complex principal."""
+    if sp.Integer(n) == n and int(n) % 2 == 1 and a.is_number and a.is_extended_negative:
+        return -sp.root(-a, n)
+    return sp.root(a, n)
 
 
 def _call(name: str, args: list[sp.Expr]) -> sp.Expr:
     if name == "root":
         if len(args) != 2:
             raise ParseError("root takes two arguments")
-        return sp.root(args[0], args[1])
+        return _odd_root(args[0], args[1])
     if name == "cbrt":
-        return sp.root(args[0], 3) if len(args) == 1 else _bad_arity(name)
+        return _odd_root(args[0], 3) if len(args) == 1 else _bad_arity(name)
     if name == "log" and len(args) == 2:
         return sp.log(args[0], args[1])
     if name == "binomial":

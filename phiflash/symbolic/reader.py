@@ -42,8 +42,9 @@ class Sentence:
         text = re.sub(r"\$([^$]*)\$", slot, text)
         text = re.sub(r"\\begin\{align\*?\}|\\end\{align\*?\}", " ", text)
         self.text = " ".join(text.split())
-        # punctuation that LaTeX writers leave inside the math ("$18^6.$", "$x,$") belongs to the sentence
-        self.math = [re.sub(r"[\s.,;:?!]+$|^\s*:", "", m).strip() for m in self.math]
+        # punctuation that LaTeX writers leave inside the math ("$18^6.$", "$x,$") belongs to the sentence; a '!'
+        # inside the math is a factorial ("$7!$", "$(8-3)!.$"), never punctuation
+        self.math = [re.sub(r"[\s.,;:?]+$|^\s*:", "", m).strip() for m in self.math]
 
     def restore(self, s: str) -> str:
         return _SLOT_RE.sub(lambda m: " " + self.math[int(m.group(1))] + " ", s).strip()
@@ -546,6 +547,9 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         pick = {"greatest": "largest", "least": "smallest"}.get(pick, pick)
         if pick and pick not in _PICKS.get(p.kind, ()):
             raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")
+        if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros)\b",
+                                                                  s.text, re.IGNORECASE):
+            domain = sp.S.Reals  # "the sum of the real roots" means the real ones, not all of them
         return replace(p, target=target, pick=pick, domain=domain)
     if kind == "posdiff":  # |A − B|, each side a number or "a of b"
         a, b = (sp.Mul(*[_number(s.restore(x)) for x in re.split(r"\s+of\s+", g[k])]) for k in ("a", "b"))

@@ -8,7 +8,7 @@ definite integrals and limits against an independent SymPy evaluation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import sympy as sp
@@ -280,6 +280,21 @@ def _equation(p: Problem) -> Solution:
     has_den = any(isinstance(a, sp.Pow) and a.exp.is_negative and a.base.has(x) for a in sp.preorder_traversal(f))
     radical = any(isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer and a.base.has(x)
                   for a in sp.preorder_traversal(f))
+    for side, other in ((lhs, rhs), (rhs, lhs)):
+        if isinstance(side, sp.Pow) and side.exp.is_Rational and side.exp.p == 1 and side.exp.q % 2 == 1 and \
+                side.exp.q > 1 and side.base.has(x) and not other.has(x):
+            # ∛E = c: an odd root is one-to-one on the reals, so E = c³ holds exactly when it does (real roots)
+            inner = sp.Eq(side.base, other ** side.exp.q)
+            sol = _equation(replace(p, items=(inner,) + tuple(p.items[1:])))
+            sol.steps.insert(0, Step(f"Raise both sides to the power {side.exp.q} (an odd root is one-to-one)",
+                                     inner))
+            return replace(sol, problem=p)
+    if any(isinstance(a, sp.Pow) and a.exp.is_Rational and a.exp.q % 2 == 1 and a.exp.q > 1 and a.base.has(x)
+           for a in sp.preorder_traversal(f)):
+        # ∛(3 − 1/x) = −4: an odd root is real for a negative radicand (the competition reading), where SymPy's
+        # principal root is complex, so its solutions would be a guess in one reading or the other
+        raise SolveError("an odd root of an expression in the unknown: its real and principal readings differ "
+                         "where the radicand is negative, and the real one is not solved here")
     transcendental = f.has(sp.exp, sp.log) or any(isinstance(a, sp.Pow) and a.exp.has(x)
                                                    for a in sp.preorder_traversal(f))
     if not (has_den or radical or transcendental):

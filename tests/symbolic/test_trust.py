@@ -82,6 +82,7 @@ def _interval_answers(rng: random.Random, k: int, lo: Fraction, hi: Fraction, va
     return problem, equal, near
 
 
+@pytest.mark.slow
 def test_interval_notations_never_misjudged():
     """Equal notations of a < x < b are never 'wrong'; near misses (a closed end, 'or' for 'and', a moved end,
     the complement, another unknown) are never 'verified'."""
@@ -102,6 +103,7 @@ def test_interval_notations_never_misjudged():
     assert counts[V] >= 0.9 * sum(counts.values()), counts       # honest, and useful: almost all verified
 
 
+@pytest.mark.slow
 def test_root_notations_never_misjudged():
     """x² = r² written as students write its roots (±, +-, +/-, either side of '=', 'and', a set) is never
     'wrong'; one root, a wrong sign or another unknown is never 'verified'."""
@@ -116,3 +118,33 @@ def test_root_notations_never_misjudged():
         for answer in (f"x = {r}", f"x = ±{r + 1}", f"y = ±{r}", f"x = {r} = {r + 1}"):
             v = _check(answer, problem, None)
             assert v.status != VERIFIED, (problem, answer, v)
+
+
+# ---- competition conventions (issue 22, item 6): each case answered wrong before ---------------------------------
+
+
+@pytest.mark.parametrize("problem,answer", [
+    ("What is $9!$?", "362880"),                                      # a '!' inside the math is a factorial
+    ("Compute $3\\cdot3! + 2!$.", "20"),
+    ("Find $n$ such that $4 \\cdot n = 6!$.", "180"),
+    ("What is $(7-4)!$?", "6"),
+    ("Evaluate $(-8)^{5/3}$.", "-32"),                                # odd roots of negative numbers are real
+    ("Evaluate $(-125)^{4/3}$.", "625"),
+    ("Compute $\\sqrt[3]{-64}$.", "-4"),
+    ("Solve for $x$: $\\sqrt[3]{2x - 1} = -3$", "x = -13"),           # ∛E = c: E = c³ on the reals
+    ("Compute $\\sin(\\cos^{-1} \\frac{4}{5})$.", "3/5"),              # inverse-function notation
+    ("Compute $\\tan^{-1} 1$.", "\\frac{\\pi}{4}"),
+    ("Find the sum of the real roots of $x^4 - 9 = 0$.", "0"),       # 'real roots' means the real ones
+    ("Find the product of the real roots of $x^4 - 9 = 0$.", "-3"),
+])
+def test_competition_conventions(problem, answer):
+    v = _check(answer, problem, None)
+    assert v.status == VERIFIED, v
+
+
+@pytest.mark.parametrize("problem,answer", [
+    ("Add $4 + 14$.", "18"),                                          # 'Add' is a word, never A·d·d
+    ("Solve for $x$: $\\sqrt[3]{x^2 - 9} = x$", "x = 2"),             # an odd root of a non-isolated unknown
+])
+def test_refused_rather_than_guessed(problem, answer):
+    assert _check(answer, problem, None).status == UNVERIFIABLE
