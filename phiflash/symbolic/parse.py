@@ -588,7 +588,7 @@ def safe_pow(base: sp.Expr, exp: sp.Expr, lazy: bool = False) -> sp.Expr:
         return sp.Pow(base, exp, evaluate=False)
     if exp.is_Number and abs(exp) > 10 ** 6:
         raise ParseError("exponent too large")
-    if base.is_Number and exp.is_Number and base != 0 and abs(base) != 1:
+    if base.is_Number and exp.is_Number and not base.is_zero and abs(base) != 1:  # 0. is zero (Float(0) != 0)
         bits = abs(float(exp)) * abs(math.log2(abs(float(base)))) if base.is_finite else 0
         if bits > MAX_BITS:
             raise ParseError("number too large to compute exactly")

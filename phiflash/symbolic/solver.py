@@ -17,6 +17,7 @@ from sympy.solvers.solvers import unrad
 
 from ..errors import PhiflashError
 from .equality import is_zero
+from .parse import ParseError
 from .problem import Problem, parse_problem
 from .timelimit import run_with_time_limit
 
@@ -622,6 +623,8 @@ def _walk_rules(rule, steps, depth=0):
 
 def _integral(p: Problem) -> Solution:
     x, f = p.var, exact(p.expr)
+    if x is None:
+        raise ParseError(f"nothing to integrate over: {p.text!r} has no variable")
     steps: list[Step] = []
     try:
         rule = mi.integral_steps(f, x)

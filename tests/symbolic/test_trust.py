@@ -148,3 +148,13 @@ def test_competition_conventions(problem, answer):
 ])
 def test_refused_rather_than_guessed(problem, answer):
     assert _check(answer, problem, None).status == UNVERIFIABLE
+
+
+@pytest.mark.parametrize("text", ["pi/0.^0|<=", "integrate∞", "integrate 5", "0.^0^0.^0"])
+def test_reading_raises_only_parse_errors(text):
+    """Inputs a fuzzer found (ValueError from float logarithms of 0. and from integrals with no variable)."""
+    from phiflash.symbolic.solver import SolveError, solve_problem
+    try:
+        solve_problem(text)
+    except (ParseError, SolveError):
+        pass
