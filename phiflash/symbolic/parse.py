@@ -160,6 +160,12 @@ def normalise(text: str, latex: bool = False) -> str:
         raise ParseError("scientific notation like 1e-3 is ambiguous here: write 10^(-3) or 0.001")
     s = re.sub(r"\b([0-9A-Za-z]+)_\{?(\d+)\}?", _base_number, s)  # 52_8: a numeral in base 8
     if "\\" in s or latex:
+        # in LaTeX an exponent without braces is one character ($5^65^w$ is typeset 5⁶5ʷ), where a typist means
+        # 5^(65…): two readings, so the braces are asked for
+        m = re.search(r"(\^\s*)(\d)(\d+)", s)
+        if m:
+            raise ParseError(f"'{m.group(0)}' has two readings: ^{m.group(2)} then {m.group(3)} (as LaTeX typesets "
+                             f"it) or ^{{{m.group(2)}{m.group(3)}}}: write the braces")
         s = latex_to_plain(s)
     else:  # in plain text braces are set brackets, except the LaTeX-style group of an exponent: 2^{10}
         s = _exponent_groups(s).replace("{", " SETOPEN ").replace("}", " SETCLOSE ")

@@ -102,9 +102,25 @@ def choose_var(objs, hint: str | None = None) -> sp.Symbol | None:
     return sorted(free, key=lambda s: s.name)[0] if free else None
 
 
+def _lines_of_math(text: str) -> str:
+    """Lines that are each an equation or inequality are a list of them (a system when they share unknowns),
+    never one expression glued across the line break ('2x=4⏎5x=10' is not 2x = 45x = 10)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if len(lines) < 2 or "$" in text or "\\" in text:
+        return text
+    for ln in lines:
+        try:
+            items = parse_math(ln)
+        except ParseError:
+            return text
+        if len(items) != 1 or not isinstance(items[0], (sp.Rel, sp.And)):
+            return text
+    return "; ".join(lines)
+
+
 def parse_problem(text: str) -> Problem:
     """Raises ParseError for anything that is not a problem we can read."""
-    original = text
+    original = text = _lines_of_math(text)
     text = " ".join(text.strip().split())
     if not text:
         raise ParseError("the problem is empty")

@@ -158,3 +158,21 @@ def test_reading_raises_only_parse_errors(text):
         solve_problem(text)
     except (ParseError, SolveError):
         pass
+
+
+def test_lines_of_math_are_a_list_never_one_glued_expression():
+    """'2x=4⏎5x=10' was one expression (2x = 45x = 10: "no solution ✓ verified")."""
+    from phiflash.symbolic.problem import parse_problem
+    from phiflash.symbolic.solver import solve_problem
+    assert parse_problem("x+y=3\nx-y=1\n").kind == "system"
+    assert solve_problem("x+y=3\nx-y=1").answer_text == "x = 2, y = 1"
+    with pytest.raises(ParseError, match="several equations in one variable"):
+        parse_problem("2x=4\n5x=10")
+    assert parse_problem("What is\n2 + 3?").kind == "evaluate"            # a problem broken over lines is one
+
+
+def test_an_unbraced_latex_exponent_of_several_digits_has_two_readings():
+    """$5^65^w$ is typeset 5⁶5ʷ, where plain 5^65^w would be 5^(65^w): the solver answered w = log 2/log 65."""
+    with pytest.raises(ParseError, match="two readings"):
+        parse_math("5^65^w = 25", latex=True)
+    assert parse_math("2^{10}", latex=True) == parse_math("2^10") == [1024]   # braces, or plain text: one reading
