@@ -48,14 +48,17 @@ def changed_outside(before: dict) -> list[str]:
     return conftest.changed_outside(before, conftest.snapshot_outside())
 
 
-def test_the_guard_sees_a_write_to_the_real_home():
-    """The check above (and the one at the end of every run) can fail: a file put in the real home is reported.
-    It is removed again at once."""
+def test_the_guard_sees_a_write_to_a_home(tmp_path, monkeypatch):
+    """The check above (and the one at the end of every run) can fail: a file put in a home's data folder or at
+    its top level is reported. Shown on a stand-in home, so that no test writes to the real one (a probe there
+    was seen by the other worker's snapshot)."""
+    home = tmp_path / "stand-in-home"
+    (home / ".local" / "share").mkdir(parents=True)
+    monkeypatch.setattr(conftest, "REAL_HOME", home)
+    monkeypatch.setattr(conftest, "WATCHED", [home / ".local" / "share", home / ".cache", home / ".config"])
     before = conftest.snapshot_outside()
-    fd, name = tempfile.mkstemp(prefix=".phiflash-isolation-probe-", dir=conftest.REAL_HOME)
-    os.close(fd)
-    try:
-        assert name in changed_outside(before)
-    finally:
-        os.unlink(name)
-    assert changed_outside(before) == []
+    (home / ".local" / "share" / "phiflash").mkdir()
+    (home / ".local" / "share" / "phiflash" / "logs.db").write_text("x")
+    (home / ".probe").write_text("x")
+    assert {str(home / ".local" / "share" / "phiflash" / "logs.db"), str(home / ".probe")} <= \
+        set(changed_outside(before))

@@ -64,7 +64,7 @@ class Solution:
         if p.form in ("base", "decimal"):
             return self.answer_text
         if p.kind == "equation" and isinstance(a, list):
-            objs = [sp.Eq(p.var, v) for v in a] if a else []
+            objs = [sp.Eq(p.var, v) for v in _shown_roots(p, a)] if a else []
             if not objs:
                 return self.answer_text
         elif p.kind == "system" and a:
@@ -117,8 +117,23 @@ def latex(obj) -> str:
     return sp.latex(obj, imaginary_unit="i") if isinstance(obj, (sp.Basic, sp.MatrixBase)) else str(obj)
 
 
+def _shown_roots(p: Problem, roots: list) -> list:
+    """(x − 4)³ = 8 is answered x = 6: where real solutions exist they are the answer, unless complex ones are asked
+    for; with none real, the complex ones are (3x² + 4x + 5 = 1). The check accepts either list."""
+    real = [r for r in roots if sp.N(r).is_real]
+    return real if real and not re.search(r"complex|imaginary", p.text, re.IGNORECASE) else roots
+
+
+def _terminating(v) -> bool:
+    return isinstance(v, sp.Rational) and not (sp.factorint(v.q).keys() - {2, 5})
+
+
 def format_answer(sol: Solution, fmt) -> str:
     p, a = sol.problem, sol.answer
+    if p.form == "decimal" and _terminating(a):  # "Express your answer as a decimal": 28.2, not 141/5
+        return format(Decimal(int(a.p)) / Decimal(int(a.q)), "f")
+    if p.form == "decimal" and p.kind == "equation" and isinstance(a, list) and a and all(map(_terminating, a)):
+        return ", ".join(f"{fmt(p.var)} = {format(Decimal(int(v.p)) / Decimal(int(v.q)), 'f')}" for v in a)
     if p.kind == "equation" and isinstance(a, sp.Expr):  # a target's value, or the sum of the solutions
         return fmt(a)
     if p.form == "base" and isinstance(a, sp.Integer) and p.n is not None:
@@ -131,7 +146,7 @@ def format_answer(sol: Solution, fmt) -> str:
             return fmt(a) if fmt is plain else f"{fmt(p.var)} \\in {fmt(a)}"
         if not a:
             return "no solution"
-        return (", " if fmt is plain else r",\ ").join(f"{fmt(p.var)} = {fmt(v)}" for v in a)
+        return (", " if fmt is plain else r",\ ").join(f"{fmt(p.var)} = {fmt(v)}" for v in _shown_roots(p, a))
     if p.kind == "system":
         if not a:
             return "no solution"
@@ -437,6 +452,10 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
             notes.append("no real solution; all roots are complex")
     roots = _sort(set(roots))
     good = [r for r in roots if is_zero(f.subs(x, r)) is not False]
+    if len(_shown_roots(p, good)) < len(good):
+        notes.append("the complex roots " + ", ".join(plain(r) for r in good if r not in _shown_roots(p, good)) +
+                     " are left out of the answer: the real solutions are the answer unless complex ones are "
+                     "asked for (an answer that lists them too is also right)")
     steps.append(Step("Check by substituting each root", sp.FiniteSet(*good)))
     return Solution(p, good, steps, notes, check="substitution into the original equation")
 

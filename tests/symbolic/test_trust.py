@@ -176,3 +176,27 @@ def test_an_unbraced_latex_exponent_of_several_digits_has_two_readings():
     with pytest.raises(ParseError, match="two readings"):
         parse_math("5^65^w = 25", latex=True)
     assert parse_math("2^{10}", latex=True) == parse_math("2^10") == [1024]   # braces, or plain text: one reading
+
+
+@pytest.mark.parametrize("problem,shown,also_right", [
+    ("Solve for $x$: $(x-4)^3 = 8$", "x = 6", "x = 6, x = 3 + sqrt(3)i, x = 3 - sqrt(3)i"),
+    ("x^4 = 16", "x = -2, x = 2", "x = ±2, ±2i"),
+])
+def test_real_solutions_are_the_answer_where_there_are_any(problem, shown, also_right):
+    """The solver answered (x − 4)³ = 8 with its three complex roots where the answer is 6; a list with the
+    complex roots too is still right, and with no real root the complex ones are the answer."""
+    from phiflash.symbolic.solver import solve_problem
+    sol = solve_problem(problem)
+    assert sol.answer_text == shown and "left out" in " ".join(sol.notes)
+    assert _check(also_right, problem, None).status == VERIFIED
+    assert "i" in solve_problem("3x^2+4x+5=1").answer_text
+
+
+@pytest.mark.parametrize("problem,shown", [
+    ("If $(w+1)^2 = w^2 + 5$, find $w^2$. Express your answer as a decimal.", "4"),
+    ("What is the smallest value of $x$ that satisfies $8x^2 - 38x + 35 = 0$? Express your answer as a decimal.",
+     "x = 1.25"),
+])
+def test_a_decimal_asked_for_is_given(problem, shown):
+    from phiflash.symbolic.solver import solve_problem
+    assert solve_problem(problem).answer_text == shown
