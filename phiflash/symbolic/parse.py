@@ -149,6 +149,13 @@ def normalise(text: str, latex: bool = False) -> str:
     s = re.sub(r"\b\d{1,3}(?:(?:,\\!|\{,\}|,\\,)\s*\d{3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group(0)), s)
     # 0.1\overline{23}: a repeating decimal, as the exact fraction it is
     s = re.sub(r"(?<![\w.])(\d*)\.(\d*)\\overline\s*\{\s*(\d+)\s*\}", _repeating, s)
+    # 0.(3) is 0.3 repeating; 0.1(6) also reads as 0.1·6, so it is refused with both readings
+    s = re.sub(r"(?<![\w.])(\d*)\.()\((\d+)\)", _repeating, s)
+    both = re.search(r"(?<![\w.])(\d*)\.(\d+)\((\d+)\)", s)
+    if both:
+        raise ParseError(f"'{both.group(0)}' has two readings: {both.group(1) or 0}.{both.group(2)} then "
+                         f"{both.group(3)} repeating ({_repeating(both)[1:-1]}), or {both.group(1) or 0}."
+                         f"{both.group(2)}·{both.group(3)}: write \\overline{{{both.group(3)}}} or the product")
     # 4\dfrac{5}{8}: a mixed number is 4 + 5/8, never 4·5/8
     s = re.sub(r"(?<![\w.}^_])(\d+)\s*\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
                r"(\1+\2/\3)", s)

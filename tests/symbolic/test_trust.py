@@ -5,6 +5,7 @@ import random
 from fractions import Fraction
 
 import pytest
+import sympy as sp
 
 from phiflash.symbolic.parse import ParseError, parse_math
 from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check
@@ -200,3 +201,12 @@ def test_real_solutions_are_the_answer_where_there_are_any(problem, shown, also_
 def test_a_decimal_asked_for_is_given(problem, shown):
     from phiflash.symbolic.solver import solve_problem
     assert solve_problem(problem).answer_text == shown
+
+
+def test_repeating_decimals_in_parentheses():
+    """0.(3) was read as 0·3 = 0, so check said "wrong" to the right answer of 3x = 1."""
+    assert parse_math("0.(3)") == [sp.Rational(1, 3)] and parse_math("1.(142857)") == [sp.Rational(8, 7)]
+    assert _check("0.(3)", "3x=1", None).status == VERIFIED and _check("0.(6)", "3x=1", None).status == WRONG
+    with pytest.raises(ParseError, match="two readings"):
+        parse_math("0.1(6)")                                                 # 0.1 then 6 repeating, or 0.1·6
+    assert parse_math("2(3)") == [6]
