@@ -612,7 +612,8 @@ def safe_pow(base: sp.Expr, exp: sp.Expr, lazy: bool = False) -> sp.Expr:
 
 def _odd_root(a: sp.Expr, n) -> sp.Expr:
     """The n-th root; of a negative number and odd n, the real one (∛−8 = −2), never SymPy's complex principal."""
-    if sp.Integer(n) == n and int(n) % 2 == 1 and a.is_number and a.is_extended_negative:
+    odd = int(n) % 2 == 1 if isinstance(n, int) or getattr(n, "is_Integer", False) else False  # root(-8, k): no
+    if odd and a.is_number and a.is_extended_negative:
         return -sp.root(-a, n)
     return sp.root(a, n)
 

@@ -151,7 +151,8 @@ def test_refused_rather_than_guessed(problem, answer):
     assert _check(answer, problem, None).status == UNVERIFIABLE
 
 
-@pytest.mark.parametrize("text", ["pi/0.^0|<=", "integrate∞", "integrate 5", "0.^0^0.^0"])
+@pytest.mark.parametrize("text", ["pi/0.^0|<=", "integrate∞", "integrate 5", "0.^0^0.^0", "root(-8, k)",
+                                  "root(-8, 1.5)"])
 def test_reading_raises_only_parse_errors(text):
     """Inputs a fuzzer found (ValueError from float logarithms of 0. and from integrals with no variable)."""
     from phiflash.symbolic.solver import SolveError, solve_problem
