@@ -329,14 +329,25 @@ def _separators(v: str) -> str:
     return v
 
 
+def _chain_cuts(v: str) -> list[int] | None:
+    """Where the top-level '=' of a chain are (not <=, >=, !=, ==); None for a list ('x = 2, 3', 'x = 2 or x = 3'),
+    whose members are each their own answer."""
+    cuts = []
+    for i, ch in _top_level(v):
+        if ch == "=" and v[i - 1:i] not in ("<", ">", "!", "=") and v[i + 1:i + 2] != "=":
+            cuts.append(i)
+        if ch in ",;" or v[i:i + 4] in (" or ", " and"):
+            return None
+    return cuts
+
+
 def _false_link(v: str) -> str | None:
     """'5 = 4' when a chain of equalities (x = 5 = 4, 2 + 2 = 5 = 5) has two constant members that differ: a chain
     holds only if every link holds, so its last member alone is not the answer it states."""
-    cuts = [i for i, ch in _top_level(v) if ch == "=" and v[i - 1:i] not in ("<", ">", "!", "=")
-            and v[i + 1:i + 2] != "="]
-    if len(cuts) < 2 or any(ch in ",;" for _, ch in _top_level(v)):
+    cuts = _chain_cuts(v)
+    if not cuts or len(cuts) < 2:
         return None
-    members = [m.strip() for m in re.split(r"(?<![<>!=])=(?!=)", v) if m.strip()]
+    members = [v[a + 1:b].strip() for a, b in zip([-1] + cuts, cuts + [len(v)])]
     values = []
     for m in members:
         try:
@@ -355,15 +366,9 @@ def _false_link(v: str) -> str | None:
 def _chain_end(v: str) -> str:
     """`2 \\cdot 5 = 10` is 10 and `x = 4+4+1 = 9` is x = 9: a chain of equalities is read as its last member
     (the name in front kept), as graders read worked answers. One equation with letters on the left is kept."""
-    depth, cuts = 0, []
-    for i, ch in enumerate(v):
-        depth += ch in "([{" and 1 or ch in ")]}" and -1 or 0
-        if depth == 0 and ch == "=" and v[i - 1:i] not in ("<", ">", "!", "=") and v[i + 1:i + 2] != "=":
-            cuts.append(i)
-        if depth == 0 and (ch in ",;" or v[i:i + 4] in (" or ", " and")):
-            return v  # a list: each member is its own answer
+    cuts = _chain_cuts(v)
     if not cuts:
-        return v
+        return v  # no '=', or a list: each member is its own answer
     first, last = v[: cuts[0]].strip(), v[cuts[-1] + 1:].strip()
     if len(cuts) == 1 and re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", last) and \
             not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", first)):

@@ -128,19 +128,23 @@ def _terminating(v) -> bool:
     return isinstance(v, sp.Rational) and not (sp.factorint(v.q).keys() - {2, 5})
 
 
+def _decimal(v: sp.Rational) -> str:
+    return format(Decimal(int(v.p)) / Decimal(int(v.q)), "f")
+
+
 def format_answer(sol: Solution, fmt) -> str:
     p, a = sol.problem, sol.answer
     if p.form == "decimal" and _terminating(a):  # "Express your answer as a decimal": 28.2, not 141/5
-        return format(Decimal(int(a.p)) / Decimal(int(a.q)), "f")
+        return _decimal(a)
     if p.form == "decimal" and p.kind == "equation" and isinstance(a, list) and a and all(map(_terminating, a)):
-        return ", ".join(f"{fmt(p.var)} = {format(Decimal(int(v.p)) / Decimal(int(v.q)), 'f')}" for v in a)
+        return ", ".join(f"{fmt(p.var)} = {_decimal(v)}" for v in a)
     if p.kind == "equation" and isinstance(a, sp.Expr):  # a target's value, or the sum of the solutions
         return fmt(a)
     if p.form == "base" and isinstance(a, sp.Integer) and p.n is not None:
         digits, b = to_base(int(a), int(p.n)), int(p.n)
         return f"{digits}_{{{b}}}" if fmt is latex else f"{digits}_{b}"
     if p.form == "decimal" and isinstance(a, sp.Rational):
-        return format(Decimal(int(a.p)) / Decimal(int(a.q)), "f")
+        return _decimal(a)
     if p.kind == "equation":
         if isinstance(a, sp.Set):
             return fmt(a) if fmt is plain else f"{fmt(p.var)} \\in {fmt(a)}"
@@ -294,8 +298,9 @@ def _equation(p: Problem) -> Solution:
         return _abs_equation(p, lhs, rhs)
     num, den = sp.fraction(sp.together(f))
     has_den = any(isinstance(a, sp.Pow) and a.exp.is_negative and a.base.has(x) for a in sp.preorder_traversal(f))
-    radical = any(isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer and a.base.has(x)
-                  for a in sp.preorder_traversal(f))
+    radicals = [a for a in sp.preorder_traversal(f)
+                if isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer and a.base.has(x)]
+    radical = bool(radicals)
     for side, other in ((lhs, rhs), (rhs, lhs)):
         if isinstance(side, sp.Pow) and side.exp.is_Rational and side.exp.p == 1 and side.exp.q % 2 == 1 and \
                 side.exp.q > 1 and side.base.has(x) and not other.has(x):
@@ -305,8 +310,7 @@ def _equation(p: Problem) -> Solution:
             sol.steps.insert(0, Step(f"Raise both sides to the power {side.exp.q} (an odd root is one-to-one)",
                                      inner))
             return replace(sol, problem=p)
-    if any(isinstance(a, sp.Pow) and a.exp.is_Rational and a.exp.q % 2 == 1 and a.exp.q > 1 and a.base.has(x)
-           for a in sp.preorder_traversal(f)):
+    if any(a.exp.q % 2 == 1 for a in radicals):
         # ∛(3 − 1/x) = −4: an odd root is real for a negative radicand (the competition reading), where SymPy's
         # principal root is complex, so its solutions would be a guess in one reading or the other
         raise SolveError("an odd root of an expression in the unknown: its real and principal readings differ "
@@ -452,8 +456,9 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
             notes.append("no real solution; all roots are complex")
     roots = _sort(set(roots))
     good = [r for r in roots if is_zero(f.subs(x, r)) is not False]
-    if len(_shown_roots(p, good)) < len(good):
-        notes.append("the complex roots " + ", ".join(plain(r) for r in good if r not in _shown_roots(p, good)) +
+    shown = _shown_roots(p, good)
+    if len(shown) < len(good):
+        notes.append("the complex roots " + ", ".join(plain(r) for r in good if r not in shown) +
                      " are left out of the answer: the real solutions are the answer unless complex ones are "
                      "asked for (an answer that lists them too is also right)")
     steps.append(Step("Check by substituting each root", sp.FiniteSet(*good)))
