@@ -47,8 +47,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--show", default="wrong", help="rows to list: wrong,verified,refused,reference-wrong")
-    ap.add_argument("--out", default="benchmarks/results/math500.jsonl")
+    ap.add_argument("--out", help="results file (default: benchmarks/results/<the data set's folder>.jsonl, so a "
+                                  "run on the training set never overwrites MATH-500's)")
     args = ap.parse_args()
+    dataset = Path(args.file).resolve().parent.name                     # math500, math-train
+    args.out = args.out or f"benchmarks/results/{dataset}.jsonl"
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
     if args.limit:
         rows = rows[:args.limit]
@@ -64,7 +67,8 @@ def main() -> None:
     other = Counter(r["check_other"] for r in results if r["check_other"] is not None)
     attempted = [r for r in results if r["solved"] != "refused"]
     refused = [r for r in results if r["solved"] == "refused"]
-    print(f"MATH-500 with the symbolic engine ({len(results)} problems, {wall:.0f} s wall, {args.jobs} jobs)")
+    label = {"math500": "MATH-500", "math-train": "MATH training set"}.get(dataset, dataset)
+    print(f"{label} with the symbolic engine ({len(results)} problems, {wall:.0f} s wall, {args.jobs} jobs)")
     print(f"  solve:  verified against the reference {solved[VERIFIED]}  wrong {solved[WRONG]}  "
           f"unverifiable {solved[UNVERIFIABLE]}  refused {len(refused)}  (attempted {len(attempted)})")
     print(f"  check PROBLEM REFERENCE:  verified {gold[VERIFIED]}  wrong {gold[WRONG]}  "
