@@ -687,7 +687,7 @@ def main(argv: list[str] | None = None) -> None:
     except click_errors.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except click_errors.Abort:
+    except typer.Abort:
         err().print("interrupted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -17,6 +17,7 @@ from ..errors import PhiflashError
 from ..lm import hub  # no torch
 from ..symbolic.answers import extract_answer, read_answer
 from ..symbolic.parse import ParseError
+from ..symbolic.readings import Ambiguous
 from ..symbolic.solver import pretty, solve
 from ..symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, Verdict, check_answer
 from . import record
@@ -55,7 +56,7 @@ def _answer_objects(text: str) -> list | str | None:
     """The SymPy objects an answer names; a str for 'no solution'/'does not exist'; None when unreadable."""
     try:
         a = read_answer(text)
-    except (ParseError, TypeError, ValueError):
+    except (ParseError, Ambiguous, TypeError, ValueError):  # unreadable, or read two ways: shown as typed
         return None
     if a.kind == "text":
         return None

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..errors import PhiflashError
+from .equality import is_zero
+from .readings import Ambiguous, all_readings, ask, choose, current, label_of
 
 
 class ParseError(PhiflashError):
@@ -198,15 +200,20 @@ def _digit_groups(s: str) -> str:
     s = re.sub(rf"(?<![\w.,/^])(\d{{1,3}})((?:{_SPACES}\d{{3}})+)(?![\w./]|{_SPACES}*[\d/])",
                lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), s)
     # (an exponent's digits are not a number of their own: \sin^2 20^\circ is sin²(20°))
-    m = re.search(rf"(?<![\w.^_])(\d+(?:\.\d+)?){_SPACES}+(\d+(?:\.\d+)?)(\s*/\s*\d+)?", s)
-    if m:
-        a, b, frac = m.group(1), m.group(2), m.group(3)
-        if frac:
-            c = frac.strip().lstrip("/").strip()
-            raise ParseError(f"'{m.group(0).strip()}' has two readings: the mixed number {a} + {b}/{c}, or "
-                             f"{a}·{b}/{c}: write {a} + {b}/{c} or {a}*{b}/{c}")
-        raise ParseError(f"'{a} {b}' has two readings: {a}{b} or {a}·{b}: write the one you mean")
-    return s
+    return re.sub(rf"(?<![\w.^_])(\d+(?:\.\d+)?){_SPACES}+(\d+(?:\.\d+)?)(\s*/\s*\d+)?", _side_by_side, s)
+
+
+def _side_by_side(m: re.Match) -> str:
+    """Two numbers side by side: 1 1/4 is the mixed number 1 + 1/4 or 1·1/4; 2 3 is 23 or 2·3. Both readings."""
+    a, b, frac = m.group(1), m.group(2), m.group(3)
+    if frac:
+        c = frac.strip().lstrip("/").strip()
+        k = choose(("mixed number", f"{a} {b}/{c}"), (f"{a} + {b}/{c}", f"{a}·{b}/{c}"))
+        return f"({a}+{b}/{c})" if k == 0 else f"({a}*{b}/{c})"
+    if "." in a + b:
+        raise ParseError(f"'{a} {b}': two numbers side by side; write the operation between them")
+    k = choose(("numbers side by side", f"{a} {b}"), (f"{a}{b}", f"{a}·{b}"))
+    return f"{a}{b}" if k == 0 else f"({a}*{b})"
 
 
 def _exponent_groups(s: str) -> str:
@@ -330,8 +337,9 @@ class PlusMinus:
 
 
 class _Parser:
-    def __init__(self, toks: list[Tok], symbols: dict[str, sp.Symbol], functions: dict | None = None):
-        self.toks, self.i, self.depth, self.symbols = toks, 0, 0, symbols
+    def __init__(self, toks: list[Tok], symbols: dict[str, sp.Symbol], functions: dict | None = None,
+                 src: str = ""):
+        self.toks, self.i, self.depth, self.symbols, self.src = toks, 0, 0, symbols, src
         self.functions = functions or {}
         self.lazy = 0  # > 0 inside the exponent of 1
 
@@ -406,16 +414,32 @@ class _Parser:
         return t.kind in ("num", "name") and t.text not in WORD_OPS | {"SETCLOSE"} or t.text in ("(", "[")
 
     def parse_product(self):
+        start = self.tok.pos
         left = self.parse_unary()
         while True:
             if self.tok.text in ("*", "/"):
+                slash = self.tok.pos
                 op = self.take().text
                 right = self.parse_unary()
+                if op == "/" and self._starts_primary():  # 1/2x: (1/2)·x or 1/(2x), both honest readings
+                    left = self._division_run(start, slash, left, right)
+                    continue
             elif self._starts_primary():
                 op, right = "*", self.parse_unary()
             else:
                 return left
             left = _arith(left, right, op)
+
+    def _division_run(self, start: int, slash: int, left, right):
+        """a/b c…: the implicit product after a division either follows it, (a/b)·c, or is its denominator,
+        a/(b·c); both are read and `choose` decides nothing by itself."""
+        at = self.tok.pos
+        run = _expr(self.parse_unary())
+        while self._starts_primary():
+            run = run * _expr(self.parse_unary())
+        a, b, c = (self.src[i:j].strip() for i, j in ((start, slash), (slash + 1, at), (at, self.tok.pos)))
+        k = choose(("division", self.src[start:self.tok.pos].strip()), (f"({a}/{b})·{c}", f"{a}/({b}·{c})"))
+        return _arith(_arith(left, right, "/"), run, "*") if k == 0 else _arith(left, _arith(right, run, "*"), "/")
 
     def parse_unary(self):
         if self.tok.text in ("±", "∓"):  # ±2
@@ -439,19 +463,48 @@ class _Parser:
         return arg
 
     def parse_power(self):
+        start = self.tok.pos
         base = self.parse_postfix()
-        if self.tok.text == "^":
+        if self.tok.text != "^":
+            return base
+        one = base == 1
+        self.lazy += one  # inside the exponent of 1 nothing is computed: 1^(2^235423523)
+        exps, texts = [], [self.src[start:self.tok.pos].strip()]
+        while self.tok.text == "^":
             self.take()
+            at = self.tok.pos
             self.nest()
-            one = base == 1
-            self.lazy += one
-            exp = self.parse_unary()
-            self.lazy -= one
+            exps.append(self._exponent())
             self.depth -= 1
-            if exp == _DEG:  # 90^\circ
-                return _expr(base) * sp.pi / 180
-            return safe_pow(_expr(base), _expr(exp), lazy=self.lazy > 0)
-        return base
+            texts.append(self.src[at:self.tok.pos].strip())
+        self.lazy -= one
+        if exps == [_DEG]:  # 90^\circ
+            return _expr(base) * sp.pi / 180
+        base, exps = _expr(base), [_expr(e) for e in exps]
+        lazy = self.lazy > 0 or one
+        if len(exps) > 1:  # 2^3^2: 2^(3^2) as mathematicians read it, or (2^3)^2 as calculators do
+            right = left = texts[0]
+            for t in texts[1:]:
+                left = f"({left})^{t}" if left != texts[0] else f"{left}^{t}"
+            right = "^(".join(texts[:-1]) + "^" + texts[-1] + ")" * (len(texts) - 2)
+            if choose(("power tower", "^".join(texts)), (right, left)) == 1:
+                for e in exps:
+                    base = safe_pow(base, e, lazy=lazy)
+                return base
+        v = exps[-1]
+        for e in reversed(exps[:-1]):
+            v = safe_pow(e, v, lazy=lazy)
+        return safe_pow(base, v, lazy=lazy)
+
+    def _exponent(self):
+        """One level of a power tower: signs, then a postfix term (x^-2, 2^3!)."""
+        if self.tok.text in ("-", "+"):
+            op = self.take().text
+            self.nest()
+            v = self._exponent()
+            self.depth -= 1
+            return _arith(0, v, "-") if op == "-" else v
+        return self.parse_postfix()
 
     def parse_postfix(self):
         v = self.parse_primary()
@@ -529,7 +582,11 @@ class _Parser:
                 args = [_expr(self.parse_power())]
             else:
                 args = [self._function_argument()]
-            value = _call(name, args)
+            if name == "log" and len(args) == 1:  # ln to a mathematician, log₁₀ to a student's calculator
+                k = choose(("log without a base", "log"), ("ln (base e)", "log₁₀ (base 10)"))
+                value = sp.log(args[0]) if k == 0 else sp.log(args[0], 10)
+            else:
+                value = _call(name, args)
             return safe_pow(value, power) if power is not None else value
         if name in CONSTANTS:
             return CONSTANTS[name]
@@ -548,6 +605,7 @@ class _Parser:
 
 
 _DEG = sp.Symbol("°")
+
 
 
 def _as_set(v) -> sp.Set:
@@ -664,11 +722,45 @@ def _repeating(m: re.Match) -> str:
 
 def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions: dict | None = None,
                latex: bool = False) -> list:
-    """Parse text into a list of SymPy objects (expressions, relations, tuples, intervals, sets) or PlusMinus.
+    """Parse text into a list of SymPy objects (expressions, relations, tuples, intervals, sets).
 
     A comma/semicolon/'or'/'and' separated list gives several items. `functions` maps names the problem defined
-    (f in "f(x) = 2x+1") to callables, so f(3) is a call, not f·3. Raises ParseError.
+    (f in "f(x) = 2x+1") to callables, so f(3) is a call, not f·3. Every reading of a notation with several
+    (readings.py) is parsed: when they all give the same items those are returned, otherwise `Ambiguous` is
+    raised with each reading. Raises ParseError for text that is not math.
     """
+    symbols = {} if symbols is None else symbols
+    found = all_readings(_parse_once, text, symbols, functions, latex)
+    if all(isinstance(r, Exception) for _, r in found):
+        raise found[0][1]
+    distinct: list[tuple[dict, object]] = []  # a reading that fails (2^(3^1024): too large) is one of its own
+    for f, items in found:
+        if isinstance(items, Exception) or not any(_same_items(items, other) for _, other in distinct):
+            distinct.append((f, items))
+    if len(distinct) == 1:
+        return distinct[0][1]
+    base, maps = current(), [f for f, _ in distinct]
+    raise Ambiguous(ask(maps, base), maps, [label_of(f, base) for f in maps])
+
+
+def _same_items(a: list, b: list) -> bool:
+    """The readings agree: the same number of items, each provably equal (log(3)/log(2) in either base)."""
+    if isinstance(b, Exception):
+        return False
+    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+
+
+def _same(a, b) -> bool:
+    if a == b:
+        return True
+    if isinstance(a, sp.Expr) and isinstance(b, sp.Expr):
+        return is_zero(a - b) is True
+    if isinstance(a, sp.Rel) and type(a) is type(b):
+        return _same(a.lhs - a.rhs, b.lhs - b.rhs)
+    return False
+
+
+def _parse_once(text: str, symbols: dict, functions: dict | None, latex: bool) -> list:
     s = normalise(text, latex)
     s = re.sub(r"(?<![A-Za-z])U(?![A-Za-z])", " ∪ ", s)  # set union written as a capital U
     toks = lex(s)
@@ -677,7 +769,7 @@ def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions
     if any(t.text == "…" for t in toks):
         raise ParseError("'…' (a pattern left to the reader) is only understood in sums whose terms follow from "
                          "the written ones")
-    p = _Parser(toks, {} if symbols is None else symbols, functions)
+    p = _Parser(toks, symbols, functions, s)
     items = p.parse_list()
     if p.tok.kind != "end":
         raise ParseError(f"unexpected {p.tok.text!r} at position {p.tok.pos + 1}")

@@ -19,6 +19,7 @@ from ..errors import PhiflashError
 from .equality import is_zero
 from .parse import ParseError
 from .problem import Problem, parse_problem
+from .readings import Ambiguous, all_readings, ask, current, label_of
 from .timelimit import run_with_time_limit
 
 
@@ -175,7 +176,7 @@ def solve_problem(problem: Problem | str) -> Solution:
     from .arith import HANDLERS  # the number tasks; arith builds on this module's Solution and Step
 
     if isinstance(problem, str):
-        problem = parse_problem(problem)
+        return each_reading(problem, solve_problem)
     handler = {"equation": _equation, "system": _system, "inequality": _inequality, "derivative": _derivative,
                "integral": _integral, "limit": _limit, "simplify": _simplify, "expand": _expand,
                "factor": _factor, "evaluate": _evaluate, **HANDLERS}[problem.kind]
@@ -188,13 +189,7 @@ def solve_problem(problem: Problem | str) -> Solution:
     for note in problem.notes:  # how the problem was read ("the mean of 4 numbers is …"), unless a step says it
         if note not in sol.notes and not any(st.text == note for st in sol.steps):
             sol.notes.append(note)
-    if _BARE_LOG.search(problem.text):
-        sol.notes.append("log without a base is read as the natural logarithm ln; write log10 or \\log_{10} "
-                         "for base 10")
     return sol
-
-
-_BARE_LOG = re.compile(r"(?<![A-Za-z])log(?![_\dA-Za-z])(?!\s*_)")
 
 
 def _refuse_undefined(sol: Solution) -> None:
@@ -265,8 +260,30 @@ def _refine(sol: Solution) -> Solution:
 def solve(problem: Problem | str, seconds: float = 10.0) -> Solution:
     """Parse (if text) and solve under a wall-clock limit that works in any thread or process."""
     if isinstance(problem, str):
-        problem = parse_problem(problem)
+        return each_reading(problem, lambda p: run_with_time_limit(solve_problem, p, seconds=seconds))
     return run_with_time_limit(solve_problem, problem, seconds=seconds)
+
+
+def each_reading(text: str, solve_one) -> Solution:
+    """solve_one(parse_problem(text)) under every reading of a notation with several (`log 100`, `1/2x`): the
+    same answer either way is returned with a note saying so; different answers raise Ambiguous, which asks."""
+    base = current()
+    found = all_readings(lambda: solve_one(parse_problem(text)))
+    if len(found) == 1:
+        if isinstance(found[0][1], Exception):
+            raise found[0][1]
+        return found[0][1]
+    maps = [f for f, _ in found]
+    question, labels = ask(maps, base), [label_of(f, base) for f in maps]
+    outcomes = [r.answer_text if isinstance(r, Solution) else f"not solved ({r})" for _, r in found]
+    if all(isinstance(r, Solution) for _, r in found) and len(set(outcomes)) == 1:
+        sol = found[0][1]
+        sol.notes.append(f"{question}: the answer is the same either way")
+        return sol
+    if all(isinstance(r, Exception) for _, r in found):
+        raise found[0][1]
+    told = "; ".join(f"as {lab}: {out}" for lab, out in zip(labels, outcomes))
+    raise Ambiguous(f"{question}, and the answers differ ({told}): which did you mean?", maps, labels)
 
 
 def exact(expr):

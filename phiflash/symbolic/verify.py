@@ -19,6 +19,7 @@ from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
 from .parse import ParseError
 from .problem import parse_problem
+from .readings import Ambiguous, all_readings, ask, current, label_of
 from .solver import SolveError, exact, solve_problem
 from .timelimit import TimeLimitError, run_with_time_limit
 
@@ -224,8 +225,36 @@ def _expected_answer(solution) -> tuple[Answer, dict]:
 
 
 def _check(answer_text: str, problem_text: str | None, expected_text: str | None) -> Verdict:
+    """The verdict under every reading of the texts' notations with several (readings.py): one verdict when
+    they all agree, else "unverifiable" with the question that tells the readings apart."""
+    base = current()
+    found = all_readings(_check_once, answer_text, problem_text, expected_text)
+    if len(found) == 1:
+        f, v = found[0]
+        if isinstance(v, Exception):
+            raise v
+        return v
+    maps = [f for f, _ in found]
+    verdicts = [v if isinstance(v, Verdict) else Verdict(UNVERIFIABLE, reason=str(v)) for _, v in found]
+    question, labels = ask(maps, base), [label_of(f, base) for f in maps]
+    first = verdicts[0]
+    if len({v.status for v in verdicts}) == 1:
+        why = f"{first.reason}; " if first.reason else ""
+        expected = " or ".join(dict.fromkeys(str(v.expected) for v in verdicts)) if first.expected else None
+        return replace(first, expected=expected, reason=f"{why}the same verdict under each reading ({question})")
+    right = [lab for lab, v in zip(labels, verdicts) if v.status == VERIFIED]
+    others = [lab for lab, v in zip(labels, verdicts) if v.status != VERIFIED]
+    told = (f"; read as {' or '.join(right)} it is right, as {' or '.join(others)} it is not" if right
+            else f"; read as {' or '.join(lab for lab, v in zip(labels, verdicts) if v.status == WRONG)} it is "
+            "wrong, the other reading cannot be checked")
+    return Verdict(UNVERIFIABLE, first.expected, f"{question}{told}: which did you mean?", first.answer)
+
+
+def _check_once(answer_text: str, problem_text: str | None, expected_text: str | None) -> Verdict:
     try:
         cand = read_answer(answer_text)
+    except Ambiguous:
+        raise
     except Exception as e:  # noqa: BLE001 - unreadable, whatever the reason
         return Verdict(UNVERIFIABLE, reason=f"cannot read the answer: {e}")
     expected_str = None
@@ -234,6 +263,8 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
     if expected_text is not None:
         try:
             exp = read_answer(expected_text)
+        except Ambiguous:
+            raise
         except Exception as e:  # noqa: BLE001
             return Verdict(UNVERIFIABLE, reason=f"cannot read the expected answer: {e}")
         expected_str = expected_text
@@ -242,11 +273,15 @@ def _check(answer_text: str, problem_text: str | None, expected_text: str | None
                 prob = parse_problem(problem_text)
                 opts = {"var": prob.var, "variables": prob.variables,
                         "antiderivative": prob.kind == "integral" and prob.lower is None}
+            except Ambiguous:
+                raise
             except Exception:  # noqa: BLE001 - the problem only refines the comparison; the answers decide
                 prob = None
     else:
         try:
             solution = solve_problem(problem_text)
+        except Ambiguous:
+            raise
         except ParseError as e:
             return Verdict(UNVERIFIABLE, reason=f"cannot read the problem: {e}")
         except SolveError as e:

@@ -6,6 +6,7 @@ import sympy as sp
 
 from phiflash.symbolic.parse import ParseError, parse_math
 from phiflash.symbolic.problem import parse_problem
+from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.solver import SolveError, solve_problem
 from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check, check_answer
 
@@ -259,9 +260,14 @@ def test_identities_answer_all_real_numbers(answer, status):
     assert _check(answer, "x + 1 = x + 1", None).status == status
 
 
-def test_bare_log_says_which_logarithm_it_read():
-    assert any("natural logarithm" in n for n in solve_problem("log(x) = 2").notes)
-    assert not any("natural logarithm" in n for n in solve_problem("log10(x) = 2").notes)
+def test_bare_log_is_asked_about_when_the_base_changes_the_answer():
+    asked = (r"'log' has two readings: ln \(base e\) or log₁₀ \(base 10\), and the answers differ "
+             r"\(as ln \(base e\): x = e\^2; as log₁₀ \(base 10\): x = 100\)")
+    with pytest.raises(Ambiguous, match=asked):
+        solve_problem("log(x) = 2")
+    same = solve_problem("log(x) + log(x-3) = log(4)")                 # x = 4 in either base
+    assert same.answer == [4] and any("the same either way" in n for n in same.notes)
+    assert solve_problem("log10(x) = 2").answer == [100] and solve_problem("ln(x) = 2").answer == [sp.E ** 2]
 
 
 def test_a_pick_that_does_not_fit_what_was_read_is_refused():

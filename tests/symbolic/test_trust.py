@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 
 from phiflash.symbolic.parse import ParseError, parse_math
+from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check
 
 V, W, U = VERIFIED, WRONG, UNVERIFIABLE
@@ -52,9 +53,11 @@ def test_student_notations(problem, answer, status, why):
 
 def test_numbers_written_with_spaces():
     assert parse_math("1 200") == parse_math("1200") and parse_math("12 345 678") == [12345678]
-    for text in ("x = 4 5", "2 3", "1 1/4 + 1", "3.5 2", "x + 2 3"):
-        with pytest.raises(ParseError, match="two readings"):
+    for text in ("x = 4 5", "2 3", "1 1/4 + 1", "x + 2 3"):
+        with pytest.raises(Ambiguous, match="two readings"):
             parse_math(text)
+    with pytest.raises(ParseError, match="side by side"):
+        parse_math("3.5 2")
     assert parse_math("2x+-3") == parse_math("2x - 3")          # after an operand +- is plus a negative
 
 
