@@ -62,6 +62,11 @@ def _answer_objects(text: str) -> list | str | None:
         return None
     if a.kind in ("empty", "dne"):
         return {"empty": "no solution", "dne": "does not exist"}[a.kind]
+    shown = _answer_values(a)
+    return shown + [sp.Ne(s, v) for s, v in a.restrictions] if isinstance(shown, list) else shown
+
+
+def _answer_values(a) -> list:
     if a.kind == "values" and a.names:
         return [sp.Eq(sp.Symbol(n), v) for n, v in zip(a.names, a.values)]
     if a.kind == "tuples":

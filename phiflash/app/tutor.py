@@ -19,6 +19,7 @@ import sympy as sp
 from ..errors import PhiflashError
 from ..symbolic.answers import read_answer
 from ..symbolic.parse import ParseError
+from ..symbolic.readings import Ambiguous
 from ..symbolic.solver import plain, pretty, solve
 from ..symbolic.teaching import check_line, diagnose, plan, reveals, transcript_markdown
 from ..symbolic.verify import check_answer, values_equal
@@ -44,6 +45,10 @@ CHAT_DURING = ("I read your lines as math: type a step of your working (like 2x 
                "or ask for a /hint.")
 
 
+# a number, perhaps as x = …, with a unit-free sign or fraction: what a student types as an answer
+_ANSWER_ALONE = re.compile(r"\s*(?:[A-Za-z]\s*=\s*)?[-+±]?\s*\$?\s*\d[\d,. ]*(?:/\s*\d+)?\s*%?\s*\.?\s*")
+
+
 def _looks_like_chat(text: str) -> bool:
     """Words and no math: 'hello', 'I don't get it'."""
     return bool(re.fullmatch(r"[A-Za-z][A-Za-z ,.'!?-]*", text.strip())) and not re.fullmatch(r"[a-z]", text.strip())
@@ -65,6 +70,7 @@ class TutorSession:
         self.hint_level = 0           # hints given
         self.shown: set[str] = set()  # no hint twice
         self.messages: list[dict] = []
+        self.refused: str | None = None  # the last problem the engine could not take
 
     @property
     def is_phi(self) -> bool:
@@ -97,6 +103,10 @@ class TutorSession:
             if handler is None:
                 raise PhiflashError(f"unknown command {cmd}; /help lists them")
             handler(arg) if cmd in ("/check", "/save", "/load") else handler()
+        elif self.problem is None and self.refused is not None and _ANSWER_ALONE.fullmatch(line):
+            # after a problem that was refused, a bare number is an answer to it, not a new problem
+            raise PhiflashError(f"{line} looks like an answer to the problem I could not read ({self.refused!r}), "
+                                "so I cannot check it: type that problem as math (e.g. 2x + 3 = 11), or a new one")
         elif self.problem is None:
             self.start(line)
         elif self.is_phi:
@@ -122,6 +132,10 @@ class TutorSession:
             if _looks_like_chat(problem):  # plain words get a friendly line instead of an error
                 self.view.info(CHAT)
                 return
+            self.refused = problem
+            raise
+        except PhiflashError:
+            self.refused = problem
             raise
         self._take(problem, solution)
         self.events.append(("problem", problem))
@@ -247,7 +261,7 @@ class TutorSession:
             return None
         try:
             cand = read_answer(answer)
-        except ParseError:
+        except (ParseError, Ambiguous):
             return None
         if cand.kind != "values":
             return None

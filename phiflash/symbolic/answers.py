@@ -50,7 +50,16 @@ def extract_answer(text: str) -> str | None:
 def _strip(s: str) -> str:
     s = s.strip().strip("$").strip()
     s = re.sub(r"^\\\[|\\\]$|^\\\(|\\\)$", "", s).strip()
-    return s.rstrip(".").strip()
+    return _full_stop_off(s)
+
+
+def _full_stop_off(s: str) -> str:
+    """Without a sentence's final period (or ';'), keeping the dots of a repeating decimal: 0.666... stays."""
+    s = s.rstrip()
+    dots = re.search(r"\d(\.\.\.|…)[.;]?$", s)
+    if dots:
+        return s[:dots.start(1)] + dots.group(1)
+    return re.sub(r"\s*[.;]+$", "", s).strip()
 
 
 # ---- reading an answer ------------------------------------------------------------------------------------------
@@ -75,6 +84,7 @@ class Answer:
     alternatives: list = field(default_factory=list)
     joined: str | None = None                   # how a list of conditions is joined at top level: and | or | ,
     false_link: str | None = None               # a chain with a false link ('5 = 4' in x = 5 = 4)
+    restrictions: list = field(default_factory=list)  # values stated as excluded: x + 1, x ≠ 1 → [(x, 1)]
 
 
 def _decimals(text: str) -> int | None:
@@ -106,6 +116,14 @@ def read_answer(text: str) -> Answer:
     mixed = re.fullmatch(r"(-?)\s*(\d+)\s+(\d+)\s*/\s*(\d+)", t)
     if mixed and int(mixed.group(3)) < int(mixed.group(4)):  # 1 1/4 standing alone is a number: a mixed number
         t = f"{mixed.group(1)}({mixed.group(2)} + {mixed.group(3)}/{mixed.group(4)})"
+    # (x, y) = (2, 1): each name with its value
+    named = re.fullmatch(r"\(\s*([A-Za-z](?:\s*,\s*[A-Za-z])+)\s*\)\s*=\s*\(([^()]*)\)", t)
+    if named and len(names := named.group(1).split(",")) == len(values := named.group(2).split(",")):
+        t = ", ".join(f"{n.strip()} = {v.strip()}" for n, v in zip(names, values))
+    # x + 1 for x ≠ 1, x + 1 (x ≠ 1), x + 1 where x ≠ 1: a restriction stated beside the answer
+    t = re.sub(r"\s*,?\s*\b(?:for|where|when|if|provided(?:\s+that)?|with)\s+(?=[A-Za-z]\s*(?:≠|!=|\\neq?\b))",
+               ", ", t)
+    t = re.sub(r"\s*\(\s*([A-Za-z]\s*(?:≠|!=|\\neq?\b)[^()]*)\)\s*$", r", \1", t)
     form = written_form(t)
     ans = _read(form.value, text)
     ans.unit, ans.false_link = form.unit, form.false_link
@@ -169,10 +187,10 @@ def _answer_part(t: str) -> str:
     else:
         verbs = list(_IS.finditer(prose))  # 'x is 5 or x is -5' has two: no single answer to take
         cut = verbs[0].end() if len(verbs) == 1 and re.search(r"[A-Za-z]{2}", prose) else 0
-    whole = re.sub(r"\s*[.;]\s*$", "", _MATH_DELIMS.sub(" ", t)).strip()
+    whole = _full_stop_off(_MATH_DELIMS.sub(" ", t))
     if not cut:
         return whole
-    part = re.sub(r"\s*[.;]\s*$", "", _MATH_DELIMS.sub(" ", t[cut:])).strip()
+    part = _full_stop_off(_MATH_DELIMS.sub(" ", t[cut:]))
     return part if _plausible(part) else whole
 
 
@@ -381,13 +399,20 @@ def _chain_end(v: str) -> str:
 
 
 def _from_items(items: list, text: str) -> Answer:
-    dec = _decimals(text)
     flat: list = []
     for it in items:
         if isinstance(it, sp.FiniteSet):
             flat.extend(it.args)
         else:
             flat.append(it)
+    # x + 1, x ≠ 1: restrictions beside values (not beside inequalities, where x ≠ 1 is part of the set)
+    excluded = [i for i in flat if isinstance(i, sp.Ne) and isinstance(i.lhs, sp.Symbol) and not i.rhs.free_symbols]
+    rest = [i for i in flat if i not in excluded]
+    if excluded and rest and all(isinstance(i, sp.Expr) or isinstance(i, sp.Eq) for i in rest):
+        ans = _from_items(rest, text)
+        ans.restrictions = [(i.lhs, i.rhs) for i in excluded]
+        return ans
+    dec = _decimals(text)
     # 4 = x is x = 4: either side of '=' may hold the unknown
     flat = [sp.Eq(i.rhs, i.lhs, evaluate=False) if isinstance(i, sp.Eq) and isinstance(i.rhs, sp.Symbol)
             and not i.lhs.free_symbols else i for i in flat]

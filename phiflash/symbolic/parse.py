@@ -141,6 +141,8 @@ def normalise(text: str, latex: bool = False) -> str:
     s = s.translate(_SUBSCRIPTS)
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
+    # 0.666... and 0.1(6)... are repeating decimals when the digits show their cycle at least twice
+    s = re.sub(r"(?<![\w.])(\d*)\.(\d+)(?:\.\.\.|…)", _dotted_repeating, s)
     s = s.replace("$", " ").replace("%", "/100").replace("...", " … ")
     s = _plus_minus(s)
     s = _digit_groups(s)
@@ -153,11 +155,7 @@ def normalise(text: str, latex: bool = False) -> str:
     s = re.sub(r"(?<![\w.])(\d*)\.(\d*)\\overline\s*\{\s*(\d+)\s*\}", _repeating, s)
     # 0.(3) is 0.3 repeating; 0.1(6) also reads as 0.1·6, so it is refused with both readings
     s = re.sub(r"(?<![\w.])(\d*)\.()\((\d+)\)", _repeating, s)
-    both = re.search(r"(?<![\w.])(\d*)\.(\d+)\((\d+)\)", s)
-    if both:
-        raise ParseError(f"'{both.group(0)}' has two readings: {both.group(1) or 0}.{both.group(2)} then "
-                         f"{both.group(3)} repeating ({_repeating(both)[1:-1]}), or {both.group(1) or 0}."
-                         f"{both.group(2)}·{both.group(3)}: write \\overline{{{both.group(3)}}} or the product")
+    s = re.sub(r"(?<![\w.])(\d*)\.(\d+)\((\d+)\)", _repeating_or_product, s)
     # 4\dfrac{5}{8}: a mixed number is 4 + 5/8, never 4·5/8
     s = re.sub(r"(?<![\w.}^_])(\d+)\s*\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
                r"(\1+\2/\3)", s)
@@ -171,10 +169,7 @@ def normalise(text: str, latex: bool = False) -> str:
     if "\\" in s or latex:
         # in LaTeX an exponent without braces is one character ($5^65^w$ is typeset 5⁶5ʷ), where a typist means
         # 5^(65…): two readings, so the braces are asked for
-        m = re.search(r"(\^\s*)(\d)(\d+)", s)
-        if m:
-            raise ParseError(f"'{m.group(0)}' has two readings: ^{m.group(2)} then {m.group(3)} (as LaTeX typesets "
-                             f"it) or ^{{{m.group(2)}{m.group(3)}}}: write the braces")
+        s = re.sub(r"\^\s*(\d)(\d+)", _latex_exponent, s)
         s = latex_to_plain(s)
     else:  # in plain text braces are set brackets, except the LaTeX-style group of an exponent: 2^{10}
         s = _exponent_groups(s).replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
@@ -711,6 +706,39 @@ def _bracketed(open_: str, items: list, close: str):
             return sp.Interval.open(_expr(items[0]), _expr(items[1]))
         return sp.Tuple(*[_expr(x) if not isinstance(x, sp.Basic) else x for x in items])
     raise ParseError(f"cannot read {open_}…{close} with {len(items)} items")
+
+
+def _repeating_or_product(m: re.Match) -> str:
+    """0.1(6): 0.1 then 6 repeating, or 0.1·6."""
+    a, b, c = m.group(1) or "0", m.group(2), m.group(3)
+    k = choose(("repeating decimal", m.group(0)), (f"{a}.{b} then {c} repeating ({_repeating(m)[1:-1]})",
+                                                   f"{a}.{b}·{c}"))
+    return _repeating(m) if k == 0 else f"({a}.{b}*{c})"
+
+
+def _latex_exponent(m: re.Match) -> str:
+    """In LaTeX an exponent without braces is one character ($5^65^w$ is typeset 5⁶5ʷ), where a typist means
+    5^(65…)."""
+    d, rest = m.group(1), m.group(2)
+    k = choose(("unbraced exponent", m.group(0)), (f"^{d} then {rest} (as LaTeX typesets it)", f"^{{{d}{rest}}}"))
+    return f"^{{{d}}}{rest}" if k == 0 else f"^{{{d}{rest}}}"
+
+
+def _dotted_repeating(m: re.Match) -> str:
+    """'0.1666...' -> '(1/6)': the shortest cycle the digits end with, written at least twice; '3.14...' (no
+    cycle shown) is a value cut short, which is refused rather than rounded one way or the other."""
+    whole, digits = m.group(1) or "0", m.group(2)
+    for n in range(1, len(digits) // 2 + 1):
+        cycle = digits[-n:]
+        if digits.endswith(cycle * 2):
+            fixed = digits[:-n]
+            while fixed.endswith(cycle):
+                fixed = fixed[:-n]
+            value = sp.Rational(int(whole + fixed + cycle) - int(whole + fixed),
+                                10 ** len(fixed) * (10 ** n - 1))
+            return f"({value.p}/{value.q})"
+    raise ParseError(f"'{m.group(0)}' is a decimal cut short with no repeating digits shown: write the value "
+                     "exactly, or to the places the problem asks for")
 
 
 def _repeating(m: re.Match) -> str:

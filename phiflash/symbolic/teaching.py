@@ -20,6 +20,7 @@ from .answers import read_answer
 from .equality import identical
 from .parse import ParseError, parse_math
 from .problem import Problem
+from .readings import Ambiguous
 from .solver import Solution, plain, solve_problem
 
 
@@ -307,8 +308,13 @@ def check_line(sol: Solution, steps: list[PlanStep], text: str) -> LineCheck | N
         return None
     try:
         items = parse_math(text, symbols={p.var.name: p.var})
-    except ParseError:
+    except (ParseError, Ambiguous):  # not a line of working; a line read two ways is asked about as an answer
         return None
+    def solved(e) -> bool:  # x = 4 (or 4 = x): an answer, checked as one
+        return e.lhs == p.var and not e.rhs.has(p.var) or e.rhs == p.var and not e.lhs.has(p.var)
+    if len(items) > 1 and all(isinstance(i, sp.Eq) for i in items) and not all(solved(i) for i in items) and \
+            not re.search(r"\band\b", text):
+        return _check_cases(sol, steps, items)  # x - 2 = 0 or x - 3 = 0: the cases of a factored equation
     if len(items) != 1 or not isinstance(items[0], sp.Eq):
         return None
     eq, x = items[0], p.var
@@ -332,6 +338,32 @@ def check_line(sol: Solution, steps: list[PlanStep], text: str) -> LineCheck | N
     return LineCheck("equivalent", message="That is true: it has the same solutions as the problem. Keep going.")
 
 
+def _check_cases(sol: Solution, steps: list[PlanStep], cases: list) -> LineCheck | None:
+    """Several equations joined by 'or' (or a comma): together their solutions must be the problem's."""
+    x, found = sol.problem.var, []
+    for eq in cases:
+        try:
+            mine = solve_problem(Problem(plain(eq), "equation", (eq,), var=x)).answer
+        except Exception:  # noqa: BLE001 - a case the engine can't solve: the line is not judged
+            return None
+        if not isinstance(mine, list):
+            return None
+        found += [m for m in mine if not any(_same(m, f) for f in found)]
+    if not _same_set(found, sol.answer):
+        extra = [m for m in found if not any(_same(m, s) for s in sol.answer)]
+        why = (f"{x} = {plain(extra[0])} solves one of your equations but not the problem" if extra else
+               "together your equations have lost a solution of the problem")
+        return LineCheck("slip", message=f"Those cases are not equivalent to the problem: {why}. Check how you "
+                                         "factored.")
+    for k, s in enumerate(steps):
+        plan_cases = s.math.args if isinstance(s.math, sp.FiniteSet) else ()
+        if plan_cases and len(plan_cases) == len(cases) and all(
+                any(isinstance(c, sp.Eq) and _same_sides(e, c) for c in plan_cases) for e in cases):
+            return LineCheck("progress", k)
+    return LineCheck("equivalent", message="That is true: together those cases have the problem's solutions. "
+                                           "Keep going: solve each one.")
+
+
 def _same_sides(a: sp.Eq, b: sp.Eq) -> bool:
     """The same equation as written, up to expanding each side and swapping them: 2x = 8 is the step after
     subtracting 3, while 4x + 6 = 22 (the problem doubled) is equivalent but no step of the plan."""
@@ -348,7 +380,7 @@ def diagnose(sol: Solution, answer: str) -> str | None:
     hypothesis reproduces it (then say only what is wrong, never guess a cause)."""
     try:
         cand = read_answer(answer)
-    except (ParseError, TypeError, ValueError):
+    except (ParseError, Ambiguous, TypeError, ValueError):
         return None
     if sol.problem.kind == "inequality" and cand.kind == "set":
         try:
@@ -391,8 +423,11 @@ def _equation_errors(p: Problem, sol: Solution, values: list) -> str | None:
     x, eq, true = p.var, p.items[0], sol.answer
     if all(any(_same(v, t) for t in true) for v in values) and len(values) < len(true):
         if len(true) == 2 and _same(true[0], -true[1]):
+            missing = next(t for t in true if not any(_same(v, t) for v in values))
+            sign = "negative" if missing.is_extended_negative else "positive" if missing.is_extended_positive \
+                else "other"
             return ("Only part of the answer: a square has two square roots, so x² = k gives x = ±√k. Did you "
-                    "forget the negative one?")
+                    f"forget the {sign} one?")
         return (f"You found {len(values)} of the {len(true)} solutions: a root was lost. Dividing both sides by an "
                 f"expression with {x} in it loses the values that make it zero; factor instead.")
     extra = [v for v in values if not any(_same(v, t) for t in true)]

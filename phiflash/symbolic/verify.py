@@ -109,6 +109,9 @@ def compare(cand: Answer, exp: Answer, var: sp.Symbol | None = None, antiderivat
         if cand.kind != "equation" or exp.kind != "equation" or len(cand.values) != len(exp.values):
             return False
         return all(any(_proportional(c, e) for e in exp.values) for c in cand.values)
+    if exp.kind == "tuples" and cand.kind == "values" and not cand.names and variables and \
+            len(cand.values) == len(variables):  # a bare 2, 1 is the one solution in the problem's order (x, y)
+        cand = replace(cand, kind="tuples", values=[sp.Tuple(*cand.values)])
     if exp.kind == "tuples" or cand.kind == "tuples":
         return _same_set(_tuples(cand, variables), _tuples(exp, variables), cand.decimals)
     if _same_set(cand.values, exp.values, cand.decimals):
@@ -310,6 +313,10 @@ def _check_once(answer_text: str, problem_text: str | None, expected_text: str |
         return Verdict(UNVERIFIABLE, expected_str, f"the units differ ({cand.unit}, {exp.unit}): not compared",
                        cand.text)
     try:
+        restricted = _restrictions_differ(cand, prob)
+    except Undecidable as e:
+        return Verdict(UNVERIFIABLE, expected_str, str(e), cand.text)
+    try:
         ok = compare(cand, exp, **opts)
     except Undecidable as e:
         return Verdict(UNVERIFIABLE, expected_str, f"equivalence undecided: {e}", cand.text)
@@ -324,6 +331,8 @@ def _check_once(answer_text: str, problem_text: str | None, expected_text: str |
     if not ok and expected_text is not None and _second_reader_equal(expected_text, answer_text):
         return Verdict(UNVERIFIABLE, expected_str, "the two readers of the answers disagree (math-verify reads "
                        "them as equal)", cand.text)
+    if ok and restricted:
+        return Verdict(WRONG, expected_str, f"right value, but {restricted}", cand.text)
     if ok:
         form = _form_problem(answer_text, prob.form) if prob is not None else None
         form = form or (_task_form(cand, prob, answer_text) if prob is not None else None)
@@ -338,6 +347,37 @@ def _check_once(answer_text: str, problem_text: str | None, expected_text: str |
         return Verdict(VERIFIED, expected_str, f"compared without the unit ({unit})" if unit and
                        cand.unit != exp.unit else "", cand.text)
     return Verdict(WRONG, expected_str, NO_MATCH, cand.text)
+
+
+def _restrictions_differ(cand: Answer, prob) -> str | None:
+    """A stated restriction (x + 1, x ≠ 1) must be exactly where the problem's expression or equation is
+    undefined: what is wrong about it, None when it is right or none was stated. Undecidable when the problem
+    gives nothing to compare with."""
+    if not cand.restrictions:
+        return None
+    if prob is None or prob.var is None or prob.kind not in ("simplify", "expand", "factor", "evaluate", "equation"):
+        raise Undecidable("a restriction is compared only with the expression or equation of a problem")
+    x = prob.var
+    if any(s != x for s, _ in cand.restrictions):
+        raise Undecidable(f"the restriction is about another variable than the problem's {x}")
+    e = prob.items[0]
+    f = e.lhs - e.rhs if isinstance(e, sp.Eq) else e
+    denominators = [sp.fraction(sp.together(t))[1] for t in sp.preorder_traversal(f) if isinstance(t, sp.Expr)]
+    undefined = set()
+    for d in denominators:
+        if d.has(x):
+            zeros = sp.solveset(d, x, sp.S.Reals)
+            if not isinstance(zeros, sp.FiniteSet):
+                raise Undecidable(f"where the problem's expression is undefined is not a finite set ({zeros})")
+            undefined |= set(zeros)
+    stated = {v for _, v in cand.restrictions}
+    if stated == undefined:
+        return None
+    extra = sorted(stated - undefined, key=sp.default_sort_key)
+    missing = sorted(undefined - stated, key=sp.default_sort_key)
+    told = [f"{x} ≠ {v} is not needed (it is defined at {v})" for v in extra]
+    told += [f"{x} ≠ {v} is missing" for v in missing]
+    return "the restrictions differ: " + "; ".join(told)
 
 
 def _matches_exactly(cand: Answer, exp: Answer, opts: dict) -> bool:

@@ -79,11 +79,29 @@ def test_linear_hints_are_a_teachers_moves_with_the_problems_numbers():
     ("x^2 = 3x + 10", "x^2 - 3x - 10 = 0", "Right — that's the next step"),
     ("2x + 3 = 11", "4x + 6 = 22", "That is true: it has the same solutions as the problem"),
     ("2x + 3 = 11", "2x = 14", "not equivalent to the problem: x = 7 solves your line but not the problem"),
+    # the cases of a factored equation (the move the hint asks for) were "an equation still to be solved"
+    ("x^2 - 5x + 6 = 0", "x - 2 = 0 or x - 3 = 0", "together those cases have the problem's solutions"),
+    ("x^2 - 5x + 6 = 0", "x-3=0, x-2=0", "together those cases have the problem's solutions"),
+    ("x^2 - 5x + 6 = 0", "x - 2 = 0 or x - 4 = 0", "x = 4 solves one of your equations but not the problem"),
 ])
 def test_a_line_of_working_is_checked_as_a_step(problem, line, expect):
     s, view = session(problem, line)
     assert expect in view.said("info")
     assert not any(k == "verdict" for k, _ in view.lines)   # a step is not graded as an answer
+
+
+def test_a_number_after_a_refused_word_problem_is_its_answer_not_a_new_problem():
+    s, view = session("A train goes 40 miles per hour for 2 hours. How far does it go?", "80")
+    assert s.problem is None and "Problem: 80" not in view.said()
+    assert "80 looks like an answer to the problem I could not read" in view.said("error")
+    s.handle("2x + 3 = 11")                                     # a problem typed as math is taken as usual
+    assert s.problem == "2x + 3 = 11"
+
+
+def test_a_notation_with_two_readings_is_asked_about_in_the_tutor():
+    s, view = session("simplify x/(2x^2)", "1/2x")
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert verdict[0].status == "unverifiable" and "which did you mean?" in verdict[0].reason
 
 
 def test_progress_moves_the_ladder_to_the_next_step():
@@ -96,6 +114,7 @@ def test_progress_moves_the_ladder_to_the_next_step():
     ("x^2 = 2x", "x = 2", "a root was lost"),
     ("sqrt(x + 7) = x - 5", "x = 2, x = 9", "extraneous"),
     ("x^2 = 9", "x = 3", "forget the negative"),
+    ("x^2 = 9", "x = -3", "forget the positive"),                 # was "the negative one" for the negative root
     ("(x+1)^2 = 2x^2 - 3", "x = 2, x = -2", "(a + b)² was expanded as a² + b²"),
     ("derivative of x^2 sin(x)", "2x cos(x)", "differentiated each factor separately"),
     ("derivative of sin(x^2)", "cos(x^2)", "chain rule is missing"),

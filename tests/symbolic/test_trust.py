@@ -178,7 +178,7 @@ def test_lines_of_math_are_a_list_never_one_glued_expression():
 
 def test_an_unbraced_latex_exponent_of_several_digits_has_two_readings():
     """$5^65^w$ is typeset 5⁶5ʷ, where plain 5^65^w would be 5^(65^w): the solver answered w = log 2/log 65."""
-    with pytest.raises(ParseError, match="two readings"):
+    with pytest.raises(Ambiguous, match="two readings"):
         parse_math("5^65^w = 25", latex=True)
     assert parse_math("2^{10}", latex=True) == parse_math("2^10") == [1024]   # braces, or plain text: one reading
 
@@ -211,6 +211,66 @@ def test_repeating_decimals_in_parentheses():
     """0.(3) was read as 0·3 = 0, so check said "wrong" to the right answer of 3x = 1."""
     assert parse_math("0.(3)") == [sp.Rational(1, 3)] and parse_math("1.(142857)") == [sp.Rational(8, 7)]
     assert _check("0.(3)", "3x=1", None).status == VERIFIED and _check("0.(6)", "3x=1", None).status == WRONG
-    with pytest.raises(ParseError, match="two readings"):
+    with pytest.raises(Ambiguous, match="two readings"):
         parse_math("0.1(6)")                                                 # 0.1 then 6 repeating, or 0.1·6
     assert parse_math("2(3)") == [6]
+
+
+# ---- notations with several readings (issue 22, item 2): every reading, then the same verdict or a question --------
+
+
+@pytest.mark.parametrize("problem,answer,status,why", [
+    ("simplify x/(2x^2)", "1/2x", U, "'1/2x' has two readings: (1/2)·x or 1/(2·x); read as 1/(2·x) it is right"),
+    ("evaluate 6/2(1+2)", "9", U, "which did you mean?"),                  # the problem has the two readings
+    ("evaluate 2^3^2", "512", U, "'2^3^2' has two readings: 2^(3^2) or (2^3)^2"),
+    ("evaluate log(100)", "2", U, "'log' has two readings: ln (base e) or log₁₀ (base 10)"),
+    ("solve 10^x = 5", "log(5)", U, "read as log₁₀ (base 10) it is right"),
+    ("x/2 = 3", "2 3", U, "'2 3' has two readings: 23 or 2·3"),
+    ("6x = 1", "0.1(6)", U, "0.1 then 6 repeating (1/6) or 0.1·6"),
+    # every reading gives the same verdict: that verdict, saying the notation did not matter
+    ("2x = 1", "1/2x", W, "the same verdict under each reading"),
+    ("2x = 1", "x = 1 1/4", W, "the same verdict under each reading"),
+    ("evaluate log(8)/log(2)", "3", V, ""),                                # the readings agree: one answer
+    ("log(x) + log(x-3) = log(4)", "x = 4", V, ""),                       # x = 4 in either base
+    ("evaluate ln(100)", "2 ln(10)", V, ""),                               # ln and log₁₀ are never in doubt
+])
+def test_a_notation_with_two_readings_is_asked_about(problem, answer, status, why):
+    v = _check(answer, problem, None)
+    assert v.status == status, v
+    assert why in v.reason, v
+
+
+def test_readings_that_agree_are_one_reading():
+    assert parse_math("log(3)/log(2)") == [sp.log(3) / sp.log(2)] and parse_math("log(1)") == [0]
+    assert parse_math("1/2*x") == [sp.Symbol("x") / 2] and parse_math("1/(2x)") == [1 / (2 * sp.Symbol("x"))]
+    assert parse_math("2^(3^2)") == [512] and parse_math("(2^3)^2") == [64]
+    with pytest.raises(Ambiguous) as e:
+        parse_math("1/2x + 1/2x")                     # one fragment, read the same way everywhere: two readings
+    assert len(e.value.maps) == 2 and e.value.shown == ["(1/2)·x", "1/(2·x)"]
+    with pytest.raises(Ambiguous, match=r"2\^\(3\^\(4\^5\)\) or \(\(2\^3\)\^4\)\^5"):
+        parse_math("2^3^4^5")                         # one reading too large to compute is still a reading
+
+
+# ---- decimals cut short, restrictions, systems answered as tuples -----------------------------------------------
+
+
+@pytest.mark.parametrize("problem,answer,status,why", [
+    ("3x = 2", "0.666...", V, ""), ("3x = 2", "x = 0.666…", V, ""), ("6x = 1", "The answer is 0.1666....", V, ""),
+    ("3x = 1", "0.333...", V, ""), ("x = 2", "1.999...", V, ""), ("3x = 2", "0.777...", W, ""),
+    ("x/3 = 1", "3.14...", U, "cut short"),                        # no repeating digits shown: no value to compare
+    # a restriction beside the answer is compared with where the problem's expression is undefined
+    ("simplify (x^2-1)/(x-1)", "x+1, x≠1", V, ""), ("simplify (x^2-1)/(x-1)", "x + 1 for x \\neq 1", V, ""),
+    ("simplify (x^2-1)/(x-1)", "x+1 (x != 1)", V, ""),
+    ("simplify (x^2-1)/(x-1)", "x+1, x≠2", W, "x ≠ 2 is not needed"),
+    ("simplify (x^2-1)/(x^2-x)", "(x+1)/x, x≠1", W, "x ≠ 0 is missing"),
+    ("simplify (x^2-1)/(x^2-x)", "(x+1)/x, x≠0, x≠1", V, ""),
+    ("(x^2-1)/(x-1) = 3", "x = 2, x ≠ 1", V, ""),
+    ("simplify (x^2-1)/(x-1)", "x+2, x≠1", W, ""),
+    # a system's solution as a bare tuple, in the problem's variable order
+    ("x+y=3, x-y=1", "2, 1", V, ""), ("x+y=3, x-y=1", "1, 2", W, ""), ("x+y=3, x-y=1", "(x, y) = (2, 1)", V, ""),
+    ("x+y=3, x-y=1", "(y, x) = (1, 2)", V, ""), ("x+y=3, x-y=1", "(x, y) = (1, 2)", W, ""),
+])
+def test_decimals_restrictions_and_tuples(problem, answer, status, why):
+    v = _check(answer, problem, None)
+    assert v.status == status, v
+    assert why in v.reason, v
