@@ -2,8 +2,9 @@
 comparable form, the way graders read them: the answer inside a sentence ("The largest $n$ is 34"), a value with
 its unit, percent sign, currency or degree mark, thousands separators in every usual form, `x \\in S`, and a chain
 `2 \\cdot 5 = 10` read as its last member. What a reading strips is kept (`unit`), and where a text has a second
-honest reading (35% is 35 or 0.35; 1,25 may be a decimal comma) it is kept as an alternative, so that a comparison
-never calls an answer wrong that another reading of it makes right.
+honest reading of the same value (35% is 35 or 0.35) it is kept as an alternative, so that a comparison never
+calls an answer wrong that another reading of it makes right; a notation with readings of different values (1,25:
+a decimal comma or two values) goes through readings.choose, so each reading is checked.
 
 Reading tries phiflash's safe parser first and math-verify's LaTeX parser second, with its known traps handled:
 `i` is mapped to the imaginary unit and ± is expanded before it sees the text.
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .parse import CONSTANTS, FUNCTIONS, ParseError, braced, parse_math
+from .readings import choose
 
 # ---- extraction from model output -------------------------------------------------------------------------------
 
@@ -330,10 +332,18 @@ def written_form(t: str) -> WrittenForm:
     if pair and not name_part:
         form.alternatives.append(("ambiguous", f"'{value.strip()}' may be an interval, an ordered pair or the two "
                                   "values themselves", f"{pair.group(1)}, {pair.group(2)}"))
+    # 1,25: a decimal comma or the two values 1 and 25; 1,250: a thousands separator or a decimal comma. A group
+    # that starts with 0 (1,050) or a second group (1,250,000) is a thousands separator only.
     decimal_comma = re.fullmatch(r"(-?\d+),(\d+)", t.strip())
-    if decimal_comma and (value != t.strip() or len(decimal_comma.group(2)) != 3):
-        form.alternatives.append(("ambiguous", f"'{t.strip()}' may be written with a decimal comma",
-                                  f"{name_part}{decimal_comma.group(1)}.{decimal_comma.group(2)}"))
+    if decimal_comma:
+        a, b = decimal_comma.groups()
+        if len(b) != 3:
+            if choose(("decimal comma", t.strip()), (f"{a}.{b} (a decimal comma)", f"{a}, {b} (two values)")) == 0:
+                form.value = f"{name_part}{a}.{b}"
+        elif not b.startswith("0") and len(a.lstrip("-")) <= 3 and unit not in ("$", "€", "£"):  # cents: 2 digits
+            if choose(("decimal comma", t.strip()), (f"{a}{b} (a thousands separator)",
+                                                     f"{a}.{b} (a decimal comma)")) == 1:
+                form.value = f"{name_part}{a}.{b}"
     return form
 
 

@@ -32,6 +32,10 @@ class ParseError(PhiflashError):
     """Text that is not math we can read; the message says where."""
 
 
+class TooLarge(ParseError):
+    """Math that is well formed but too large to compute exactly (9^(9^9), 100000!): still a reading of the text."""
+
+
 MAX_CHARS, MAX_TOKENS, MAX_DEPTH, MAX_BITS = 2000, 600, 60, 20_000
 
 FUNCTIONS = {
@@ -151,6 +155,8 @@ def normalise(text: str, latex: bool = False) -> str:
                r"\1arc\2", s)
     # 912,\!673 and 14{,}916: thousands separators inside one number, before ',' can mean a list
     s = re.sub(r"\b\d{1,3}(?:(?:,\\!|\{,\}|,\\,)\s*\d{3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group(0)), s)
+    # 9,009 and 14,014: plain commas between groups of three digits
+    s = re.sub(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\d.]|,\d)", _comma_groups, s)
     # 0.1\overline{23}: a repeating decimal, as the exact fraction it is
     s = re.sub(r"(?<![\w.])(\d*)\.(\d*)\\overline\s*\{\s*(\d+)\s*\}", _repeating, s)
     # 0.(3) is 0.3 repeating; 0.1(6) also reads as 0.1·6, so it is refused with both readings
@@ -507,7 +513,7 @@ class _Parser:
             self.take()
             v = _expr(v)
             if v.is_Integer and v > 5000:
-                raise ParseError("factorial argument too large")
+                raise TooLarge("factorial argument too large")
             v = sp.factorial(v)
         if self.tok.text == "deg":
             self.take()
@@ -653,11 +659,11 @@ def safe_pow(base: sp.Expr, exp: sp.Expr, lazy: bool = False) -> sp.Expr:
     if lazy:  # inside the exponent of 1: 1^(2^235423523) is 1 without computing 2^235423523
         return sp.Pow(base, exp, evaluate=False)
     if exp.is_Number and abs(exp) > 10 ** 6:
-        raise ParseError("exponent too large")
+        raise TooLarge("exponent too large")
     if base.is_Number and exp.is_Number and not base.is_zero and abs(base) != 1:  # 0. is zero (Float(0) != 0)
         bits = abs(float(exp)) * abs(math.log2(abs(float(base)))) if base.is_finite else 0
         if bits > MAX_BITS:
-            raise ParseError("number too large to compute exactly")
+            raise TooLarge("number too large to compute exactly")
     if exp.is_Rational and exp.q % 2 == 1 and exp.q > 1 and base.is_number and base.is_extended_negative:
         return _odd_root(base, exp.q) ** exp.p  # (−125)^(4/3) = 625, (−27)^(5/3) = −243: real, as in competitions
     return sp.Pow(base, exp)
@@ -684,7 +690,7 @@ def _call(name: str, args: list[sp.Expr]) -> sp.Expr:
         if len(args) != 2:
             raise ParseError("binomial takes two arguments")
         if all(a.is_Integer for a in args) and args[0] > 10 ** 5:
-            raise ParseError("binomial argument too large")
+            raise TooLarge("binomial argument too large")
         return sp.binomial(*args)
     if len(args) != 1:
         return _bad_arity(name)
@@ -706,6 +712,19 @@ def _bracketed(open_: str, items: list, close: str):
             return sp.Interval.open(_expr(items[0]), _expr(items[1]))
         return sp.Tuple(*[_expr(x) if not isinstance(x, sp.Basic) else x for x in items])
     raise ParseError(f"cannot read {open_}…{close} with {len(items)} items")
+
+
+def _comma_groups(m: re.Match) -> str:
+    """1,200 is a number with a thousands separator or the list 1, 200: both readings. A group that starts with
+    0 (9,009; 3,000) is never a list item, so there it is one number."""
+    groups = m.group(0).split(",")
+    if any(g.startswith("0") for g in groups[1:]):
+        return "".join(groups)
+    s, i, j = m.string, m.start(), m.end()
+    if i > 0 and s[i - 1] in "([" and s[j:j + 1] in ")]":  # (12,102): a pair or an interval, never one number
+        return ", ".join(groups)
+    k = choose(("digit groups", m.group(0)), ("".join(groups), ", ".join(groups) + " (a list)"))
+    return "".join(groups) if k == 0 else ", ".join(groups)
 
 
 def _repeating_or_product(m: re.Match) -> str:
@@ -761,7 +780,9 @@ def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions
     found = all_readings(_parse_once, text, symbols, functions, latex)
     if all(isinstance(r, Exception) for _, r in found):
         raise found[0][1]
-    distinct: list[tuple[dict, object]] = []  # a reading that fails (2^(3^1024): too large) is one of its own
+    # a reading that is not well-formed math is no reading ((12102) ∪ …); one too large to compute (2^(3^1024)) is
+    found = [(f, r) for f, r in found if not isinstance(r, Exception) or isinstance(r, TooLarge)]
+    distinct: list[tuple[dict, object]] = []
     for f, items in found:
         if isinstance(items, Exception) or not any(_same_items(items, other) for _, other in distinct):
             distinct.append((f, items))

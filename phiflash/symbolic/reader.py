@@ -65,6 +65,9 @@ _FORMS = [
     (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
     (r"(?:,?\s*)?express your answer in radians", None),
     (r"(?:,?\s*)?in your head", None),
+    # "where $\log$ is the base $10$ logarithm": readings.declared() takes its meaning from the original text
+    (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"
+     r"(?:the\s+)?(?:base[- ]?\S+|common|natural|decimal)\s+log(?:arithm)?(?:\s+function)?", None),
     (r"(?:,?\s*)?\(do not use a calculator!?\)", None),
 ]
 
@@ -122,8 +125,10 @@ def _variable(text: str) -> sp.Symbol:
 
 
 def _items(text: str) -> list[str]:
-    """'12, 18 and 30' -> ['12', '18', '30']: a list written with commas and 'and'."""
-    return [x for x in re.split(r"\s*(?:,\s*and\s+|,|\s+and\s+)\s*", text) if x.strip()]
+    """'12, 18 and 30' -> ['12', '18', '30']: a list written with commas and 'and'. A comma between digits and
+    three more (9,009) is kept for the parser, which reads digit groups."""
+    return [x for x in re.split(r"\s*(?:,\s*and\s+|(?<!\d),|,(?!\d{3}(?![\d.]))|\s+and\s+)\s*", text)
+            if x.strip()]
 
 
 def _definitions(text: str) -> dict:

@@ -14,6 +14,7 @@ outcomes: when they agree the notation did not matter, when they differ the user
 from __future__ import annotations
 
 import contextvars
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -126,3 +127,17 @@ def ask(maps: list[dict], base: dict | None = None) -> str:
     keys = [k for k in dict.fromkeys(k for m in maps for k in m) if (base is None or k not in base)
             and len({m.get(k) for m in maps}) > 1 and k in labels]
     return "; ".join(describe(k, labels[k]) for k in keys) or "the text has more than one reading"
+
+
+LOG = ("log without a base", "log")
+_LOG_IS = r"\$?\\?log\$?\s*(?:x\s*)?(?:is|denotes|means|stands\s+for|represents)\s+(?:the\s+)?"
+_DECLARED = [
+    (re.compile(_LOG_IS + r"(?:base[- ]?\$?\s*10\s*\$?|common|decimal)", re.IGNORECASE), LOG, 1),
+    (re.compile(_LOG_IS + r"(?:natural|base[- ]?\$?\s*e\s*\$?)", re.IGNORECASE), LOG, 0),
+]
+
+
+def declared(text: str | None) -> dict:
+    """Readings a problem fixes in words: "where $\\log$ is the base $10$ logarithm" settles every bare log,
+    in the problem and in its answer."""
+    return {key: option for pattern, key, option in _DECLARED if text and pattern.search(text)}

@@ -7,6 +7,7 @@ definite integrals and limits against an independent SymPy evaluation.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -19,7 +20,7 @@ from ..errors import PhiflashError
 from .equality import is_zero
 from .parse import ParseError
 from .problem import Problem, parse_problem
-from .readings import Ambiguous, all_readings, ask, current, label_of
+from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
 from .timelimit import run_with_time_limit
 
 
@@ -267,6 +268,11 @@ def solve(problem: Problem | str, seconds: float = 10.0) -> Solution:
 def each_reading(text: str, solve_one) -> Solution:
     """solve_one(parse_problem(text)) under every reading of a notation with several (`log 100`, `1/2x`): the
     same answer either way is returned with a note saying so; different answers raise Ambiguous, which asks."""
+    with forced(declared(text)):
+        return _each_reading(text, solve_one)
+
+
+def _each_reading(text: str, solve_one) -> Solution:
     base = current()
     found = all_readings(lambda: solve_one(parse_problem(text)))
     if len(found) == 1:
@@ -376,12 +382,68 @@ def _equation(p: Problem) -> Solution:
             steps.append(Step("Isolate the radical and square (repeat until no radical is left); squaring can add "
                               "extraneous roots, so every candidate is substituted back",
                               sp.Eq(sp.expand(cleared[0]), 0)))
-            return _checked(p, sp.solve(cleared[0], x), steps, lhs, rhs)
+            candidates = sp.solve(cleared[0], x)
+            missed = _missed_root(f, x, candidates)
+            if missed is not None:
+                raise SolveError(f"the equation also holds near {x} = {missed:.6g}, which squaring did not find")
+            return _checked(p, candidates, steps, lhs, rhs)
     steps.append(Step("Move every term to one side", sp.Eq(f, 0)))
     if f.has(sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc):
         return _trig_equation(p, f, steps, lhs, rhs)
     candidates = [c.subs(real, x) for c in sp.solve(f.subs(x, real), real)]
+    missed = _missed_root(f, x, candidates)
+    if missed is not None:  # SymPy's general solver is no proof that its list is complete: a scan is the second
+        raise SolveError(f"the equation also holds near {x} = {missed:.6g}, which the solver did not find")
     return _checked(p, candidates, steps, lhs, rhs)
+
+
+def _missed_root(f, x, found: list, lo: float = -100.0, hi: float = 100.0, n: int = 4001) -> float | None:
+    """A real point in [lo, hi] where f is zero (or changes sign through zero, not through a pole) away from every
+    value found; None when a scan of n points finds none. Catches whole intervals of solutions too
+    (√(x+3−4√(x−1)) + √(x+8−6√(x−1)) = 1 holds on [5, 10], where SymPy answers [])."""
+    try:
+        g = sp.lambdify(x, f, "math")
+    except Exception:  # noqa: BLE001 - nothing to scan with
+        return None
+
+    def at(t: float) -> float | None:
+        try:
+            v = g(t)
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return None
+        return v if isinstance(v, float) and math.isfinite(v) else float(v) if isinstance(v, int) else None
+
+    known = []
+    for c in found:
+        try:
+            known.append(complex(sp.N(c)).real)
+        except (TypeError, ValueError):
+            continue
+    def new(t: float) -> bool:
+        return all(abs(t - k) > 1e-6 * max(1.0, abs(k)) for k in known)
+    prev_t, prev_v = None, None
+    for i in range(n):
+        t = lo + (hi - lo) * i / (n - 1)
+        v = at(t)
+        if v is not None and abs(v) < 1e-12 and new(t):
+            return t
+        if v is not None and prev_v is not None and (v > 0) != (prev_v > 0):
+            a, b, fa = prev_t, t, prev_v
+            for _ in range(60):
+                m = (a + b) / 2
+                fm = at(m)
+                if fm is None:
+                    break
+                if (fm > 0) == (fa > 0):
+                    a, fa = m, fm
+                else:
+                    b = m
+            m = (a + b) / 2
+            fm = at(m)
+            if fm is not None and abs(fm) < 1e-6 and new(m):
+                return m
+        prev_t, prev_v = t, v
+    return None
 
 
 def _trig_equation(p: Problem, f, steps, lhs, rhs) -> Solution:

@@ -19,7 +19,7 @@ from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
 from .parse import ParseError
 from .problem import parse_problem
-from .readings import Ambiguous, all_readings, ask, current, label_of
+from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
 from .solver import SolveError, exact, solve_problem
 from .timelimit import TimeLimitError, run_with_time_limit
 
@@ -230,6 +230,11 @@ def _expected_answer(solution) -> tuple[Answer, dict]:
 def _check(answer_text: str, problem_text: str | None, expected_text: str | None) -> Verdict:
     """The verdict under every reading of the texts' notations with several (readings.py): one verdict when
     they all agree, else "unverifiable" with the question that tells the readings apart."""
+    with forced(declared(problem_text)):
+        return _check_each_reading(answer_text, problem_text, expected_text)
+
+
+def _check_each_reading(answer_text: str, problem_text: str | None, expected_text: str | None) -> Verdict:
     base = current()
     found = all_readings(_check_once, answer_text, problem_text, expected_text)
     if len(found) == 1:
