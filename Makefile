@@ -43,8 +43,14 @@ bench: install
 bench-clean:
 	rm -rf .bench-cache
 
+TRAIN := ../shared/data/math-train/train.jsonl
+
+# the symbolic engine on MATH-500 and on the 7,498 training problems (solve and the checker's verdicts on each
+# reference), then the checker on generated student notations: ~8 min on 2 cores
 eval: install
 	$(PY) -m benchmarks.math500 --show wrong,reference-wrong,other-verified
+	$(PY) -m benchmarks.math500 $(TRAIN) --show wrong,reference-wrong,other-verified
+	$(PY) -m benchmarks.notations
 
 gpu-check: install
 	$(PY) scripts/gpu_check.py

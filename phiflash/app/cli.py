@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from prompt_toolkit import PromptSession
-from prompt_toolkit.history import FileHistory
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -494,6 +492,9 @@ def _lines():
     """Lines typed at a prompt with editing and history, or read from a pipe."""
     if sys.stdin is not None and sys.stdin.isatty():
         logdb.data_dir().mkdir(parents=True, exist_ok=True)
+        from prompt_toolkit import PromptSession  # the tutor's line editor: not loaded by other commands
+        from prompt_toolkit.history import FileHistory
+
         prompt = PromptSession(history=FileHistory(str(logdb.data_dir() / "tutor_history")))
         while True:
             try:
