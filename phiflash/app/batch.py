@@ -35,11 +35,19 @@ class Item:
     level: str | None = None
     line: int = 0              # where it is in the file (1-based)
     auto_id: bool = False      # the file gave no id: it is named line-N
+    answer: str | None = None  # grade: the answer to judge (the `answer` column; `reference` is `expected`)
+    student: str | None = None
 
 
-def read_problems(path: str | Path) -> tuple[list[Item], list[str]]:
+# The columns of each kind of file: batch reads problems (`answer` is the reference), grade reads answers.
+SOLVE_COLUMNS = {"answer": "reference"}
+GRADE_COLUMNS = {"answer": "answer", "expected": "reference"}
+
+
+def read_problems(path: str | Path, columns: dict = SOLVE_COLUMNS) -> tuple[list[Item], list[str]]:
     """The problems in a file, and warnings about it (duplicate ids). A line that can't be read (bad JSON, bytes
-    that are not UTF-8, no problem) becomes an item with an error naming its line, so the rest still runs."""
+    that are not UTF-8, no problem, a ragged CSV row) becomes an item with an error naming its line, so the rest
+    still runs. `columns` maps the file's answer columns to Item fields (GRADE_COLUMNS for `grade`)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -54,13 +62,13 @@ def read_problems(path: str | Path) -> tuple[list[Item], list[str]]:
         items = [Item("", line.strip(), line=n, auto_id=True) for n, line in enumerate(text.splitlines(), 1)
                  if line.strip() and not line.lstrip().startswith("#")]
     elif suffix == ".jsonl":
-        items = list(_jsonl(text))
+        items = list(_jsonl(text, columns))
     elif suffix == ".csv":
-        items = list(_csv(text, path))
+        items = list(_csv(text, path, columns))
     else:
         raise PhiflashError(f"{path}: unknown format {suffix or '(none)'}; use .txt, .jsonl or .csv")
     for it in items:
-        bad = _undecodable(it.problem, it.reference, it.id)
+        bad = _undecodable(it.problem, it.reference, it.id, it.answer, it.student)
         if bad:
             it.problem, it.error = None, f"line {it.line}: {bad}"
     return items, _name(items)
@@ -101,7 +109,7 @@ def _name(items: list[Item]) -> list[str]:
     return warnings
 
 
-def _jsonl(text: str) -> Iterator[Item]:
+def _jsonl(text: str, columns: dict) -> Iterator[Item]:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -123,28 +131,59 @@ def _jsonl(text: str) -> Iterator[Item]:
             item.error = f"line {n}: needs a non-empty string 'problem'"
         else:
             item.problem = obj["problem"]
-        ref = obj.get("answer")
-        item.reference = None if ref is None else str(ref)
-        item.subject, item.level = _opt(obj.get("subject")), _opt(obj.get("level"))
+        _columns(item, obj, columns)
+        if columns is GRADE_COLUMNS and item.answer is None and not item.error:
+            item.error = f"line {n}: needs an 'answer' to grade"
         yield item
+
+
+def _columns(item: Item, row: dict, columns: dict) -> None:
+    for column, attr in columns.items():
+        v = row.get(column)
+        setattr(item, attr, None if v is None or str(v).strip() == "" else str(v))
+    item.subject, item.level, item.student = (_opt(row.get(k)) for k in ("subject", "level", "student"))
 
 
 def _opt(v) -> str | None:
     return None if v is None or str(v).strip() == "" else str(v).strip()
 
 
-def _csv(text: str, path: Path) -> Iterator[Item]:
-    reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames or "problem" not in reader.fieldnames:
-        raise PhiflashError(f"{path}: the CSV needs a 'problem' column (and optionally 'id', 'answer')")
-    for row in reader:
-        n = reader.line_num
+def _csv(text: str, path: Path, columns: dict) -> Iterator[Item]:
+    """Strict CSV, one row a line: a ragged row or an unterminated quote is an error record naming its line and
+    the rows after it are still read (a lenient reader would merge them into the open quote)."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    header = _csv_line(lines[start]) if start is not None else None
+    if not isinstance(header, list) or "problem" not in [h.strip() for h in header]:
+        need = "'problem' and 'answer' (and optionally 'id', 'student', 'expected')" if columns is GRADE_COLUMNS \
+            else "'problem' (and optionally 'id', 'answer')"
+        raise PhiflashError(f"{path}: the CSV needs a header line with the columns {need}")
+    header = [h.strip() for h in header]
+    for n, line in enumerate(lines[start + 1:], start + 2):
+        if not line.strip():
+            continue
+        fields = _csv_line(line)
+        if isinstance(fields, str) or len(fields) != len(header):
+            why = fields if isinstance(fields, str) else f"{len(fields)} fields where the header has {len(header)}"
+            yield Item("", None, error=f"line {n}: {why}", line=n, auto_id=True)
+            continue
+        row = dict(zip(header, fields))
         problem = (row.get("problem") or "").strip()
         rid = _opt(row.get("id"))
-        ref = row.get("answer")
-        yield Item(rid or "", problem or None, ref if ref not in (None, "") else None,
-                   None if problem else f"line {n}: empty problem", _opt(row.get("subject")),
-                   _opt(row.get("level")), line=n, auto_id=rid is None)
+        item = Item(rid or "", problem or None, error=None if problem else f"line {n}: empty problem", line=n,
+                    auto_id=rid is None)
+        _columns(item, row, columns)
+        if columns is GRADE_COLUMNS and item.answer is None and not item.error:
+            item.error = f"line {n}: empty answer"
+        yield item
+
+
+def _csv_line(line: str) -> list[str] | str:
+    """The fields of one CSV line, or what is wrong with it."""
+    try:
+        return next(csv.reader([line], strict=True))
+    except csv.Error as e:
+        return f"not a CSV row ({e}: an unterminated or misplaced quote?)"
 
 
 def default_out(path: str | Path) -> Path:
@@ -375,10 +414,12 @@ def _scores(records) -> dict:
     rs = list(records)
     attempted = [r for r in rs if r.get("answer") and not r.get("error")]
     correct = sum(1 for r in attempted if r.get("correct") is True)
+    graded = [r for r in attempted if r.get("correct") is not None]
     return {"problems": len(rs), "attempted": len(attempted), "correct": correct,
-            "wrong": sum(1 for r in attempted if r.get("correct") is False),
-            "unverifiable": sum(1 for r in attempted if r.get("correct") is None),
-            "accuracy": correct / len(rs) if rs else None}
+            "incorrect": sum(1 for r in attempted if r.get("correct") is False),
+            "not graded": sum(1 for r in attempted if r.get("correct") is None),
+            # as the overall accuracy: of the answers graded against the key; None (shown —) when none were
+            "accuracy": correct / len(graded) if graded else None}
 
 
 def _totals(records: list[dict]) -> dict:
@@ -394,6 +435,10 @@ def _totals(records: list[dict]) -> dict:
         "split": sum(1 for r in records if r.get("verdict") == "split"),
         "errors": sum(1 for r in records if r.get("error")),
         "graded": len(graded),
+        "correct": sum(1 for r in graded if r["correct"]),
+        "incorrect": sum(1 for r in graded if r["correct"] is False),
+        "not graded": sum(1 for r in records if r.get("reference") is not None and not r.get("error")
+                          and r.get("correct") is None),
         "accuracy": (sum(1 for r in graded if r["correct"]) / len(graded)) if graded else None,
         "mean_seconds": (sum(r.get("seconds") or 0 for r in records) / n) if n else None,
     }

@@ -30,9 +30,11 @@ from ..symbolic.verify import check_answer
 from . import batch as B
 from . import logdb, record, ui
 from .engines import auto_samples, latex_answer, make_engine, pretty_answer
+from .report import write_report
 from .tutor import TutorSession
 
 EXIT_USAGE = 64  # a mistyped command line; 1 and 2 mean "wrong" and "unverifiable" to `check`
+EXIT_ROW_ERRORS = 3  # batch and grade: the run finished, but some rows ended in an error (named in their records)
 # Click's exceptions as the installed typer uses them (recent typer vendors its own copy of click).
 click_errors = sys.modules[typer.BadParameter.__module__]
 
@@ -155,6 +157,8 @@ Threads = Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the
                                                            "busy with other work).")]
 NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the local log (also "
                                                       "PHIFLASH_NO_LOG=1).")]
+Report = Annotated[Optional[Path], typer.Option("--report", help="Also write a report: FILE.html (one self-contained "
+                                                                 "page with plots) or FILE.md.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object (the schema is in the "
                                                      "README).")]
 
@@ -360,8 +364,10 @@ def batch(
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (scores by subject and "
                                                  "level when the file has those columns).")] = False,
+    report: Report = None,
 ):
-    """Solve a file of problems; results are appended as each finishes, and a rerun resumes.
+    """Solve a file of problems; results are appended as each finishes, and a rerun resumes. Exit status 0, or 3
+    when some problems ended in an error (refused ones included).
 
     With an `answer` column each result is graded against it with the verdict code of `check --expected`;
     `subject` and `level` columns break the scores down (e.g. MATH-500). A problem that fails becomes an error
@@ -418,33 +424,148 @@ def batch(
         print(json.dumps({"summary": summary, "results": str(out_path)}, ensure_ascii=False))
     else:
         _summary_table(out(), summary, out_path)
+    if report is not None:
+        write_report(records, report, f"phiflash batch: {file.name}", str(file))
+        err().print(Text(f"report: {report}"), soft_wrap=True)
     if summary["errors"] and not interrupted:
         err().print(f"{summary['errors']} problem(s) ended in an error; `--retry-errors` solves them again")
     if interrupted:
         err().print(f"interrupted: {len(records)} of {len(items)} done; rerun the same command to resume")
         raise typer.Exit(130)
+    if summary["errors"]:
+        raise typer.Exit(EXIT_ROW_ERRORS)
+
+
+def _counts(title: str, rows: list[tuple[str, object]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", min_width=len(title) + 4)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
 
 
 def _summary_table(console: Console, s: dict, out_path: Path) -> None:
-    table = Table(title="batch summary", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for key in ("problems", "solved", "verified", "wrong", "unverifiable", "consensus", "split", "errors"):
-        table.add_row(key, str(s[key]))
-    table.add_row("accuracy vs references", "—" if s["accuracy"] is None else
-                  f"{s['accuracy']:.1%} of {s['graded']}")
-    table.add_row("mean time", "—" if s["mean_seconds"] is None else f"{s['mean_seconds']:.2f} s")
-    console.print(table)
+    """Two meanings kept apart: what SymPy's check of each answer said, and the grade against the answer key."""
+    console.print(_counts("batch summary", [("problems", s["problems"]), ("solved", s["solved"]),
+                                            ("errors", s["errors"]), ("mean time", "—" if s["mean_seconds"] is None
+                                                                      else f"{s['mean_seconds']:.2f} s")]))
+    checked = [(k, s[k]) for k in ("verified", "wrong", "unverifiable")]
+    checked += [(k, s[k]) for k in ("consensus", "split") if s[k]]
+    console.print(_counts("checked by SymPy", checked))
+    if s["graded"] or s["not graded"]:
+        console.print(_counts("against the answer key", [
+            ("correct", s["correct"]), ("incorrect", s["incorrect"]), ("not graded", s["not graded"]),
+            ("accuracy", "—" if s["accuracy"] is None else f"{s['accuracy']:.1%} of {s['graded']}")]))
     for key in ("subject", "level"):
         groups = s.get(f"by_{key}")
         if not groups:
             continue
-        t = Table(title=f"by {key}", title_justify="left")
-        for col in (key, "problems", "attempted", "correct", "wrong", "unverifiable", "accuracy"):
+        t = Table(title=f"against the answer key, by {key}", title_justify="left")
+        for col in (key, "problems", "attempted", "correct", "incorrect", "not graded", "accuracy"):
             t.add_column(col, justify="left" if col == key else "right")
         for g, v in groups.items():
-            t.add_row(g, *(str(v[c]) for c in ("problems", "attempted", "correct", "wrong", "unverifiable")),
+            t.add_row(g, *(str(v[c]) for c in ("problems", "attempted", "correct", "incorrect", "not graded")),
                       f"{v['accuracy']:.1%}" if v["accuracy"] is not None else "—")
+        console.print(t)
+    console.print(Text(f"results: {out_path}"), soft_wrap=True)
+
+
+# ---- grade ----------------------------------------------------------------------------------------------------
+
+
+@app.command(cls=Command)
+@user_errors
+def grade(
+    file: Annotated[Path, typer.Argument(help="Answers: .csv or .jsonl with problem, answer, and optionally id, "
+                                              "student, expected, subject, level.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSONL (default "
+                                                     "FILE.results.jsonl).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Processes.")] = 1,
+    report: Report = None, no_log: NoLog = False,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Grade again the rows whose earlier result "
+                                                                      "is an error (others are kept).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+):
+    """Grade given answers (a class's answer sheet, a model's outputs): each is checked against `expected` when
+    the row has it, else against the problem solved by SymPy, and a wrong one gets its likely mistake.
+
+    One JSON line per row is appended as each finishes (a rerun resumes); `--report` writes a page a teacher can
+    open. A ragged CSV row or an unterminated quote is an error record naming its line, and the rows after it are
+    still read. Exit status 0 when every row was graded, 3 when some ended in an error.
+
+    [bold]Examples[/bold]
+
+      phiflash grade class.csv --report class.html
+      phiflash grade answers.jsonl --jobs 2 --out graded.jsonl
+    """
+
+    from . import grading as G
+
+    items, warnings = G.read_answers(file)
+    out_path = out_file or B.default_out(file)
+    B.check_out_path(out_path, file)
+    console = err()
+    for w in warnings:
+        console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
+    done = B.load_done(out_path, drop_errors=retry_errors)
+    todo = [it for it in items if it.id not in done]
+    if done:
+        console.print(Text(f"resuming: {len(items) - len(todo)} of {len(items)} already in {out_path}", style="dim"))
+    records = [done[it.id] for it in items if it.id in done]
+    writer = B.ResultWriter(out_path)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=console, transient=False)
+    task = progress.add_task("grading", total=len(items), completed=len(items) - len(todo))
+
+    def on_record(rec: dict) -> None:
+        writer.write(rec)
+        records.append(rec)
+        logdb.record(rec, no_log)
+        progress.update(task, advance=1)
+
+    interrupted = False
+    try:
+        with progress:
+            G.run_grading(todo, jobs, on_record)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        writer.close()
+    order = {it.id: k for k, it in enumerate(items)}  # records in file order, whatever order the workers finished
+    records.sort(key=lambda r: order.get(str(r.get("id")), len(order)))
+    summary = G.summarize(records)
+    if as_json:
+        print(json.dumps({"summary": summary, "results": str(out_path)}, ensure_ascii=False))
+    else:
+        _grade_tables(out(), summary, out_path)
+    if report is not None and records:
+        write_report(records, report, f"phiflash grade: {file.name}", str(file))
+        err().print(Text(f"report: {report}"), soft_wrap=True)
+    if interrupted:
+        err().print(f"interrupted: {len(records)} of {len(items)} graded; rerun the same command to resume")
+        raise typer.Exit(130)
+    if summary["errors"]:
+        err().print(f"{summary['errors']} row(s) ended in an error (their records name the line); "
+                    "`--retry-errors` grades them again")
+        raise typer.Exit(EXIT_ROW_ERRORS)
+
+
+def _grade_tables(console: Console, s: dict, out_path: Path) -> None:
+    console.print(Text(f"graded {s['graded']}, errors {s['errors']}", style="bold"))
+    console.print(_counts("checked by SymPy", list(s["checked"].items())))
+    if s["answer_key"] is not None:
+        console.print(_counts("against the answer key", list(s["answer_key"].items())))
+    for key in ("student", "subject", "level"):
+        groups = s.get(f"by_{key}")
+        if not groups:
+            continue
+        t = Table(title=f"by {key}", title_justify="left")
+        for col in (key, "rows", "graded", "verified", "wrong", "unverifiable", "share verified"):
+            t.add_column(col, justify="left" if col == key else "right")
+        for g, v in groups.items():
+            t.add_row(g, *(str(v[c]) for c in ("rows", "graded", "verified", "wrong", "unverifiable")),
+                      "—" if v["share_verified"] is None else f"{v['share_verified']:.0%}")
         console.print(t)
     console.print(Text(f"results: {out_path}"), soft_wrap=True)
 

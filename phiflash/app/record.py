@@ -15,7 +15,7 @@ VERDICTS = ("verified", "wrong", "unverifiable", "consensus", "split")  # the la
 # key: (allowed JSON types, default). The order here is the order in the JSON.
 FIELDS: dict[str, tuple[tuple[type, ...], object]] = {
     "schema": ((int,), SCHEMA),
-    "command": ((str,), None),            # solve | check | batch | tutor
+    "command": ((str,), None),            # solve | check | batch | grade | tutor
     "time": ((str,), None),               # when the result was made, ISO 8601 with the UTC offset
     "id": ((str, type(None)), None),      # batch rows only
     "problem": ((str, type(None)), None),
@@ -38,6 +38,8 @@ FIELDS: dict[str, tuple[tuple[type, ...], object]] = {
     "timings": ((dict,), {}),
     "subject": ((str, type(None)), None),
     "level": ((str, type(None)), None),
+    "student": ((str, type(None)), None),    # grade: whose answer it is
+    "diagnosis": ((str, type(None)), None),  # grade: the likely mistake behind a wrong answer, when one reproduces it
     "error": ((str, type(None)), None),
 }
 

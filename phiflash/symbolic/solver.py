@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -172,10 +173,35 @@ def format_answer(sol: Solution, fmt) -> str:
 # ---- solving ----------------------------------------------------------------------------------------------------
 
 
+_MEMO: dict | None = None  # within `memo()`: solutions by (problem text, readings forced)
+
+
+@contextmanager
+def memo():
+    """Solve each problem text once while this lasts (grading many answers to one problem); outcomes, errors
+    included, are reused under the same forced readings."""
+    global _MEMO
+    outer, _MEMO = _MEMO, {} if _MEMO is None else _MEMO
+    try:
+        yield
+    finally:
+        _MEMO = outer
+
+
 def solve_problem(problem: Problem | str) -> Solution:
     """Solve in this process (no time limit); see `solve` for the limited version."""
     from .arith import HANDLERS  # the number tasks; arith builds on this module's Solution and Step
 
+    if isinstance(problem, str) and _MEMO is not None:
+        key = (problem, frozenset(current().items()))
+        if key not in _MEMO:
+            try:
+                _MEMO[key] = each_reading(problem, solve_problem)
+            except PhiflashError as e:
+                _MEMO[key] = e
+        if isinstance(_MEMO[key], Exception):
+            raise _MEMO[key]
+        return _MEMO[key]
     if isinstance(problem, str):
         return each_reading(problem, solve_problem)
     handler = {"equation": _equation, "system": _system, "inequality": _inequality, "derivative": _derivative,

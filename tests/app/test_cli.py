@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from phiflash.app.cli import app
+from phiflash.app.cli import EXIT_ROW_ERRORS, app
 
 runner = CliRunner()
 
@@ -163,14 +163,14 @@ def test_batch_jsonl_with_references_and_a_bad_line(tmp_path):
                  '{"id": "c", "problem": "2x = 6", "answer": "4"}\n'
                  '{"id": "d", "problem": "hello there"}\n')
     r = run("batch", str(f), "--engine", "symbolic")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == EXIT_ROW_ERRORS, r.output      # finished, but rows ended in an error: a script can tell
     recs = {x["id"]: x for x in results(tmp_path / "p.jsonl.results.jsonl")}
     assert set(recs) == {"a", "line-2", "c", "d"}
     assert recs["a"]["correct"] is True and recs["c"]["correct"] is False
     assert "line 2: not valid JSON" in recs["line-2"]["error"] and recs["d"]["error"]
     for rec in recs.values():
         assert set(rec) >= {"id", "problem", "answer", "verdict", "reference", "correct", "error", "seconds"}
-    assert "accuracy vs references" in r.stdout and "50.0% of 2" in r.stdout
+    assert "against the answer key" in r.stdout and "50.0% of 2" in r.stdout
 
 
 def test_batch_txt_and_csv_and_resume(tmp_path):
@@ -197,7 +197,7 @@ def test_batch_drops_a_torn_line_and_finishes(tmp_path):
 
 @pytest.mark.parametrize("content,name,needle", [
     (None, "missing.jsonl", "no such file"),
-    ("a,b\n1,2\n", "p.csv", "'problem' column"),
+    ("a,b\n1,2\n", "p.csv", "columns 'problem'"),
     ("x", "p.docx", "unknown format"),
 ])
 def test_batch_input_errors(tmp_path, content, name, needle):
@@ -406,7 +406,7 @@ def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkp
         out = tmp_path / f"o{bs}.jsonl"
         r = run("batch", str(f), "--model", str(chat_checkpoint), "--batch-size", str(bs), "--temperature", "0",
                 "--max-tokens", "8", "--out", str(out))
-        assert r.exit_code == 0, r.output
+        assert r.exit_code == EXIT_ROW_ERRORS, r.output
         recs = {x["id"]: x for x in results(out)}
         assert set(recs) == {"a", "b", "c", "line-4"} and "not valid JSON" in recs["line-4"]["error"]
         assert all(recs[i]["engine"] == "phi" for i in "abc")
@@ -425,14 +425,16 @@ def test_batch_scores_against_references_by_subject_and_level(tmp_path):
              "level": 2}]
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = run("batch", str(f), "--engine", "symbolic", "--json")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == EXIT_ROW_ERRORS, r.output
     s = json.loads(r.stdout)["summary"]
-    assert s["by_subject"]["NT"] == {"problems": 2, "attempted": 2, "correct": 2, "wrong": 0, "unverifiable": 0,
+    assert s["by_subject"]["NT"] == {"problems": 2, "attempted": 2, "correct": 2, "incorrect": 0, "not graded": 0,
                                      "accuracy": 1.0}
     assert s["by_subject"]["Pre"]["attempted"] == 1 and s["by_subject"]["Pre"]["correct"] == 1
+    assert s["by_level"]["1"]["accuracy"] == 1.0                        # of the answers graded, as overall
     assert s["by_level"]["2"]["problems"] == 2 and s["by_level"]["2"]["correct"] == 1
     r = run("batch", str(f), "--engine", "symbolic")      # a rerun resumes and prints the tables
     assert "by subject" in r.stdout and "by level" in r.stdout
+    assert "checked by SymPy" in r.stdout and "against the answer key" in r.stdout
     c = tmp_path / "p.csv"                                # the same columns in a CSV
     c.write_text("id,problem,answer,subject,level\na,What is 30% of 90?,27,Pre,1\nb,How many apples?,4,Pre,2\n")
     s = json.loads(run("batch", str(c), "--engine", "symbolic", "--json").stdout)["summary"]

@@ -16,7 +16,7 @@ from clirun import console_script, phiflash
 from typer.testing import CliRunner
 
 from phiflash.app import record
-from phiflash.app.cli import EXIT_USAGE, app
+from phiflash.app.cli import EXIT_ROW_ERRORS, EXIT_USAGE, app
 
 runner = CliRunner()
 
@@ -129,7 +129,7 @@ def test_every_command_speaks_one_schema(tmp_path):
     check = json.loads(c.stdout)
     assert check["reference"] == r"\frac{1}{2}" and check["correct"] is True and check["answer_latex"] == "0.5"
     Path("p.jsonl").write_text('{"problem": "2x = 6", "answer": "3"}\nnot json\n')
-    assert phiflash("batch", "p.jsonl", "--engine", "symbolic").returncode == 0
+    assert phiflash("batch", "p.jsonl", "--engine", "symbolic").returncode == EXIT_ROW_ERRORS
     lines = results("p.jsonl.results.jsonl")
     for rec in lines:
         assert_record(rec, "batch")
@@ -210,7 +210,7 @@ def test_batch_with_a_failing_solver_goes_on_and_retries_errors_when_asked(tmp_p
     f = tmp_path / "p.txt"
     f.write_text("x + 1 = 2\nx + 4 = 5\nx + 2 = 5\n")
     r = run("batch", f, "--engine", "symbolic", "--jobs", jobs)
-    assert r.exit_code == 0 and "--retry-errors" in r.stderr
+    assert r.exit_code == EXIT_ROW_ERRORS and "--retry-errors" in r.stderr
     recs = {x["id"]: x for x in results(tmp_path / "p.txt.results.jsonl")}
     assert "(NotImplementedError: not today)" in recs["line-2"]["error"] and recs["line-3"]["answer"] == "x = 3"
     monkeypatch.setattr(solver, "solve_problem", real)
@@ -218,7 +218,7 @@ def test_batch_with_a_failing_solver_goes_on_and_retries_errors_when_asked(tmp_p
     run("batch", f, "--engine", "symbolic")                       # a plain rerun keeps the error
     assert len(results(tmp_path / "p.txt.results.jsonl")) == 3
     r = run("batch", f, "--engine", "symbolic", "--retry-errors")
-    assert "resuming: 2 of 3" in r.stderr
+    assert "resuming: 2 of 3" in r.stderr and r.exit_code == 0              # every row has its result now
     lines = results(tmp_path / "p.txt.results.jsonl")
     assert len(lines) == 3 and {x["id"]: x["answer"] for x in lines}["line-2"] == "x = 1"
 
@@ -243,7 +243,7 @@ def test_a_bad_byte_spoils_only_its_line():
     Path("p.txt").write_bytes(b"x+1=2\n\xff\xfe\n2x=8\n")
     for name in ("p.jsonl", "p.txt"):
         p = phiflash("batch", name, "--engine", "symbolic")
-        assert p.returncode == 0, p.stderr
+        assert p.returncode == EXIT_ROW_ERRORS, p.stderr
         recs = {x["id"]: x for x in results(name + ".results.jsonl")}
         assert recs["line-2"]["error"].startswith("line 2: not valid UTF-8 (byte 0x")
         assert recs["line-1"]["answer"] == "x = 1" and recs["line-3"]["answer"] == "x = 4"
