@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import PhiflashError, one_line
 from ..symbolic.verify import VERIFIED, WRONG, check_answer
 from . import record
-from .engines import SymbolicEngine
+from .engines import SymbolicEngine, model_timings
 
 
 @dataclass
@@ -395,7 +395,9 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
                 continue
             result.reasoning, result.text = reasoning, text
             result.finish_reason = "stop" if fin else "length"
-            result.timings = {"generated_tokens": len(ids), "prompt_tokens": len(prompts[live.index(it)])}
+            result.timings = model_timings(generated_tokens=len(ids), prompt_tokens=len(prompts[live.index(it)]),
+                                           total_s=round(seconds, 3),
+                                           tokens_per_s=round(len(ids) / seconds, 2) if seconds else None)
             on_record(record_for(it, result, seconds=seconds + time.perf_counter() - t0))
 
 

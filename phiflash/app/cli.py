@@ -91,7 +91,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, click_errors.ClickException):  # usage errors: main() shows them, exit 64
             raise
         except KeyboardInterrupt:
             err().print("interrupted")
@@ -124,8 +124,15 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 # ---- shared options -------------------------------------------------------------------------------------------
 
-Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="phi (the model) or symbolic (SymPy). "
-                                               "Default: phi when weights are found, else symbolic.")]
+def _engine_name(value: Optional[str]) -> Optional[str]:
+    if value is not None and value not in ("phi", "symbolic"):
+        raise typer.BadParameter(f"{value!r} is not one of phi, symbolic")
+    return value
+
+
+Engine = Annotated[Optional[str], typer.Option("--engine", "-e", callback=_engine_name, metavar="phi|symbolic",
+                                               help="phi (the model) or symbolic (SymPy). Default: phi when weights "
+                                                    "are found, else symbolic.")]
 Model = Annotated[Optional[str], typer.Option("--model", "-m", envvar="PHIFLASH_MODEL",
                                               help="Checkpoint directory (else PHIFLASH_MODEL, else the "
                                                    "Hugging Face cache).")]
@@ -222,11 +229,20 @@ def _notice_once(message: str) -> None:
         pass
 
 
+def _stdin_text() -> str:
+    """stdin as text; bytes that are not UTF-8 are named, never parsed as characters."""
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise PhiflashError(f"stdin is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+
 def _read_problem(problem: Optional[str]) -> str:
     if problem is None or problem == "-":
         if sys.stdin is None or (problem is None and sys.stdin.isatty()):
             raise PhiflashError("give a problem, e.g. phiflash solve \"3x^2+4x+5=1\", or pipe one on stdin")
-        problem = sys.stdin.read()
+        problem = _stdin_text()
     problem = problem.strip()
     if not problem:
         raise PhiflashError("the problem is empty")
@@ -324,6 +340,10 @@ def check(
       phiflash check "MATH problem 7" "\\frac{1}{2}" --expected "0.5"
     """
 
+    if not problem.strip():
+        raise typer.BadParameter("the problem is empty", param_hint="PROBLEM")
+    if not answer.strip():
+        raise typer.BadParameter("the answer is empty", param_hint="ANSWER")
     start = time.perf_counter()
     v = check_answer(answer, problem, expected)  # never raises: a failure is an unverifiable verdict
     rec = record.make("check", problem=problem, engine="symbolic", answer=answer,
@@ -334,7 +354,7 @@ def check(
         print(json.dumps(rec, ensure_ascii=False))
     else:
         console = out()
-        console.print(Text(pretty_answer(answer)), soft_wrap=True, overflow="ignore", crop=False)
+        console.print(Text(ui.clip(pretty_answer(answer))), soft_wrap=True, overflow="ignore", crop=False)
         console.print(ui.badge(v))
     logdb.record(rec, no_log)
     raise typer.Exit({"verified": 0, "wrong": 1}.get(v.status, 2))
@@ -625,7 +645,15 @@ def _lines():
             except EOFError:
                 return
     else:
-        yield from sys.stdin
+        stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+        for raw in stream if stream is not None else sys.stdin:
+            if isinstance(raw, str):
+                yield raw
+                continue
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                err().print(Text("that line is not UTF-8 text: skipped", style="red"))
 
 
 # ---- download, info, log --------------------------------------------------------------------------------------
@@ -713,7 +741,7 @@ def info(model: Model = None,
                  ("Mamba inner / state / conv / dt rank", f"{cfg.d_inner} / {cfg.mamba_d_state} / "
                                                           f"{cfg.mamba_d_conv} / {cfg.dt_rank}"),
                  ("sliding window", str(cfg.window(1))), ("vocabulary", f"{cfg.vocab_size:,}"),
-                 ("parameters", f"{n_params:,}"), ("weights", f"{n_params * item / 1e9:.2f} GB in {cfg.torch_dtype}"),
+                 ("parameters", f"{n_params:,}"), ("weights", _weights_line(path, n_params * item, cfg.torch_dtype)),
                  ("cache", f"{fixed / 1e6:.1f} MB fixed + {per_token:,} bytes per token"),
                  ("cache at 32K tokens", f"{(fixed + 32768 * per_token) / 1e6:.0f} MB"),
                  ("solve engine", "phi" if path else "symbolic")]:
@@ -766,13 +794,24 @@ def _speed_table(console: Console, cfg, path: Optional[Path], measure: bool) -> 
         console.print(Text("`phiflash info --speed` measures the bandwidth and the tokens/s it allows", style="dim"))
 
 
+def _weights_line(path, float_bytes: int, dtype: str) -> str:
+    """How big the weights are as this checkpoint stores them: a quantized one by its mode and its files' size."""
+    from ..lm.weights import quantization
+
+    stored = quantization(path) if path else None
+    if not stored:
+        return f"{float_bytes / 1e9:.2f} GB in {dtype}"
+    on_disk = sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))
+    return f"{on_disk / 1e9:.2f} GB in {stored['mode']} (quantized; {float_bytes / 1e9:.2f} GB in {dtype})"
+
+
 @app.command("log", cls=Command)
 @user_errors
 def log_(limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How many recent entries; 0 for "
                                                                          "all.")] = 20,
          as_json: Annotated[bool, typer.Option("--json", help="Dump the entries as JSON lines, one result record "
                                                       "each.")] = False):
-    """Recent solves, tutor turns and batch results from the local log.
+    """Recent solves, checks, grades, tutor turns and batch results from the local log.
 
     [bold]Examples[/bold]
 
@@ -788,9 +827,11 @@ def log_(limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How ma
     if not rows:
         out().print(Text(f"no entries in {logdb.log_path()}"), soft_wrap=True)
         return
-    table = Table(title=f"phiflash log ({logdb.log_path()})", title_justify="left")
-    for col in ("time", "command", "engine", "problem", "answer", "verdict"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"phiflash log ({logdb.log_path()})", title_justify="left", expand=True)
+    fixed = {"time": 16, "command": 7, "engine": 8, "verdict": 12}
+    for col in ("time", "command", "engine", "problem", "answer", "verdict"):  # cut with …, never mid-word wraps
+        table.add_column(col, no_wrap=True, overflow="ellipsis", width=fixed.get(col),
+                         ratio=None if col in fixed else 3 if col == "problem" else 2)
     for r in rows:
         when = dt.datetime.fromisoformat(r["time"]).astimezone().strftime("%Y-%m-%d %H:%M") if r["time"] else ""
         table.add_row(when, r["command"], r["engine"] or "", (r["problem"] or "")[:60], (r["answer"] or "")[:40],

@@ -52,6 +52,19 @@ class Result:
         return record.make(command, **(own | extra))
 
 
+# The model's timings: the same keys on every path (solve, batch, samples, speculation), null where one does not
+# apply, so a script reads them the same way.
+TIMING_KEYS = ("prompt_tokens", "generated_tokens", "samples", "ttft_s", "tokens_per_s", "total_s",
+               "think_budget_hit", "draft_acceptance")
+
+
+def model_timings(**values) -> dict:
+    unknown = set(values) - set(TIMING_KEYS)
+    if unknown:
+        raise TypeError(f"not timing keys: {sorted(unknown)}")
+    return {k: values.get(k, 1 if k == "samples" else None) for k in TIMING_KEYS}
+
+
 def _answer_objects(text: str) -> list | str | None:
     """The SymPy objects an answer names; a str for 'no solution'/'does not exist'; None when unreadable."""
     try:
@@ -165,10 +178,10 @@ class PhiEngine:
                       think_budget, speculate)
         result = self.grade(problem, c.answer or c.text, check_seconds)
         result.reasoning, result.text, result.finish_reason = c.reasoning, c.text, c.finish_reason
-        result.timings = {"prompt_tokens": c.prompt_tokens, "generated_tokens": len(c.token_ids),
-                          "ttft_s": round(c.ttft, 3) if c.ttft is not None else None,
-                          "tokens_per_s": round(c.tokens_per_second, 2), "total_s": round(c.seconds, 3),
-                          "think_budget_hit": c.think_budget_hit, "draft_acceptance": c.draft_acceptance}
+        result.timings = model_timings(prompt_tokens=c.prompt_tokens, generated_tokens=len(c.token_ids),
+                                       ttft_s=round(c.ttft, 3) if c.ttft is not None else None,
+                                       tokens_per_s=round(c.tokens_per_second, 2), total_s=round(c.seconds, 3),
+                                       think_budget_hit=c.think_budget_hit, draft_acceptance=c.draft_acceptance)
         if c.think_budget_hit:
             result.notes.append("no reasoning (--think-budget 0)" if think_budget == 0 else
                                 f"the reasoning was cut at the thinking budget of {think_budget} tokens")
@@ -236,9 +249,9 @@ class PhiEngine:
         result.samples = [d.to_dict() for d in samples]
         result.agreement = agreement.to_dict(samples)
         seconds = time.perf_counter() - start
-        result.timings = {"prompt_tokens": len(prompt), "generated_tokens": sum(map(len, ids)), "samples": k,
-                          "tokens_per_s": round(sum(map(len, ids)) / seconds, 2) if seconds else 0.0,
-                          "total_s": round(seconds, 3)}
+        result.timings = model_timings(prompt_tokens=len(prompt), generated_tokens=sum(map(len, ids)), samples=k,
+                                       tokens_per_s=round(sum(map(len, ids)) / seconds, 2) if seconds else 0.0,
+                                       total_s=round(seconds, 3))
         return result
 
     def grade(self, problem: str, text: str, check_seconds: float = 10.0) -> Result:

@@ -60,8 +60,27 @@ def _page(records: list[dict], title: str, source: str) -> dict:
         "problems": [_problem_row(p, rs) for p, rs in by_problem.items()],
         "students": [_student_row(s, rs) for s, rs in _groups(records, "student").items()],
         "mistakes": mistakes.most_common(8),
-        "rows": [_row(r) for r in records],
+        "sections": _sections(records),
     }
+
+
+OPEN_UP_TO = 1000  # rows shown open; past that each section opens on a click (a browser lays out only open ones)
+
+
+def _sections(records: list[dict]) -> list[dict]:
+    """Every answer, in one section per student (per problem when the file names no students)."""
+    key = "student" if any(r.get("student") for r in records) else "problem"
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(str(r.get(key) or "(no " + key + ")"), []).append(r)
+    out = []
+    for name, rs in groups.items():
+        counts = Counter(r.get("verdict") or "error" for r in rs)
+        told = ", ".join(f"{counts[v]} {v}" for v in ("verified", "wrong", "unverifiable", "consensus", "split",
+                                                      "error") if counts[v])
+        out.append({"title": f"{_short(name, 80)} — {len(rs)} answer{'s' if len(rs) != 1 else ''}: {told}",
+                    "rows": [_row(r) for r in rs], "open": len(records) <= OPEN_UP_TO})
+    return out
 
 
 def _groups(records: list[dict], key: str) -> dict[str, list[dict]]:

@@ -363,11 +363,29 @@ class TutorSession:
         if not path:
             raise PhiflashError("usage: /load FILE")
         try:
-            data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise PhiflashError(f"cannot load {path}: {e}") from None
+            raw = Path(path).expanduser().read_bytes()
+        except OSError as e:
+            raise PhiflashError(f"cannot load {path}: {e.strerror or e}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PhiflashError(f"cannot load {path}: not a saved session (a binary file, not JSON text)") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            if text.lstrip().startswith("#"):
+                raise PhiflashError(f"cannot load {path}: that is a transcript (Markdown), not a saved session; "
+                                    "/save FILE.json writes a session /load can read") from None
+            raise PhiflashError(f"cannot load {path}: not a saved session (not JSON)") from None
         problem, level, messages = _session_fields(data, path)
+        saved_engine = data.get("engine")
+        if saved_engine is not None and saved_engine != self.engine.name:
+            raise PhiflashError(f"cannot load {path}: it was saved with the {saved_engine} engine, and this session "
+                                f"uses the {self.engine.name} engine")
         solution = self._solve(problem) if problem is not None else None  # refused: the session is kept
+        rungs = sum(len(st.rungs) for st in plan(solution)) if solution is not None else 0
+        if solution is not None and level > rungs:
+            raise PhiflashError(f"cannot load {path}: hint_level {level} is past this problem's {rungs} hints")
         self.reset()
         self._take(problem, solution)
         for _ in range(level):  # back to the same rung of the ladder

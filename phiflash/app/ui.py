@@ -18,6 +18,12 @@ from rich.text import Text
 
 from ..symbolic.verify import NO_MATCH, UNVERIFIABLE, VERIFIED, WRONG, Verdict
 
+MAX_SHOWN = 400  # characters of a user's text shown back (a 20,000-character input is not echoed whole)
+
+
+def clip(text: str, n: int = MAX_SHOWN) -> str:
+    return text if len(text) <= n else f"{text[:n]}… ({len(text):,} characters)"
+
 BADGES = {"verified": ("✓ verified", "bold green"), "wrong": ("✗ wrong", "bold red"),
           "unverifiable": ("? unverifiable", "bold yellow"), "consensus": ("≈ consensus", "bold cyan"),
           "split": ("⚠ split", "bold magenta")}

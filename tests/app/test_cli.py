@@ -68,7 +68,6 @@ def test_solve_reads_stdin():
     (("solve", "__import__('os').system('touch pwned')"), "can't read 'import'"),
     (("solve", "solve hello world"), "can't read 'hello'"),
     (("solve", "x=1", "--engine", "phi"), "no model weights found"),
-    (("solve", "x=1", "--engine", "gpt"), "unknown engine"),
     (("solve", "x=1", "--model", "nowhere"), "does not exist"),
 ])
 def test_solve_errors_are_one_line(args, needle):
@@ -76,6 +75,28 @@ def test_solve_errors_are_one_line(args, needle):
     assert r.exit_code == 1
     assert needle in one_error_line(r)
     assert not Path("pwned").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("solve", "x=1", "--engine", "gpt"), "'gpt' is not one of phi, symbolic"),      # was exit 1
+    (("check", "", ""), "the problem is empty"),                                     # was "cannot read the answer"
+    (("check", "x=1", " "), "the answer is empty"),
+])
+def test_usage_errors_exit_64(args, needle):
+    from clirun import phiflash
+    r = phiflash(*args)
+    assert r.returncode == 64 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_stdin_that_is_not_utf8_is_named():
+    from clirun import phiflash
+    r = phiflash("solve", "-", input=b"\xff\xfe x=1\n")
+    assert r.returncode == 1 and "stdin is not UTF-8 text (byte 0xff at offset 0)" in r.stderr
+
+
+def test_a_long_answer_is_not_echoed_whole():
+    r = run("check", "x=1", "q" * 20_000)
+    assert len(r.stdout) < 1000 and "20,000 characters" in r.stdout
 
 
 def test_debug_shows_the_traceback(monkeypatch):
@@ -496,3 +517,21 @@ def test_paths_are_printed_whole_at_any_width(tmp_path, monkeypatch):
     shutil.copyfile(REFERENCE / "config.json", deep / "config.json")
     r = run("info", "--model", str(deep))
     assert f"model: {deep}\n" in r.stdout
+
+
+def test_batch_files_that_cannot_hurt(tmp_path):
+    """An unterminated quote swallowed the rows after it (c5, c6 vanished into c4's text); a batch whose every line
+    failed exited 0; a subject with nothing graded showed 0.0%."""
+    f = tmp_path / "p.csv"
+    f.write_text('id,problem,answer,subject\nc1,2x=4,2,Alg\nc4,"unterminated quote,5,Alg\nc5,3x=9,3,Alg\n'
+                 'c6,How many apples?,4,Pre\n')
+    r = run("batch", str(f), "--json")
+    recs = {x["id"]: x for x in results(tmp_path / "p.csv.results.jsonl")}
+    assert set(recs) == {"c1", "line-3", "c5", "c6"} and "line 3: not a CSV row" in recs["line-3"]["error"]
+    assert recs["c5"]["correct"] is True and r.exit_code == EXIT_ROW_ERRORS
+    s = json.loads(r.stdout)["summary"]
+    assert s["by_subject"]["Pre"]["accuracy"] is None and s["by_subject"]["Alg"]["accuracy"] == 1.0
+    b = tmp_path / "junk.jsonl"
+    b.write_bytes(bytes(range(256)) * 4)                                # a binary file named .jsonl
+    r = run("batch", str(b))
+    assert r.exit_code == EXIT_ROW_ERRORS and all(x["error"] for x in results(tmp_path / "junk.jsonl.results.jsonl"))

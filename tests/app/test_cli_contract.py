@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from phiflash.app import record
 from phiflash.app.cli import EXIT_ROW_ERRORS, EXIT_USAGE, app
+from phiflash.app.engines import TIMING_KEYS
 
 runner = CliRunner()
 
@@ -160,6 +161,11 @@ def test_the_model_record_carries_its_whole_output(chat_checkpoint, tmp_path):
     assert_record(line, "batch")
     assert line["text"] == rec["text"] and line["finish_reason"] == "length"
     assert line["timings"]["generated_tokens"] == 6
+    # the same timing keys on every model path: solve (speculating), batch, samples
+    r = run("solve", "2x = 6", "--model", chat_checkpoint, "--json", "--samples", "2", "--max-tokens", "6")
+    samples = json.loads(r.stdout)
+    assert set(rec["timings"]) == set(line["timings"]) == set(samples["timings"]) == set(TIMING_KEYS)
+    assert samples["timings"]["samples"] == 2 and line["timings"]["samples"] == rec["timings"]["samples"] == 1
 
 
 # ---- no exception escapes a problem ------------------------------------------------------------------------------
@@ -336,7 +342,8 @@ def test_quantize_command_writes_a_checkpoint_that_solve_and_info_use(chat_check
     p = phiflash("solve", "2x = 6", "--model", tmp_path / "q4", "--json", "--temperature", "0", "--max-tokens", "4")
     assert p.returncode == 0 and json.loads(p.stdout)["engine"] == "phi"
     assert "Quantizing" not in p.stderr                  # already quantized: loaded as stored
-    assert "int4 (this checkpoint)" in phiflash("info", "--model", tmp_path / "q4").stdout
+    info = phiflash("info", "--model", tmp_path / "q4").stdout
+    assert "int4 (this checkpoint)" in info and "in int4 (quantized;" in info    # was "… GB in float32"
     p = phiflash("quantize", chat_checkpoint, tmp_path / "q4", "--to", "int4")
     assert p.returncode == 1 and "not empty" in p.stderr
     p = phiflash("quantize", chat_checkpoint, tmp_path / "q3", "--to", "int3")

@@ -178,3 +178,36 @@ def test_the_report_renders_in_a_real_browser(tmp_path):
     shot = tmp_path / "report.png"
     _headless(tmp_path, f"--screenshot={shot}", "--window-size=1200,2000", page=tmp_path / "class.html")
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_a_fuzzed_csv_loses_and_merges_no_row(tmp_path):
+    """Random rows with quotes, delimiters, tabs, blank lines, CRLF, a BOM and bytes in another encoding: every
+    line with content is exactly one record (graded or an error naming that line), ids never merge."""
+    import random
+
+    from phiflash.app.grading import read_answers
+    rng = random.Random(27)
+    pieces = ['2x=4', '"x, y"', '"a ""quoted"" b"', 'x;y', '\t3', '"unclosed', 'x"y', '', ' ', 'é', '"', ',', '1/2',
+              '"line""', '∞']
+    for trial in range(60):
+        lines, content = ["id,problem,answer"], 0
+        for k in range(rng.randint(1, 25)):
+            if rng.random() < 0.1:
+                lines.append(rng.choice(["", "   "]))                 # blank: not a row
+                continue
+            n = rng.choice([1, 2, 2, 2, 3])                             # 2 is the header's count: others ragged
+            fields = [f"r{k}"] + [rng.choice(pieces) + rng.choice(["", "x"]) for _ in range(n)]
+            lines.append(",".join(fields))
+            content += 1
+        raw = (rng.choice(["\n", "\r\n"])).join(lines).encode()
+        if rng.random() < 0.2:
+            raw = b"\xef\xbb\xbf" + raw                                # a BOM
+        if rng.random() < 0.2:
+            raw = raw.replace("é".encode(), b"\xe9")                   # latin-1 bytes in a UTF-8 file
+        f = tmp_path / f"f{trial}.csv"
+        f.write_bytes(raw)
+        items, _ = read_answers(f)
+        assert len(items) == content, (trial, raw)
+        assert len({it.id for it in items}) == len(items)
+        lines_seen = [it.line for it in items]
+        assert lines_seen == sorted(set(lines_seen))                   # one item per line, in order

@@ -166,6 +166,25 @@ def test_a_saved_session_comes_back_on_the_same_rung(tmp_path):
     assert len(hints) == 3 and len(set(hints)) == 3
 
 
+def test_load_names_what_is_wrong_with_the_file(tmp_path):
+    """/load of a transcript said "Expecting value: line 1 column 1"; hint_level 999 and another engine loaded."""
+    import json
+    (tmp_path / "bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    (tmp_path / "ok.json").write_text(json.dumps({"engine": "symbolic", "problem": "2x + 3 = 11", "hint_level": 1}))
+    (tmp_path / "far.json").write_text(json.dumps({"problem": "2x + 3 = 11", "hint_level": 999}))
+    (tmp_path / "phi.json").write_text(json.dumps({"engine": "phi", "problem": "2x + 3 = 11", "hint_level": 0}))
+    s, view = session("2x + 3 = 11", f"/save {tmp_path / 't.md'}", f"/load {tmp_path / 't.md'}",
+                      f"/load {tmp_path / 'bin'}", f"/load {tmp_path / 'far.json'}", f"/load {tmp_path / 'phi.json'}")
+    errors = view.said("error")
+    assert "that is a transcript (Markdown), not a saved session" in errors
+    assert "not a saved session (a binary file, not JSON text)" in errors
+    assert "hint_level 999 is past this problem's" in errors
+    assert "saved with the phi engine, and this session uses the symbolic engine" in errors
+    assert "Expecting value" not in errors and s.problem == "2x + 3 = 11"      # the session is kept
+    s.handle(f"/load {tmp_path / 'ok.json'}")
+    assert "Loaded" in view.said("info")
+
+
 # ---- with the model ------------------------------------------------------------------------------------------
 
 
