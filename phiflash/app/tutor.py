@@ -24,6 +24,7 @@ from ..symbolic.solver import plain, pretty, solve
 from ..symbolic.teaching import check_line, diagnose, plan, reveals, transcript_markdown
 from ..symbolic.verify import check_answer, values_equal
 from .engines import SymbolicEngine, pretty_answer
+from .ui import clip
 
 HELP = """Type a problem to start, then:
   /hint           a hint for the step you are on (each /hint goes one rung further: a question, the move, the
@@ -105,8 +106,9 @@ class TutorSession:
             handler(arg) if cmd in ("/check", "/save", "/load") else handler()
         elif self.problem is None and self.refused is not None and _ANSWER_ALONE.fullmatch(line):
             # after a problem that was refused, a bare number is an answer to it, not a new problem
-            raise PhiflashError(f"{line} looks like an answer to the problem I could not read ({self.refused!r}), "
-                                "so I cannot check it: type that problem as math (e.g. 2x + 3 = 11), or a new one")
+            raise PhiflashError(f"{line} looks like an answer to the problem I could not read "
+                                f"({clip(self.refused)!r}), so I cannot check it: type that problem as math (e.g. "
+                                "2x + 3 = 11), or a new one")
         elif self.problem is None:
             self.start(line)
         elif self.is_phi:

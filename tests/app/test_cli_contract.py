@@ -114,6 +114,19 @@ def test_log_n_0_lists_everything():
     assert "no entries" not in phiflash("log", "-n", "0").stdout
 
 
+def test_log_fits_80_columns_and_keeps_the_tutors_verdicts(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    run("check", "What is the remainder when 100 is divided by 7? Give the remainder only.", "2")
+    phiflash("tutor", "--engine", "symbolic", input="x^2=9\nx=3\n")
+    shown = phiflash("log", "-n", "5").stdout
+    assert all(len(line) <= 80 for line in shown.splitlines()) and "verdict" in shown
+    rows = [line for line in shown.splitlines() if line.startswith("│")]
+    assert len(rows) == 3 and "…" in rows[-1]                     # one line per entry: cut with …, never wrapped
+    tutor = [json.loads(x) for x in phiflash("log", "--json", "-n", "2").stdout.splitlines()]
+    assert [(t["command"], t["answer"], t["verdict"]) for t in tutor][0] == ("tutor", "x=3", "wrong")
+    assert "checks" in phiflash("log", "--help").stdout
+
+
 # ---- one JSON schema ---------------------------------------------------------------------------------------------
 
 
