@@ -177,6 +177,6 @@ def _md(text) -> str:
     return "".join(_MD_ESCAPE.get(c, c) for c in str(text))
 
 
-_MD_ENV = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True)
+_MD_ENV = jinja2.Environment(autoescape=False, lstrip_blocks=True)  # keep the blank lines Markdown needs
 _MD_ENV.filters["md"] = _md
 _MARKDOWN = _MD_ENV.from_string(_template("report.md.j2"))
