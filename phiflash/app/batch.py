@@ -389,7 +389,8 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             text = tok.decode(ids)
             reasoning, answer_text = split_reasoning(text)
             try:
-                result = engine.grade(it.problem, answer_text or text)
+                result = engine.grade(it.problem, answer_text or text) if fin else \
+                    engine.cut_short(it.problem, len(ids))
             except Exception as e:  # noqa: BLE001 - grading one answer never stops the batch
                 on_record(record_for(it, error=f"grading failed ({type(e).__name__}: {e})", seconds=seconds))
                 continue

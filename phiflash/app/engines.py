@@ -176,7 +176,8 @@ class PhiEngine:
 
         c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event,
                       think_budget, speculate)
-        result = self.grade(problem, c.answer or c.text, check_seconds)
+        result = self.grade(problem, c.answer or c.text, check_seconds) if c.finish_reason != "length" else \
+            self.cut_short(problem, len(c.token_ids))
         result.reasoning, result.text, result.finish_reason = c.reasoning, c.text, c.finish_reason
         result.timings = model_timings(prompt_tokens=c.prompt_tokens, generated_tokens=len(c.token_ids),
                                        ttft_s=round(c.ttft, 3) if c.ttft is not None else None,
@@ -207,8 +208,9 @@ class PhiEngine:
         def finish(r: int, why: str) -> None:
             text = tok.decode(ids[r], skip_special_tokens=True)
             reasoning, answer_text = split_reasoning(text)
-            graded = self.grade(problem, answer_text or text, check_seconds) if why in ("stop", "length") \
-                else Result(problem, self.name, reason="stopped before a final answer")
+            graded = self.grade(problem, answer_text or text, check_seconds) if why == "stop" else \
+                self.cut_short(problem, len(ids[r])) if why == "length" else \
+                Result(problem, self.name, reason="stopped before a final answer")
             done[r] = C.Sample(graded.answer, text, reasoning, why, len(ids[r]), graded.verdict, graded.reason,
                                graded.expected)
 
@@ -253,6 +255,10 @@ class PhiEngine:
                                        tokens_per_s=round(sum(map(len, ids)) / seconds, 2) if seconds else 0.0,
                                        total_s=round(seconds, 3))
         return result
+
+    def cut_short(self, problem: str, tokens: int) -> Result:
+        """An output cut at the token limit has no final answer: nothing is extracted from the unfinished text."""
+        return Result(problem, self.name, reason=f"cut at {tokens} tokens (--max-tokens) before a final answer")
 
     def grade(self, problem: str, text: str, check_seconds: float = 10.0) -> Result:
         answer = extract_answer(text)

@@ -7,9 +7,11 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections import deque
 from contextlib import contextmanager
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markdown import Markdown
@@ -126,10 +128,22 @@ class ReasoningStream:
         return False
 
     def _render(self):
-        body = Text("\n".join(self._tail), style="dim")
+        """A view that never wraps and never outgrows the screen: a live region taller than the terminal, or a
+        line the terminal wraps where Rich did not expect it, leaves stacked borders behind on every refresh. So
+        each line is cut by the most cells any terminal gives its characters, and the frame has no right border
+        (padding up to one would be measured Rich's way, not the terminal's)."""
+        width = max(10, self.console.width)
+        rows = max(1, min(self.lines, self.console.height - 8))  # + 2 frame lines, answer (2) and status: 3 spare
         title = f"reasoning · {self.tokens} pieces" if self.reasoning else "thinking…"
-        return Group(Panel(body, title=title, title_align="left", border_style="dim"),
-                     Text("".join(self.answer)), Text(self._status, style="dim"))
+        top = f"╭─ {title} " + "─" * max(0, width - len(title) - 5)
+        lines = [Text(fit_cells(top, width), style="dim", no_wrap=True, overflow="crop")]
+        lines += [Text("│ ", style="dim") + Text(fit_cells(line, width - 2), style="dim", no_wrap=True, overflow="crop")
+                  for line in (list(self._tail)[-rows:] + [""] * rows)[:rows]]
+        lines.append(Text(fit_cells("╰" + "─" * (width - 2), width), style="dim", no_wrap=True, overflow="crop"))
+        answer = "".join(self.answer).split("\n")[-2:]
+        lines += [Text(fit_cells(a, width), no_wrap=True, overflow="crop") for a in answer]
+        lines.append(Text(fit_cells(self._status, width), style="dim", no_wrap=True, overflow="crop"))
+        return Group(*lines)
 
     def status(self, text: str) -> None:
         """A compact line under the stream (the other samples' progress)."""
@@ -155,6 +169,36 @@ class ReasoningStream:
         else:
             self.answer.append(text)
         self._refresh()
+
+
+def _cells_at_most(ch: str) -> int:
+    """The most cells a terminal may give ch. Where terminals disagree (wide East Asian characters, emoji,
+    combining and format characters, variation selectors) the answer is 2, so text cut to a width by this measure
+    fits that width in any terminal that draws Rich's own borders (East Asian "ambiguous" characters, box drawing
+    among them, as one cell)."""
+    w = cell_len(ch)
+    if w == 1 and unicodedata.east_asian_width(ch) not in ("W", "F") and \
+            unicodedata.category(ch) not in ("Mn", "Me", "Cf", "Co", "Cn") and ord(ch) < 0x1F000:
+        return 1
+    return 2
+
+
+def fit_cells(line: str, width: int) -> str:
+    """line cut (with …) to at most `width` cells in any terminal; control characters become spaces."""
+    line = "".join(" " if unicodedata.category(c) == "Cc" else c for c in line)
+    used, out = 0, []
+    for ch in line:
+        w = _cells_at_most(ch)
+        if used + w > width - 1:
+            rest = sum(_cells_at_most(c) for c in line[len(out):])
+            if used + rest <= width:
+                out.extend(line[len(out):])
+            else:
+                out.append("…")
+            break
+        out.append(ch)
+        used += w
+    return "".join(out)
 
 
 @contextmanager

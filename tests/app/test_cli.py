@@ -414,6 +414,30 @@ def test_reasoning_stream_keeps_only_the_last_lines():
     assert len(s.reasoning) == 50
 
 
+@pytest.mark.parametrize("width,height", [(120, 50), (40, 14)])
+def test_the_live_reasoning_panel_never_wraps_or_outgrows_the_screen(width, height):
+    """A 120×50 tmux pane kept 37 stacked '╭─ thinking… ─' borders after the tiny model's multilingual output: the
+    live region wrapped where Rich did not expect it. Every line is cut to the width by the most cells any
+    terminal gives its characters (wide, emoji, combining), and the region stays shorter than the screen."""
+    from rich.console import Console
+
+    from phiflash.app import ui
+    c = Console(file=io.StringIO(), width=width, height=height, force_terminal=True, color_system=None)
+    pieces = ["日本語のテキスト" * 9, "🙂👩‍👩‍👧" * 30, "e\u0301a\u0308" * 40, "plain words " * 20, "\x1b[2J\tcontrol",
+              "\u200bzero\u200dwidth" * 10, "Ελληνικά кириллица " * 10]
+    s = ui.ReasoningStream(c, c, lines=12)
+    for k in range(60):
+        s("reasoning", pieces[k % len(pieces)] + ("\n" if k % 3 == 0 else ""))
+    for k in range(5):
+        s("answer", pieces[k] + "\n")
+    lines = c.render_lines(s._render(), c.options, pad=False, new_lines=False)
+    assert len(lines) <= height - 3                                     # the region never reaches the screen's end
+    for segments in lines:
+        text = "".join(seg.text for seg in segments)
+        assert sum(ui._cells_at_most(ch) for ch in text) <= width, text  # fits in any terminal
+        assert "\x1b" not in text
+
+
 def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkpoint, monkeypatch):
     """One prompt at a time goes through speculative decoding, several through batched decoding: same answers."""
     import phiflash.lm.generate as G

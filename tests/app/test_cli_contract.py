@@ -179,6 +179,12 @@ def test_the_model_record_carries_its_whole_output(chat_checkpoint, tmp_path):
     samples = json.loads(r.stdout)
     assert set(rec["timings"]) == set(line["timings"]) == set(samples["timings"]) == set(TIMING_KEYS)
     assert samples["timings"]["samples"] == 2 and line["timings"]["samples"] == rec["timings"]["samples"] == 1
+    # cut at --max-tokens: no answer (the unfinished text was the answer, LaTeX and all, and 4 split samples were
+    # four whole texts shown as "candidates")
+    for cut in (rec, line):
+        assert cut["answer"] is None and cut["answer_latex"] is None and cut["verdict"] == "unverifiable"
+        assert "cut at 6 tokens (--max-tokens) before a final answer" in cut["reason"]
+    assert samples["answer"] is None and all(s["answer"] is None for s in samples["samples"])
 
 
 # ---- no exception escapes a problem ------------------------------------------------------------------------------
