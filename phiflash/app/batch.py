@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import PhiflashError, one_line
 from ..symbolic.verify import VERIFIED, WRONG, check_answer
 from . import record
-from .engines import SymbolicEngine, model_timings
+from .engines import Refused, SymbolicEngine, model_timings, refused_record
 
 
 @dataclass
@@ -282,6 +282,9 @@ def solve_symbolic(item: Item) -> dict:
     try:
         result = SymbolicEngine().solve(item.problem)
         return record_for(item, result, seconds=time.perf_counter() - start)
+    except Refused as e:  # declined: a result, not an error (--retry-errors would only get the same refusal)
+        return refused_record("batch", item.problem, str(e), id=item.id, reference=item.reference,
+                              subject=item.subject, level=item.level, seconds=round(time.perf_counter() - start, 3))
     except Exception as e:  # noqa: BLE001 - one problem's failure is that problem's result, the run goes on
         message = one_line(e)
         return record_for(item, error=message, seconds=time.perf_counter() - start)
@@ -433,7 +436,8 @@ def _totals(records: list[dict]) -> dict:
         "solved": sum(1 for r in records if r.get("answer") and not r.get("error")),
         "verified": sum(1 for r in records if r.get("verdict") == "verified"),
         "wrong": sum(1 for r in records if r.get("verdict") == "wrong"),
-        "unverifiable": sum(1 for r in records if r.get("verdict") == "unverifiable"),
+        "unverifiable": sum(1 for r in records if r.get("verdict") == "unverifiable" and not r.get("refused")),
+        "refused": sum(1 for r in records if r.get("refused")),
         "consensus": sum(1 for r in records if r.get("verdict") == "consensus"),   # model samples agreeing
         "split": sum(1 for r in records if r.get("verdict") == "split"),
         "errors": sum(1 for r in records if r.get("error")),

@@ -29,7 +29,7 @@ from ..lm import hub  # no torch: finds and downloads checkpoints
 from ..symbolic.verify import check_answer
 from . import batch as B
 from . import logdb, record, ui
-from .engines import auto_samples, latex_answer, make_engine, pretty_answer
+from .engines import Refused, auto_samples, latex_answer, make_engine, pretty_answer, refused_record
 from .report import write_report
 from .tutor import TutorSession
 
@@ -294,7 +294,15 @@ def solve(
     eng = _engine(ctx, engine, model, quantize, threads)
     console = out()
     if eng.name == "symbolic":
-        result = eng.solve(text)
+        try:
+            result = eng.solve(text)
+        except Refused as e:
+            if not as_json:
+                raise
+            rec = refused_record("solve", text, str(e))  # under --json a refusal is a result record, exit 1
+            print(json.dumps(rec, ensure_ascii=False))
+            logdb.record(rec, no_log)
+            raise typer.Exit(1) from None
     else:
         k = samples or (1 if think_budget is not None or speculate else auto_samples(text))
         if k > 1 and (think_budget is not None or speculate):
@@ -468,8 +476,9 @@ def _counts(title: str, rows: list[tuple[str, object]]) -> Table:
 def _summary_table(console: Console, s: dict, out_path: Path) -> None:
     """Two meanings kept apart: what SymPy's check of each answer said, and the grade against the answer key."""
     console.print(_counts("batch summary", [("problems", s["problems"]), ("solved", s["solved"]),
-                                            ("errors", s["errors"]), ("mean time", "—" if s["mean_seconds"] is None
-                                                                      else f"{s['mean_seconds']:.2f} s")]))
+                                            ("refused", s["refused"]), ("errors", s["errors"]),
+                                            ("mean time", "—" if s["mean_seconds"] is None
+                                             else f"{s['mean_seconds']:.2f} s")]))
     checked = [(k, s[k]) for k in ("verified", "wrong", "unverifiable")]
     checked += [(k, s[k]) for k in ("consensus", "split") if s[k]]
     console.print(_counts("checked by SymPy", checked))

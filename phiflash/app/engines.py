@@ -18,7 +18,7 @@ from ..lm import hub  # no torch
 from ..symbolic.answers import extract_answer, read_answer
 from ..symbolic.parse import ParseError
 from ..symbolic.readings import Ambiguous
-from ..symbolic.solver import pretty, solve
+from ..symbolic.solver import SolveError, pretty, solve
 from ..symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, Verdict, check_answer
 from . import record
 
@@ -108,6 +108,16 @@ def latex_answer(text: str) -> str | None:
         return None
 
 
+class Refused(PhiflashError):
+    """The symbolic engine declines the problem: it cannot read it, has no method for it, or reads it two ways.
+    Deterministic (retrying cannot help), so it is a result (verdict unverifiable, `refused`), not an error."""
+
+
+def refused_record(command: str, problem: str | None, why: str, **extra) -> dict:
+    return record.make(command, problem=problem, engine="symbolic", verdict=UNVERIFIABLE, reason=why, refused=True,
+                       **extra)
+
+
 class SymbolicEngine:
     name = "symbolic"
 
@@ -119,7 +129,9 @@ class SymbolicEngine:
         start = time.perf_counter()
         try:
             sol = solve(problem, seconds=self.seconds)
-        except PhiflashError:  # ParseError / SolveError / TimeLimitError: the reason the problem is refused
+        except (ParseError, SolveError, Ambiguous) as e:  # declined: the reason is the result
+            raise Refused(str(e)) from e
+        except PhiflashError:  # a time limit, a dead solver process: failures
             raise
         except Exception as e:  # noqa: BLE001 - a solver bug refuses the problem; it never crashes the caller
             raise PhiflashError(f"the solver failed ({type(e).__name__}: {e})") from e

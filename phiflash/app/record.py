@@ -40,6 +40,7 @@ FIELDS: dict[str, tuple[tuple[type, ...], object]] = {
     "level": ((str, type(None)), None),
     "student": ((str, type(None)), None),    # grade: whose answer it is
     "diagnosis": ((str, type(None)), None),  # grade: the likely mistake behind a wrong answer, when one reproduces it
+    "refused": ((bool,), False),             # the symbolic engine declined the problem (verdict unverifiable)
     "error": ((str, type(None)), None),
 }
 

@@ -100,13 +100,15 @@ def test_a_long_answer_is_not_echoed_whole():
 
 
 def test_debug_shows_the_traceback(monkeypatch):
+    from phiflash.app.engines import Refused
     from phiflash.symbolic.parse import ParseError
 
     r = run("solve", "solve hello world")
     assert isinstance(r.exception, SystemExit) and "can't read 'hello'" in one_error_line(r)
     monkeypatch.setenv("PHIFLASH_DEBUG", "1")
     r = run("solve", "solve hello world")
-    assert isinstance(r.exception, ParseError) and "can't read 'hello'" in str(r.exception)
+    assert isinstance(r.exception, Refused) and "can't read 'hello'" in str(r.exception)
+    assert isinstance(r.exception.__cause__, ParseError)
 
 
 def test_solve_with_the_model(chat_checkpoint):
@@ -188,7 +190,10 @@ def test_batch_jsonl_with_references_and_a_bad_line(tmp_path):
     recs = {x["id"]: x for x in results(tmp_path / "p.jsonl.results.jsonl")}
     assert set(recs) == {"a", "line-2", "c", "d"}
     assert recs["a"]["correct"] is True and recs["c"]["correct"] is False
-    assert "line 2: not valid JSON" in recs["line-2"]["error"] and recs["d"]["error"]
+    assert "line 2: not valid JSON" in recs["line-2"]["error"]
+    # a refusal is a result (deterministic: retrying cannot help), an error is a failure
+    assert recs["d"]["refused"] and recs["d"]["verdict"] == "unverifiable" and recs["d"]["error"] is None
+    assert "can't read 'hello'" in recs["d"]["reason"] and "refused" in r.stdout
     for rec in recs.values():
         assert set(rec) >= {"id", "problem", "answer", "verdict", "reference", "correct", "error", "seconds"}
     assert "against the answer key" in r.stdout and "50.0% of 2" in r.stdout
@@ -470,8 +475,9 @@ def test_batch_scores_against_references_by_subject_and_level(tmp_path):
              "level": 2}]
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = run("batch", str(f), "--engine", "symbolic", "--json")
-    assert r.exit_code == EXIT_ROW_ERRORS, r.output
+    assert r.exit_code == 0, r.output                                  # a refusal is no error
     s = json.loads(r.stdout)["summary"]
+    assert s["refused"] == 1 and s["errors"] == 0 and s["unverifiable"] == 0
     assert s["by_subject"]["NT"] == {"problems": 2, "attempted": 2, "correct": 2, "incorrect": 0, "not graded": 0,
                                      "accuracy": 1.0}
     assert s["by_subject"]["Pre"]["attempted"] == 1 and s["by_subject"]["Pre"]["correct"] == 1

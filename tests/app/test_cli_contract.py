@@ -154,12 +154,16 @@ def test_every_command_speaks_one_schema(tmp_path):
         assert_record(e, e["command"])
 
 
-def test_a_failed_solve_under_json_prints_a_record_with_the_error():
+def test_a_refused_solve_under_json_prints_a_record_with_the_reason():
+    """A refusal is a result record (verdict unverifiable, refused), no longer an error record."""
     p = phiflash("solve", "sin(x) = x", "--json")
-    assert p.returncode == 1 and p.stderr.count("error: ") == 1
+    assert p.returncode == 1 and "error: " not in p.stderr
     rec = json.loads(p.stdout)
     assert_record(rec, "solve")
-    assert "needs a domain" in rec["error"] and rec["problem"] == "sin(x) = x" and rec["verdict"] is None
+    assert "needs a domain" in rec["reason"] and rec["problem"] == "sin(x) = x" and rec["verdict"] == "unverifiable"
+    assert rec["refused"] is True and rec["error"] is None and rec["answer"] is None
+    p = phiflash("solve", "sin(x) = x")                                  # in the terminal: one line, as before
+    assert p.returncode == 1 and "needs a domain" in p.stderr
 
 
 def test_the_model_record_carries_its_whole_output(chat_checkpoint, tmp_path):
@@ -415,3 +419,13 @@ def test_speculation_with_a_thinking_budget(chat_checkpoint):
     plain, fast = (json.loads(run(*args, flag).stdout) for flag in ("--no-speculate", "--speculate"))
     assert fast["text"] == plain["text"] and fast["timings"]["think_budget_hit"] == \
         plain["timings"]["think_budget_hit"]
+
+
+def test_the_readme_documents_every_record_field():
+    """The README's record table and record.FIELDS list the same keys (refused was added with #23's item 4)."""
+    import re
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| key | meaning |"):]
+    table = table[:table.index("\n\n")]
+    documented = {k for row in table.splitlines()[2:] for k in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert documented == set(record.FIELDS)
