@@ -126,7 +126,14 @@ def read_answer(text: str) -> Answer:
     t = re.sub(r"\s*,?\s*\b(?:for|where|when|if|provided(?:\s+that)?|with)\s+(?=[A-Za-z]\s*(?:≠|!=|\\neq?\b))",
                ", ", t)
     t = re.sub(r"\s*\(\s*([A-Za-z]\s*(?:≠|!=|\\neq?\b)[^()]*)\)\s*$", r", \1", t)
+    t = t.replace("∨", " or ").replace("∧", " and ").replace("\\lor", " or ").replace("\\land", " and ")
+    # dy/dx = 3x^2, y' = …, f'(x) = …, \frac{dy}{dx} = …: the derivative's name in front, then the answer
+    t = re.sub(r"^\s*(?:dy\s*/\s*dx|\\[dt]?frac\s*\{\s*dy\s*\}\s*\{\s*dx\s*\}|[A-Za-z]\s*(?:'|′|\^\{?\\prime\}?)+"
+               r"(?:\s*\(\s*[A-Za-z]\s*\))?)\s*=\s*", "", t)
     form = written_form(t)
+    unread = _unreadable_member(form)
+    if unread:  # x = -1 ? x = 3 was read as x = 3: a member dropped is a reading that does not account for it
+        raise ParseError(f"'{unread}' in the chain {t!r} cannot be read")
     ans = _read(form.value, text)
     ans.unit, ans.false_link = form.unit, form.false_link
     ans.joined = _joiner(form.value)
@@ -212,6 +219,7 @@ class WrittenForm:
     value: str
     unit: str | None = None
     alternatives: list = field(default_factory=list)  # (how, why, text)
+    chain: str = ""                                      # the value before a chain was cut to its last member
     false_link: str | None = None
 
 
@@ -323,7 +331,8 @@ def written_form(t: str) -> WrittenForm:
             break
         t, unit = head, kind if unit is None else unit
     value = _separators(t)
-    form = WrittenForm(name_part + _chain_end(value), unit, false_link=_false_link(name_part + value))
+    form = WrittenForm(name_part + _chain_end(value), unit, false_link=_false_link(name_part + value),
+                       chain=name_part + value)
     if unit == "%":
         form.alternatives.append(("same", "a percent is a hundredth", f"{name_part}({value})/100"))
     elif unit == "°":
@@ -388,6 +397,23 @@ def _false_link(v: str) -> str | None:
         diff = sp.simplify(a - b)
         if diff.is_number and diff != 0:
             return f"{ma} = {mb}"
+    return None
+
+
+def _unreadable_member(form: WrittenForm) -> str | None:
+    """A member of a chain `a = b = c` that is not math, when the reading keeps only the chain's end."""
+    v = form.chain
+    cuts = _chain_cuts(v) if v else None
+    if not cuts:
+        return None
+    for a, b in zip([-1] + cuts, cuts + [len(v)]):
+        member = v[a + 1:b].strip()
+        try:
+            parse_math(member)
+        except ParseError:
+            return member
+        except Exception:  # noqa: BLE001 - read two ways or otherwise: it is math, judged elsewhere
+            continue
     return None
 
 

@@ -269,6 +269,12 @@ def test_readings_that_agree_are_one_reading():
     # a system's solution as a bare tuple, in the problem's variable order
     ("x+y=3, x-y=1", "2, 1", V, ""), ("x+y=3, x-y=1", "1, 2", W, ""), ("x+y=3, x-y=1", "(x, y) = (2, 1)", V, ""),
     ("x+y=3, x-y=1", "(y, x) = (1, 2)", V, ""), ("x+y=3, x-y=1", "(x, y) = (1, 2)", W, ""),
+    # logic signs and derivative names: 'x = -1 ∨ x = 3' was read as x = 3 (wrong), 'dy/dx = 3x^2' as an equation
+    ("|x-1| = 2", "x = -1 ∨ x = 3", V, ""), ("x^2 < 4", "x > -2 ∧ x < 2", V, ""),
+    ("|x-1| = 2", "x = -1 ? x = 3", U, "in the chain"),          # a member that is not math is never dropped
+    ("derivative of x^3", "dy/dx = 3x^2", V, ""), ("derivative of x^3", "f'(x) = 3x^2", V, ""),
+    ("derivative of x^3", "y' = 3x²", V, ""), ("derivative of x^3", "\\frac{dy}{dx} = 3x^2", V, ""),
+    ("derivative of x^3", "dy/dx = 2x", W, ""),
 ])
 def test_decimals_restrictions_and_tuples(problem, answer, status, why):
     v = _check(answer, problem, None)
