@@ -127,6 +127,17 @@ def read_answer(text: str) -> Answer:
                ", ", t)
     t = re.sub(r"\s*\(\s*([A-Za-z]\s*(?:≠|!=|\\neq?\b)[^()]*)\)\s*$", r", \1", t)
     t = t.replace("∨", " or ").replace("∧", " and ").replace("\\lor", " or ").replace("\\land", " and ")
+    # answers on several lines, or x=3 x=-3 (the same name again after a space): a list, never 3·x
+    t = re.sub(r"\s*\n\s*", ", ", t.strip())
+    named = re.match(r"\s*([A-Za-z])\s*=(?!=)", t)
+    if named:
+        t = re.sub(rf"(?<=[\d)\]}}])\s+(?={named.group(1)}\s*=(?!=))", ", ", t)
+        # x=2 y=1: two answers, or the chain x = 2y = 1 (2·y): both readings
+        gap = re.search(r"(?<=[\d)\]}])\s+(?=[A-Za-z]\s*=(?!=))", t)
+        if gap:
+            listed = t[:gap.start()] + ", " + t[gap.end():]
+            if choose(("answers side by side", t), (f"{listed} (two answers)", f"{t} (a chain)")) == 0:
+                t = listed
     # dy/dx = 3x^2, y' = …, f'(x) = …, \frac{dy}{dx} = …: the derivative's name in front, then the answer
     t = re.sub(r"^\s*(?:dy\s*/\s*dx|\\[dt]?frac\s*\{\s*dy\s*\}\s*\{\s*dx\s*\}|[A-Za-z]\s*(?:'|′|\^\{?\\prime\}?)+"
                r"(?:\s*\(\s*[A-Za-z]\s*\))?)\s*=\s*", "", t)

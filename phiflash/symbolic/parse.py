@@ -213,8 +213,11 @@ def _side_by_side(m: re.Match) -> str:
         return f"({a}+{b}/{c})" if k == 0 else f"({a}*{b}/{c})"
     if "." in a + b:
         raise ParseError(f"'{a} {b}': two numbers side by side; write the operation between them")
-    k = choose(("numbers side by side", f"{a} {b}"), (f"{a}{b}", f"{a}·{b}"))
-    return f"{a}{b}" if k == 0 else f"({a}*{b})"
+    text, i = m.string, m.start()
+    sign = "-" if i > 0 and text[i - 1] == "-" and (i == 1 or text[i - 2] in " (,=[{") else ""  # -3 3: a value's sign
+    k = choose(("numbers side by side", f"{sign}{a} {b}"),
+               (f"{sign}{a}{b}", f"{sign}{a}·{b}", f"{sign}{a}, {b} (two values)"))
+    return f"{a}{b}" if k == 0 else f"({a}*{b})" if k == 1 else f"{a}, {b}"
 
 
 def _exponent_groups(s: str) -> str:

@@ -469,6 +469,10 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
         unreduced = _unreduced_fraction(text)
         if unreduced:
             return f"{unreduced} is not in lowest terms"
+    if kind == "simplify" or prob.form == "radical" or re.search(r"\bsimplif", prob.text or "", re.IGNORECASE):
+        radical = _unsimplified_radical(text)
+        if radical:
+            return radical
     if cand.kind != "values" or len(cand.values) != 1 or not isinstance(cand.values[0], sp.Expr):
         return None
     c = cand.values[0]
@@ -483,6 +487,17 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
         common = sp.gcd(num, den)
         if common.free_symbols:
             return f"not simplified: the numerator and denominator share {common}"
+    return None
+
+
+def _unsimplified_radical(text: str) -> str | None:
+    """√8 (sqrt(8), \\sqrt{8}) written in an answer that should be simplified: 8 has the square factor 4. The value
+    is read as 2√2 by the parser, so only the text shows it."""
+    for m in re.finditer(r"(?:√|sqrt|\\sqrt)\s*[({]?\s*(\d+)\s*[)}]?", text):
+        n = int(m.group(1))
+        square = max((k * k for k in range(2, int(n ** 0.5) + 1) if n % (k * k) == 0), default=1)
+        if n > 1 and square > 1:
+            return f"not in simplest radical form: {m.group(0).strip()} has the square factor {square}"
     return None
 
 
