@@ -73,7 +73,8 @@ def roots(rng: random.Random):
     a, b = rng.sample(range(-15, 16), 2)
     problem = f"x^2{_signed(-(a + b))} {'+' if a * b >= 0 else '-'} {abs(a * b)} = 0".replace("  ", " ")
     equal = [f"x = {a}, x = {b}", f"x={b} or x={a}", f"{a}, {b}", f"{{{a}, {b}}}", f"x \\in \\{{{a}, {b}\\}}",
-             f"x = {a} and x = {b}", f"{b} = x or {a} = x", f"x = {b}, {a}", f"\\{{{b},{a}\\}}"]
+             f"x = {a} and x = {b}", f"{b} = x or {a} = x", f"x = {b}, {a}", f"\\{{{b},{a}\\}}",
+             f"x={a} x={b}", f"x = {a}\nx = {b}", f"x = {a} ∨ x = {b}", f"{a}; {b}"]
     near = [f"x = {a}", f"x = {a}, x = {b + 1}", f"y = {a}, y = {b}", f"(x - {a})(x - {b}) = 0".replace("- -", "+ "),
             f"x = {a}, x = {b}, x = {a + b + 40}"]
     if {-a, -b} != {a, b}:
@@ -111,7 +112,7 @@ def system(rng: random.Random):
     u, v = rng.randint(-12, 12), rng.randint(-12, 12)
     problem = f"x + y = {u + v}, x - y = {u - v}"
     equal = [f"x = {u}, y = {v}", f"({u}, {v})", f"{u}, {v}", f"y = {v}, x = {u}", f"x={u} and y={v}",
-             f"(x, y) = ({u}, {v})"]
+             f"(x, y) = ({u}, {v})", f"x={u} y={v}", f"x = {u}\ny = {v}"]
     near = [f"x = {u}, y = {v + 1}", f"x = {u}", f"({u + 1}, {v})", f"{u}"]
     if u != v:
         near.append(f"({v}, {u})")
@@ -142,7 +143,8 @@ def calculus(rng: random.Random):
     if rng.random() < 0.5:
         problem = f"derivative of x^{n}{_signed(c)}"
         equal = [f"{n}x^{n - 1}{_signed(c, '')}", f"{c} + {n}x^{n - 1}", f"{n}*x^({n - 1}) + ({c})",
-                 f"{n} x^{{{n - 1}}}{_signed(c, '')}", f"{n}x^{n - 1}{_signed(c, '')}".replace("^1 ", " ")]
+                 f"{n} x^{{{n - 1}}}{_signed(c, '')}", f"{n}x^{n - 1}{_signed(c, '')}".replace("^1 ", " "),
+                 f"dy/dx = {n}x^{n - 1}{_signed(c, '')}", f"f'(x) = {n}x^{n - 1}{_signed(c, '')}"]
         near = [f"{n}x^{n}{_signed(c, '')}", f"{n}x^{n - 1}", f"{n - 1}x^{n}{_signed(c, '')}",
                 f"x^{n - 1}{_signed(c, '')}"]
     else:
