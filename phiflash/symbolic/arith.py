@@ -20,7 +20,7 @@ def _remainder(p) -> Solution:
     if p.source:
         steps.append(Step("Sum the series first", sp.Integer(a)))
     if abs(a) > 10 ** 12:
-        steps.append(Step(f"Reduce modulo {n} (Python's exact integers)", sp.Integer(r)))
+        steps.append(Step(f"Reduce {a} modulo {n}", sp.Integer(r)))
     else:  # the quotient first, so the first step (a tutor's first hint) does not give the answer away
         steps.append(Step(f"Divide {a} by {n}: {n} goes into it {a // n} whole times", sp.Integer(a // n)))
         steps.append(Step(f"Take away {n} · {a // n} = {n * (a // n)}: what is left is the remainder",
@@ -31,12 +31,16 @@ def _remainder(p) -> Solution:
     return Solution(p, sp.Integer(r), steps, list(p.notes), check="a − r divisible by n")
 
 
+def _superscript(e: int) -> str:
+    return "" if e == 1 else str(e).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
 def _divisors(p) -> Solution:
     n = int(p.expr)
     fac = sp.factorint(n)
     count = math.prod(e + 1 for e in fac.values())
-    steps = [Step("Prime factorization", sp.Mul(*[sp.Pow(q, e, evaluate=False) for q, e in fac.items()],
-                                                evaluate=False) if fac else sp.Integer(1)),
+    powers = " · ".join(f"{q}{_superscript(e)}" for q, e in fac.items()) if fac else "1"
+    steps = [Step(f"Prime factorization: {n} = {powers}"),  # text: an unevaluated product would not survive pickling
              Step("A divisor picks each prime's exponent from 0 up to its power: multiply (exponent + 1)",
                   sp.Integer(count))]
     if n <= 10 ** 7:  # each divisor d ≤ √n pairs with n/d, itself when d² = n

@@ -105,11 +105,24 @@ def plain(obj) -> str:
         return "∅"
     if isinstance(obj, sp.FiniteSet):
         return "{" + ", ".join(plain(a) for a in obj.args) + "}"
+    if isinstance(obj, sp.Rel):  # 2x = 8 as people write it, never Eq(2*x, 8)
+        return f"{plain(obj.lhs)} {_REL[type(obj)]} {plain(obj.rhs)}"
+    if isinstance(obj, sp.And):
+        return " and ".join(plain(a) for a in obj.args)
+    if isinstance(obj, sp.Integral) and len(obj.limits) == 1:
+        (v, *ends) = obj.limits[0]
+        bounds = f" from {plain(ends[0])} to {plain(ends[1])}" if len(ends) == 2 else ""
+        return f"∫ {plain(obj.function)} d{v}{bounds}"
+    if isinstance(obj, sp.Derivative) and len(obj.variables) == 1:
+        return f"d/d{obj.variables[0]} ({plain(obj.expr)})"
     s = sp.sstr(obj) if isinstance(obj, sp.Basic) else str(obj)
     s = s.replace("**", "^")
     s = re.sub(r"\bI\b", "i", s)
     s = re.sub(r"\bE\b", "e", s)
     return s.replace("oo", "∞")
+
+
+_REL = {sp.Eq: "=", sp.Ne: "≠", sp.Lt: "<", sp.Le: "≤", sp.Gt: ">", sp.Ge: "≥"}
 
 
 def pretty(obj) -> str:
@@ -507,8 +520,10 @@ def _checked(p: Problem, candidates, steps, lhs, rhs) -> Solution:
     notes = []
     if not good:
         notes.append("no solution")
-    steps.append(Step("Check by substituting each solution into the original equation",
-                      sp.FiniteSet(*good) if good else sp.EmptySet))
+    steps.append(Step(_substituted(x, lhs, rhs, good, "Check by substituting each solution into the original "
+                                   "equation") if good else
+                      "Check by substituting each solution into the original equation: none is left",
+                      None if good else sp.EmptySet))
     return Solution(p, good, steps, notes, check="substitution into the original equation")
 
 
@@ -533,7 +548,8 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
     deg = poly.degree()
     if deg == 1:
         a, b = poly.all_coeffs()
-        steps.append(Step(f"Isolate {x}: subtract {plain(b)} and divide by {plain(a)}", sp.Eq(x, -b / a)))
+        move = "" if b == 0 else f"add {plain(-b)} and " if b.is_negative else f"subtract {plain(b)} and "
+        steps.append(Step(f"Isolate {x}: {move}divide by {plain(a)}", sp.Eq(x, -b / a)))
         roots = [-b / a]
     elif deg == 2:
         a, b, c = poly.all_coeffs()
@@ -566,8 +582,24 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
         notes.append("the complex roots " + ", ".join(plain(r) for r in good if r not in shown) +
                      " are left out of the answer: the real solutions are the answer unless complex ones are "
                      "asked for (an answer that lists them too is also right)")
-    steps.append(Step("Check by substituting each root", sp.FiniteSet(*good)))
+    eq = p.items[0] if p.items and isinstance(p.items[0], sp.Eq) else sp.Eq(f, 0)
+    steps.append(Step(_substituted(x, eq.lhs, eq.rhs, good, "Check by substituting each root")))
     return Solution(p, good, steps, notes, check="substitution into the original equation")
+
+
+def _substituted(x, lhs, rhs, roots: list, text: str) -> str:
+    """The check written out on the original equation: "…: x = 4: 2*4 + 3 = 11 (11 = 11)"."""
+    shown = []
+    for r in roots[:4]:
+        try:
+            at = sp.UnevaluatedExpr(r)
+            left, right = lhs.subs(x, at), rhs.subs(x, at)
+            lv, rv = sp.simplify(lhs.subs(x, r)), sp.simplify(rhs.subs(x, r))
+        except Exception:  # noqa: BLE001 - nothing to show for this root
+            continue
+        values = "" if (plain(left), plain(right)) == (plain(lv), plain(rv)) else f" ({plain(lv)} = {plain(rv)})"
+        shown.append(f"{x} = {plain(r)}: {plain(left)} = {plain(right)}{values}")
+    return f"{text}: " + "; ".join(shown) if shown else text
 
 
 def _abs_equation(p: Problem, lhs, rhs) -> Solution:
@@ -740,7 +772,8 @@ def _walk_rules(rule, steps, depth=0):
         math = sp.Eq(sp.Integral(rule.integrand, rule.variable), result)
     except Exception:  # noqa: BLE001 - a sub-rule without a closed form still gets its sentence
         math = None
-    steps.append(Step(text, math))
+    if not steps or (steps[-1].text, steps[-1].math) != (text, math):  # a rule applied twice is said once
+        steps.append(Step(text, math))
     for attr in ("substep", "substeps", "v_step", "second_step", "alternatives"):
         sub = getattr(rule, attr, None)
         if isinstance(sub, list):

@@ -164,3 +164,18 @@ def test_time_limit_in_a_thread(monkeypatch):
 
 def test_solve_in_a_child_process_returns_the_same():
     assert solve("x^2-5x+6=0").answer == solve_problem("x^2-5x+6=0").answer
+
+
+def test_steps_read_like_a_teachers():
+    """Issue 23, item 5: Eq(2*x - 8, 0) in steps[].plain, "subtract -8", a rule said twice, the divisor count's
+    factorization shown as 360, "(Python's exact integers)", and a check that only repeated the roots."""
+    steps = [s.to_dict() for s in solve_problem("2x + 3 = 11").steps]
+    assert steps[0]["plain"] == "2*x - 8 = 0" and not any("Eq(" in (s["plain"] or "") for s in steps)
+    assert "add 8 and divide by 2" in steps[1]["text"]
+    assert steps[-1]["text"].startswith("Check by substituting each root: x = 4:") and "= 11" in steps[-1]["text"]
+    parts = [s.text for s in solve_problem("integrate x*e^x").steps]
+    assert all(a != b for a, b in zip(parts, parts[1:]))
+    assert solve_problem("How many positive divisors does 360 have?").steps[0].text == \
+        "Prime factorization: 360 = 2³ · 3² · 5"
+    big = solve_problem("What is the remainder when 123456789012345 is divided by 7?")
+    assert not any("Python" in s.text for s in big.steps)
