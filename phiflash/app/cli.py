@@ -93,6 +93,8 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, click_errors.ClickException):  # usage errors: main() shows them, exit 64
             raise
+        except BrokenPipeError:  # `phiflash … | head`: the reader left; click stops quietly (exit 1)
+            raise
         except KeyboardInterrupt:
             err().print("interrupted")
             raise typer.Exit(130) from None
@@ -862,6 +864,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err().print("interrupted")
         sys.exit(130)
+
     sys.exit(code if isinstance(code, int) else 0)
 
 

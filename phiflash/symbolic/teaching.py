@@ -441,8 +441,9 @@ def _equation_errors(p: Problem, sol: Solution, values: list) -> str | None:
                 continue
             moved = sp.Eq(sp.expand(side - term), sp.expand(other + term))  # the term crossed without its sign
             if _same_set(values, _roots(moved, x)):
+                undo = f"add {plain(-term)} to" if term.could_extract_minus_sign() else f"subtract {plain(term)} from"
                 return (f"A sign slip: when {plain(term)} moves to the other side of the equals sign it must "
-                        "change sign (subtract it from both sides).")
+                        f"change sign ({undo} both sides).")
     # (a + b)² read as a² + b²
     squares = [s for s in sp.preorder_traversal(eq) if isinstance(s, sp.Pow) and s.exp == 2 and
                isinstance(s.base, sp.Add)]

@@ -429,3 +429,16 @@ def test_the_readme_documents_every_record_field():
     table = table[:table.index("\n\n")]
     documented = {k for row in table.splitlines()[2:] for k in re.findall(r"`(\w+)`", row.split("|")[1])}
     assert documented == set(record.FIELDS)
+
+
+@pytest.mark.slow
+def test_a_reader_that_leaves_the_pipe_gets_no_error_line(tmp_path):
+    """`phiflash solve … --json | head -c 50` printed "error: BrokenPipeError" when head closed the pipe."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "phiflash", "solve", "x^2 = 4", "--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=tmp_path)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "BrokenPipe" not in err and "error:" not in err

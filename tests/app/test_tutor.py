@@ -111,6 +111,7 @@ def test_progress_moves_the_ladder_to_the_next_step():
 
 @pytest.mark.parametrize("problem,answer,name", [
     ("2x + 3 = 11", "x = 7", "sign slip"),
+    ("2x - 7 = 5", "x = -1", "(add 7 to both sides)"),                # was "subtract it" for a negative term
     ("x^2 = 2x", "x = 2", "a root was lost"),
     ("sqrt(x + 7) = x - 5", "x = 2, x = 9", "extraneous"),
     ("x^2 = 9", "x = 3", "forget the negative"),
