@@ -93,8 +93,8 @@ def to_base(n: int, b: int) -> str:
 
 
 def plain(obj) -> str:
-    """One-line plain text that phiflash's own parser reads back: i for √−1, e for Euler's number, intervals
-    as (a, b], unions with U."""
+    """One-line plain text that phiflash's own parser reads back: i for √−1, e for Euler's number, ln for the
+    natural logarithm, intervals as (a, b], unions with U."""
     if obj is sp.S.Reals:  # an Interval too: test it first
         return "all real numbers"
     if isinstance(obj, sp.Interval):
@@ -117,6 +117,7 @@ def plain(obj) -> str:
         return f"d/d{obj.variables[0]} ({plain(obj.expr)})"
     s = sp.sstr(obj) if isinstance(obj, sp.Basic) else str(obj)
     s = s.replace("**", "^")
+    s = re.sub(r"\blog\(", "ln(", s)  # SymPy's log is ln: a bare log would read back two ways (readings.py)
     s = re.sub(r"\bI\b", "i", s)
     s = re.sub(r"\bE\b", "e", s)
     return s.replace("oo", "∞")

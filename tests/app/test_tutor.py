@@ -283,3 +283,15 @@ def test_hints_of_the_new_problem_classes_never_give_the_answer(problem):
     assert len(hints) >= 3
     for h in hints:
         assert check_answer(h, problem).status != VERIFIED, h
+
+
+def test_a_hint_with_a_logarithm_is_still_recognised_as_the_answer():
+    """plain() printed ln as 'log', which now reads two ways (ln or log₁₀): the verdict code called a hint that
+    states the answer 'unverifiable', so it was not withheld. ln is printed as ln."""
+    import sympy as sp
+
+    from phiflash.symbolic.solver import plain, solve_problem
+    from phiflash.symbolic.teaching import reveals
+    sol = solve_problem("10^x = 5")
+    assert "log(" not in sol.answer_text and plain(sp.log(sp.Symbol("y"))) == "ln(y)"
+    assert reveals(None, sp.Eq(sp.Symbol("x"), sol.answer[0]), sol)
