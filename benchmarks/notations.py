@@ -155,8 +155,27 @@ def calculus(rng: random.Random):
     return problem, equal, near
 
 
-FAMILIES = {"number": number, "fraction": fraction, "root set": roots, "interval": interval, "system": system,
-            "required form": form, "derivative/antiderivative": calculus}
+def arithmetic(rng: random.Random):
+    """a/b + c/d: the sum in its notations; near misses are the expression copied back, the classic
+    (a+c)/(b+d), and the product."""
+    while True:
+        a, b, c, d = rng.randint(1, 9), rng.randint(2, 9), rng.randint(1, 9), rng.randint(2, 9)
+        q = Fraction(a, b) + Fraction(c, d)
+        if q != Fraction(a + c, b + d) and q != Fraction(a * c, b * d) and q.denominator > 1:
+            break
+    problem = f"What is {a}/{b} + {c}/{d}?"
+    p, e = q.numerator, q.denominator
+    equal = [f"{p}/{e}", f"\\frac{{{p}}}{{{e}}}", f"{2 * p}/{2 * e}", f"The answer is {p}/{e}."]
+    if 10 ** 6 % e == 0:
+        equal.append(f"{float(q):g}")
+    if p > e:
+        equal.append(f"{p // e} {p % e}/{e}")
+    near = [f"{a}/{b} + {c}/{d}", f"{a + c}/{b + d}", f"{a * c}/{b * d}", f"{e}/{p}"]
+    return problem, equal, near
+
+
+FAMILIES = {"number": number, "arithmetic": arithmetic, "fraction": fraction, "root set": roots, "interval": interval,
+            "system": system, "required form": form, "derivative/antiderivative": calculus}
 
 
 def run(kind: str, problems: int, seed: int) -> tuple[Counter, Counter, list]:

@@ -469,6 +469,10 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
         unreduced = _unreduced_fraction(text)
         if unreduced:
             return f"{unreduced} is not in lowest terms"
+    if kind == "evaluate" and prob.items:
+        restated = _restated(text, prob.text or "", prob.items[0])
+        if restated:
+            return restated
     if kind == "simplify" or prob.form == "radical" or re.search(r"\bsimplif", prob.text or "", re.IGNORECASE):
         radical = _unsimplified_radical(text)
         if radical:
@@ -487,6 +491,25 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
         common = sp.gcd(num, den)
         if common.free_symbols:
             return f"not simplified: the numerator and denominator share {common}"
+    return None
+
+
+def _restated(answer: str, problem: str, value) -> str | None:
+    """"Evaluate 3!" answered "3!" (or "2^3" for 2^3): the expression copied back is equal to its value, but it
+    is not an evaluation when the value is a rational number. A plain number or fraction is never a restatement,
+    and an irrational value's form is not judged ("evaluate 2 + sqrt(3)" answered 2 + sqrt(3))."""
+    def squeeze(t: str) -> str:
+        t = re.sub(r"\\[,;:! ]|\$|\\left|\\right|\s", "", t)
+        return t.replace("\\cdot", "*").replace("\\times", "*").replace("·", "*").replace("×", "*")
+    a = squeeze(re.sub(r"^\s*[A-Za-z]\s*=(?!=)", "", answer))
+    number = r"[-+]?(?:\d+(?:\.\d+)?(?:/\d+)?|\\[dt]?frac\{\d+\}\{\d+\}|\\[dt]?frac\d\d)"
+    if not a or re.fullmatch(number, a) or \
+            not re.search(r"[-+*/^!]|\\frac|sqrt|binom|choose", a) or not getattr(value, "is_Rational", False):
+        return None  # an irrational value has many final forms (2 + √3, √3 + 2): only a rational one is a number
+    if a in squeeze(problem):
+        return "it restates the expression to evaluate"
+    if re.search(r"\d\s*!", a):
+        return "the factorial is not evaluated"
     return None
 
 

@@ -43,6 +43,10 @@ V, W, U = VERIFIED, WRONG, UNVERIFIABLE
     ("simplify sqrt(8)", "sqrt(8)", W, "simplest radical form"),
     ("Simplify $\\sqrt{12}$.", "\\sqrt{12}", W, "square factor 4"),
     ("Simplify $\\sqrt{12}$.", "2\\sqrt3", V, ""),
+    # an evaluation answered with the expression copied back (its value is a rational number)
+    ("Evaluate 3!", "3!", W, "restates the expression"), ("evaluate 2^3", "2^3", W, "restates"),
+    ("What is 1/2 + 1/3?", "1/2 + 1/3", W, "restates"), ("evaluate 2+sqrt(3)", "2+sqrt(3)", V, ""),
+    ("If $x = \\frac{3}{4}$, what is $4x - 3 + \\frac{3}{4}$?", "\\frac{3}{4}", V, ""),
     # the asked form is part of the task: the problem copied back is not its answer
     ("factor x^2-5x+6", "x^2-5x+6", W, "not factored"), ("factor x^2-5x+6", "(x-3)(x-2)", V, ""),
     ("factor x^3-x", "x(x^2-1)", W, "not factored completely"), ("factor x^3-x", "x(x-1)(x+1)", V, ""),
