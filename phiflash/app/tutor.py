@@ -223,8 +223,12 @@ class TutorSession:
         self._judged(answer, verdict)
 
     def _judged(self, answer: str, verdict) -> None:
-        self.view.verdict(verdict, pretty_answer(answer), self._feedback(answer, verdict))
+        feedback = self._feedback(answer, verdict)
+        self.view.verdict(verdict, pretty_answer(answer), feedback)
         self.events.append(("answer", f"{answer} — {verdict.status}"))
+        said = feedback or (verdict.reason if verdict.status == "unverifiable" else None)
+        if said:  # the transcript keeps what the tutor said back, not only the verdict
+            self.events.append(("tutor", said))
         self.log(problem=self.problem, answer=answer, verdict=verdict.status)
         if self.is_phi and verdict.status != "verified":
             self._ask(f"I think the answer is {answer}. A checker says this is {verdict.status}. Point out what "
@@ -243,6 +247,7 @@ class TutorSession:
             message = line.message
         self.view.info(message)
         self.events.append(("step", f"{line_text} — {line.kind}"))
+        self.events.append(("tutor", message))
         self.log(problem=self.problem, answer=line_text, verdict=None)
 
     def _feedback(self, answer: str, verdict) -> str | None:

@@ -158,6 +158,7 @@ def test_words_get_a_friendly_line_and_a_transcript_is_readable(tmp_path):
     md = (tmp_path / "t.md").read_text()
     assert "## Problem: 2x + 3 = 11" in md and "**hint:** What could you do" in md
     assert "**step:** 2x = 8 — progress" in md and "**answer:** x = 4 — verified" in md
+    assert "**tutor:** Right — that's the next step. Now:" in md               # what the tutor said is kept too
 
 
 def test_a_saved_session_comes_back_on_the_same_rung(tmp_path):
