@@ -82,28 +82,24 @@ def roots(rng: random.Random):
     return problem, equal, near
 
 
-def _interval(lo: Fraction, hi: Fraction, rng: random.Random):
-    def show(q: Fraction) -> str:
-        if q.denominator == 1:
-            return str(q.numerator)
-        if 10 ** 6 % q.denominator == 0:
-            return f"{float(q):g}"
-        return _num(q)
-    lo_s, hi_s = show(lo), show(hi)
-    equal = [f"{lo_s} < x < {hi_s}", f"({lo_s}, {hi_s})", f"x > {lo_s} and x < {hi_s}", f"x ∈ ({lo_s}, {hi_s})",
-             f"{hi_s} > x > {lo_s}", f"x < {hi_s} and x > {lo_s}", f"\\left({lo_s}, {hi_s}\\right)"]
-    near = [f"[{lo_s}, {hi_s}]", f"x < {lo_s} or x > {hi_s}", f"{lo_s} < x < {show(hi + 1)}",
-            f"x > {lo_s} or x < {hi_s}", f"{lo_s} < y < {hi_s}", f"({lo_s}, {hi_s}]"]
-    return equal, near
-
-
 def interval(rng: random.Random):
-    """a < k·x < b with rational ends."""
+    """a < k·x < b with rational ends, the ends written as decimals where they terminate and as fractions."""
     k = rng.randint(1, 6)
     lo = Fraction(rng.randint(-20, 10), rng.choice([1, 2, 4, 5]))
     hi = lo + Fraction(rng.randint(1, 12), rng.choice([1, 2, 4]))
     problem = f"{_num(k * lo)} < {k}x < {_num(k * hi)}"
-    equal, near = _interval(lo, hi, rng)
+
+    def show(q: Fraction) -> str:
+        return str(q.numerator) if q.denominator == 1 else f"{float(q):g}" if 10 ** 6 % q.denominator == 0 \
+            else _num(q)
+    lo_s, hi_s = show(lo), show(hi)
+    equal = [f"{lo_s} < x < {hi_s}", f"({lo_s}, {hi_s})", f"x > {lo_s} and x < {hi_s}", f"x ∈ ({lo_s}, {hi_s})",
+             f"{hi_s} > x > {lo_s}", f"x < {hi_s} and x > {lo_s}", f"\\left({lo_s}, {hi_s}\\right)"]
+    if (lo_s, hi_s) != (_num(lo), _num(hi)):
+        equal.append(f"{_num(lo)} < x < {_num(hi)}")                   # the same ends as fractions
+    near = [f"[{lo_s}, {hi_s}]", f"x < {lo_s} or x > {hi_s}", f"{lo_s} < x < {show(hi + 1)}",
+            f"{show(lo - Fraction(1, 2))} < x < {hi_s}", f"x > {lo_s} or x < {hi_s}", f"{lo_s} < y < {hi_s}",
+            f"({lo_s}, {hi_s}]", f"{lo_s} <= x < {hi_s}"]
     return problem, equal, near
 
 

@@ -132,8 +132,6 @@ def _jsonl(text: str, columns: dict) -> Iterator[Item]:
         else:
             item.problem = obj["problem"]
         _columns(item, obj, columns)
-        if columns is GRADE_COLUMNS and item.answer is None and not item.error:
-            item.error = f"line {n}: needs an 'answer' to grade"
         yield item
 
 
@@ -142,6 +140,8 @@ def _columns(item: Item, row: dict, columns: dict) -> None:
         v = row.get(column)
         setattr(item, attr, None if v is None or str(v).strip() == "" else str(v))
     item.subject, item.level, item.student = (_opt(row.get(k)) for k in ("subject", "level", "student"))
+    if columns is GRADE_COLUMNS and item.answer is None and not item.error:  # grade: the answer is the point
+        item.error = f"line {item.line}: needs an 'answer' to grade"
 
 
 def _opt(v) -> str | None:
@@ -173,8 +173,6 @@ def _csv(text: str, path: Path, columns: dict) -> Iterator[Item]:
         item = Item(rid or "", problem or None, error=None if problem else f"line {n}: empty problem", line=n,
                     auto_id=rid is None)
         _columns(item, row, columns)
-        if columns is GRADE_COLUMNS and item.answer is None and not item.error:
-            item.error = f"line {n}: empty answer"
         yield item
 
 
@@ -309,26 +307,31 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]) -> None:
+def in_processes(tasks: list, fn: Callable, jobs: int, died: Callable, on_result: Callable) -> None:
+    """on_result(fn(task)) for every task, in `jobs` forked workers that exit with this process (one: here, in
+    order). A task whose worker was killed (out of memory…) gets died(task, why) instead; the others go on."""
     if jobs <= 1:
-        for it in items:
-            on_record(solve_symbolic(it))
+        for task in tasks:
+            on_result(fn(task))
         return
-
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"), initializer=_die_with_parent,
                                initargs=(os.getpid(),))
-    futures = {pool.submit(solve_symbolic, it): it for it in items}
+    futures = {pool.submit(fn, task): task for task in tasks}
     try:
         for fut in as_completed(futures):
             try:
-                rec = fut.result()
-            except BrokenProcessPool as e:  # a worker was killed (out of memory…): its problems are errors
-                rec = record_for(futures[fut], error=f"the worker process died ({e})")
-            on_record(rec)
+                result = fut.result()
+            except BrokenProcessPool as e:
+                result = died(futures[fut], f"the worker process died ({e})")
+            on_result(result)
     finally:
         for f in futures:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]) -> None:
+    in_processes(items, solve_symbolic, jobs, lambda it, why: record_for(it, error=why), on_record)
 
 
 def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,

@@ -411,16 +411,8 @@ def batch(
     """
 
     items, warnings = B.read_problems(file)
-    out_path = out_file or B.default_out(file)
-    B.check_out_path(out_path, file)
     console = err()
-    for w in warnings:
-        console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
-    done = B.load_done(out_path, drop_errors=retry_errors)
-    todo = [it for it in items if it.id not in done]
-    if done:
-        console.print(Text(f"resuming: {len(items) - len(todo)} of {len(items)} already in {out_path}", style="dim"))
-    records = [done[it.id] for it in items if it.id in done]
+    out_path, todo, records = _resume(items, warnings, file, out_file, retry_errors, console)
     eng = _engine(ctx, engine, model, quantize, threads) if todo else None
     writer = B.ResultWriter(out_path)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -464,6 +456,21 @@ def batch(
         raise typer.Exit(130)
     if summary["errors"]:
         raise typer.Exit(EXIT_ROW_ERRORS)
+
+
+def _resume(items: list, warnings: list[str], file: Path, out_file: Optional[Path], retry_errors: bool,
+            console: Console) -> tuple[Path, list, list[dict]]:
+    """batch and grade: the results path (checked), the rows still to do, and the records already there, in file
+    order; the file's warnings and "resuming: …" are said on the way."""
+    out_path = out_file or B.default_out(file)
+    B.check_out_path(out_path, file)
+    for w in warnings:
+        console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
+    done = B.load_done(out_path, drop_errors=retry_errors)
+    todo = [it for it in items if it.id not in done]
+    if done:
+        console.print(Text(f"resuming: {len(items) - len(todo)} of {len(items)} already in {out_path}", style="dim"))
+    return out_path, todo, [done[it.id] for it in items if it.id in done]
 
 
 def _counts(title: str, rows: list[tuple[str, object]]) -> Table:
@@ -534,16 +541,8 @@ def grade(
     from . import grading as G
 
     items, warnings = G.read_answers(file)
-    out_path = out_file or B.default_out(file)
-    B.check_out_path(out_path, file)
     console = err()
-    for w in warnings:
-        console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
-    done = B.load_done(out_path, drop_errors=retry_errors)
-    todo = [it for it in items if it.id not in done]
-    if done:
-        console.print(Text(f"resuming: {len(items) - len(todo)} of {len(items)} already in {out_path}", style="dim"))
-    records = [done[it.id] for it in items if it.id in done]
+    out_path, todo, records = _resume(items, warnings, file, out_file, retry_errors, console)
     writer = B.ResultWriter(out_path)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console, transient=False)

@@ -9,12 +9,8 @@ row, each under its own limit.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import one_line
 from ..symbolic import solver as S
@@ -22,7 +18,7 @@ from ..symbolic.teaching import diagnose
 from ..symbolic.timelimit import run_with_time_limit
 from ..symbolic.verify import UNVERIFIABLE, WRONG, Verdict, _check, check_answer
 from . import record
-from .batch import GRADE_COLUMNS, Item, _die_with_parent, correct, read_problems
+from .batch import GRADE_COLUMNS, Item, correct, in_processes, read_problems
 from .engines import latex_answer
 
 SECONDS = 10.0   # one answer's limit, as `check`
@@ -98,27 +94,10 @@ def chunks(items: list[Item]) -> list[list[Item]]:
 
 
 def run_grading(items: list[Item], jobs: int, on_record: Callable[[dict], None]) -> None:
-    groups = chunks(items)
-    if jobs <= 1:
-        for g in groups:
-            for rec in grade_chunk(g):
-                on_record(rec)
-        return
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"), initializer=_die_with_parent,
-                               initargs=(os.getpid(),))
-    futures = {pool.submit(grade_chunk, g): g for g in groups}
-    try:
-        for fut in as_completed(futures):
-            try:
-                recs = fut.result()
-            except BrokenProcessPool as e:  # a worker was killed: its rows are errors, the others go on
-                recs = [failed(it, f"the worker process died ({e})") for it in futures[fut]]
-            for rec in recs:
-                on_record(rec)
-    finally:
-        for f in futures:
-            f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+    def each(records: list[dict]) -> None:
+        for rec in records:
+            on_record(rec)
+    in_processes(chunks(items), grade_chunk, jobs, lambda rows, why: [failed(it, why) for it in rows], each)
 
 
 def summarize(records: list[dict]) -> dict:

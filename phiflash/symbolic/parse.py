@@ -451,12 +451,16 @@ class _Parser:
             v = _expr(self.parse_unary())
             return PlusMinus(v, -v)
         if self.tok.text in ("-", "+"):
-            op = self.take().text
-            self.nest()
-            v = self.parse_unary()
-            self.depth -= 1
-            return _arith(0, v, "-") if op == "-" else v
+            return self._signed(self.parse_unary)
         return self.parse_power()
+
+    def _signed(self, operand):
+        """'-' or '+' in front of what `operand` reads (signs may repeat: - -2)."""
+        op = self.take().text
+        self.nest()
+        v = operand()
+        self.depth -= 1
+        return _arith(0, v, "-") if op == "-" else v
 
     def _function_argument(self):
         """sin x, sqrt 2, \\log_2 8\\sqrt{2}: without parentheses the argument is the implicit product that
@@ -487,9 +491,9 @@ class _Parser:
         base, exps = _expr(base), [_expr(e) for e in exps]
         lazy = self.lazy > 0 or one
         if len(exps) > 1:  # 2^3^2: 2^(3^2) as mathematicians read it, or (2^3)^2 as calculators do
-            right = left = texts[0]
-            for t in texts[1:]:
-                left = f"({left})^{t}" if left != texts[0] else f"{left}^{t}"
+            left = f"{texts[0]}^{texts[1]}"
+            for t in texts[2:]:
+                left = f"({left})^{t}"
             right = "^(".join(texts[:-1]) + "^" + texts[-1] + ")" * (len(texts) - 2)
             if choose(("power tower", "^".join(texts)), (right, left)) == 1:
                 for e in exps:
@@ -503,11 +507,7 @@ class _Parser:
     def _exponent(self):
         """One level of a power tower: signs, then a postfix term (x^-2, 2^3!)."""
         if self.tok.text in ("-", "+"):
-            op = self.take().text
-            self.nest()
-            v = self._exponent()
-            self.depth -= 1
-            return _arith(0, v, "-") if op == "-" else v
+            return self._signed(self._exponent)
         return self.parse_postfix()
 
     def parse_postfix(self):

@@ -318,13 +318,10 @@ def check_line(sol: Solution, steps: list[PlanStep], text: str) -> LineCheck | N
     if len(items) != 1 or not isinstance(items[0], sp.Eq):
         return None
     eq, x = items[0], p.var
-    if eq.lhs == x and not eq.rhs.has(x) or eq.rhs == x and not eq.lhs.has(x) or not eq.has(x):
+    if solved(eq) or not eq.has(x):
         return None  # x = 4 is an answer, checked as one
-    try:
-        mine = solve_problem(Problem(text, "equation", (eq,), var=x)).answer
-    except Exception:  # noqa: BLE001 - a line the engine can't solve is not judged
-        return None
-    if not isinstance(mine, list):
+    mine = _roots_of(eq, x)
+    if mine is None:
         return None
     if not _same_set(mine, sol.answer):
         extra = [m for m in mine if not any(_same(m, s) for s in sol.answer)]
@@ -338,15 +335,21 @@ def check_line(sol: Solution, steps: list[PlanStep], text: str) -> LineCheck | N
     return LineCheck("equivalent", message="That is true: it has the same solutions as the problem. Keep going.")
 
 
+def _roots_of(eq: sp.Eq, x) -> list | None:
+    """The solutions of a student's equation, or None when the engine cannot list them (the line is not judged)."""
+    try:
+        roots = solve_problem(Problem(plain(eq), "equation", (eq,), var=x)).answer
+    except Exception:  # noqa: BLE001 - a line the engine can't solve is not judged
+        return None
+    return roots if isinstance(roots, list) else None
+
+
 def _check_cases(sol: Solution, steps: list[PlanStep], cases: list) -> LineCheck | None:
     """Several equations joined by 'or' (or a comma): together their solutions must be the problem's."""
     x, found = sol.problem.var, []
     for eq in cases:
-        try:
-            mine = solve_problem(Problem(plain(eq), "equation", (eq,), var=x)).answer
-        except Exception:  # noqa: BLE001 - a case the engine can't solve: the line is not judged
-            return None
-        if not isinstance(mine, list):
+        mine = _roots_of(eq, x)
+        if mine is None:
             return None
         found += [m for m in mine if not any(_same(m, f) for f in found)]
     if not _same_set(found, sol.answer):

@@ -2,7 +2,6 @@
 generated families below check the rule behind it, not only the row."""
 
 import random
-from fractions import Fraction
 
 import pytest
 import sympy as sp
@@ -12,6 +11,13 @@ from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check
 
 V, W, U = VERIFIED, WRONG, UNVERIFIABLE
+
+
+def verdict_is(problem: str, answer: str, status: str, why: str) -> None:
+    """check PROBLEM ANSWER gives `status`, its reason saying `why`."""
+    v = _check(answer, problem, None)
+    assert v.status == status, v
+    assert why in (v.reason or ""), v
 
 
 @pytest.mark.parametrize("problem,answer,status,why", [
@@ -56,9 +62,7 @@ V, W, U = VERIFIED, WRONG, UNVERIFIABLE
     ("What is 0.75 as a common fraction?", "6/8", W, "lowest terms"),
 ])
 def test_student_notations(problem, answer, status, why):
-    v = _check(answer, problem, None)
-    assert v.status == status, v
-    assert why in (v.reason or ""), v
+    verdict_is(problem, answer, status, why)
 
 
 def test_numbers_written_with_spaces():
@@ -76,45 +80,14 @@ def test_numbers_written_with_spaces():
 RNG_SEED = 22
 
 
-def _interval_answers(rng: random.Random, k: int, lo: Fraction, hi: Fraction, var: str = "x"):
-    """(problem, equal notations, near misses) for a < x < b written as a problem on (k·x) with rational ends."""
-    problem = f"{k * lo} < {k}{var} < {k * hi}"
-    ends = [(lo, hi)]
-    def show(q: Fraction) -> str:
-        if q.denominator == 1:
-            return str(q.numerator)
-        if 10 ** 6 % q.denominator == 0:                     # a terminating decimal, written exactly
-            return str(float(q)) if rng.random() < 0.5 else f"{q.numerator}/{q.denominator}"
-        return f"{q.numerator}/{q.denominator}"
-    a, b = ends[0]
-    equal = [f"{show(a)} < {var} < {show(b)}", f"{var} > {show(a)} and {var} < {show(b)}",
-             f"({show(a)}, {show(b)})", f"{var} < {show(b)} and {var} > {show(a)}"]
-    step = Fraction(1, 2)
-    near = [f"{show(a)} <= {var} < {show(b)}", f"{var} > {show(a)} or {var} < {show(b)}",
-            f"{show(a - step)} < {var} < {show(b)}", f"{var} < {show(a)} or {var} > {show(b)}",
-            f"y > {show(a)} and y < {show(b)}"]
-    return problem, equal, near
-
-
 @pytest.mark.slow
 def test_interval_notations_never_misjudged():
     """Equal notations of a < x < b are never 'wrong'; near misses (a closed end, 'or' for 'and', a moved end,
-    the complement, another unknown) are never 'verified'."""
-    rng = random.Random(RNG_SEED)
-    counts = {V: 0, W: 0, U: 0}
-    for _ in range(40):
-        k = rng.randint(1, 6)
-        lo = Fraction(rng.randint(-20, 10), rng.choice([1, 2, 4, 5]))
-        hi = lo + Fraction(rng.randint(1, 12), rng.choice([1, 2, 4]))
-        problem, equal, near = _interval_answers(rng, k, lo, hi)
-        for answer in equal:
-            v = _check(answer, problem, None)
-            assert v.status != WRONG, (problem, answer, v)
-            counts[v.status] += 1
-        for answer in near:
-            v = _check(answer, problem, None)
-            assert v.status != VERIFIED, (problem, answer, v)
-    assert counts[V] >= 0.9 * sum(counts.values()), counts       # honest, and useful: almost all verified
+    the complement, another unknown) are never 'verified' (the generator of benchmarks/notations.py)."""
+    from benchmarks.notations import run
+    equal, near, broken = run("interval", 40, RNG_SEED)
+    assert not broken, broken
+    assert equal[V] >= 0.9 * sum(equal.values()), equal           # honest, and useful: almost all verified
 
 
 @pytest.mark.slow
@@ -245,9 +218,7 @@ def test_repeating_decimals_in_parentheses():
     ("evaluate ln(100)", "2 ln(10)", V, ""),                               # ln and log₁₀ are never in doubt
 ])
 def test_a_notation_with_two_readings_is_asked_about(problem, answer, status, why):
-    v = _check(answer, problem, None)
-    assert v.status == status, v
-    assert why in v.reason, v
+    verdict_is(problem, answer, status, why)
 
 
 def test_readings_that_agree_are_one_reading():
@@ -287,6 +258,4 @@ def test_readings_that_agree_are_one_reading():
     ("derivative of x^3", "dy/dx = 2x", W, ""),
 ])
 def test_decimals_restrictions_and_tuples(problem, answer, status, why):
-    v = _check(answer, problem, None)
-    assert v.status == status, v
-    assert why in v.reason, v
+    verdict_is(problem, answer, status, why)
