@@ -65,18 +65,19 @@ def model_timings(**values) -> dict:
     return {k: values.get(k, 1 if k == "samples" else None) for k in TIMING_KEYS}
 
 
-def _answer_objects(text: str) -> list | str | None:
-    """The SymPy objects an answer names; a str for 'no solution'/'does not exist'; None when unreadable."""
+def _answer_objects(text: str) -> tuple[list | str | None, str]:
+    """The SymPy objects an answer names (a str for 'no solution'/'does not exist'; None when unreadable), and
+    the word that joins conditions as written: 'x < -2 and x > 3' is shown with its 'and', never a comma."""
     try:
         a = read_answer(text)
     except (ParseError, Ambiguous, TypeError, ValueError):  # unreadable, or read two ways: shown as typed
-        return None
+        return None, ","
     if a.kind == "text":
-        return None
+        return None, ","
     if a.kind in ("empty", "dne"):
-        return {"empty": "no solution", "dne": "does not exist"}[a.kind]
-    shown = _answer_values(a)
-    return shown + [sp.Ne(s, v) for s, v in a.restrictions] if isinstance(shown, list) else shown
+        return {"empty": "no solution", "dne": "does not exist"}[a.kind], ","
+    shown = _answer_values(a) + [sp.Ne(s, v) for s, v in a.restrictions]
+    return shown, a.joined if a.kind == "set" and a.joined in ("and", "or") else ","
 
 
 def _answer_values(a) -> list:
@@ -90,20 +91,22 @@ def _answer_values(a) -> list:
 
 def pretty_answer(text: str) -> str:
     """A model's or student's answer, as Unicode 2-D math when it can be read, else as written."""
-    objs = _answer_objects(text)
+    objs, joiner = _answer_objects(text)
     if objs is None or isinstance(objs, str):
         return objs or text
     shown = [pretty(o) for o in objs]
-    return "\n\n".join(shown) if any("\n" in t for t in shown) else ", ".join(shown)
+    if any("\n" in t for t in shown):
+        return f"\n{joiner}\n".join(shown) if joiner != "," else "\n\n".join(shown)
+    return ", ".join(shown) if joiner == "," else f" {joiner} ".join(shown)
 
 
 def latex_answer(text: str) -> str | None:
     """The answer as LaTeX when it can be read (None otherwise: the text as given is in `answer`)."""
-    objs = _answer_objects(text)
+    objs, joiner = _answer_objects(text)
     if objs is None or isinstance(objs, str):
         return {"no solution": r"\varnothing", "does not exist": r"\text{does not exist}"}.get(objs)
     try:
-        return ", ".join(sp.latex(o) for o in objs)
+        return (", " if joiner == "," else rf" \text{{ {joiner} }} ").join(sp.latex(o) for o in objs)
     except Exception:  # noqa: BLE001 - LaTeX is a courtesy; the answer itself is kept as given
         return None
 

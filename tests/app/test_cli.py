@@ -565,3 +565,13 @@ def test_batch_files_that_cannot_hurt(tmp_path):
     b.write_bytes(bytes(range(256)) * 4)                                # a binary file named .jsonl
     r = run("batch", str(b))
     assert r.exit_code == EXIT_ROW_ERRORS and all(x["error"] for x in results(tmp_path / "junk.jsonl.results.jsonl"))
+
+
+def test_check_shows_the_reading_with_its_and_or_or():
+    """'x < -2 and x > 3' and 'x < -2 or x > 3' were both shown as read as 'x < -2, x > 3' above opposite verdicts."""
+    both = run("check", "|2x-1| > 5", "x < -2 and x > 3")
+    either = run("check", "|2x-1| > 5", "x < -2 or x > 3")
+    assert both.stdout.splitlines()[0] == "x < -2 and x > 3" and both.exit_code == 1
+    assert either.stdout.splitlines()[0] == "x < -2 or x > 3" and either.exit_code == 0
+    rec = json.loads(run("check", "x^2 < 4", "x > -2 and x < 2", "--json").stdout)
+    assert rec["answer_latex"] == r"x > -2 \text{ and } x < 2"
