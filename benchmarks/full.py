@@ -53,21 +53,21 @@ with torch.inference_mode(), flushed_denormals():
     t0 = time.perf_counter()
     logits = model.prefill(prompt, cache)
     prefill_s = time.perf_counter() - t0
-    tok = logits.argmax(-1)
+    tok = logits.argmax(-1, keepdim=True)
     times = []
     for _ in range({steps}):
         t0 = time.perf_counter()
-        tok = model.decode(tok, cache).argmax(-1)
+        tok = model.decode(tok, cache).argmax(-1, keepdim=True)
         times.append(time.perf_counter() - t0)
     trace_s = None
     if {trace}:
         t0 = time.perf_counter()
         for _ in range({trace}):
-            tok = model.decode(tok, cache).argmax(-1)
+            tok = model.decode(tok, cache).argmax(-1, keepdim=True)
         trace_s = prefill_s + time.perf_counter() - t0
     big = model.new_cache(16, 64)
     model.prefill(torch.randint(0, V - 100, (16, 8), generator=g), big)
-    toks = torch.zeros(16, dtype=torch.long)
+    toks = torch.zeros(16, 1, dtype=torch.long)
     model.decode(toks, big)
     b16 = []
     for _ in range(3):

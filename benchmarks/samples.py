@@ -12,15 +12,15 @@ CHILD = """
 import time, torch
 torch.set_num_threads(2)
 from phiflash.lm.weights import load_model
-from phiflash.lm.generate import SamplingParams, generate_samples
+from phiflash.lm.generate import SamplingParams, generate
 model = load_model({path!r})
 prompt = torch.randint(0, model.config.vocab_size - 100, (200,), generator=torch.Generator().manual_seed(0)).tolist()
 params = SamplingParams(temperature=0.6, top_p=0.95, seed=0)
 out = {{}}
 for k in (1, 2, 4, 8):
-    list(generate_samples(model, prompt, k, 2, params))            # warm: pages and kernels
+    generate(model, [prompt], params, max_new_tokens=2, samples=k).run()         # warm: pages and kernels
     t0 = time.perf_counter()
-    list(generate_samples(model, prompt, k, {tokens}, params))
+    generate(model, [prompt], params, max_new_tokens={tokens}, samples=k).run()
     out[k] = time.perf_counter() - t0
 RESULT = out
 """

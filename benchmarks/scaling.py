@@ -83,7 +83,7 @@ def decode(ours, base, quick: bool = False) -> dict:
             if B == 16 and ctx > 16384:
                 continue  # the baseline's static cache would need 8.6 GB here
             c_ours, c_base = _fill_ours(ours, B, ctx, steps), _fill_base(base, B, ctx, steps)
-            tok = torch.zeros(B, dtype=torch.long)
+            tok = torch.zeros(B, 1, dtype=torch.long)
             pos = {"ours": ctx, "base": ctx}
 
             def step_ours():
@@ -91,7 +91,7 @@ def decode(ours, base, quick: bool = False) -> dict:
 
             def step_base():
                 p = pos["base"]
-                base(tok[:, None], past_key_values=c_base, use_cache=True, cache_position=torch.tensor([p]),
+                base(tok, past_key_values=c_base, use_cache=True, cache_position=torch.tensor([p]),
                      logits_to_keep=1)
                 pos["base"] = p + 1
 
@@ -123,7 +123,7 @@ with torch.inference_mode():
     t0 = time.perf_counter()
     if {which!r} == "phiflash":
         from phiflash.lm.generate import generate
-        n = sum(1 for _ in generate(ours, ids[0].tolist(), {new}))
+        n = len(generate(ours, [ids[0].tolist()], max_new_tokens={new}, samples=1).run()[0].token_ids)
     else:
         base = baseline_small(n_params(ours))
         del ours

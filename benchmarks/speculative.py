@@ -18,7 +18,7 @@ import statistics
 import time
 from collections import Counter
 
-from phiflash.lm.generate import GREEDY, DraftPolicy, NgramIndex, SpeculationStats, generate, speculative_generate
+from phiflash.lm.generate import GREEDY, DraftPolicy, NgramIndex, generate
 
 from .common import console, run_child, save, table
 from .full import bench_checkpoints
@@ -43,7 +43,7 @@ with torch.inference_mode(), flushed_denormals():
             ids = torch.randint(0, V - 100, (1, T), generator=g)
             t0 = time.perf_counter()
             if T == 1:
-                model.decode(ids[:, 0], cache)
+                model.decode(ids[:, :1], cache)
                 cache.lengths -= 1
             else:
                 trail = Trail()
@@ -104,17 +104,17 @@ def tiny_repetition(tokens: int = 400) -> dict:
 
     model = random_model(tiny_config(), seed=3)
     prompt = [1000 + (i % 7) for i in range(40)]
-    plain_s, spec_s, stats = [], [], SpeculationStats()
+    plain_s, spec_s = [], []
     for _ in range(3):
         t0 = time.perf_counter()
-        plain = list(generate(model, prompt, tokens, GREEDY))
+        plain = generate(model, [prompt], GREEDY, max_new_tokens=tokens).run()[0]
         plain_s.append(time.perf_counter() - t0)
-        stats = SpeculationStats()
         t0 = time.perf_counter()
-        fast = list(speculative_generate(model, prompt, tokens, GREEDY, stats=stats))
+        fast = generate(model, [prompt], GREEDY, max_new_tokens=tokens, speculate=True).run()[0]
         spec_s.append(time.perf_counter() - t0)
-    return dict(tokens=tokens, identical=fast == plain, plain_s=statistics.median(plain_s),
-                speculative_s=statistics.median(spec_s), acceptance=stats.acceptance, calls=stats.calls)
+    return dict(tokens=tokens, identical=fast.token_ids == plain.token_ids, plain_s=statistics.median(plain_s),
+                speculative_s=statistics.median(spec_s), acceptance=fast.draft_acceptance or 0.0,
+                calls=fast.model_calls)
 
 
 def run(quick: bool = False) -> dict:

@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer = phiflash.Tokenizer.from_dir(args.model)
         messages = [{"role": "user", "content": f"Please reason step by step, and put your final answer within "
                                                 f"\\boxed{{}}. {problem}"}]
-        reply = phiflash.complete(model, tokenizer, messages, max_new_tokens=2048,
-                                  on_event=lambda kind, text: print(text, end="", flush=True))
+        show = lambda e: print(e.text, end="", flush=True) if e.kind == "text" else None  # noqa: E731
+        reply = phiflash.generate(model, [messages], max_new_tokens=2048, tokenizer=tokenizer,
+                                  speculate=True).run(show)[0]
         answer = phiflash.extract_answer(reply.answer or reply.text)
         print("\nmodel answer:", answer, "->", phiflash.check_answer(answer or "", problem).status)
 

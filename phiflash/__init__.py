@@ -5,26 +5,45 @@ Three parts that never need each other's insides:
     phiflash.symbolic  the math engine: parser, problem reader, solver, answers, verdicts (SymPy, never torch)
     phiflash.app       the application: CLI, tutor, batch, log, rendering (uses both)
 
-Importing the package is cheap: each public name below is imported when first used.
+The public API is the names below. Importing the package is cheap: each is imported when first used (the
+imports under TYPE_CHECKING declare them to editors and type checkers), so the math engine never imports torch.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_LAZY = {
+if TYPE_CHECKING:
+    from .lm.config import PhiFlashConfig
+    from .lm.generate import Completion, Event, Generation, generate
+    from .lm.hub import download
+    from .lm.params import GREEDY, SamplingParams
+    from .lm.quantize import quantize_model
+    from .lm.sambay import PhiFlashForCausalLM
+    from .lm.tokenizer import Tokenizer
+    from .lm.weights import load_model, save_checkpoint
+    from .symbolic.answers import extract_answer
+    from .symbolic.problem import parse_problem
+    from .symbolic.solver import solve
+    from .symbolic.verify import check_answer
+
+_HOME = {
+    # the language model (torch)
     "PhiFlashConfig": "phiflash.lm.config",
+    "PhiFlashForCausalLM": "phiflash.lm.sambay",
     "load_model": "phiflash.lm.weights",
     "save_checkpoint": "phiflash.lm.weights",
-    "random_model": "phiflash.lm.testing",
-    "PhiFlashForCausalLM": "phiflash.lm.sambay",
-    "Cache": "phiflash.lm.cache",
-    "cache_bytes": "phiflash.lm.cache",
-    "Trail": "phiflash.lm.cache",
+    "quantize_model": "phiflash.lm.quantize",
+    "download": "phiflash.lm.hub",
     "Tokenizer": "phiflash.lm.tokenizer",
-    "SamplingParams": "phiflash.lm.generate",
+    "SamplingParams": "phiflash.lm.params",
+    "GREEDY": "phiflash.lm.params",
     "generate": "phiflash.lm.generate",
-    "generate_batch": "phiflash.lm.generate",
-    "complete": "phiflash.lm.generate",
-    "speculative_generate": "phiflash.lm.generate",
+    "Generation": "phiflash.lm.generate",
+    "Event": "phiflash.lm.generate",
+    "Completion": "phiflash.lm.generate",
     # the math engine (no torch)
     "parse_problem": "phiflash.symbolic.problem",
     "solve": "phiflash.symbolic.solver",
@@ -32,13 +51,16 @@ _LAZY = {
     "check_answer": "phiflash.symbolic.verify",
 }
 
+__all__ = [  # written out for tools that read it statically; the same names as _HOME (tests/test_api.py)
+    "__version__", "PhiFlashConfig", "PhiFlashForCausalLM", "load_model", "save_checkpoint", "quantize_model",
+    "download", "Tokenizer", "SamplingParams", "GREEDY", "generate", "Generation", "Event", "Completion",
+    "parse_problem", "solve", "extract_answer", "check_answer",
+]
+
 
 def __getattr__(name: str):
-    if name in _LAZY:
+    if name in _HOME:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_HOME[name]), name)
     raise AttributeError(f"module 'phiflash' has no attribute {name!r}")
-
-
-__all__ = ["__version__", *_LAZY]

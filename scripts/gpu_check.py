@@ -62,7 +62,7 @@ def parity(device) -> list[str]:
     err16 = (dev16(ids.to(device)).float().cpu() - ref).abs().max().item() / scale
     cache = dev32.new_cache(2, 40)
     steps = [dev32.prefill(ids[:, :20].to(device), cache)]
-    steps += [dev32.decode(ids[:, t].to(device), cache) for t in range(20, 39)]
+    steps += [dev32.decode(ids[:, t:t + 1].to(device), cache) for t in range(20, 39)]
     errdec = (torch.stack(steps, 1).cpu() - ref[:, 19:-1]).abs().max().item() / scale
     ok = err32 < 1e-4 and errdec < 1e-4 and err16 < 5e-2
     lines.append(f"parity vs CPU float32 (relative to max |logit|): {device} fp32 forward {err32:.2e}, "
@@ -107,7 +107,7 @@ def full_scale(device, dry: bool) -> list[str]:
     for B in (1, 16):
         cache = model.new_cache(B, 128 + 40)
         model.prefill(torch.randint(0, 1000, (B, 128), device=device), cache)
-        tok = torch.zeros(B, dtype=torch.long, device=device)
+        tok = torch.zeros(B, 1, dtype=torch.long, device=device)
         s = timed(lambda: model.decode(tok, cache), device, repeats=20 if not dry else 3)
         lines.append(f"decode batch {B} at 128 context: {s * 1e3:.1f} ms/step, {B / s:.1f} tokens/s")
     return lines

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import PhiflashError, one_line
 from ..symbolic.verify import VERIFIED, WRONG, check_answer
 from . import record
-from .engines import Refused, SymbolicEngine, model_timings, refused_record
+from .engines import Refused, SymbolicEngine, refused_record
 
 
 @dataclass
@@ -336,12 +336,11 @@ def run_symbolic(items: list[Item], jobs: int, on_record: Callable[[dict], None]
 
 def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             on_record: Callable[[dict], None], samples: int = 1) -> None:
-    """Model engine: batched generation of up to batch_size prompts at a time (one at a time: speculative
-    decoding), then grading; with samples > 1,
-    one problem at a time as that many rows (consensus.py). A chunk whose generation fails (a prompt past the
-    context length…) becomes error records and the run goes on."""
-    from ..lm import generate as G
-    from ..lm.streaming import split_reasoning
+    """Model engine: up to batch_size problems decode together, a new one joining as soon as one finishes (a
+    problem alone speculates); each is graded as it finishes. With samples > 1, one problem at a time as that
+    many rows (consensus.py). A problem that cannot start (a prompt past the context length…) becomes an error
+    record; a failure while decoding makes error records of the problems in flight, and the run goes on."""
+    from ..lm.generate import Generation
 
     if samples > 1:
         for it in items:
@@ -352,60 +351,45 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
             try:
                 result = engine.solve_samples(it.problem, samples, params, max_tokens)
             except Exception as e:  # noqa: BLE001 - this problem's result; the others still run
-                message = one_line(e)
-                on_record(record_for(it, error=message, seconds=time.perf_counter() - start))
+                on_record(record_for(it, error=one_line(e), seconds=time.perf_counter() - start))
                 continue
             on_record(record_for(it, result, seconds=time.perf_counter() - start))
         return
-    tok = engine.tokenizer
-    for i in range(0, len(items), max(1, batch_size)):
-        chunk = items[i: i + max(1, batch_size)]
-        for it in chunk:
+    todo = [it for it in reversed(items)]
+    flying: dict[int, tuple[Item, float]] = {}
+    g = Generation(engine.model, engine.tokenizer)
+    while todo or g.busy:
+        while todo and len(g) < max(1, batch_size):
+            it = todo.pop()
             if it.error:
                 on_record(record_for(it))
-        live = [it for it in chunk if not it.error]
-        if not live:
-            continue
-        start = time.perf_counter()
-        try:
-            prompts = [tok.encode_chat(engine.messages(it.problem)) for it in live]
-            rows: list[list[int]] = [[] for _ in live]
-            finished = [False] * len(live)
-            if len(live) == 1:  # one prompt: speculative decoding, the same output, faster where text repeats
-                steps = ([t] for t in G.speculative_generate(engine.model, prompts[0], max_tokens, params,
-                                                             tok.stop_ids))
-            else:
-                steps = G.generate_batch(engine.model, prompts, max_tokens, params, tok.stop_ids)
-            for step in steps:
-                for r, t in enumerate(step):
-                    if t is None:
-                        continue
-                    if t in tok.stop_ids:
-                        finished[r] = True
-                    else:
-                        rows[r].append(t)
-        except Exception as e:  # noqa: BLE001 - these problems' result; the others still run
-            message = one_line(e)
-            for it in live:
-                on_record(record_for(it, error=message, seconds=time.perf_counter() - start))
-            continue
-        seconds = (time.perf_counter() - start) / len(live)
-        for it, ids, fin in zip(live, rows, finished):
-            t0 = time.perf_counter()
-            text = tok.decode(ids)
-            reasoning, answer_text = split_reasoning(text)
-            try:
-                result = engine.grade(it.problem, answer_text or text) if fin else \
-                    engine.cut_short(it.problem, len(ids))
-            except Exception as e:  # noqa: BLE001 - grading one answer never stops the batch
-                on_record(record_for(it, error=f"grading failed ({type(e).__name__}: {e})", seconds=seconds))
                 continue
-            result.reasoning, result.text = reasoning, text
-            result.finish_reason = "stop" if fin else "length"
-            result.timings = model_timings(generated_tokens=len(ids), prompt_tokens=len(prompts[live.index(it)]),
-                                           total_s=round(seconds, 3),
-                                           tokens_per_s=round(len(ids) / seconds, 2) if seconds else None)
-            on_record(record_for(it, result, seconds=seconds + time.perf_counter() - t0))
+            try:
+                flying[g.add(engine.messages(it.problem), params, max_new_tokens=max_tokens, speculate=True)] = \
+                    (it, time.perf_counter())
+            except Exception as e:  # noqa: BLE001 - this problem's result; the others still run
+                on_record(record_for(it, error=one_line(e)))
+        if not g.busy:
+            continue
+        try:
+            events = g.step()
+        except Exception as e:  # noqa: BLE001 - the problems in flight get the error; the run goes on
+            for it, t0 in flying.values():
+                on_record(record_for(it, error=one_line(e), seconds=time.perf_counter() - t0))
+            flying.clear()
+            g = Generation(engine.model, engine.tokenizer)
+            continue
+        for e in events:
+            if e.kind != "finish":
+                continue
+            it, t0 = flying.pop(e.request)
+            try:
+                result = engine.result(it.problem, e.completion)
+            except Exception as err:  # noqa: BLE001 - grading one answer never stops the batch
+                on_record(record_for(it, error=f"grading failed ({type(err).__name__}: {err})",
+                                     seconds=time.perf_counter() - t0))
+                continue
+            on_record(record_for(it, result, seconds=time.perf_counter() - t0))
 
 
 def summarize(records: list[dict]) -> dict:

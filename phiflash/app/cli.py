@@ -26,6 +26,7 @@ from typer.core import TyperCommand, TyperGroup
 from .. import __version__
 from ..errors import PhiflashError, one_line
 from ..lm import hub  # no torch: finds and downloads checkpoints
+from ..lm.params import SamplingParams  # no torch
 from ..symbolic.verify import check_answer
 from . import batch as B
 from . import logdb, record, ui
@@ -176,8 +177,10 @@ MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reas
               "threads", "samples", "early_stop", "think_budget", "speculate")
 
 
+CARD = SamplingParams()  # the model card's temperature and top_p: every command's defaults
+
+
 def _params(temperature: float, top_p: float, seed: Optional[int]):
-    from ..lm.generate import SamplingParams
     return SamplingParams(temperature=temperature, top_p=top_p, seed=seed)
 
 
@@ -264,7 +267,8 @@ def solve(
     ctx: typer.Context,
     problem: Annotated[Optional[str], typer.Argument(help="The problem; '-' or a pipe reads it from stdin.")] = None,
     engine: Engine = None, model: Model = None,
-    temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
+    temperature: Temperature = CARD.temperature, top_p: TopP = CARD.top_p, max_tokens: MaxTokens = 32768,
+    seed: Seed = None,
     system: Annotated[Optional[str], typer.Option(help="A system prompt for the model.")] = None,
     hide_reasoning: Annotated[bool, typer.Option("--hide-reasoning", help="Do not show the model's reasoning while it "
                                                                   "streams.")] = False,
@@ -277,7 +281,8 @@ def solve(
     speculate: Annotated[Optional[bool], typer.Option("--speculate/--no-speculate",
                                                       help="Draft tokens from the text so far and verify several "
                                                            "per model call: the same output, faster where the "
-                                                           "text repeats (default: on with one sample).")] = None,
+                                                           "text repeats (default: on; several samples decode "
+                                                           "together instead, and the record says so).")] = None,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop the other samples once "
                                                                               "the result is settled.")] = True,
     as_json: AsJson = False, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
@@ -306,15 +311,14 @@ def solve(
             logdb.record(rec, no_log)
             raise typer.Exit(1) from None
     else:
+        # asking for a thinking budget or speculation without --samples asks for one fast answer
         k = samples or (1 if think_budget is not None or speculate else auto_samples(text))
-        if k > 1 and (think_budget is not None or speculate):
-            raise PhiflashError(f"{'--think-budget' if think_budget is not None else '--speculate'} works with "
-                                "one sample for now: add --samples 1")
         with ui.ReasoningStream(console, err(), hide=hide_reasoning or as_json) as stream:
             if k > 1:
                 result = eng.solve_samples(text, k, _params(temperature, top_p, seed), max_tokens, system,
                                            on_event=None if as_json else stream, on_status=stream.status,
-                                           early_stop=early_stop)
+                                           early_stop=early_stop, think_budget=think_budget,
+                                           speculate=bool(speculate))
             else:
                 result = eng.solve(text, _params(temperature, top_p, seed), max_tokens, system,
                                    on_event=None if as_json else stream, think_budget=think_budget,
@@ -385,7 +389,8 @@ def batch(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Processes for the symbolic engine.")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Prompts generated together by "
                                                                               "the model.")] = 1,
-    temperature: Temperature = 0.6, top_p: TopP = 0.95, max_tokens: MaxTokens = 32768, seed: Seed = None,
+    temperature: Temperature = CARD.temperature, top_p: TopP = CARD.top_p, max_tokens: MaxTokens = 32768,
+    seed: Seed = None,
     samples: Annotated[int, typer.Option(min=1, help="Model samples per problem, their answers compared "
                                                     "(consensus / split in the summary).")] = 1,
     quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
@@ -608,7 +613,7 @@ def _grade_tables(console: Console, s: dict, out_path: Path) -> None:
 def tutor(
     ctx: typer.Context,
     engine: Engine = None, model: Model = None,
-    temperature: Temperature = 0.6, top_p: TopP = 0.95,
+    temperature: Temperature = CARD.temperature, top_p: TopP = CARD.top_p,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens per reply.")] = 8192,
     seed: Seed = None, quantize: Quantize = None, threads: Threads = None, no_log: NoLog = False,
     samples: Annotated[int, typer.Option(min=1, help="With the model, samples that check the /steps answer when "

@@ -55,7 +55,7 @@ class Result:
 # The model's timings: the same keys on every path (solve, batch, samples, speculation), null where one does not
 # apply, so a script reads them the same way.
 TIMING_KEYS = ("prompt_tokens", "generated_tokens", "samples", "ttft_s", "tokens_per_s", "total_s",
-               "think_budget_hit", "draft_acceptance")
+               "think_budget_hit", "draft_acceptance", "speculation")
 
 
 def model_timings(**values) -> dict:
@@ -177,10 +177,12 @@ class PhiEngine:
     def chat(self, messages: list[dict], params, max_tokens: int,
              on_event: Callable[[str, str], None] | None = None, think_budget: int | None = None,
              speculate: bool = True):
-        from ..lm.generate import complete
+        """The model's Completion of a conversation, its text streamed to on_event(section, text)."""
+        from ..lm.generate import generate
 
-        return complete(self.model, self.tokenizer, messages, max_tokens, params, on_event=on_event,
-                        think_budget=think_budget, speculate=speculate)
+        g = generate(self.model, [messages], params, max_new_tokens=max_tokens, think_budget=think_budget,
+                     speculate=speculate, tokenizer=self.tokenizer)
+        return g.run(lambda e: on_event(e.section, e.text) if on_event and e.kind == "text" else None)[0]
 
     def solve(self, problem: str, params=None, max_tokens: int = 32768, system: str | None = None,
               on_event: Callable[[str, str], None] | None = None, check_seconds: float = 10.0,
@@ -191,13 +193,18 @@ class PhiEngine:
 
         c = self.chat(self.messages(problem, system), params or SamplingParams(), max_tokens, on_event,
                       think_budget, speculate)
+        return self.result(problem, c, think_budget, check_seconds)
+
+    def result(self, problem: str, c, think_budget: int | None = None, check_seconds: float = 10.0) -> Result:
+        """A Completion graded: a finish by length has no answer, a cancelled one keeps what it had."""
         result = self.grade(problem, c.answer or c.text, check_seconds) if c.finish_reason != "length" else \
             self.cut_short(problem, len(c.token_ids))
         result.reasoning, result.text, result.finish_reason = c.reasoning, c.text, c.finish_reason
         result.timings = model_timings(prompt_tokens=c.prompt_tokens, generated_tokens=len(c.token_ids),
                                        ttft_s=round(c.ttft, 3) if c.ttft is not None else None,
                                        tokens_per_s=round(c.tokens_per_second, 2), total_s=round(c.seconds, 3),
-                                       think_budget_hit=c.think_budget_hit, draft_acceptance=c.draft_acceptance)
+                                       think_budget_hit=c.think_budget_hit, draft_acceptance=c.draft_acceptance,
+                                       speculation=c.speculation)
         if c.think_budget_hit:
             result.notes.append("no reasoning (--think-budget 0)" if think_budget == 0 else
                                 f"the reasoning was cut at the thinking budget of {think_budget} tokens")
@@ -206,69 +213,70 @@ class PhiEngine:
     def solve_samples(self, problem: str, k: int, params, max_tokens: int = 32768, system: str | None = None,
                       on_event: Callable[[str, str], None] | None = None,
                       on_status: Callable[[str], None] | None = None, early_stop: bool = True,
-                      check_seconds: float = 10.0) -> Result:
+                      check_seconds: float = 10.0, think_budget: int | None = None,
+                      speculate: bool = False) -> Result:
         """k samples from one prefill, decoded together; the answer their agreement (or SymPy) supports. Sample 0
         streams through on_event; on_status gets a one-line account of the others."""
-        from ..lm.generate import generate_samples
-        from ..lm.streaming import IncrementalDecoder, ReasoningSplitter, split_reasoning
+        from ..lm.generate import generate
         from . import consensus as C
 
-        tok = self.tokenizer
-        prompt = tok.encode_chat(self.messages(problem, system))
-        ids: list[list[int]] = [[] for _ in range(k)]
+        g = generate(self.model, [self.messages(problem, system)], params, max_new_tokens=max_tokens, samples=k,
+                     think_budget=think_budget, speculate=speculate, tokenizer=self.tokenizer)
         done: list[C.Sample | None] = [None] * k
-        stop_rows: set[int] = set()
-        detok, splitter = IncrementalDecoder(lambda x: tok.decode(x, skip_special_tokens=True)), ReasoningSplitter()
+        tokens, early, completions = [0] * k, False, [None] * k
 
-        def finish(r: int, why: str) -> None:
-            text = tok.decode(ids[r], skip_special_tokens=True)
-            reasoning, answer_text = split_reasoning(text)
-            graded = self.grade(problem, answer_text or text, check_seconds) if why == "stop" else \
-                self.cut_short(problem, len(ids[r])) if why == "length" else \
+        def finish(e) -> None:
+            c, why = e.completion, e.finish_reason
+            graded = self.grade(problem, c.answer or c.text, check_seconds) if why == "stop" else \
+                self.cut_short(problem, len(c.token_ids)) if why == "length" else \
                 Result(problem, self.name, reason="stopped before a final answer")
-            done[r] = C.Sample(graded.answer, text, reasoning, why, len(ids[r]), graded.verdict, graded.reason,
-                               graded.expected)
+            done[e.sample], completions[e.sample] = C.Sample(
+                graded.answer, c.text, c.reasoning, why, len(c.token_ids), graded.verdict, graded.reason,
+                graded.expected), c
 
-        start, cancelled = time.perf_counter(), False
-        try:
-            for step in generate_samples(self.model, prompt, k, max_tokens, params, tok.stop_ids,
-                                         stopped=lambda: stop_rows):
-                for r, t in enumerate(step):
-                    if t is None or done[r] is not None:
-                        continue
-                    if t in tok.stop_ids:
-                        finish(r, "stop")
-                        continue
-                    ids[r].append(t)
-                    if r == 0 and on_event:
-                        for kind, piece in splitter.push(detok.push(t)):
-                            on_event(kind, piece)
-                if early_stop and not stop_rows and C.settled(done, k, problem):
-                    stop_rows.update(r for r in range(k) if done[r] is None)
-                if on_status:
-                    running = sum(1 for d in done if d is None)
-                    on_status(f"samples: {k - running} of {k} done · {sum(map(len, ids))} tokens")
-        except KeyboardInterrupt:
-            cancelled = True
-        for r in range(k):
-            if done[r] is None:
-                finish(r, "cancelled" if cancelled else "early stop" if r in stop_rows else "length")
+        start, shown = time.perf_counter(), 0.0
+
+        def on(e) -> None:
+            nonlocal early, shown
+            if e.kind == "text" and e.sample == 0 and on_event:
+                on_event(e.section, e.text)
+            elif e.kind == "token":
+                tokens[e.sample] += 1
+            elif e.kind == "finish":
+                finish(e)
+                if early_stop and not early and g.busy and C.settled(done, k, problem):
+                    early = True
+                    for f in g.cancel(reason="early stop"):
+                        finish(f)
+            if on_status and (e.kind == "finish" or time.perf_counter() - shown > 0.1):
+                shown = time.perf_counter()
+                running = sum(1 for d in done if d is None)
+                on_status(f"samples: {k - running} of {k} done · {sum(tokens)} tokens")
+
+        g.run(on)
         samples = [d for d in done if d is not None]
         verdict, pick, agreement, reason = C.decide(samples, problem, k)
-        agreement.early_stop = bool(stop_rows)
+        agreement.early_stop = early
         chosen = samples[pick] if pick is not None else samples[0]
         answer = chosen.answer if pick is not None else None
         result = Result(problem, self.name, answer, latex_answer(answer) or answer if answer else None,
                         pretty_answer(answer) if answer else None, verdict,
                         chosen.expected if verdict in (VERIFIED, WRONG) else None, reason)
         result.reasoning, result.text = chosen.reasoning, chosen.text
-        result.finish_reason = "cancelled" if cancelled else chosen.finish_reason
+        result.finish_reason = "cancelled" if g.interrupted else chosen.finish_reason
         result.samples = [d.to_dict() for d in samples]
         result.agreement = agreement.to_dict(samples)
         seconds = time.perf_counter() - start
-        result.timings = model_timings(prompt_tokens=len(prompt), generated_tokens=sum(map(len, ids)), samples=k,
-                                       tokens_per_s=round(sum(map(len, ids)) / seconds, 2) if seconds else 0.0,
-                                       total_s=round(seconds, 3))
+        first = completions[0]
+        result.timings = model_timings(prompt_tokens=first.prompt_tokens if first else None,
+                                       generated_tokens=sum(tokens), samples=k,
+                                       tokens_per_s=round(sum(tokens) / seconds, 2) if seconds else 0.0,
+                                       total_s=round(seconds, 3),
+                                       think_budget_hit=any(c.think_budget_hit for c in completions if c),
+                                       speculation=first.speculation if first else None)
+        if think_budget is not None and result.timings["think_budget_hit"]:
+            result.notes.append("no reasoning (--think-budget 0)" if think_budget == 0 else
+                                f"the reasoning was cut at the thinking budget of {think_budget} tokens")
         return result
 
     def cut_short(self, problem: str, tokens: int) -> Result:

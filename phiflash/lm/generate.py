@@ -1,59 +1,52 @@
-"""Generation: a pure sampling function, token-id iterators (single and batched), and `complete`, which turns a
-conversation into streamed text events and a Completion (stop ids and strings, reasoning split, timings, Ctrl-C).
+"""Generation: prompts in, per-row events out, through one function.
+
+`generate(model, prompts, params, …)` returns a Generation: a running batch whose rows decode together, one model
+step at a time. A request (a prompt or a conversation, with its own sampling parameters, token budget, stop ids and
+strings, thinking budget, and `samples` rows sharing one prefill) joins between steps (`Generation.add`), and each
+row leaves the batch when it finishes; a server adds requests to a batch in flight the same way `generate` starts
+one. Iterating yields Events: every token, the text it completes split into reasoning and answer sections
+(UTF-8-safe, stop strings cut off), and one `finish` per row with its reason and its Completion.
+
+A row alone in the batch speculates when asked: n-gram drafts verified several tokens per model call, losslessly
+(a draft token is kept only when it equals the token sampled at that position, so greedy output is unchanged).
+Beside other rows it takes the shared step instead, since one batched step already serves every row, and its
+Completion says so.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from ..errors import PhiflashError
-from .cache import Trail
-from .streaming import IncrementalDecoder, ReasoningSplitter, StopStrings, split_reasoning
+from .cache import Cache, Trail
+from .params import GREEDY, SamplingParams  # noqa: F401 - GREEDY is part of this module's API
+from .streaming import THINK_OPEN, TextStream, split_reasoning
 
 
 class ContextLengthError(PhiflashError):
     pass
 
 
-@dataclass(frozen=True)
-class SamplingParams:
-    """Defaults from the model card: temperature 0.6, top_p 0.95. temperature 0 = greedy."""
-    temperature: float = 0.6
-    top_p: float = 0.95
-    top_k: int = 0
-    seed: int | None = None
-
-    def __post_init__(self):
-        if self.temperature < 0:
-            raise PhiflashError(f"temperature must be ≥ 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise PhiflashError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise PhiflashError(f"top_k must be ≥ 0, got {self.top_k}")
 
 
-GREEDY = SamplingParams(temperature=0.0)
-
-
-def sample(logits: torch.Tensor, temperature: float = 0.6, top_k: int = 0, top_p: float = 1.0,
-           generator: torch.Generator | None = None) -> torch.Tensor:
+def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None = None) -> torch.Tensor:
     """Next token per row from logits (B, V). Order: top-k, then temperature, then top-p (nucleus)."""
-    if temperature == 0:
+    if params.temperature == 0:
         return logits.argmax(-1)
     logits = logits.float()
-    if top_k:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+    if params.top_k:
+        kth = torch.topk(logits, min(params.top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p < 1.0:
+    probs = torch.softmax(logits / params.temperature, dim=-1)
+    if params.top_p < 1.0:
         sorted_p, order = probs.sort(dim=-1, descending=True)
         # drop a token when the tokens strictly more likely than it already reach top_p
-        drop = (sorted_p.cumsum(-1) - sorted_p) >= top_p
+        drop = (sorted_p.cumsum(-1) - sorted_p) >= params.top_p
         sorted_p = sorted_p.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
@@ -70,75 +63,12 @@ def check_context(prompt_len: int, max_new_tokens: int, max_context: int) -> Non
 def flushed_denormals():
     """Denormal floats (the tails of SSM decays and softmaxes) take a slow microcode path on x86 CPUs: flushing
     them to zero made a tiny model's decode 5× faster. Values below 1.2e-38 become 0, below anything bf16 or the
-    float32 logits can tell apart."""
+    float32 logits can tell apart. Set for the duration of a step and put back after it."""
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
         torch.set_flush_denormal(False)
-
-
-@torch.inference_mode()
-def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, params: SamplingParams = GREEDY,
-                   stop_ids: tuple[int, ...] = (), max_context: int | None = None,
-                   force: dict[int, list[int]] | None = None) -> Iterator[list[int | None]]:
-    """Yields, each step, one new token per row (None once a row has stopped).
-
-    Each prompt is prefilled into its own row of one cache (no padding), then all rows decode together.
-    A row stops after emitting a stop id (which is yielded) or after max_new_tokens. Tokens queued in
-    `force[row]` (by the consumer, between steps) are emitted instead of sampled ones, one a step.
-    """
-    if not prompts or any(len(p) == 0 for p in prompts):
-        raise PhiflashError("every prompt needs at least one token")
-    max_context = max_context or model.config.max_context
-    longest = max(len(p) for p in prompts)
-    check_context(longest, max_new_tokens, max_context)
-    cache = model.new_cache(len(prompts), longest + max_new_tokens)
-    with flushed_denormals():
-        logits = torch.cat([model.prefill(torch.tensor([p], device=model.device), cache.rows(r, r + 1))
-                            for r, p in enumerate(prompts)])
-        yield from _decode(model, cache, logits, max_new_tokens, params, stop_ids, force=force)
-
-
-@torch.inference_mode()
-def generate_samples(model, prompt: list[int], k: int, max_new_tokens: int, params: SamplingParams,
-                     stop_ids: tuple[int, ...] = (), max_context: int | None = None,
-                     stopped: Callable[[], set[int]] | None = None) -> Iterator[list[int | None]]:
-    """k independent samples of one prompt, decoded together as k rows: the prompt is prefilled once and its
-    state copied into every row (the rows share each weight read, so k samples cost little more than one).
-    `stopped()` is polled each step for rows to end early (None from then on)."""
-    if not prompt:
-        raise PhiflashError("every prompt needs at least one token")
-    check_context(len(prompt), max_new_tokens, max_context or model.config.max_context)
-    cache = model.new_cache(k, len(prompt) + max_new_tokens)
-    with flushed_denormals():
-        logits = model.prefill(torch.tensor([prompt], device=model.device), cache.rows(0, 1))
-        cache.copy_row(0, slice(1, k))
-        yield from _decode(model, cache, logits.expand(k, -1), max_new_tokens, params, stop_ids, stopped)
-
-
-def _generator(params: SamplingParams, device) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    gen.manual_seed(params.seed) if params.seed is not None else gen.seed()
-    return gen
-
-
-def _decode(model, cache, logits, max_new_tokens, params, stop_ids, stopped=None,
-            force: dict[int, list[int]] | None = None) -> Iterator[list[int | None]]:
-    gen = _generator(params, model.device)
-    done = [False] * logits.shape[0]
-    for step in range(max_new_tokens):
-        tokens = sample(logits, params.temperature, params.top_k, params.top_p, gen)
-        for r, queue in (force or {}).items():
-            if queue and not done[r]:
-                tokens[r] = queue.pop(0)
-        out = tokens.tolist()
-        yield [None if d else t for d, t in zip(done, out)]
-        ended = stopped() if stopped is not None else set()
-        done = [d or t in stop_ids or r in ended for r, (d, t) in enumerate(zip(done, out))]
-        if all(done) or step == max_new_tokens - 1:
-            return
-        logits = model.decode(tokens, cache)
 
 
 class NgramIndex:
@@ -245,104 +175,24 @@ class DraftPolicy:
         self.costs[T] = seconds if T not in self.costs else 0.8 * self.costs[T] + 0.2 * seconds
 
 
-@torch.inference_mode()
-def speculative_generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
-                         stop_ids: tuple[int, ...] = (), max_context: int | None = None, max_draft: int = 7,
-                         stats: SpeculationStats | None = None, force: list[int] | None = None,
-                         policy: DraftPolicy | None = None) -> Iterator[int]:
-    """generate() for one prompt, with n-gram drafts verified several tokens per model call. Lossless: a draft
-    token is kept only when it equals the token sampled from the model's own distribution at that position
-    (greedy: its argmax), so greedy output is what generate() gives and sampled output has the same
-    distribution. After a rejection the cache keeps only the accepted tokens (Cache.keep: no second model call).
-    Tokens appended to `force` between yields come next, as in generate(): drafts already verified past that
-    point are dropped the same way."""
-    if not prompt:
-        raise PhiflashError("every prompt needs at least one token")
-    check_context(len(prompt), max_new_tokens, max_context or model.config.max_context)
-    stats = stats if stats is not None else SpeculationStats()
-    force = force if force is not None else []
-    gen = _generator(params, model.device)
-    cache = model.new_cache(1, len(prompt) + max_new_tokens + max_draft + 1)
-    # a verify call appends 1 + draft tokens and is rolled back by Cache.keep, which needs them to fit a window
-    policy = policy if policy is not None else DraftPolicy()
-    policy.max_draft = min([max_draft] + [ring.shape[3] - 1 for ring in cache.ring_k.values()])
-    history, produced, pending = NgramIndex(prompt), 0, None
-
-    def pick(logits) -> int:
-        return int(sample(logits, params.temperature, params.top_k, params.top_p, gen)[0])
-
-    with flushed_denormals():
-        logits = model.prefill(torch.tensor([prompt], device=model.device), cache)
-        while True:
-            t = force.pop(0) if force else pending if pending is not None else pick(logits)
-            pending = None
-            yield t
-            produced += 1
-            history.append(t)
-            if t in stop_ids or produced >= max_new_tokens:
-                return
-            found, n = history.match(min(policy.max_draft, max_new_tokens - produced)) if not force else ([], 0)
-            draft = found[:policy.choose(len(found), n)]
-            stats.calls += 1
-            start = time.perf_counter()
-            if not draft:
-                logits = model.decode(torch.tensor([t], device=model.device), cache)
-                policy.timed(1, time.perf_counter() - start)
-                continue
-            trail = Trail()
-            verify = model.extend(torch.tensor([[t] + draft], device=model.device), cache, trail)[0]  # (1 + n, V)
-            policy.timed(1 + len(draft), time.perf_counter() - start)
-            kept = matched = 0
-            for i, d in enumerate(draft):
-                s = pick(verify[i:i + 1])
-                if s != d:
-                    pending = s
-                    break
-                matched += 1
-                if force:  # the caller decided what comes next: drafts past here are dropped
-                    break
-                kept += 1
-                yield d
-                produced += 1
-                history.append(d)
-                if d in stop_ids or produced >= max_new_tokens:
-                    stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
-                    return
-            stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
-            policy.observe(n, len(draft), matched)
-            if kept == len(draft) and not force:  # every draft token kept: the cache holds them all
-                logits = verify[-1:]
-                continue
-            cache.keep(trail, 1 + kept)   # t and the kept drafts; the rest are rolled back
-
-
-def generate(model, prompt: list[int], max_new_tokens: int, params: SamplingParams = GREEDY,
-             stop_ids: tuple[int, ...] = (), max_context: int | None = None,
-             force: list[int] | None = None) -> Iterator[int]:
-    """Token ids for one prompt; the stop id that ends generation is yielded last. Tokens appended to `force`
-    between steps are emitted next instead of sampled ones."""
-    queues = {0: force} if force is not None else None
-    for (tok,) in generate_batch(model, [prompt], max_new_tokens, params, stop_ids, max_context, queues):
-        if tok is None:
-            return
-        yield tok
-
-
-# ---- conversations -> text --------------------------------------------------------------------------------------
+# ---- rows, events, and the running batch ------------------------------------------------------------------------
 
 
 @dataclass
 class Completion:
+    """One row's whole output, handed over with its `finish` event."""
     text: str = ""
     reasoning: str = ""
     answer: str = ""
     token_ids: list[int] = field(default_factory=list)
     prompt_tokens: int = 0
-    finish_reason: str = "length"  # "stop" | "length" | "cancelled"
-    ttft: float | None = None      # seconds to the first token (prefill + one sample)
+    finish_reason: str = "length"  # "stop" | "length" | "cancelled" (or the reason given to Generation.cancel)
+    ttft: float | None = None      # seconds from the prefill's start to the first token
     seconds: float = 0.0
     think_budget_hit: bool = False  # the reasoning was closed at the thinking budget
     draft_acceptance: float | None = None  # speculative decoding: the share of drafted tokens kept
+    speculation: str | None = None  # why a row asked to speculate did not, or not throughout
+    model_calls: int = 0            # after the prefill: decode steps and verify calls that served this row
 
     @property
     def tokens_per_second(self) -> float:
@@ -351,67 +201,324 @@ class Completion:
         return n / decode_time if n > 0 and decode_time > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Event:
+    """kind "token" (token), "text" (section "reasoning" | "answer", text) or "finish" (finish_reason, completion),
+    for row `sample` of request `request` (the index of its prompt, or the id Generation.add returned)."""
+    kind: str
+    request: int
+    sample: int = 0
+    token: int | None = None
+    section: str | None = None
+    text: str = ""
+    finish_reason: str | None = None
+    completion: Completion | None = None
+
+
 CLOSE_REASONING = "\n</think>\n\n"  # how the chat format ends a reasoning section
 
 
-def complete(model, tokenizer, messages: list[dict], max_new_tokens: int = 32768,
-             params: SamplingParams = SamplingParams(), stop_strings: tuple[str, ...] = (),
-             on_event: Callable[[str, str], None] | None = None, max_context: int | None = None,
-             think_budget: int | None = None, speculate: bool = False) -> Completion:
-    """Generate a reply to `messages`, streaming ("reasoning" | "answer", text) events to on_event.
+@dataclass(eq=False)
+class _Row:
+    request: int
+    sample: int
+    prompt: list[int]
+    params: SamplingParams
+    generator: torch.Generator
+    max_new_tokens: int
+    stop_ids: frozenset[int]
+    text: TextStream | None
+    think_budget: int | None
+    completion: Completion
+    speculate: bool
+    slot: int = -1                        # its row of the cache while it decodes
+    start: float = 0.0
+    logits: torch.Tensor | None = None    # (1, V) for its next token
+    pending: int | None = None            # its next token, already sampled when a draft was rejected
+    last: int = -1                        # the token it emitted this step
+    force: list[int] = field(default_factory=list)   # tokens that come next instead of sampled ones
+    thinking: int = 0
+    history: NgramIndex | None = None
+    policy: DraftPolicy | None = None
+    stats: SpeculationStats | None = None
 
-    think_budget: after that many reasoning tokens the reasoning section is closed as the chat format closes it
-    and the model writes its answer ("budget forcing", arXiv 2501.19393); 0 answers without reasoning (an empty
-    reasoning section follows the prompt). Ctrl-C (KeyboardInterrupt) during generation ends it early and
-    returns what was generated so far. speculate: n-gram drafts verified several tokens per call (lossless).
-    """
-    prompt = tokenizer.encode_chat(messages)
-    if think_budget == 0:
-        prompt = prompt + tokenizer.encode("<think>" + CLOSE_REASONING)
-    max_context = max_context or tokenizer.model_max_length or model.config.max_context
-    check_context(len(prompt), max_new_tokens, max_context)
-    result = Completion(prompt_tokens=len(prompt))
-    detok = IncrementalDecoder(lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
-    stopper, splitter = StopStrings(stop_strings), ReasoningSplitter()
-    pieces: list[str] = []
 
-    def emit(text: str) -> None:
-        if text:
-            pieces.append(text)
-            for kind, t in splitter.push(text):
-                on_event and on_event(kind, t)
+class Generation:
+    """A running batch. `add` queues a request (prefilled at the next step); `step` gives every row one token (a
+    speculating row alone, possibly several) and returns the events; iterating steps until every row finished.
+    Ctrl-C while iterating finishes every row as "cancelled" and sets `interrupted`."""
 
-    start, force, thinking = time.perf_counter(), [], 0
-    result.think_budget_hit = think_budget == 0
-    spec = SpeculationStats() if speculate else None
-    tokens = (speculative_generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context,
-                                   stats=spec, force=force) if spec is not None else
-              generate(model, prompt, max_new_tokens, params, tokenizer.stop_ids, max_context, force))
-    try:
-        for tok in tokens:
-            if result.ttft is None:
-                result.ttft = time.perf_counter() - start
-            result.token_ids.append(tok)
-            if think_budget and splitter.mode == "reasoning" and not result.think_budget_hit:
-                thinking += 1
-                if thinking >= think_budget:
-                    force.extend(tokenizer.encode(CLOSE_REASONING))
-                    result.think_budget_hit = True
-            if tok in tokenizer.stop_ids:
-                result.finish_reason = "stop"
+    def __init__(self, model, tokenizer=None, *, max_context: int | None = None, max_draft: int = 7):
+        self.model, self.tokenizer, self.max_draft = model, tokenizer, max_draft
+        self.max_context = (max_context or (tokenizer.model_max_length if tokenizer is not None else None)
+                            or model.config.max_context)
+        self.rows: list[_Row] = []            # decoding; rows[i] is in cache row i
+        self.waiting: list[list[_Row]] = []   # requests to prefill at the next step, each its sample rows
+        self.cache: Cache | None = None
+        self.interrupted = False
+        self._ids = 0
+
+    # ---- requests in -------------------------------------------------------------------------------------------
+
+    def add(self, prompt: Sequence[int] | Sequence[dict], params: SamplingParams = SamplingParams(), *,
+            max_new_tokens: int, samples: int = 1, speculate: bool = False, think_budget: int | None = None,
+            stop: Sequence[str] = (), stop_ids: Sequence[int] | None = None) -> int:
+        """Queue a request: token ids, or a conversation (a list of {"role", "content"} messages, which needs the
+        tokenizer). think_budget: after that many reasoning tokens the reasoning section is closed as the chat
+        format closes it and the model writes its answer ("budget forcing", arXiv 2501.19393); 0 answers without
+        reasoning (an empty reasoning section follows the prompt). Returns the request's id."""
+        tok = self.tokenizer
+        if prompt and isinstance(prompt[0], dict):
+            if tok is None:
+                raise PhiflashError("a conversation needs the tokenizer")
+            prompt = tok.encode_chat(list(prompt))
+        prompt = list(prompt)
+        if think_budget is not None and tok is None:
+            raise PhiflashError("a thinking budget needs the tokenizer")
+        if think_budget == 0:
+            prompt = prompt + tok.encode(THINK_OPEN + CLOSE_REASONING)
+        if not prompt:
+            raise PhiflashError("every prompt needs at least one token")
+        if samples < 1 or max_new_tokens < 1:
+            raise PhiflashError("samples and max_new_tokens must be at least 1")
+        check_context(len(prompt), max_new_tokens, self.max_context)
+        request, self._ids = self._ids, self._ids + 1
+        stop_ids = frozenset(stop_ids if stop_ids is not None else tok.stop_ids if tok is not None else ())
+        opened = tok is not None and tok.decode(prompt[-4:]).rstrip().endswith(THINK_OPEN)
+        rows = []
+        for s in range(samples):
+            gen = torch.Generator(device=self.model.device)
+            gen.manual_seed(params.seed + s) if params.seed is not None else gen.seed()
+            text = (TextStream(lambda ids: tok.decode(ids, skip_special_tokens=True), stop, reasoning=opened)
+                    if tok is not None else None)
+            rows.append(_Row(request, s, prompt, params, gen, max_new_tokens, stop_ids, text, think_budget,
+                             Completion(prompt_tokens=len(prompt), think_budget_hit=think_budget == 0),
+                             speculate))
+        if speculate and samples > 1:
+            for r in rows:
+                r.completion.speculation = f"off: {samples} samples decode together, one batched step for all"
+        self.waiting.append(rows)
+        return request
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.rows or self.waiting)
+
+    def __len__(self) -> int:
+        """Rows decoding or waiting."""
+        return len(self.rows) + sum(map(len, self.waiting))
+
+    # ---- steps ----------------------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Event]:
+        try:
+            while self.busy:
+                yield from self.step()
+        except KeyboardInterrupt:
+            self.interrupted = True
+            yield from self.cancel()
+
+    @torch.inference_mode()
+    def step(self) -> list[Event]:
+        events: list[Event] = []
+        with flushed_denormals():
+            self._admit()
+            for row in list(self.rows):
+                self._emit(row, self._next_token(row), events)
+            if len(self.rows) == 1 and self.rows[0].speculate and not self.waiting:
+                self._speculate(self.rows[0], events)
+            elif self.rows:
+                self._decode(events)
+        return events
+
+    def run(self, on_event: Callable[[Event], None] | None = None) -> list[Completion]:
+        """Every row's Completion, in (request, sample) order, passing each event to on_event on the way.
+        Ctrl-C (here or in on_event) ends every row as "cancelled" and returns what was generated."""
+        done: dict[tuple[int, int], Completion] = {}
+        events = iter(self)
+        while True:
+            try:
+                e = next(events, None)
+                if e is None:
+                    break
+                if on_event is not None:
+                    on_event(e)
+            except KeyboardInterrupt:
+                self.interrupted = True
+                events = iter(self.cancel())
+                continue
+            if e.kind == "finish":
+                done[(e.request, e.sample)] = e.completion
+        return [done[k] for k in sorted(done)]
+
+    @torch.inference_mode()
+    def cancel(self, request: int | None = None, sample: int | None = None,
+               reason: str = "cancelled") -> list[Event]:
+        """Finish rows now (all of them, a request's, or one sample of it) with `reason`."""
+        hit = lambda r: (request is None or r.request == request) and (sample is None or r.sample == sample)  # noqa: E731
+        events: list[Event] = []
+        for rows in self.waiting:
+            for r in [r for r in rows if hit(r)]:
+                rows.remove(r)
+                self._finish(r, reason, events)
+        self.waiting = [rows for rows in self.waiting if rows]
+        for r in [r for r in self.rows if hit(r)]:
+            self._finish(r, reason, events)
+        return events
+
+    def _admit(self) -> None:
+        """Prefill the waiting requests into free cache rows (grown when needed); samples copy the first row."""
+        if not self.waiting:
+            return
+        spare = self.max_draft + 1
+        length = max(len(r[0].prompt) + r[0].max_new_tokens + (spare if r[0].speculate else 0)
+                     for r in self.waiting)
+        self._reserve(len(self), length)
+        for rows in self.waiting:
+            slot, first = len(self.rows), rows[0]
+            view = self.cache.rows(slot, slot + 1)
+            view.clear()
+            first.start = time.perf_counter()
+            logits = self.model.prefill(torch.tensor([first.prompt], device=self.model.device), view)
+            if len(rows) > 1:
+                self.cache.copy_row(slot, slice(slot + 1, slot + len(rows)))
+            for i, r in enumerate(rows):
+                r.slot, r.logits, r.start = slot + i, logits, first.start
+                if r.speculate:
+                    r.history, r.stats = NgramIndex(r.prompt), SpeculationStats()
+                    # a verify call appends 1 + draft tokens and is rolled back, which needs them inside a window
+                    r.policy = DraftPolicy(max_draft=min([self.max_draft] + [ring.shape[3] - 1 for ring in
+                                                                             self.cache.ring_k.values()]))
+                self.rows.append(r)
+        self.waiting = []
+
+    def _reserve(self, rows: int, length: int) -> None:
+        c = self.cache
+        if c is None:
+            self.cache = self.model.new_cache(rows, length)
+        elif rows > c.batch_size or length > c.max_length:
+            # grown geometrically in length, so a server's stream of requests reallocates rarely
+            longer = length if length <= c.max_length else min(max(length, 2 * c.max_length),
+                                                               self.max_context + self.max_draft + 1)
+            bigger = self.model.new_cache(max(rows, c.batch_size), max(longer, c.max_length))
+            bigger.take(c, len(self.rows))
+            self.cache = bigger
+
+    def _next_token(self, row: _Row) -> int:
+        if row.force:
+            row.pending = None
+            return row.force.pop(0)
+        if row.pending is not None:
+            t, row.pending = row.pending, None
+            return t
+        return int(sample(row.logits, row.params, row.generator)[0])
+
+    def _emit(self, row: _Row, t: int, events: list[Event]) -> bool:
+        """Hand out token t of `row`; True when it finished the row."""
+        c = row.completion
+        if c.ttft is None:
+            c.ttft = time.perf_counter() - row.start
+        c.token_ids.append(t)
+        row.last = t
+        if row.history is not None:
+            row.history.append(t)
+        events.append(Event("token", row.request, row.sample, token=t))
+        if row.think_budget and row.text.in_reasoning and not c.think_budget_hit:
+            row.thinking += 1
+            if row.thinking >= row.think_budget:
+                row.force.extend(self.tokenizer.encode(CLOSE_REASONING))
+                c.think_budget_hit = True
+        if t in row.stop_ids:
+            return self._finish(row, "stop", events)
+        if row.text is not None:
+            events += [Event("text", row.request, row.sample, section=k, text=s) for k, s in row.text.push(t)]
+            if row.text.stopped:
+                return self._finish(row, "stop", events)
+        if len(c.token_ids) >= row.max_new_tokens:
+            return self._finish(row, "length", events)
+        return False
+
+    def _finish(self, row: _Row, reason: str, events: list[Event]) -> bool:
+        c = row.completion
+        if row.text is not None:
+            events += [Event("text", row.request, row.sample, section=k, text=s) for k, s in row.text.flush()]
+            c.text = row.text.text
+            c.reasoning, c.answer = split_reasoning(c.text)
+        c.finish_reason = reason
+        c.seconds = time.perf_counter() - row.start if row.start else 0.0
+        if row.stats is not None and row.stats.drafted:
+            c.draft_acceptance = row.stats.acceptance
+        if row in self.rows:  # the last row moves into its cache row, so the decoding rows stay rows 0..n-1
+            i, last = self.rows.index(row), self.rows[-1]
+            if last is not row:
+                self.cache.copy_row(last.slot, slice(i, i + 1))
+                last.slot, self.rows[i] = i, last
+            self.rows.pop()
+        events.append(Event("finish", row.request, row.sample, finish_reason=reason, completion=c))
+        return True
+
+    def _decode(self, events: list[Event]) -> None:
+        """One step for every row together."""
+        rows = self.rows
+        if len(rows) > 1:
+            for r in rows:
+                if r.speculate and r.completion.speculation is None:
+                    r.completion.speculation = f"paused while {len(rows)} rows decode together"
+        tokens = torch.tensor([[r.last] for r in rows], device=self.model.device)          # (B, 1)
+        logits = self.model.decode(tokens, self.cache.rows(0, len(rows)))                    # (B, V)
+        for i, r in enumerate(rows):
+            r.logits = logits[i:i + 1]
+            r.completion.model_calls += 1
+
+    def _speculate(self, row: _Row, events: list[Event]) -> None:
+        """The step of a row alone: its last token and up to max_draft drafted ones in one call; the drafts that
+        match what the model samples at their position are emitted, the rest rolled back (Cache.keep)."""
+        policy, stats, cache = row.policy, row.stats, self.cache.rows(row.slot, row.slot + 1)
+        left = row.max_new_tokens - len(row.completion.token_ids)
+        found, n = row.history.match(min(policy.max_draft, left)) if not row.force else ([], 0)
+        draft = found[:policy.choose(len(found), n)]
+        stats.calls += 1
+        row.completion.model_calls += 1
+        start = time.perf_counter()
+        if not draft:
+            row.logits = self.model.decode(torch.tensor([[row.last]], device=self.model.device), cache)
+            policy.timed(1, time.perf_counter() - start)
+            return
+        trail = Trail()
+        verify = self.model.extend(torch.tensor([[row.last] + draft], device=self.model.device), cache, trail)[0]
+        policy.timed(1 + len(draft), time.perf_counter() - start)                             # verify (1 + k, V)
+        kept = matched = 0
+        for i, d in enumerate(draft):
+            s = int(sample(verify[i:i + 1], row.params, row.generator)[0])
+            if s != d:
+                row.pending = s
                 break
-            emit(stopper.push(detok.push(tok)))
-            if stopper.stopped:
-                result.finish_reason = "stop"
+            matched += 1
+            if row.force:  # the thinking budget decided what comes next: drafts past here are dropped
                 break
-        emit(stopper.push(detok.flush()))
-        emit(stopper.flush())
-    except KeyboardInterrupt:
-        result.finish_reason = "cancelled"
-    for kind, t in splitter.flush():
-        on_event and on_event(kind, t)
-    result.seconds = time.perf_counter() - start
-    result.draft_acceptance = spec.acceptance if spec is not None and spec.drafted else None
-    result.text = "".join(pieces)
-    result.reasoning, result.answer = split_reasoning(result.text)
-    return result
+            kept += 1
+            if self._emit(row, d, events):
+                stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
+                row.completion.draft_acceptance = stats.acceptance  # finished: set after _finish's
+                return
+        stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
+        policy.observe(n, len(draft), matched)
+        if kept == len(draft) and not row.force:  # every draft kept: the cache holds them all
+            row.logits = verify[-1:]
+            return
+        cache.keep(trail, 1 + kept)   # the last token and the kept drafts; the rest are rolled back
+
+
+def generate(model, prompts: Sequence[Sequence[int] | Sequence[dict]], params: SamplingParams = SamplingParams(), *,
+             max_new_tokens: int, samples: int = 1, speculate: bool = False, think_budget: int | None = None,
+             stop: Sequence[str] = (), stop_ids: Sequence[int] | None = None, tokenizer=None,
+             max_context: int | None = None) -> Generation:
+    """Generate for every prompt (token ids, or a conversation with the tokenizer), all with the same settings.
+    Iterate the result for Events, or `.run()` it for the Completions; `.add` more requests while it runs.
+    Text events, stop strings and the thinking budget need the tokenizer; the tokenizer's stop ids are the
+    default stop ids. See Generation.add for the settings."""
+    g = Generation(model, tokenizer, max_context=max_context)
+    for p in prompts:
+        g.add(p, params, max_new_tokens=max_new_tokens, samples=samples, speculate=speculate,
+              think_budget=think_budget, stop=stop, stop_ids=stop_ids)
+    return g

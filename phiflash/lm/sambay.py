@@ -344,6 +344,8 @@ class PhiFlashForCausalLM(nn.Module):
         return self._cross_decoder(h, step).float()
 
     def decode(self, token_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
-        """One new token per row (B,) → logits (B, V) float32. Cost is independent of context except shared K,V."""
-        h, step = self._self_decoder(token_ids[:, None], cache)
+        """One new token per row (B, 1) → logits (B, V) float32. Cost is independent of context except shared K,V."""
+        if token_ids.dim() != 2 or token_ids.shape[1] != 1:
+            raise ValueError(f"decode takes one token per row, shape (B, 1), not {tuple(token_ids.shape)}")
+        h, step = self._self_decoder(token_ids, cache)
         return self._cross_decoder(h, step)[:, 0].float()

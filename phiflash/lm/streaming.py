@@ -128,3 +128,43 @@ def split_reasoning(text: str) -> tuple[str, str]:
     if not reasoning and THINK_CLOSE in answer:
         reasoning, _, answer = answer.partition(THINK_CLOSE)
     return reasoning.strip(), answer.strip()
+
+
+class TextStream:
+    """One row's text: token ids in, ("reasoning" | "answer", text) pieces out, through the three machines above
+    (UTF-8-safe decoding, then stop strings, then the reasoning split). `text` is everything emitted so far;
+    `stopped` once a stop string has appeared. `reasoning=True` starts inside a reasoning section (the prompt
+    opened it)."""
+
+    def __init__(self, decode, stop_strings=(), reasoning: bool = False):
+        self._detok, self._stops, self._split = IncrementalDecoder(decode), StopStrings(stop_strings), \
+            ReasoningSplitter()
+        if reasoning:
+            self._split.mode = "reasoning"
+        self._pieces: list[str] = []
+
+    @property
+    def stopped(self) -> bool:
+        return self._stops.stopped
+
+    @property
+    def in_reasoning(self) -> bool:
+        return self._split.mode == "reasoning"
+
+    @property
+    def text(self) -> str:
+        return "".join(self._pieces)
+
+    def push(self, token_id: int) -> list[tuple[str, str]]:
+        return self._through(self._stops.push(self._detok.push(token_id)))
+
+    def flush(self) -> list[tuple[str, str]]:
+        out = self._through(self._stops.push(self._detok.flush()))
+        out += self._through(self._stops.flush())
+        return out + self._split.flush()
+
+    def _through(self, text: str) -> list[tuple[str, str]]:
+        if not text:
+            return []
+        self._pieces.append(text)
+        return self._split.push(text)

@@ -134,17 +134,15 @@ def test_corrupt_checkpoint_is_one_line(tmp_path, chat_checkpoint):
 
 def test_ctrl_c_during_generation_keeps_the_partial_answer(chat_checkpoint, monkeypatch):
     import phiflash.lm.generate as G
+    real, calls = G.Generation.step, []
 
-    def interrupting(real):
-        def interrupted(*args, **kwargs):
-            for i, tok in enumerate(real(*args, **kwargs)):
-                if i == 5:
-                    raise KeyboardInterrupt
-                yield tok
-        return interrupted
-    for name in ("generate", "speculative_generate"):  # plain and speculative decoding alike
-        monkeypatch.setattr(G, name, interrupting(getattr(G, name)))
-    for flag in ("--speculate", "--no-speculate"):
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) % 6 == 0:
+            raise KeyboardInterrupt
+        return real(self)
+    monkeypatch.setattr(G.Generation, "step", interrupted)
+    for flag in ("--speculate", "--no-speculate"):  # plain and speculative decoding alike
         r = run("solve", "x=1", "--model", str(chat_checkpoint), "--temperature", "0", "--max-tokens", "30", flag)
         assert r.exit_code == 130
         assert "cancelled" in r.stdout
@@ -444,10 +442,8 @@ def test_the_live_reasoning_panel_never_wraps_or_outgrows_the_screen(width, heig
 
 
 def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkpoint, monkeypatch):
-    """One prompt at a time goes through speculative decoding, several through batched decoding: same answers."""
-    import phiflash.lm.generate as G
-    real, calls = G.speculative_generate, []
-    monkeypatch.setattr(G, "speculative_generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    """One prompt at a time goes through speculative decoding, several through batched decoding (a problem left
+    alone at the end speculates again): the same texts."""
     f = tmp_path / "p.jsonl"
     f.write_text('{"id": "a", "problem": "x^2 = 4", "answer": "±2"}\n{"id": "b", "problem": "2x = 6"}\n'
                  '{"id": "c", "problem": "integrate x^2 from 0 to 1"}\nbad line\n')
@@ -460,8 +456,9 @@ def test_batch_with_the_model_batched_equals_one_at_a_time(tmp_path, chat_checkp
         recs = {x["id"]: x for x in results(out)}
         assert set(recs) == {"a", "b", "c", "line-4"} and "not valid JSON" in recs["line-4"]["error"]
         assert all(recs[i]["engine"] == "phi" for i in "abc")
-        outs[bs] = {i: recs[i]["answer"] for i in "abc"}
-        assert len(calls) == 3   # the three problems of --batch-size 1, none of --batch-size 3
+        outs[bs] = {i: (recs[i]["text"], recs[i]["timings"]["generated_tokens"]) for i in "abc"}
+        paused = [i for i in "abc" if "rows decode together" in (recs[i]["timings"]["speculation"] or "")]
+        assert paused == ([] if bs == 1 else ["a", "b", "c"])
     assert outs[1] == outs[3]
 
 

@@ -81,15 +81,25 @@ def test_samples_prefill_once_and_report_every_sample(chat_checkpoint, monkeypat
 
 
 def test_early_stop_ends_the_other_samples(chat_checkpoint, monkeypatch, tmp_path):
+    """Sample 0 answers after 4 tokens, the others write on; once the finished samples settle the result, the
+    others end as "early stop" (a scripted model: the tiny random one never stops on its own)."""
+    from scripted import Scripted
+
     from phiflash.app.engines import PhiEngine
     from phiflash.lm.generate import GREEDY
     eng = PhiEngine(chat_checkpoint, quantize="none")
-    monkeypatch.setattr(C, "settled", lambda done, k, problem: True)    # as if the first samples already agreed
-    result = eng.solve_samples(WORDS, 3, GREEDY, max_tokens=8)
+    tok = eng.tokenizer
+    head, tail = tok.encode("So x is"), tok.encode(" one more step") * 4
+    eng.model = Scripted(eng.model, head + [tok.stop_ids[0]] + tail, head + tok.encode(" then") + tail)
+    monkeypatch.setattr(C, "settled", lambda done, k, problem: any(d is not None for d in done))
+    result = eng.solve_samples(WORDS, 3, GREEDY, max_tokens=12)
     assert result.agreement["early_stop"] is True
-    assert {s["finish_reason"] for s in result.samples} == {"early stop"}
-    result = eng.solve_samples(WORDS, 3, GREEDY, max_tokens=8, early_stop=False)
-    assert result.agreement["early_stop"] is False and {s["tokens"] for s in result.samples} == {8}
+    assert [s["finish_reason"] for s in result.samples] == ["stop", "early stop", "early stop"]
+    assert [s["tokens"] for s in result.samples] == [len(head) + 1] * 3
+    result = eng.solve_samples(WORDS, 3, GREEDY, max_tokens=12, early_stop=False)
+    assert result.agreement["early_stop"] is False
+    assert [(s["finish_reason"], s["tokens"]) for s in result.samples] == \
+        [("stop", len(head) + 1), ("length", 12), ("length", 12)]
 
 
 def test_solve_samples_on_the_command_line(chat_checkpoint):

@@ -19,7 +19,7 @@ def test_teacher_forced_decode_equals_forward(tiny_model, prompt_len, batch):
     cache = tiny_model.new_cache(batch, prompt_len + n_decode)
     got = [tiny_model.prefill(ids[:, :prompt_len], cache)]
     for t in range(prompt_len, prompt_len + n_decode - 1):
-        got.append(tiny_model.decode(ids[:, t], cache))
+        got.append(tiny_model.decode(ids[:, t:t + 1], cache))
     torch.testing.assert_close(torch.stack(got, 1), full[:, prompt_len - 1:-1].float(), rtol=0, atol=ATOL)
     assert cache.lengths.tolist() == [prompt_len + n_decode - 1] * batch
 
@@ -31,7 +31,7 @@ def test_chunked_prefill_equals_one_shot(tiny_model):
     try:
         cache = tiny_model.new_cache(1, 40)
         chunked = tiny_model.prefill(ids, cache)
-        after = tiny_model.decode(ids[:, 0], cache)
+        after = tiny_model.decode(ids[:, :1], cache)
     finally:
         del tiny_model.prefill_chunk
     torch.testing.assert_close(chunked, one, rtol=0, atol=ATOL)
@@ -47,7 +47,7 @@ def test_rows_of_different_lengths_decode_together(tiny_model):
     tiny_model.prefill(a, cache.rows(0, 1))
     tiny_model.prefill(b, cache.rows(1, 2))
     for t in range(6):
-        logits = tiny_model.decode(nxt[:, t], cache)
+        logits = tiny_model.decode(nxt[:, t:t + 1], cache)
     ref_a = tiny_model(torch.cat([a, nxt[:1]], 1))[0, -1]
     ref_b = tiny_model(torch.cat([b, nxt[1:]], 1))[0, -1]
     torch.testing.assert_close(logits, torch.stack([ref_a, ref_b]).float(), rtol=0, atol=ATOL)

@@ -90,8 +90,8 @@ def test_quantized_model_logits_close_to_bf16(tmp_path, tiny_model, mode, tol):
     ref = bf16(ids).float()
     err = (qm(ids).float() - ref).norm() / ref.norm()
     assert err < tol, err
-    from phiflash.lm.generate import generate
-    _greedy_tokens_agree(qm, bf16, [1, 2, 3, 4] + list(generate(bf16, [1, 2, 3, 4], 5)))
+    from scripted import tokens
+    _greedy_tokens_agree(qm, bf16, [1, 2, 3, 4] + tokens(bf16, [1, 2, 3, 4], 5))
 
 
 def test_int4_cached_decoding_equals_the_full_forward(tiny_checkpoint):
@@ -101,7 +101,7 @@ def test_int4_cached_decoding_equals_the_full_forward(tiny_checkpoint):
     cache = model.new_cache(1, 32)
     steps = [model.prefill(ids[:, :9], cache)]                       # (1, V) at position 8
     for t in range(9, 14):
-        steps.append(model.decode(ids[:, t], cache))                # (1, V) at position t
+        steps.append(model.decode(ids[:, t:t + 1], cache))                # (1, V) at position t
     assert torch.allclose(torch.stack(steps, dim=1), full[:, 8:14], atol=1e-4, rtol=1e-4)
 
 

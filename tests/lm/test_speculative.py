@@ -4,9 +4,10 @@
 import pytest
 import torch
 from reference import ngram_draft, ngram_match
+from scripted import Scripted, tokens
 
 from phiflash.lm.cache import Trail
-from phiflash.lm.generate import GREEDY, SpeculationStats, generate, speculative_generate
+from phiflash.lm.generate import GREEDY, generate
 
 
 def test_ngram_draft_continues_the_latest_earlier_match():
@@ -23,7 +24,7 @@ def test_extend_equals_single_decode_steps(tiny_model, T):
     tiny_model.prefill(ids[:, :7], a)
     tiny_model.prefill(ids[:, :7], b)
     many = tiny_model.extend(ids[:, 7:], a)                                   # (2, T, V)
-    one = torch.stack([tiny_model.decode(ids[:, 7 + t], b) for t in range(T)], dim=1)
+    one = torch.stack([tiny_model.decode(ids[:, 7 + t:8 + t], b) for t in range(T)], dim=1)
     torch.testing.assert_close(many, one, rtol=1e-4, atol=1e-4)
 
 
@@ -51,10 +52,10 @@ def test_keep_any_accepted_length_equals_decoding_only_those(tiny_model, keep):
     many = tiny_model.extend(ids[:, 5:11], spec, trail)                      # verify 6
     spec.keep(trail, keep)
     for t in range(5, 5 + keep):
-        torch.testing.assert_close(many[:, t - 5], tiny_model.decode(ids[:, t], plain), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(many[:, t - 5], tiny_model.decode(ids[:, t:t + 1], plain), rtol=1e-4, atol=1e-4)
     _same_state(spec, plain)
     for t in range(5 + keep, 16):                                              # then both go on alike
-        torch.testing.assert_close(tiny_model.decode(ids[:, t], spec), tiny_model.decode(ids[:, t], plain),
+        torch.testing.assert_close(tiny_model.decode(ids[:, t:t + 1], spec), tiny_model.decode(ids[:, t:t + 1], plain),
                                    rtol=1e-4, atol=1e-4)
 
 
@@ -78,12 +79,12 @@ def test_rows_keep_different_lengths(tiny_model):
         tiny_model.prefill(torch.cat([p, drafts[r, :int(keep[r])]])[None], plain)
         _same_state(spec.rows(r, r + 1), plain)
         plains.append(plain)
-    together = tiny_model.decode(after[:, 0], spec)                           # all rows in one call
+    together = tiny_model.decode(after[:, :1], spec)                           # all rows in one call
     for r, plain in enumerate(plains):
-        torch.testing.assert_close(together[r], tiny_model.decode(after[r, :1], plain)[0], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(together[r], tiny_model.decode(after[r:r + 1, :1], plain)[0], rtol=1e-4, atol=1e-4)
         for t in range(1, 6):
-            torch.testing.assert_close(tiny_model.decode(after[r, t:t + 1], spec.rows(r, r + 1))[0],
-                                       tiny_model.decode(after[r, t:t + 1], plain)[0], rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(tiny_model.decode(after[r:r + 1, t:t + 1], spec.rows(r, r + 1))[0],
+                                       tiny_model.decode(after[r:r + 1, t:t + 1], plain)[0], rtol=1e-4, atol=1e-4)
 
 
 def test_keep_all_or_one_token_and_bounds(tiny_model):
@@ -94,7 +95,7 @@ def test_keep_all_or_one_token_and_bounds(tiny_model):
     trail = Trail()
     tiny_model.extend(ids[:, 4:5], a, trail)                                  # T = 1 goes through the scan too
     a.keep(trail, 1)
-    tiny_model.decode(ids[:, 4], b)
+    tiny_model.decode(ids[:, 4:5], b)
     _same_state(a, b)
     trail = Trail()
     tiny_model.extend(ids[:, 5:9], a, trail)
@@ -106,23 +107,23 @@ def test_keep_all_or_one_token_and_bounds(tiny_model):
 
 def test_speculative_greedy_is_token_identical_and_drafts_get_accepted(tiny_model):
     prompt = [3, 4, 5, 6, 3, 4, 5, 6, 3, 4, 5, 6, 3, 4]                       # repetition to draft from
-    stats = SpeculationStats()
-    fast = list(speculative_generate(tiny_model, prompt, 40, GREEDY, stats=stats))
-    assert fast == list(generate(tiny_model, prompt, 40, GREEDY))
-    assert stats.drafted > 0 and stats.accepted > 0
+    g = generate(tiny_model, [prompt], GREEDY, max_new_tokens=40, speculate=True)
+    fast = g.run()[0]
+    assert fast.token_ids == tokens(tiny_model, prompt, 40)
+    assert fast.draft_acceptance is not None and fast.draft_acceptance > 0
 
 
 def test_speculative_sampling_keeps_each_token_a_sample(tiny_model):
     from phiflash.lm.generate import SamplingParams
     params = SamplingParams(temperature=0.8, top_p=1.0, seed=5)
-    out = list(speculative_generate(tiny_model, [3, 4, 5, 3, 4, 5, 3, 4], 30, params))
+    out = tokens(tiny_model, [3, 4, 5, 3, 4, 5, 3, 4], 30, params, speculate=True)
     assert len(out) == 30 and all(0 <= t < tiny_model.config.vocab_size for t in out)
 
 
 def test_stop_ids_end_speculative_generation(tiny_model):
-    greedy = list(generate(tiny_model, [3, 4, 5, 3, 4], 20, GREEDY))
+    greedy = tokens(tiny_model, [3, 4, 5, 3, 4], 20)
     stop = greedy[7]
-    out = list(speculative_generate(tiny_model, [3, 4, 5, 3, 4], 20, GREEDY, stop_ids=(stop,)))
+    out = tokens(tiny_model, [3, 4, 5, 3, 4], 20, speculate=True, stop_ids=(stop,))
     assert out == greedy[: greedy.index(stop) + 1]
 
 
@@ -177,23 +178,24 @@ def test_draft_policy_learns_costs_from_timings():
     assert p.choose(4, 2) < 4
 
 
-@pytest.mark.parametrize("at", [3, 8, 15])
-def test_forced_tokens_cut_verified_drafts(tiny_model, at):
-    """A thinking budget forces tokens mid-stream: speculative output then equals plain output with the same
-    forcing, whether the cut falls on a drafted token or a sampled one."""
-    prompt = [3, 4, 5, 6, 3, 4, 5, 6, 3, 4, 5, 6, 3, 4]
+@pytest.mark.parametrize("budget", [2, 6, 11])
+def test_thinking_budget_cuts_verified_drafts(chat_model, chat_tokenizer, budget):
+    """The thinking budget forces tokens mid-stream: speculative output then equals plain output, whether the cut
+    falls on a drafted token or a sampled one (a scripted model writing repetitive reasoning, so drafts are
+    verified and accepted)."""
+    tok = chat_tokenizer
+    script = tok.encode("<think>" + " a b c d" * 6 + "</think>done") + [tok.stop_ids[0]]
+    msgs = [{"role": "user", "content": "hi"}]
 
-    def run(gen_fn):
-        force, out = [], []
-        for tok in gen_fn(force):
-            out.append(tok)
-            if len(out) == at:
-                force.extend([7, 8, 9])
-        return out
-
-    plain = run(lambda f: generate(tiny_model, prompt, 30, GREEDY, force=f))
-    spec = run(lambda f: speculative_generate(tiny_model, prompt, 30, GREEDY, force=f))
-    assert spec == plain and spec[at:at + 3] == [7, 8, 9]
+    def run(speculate):
+        return generate(Scripted(chat_model, script), [msgs], GREEDY, max_new_tokens=80, tokenizer=tok,
+                        think_budget=budget, speculate=speculate).run()[0]
+    plain, spec = run(False), run(True)
+    assert spec.token_ids == plain.token_ids and spec.think_budget_hit
+    assert spec.draft_acceptance and spec.draft_acceptance > 0.2     # drafts were verified and kept
+    close = tok.encode("\n</think>\n\n")
+    i = spec.token_ids.index(close[0])
+    assert spec.token_ids[i:i + len(close)] == close and i == len(tok.encode("<think>")) + budget
 
 
 @pytest.mark.parametrize("alphabet", [2, 5, 50])

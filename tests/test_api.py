@@ -1,0 +1,35 @@
+"""The public API (phiflash/__init__.py): declared statically, every name importable, internals not exported,
+and the package import stays cheap (no torch until a model name is used)."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import phiflash
+
+INIT = Path(phiflash.__file__)
+
+
+def test_every_public_name_is_declared_for_tools_and_resolves():
+    tree = ast.parse(INIT.read_text())
+    declared = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.If)
+                for imp in node.body if isinstance(imp, ast.ImportFrom) for a in imp.names}
+    public = set(phiflash.__all__) - {"__version__"}
+    assert declared == public == set(phiflash._HOME)
+    for name in sorted(public):
+        assert getattr(phiflash, name) is not None
+
+
+def test_internals_are_not_exported():
+    for name in ("Trail", "Cache", "cache_bytes", "random_model", "generate_batch", "speculative_generate",
+                 "complete"):
+        assert name not in phiflash.__all__
+        assert not hasattr(phiflash, name)
+
+
+def test_importing_the_package_and_the_math_engine_imports_no_torch():
+    code = ("import sys, phiflash; phiflash.check_answer('2', 'x+1=3'); phiflash.SamplingParams(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
