@@ -107,8 +107,8 @@ class Cache:
 
     def take(self, other: Cache, n: int) -> None:
         """Rows 0..n-1 of `other`, a cache this one outgrows (more rows or a longer max_length), as they are.
-        A window ring that grows with max_length is laid out again by position (slot = position mod W); it
-        only grows while W is below the window, and then it holds every position of the row."""
+        A ring grows with max_length only while it is shorter than the window: then no position has wrapped
+        (slot = position < W), so it is copied into the first W slots of the longer ring as it is."""
         self.lengths[:n] = other.lengths[:n]
         for mine, theirs in ((self.conv, other.conv), (self.ssm, other.ssm)):
             for i, t in theirs.items():
@@ -116,19 +116,10 @@ class Cache:
         L = other.max_length
         self.k[:, :n, :, :L] = other.k[:, :n]
         self.v[:n, :, :L] = other.v[:n]
-        last = other.lengths[:n, None] - 1                                     # (n, 1) newest position
-        for i, ring_k in other.ring_k.items():
-            W, W2 = ring_k.shape[3], self.ring_k[i].shape[3]
-            if W == W2:
-                self.ring_k[i][:, :n], self.ring_v[i][:n] = ring_k[:, :n], other.ring_v[i][:n]
-                continue
-            slots = torch.arange(W, device=last.device)
-            pos = last - torch.remainder(last - slots, W)                       # (n, W); < 0 = empty slot
-            for b in range(n):
-                held = pos[b] >= 0
-                src, dst = slots[held], torch.remainder(pos[b][held], W2)
-                self.ring_k[i][:, b, :, dst] = ring_k[:, b, :, src]
-                self.ring_v[i][b, :, dst] = other.ring_v[i][b, :, src]
+        for i, ring_k in other.ring_k.items():  # (2, B, P, W, dh), (B, P, W, 2dh)
+            W = ring_k.shape[3]
+            self.ring_k[i][:, :n, :, :W] = ring_k[:, :n]
+            self.ring_v[i][:n, :, :W] = other.ring_v[i][:n]
 
     def _tensors(self) -> list[torch.Tensor]:
         return [self.lengths, self.k, self.v, *self.conv.values(), *self.ssm.values(),

@@ -24,6 +24,24 @@ def test_teacher_forced_decode_equals_forward(tiny_model, prompt_len, batch):
     assert cache.lengths.tolist() == [prompt_len + n_decode - 1] * batch
 
 
+@pytest.mark.parametrize("short", [5, 8])   # rings shorter than the window (W = 8) are laid out again
+def test_a_cache_grown_mid_sequence_decodes_as_one_made_big(tiny_model, short):
+    """Cache.take: rows of unequal lengths moved into a cache with more rows and a longer max_length decode on
+    exactly as in a cache that was big from the start (what a running batch does when a longer request joins)."""
+    g = torch.Generator().manual_seed(short)
+    ids = torch.randint(0, tiny_model.config.vocab_size, (2, 20), generator=g)
+    small, big = tiny_model.new_cache(2, short), tiny_model.new_cache(2, 30)
+    for cache in (small, big):
+        tiny_model.prefill(ids[:1, :3], cache.rows(0, 1))
+        tiny_model.prefill(ids[1:, :short - 1], cache.rows(1, 2))
+        tiny_model.decode(ids[:, 10:11], cache)                       # row 1 now fills the small cache
+    grown = tiny_model.new_cache(3, 30)
+    grown.take(small, 2)
+    for t in range(11, 20):                                            # past the window, around the rings
+        torch.testing.assert_close(tiny_model.decode(ids[:, t:t + 1], grown.rows(0, 2)),
+                                   tiny_model.decode(ids[:, t:t + 1], big), rtol=0, atol=ATOL)
+
+
 def test_chunked_prefill_equals_one_shot(tiny_model):
     ids = torch.randint(0, tiny_model.config.vocab_size, (1, 29))
     one = tiny_model.prefill(ids, tiny_model.new_cache(1, 40))
