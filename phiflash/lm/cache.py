@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import ops
 from .config import MAMBA, SWA, PhiFlashConfig
 
 
@@ -56,6 +57,60 @@ class Cache:
         pair_rows = lambda d: {i: t[:, sl] for i, t in d.items()}  # noqa: E731
         return Cache(self.lengths[sl], rows(self.conv), rows(self.ssm), pair_rows(self.ring_k), rows(self.ring_v),
                      self.k[:, sl], self.v[sl], self.max_length)
+
+    # ---- what the mixers read and write ---------------------------------------------------------------------------
+    # A Trail, when given, records what Cache.keep needs to roll the call back.
+
+    def conv_input(self, layer: int, x: torch.Tensor, trail: Trail | None = None) -> torch.Tensor:
+        """[the previous K-1 inputs ‖ this call's x (B, T, E)] as (B, E, K-1+T); the state keeps the last K-1."""
+        state = self.conv[layer]
+        xpad = torch.cat([state, x.transpose(1, 2)], dim=-1)
+        state.copy_(xpad[..., xpad.shape[-1] - state.shape[-1]:])
+        if trail is not None:
+            trail.conv[layer] = xpad
+        return xpad
+
+    def advance_ssm(self, layer: int, dt, A, Bm, Cm, x, scan: str, trail: Trail | None = None) -> torch.Tensor:
+        """The layer's scan over this call (ops.advance_scan), its SSM state advanced; y (B, T, E)."""
+        state = self.ssm[layer]
+        if trail is None:
+            return ops.advance_scan(dt, A, Bm, Cm, x, state, scan)
+        before, states = state.clone(), []
+        y = ops.advance_scan(dt, A, Bm, Cm, x, state, scan, states=states)
+        trail.ssm[layer] = (before, torch.cat(states, dim=1))                    # (B, E, N), (B, T, E, N)
+        return y
+
+    def window(self, layer: int, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor,
+               trail: Trail | None = None):
+        """Sliding-window keys for this call's k (2, B, P, T, dh), v (B, P, T, 2dh) at positions q_pos (B, T):
+        (keys, values, their positions (B, S)), the ring of the last W cached tokens and this call's, and the
+        ring updated. A decode step writes first, and then the ring holds exactly the window."""
+        ring_k, ring_v = self.ring_k[layer], self.ring_v[layer]
+        W, T = ring_k.shape[3], k.shape[3]
+        if trail is not None:
+            trail.save_ring(layer, ring_k, ring_v, torch.remainder(q_pos, W))
+        slots = torch.arange(W, device=k.device)
+        if T == 1:
+            _write(ring_k, ring_v, torch.remainder(q_pos, W), k, v)
+            return ring_k, ring_v, q_pos - torch.remainder(q_pos - slots, W)   # slot positions; < 0 = empty
+        last = self.lengths[:, None] - 1                                         # (B, 1) newest cached position
+        ring_pos = last - torch.remainder(last - slots, W)                       # (B, W); < 0 = empty slot
+        keys = torch.cat([ring_k, k], dim=3)                                     # (2, B, P, W+T, dh)
+        vals = torch.cat([ring_v, v], dim=2)                                     # (B, P, W+T, 2dh)
+        k_pos = torch.cat([ring_pos, q_pos], dim=1)                              # (B, W+T)
+        n = min(T, W)                                                            # the call's last W keys stay
+        _write(ring_k, ring_v, torch.remainder(q_pos[:, T - n:], W), k[..., T - n:, :], v[..., T - n:, :])
+        return keys, vals, k_pos
+
+    def write_shared(self, q_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Layer L/2+1's K,V at their absolute positions (B, T)."""
+        _write(self.k, self.v, q_pos, k, v)
+
+    def shared(self, n_keys: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shared K,V's first n_keys positions (rows shorter than that are masked by position)."""
+        return self.k[..., :n_keys, :], self.v[..., :n_keys, :]
+
+    # ---- rows --------------------------------------------------------------------------------------------------
 
     def copy_row(self, src: int, dst: slice) -> None:
         """Give rows `dst` the state of row `src`: one prefill shared by several samples of the same prompt.
@@ -148,6 +203,27 @@ class Trail:
             raise ValueError(f"a call that can be rolled back appends at most the window ({W}) tokens, not {T}")
         rows = torch.arange(slots.shape[0], device=slots.device)[:, None].expand_as(slots)
         self.ring[layer] = (slots, ring_k[:, rows, :, slots], ring_v[rows, :, slots])
+
+
+def _write(k_buf, v_buf, slots, k, v) -> None:
+    """k (2, B, P, T, dh), v (B, P, T, 2dh) into buffers at per-row slots (B, T), as slice copies: the slots of a
+    row are consecutive except where a ring wraps. (scatter_ copied the whole buffer on every call.)"""
+    T = k.shape[3]
+    if T == 1:  # decode: one slot per row, written with one indexed copy (no host sync, no Python loop)
+        rows, at = torch.arange(slots.shape[0], device=slots.device), slots[:, 0]
+        k_buf[:, rows, :, at] = k[:, :, :, 0].transpose(0, 1)                   # (B, 2, P, dh)
+        v_buf[rows, :, at] = v[:, :, 0]                                          # (B, P, 2dh)
+        return
+    for b, row in enumerate(slots.tolist()):
+        t = 0
+        while t < T:
+            run = 1
+            while t + run < T and row[t + run] == row[t] + run:
+                run += 1
+            s = row[t]
+            k_buf[:, b, :, s:s + run].copy_(k[:, b, :, t:t + run])
+            v_buf[b, :, s:s + run].copy_(v[b, :, t:t + run])
+            t += run
 
 
 def cache_bytes(config: PhiFlashConfig, max_length: int, dtype: torch.dtype = torch.bfloat16,

@@ -74,18 +74,35 @@ def scan_chunked(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.
 
 
 SCANS = {"loop": scan_loop, "chunked": scan_chunked}
-_scan_impl = {"cpu": "loop", "cuda": "loop"}
 
 
-def set_scan_impl(name: str, device_type: str = "cpu") -> None:
-    """Choose the prefill scan per device type ('loop' or 'chunked'); tests and benchmarks use this."""
+def check_scan(name: str) -> str:
     if name not in SCANS:
         raise ValueError(f"unknown scan {name!r}; choose from {sorted(SCANS)}")
-    _scan_impl[device_type] = name
+    return name
 
 
-def selective_scan(dt, A, Bm, Cm, x, state=None, states=None):
-    return SCANS[_scan_impl.get(x.device.type, "loop")](dt, A, Bm, Cm, x, state, states=states)
+def advance_scan(dt, A, Bm, Cm, x, state: torch.Tensor, scan: str = "loop", states: list | None = None):
+    """The scan over this call's T tokens from `state`, which is left holding the final state. A decode step
+    (T = 1, no per-token states wanted) is one fused in-place update. Returns y (B, T, E)."""
+    if x.shape[1] == 1 and states is None:
+        return ssm_step(dt[:, 0], A, Bm[:, 0], Cm[:, 0], x[:, 0], state)[:, None]
+    y, s = SCANS[scan](dt, A, Bm, Cm, x, state, states=states)
+    state.copy_(s)
+    return y
+
+
+def causal_conv1d(xpad: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Depthwise causal conv over xpad (B, E, K-1+T), weight (E, 1, K): (B, T, E) with canonical strides (at
+    T = 1 a plain transpose leaves strides that make the next matmul copy its weight on every call). A decode
+    step is K multiply-adds per channel, where conv1d took ~0.3 ms a layer at full size."""
+    if xpad.shape[-1] == weight.shape[-1]:                                       # T = 1
+        c = (xpad * weight[:, 0]).sum(-1, keepdim=True)                          # (B, E, 1)
+        c = c + bias[:, None] if bias is not None else c
+    else:
+        c = F.conv1d(xpad, weight, bias, groups=xpad.shape[1])                   # (B, E, T)
+    B, E, T = c.shape
+    return c.transpose(1, 2).reshape(-1, E).view(B, T, E)
 
 
 def ssm_step(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,

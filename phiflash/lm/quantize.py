@@ -14,6 +14,8 @@ lookup keeps the original rows).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -135,16 +137,12 @@ def from_blocks(blocks: torch.Tensor) -> torch.Tensor:
     return torch.stack([a, b], dim=1).reshape(n, half)
 
 
-_BLOCKS_ARE_KERNEL_LAYOUT: bool | None = None
-
-
+@functools.cache
 def blocks_are_kernel_layout() -> bool:
-    """Whether torch's packed int4 layout on this CPU is the checkpoint's block layout (checked once)."""
-    global _BLOCKS_ARE_KERNEL_LAYOUT
-    if _BLOCKS_ARE_KERNEL_LAYOUT is None:
-        probe = torch.randint(0, 256, (128, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-        _BLOCKS_ARE_KERNEL_LAYOUT = torch.equal(to_blocks(probe), _pack_by_torch(probe))
-    return _BLOCKS_ARE_KERNEL_LAYOUT
+    """Whether torch's packed int4 layout on this CPU is the checkpoint's block layout (a fact of the running
+    torch and CPU, probed once)."""
+    probe = torch.randint(0, 256, (128, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    return torch.equal(to_blocks(probe), _pack_by_torch(probe))
 
 
 def pack_for_cpu(nibbles: torch.Tensor) -> torch.Tensor:

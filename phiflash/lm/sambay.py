@@ -57,6 +57,7 @@ class Step:
     memory: torch.Tensor | None = None       # (B, T, E) GMU memory from layer L/2
     shared_mask: torch.Tensor | None = None  # (B, 1, T, n_keys) causal mask over the shared K,V, built once
     trail: Trail | None = None               # filled for Cache.keep when the call may be rolled back
+    scan: str = "loop"                       # the prefill scan (ops.SCANS)
 
     def mask_for_shared_kv(self) -> torch.Tensor:
         """The same for layer L/2+1 and every cross-attention layer of this call, so it is built once."""
@@ -84,36 +85,17 @@ class Mamba(nn.Module):
         self.out_proj = nn.Linear(E, D, bias=config.mamba_proj_bias)
 
     def forward(self, u: torch.Tensor, step: Step, emit_memory: bool = False):
-        conv_state, ssm_state = step.cache.conv[self.layer_idx], step.cache.ssm[self.layer_idx]
-        T = u.shape[1]
+        cache, i = step.cache, self.layer_idx
         x, z = self.in_proj(u).chunk(2, dim=-1)                                  # (B, T, E) each
-        # Causal depthwise conv over [previous K-1 inputs ‖ this call's inputs]; tap K-1 is the current token.
-        xpad = torch.cat([conv_state, x.transpose(1, 2)], dim=-1)                # (B, E, K-1+T)
-        conv_state.copy_(xpad[..., xpad.shape[-1] - conv_state.shape[-1]:])
-        trail = step.trail
-        if trail is not None:
-            trail.conv[self.layer_idx] = xpad
-        if T == 1:  # decode: K taps per channel; a multiply-sum, where conv1d took ~0.3 ms a layer at full size
-            c = (xpad * self.conv1d.weight[:, 0]).sum(-1, keepdim=True)          # (B, E, 1)
-            c = F.silu(c + self.conv1d.bias[:, None] if self.conv1d.bias is not None else c)
-        else:
-            c = F.silu(F.conv1d(xpad, self.conv1d.weight, self.conv1d.bias, groups=xpad.shape[1]))
-        # (B, T, E) with canonical strides: at T=1 a plain transpose leaves strides that make x_proj's matmul
-        # copy its weight on every call
-        c = c.transpose(1, 2).reshape(-1, c.shape[1]).view(u.shape[0], T, -1)
+        # causal depthwise conv over [previous K-1 inputs ‖ this call's inputs]; tap K-1 is the current token
+        xpad = cache.conv_input(i, x, step.trail)                                # (B, E, K-1+T)
+        c = F.silu(ops.causal_conv1d(xpad, self.conv1d.weight, self.conv1d.bias))  # (B, T, E)
         delta, Bm, Cm = self.x_proj(c).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.softplus(F.linear(delta, self.dt_proj.weight).float() + self.dt_proj.bias.float())  # (B, T, E)
         A = -torch.exp(self.A_log.float())                                       # (E, N)
-        c32, B32, C32 = c.float(), Bm.float(), Cm.float()
-        if T == 1 and trail is None:
-            y = ops.ssm_step(dt[:, 0], A, B32[:, 0], C32[:, 0], c32[:, 0], ssm_state)[:, None]
-        else:
-            states = [] if trail is not None else None
-            before = ssm_state.clone() if trail is not None else None
-            y, s = ops.selective_scan(dt, A, B32, C32, c32, ssm_state, states=states)
-            ssm_state.copy_(s)
-            if trail is not None:
-                trail.ssm[self.layer_idx] = (before, torch.cat(states, dim=1))   # (B, E, N), (B, T, E, N)
+        c32 = c.float()
+        # s_t = exp(Δ_t A) ⊙ s_{t-1} + Δ_t B_t x_t,  y_t = C_t · s_t  (float32, from the cached state)
+        y = cache.advance_ssm(i, dt, A, Bm.float(), Cm.float(), c32, step.scan, step.trail)  # (B, T, E)
         y = y + self.D.float() * c32                                             # (B, T, E) fp32, D skip
         if emit_memory:
             memory = y.to(u.dtype)                                               # M: after D, before the gate
@@ -160,59 +142,18 @@ class DiffAttention(nn.Module):
         cache, q_pos = step.cache, step.q_pos
         qkv = self.Wqkv(u)                                                       # (B, T, (H + 2Hkv)·dh)
         q = qkv[..., : self.H * self.dh].view(Bsz, T, self.H, self.dh).transpose(1, 2)  # (B, H, T, dh)
-        if self.kind == SWA:
+        if self.kind != CROSS_ATTN:
             kv = qkv[..., self.H * self.dh:].view(Bsz, T, 2, self.Hkv, self.dh).transpose(1, 3)
-            k, v, k_pos = self._ring(*ops.split_pairs(kv[:, :, 0], kv[:, :, 1]), step)
+            k, v = ops.split_pairs(kv[:, :, 0], kv[:, :, 1])                     # (2, B, P, T, dh), (B, P, T, 2dh)
+        if self.kind == SWA:
+            k, v, k_pos = cache.window(self.layer_idx, k, v, q_pos, step.trail)  # the last W tokens and these
             mask = ops.attention_mask(q_pos, k_pos, self.window)                 # (B, 1, T, W + T)
         else:
-            if self.kind == FULL_ATTN:  # the owner of the shared K,V writes them at absolute positions
-                kv = qkv[..., self.H * self.dh:].view(Bsz, T, 2, self.Hkv, self.dh).transpose(1, 3)
-                _write(cache.k, cache.v, q_pos, *ops.split_pairs(kv[:, :, 0], kv[:, :, 1]))
-            # its first n_keys positions; rows shorter than that are masked by position
-            k, v = cache.k[..., : step.n_keys, :], cache.v[..., : step.n_keys, :]
+            if self.kind == FULL_ATTN:  # the owner of the shared K,V writes them; cross-attention only reads
+                cache.write_shared(q_pos, k, v)
+            k, v = cache.shared(step.n_keys)
             mask = step.mask_for_shared_kv()                                     # (B, 1, T, n_keys)
         return self.out_proj(self.inner_cross_attn(q, k, v, mask))               # (B, T, D)
-
-    def _ring(self, k: torch.Tensor, v: torch.Tensor, step: Step):
-        """Sliding-window keys: the ring of the last W cached tokens plus this call's tokens."""
-        ring_k, ring_v = step.cache.ring_k[self.layer_idx], step.cache.ring_v[self.layer_idx]
-        W, T = ring_k.shape[3], k.shape[3]
-        if step.trail is not None:
-            step.trail.save_ring(self.layer_idx, ring_k, ring_v, torch.remainder(step.q_pos, W))
-        slots = torch.arange(W, device=k.device)
-        if T == 1:  # decode: write first, then the ring holds exactly the window, this token included
-            _write(ring_k, ring_v, torch.remainder(step.q_pos, W), k, v)
-            last = step.q_pos                                                    # (B, 1)
-            return ring_k, ring_v, last - torch.remainder(last - slots, W)      # slot positions; < 0 = empty
-        last = step.cache.lengths[:, None] - 1                                   # (B, 1) newest cached position
-        ring_pos = last - torch.remainder(last - slots, W)                       # (B, W); < 0 = empty slot
-        keys = torch.cat([ring_k, k], dim=3)                                     # (2, B, P, W+T, dh)
-        vals = torch.cat([ring_v, v], dim=2)                                     # (B, P, W+T, 2dh)
-        k_pos = torch.cat([ring_pos, step.q_pos], dim=1)                         # (B, W+T)
-        n = min(T, W)                                                            # the call's last W keys stay
-        _write(ring_k, ring_v, torch.remainder(step.q_pos[:, T - n:], W), k[..., T - n:, :], v[..., T - n:, :])
-        return keys, vals, k_pos
-
-
-def _write(k_buf, v_buf, slots, k, v) -> None:
-    """k (2, B, P, T, dh), v (B, P, T, 2dh) into buffers at per-row slots (B, T), as slice copies: the slots of a
-    row are consecutive except where a ring wraps. (scatter_ copied the whole buffer on every call.)"""
-    T = k.shape[3]
-    if T == 1:  # decode: one slot per row, written with one indexed copy (no host sync, no Python loop)
-        rows, at = torch.arange(slots.shape[0], device=slots.device), slots[:, 0]
-        k_buf[:, rows, :, at] = k[:, :, :, 0].transpose(0, 1)                   # (B, 2, P, dh)
-        v_buf[rows, :, at] = v[:, :, 0]                                          # (B, P, 2dh)
-        return
-    for b, row in enumerate(slots.tolist()):
-        t = 0
-        while t < T:
-            run = 1
-            while t + run < T and row[t + run] == row[t] + run:
-                run += 1
-            s = row[t]
-            k_buf[:, b, :, s:s + run].copy_(k[:, b, :, t:t + run])
-            v_buf[b, :, s:s + run].copy_(v[b, :, t:t + run])
-            t += run
 
 
 class GatedMemoryUnit(nn.Module):
@@ -260,16 +201,16 @@ class PhiFlashModel(nn.Module):
 
 
 KEY_BUCKET = 256
+PREFILL_CHUNK = 512  # prompt tokens per self-decoder call: bounds prefill memory at O(chunk·(W + chunk))
 
 
 class PhiFlashForCausalLM(nn.Module):
     """The whole model. `forward` gives logits at every position; `prefill`/`decode` drive generation."""
 
-    prefill_chunk = 512  # prompt tokens per self-decoder call: bounds prefill memory at O(chunk·(W + chunk))
-
-    def __init__(self, config: PhiFlashConfig):
+    def __init__(self, config: PhiFlashConfig, scan: str = "loop"):
+        """scan: the prefill scan, "loop" (fastest on a CPU) or "chunked" (ops.py: for parallel hardware)."""
         super().__init__()
-        self.config = config
+        self.config, self.scan = config, ops.check_scan(scan)
         self.model = PhiFlashModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
@@ -300,7 +241,8 @@ class PhiFlashForCausalLM(nn.Module):
         # Attend over a whole number of KEY_BUCKET slots of the shared K,V (the extra slots are masked by
         # position): buffers sized by the context then change size every KEY_BUCKET steps, not every step,
         # which kept the allocator from fragmenting (peak RSS grew ~1 MB per decoded token at the small config).
-        step = Step(cache, q_pos, min(cache.max_length, -(-n_keys // KEY_BUCKET) * KEY_BUCKET), trail=trail)
+        step = Step(cache, q_pos, min(cache.max_length, -(-n_keys // KEY_BUCKET) * KEY_BUCKET), trail=trail,
+                    scan=self.scan)
         if trail is not None:
             trail.start, trail.T = start.clone(), T
         h = self.model.embed_tokens(input_ids).float()                           # (B, T, D) float32 stream
@@ -317,22 +259,21 @@ class PhiFlashForCausalLM(nn.Module):
 
     # ---- entry points -------------------------------------------------------------------------------------------
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, chunk: int = PREFILL_CHUNK) -> torch.Tensor:
         """Logits (B, T, V) at every position, the cross-decoder run over all of them (perplexity, tests)."""
         Bsz, T = input_ids.shape
         cache = self.new_cache(Bsz, T)
-        parts = [self._self_decoder(input_ids[:, t0: t0 + self.prefill_chunk], cache)
-                 for t0 in range(0, T, self.prefill_chunk)]
+        parts = [self._self_decoder(input_ids[:, t0: t0 + chunk], cache) for t0 in range(0, T, chunk)]
         # the cross-decoder then runs chunk by chunk against all T keys: its mask stays O(chunk·T)
-        return torch.cat([self._cross_decoder(h, Step(cache, step.q_pos, T, step.memory)) for h, step in parts], 1)
+        return torch.cat([self._cross_decoder(h, Step(cache, step.q_pos, T, step.memory, scan=self.scan))
+                          for h, step in parts], 1)
 
-    def prefill(self, input_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
-        """Run a prompt (B, T) into the cache in chunks; logits (B, V) float32 for its last position only.
-
-        The YOCO shortcut: the cross-decoder holds no state, so it runs for the last position alone.
-        """
-        for t0 in range(0, input_ids.shape[1], self.prefill_chunk):
-            h, step = self._self_decoder(input_ids[:, t0: t0 + self.prefill_chunk], cache)
+    def prefill(self, input_ids: torch.Tensor, cache: Cache, chunk: int = PREFILL_CHUNK) -> torch.Tensor:
+        """Run a prompt (B, T) into the cache, `chunk` tokens per self-decoder call; logits (B, V) float32 for its
+        last position only. The YOCO shortcut: the cross-decoder holds no state, so it runs for the last
+        position alone."""
+        for t0 in range(0, input_ids.shape[1], chunk):
+            h, step = self._self_decoder(input_ids[:, t0: t0 + chunk], cache)
         last = Step(cache, step.q_pos[:, -1:], step.n_keys, step.memory[:, -1:])
         return self._cross_decoder(h[:, -1:], last)[:, 0].float()
 

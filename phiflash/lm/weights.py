@@ -168,9 +168,10 @@ def expected_keys(model: PhiFlashForCausalLM) -> dict[str, torch.Size]:
 
 
 def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device: str | torch.device = "cpu",
-               quantize: str | None = None) -> PhiFlashForCausalLM:
+               quantize: str | None = None, scan: str = "loop") -> PhiFlashForCausalLM:
     """Load a checkpoint directory. dtype None = the config's torch_dtype; quantize "int8" or "int4" = quantize
-    the big projections while loading (a checkpoint already quantized loads as it is stored)."""
+    the big projections while loading (a checkpoint already quantized loads as it is stored); scan: the prefill
+    scan (PhiFlashForCausalLM)."""
     path = Path(path).expanduser()
     if not path.is_dir():
         raise CheckpointError(f"no checkpoint directory at {path}")
@@ -182,7 +183,7 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     dtype = resolve_dtype(dtype, config)
     files = weight_map(path)
     with torch.device("meta"):
-        model = PhiFlashForCausalLM(config)
+        model = PhiFlashForCausalLM(config, scan=scan)
     shapes = expected_keys(model)
     layers = stored["layers"] if stored else {}
     for layer, mode in layers.items():

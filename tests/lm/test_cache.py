@@ -45,13 +45,9 @@ def test_a_cache_grown_mid_sequence_decodes_as_one_made_big(tiny_model, short):
 def test_chunked_prefill_equals_one_shot(tiny_model):
     ids = torch.randint(0, tiny_model.config.vocab_size, (1, 29))
     one = tiny_model.prefill(ids, tiny_model.new_cache(1, 40))
-    tiny_model.prefill_chunk = 4
-    try:
-        cache = tiny_model.new_cache(1, 40)
-        chunked = tiny_model.prefill(ids, cache)
-        after = tiny_model.decode(ids[:, :1], cache)
-    finally:
-        del tiny_model.prefill_chunk
+    cache = tiny_model.new_cache(1, 40)
+    chunked = tiny_model.prefill(ids, cache, chunk=4)
+    after = tiny_model.decode(ids[:, :1], cache)
     torch.testing.assert_close(chunked, one, rtol=0, atol=ATOL)
     full = tiny_model(torch.cat([ids, ids[:, :1]], 1))
     torch.testing.assert_close(after, full[:, -1].float(), rtol=0, atol=ATOL)

@@ -33,11 +33,7 @@ def test_chunked_forward_matches_one_chunk(models):
     model = models[torch.float32]
     ids = torch.randint(0, model.config.vocab_size, (2, 23))
     whole = model(ids)
-    model.prefill_chunk = 5
-    try:
-        chunked = model(ids)
-    finally:
-        del model.prefill_chunk
+    chunked = model(ids, chunk=5)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
 
 

@@ -265,7 +265,7 @@ def test_int4_checkpoints_load_on_either_path(monkeypatch, tmp_path, tiny_checkp
     with monkeypatch.context() as m:                                # the dequantized twin: no kernel anywhere
         m.setattr(Q, "kernel_usable", lambda *a, **k: False)
         twin = load_model(dst)
-    monkeypatch.setattr(Q, "_BLOCKS_ARE_KERNEL_LAYOUT", path == "kernel-layout")
+    monkeypatch.setattr(Q, "blocks_are_kernel_layout", lambda: path == "kernel-layout")
     opened = spy_on_copies(monkeypatch, W)
     model = load_model(dst)
     assert bool(opened) == (path == "converted")                    # mapped only where used as stored

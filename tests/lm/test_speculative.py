@@ -128,20 +128,20 @@ def test_stop_ids_end_speculative_generation(tiny_model):
 
 
 def test_keep_with_the_chunked_scan(tiny_model):
-    """The per-token SSM states come from whichever scan the device uses."""
-    from phiflash.lm import ops
+    """The per-token SSM states come from whichever scan the model was built with."""
+    from phiflash.lm.sambay import PhiFlashForCausalLM
+    chunked = PhiFlashForCausalLM(tiny_model.config, scan="chunked")
+    chunked.load_state_dict(tiny_model.state_dict())
     ids = torch.randint(0, tiny_model.config.vocab_size, (1, 12))
     a, b = tiny_model.new_cache(1, 32), tiny_model.new_cache(1, 32)
-    ops.set_scan_impl("chunked")
-    try:
-        tiny_model.prefill(ids[:, :4], a)
-        trail = Trail()
-        tiny_model.extend(ids[:, 4:10], a, trail)
-        a.keep(trail, 3)
-    finally:
-        ops.set_scan_impl("loop")
+    chunked.prefill(ids[:, :4], a)
+    trail = Trail()
+    chunked.extend(ids[:, 4:10], a, trail)
+    a.keep(trail, 3)
     tiny_model.prefill(ids[:, :7], b)
     _same_state(a, b)
+    with pytest.raises(ValueError, match="unknown scan"):
+        PhiFlashForCausalLM(tiny_model.config, scan="fast")
 
 
 def test_ngram_match_reports_the_order_it_matched():
