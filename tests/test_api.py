@@ -33,3 +33,16 @@ def test_importing_the_package_and_the_math_engine_imports_no_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_readme_api_example_runs(chat_checkpoint, tmp_path, capsys):
+    """The README's Python API block, run as written against the tiny checkpoint (download() aside: no network)."""
+    readme = (INIT.parents[1] / "README.md").read_text()
+    code = readme.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    assert "path = phiflash.download()" in code
+    code = code.replace("path = phiflash.download()", f"path = {str(chat_checkpoint)!r}")
+    code = code.replace('"./copy"', repr(str(tmp_path / "copy")))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["reply"].finish_reason in ("stop", "length") and len(scope["completions"]) == 1
+    assert (tmp_path / "copy" / "config.json").exists()

@@ -74,15 +74,17 @@ def stats_line(result) -> Text:
     t = result.timings
     if result.engine == "symbolic":
         return Text(f"symbolic engine · {t.get('total_s', 0):.2f} s", style="dim")
-    parts = [f"{t.get('prompt_tokens', 0)} prompt tokens"]
+    parts = [f"{t.get('prompt_tokens') or 0} prompt tokens"]
     if t.get("ttft_s") is not None:
         parts.append(f"first token {t['ttft_s']:.2f} s")
-    parts += [f"{t.get('generated_tokens', 0)} tokens at {t.get('tokens_per_s', 0):.1f} tok/s",
-              f"{t.get('total_s', 0):.1f} s total"]
-    if t.get("samples", 1) > 1:
+    parts += [f"{t.get('generated_tokens') or 0} tokens at {t.get('tokens_per_s') or 0:.1f} tok/s",
+              f"{t.get('total_s') or 0:.1f} s total"]
+    if (t.get("samples") or 1) > 1:
         parts.insert(0, f"{t['samples']} samples")
     if t.get("draft_acceptance") is not None:
         parts.append(f"drafts accepted {t['draft_acceptance']:.0%}")
+    if t.get("speculation"):
+        parts.append(f"speculation {t['speculation']}")
     if result.finish_reason == "cancelled":
         parts.append("cancelled")
     elif result.finish_reason == "length":

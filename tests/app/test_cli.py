@@ -572,3 +572,12 @@ def test_check_shows_the_reading_with_its_and_or_or():
     assert either.stdout.splitlines()[0] == "x < -2 or x > 3" and either.exit_code == 0
     rec = json.loads(run("check", "x^2 < 4", "x > -2 and x < 2", "--json").stdout)
     assert rec["answer_latex"] == r"x > -2 \text{ and } x < 2"
+
+
+def test_stats_line_says_why_speculation_was_off():
+    from phiflash.app import ui
+    from phiflash.app.engines import Result, model_timings
+    why = "off: 3 samples decode together, one batched step for all"
+    r = Result("2+2", "phi", timings=model_timings(samples=3, speculation=why, generated_tokens=9, total_s=1.0))
+    assert f"speculation {why}" in ui.stats_line(r).plain
+    assert "speculation" not in ui.stats_line(Result("2+2", "phi", timings=model_timings())).plain
