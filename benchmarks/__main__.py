@@ -1,11 +1,11 @@
-"""python -m benchmarks [--quick] [--only scan,scaling,full,samples,speculative]"""
+"""python -m benchmarks [--quick] [--only scan,scaling,full,samples,speculative,serve]"""
 
 import argparse
 import warnings
 
 from .common import bandwidth, console, save, setup, table
 
-SECTIONS = ("scan", "scaling", "full", "samples", "speculative")
+SECTIONS = ("scan", "scaling", "full", "samples", "speculative", "serve")
 
 
 def main() -> None:
@@ -36,6 +36,9 @@ def main() -> None:
     if "speculative" in only:
         from . import speculative
         speculative.run(args.quick)
+    if "serve" in only:
+        from . import serve
+        serve.run(args.quick)
     try:
         from . import plots
         plots.write()

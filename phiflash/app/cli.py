@@ -174,7 +174,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON obj
 
 # Options that only mean something to the model: given to the symbolic engine they are refused, not ignored.
 MODEL_ONLY = ("temperature", "top_p", "max_tokens", "seed", "system", "hide_reasoning", "quantize", "batch_size",
-              "threads", "samples", "early_stop", "think_budget", "speculate")
+              "threads", "samples", "early_stop", "think_budget", "speculate", "max_rows", "max_queue")
 
 
 CARD = SamplingParams()  # the model card's temperature and top_p: every command's defaults
@@ -672,6 +672,63 @@ def _lines():
 
 
 # ---- download, info, log --------------------------------------------------------------------------------------
+
+
+@app.command(cls=Command)
+@user_errors
+def serve(
+    ctx: typer.Context,
+    engine: Engine = None, model: Model = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (another machine can reach it only if you say "
+                                           "0.0.0.0 or its address).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="PHIFLASH_API_KEY",
+                                                   help="Require 'Authorization: Bearer KEY'.")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Rows decoding at once (n samples of a "
+                                                                    "request are n rows).")] = 8,
+    max_queue: Annotated[int, typer.Option("--max-queue", min=0, help="Requests waiting for a row; past that "
+                                                                      "the server answers 429.")] = 32,
+    model_name: Annotated[str, typer.Option("--model-name", help="The model id clients name.")] = "",
+    quantize: Quantize = None, threads: Threads = None,
+):
+    """Serve the OpenAI chat completions API (with SymPy's verdict on each answer) until Ctrl-C.
+
+    [bold]Examples[/bold]
+
+      phiflash serve --model ./phi4flash
+      curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+        -d '{"messages": [{"role": "user", "content": "Solve 3x^2+4x+5=1"}]}'
+    """
+    import socket
+
+    from .server import MODEL_ID, Scheduler, Served
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise PhiflashError(f"cannot listen on {host}:{port} ({e.strerror}): choose another --port") from None
+    eng = _engine(ctx, engine, model, quantize, threads)
+    sched = Scheduler(eng.model, eng.tokenizer, max_rows, max_queue) if eng.name == "phi" else None
+    served = Served(eng, model_name or MODEL_ID, api_key, scheduler=sched)
+    run_server(served, host, port)
+
+
+def run_server(served, host: str, port: int) -> None:
+    """uvicorn until Ctrl-C or SIGTERM, which stop new connections and let requests in flight finish."""
+    import uvicorn
+
+    from .server import build_app
+
+    if served.scheduler is not None:
+        served.scheduler.start()
+    err().print(Text(f"phiflash serve · {served.engine.name} engine · model {served.model_id} · "
+                     f"http://{host}:{port}/v1 · Ctrl-C stops", style="dim"), soft_wrap=True)
+    try:
+        uvicorn.run(build_app(served), host=host, port=port, log_level="warning", timeout_graceful_shutdown=60)
+    finally:
+        if served.scheduler is not None:
+            served.scheduler.stop()
 
 
 @app.command(cls=Command)

@@ -193,6 +193,7 @@ class Completion:
     draft_acceptance: float | None = None  # speculative decoding: the share of drafted tokens kept
     speculation: str | None = None  # why a row asked to speculate did not, or not throughout
     model_calls: int = 0            # after the prefill: decode steps and verify calls that served this row
+    reasoning_tokens: int = 0       # tokens generated inside the reasoning section
 
     @property
     def tokens_per_second(self) -> float:
@@ -423,6 +424,8 @@ class Generation:
         if row.history is not None:
             row.history.append(t)
         events.append(Event("token", row.request, row.sample, token=t))
+        if row.text is not None and row.text.in_reasoning:
+            c.reasoning_tokens += 1
         if row.think_budget and row.text.in_reasoning and not c.think_budget_hit:
             row.thinking += 1
             if row.thinking >= row.think_budget:

@@ -364,7 +364,7 @@ def test_log_records_and_can_be_turned_off(monkeypatch):
     assert "x + 1 = 2" in run("log").stdout
 
 
-@pytest.mark.parametrize("cmd", ["solve", "check", "batch", "tutor", "download", "info", "log"])
+@pytest.mark.parametrize("cmd", ["solve", "check", "batch", "tutor", "download", "info", "log", "serve"])
 def test_help_has_examples(cmd):
     r = run(cmd, "--help")
     assert r.exit_code == 0 and "Example" in r.stdout
