@@ -166,6 +166,17 @@ def test_a_client_that_goes_away_frees_its_row(server):
     assert httpx.get(server.url + "/health").json()["rows"] == 0
 
 
+def test_a_client_that_gives_up_on_a_plain_request_frees_its_row(server):
+    body = {"messages": ASK, "max_tokens": 30000, "temperature": 1.0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/v1/chat/completions", json=body, timeout=1.0)
+    for _ in range(100):
+        if httpx.get(server.url + "/health").json()["rows"] == 0:
+            break
+        time.sleep(0.05)
+    assert httpx.get(server.url + "/health").json()["rows"] == 0
+
+
 @pytest.mark.parametrize("body,status,words", [
     (b"{bad json", 400, "not valid JSON"),
     (json.dumps({"messages": ASK, "temperature": "hot"}).encode(), 400, "'temperature' must be"),
