@@ -71,10 +71,23 @@ def bandwidth() -> dict[str, float]:
     return {"read": read, "bf16_matvec": w.numel() * 2 / t["bf16"] / 1e9, "int8_matvec": wq.numel() / t["int8"] / 1e9}
 
 
+PEAK_RSS = """
+import resource, json as _j, os as _os
+def _peak_gb():
+    if _os.path.exists("/proc/self/status"):
+        for _line in open("/proc/self/status"):
+            if _line.startswith("VmHWM:"):
+                return int(_line.split()[1]) / 1e6
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1e9 if _os.uname().sysname == "Darwin" else 1e6)
+print(_j.dumps(dict(RESULT, peak_rss_gb=_peak_gb())))
+"""
+
+
 def run_child(code: str, timeout: float = 1800) -> dict:
-    """Run python code in a fresh process; it prints one JSON line last. Adds its peak RSS in GB."""
-    wrapped = code + "\nimport resource, json as _j\nprint(_j.dumps(dict(RESULT, peak_rss_gb=" \
-                     "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)))\n"
+    """Run python code in a fresh process; it prints one JSON line last. Adds its peak RSS in GB: the kernel's
+    high-water mark of this process's own memory (VmHWM), where getrusage's ru_maxrss would also count the
+    parent's resident size at the fork (Linux keeps it across exec)."""
+    wrapped = code + PEAK_RSS
     root = str(Path(__file__).resolve().parents[1])
     p = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout, cwd=root)
     if p.returncode != 0:

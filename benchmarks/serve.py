@@ -1,4 +1,5 @@
-"""`phiflash serve` against the library on the same small checkpoint (random weights, the official tokenizer):
+"""`phiflash serve` against the library on the same random checkpoint (the official tokenizer; `--quick`: a 512-wide
+12-layer one, else the 1024-wide 32-layer mid-size one):
 
 - 4 concurrent greedy requests against one alone (target ≤ 1.6×, identical tokens): they join one batch;
 - time to first token through the server (streamed, over HTTP) against the library's (target: ≤ 50 ms more);
@@ -24,6 +25,8 @@ from .common import console, run_child, save, table
 CACHE = Path(__file__).resolve().parents[1] / ".bench-cache"
 SMALL = dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
              num_key_value_heads=4)
+MEDIUM = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=32, num_attention_heads=16,
+              num_key_value_heads=8)  # the mid-size benchmark model, with the official vocabulary: 1.6 GB in bf16
 ASKS = ["What is 2+2?", "Solve x^2 = 9.", "Integrate x from 0 to 1.", "What is 7 times 8?"]
 TOKENS = 64
 
@@ -50,13 +53,13 @@ RESULT = dict(ttft=sorted(ttft)[len(ttft) // 2], alone_s=time.perf_counter() - t
 """
 
 
-def small_checkpoint() -> Path:
-    path = CACHE / "serve-small-bf16"
+def checkpoint(name: str, shape: dict) -> Path:
+    path = CACHE / f"serve-{name}-bf16"
     if not (path / "config.json").exists():
         import torch
 
         from phiflash.lm.testing import tiny_config, write_tiny_checkpoint
-        write_tiny_checkpoint(path, tiny_config(**SMALL, torch_dtype="bfloat16"), dtype=torch.bfloat16)
+        write_tiny_checkpoint(path, tiny_config(**shape, torch_dtype="bfloat16"), dtype=torch.bfloat16)
     return path
 
 
@@ -121,13 +124,14 @@ def through_server(path: Path) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    path = small_checkpoint()
+    name, shape = ("small", SMALL) if quick else ("medium", MEDIUM)
+    path = checkpoint(name, shape)
     console.print("[dim]library in a fresh process, then the server (phiflash serve) in another…[/dim]")
     lib = run_child(LIBRARY.format(path=str(path), asks=ASKS, tokens=TOKENS))
     srv = through_server(path)
     data = dict(library=lib, server=srv, identical=lib["answers"] == srv["answers"])
-    table(f"phiflash serve on a small random bf16 checkpoint ({SMALL['hidden_size']} wide, "
-          f"{SMALL['num_hidden_layers']} layers, official vocabulary), greedy, {TOKENS} tokens",
+    table(f"phiflash serve on a {name} random bf16 checkpoint ({shape['hidden_size']} wide, "
+          f"{shape['num_hidden_layers']} layers, official vocabulary), greedy, {TOKENS} tokens",
           ["", "library", "server"],
           [["one request alone", f"{lib['alone_s']:.2f} s", f"{srv['alone_s']:.2f} s"],
            [f"{len(ASKS)} concurrent requests", "—",
@@ -138,7 +142,7 @@ def run(quick: bool = False) -> dict:
             f"{srv['peak_rss_gb']:.2f} GB ({srv['peak_rss_gb'] / lib['peak_rss_gb'] - 1:+.0%})"],
            ["answers identical to the library's", "", "yes" if data["identical"] else "NO"]],
           "targets: 4 concurrent ≤ 1.6× one alone with identical tokens; first token +≤ 50 ms; memory +≤ 10%")
-    save("serve", data)
+    save(f"serve-{name}", data)
     return data
 
 
