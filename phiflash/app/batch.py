@@ -394,12 +394,7 @@ def run_phi(engine, items: list[Item], batch_size: int, params, max_tokens: int,
 
 def summarize(records: list[dict]) -> dict:
     """Totals, and when the input has subject/level columns, the same scores broken down by each."""
-    out = _totals(records)
-    for key in ("subject", "level"):
-        groups = sorted({str(r[key]) for r in records if r.get(key) is not None})
-        if groups:
-            out[f"by_{key}"] = {g: _scores(r for r in records if str(r.get(key)) == g) for g in groups}
-    return out
+    return _totals(records) | record.by_column(records, ("subject", "level"), _scores)
 
 
 def _scores(records) -> dict:

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -500,18 +501,26 @@ def _summary_table(console: Console, s: dict, out_path: Path) -> None:
         console.print(_counts("against the answer key", [
             ("correct", s["correct"]), ("incorrect", s["incorrect"]), ("not graded", s["not graded"]),
             ("accuracy", "—" if s["accuracy"] is None else f"{s['accuracy']:.1%} of {s['graded']}")]))
-    for key in ("subject", "level"):
+    _breakdowns(console, s, ("subject", "level"), "against the answer key, by {key}",
+                ("problems", "attempted", "correct", "incorrect", "not graded"),
+                "accuracy", lambda v: "—" if v["accuracy"] is None else f"{v['accuracy']:.1%}")
+    console.print(Text(f"results: {out_path}"), soft_wrap=True)
+
+
+def _breakdowns(console: Console, s: dict, keys: tuple[str, ...], title: str, counts: tuple[str, ...],
+                share: str, shown: Callable[[dict], str]) -> None:
+    """A table per `by_<key>` breakdown of a summary (record.by_column): a row per value, its counts, then its
+    share column as `shown` writes it."""
+    for key in keys:
         groups = s.get(f"by_{key}")
         if not groups:
             continue
-        t = Table(title=f"against the answer key, by {key}", title_justify="left")
-        for col in (key, "problems", "attempted", "correct", "incorrect", "not graded", "accuracy"):
+        t = Table(title=title.format(key=key), title_justify="left")
+        for col in (key, *counts, share):
             t.add_column(col, justify="left" if col == key else "right")
         for g, v in groups.items():
-            t.add_row(g, *(str(v[c]) for c in ("problems", "attempted", "correct", "incorrect", "not graded")),
-                      f"{v['accuracy']:.1%}" if v["accuracy"] is not None else "—")
+            t.add_row(g, *(str(v[c]) for c in counts), shown(v))
         console.print(t)
-    console.print(Text(f"results: {out_path}"), soft_wrap=True)
 
 
 # ---- grade ----------------------------------------------------------------------------------------------------
@@ -591,17 +600,9 @@ def _grade_tables(console: Console, s: dict, out_path: Path) -> None:
     console.print(_counts("checked by SymPy", list(s["checked"].items())))
     if s["answer_key"] is not None:
         console.print(_counts("against the answer key", list(s["answer_key"].items())))
-    for key in ("student", "subject", "level"):
-        groups = s.get(f"by_{key}")
-        if not groups:
-            continue
-        t = Table(title=f"by {key}", title_justify="left")
-        for col in (key, "rows", "graded", "verified", "wrong", "unverifiable", "share verified"):
-            t.add_column(col, justify="left" if col == key else "right")
-        for g, v in groups.items():
-            t.add_row(g, *(str(v[c]) for c in ("rows", "graded", "verified", "wrong", "unverifiable")),
-                      "—" if v["share_verified"] is None else f"{v['share_verified']:.0%}")
-        console.print(t)
+    _breakdowns(console, s, ("student", "subject", "level"), "by {key}",
+                ("rows", "graded", "verified", "wrong", "unverifiable"),
+                "share verified", lambda v: "—" if v["share_verified"] is None else f"{v['share_verified']:.0%}")
     console.print(Text(f"results: {out_path}"), soft_wrap=True)
 
 

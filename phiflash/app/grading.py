@@ -110,11 +110,7 @@ def summarize(records: list[dict]) -> dict:
                           "incorrect": sum(1 for r in keyed if r["correct"] is False),
                           "not graded": sum(1 for r in keyed if r["correct"] is None)} if keyed else None,
            "diagnosed": sum(1 for r in ok if r.get("diagnosis"))}
-    for key in ("student", "subject", "level"):
-        groups = sorted({str(r[key]) for r in records if r.get(key) is not None})
-        if groups:
-            out[f"by_{key}"] = {g: _group(r for r in records if str(r.get(key)) == g) for g in groups}
-    return out
+    return out | record.by_column(records, ("student", "subject", "level"), _group)
 
 
 def _group(records) -> dict:

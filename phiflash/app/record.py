@@ -78,3 +78,14 @@ def problems(rec: dict) -> list[str]:
     if (rec.get("error") is None) == (rec.get("verdict") is None) and rec.get("command") != "tutor":
         out.append("exactly one of verdict and error must be set")
     return out
+
+
+def by_column(records: list[dict], keys: tuple[str, ...], score) -> dict:
+    """{"by_<key>": {value: score(its records)}} for each key some record has a value for (values as strings,
+    sorted): the breakdowns of batch's and grade's summaries."""
+    out = {}
+    for key in keys:
+        groups = sorted({str(r[key]) for r in records if r.get(key) is not None})
+        if groups:
+            out[f"by_{key}"] = {g: score([r for r in records if str(r.get(key)) == g]) for g in groups}
+    return out
