@@ -232,7 +232,6 @@ class _Row:
     think_budget: int | None
     completion: Completion
     speculate: bool
-    slot: int = -1                        # its row of the cache while it decodes
     start: float = 0.0
     logits: torch.Tensor | None = None    # (1, V) for its next token
     pending: int | None = None            # its next token, already sampled when a draft was rejected
@@ -383,8 +382,8 @@ class Generation:
             logits = self.model.prefill(torch.tensor([first.prompt], device=self.model.device), view)
             if len(rows) > 1:
                 self.cache.copy_row(slot, slice(slot + 1, slot + len(rows)))
-            for i, r in enumerate(rows):
-                r.slot, r.logits, r.start = slot + i, logits, first.start
+            for r in rows:
+                r.logits, r.start = logits, first.start
                 if r.speculate:
                     r.history, r.stats = NgramIndex(r.prompt), SpeculationStats()
                     # a verify call appends 1 + draft tokens and is rolled back, which needs them inside a window
@@ -454,8 +453,8 @@ class Generation:
         if row in self.rows:  # the last row moves into its cache row, so the decoding rows stay rows 0..n-1
             i, last = self.rows.index(row), self.rows[-1]
             if last is not row:
-                self.cache.copy_row(last.slot, slice(i, i + 1))
-                last.slot, self.rows[i] = i, last
+                self.cache.copy_row(len(self.rows) - 1, slice(i, i + 1))
+                self.rows[i] = last
             self.rows.pop()
         events.append(Event("finish", row.request, row.sample, finish_reason=reason, completion=c))
         return True
@@ -474,9 +473,9 @@ class Generation:
             r.completion.model_calls += 1
 
     def _speculate(self, row: _Row, events: list[Event]) -> None:
-        """The step of a row alone: its last token and up to max_draft drafted ones in one call; the drafts that
-        match what the model samples at their position are emitted, the rest rolled back (Cache.keep)."""
-        policy, stats, cache = row.policy, row.stats, self.cache.rows(row.slot, row.slot + 1)
+        """The step of the row alone in the batch: its last token and up to max_draft drafted ones in one call; the
+        drafts that match what the model samples at their position are emitted, the rest rolled back (Cache.keep)."""
+        policy, stats, cache = row.policy, row.stats, self.cache.rows(0, 1)   # alone: cache row 0
         left = row.max_new_tokens - len(row.completion.token_ids)
         found, n = row.history.match(min(policy.max_draft, left)) if not row.force else ([], 0)
         draft = found[:policy.choose(len(found), n)]
@@ -490,6 +489,7 @@ class Generation:
         trail = Trail()
         verify = self.model.extend(torch.tensor([[row.last] + draft], device=self.model.device), cache, trail)[0]
         policy.timed(1 + len(draft), time.perf_counter() - start)                             # verify (1 + k, V)
+        stats.drafted += len(draft)
         kept = matched = 0
         for i, d in enumerate(draft):
             s = int(sample(verify[i:i + 1], row.params, row.generator)[0])
@@ -497,14 +497,12 @@ class Generation:
                 row.pending = s
                 break
             matched += 1
+            stats.accepted += 1
             if row.force:  # the thinking budget decided what comes next: drafts past here are dropped
                 break
             kept += 1
-            if self._emit(row, d, events):
-                stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
-                row.completion.draft_acceptance = stats.acceptance  # finished: set after _finish's
+            if self._emit(row, d, events):  # finished (its Completion has the acceptance so far)
                 return
-        stats.drafted, stats.accepted = stats.drafted + len(draft), stats.accepted + matched
         policy.observe(n, len(draft), matched)
         if kept == len(draft) and not row.force:  # every draft kept: the cache holds them all
             row.logits = verify[-1:]
