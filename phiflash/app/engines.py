@@ -226,13 +226,7 @@ class PhiEngine:
         tokens, early, completions = [0] * k, False, [None] * k
 
         def finish(e) -> None:
-            c, why = e.completion, e.finish_reason
-            graded = self.grade(problem, c.answer or c.text, check_seconds) if why == "stop" else \
-                self.cut_short(problem, len(c.token_ids)) if why == "length" else \
-                Result(problem, self.name, reason="stopped before a final answer")
-            done[e.sample], completions[e.sample] = C.Sample(
-                graded.answer, c.text, c.reasoning, why, len(c.token_ids), graded.verdict, graded.reason,
-                graded.expected), c
+            done[e.sample], completions[e.sample] = self.sample(problem, e.completion, check_seconds)[0], e.completion
 
         start, shown = time.perf_counter(), 0.0
 
@@ -278,6 +272,18 @@ class PhiEngine:
             result.notes.append("no reasoning (--think-budget 0)" if think_budget == 0 else
                                 f"the reasoning was cut at the thinking budget of {think_budget} tokens")
         return result
+
+    def sample(self, problem: str, c, check_seconds: float = 10.0):
+        """A Completion as one of several samples (consensus.Sample), with its graded Result: only a finish by a
+        stop is graded; one cut at the token limit or stopped early has no answer."""
+        from . import consensus as C
+
+        why = c.finish_reason
+        graded = self.grade(problem, c.answer or c.text, check_seconds) if why == "stop" else \
+            self.cut_short(problem, len(c.token_ids)) if why == "length" else \
+            Result(problem, self.name, reason="stopped before a final answer")
+        return C.Sample(graded.answer, c.text, c.reasoning, why, len(c.token_ids), graded.verdict, graded.reason,
+                        graded.expected), graded
 
     def cut_short(self, problem: str, tokens: int) -> Result:
         """An output cut at the token limit has no final answer: nothing is extracted from the unfinished text."""

@@ -245,29 +245,20 @@ class Served:
     started: float = field(default_factory=time.time)
 
 
-def _verdict(engine, problem: str, completion, samples=None) -> dict | None:
-    """The phiflash extension of one choice: SymPy's verdict on its final answer (None without one)."""
-    from ..symbolic.answers import extract_answer
-    if completion.finish_reason == "length" or extract_answer(completion.answer or completion.text) is None:
-        return None
-    r = engine.grade(problem, completion.answer or completion.text)
-    return {"verdict": r.verdict, "reason": r.reason or None, "expected": r.expected,
-            "answer_latex": r.answer_latex, "agreement": samples}
-
-
-def _agreement(engine, problem: str, completions) -> dict | None:
-    """With n > 1, how the choices' answers group (consensus.py), on each choice."""
-    if len(completions) < 2:
-        return None
+def _extensions(engine, problem: str, completions) -> list[dict | None]:
+    """Each choice's phiflash extension: SymPy's verdict on its final answer (None without one), and with n > 1
+    how the choices' answers group (consensus.py) — each completion graded once."""
     from . import consensus as C
-    samples = []
-    for c in completions:
-        graded = engine.grade(problem, c.answer or c.text) if c.finish_reason == "stop" else \
-            engine.cut_short(problem, len(c.token_ids))
-        samples.append(C.Sample(graded.answer, c.text, c.reasoning, c.finish_reason, len(c.token_ids),
-                                graded.verdict, graded.reason, graded.expected))
-    verdict, _, agreement, reason = C.decide(samples, problem, len(samples))
-    return {"verdict": verdict, "reason": reason or None, **agreement.to_dict(samples)}
+
+    graded = [engine.sample(problem, c) for c in completions]
+    agreement = None
+    if len(graded) > 1:
+        samples = [s for s, _ in graded]
+        verdict, _, groups, reason = C.decide(samples, problem, len(samples))
+        agreement = {"verdict": verdict, "reason": reason or None, **groups.to_dict(samples)}
+    return [None if r.answer is None else {"verdict": r.verdict, "reason": r.reason or None, "expected": r.expected,
+                                           "answer_latex": r.answer_latex, "agreement": agreement}
+            for _, r in graded]
 
 
 def _usage(prompt_tokens: int, completions) -> dict:
@@ -424,13 +415,12 @@ async def _model(served: Served, req: ChatRequest, head: dict, http: Request) ->
                     elif e.kind == "finish":
                         done[e.sample] = e.completion
                         if req.n == 1:
-                            ext = await asyncio.to_thread(_verdict, engine, req.problem, e.completion)
+                            (ext,) = await asyncio.to_thread(_extensions, engine, req.problem, [e.completion])
                             yield _chunk(head, e.sample, {}, _finish(e.finish_reason), ext)
-                if req.n > 1:
+                if req.n > 1:  # the agreement needs every choice: their finish chunks come together
                     comps = [done[i] for i in range(req.n)]
-                    agreement = await asyncio.to_thread(_agreement, engine, req.problem, comps)
-                    for i, c in enumerate(comps):
-                        ext = await asyncio.to_thread(_verdict, engine, req.problem, c, agreement)
+                    exts = await asyncio.to_thread(_extensions, engine, req.problem, comps)
+                    for i, (c, ext) in enumerate(zip(comps, exts)):
                         yield _chunk(head, i, {}, _finish(c.finish_reason), ext)
                 if req.include_usage:
                     yield _data({**head, "object": "chat.completion.chunk", "choices": [],
@@ -462,10 +452,9 @@ async def _model(served: Served, req: ChatRequest, head: dict, http: Request) ->
     except PhiflashError as e:
         raise ApiError(500, str(e), kind="server_error") from None
     comps = [done[i] for i in range(req.n)]
-    agreement = await asyncio.to_thread(_agreement, engine, req.problem, comps)
+    exts = await asyncio.to_thread(_extensions, engine, req.problem, comps)
     choices = []
-    for i, c in enumerate(comps):
-        ext = await asyncio.to_thread(_verdict, engine, req.problem, c, agreement)
+    for i, (c, ext) in enumerate(zip(comps, exts)):
         choices.append({"index": i, "finish_reason": _finish(c.finish_reason), "phiflash": ext, "logprobs": None,
                         "message": {"role": "assistant", "content": c.answer,
                                     "reasoning_content": c.reasoning or None, "reasoning": c.reasoning or None}})
