@@ -3,7 +3,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
 # Both cores (pytest-xdist), and the 15 slowest tests named at the end so the next person sees where time goes.
-PYTEST := TERM=unknown $(PY) -m pytest -n 2 --durations=15
+# loadgroup: the tests of one xdist_group (the Ray cluster's) run in one worker, so they share one cluster.
+PYTEST := TERM=unknown $(PY) -m pytest -n 2 --dist loadgroup --durations=15
 # The kernel paths below this CPU's own that torch can be forced to (ATEN_CPU_CAPABILITY), asked of torch itself.
 LOWER_CAPS := $(PY) -c 'import torch; print({"AVX512": "avx2 default", "AVX2": "default"}.get(torch.backends.cpu.get_cpu_capability(), ""))'
 

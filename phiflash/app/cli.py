@@ -7,6 +7,7 @@ Every user error is one line on stderr and a non-zero exit; PHIFLASH_DEBUG=1 sho
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -168,6 +169,15 @@ Threads = Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the
                                                            "busy with other work).")]
 NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the local log (also "
                                                       "PHIFLASH_NO_LOG=1).")]
+RayAddress = Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS",
+                                                  help="Spread the rows over a Ray cluster: auto (the running "
+                                                       "one), ray://HOST:PORT, or local (start one here). Needs "
+                                                       "pip install 'phiflash\\[ray]'.")]
+Actors = Annotated[Optional[int], typer.Option("--actors", min=1, help="With --ray: actors (default: as many as "
+                                                                       "the cluster's CPUs allow).")]
+ActorCpus = Annotated[Optional[int], typer.Option("--actor-cpus", min=1, help="With --ray: CPUs per actor, its "
+                                                                             "threads (default: 1; the model: a "
+                                                                             "node's).")]
 Report = Annotated[Optional[Path], typer.Option("--report", help="Also write a report: FILE.html (one self-contained "
                                                                  "page with plots) or FILE.md.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object (the schema is in the "
@@ -190,14 +200,80 @@ def _engine(ctx: typer.Context, engine, model, quantize, threads=None):
         eng = make_engine(engine, model, quantize, threads=threads, no_weights=_notice_once, progress=bar,
                           notice=lambda m: err().print(Text(m, style="dim"), soft_wrap=True))
     if eng.name == "symbolic":
-        given = [name for name in MODEL_ONLY if name in ctx.params and ctx.get_parameter_source(name).name in (
-            "COMMANDLINE", "ENVIRONMENT")]
-        if given:
-            opts = ", ".join("--" + g.replace("_", "-") for g in given)
-            why = "" if engine == "symbolic" else " (no model weights were found)"
-            raise PhiflashError(f"{opts} only appl{'ies' if len(given) == 1 else 'y'} to the model, and the "
-                                f"symbolic engine answers here{why}")
+        _no_model_options(ctx, engine)
     return eng
+
+
+def _no_model_options(ctx: typer.Context, engine: str | None) -> None:
+    """The symbolic engine answers: an option that applies only to the model is a mistake, said so."""
+    given = [name for name in MODEL_ONLY if name in ctx.params and ctx.get_parameter_source(name).name in (
+        "COMMANDLINE", "ENVIRONMENT")]
+    if given:
+        opts = ", ".join("--" + g.replace("_", "-") for g in given)
+        why = "" if engine == "symbolic" else " (no model weights were found)"
+        raise PhiflashError(f"{opts} only appl{'ies' if len(given) == 1 else 'y'} to the model, and the "
+                            f"symbolic engine answers here{why}")
+
+
+def _ray_job(ctx: typer.Context, engine, model, quantize, params, max_tokens: int, samples: int):
+    """What each Ray actor runs, chosen here without loading the model (the actors load it, once each)."""
+    from .cluster import ModelJob, SolveJob
+
+    path = None if engine == "symbolic" else hub.find_model(model)
+    if path is None:
+        if engine == "phi":
+            raise PhiflashError("no model weights found: pass --model DIR, set PHIFLASH_MODEL, or run "
+                                "`phiflash download`")
+        if engine is None:
+            _notice_once("No model weights found, so the symbolic engine answers. Fetch the model with "
+                         "`phiflash download`.")
+        _no_model_options(ctx, engine)
+        return SolveJob()
+    return ModelJob(str(path.resolve()), quantize, params, max_tokens, samples)
+
+
+def _ray_options(ctx: typer.Context, ray: Optional[str], jobs: int) -> None:
+    """--actors and --actor-cpus need --ray; --jobs is for this machine's processes, --actors for the cluster's."""
+    given = {n for n in ("actors", "actor_cpus", "jobs") if ctx.get_parameter_source(n).name == "COMMANDLINE"}
+    if not ray and given & {"actors", "actor_cpus"}:
+        raise click_errors.UsageError("--actors and --actor-cpus apply with --ray ADDRESS")
+    if ray and "jobs" in given:
+        raise click_errors.UsageError("--jobs runs processes on this machine; with --ray, use --actors")
+    if ray:
+        from .cluster import NoRay, need_ray
+        try:
+            need_ray()
+        except NoRay as e:
+            raise click_errors.UsageError(str(e)) from None
+
+
+@contextlib.contextmanager
+def _ray_cluster(address: Optional[str]):
+    """Connected to the Ray cluster at `address` while the block runs (one started here is stopped after it);
+    nothing when address is None."""
+    if address is None:
+        yield
+        return
+    from . import cluster
+
+    started = cluster.connect(address)
+    try:
+        yield
+    finally:
+        if started:
+            cluster.disconnect()
+
+
+def _on_ray(job, tasks: list, actors: Optional[int], actor_cpus: Optional[int], on_record) -> None:
+    """Run `tasks` on the connected cluster's actors, a line on stderr saying how many."""
+    from . import cluster
+
+    cpus = actor_cpus or job.actor_cpus or cluster.node_cpus()
+    count = actors or max(1, cluster.cluster_cpus() // cpus)
+    err().print(Text(f"ray: {count} actor(s) of {cpus} CPU(s) on {cluster.describe()}", style="dim"),
+                soft_wrap=True)
+    cluster.run_on_ray(tasks, job, on_record, count, cpus,
+                       notice=lambda m: err().print(Text(m, style="yellow"), soft_wrap=True))
 
 
 class _Bar:
@@ -398,6 +474,7 @@ def batch(
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Solve again the problems whose earlier "
                                                                       "result is an error (others are kept).")]
     = False,
+    ray: RayAddress = None, actors: Actors = None, actor_cpus: ActorCpus = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (scores by subject and "
                                                  "level when the file has those columns).")] = False,
     report: Report = None,
@@ -418,8 +495,11 @@ def batch(
 
     items, warnings = B.read_problems(file)
     console = err()
+    _ray_options(ctx, ray, jobs)
     out_path, todo, records = _resume(items, warnings, file, out_file, retry_errors, console)
-    eng = _engine(ctx, engine, model, quantize, threads) if todo else None
+    params = _params(temperature, top_p, seed)
+    job = _ray_job(ctx, engine, model, quantize, params, max_tokens, samples) if ray and todo else None
+    eng = _engine(ctx, engine, model, quantize, threads) if todo and not ray else None
     writer = B.ResultWriter(out_path)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         TextColumn("{task.fields[acc]}"), console=console, transient=False)
@@ -438,11 +518,14 @@ def batch(
 
     interrupted = False
     try:
-        with progress:
-            if eng is not None and eng.name == "symbolic":
+        with _ray_cluster(ray if job else None), progress:
+            if job is not None:
+                tasks = todo if job.actor_cpus else [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+                _on_ray(job, tasks, actors, actor_cpus, on_record)
+            elif eng is not None and eng.name == "symbolic":
                 B.run_symbolic(todo, jobs, on_record)
             elif eng is not None:
-                B.run_phi(eng, todo, batch_size, _params(temperature, top_p, seed), max_tokens, on_record, samples)
+                B.run_phi(eng, todo, batch_size, params, max_tokens, on_record, samples)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -529,6 +612,7 @@ def _breakdowns(console: Console, s: dict, keys: tuple[str, ...], title: str, co
 @app.command(cls=Command)
 @user_errors
 def grade(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Answers: .csv or .jsonl with problem, answer, and optionally id, "
                                               "student, expected, subject, level.")],
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSONL (default "
@@ -537,6 +621,7 @@ def grade(
     report: Report = None, no_log: NoLog = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Grade again the rows whose earlier result "
                                                                       "is an error (others are kept).")] = False,
+    ray: RayAddress = None, actors: Actors = None, actor_cpus: ActorCpus = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ):
     """Grade given answers (a class's answer sheet, a model's outputs): each is checked against `expected` when
@@ -556,6 +641,7 @@ def grade(
 
     items, warnings = G.read_answers(file)
     console = err()
+    _ray_options(ctx, ray, jobs)
     out_path, todo, records = _resume(items, warnings, file, out_file, retry_errors, console)
     writer = B.ResultWriter(out_path)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -570,8 +656,12 @@ def grade(
 
     interrupted = False
     try:
-        with progress:
-            G.run_grading(todo, jobs, on_record)
+        with _ray_cluster(ray if ray and todo else None), progress:
+            if ray:
+                from .cluster import GradeJob
+                _on_ray(GradeJob(), G.chunks(todo), actors, actor_cpus, on_record)
+            else:
+                G.run_grading(todo, jobs, on_record)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -6,6 +6,7 @@ answer with the symbolic engine. The phi engine imports torch only when it is bu
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -327,9 +328,29 @@ def prepared_checkpoint(model_dir: Path, quantize: str | None, notice=None, prog
     cached = data_dir() / "models" / f"{model_dir.name}-{quantize}-{key}"
     if (cached / "config.json").exists():
         return cached
-    if notice:
-        notice(f"Quantizing {model_dir} to {quantize} once, into {cached}; later starts load that copy.")
-    return quantize_checkpoint(model_dir, cached, quantize, progress=progress)
+    with _exclusive(cached.with_name(cached.name + ".lock")):  # one writer per machine (Ray actors on one node)
+        if (cached / "config.json").exists():   # another process wrote it while this one waited
+            return cached
+        if notice:
+            notice(f"Quantizing {model_dir} to {quantize} once, into {cached}; later starts load that copy.")
+        return quantize_checkpoint(model_dir, cached, quantize, progress=progress)
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an advisory lock on `lock` (created if needed) while the block runs; released if the process dies."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; two writers there must not start at once
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def make_engine(name: str | None, model: str | None = None, quantize: str | None = None, dtype: str | None = None,
