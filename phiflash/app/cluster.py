@@ -38,39 +38,41 @@ def need_ray():
 
 
 # ---- what an actor does -------------------------------------------------------------------------------------------
-# A job is picklable: it travels to each actor, which calls setup(cpus) once and run(state, task) per task.
+# A job is picklable: it travels to each actor, which calls setup(cpus) once and run(state, task) per task. A task is
+# a list of rows; died(task, why) makes their error records.
 
 
 @dataclass(frozen=True)
 class SolveJob:
-    """batch with the symbolic engine: a task is one Item."""
+    """batch with the symbolic engine: a task is a few items (one each would spend more on Ray than on most
+    problems: MATH-500's median solve or refusal takes 2 ms)."""
     actor_cpus = 1   # CPUs an actor needs (None: a whole node's)
 
     def setup(self, cpus: int):
         return None
 
-    def run(self, state, item):
+    def run(self, state, items: list) -> list[dict]:
         from .batch import solve_symbolic
-        return [solve_symbolic(item)]
+        return [solve_symbolic(it) for it in items]
 
-    def died(self, item, why: str) -> list[dict]:
+    def died(self, items: list, why: str) -> list[dict]:
         from .batch import record_for
-        return [record_for(item, error=why)]
+        return [record_for(it, error=why) for it in items]
 
 
 @dataclass(frozen=True)
 class GradeJob:
-    """grade: a task is one chunk of rows of one problem (grading.chunks)."""
+    """grade: a task is rows of one problem (grading.chunks), graded together so the problem is solved once."""
     actor_cpus = 1
 
     def setup(self, cpus: int):
         return None
 
-    def run(self, state, rows):
+    def run(self, state, rows: list) -> list[dict]:
         from .grading import grade_chunk
         return grade_chunk(rows)
 
-    def died(self, rows, why: str) -> list[dict]:
+    def died(self, rows: list, why: str) -> list[dict]:
         from .grading import failed
         return [failed(it, why) for it in rows]
 
@@ -78,7 +80,7 @@ class GradeJob:
 @dataclass(frozen=True)
 class ModelJob(SolveJob):
     """batch with the model: each actor loads it once (quantized once per node, into that node's data directory)
-    with the CPUs Ray gave it as threads; a task is a list of up to --batch-size items, decoded together."""
+    with the CPUs Ray gave it as threads; a task is up to --batch-size items, decoded together."""
     model: str
     quantize: str | None
     params: object
@@ -90,14 +92,17 @@ class ModelJob(SolveJob):
         from .engines import make_engine
         return make_engine("phi", self.model, self.quantize, threads=max(1, cpus))
 
-    def run(self, engine, items):
+    def run(self, engine, items: list) -> list[dict]:
         from .batch import run_phi
         out: list[dict] = []
         run_phi(engine, items, len(items), self.params, self.max_tokens, out.append, self.samples)
         return out
 
-    def died(self, items, why: str) -> list[dict]:
-        return [r for it in items for r in SolveJob.died(self, it, why)]
+
+def chunked(rows: list, actors: int, most: int = 16) -> list[list]:
+    """Rows in tasks of up to `most`, at least ~8 tasks per actor so that the last ones still balance."""
+    size = max(1, min(most, len(rows) // max(1, 8 * actors)))
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
 
 
 class Worker:
@@ -296,7 +301,8 @@ def run_on_ray(tasks: list, job, on_record: Callable[[dict], None], actors: int,
 
 def _lost(e: Exception, actor, flying: dict, pool: Pool, todo: deque, job, on_record, notice) -> None:
     """An actor died. Its tasks that had finished are kept; of the others, the oldest was running (an actor runs its
-    tasks in order) and counts a death, the rest only waited. A task that killed TRIES actors becomes error records."""
+    tasks in order): its rows run again one per task, or a single row counts a death; the rest only waited. A row
+    that killed TRIES actors becomes an error record."""
     ray = pool.ray
     why = _cause(e)
     if notice:
@@ -312,6 +318,9 @@ def _lost(e: Exception, actor, flying: dict, pool: Pool, todo: deque, job, on_re
             unfinished.append((task, deaths))
     pool.lost(actor)
     for k, (task, deaths) in reversed(list(enumerate(unfinished))):
+        if k == 0 and len(task) > 1:   # which of its rows killed it is unknown: each runs again alone
+            todo.extendleft(([row], deaths) for row in reversed(task))
+            continue
         deaths += k == 0
         if deaths < TRIES:
             todo.appendleft((task, deaths))   # with no actor left, the run loop makes them error records

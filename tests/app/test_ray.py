@@ -266,38 +266,49 @@ def test_a_driver_killed_mid_run_resumes_without_duplicates(tmp_path, ray_addres
 
 @dataclass(frozen=True)
 class Faulty:
-    """A job whose task 'die' kills its actor every time, 'once' the first time only (a marker file says so)."""
+    """A job whose row 'die' kills its actor every time, 'once' the first time only (a marker file says so)."""
     marker: str
     actor_cpus = 1
 
     def setup(self, cpus):
         return None
 
-    def run(self, state, task):
-        if task == "die" or (task == "once" and not os.path.exists(self.marker)):
-            Path(self.marker).touch()
-            os._exit(1)
-        if task == "slow":
-            time.sleep(0.5)
-        if task == "bug":
-            raise ValueError("a bug in the task")
-        return [{"id": task}]
+    def run(self, state, rows):
+        out = []
+        for row in rows:
+            if row == "die" or (row == "once" and not os.path.exists(self.marker)):
+                Path(self.marker).touch()
+                os._exit(1)
+            if row == "slow":
+                time.sleep(0.5)
+            if row == "bug":
+                raise ValueError("a bug in the task")
+            out.append({"id": row})
+        return out
 
-    def died(self, task, why):
-        return [{"id": task, "error": why}]
+    def died(self, rows, why):
+        return [{"id": row, "error": why} for row in rows]
 
 
 @pytest.mark.slow
-def test_tasks_of_a_dead_actor_run_again_and_a_task_that_always_kills_is_an_error(tmp_path, ray_address):
+def test_rows_of_a_dead_actor_run_again_and_a_row_that_always_kills_is_an_error(tmp_path, ray_address):
     got: list[dict] = []
-    tasks = ["a", "once", "b", "die", "bug", "c", "d"]
+    tasks = [["a"], ["once"], ["b", "die", "c"], ["bug"], ["d", "e"], ["f"]]
     cluster.run_on_ray(tasks, Faulty(str(tmp_path / "m")), got.append, actors=2)
     by_id = {r["id"]: r for r in got}
-    assert sorted(by_id) == sorted(tasks) and len(got) == len(tasks)
+    assert sorted(by_id) == sorted(row for t in tasks for row in t) and len(got) == len(by_id)
+    # the task with 'die' was split after its first death: its other rows finished; 'once' ran again and finished
     assert {k for k, r in by_id.items() if r.get("error")} == {"die", "bug"}
     assert by_id["die"]["error"].startswith(f"the Ray actor running it died ({cluster.TRIES} time(s)): ")
     assert "ValueError: a bug in the task" in by_id["bug"]["error"]
     assert cpus_free()
+
+
+def test_rows_are_chunked_so_that_every_actor_gets_many_tasks():
+    rows = list(range(500))
+    tasks = cluster.chunked(rows, 2)
+    assert [r for t in tasks for r in t] == rows and max(map(len, tasks)) == 16 and len(tasks) >= 16
+    assert cluster.chunked(list(range(10)), 2) == [[k] for k in range(10)]   # few rows: one a task
 
 
 @pytest.mark.slow
@@ -306,5 +317,20 @@ def test_ctrl_c_stops_the_actors_it_started(tmp_path, ray_address):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        cluster.run_on_ray(["slow"] * 20, Faulty(str(tmp_path / "m")), interrupt, actors=2)
+        cluster.run_on_ray([["slow"]] * 20, Faulty(str(tmp_path / "m")), interrupt, actors=2)
     assert cpus_free(10)
+
+
+@pytest.mark.slow
+def test_ray_local_starts_a_cluster_for_the_run_and_leaves_nothing(tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_text("2x = 4\nx^2 = 9\nnot a problem at all\n")
+    before = set(Path("/tmp").glob("ray-*"))
+    env = dict(os.environ, PHIFLASH_NO_LOG="1", RAY_AUTH_MODE="disabled")
+    r = subprocess.run([sys.executable, "-m", "phiflash", "batch", str(f), "--engine", "symbolic", "--ray", "local",
+                        "--json"], env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)["summary"]   # stdout is the JSON alone: nothing of Ray's on it
+    assert (summary["problems"], summary["solved"], summary["refused"]) == (3, 2, 1)
+    assert len(records(tmp_path / "p.txt.results.jsonl")) == 3
+    assert set(Path("/tmp").glob("ray-*")) == before   # its session directory went with it
