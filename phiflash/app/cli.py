@@ -264,20 +264,20 @@ def _ray_cluster(address: Optional[str]):
             cluster.disconnect()
 
 
-def _on_ray(job, rows: list, actors: Optional[int], actor_cpus: Optional[int], on_record,
+def _on_ray(job, rows: list, actors: Optional[int], actor_cpus: Optional[int], on_record, console: Console,
             chunk: Optional[int] = None) -> None:
-    """Run `rows` on the connected cluster's actors (a line on stderr says how many) in tasks of `chunk` rows
-    (None: sized to the actors; 0: `rows` are the tasks already)."""
+    """Run `rows` on the connected cluster's actors in tasks of `chunk` rows (None: sized to the actors; 0: `rows`
+    are the tasks already). `console` (the progress bar's) says how many actors, and when one dies."""
     from . import cluster
 
     cpus = actor_cpus or job.actor_cpus or cluster.node_cpus()
     count = actors or max(1, cluster.cluster_cpus() // cpus)
     tasks = rows if chunk == 0 else cluster.chunked(rows, count) if chunk is None else \
         [rows[i:i + chunk] for i in range(0, len(rows), chunk)]
-    err().print(Text(f"ray: {count} actor(s) of {cpus} CPU(s) on {cluster.describe()}", style="dim"),
-                soft_wrap=True)
+    console.print(Text(f"ray: {count} actor(s) of {cpus} CPU(s) on {cluster.describe()}", style="dim"),
+                  soft_wrap=True)
     cluster.run_on_ray(tasks, job, on_record, count, cpus,
-                       notice=lambda m: err().print(Text(m, style="yellow"), soft_wrap=True))
+                       notice=lambda m: console.print(Text(m, style="yellow"), soft_wrap=True))
 
 
 class _Bar:
@@ -524,7 +524,7 @@ def batch(
     try:
         with _ray_cluster(ray if job else None), progress:
             if job is not None:
-                _on_ray(job, todo, actors, actor_cpus, on_record, batch_size if not job.actor_cpus else None)
+                _on_ray(job, todo, actors, actor_cpus, on_record, console, batch_size if not job.actor_cpus else None)
             elif eng is not None and eng.name == "symbolic":
                 B.run_symbolic(todo, jobs, on_record)
             elif eng is not None:
@@ -662,7 +662,7 @@ def grade(
         with _ray_cluster(ray if ray and todo else None), progress:
             if ray:
                 from .cluster import GradeJob
-                _on_ray(GradeJob(), G.chunks(todo), actors, actor_cpus, on_record, chunk=0)
+                _on_ray(GradeJob(), G.chunks(todo), actors, actor_cpus, on_record, console, chunk=0)
             else:
                 G.run_grading(todo, jobs, on_record)
     except KeyboardInterrupt:
