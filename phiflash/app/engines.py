@@ -328,7 +328,7 @@ def prepared_checkpoint(model_dir: Path, quantize: str | None, notice=None, prog
     cached = data_dir() / "models" / f"{model_dir.name}-{quantize}-{key}"
     if (cached / "config.json").exists():
         return cached
-    with _exclusive(cached.with_name(cached.name + ".lock")):  # one writer per machine (Ray actors on one node)
+    with _exclusive(data_dir() / "locks" / f"{cached.name}.lock"):  # one writer per machine (Ray actors on a node)
         if (cached / "config.json").exists():   # another process wrote it while this one waited
             return cached
         if notice:
