@@ -120,7 +120,37 @@ def plain(obj) -> str:
     s = re.sub(r"\blog\(", "ln(", s)  # SymPy's log is ln: a bare log would read back two ways (readings.py)
     s = re.sub(r"\bI\b", "i", s)
     s = re.sub(r"\bE\b", "e", s)
-    return s.replace("oo", "∞")
+    return _as_written(s.replace("oo", "∞"))
+
+
+def _e_powers(s: str) -> str:
+    """exp(x) → e^x, exp(2*x) → e^(2*x); one raised to a power stays exp(x)^(1/4) (e^x^(1/4) reads two ways)."""
+    out, i = [], 0
+    for m in re.finditer(r"\bexp\(", s):
+        if m.start() < i:
+            continue
+        depth, j = 0, m.end() - 1
+        for j in range(m.end() - 1, len(s)):
+            depth += {"(": 1, ")": -1}.get(s[j], 0)
+            if depth == 0:
+                break
+        inner = s[m.end():j]
+        if s[j + 1:j + 2] == "^":
+            continue
+        atom = re.fullmatch(r"\d+|[a-zA-Z]", inner)
+        out += [s[i:m.start()], f"e^{inner}" if atom else f"e^({_e_powers(inner)})"]
+        i = j + 1
+    return "".join(out) + s[i:]
+
+
+def _as_written(s: str) -> str:
+    """SymPy's output as people write it: 2x, 2(x + 1), 2√3, √(x + 1), e^x, e^(2x); any other product with a dot,
+    2·4 and x·y (a number after ^, √ or a decimal point keeps its dot: 10^2·x is not 10^(2x), √2·x not √(2x))."""
+    s = _e_powers(s)
+    s = re.sub(r"\bsqrt\((\d+|[a-zA-Z])\)", r"√\1", s)
+    s = re.sub(r"\bsqrt\(", "√(", s)
+    s = re.sub(r"(?<![\w.^√])(\d+)\*(?=[a-zA-Z(√])", r"\1", s)
+    return s.replace("*", "·")
 
 
 _REL = {sp.Eq: "=", sp.Ne: "≠", sp.Lt: "<", sp.Le: "≤", sp.Gt: ">", sp.Ge: "≥"}

@@ -167,7 +167,7 @@ def test_check_exit_status(args, code, word):
 def test_check_json():
     r = run("check", "3x^2+4x+5=1", "x = 2", "--json")
     obj = json.loads(r.stdout)
-    assert r.exit_code == 1 and obj["verdict"] == "wrong" and "sqrt(2)" in obj["expected"]
+    assert r.exit_code == 1 and obj["verdict"] == "wrong" and "2√2" in obj["expected"]
 
 
 # ---- batch -------------------------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def test_progress_moves_the_ladder_to_the_next_step():
     ("integrate x^3", "3x^2", "the derivative of the integrand"),
     ("integrate x^3", "x^4", "divides by the new exponent"),
     ("integrate x^2 from 0 to 3", "-9", "F(upper) − F(lower)"),
-    ("integrate x e^x", "x e^x", "the derivative of your answer is x*exp(x) + exp(x), but the integrand is"),
+    ("integrate x e^x", "x e^x", "the derivative of your answer is x·e^x + e^x, but the integrand is"),
     ("integrate x^2", "x^2/2", "the derivative of your answer is x, but the integrand is x^2"),
     ("2x = 6", "x = 1/3", "reciprocal"),
     ("What is the remainder when 100 is divided by 7?", "3", "arithmetic slip"),

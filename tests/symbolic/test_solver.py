@@ -5,6 +5,8 @@ import time
 
 import pytest
 import sympy as sp
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from phiflash.symbolic.parse import ParseError
 from phiflash.symbolic.problem import parse_problem
@@ -170,7 +172,11 @@ def test_steps_read_like_a_teachers():
     """Issue 23, item 5: Eq(2*x - 8, 0) in steps[].plain, "subtract -8", a rule said twice, the divisor count's
     factorization shown as 360, "(Python's exact integers)", and a check that only repeated the roots."""
     steps = [s.to_dict() for s in solve_problem("2x + 3 = 11").steps]
-    assert steps[0]["plain"] == "2*x - 8 = 0" and not any("Eq(" in (s["plain"] or "") for s in steps)
+    assert steps[0]["plain"] == "2x - 8 = 0" and not any("Eq(" in (s["plain"] or "") for s in steps)
+    # products as people write them, in steps and answers alike
+    assert solve_problem("simplify 2*x + 3*x").steps[0].to_dict()["plain"] == "5x"
+    assert solve_problem("x^2 = 8").answer_text == "x = -2√2, x = 2√2"
+    assert solve_problem("differentiate x e^x").answer_text == "(x + 1)·e^x"
     assert "add 8 and divide by 2" in steps[1]["text"]
     assert steps[-1]["text"].startswith("Check by substituting each root: x = 4:") and "= 11" in steps[-1]["text"]
     parts = [s.text for s in solve_problem("integrate x*e^x").steps]
@@ -179,3 +185,32 @@ def test_steps_read_like_a_teachers():
         "Prime factorization: 360 = 2³ · 3² · 5"
     big = solve_problem("What is the remainder when 123456789012345 is divided by 7?")
     assert not any("Python" in s.text for s in big.steps)
+
+
+_x, _y = sp.symbols("x y")
+_atoms = st.sampled_from([_x, _y, sp.Integer(2), sp.Integer(3), sp.Integer(10), sp.Rational(1, 2), sp.pi, sp.E, sp.I,
+                          sp.sqrt(2)])
+
+
+def _grow(children):
+    return st.one_of(
+        st.tuples(children, children).map(lambda t: t[0] * t[1]),
+        st.tuples(children, children).map(lambda t: t[0] + t[1]),
+        st.tuples(children, st.sampled_from([2, 3, -1, sp.Rational(1, 2)])).map(lambda t: t[0] ** t[1]),
+        children.map(sp.exp), children.map(sp.sqrt), children.map(sp.sin),
+        st.tuples(children, children).map(lambda t: sp.Mul(t[0], t[1], evaluate=False)))
+
+
+@settings(max_examples=300)
+@given(st.recursive(_atoms, _grow, max_leaves=6))
+def test_plain_text_reads_back_as_the_same_expression(e):
+    """plain() writes 2x, 2·4, 2√3 and e^x, never SymPy's *: phiflash's parser reads each back to the same value."""
+    from phiflash.symbolic.parse import parse_math
+    from phiflash.symbolic.solver import plain
+    assume(not e.has(sp.zoo, sp.nan, sp.oo))
+    text = plain(e)
+    assert "*" not in text
+    (back,) = parse_math(text)
+    for point in ({_x: sp.Rational(7, 10), _y: sp.Rational(-13, 10)}, {_x: sp.Rational(19, 10), _y: sp.Rational(2, 5)}):
+        a, b = sp.N(e.subs(point), 30), sp.N(back.subs(point), 30)
+        assert abs(a - b) <= 1e-20 * (1 + abs(a)), (text, a, b)
