@@ -276,6 +276,31 @@ def _multiples(p) -> Solution:
     return Solution(p, sp.Integer(answer), steps, check="formula and listing")
 
 
+def _range_sum(p) -> Solution:
+    """The integers lo..hi (all, or the odd or the even ones) added: count × (first + last)/2, checked by adding
+    them one by one (up to ten million), or for all integers by T(hi) − T(lo − 1) with T(n) = n(n + 1)/2."""
+    lo, hi = (int(v) for v in p.items)
+    step = 1 if p.pick == "all" else 2
+    first = lo if step == 1 or (lo % 2 == 1) == (p.pick == "odd") else lo + 1
+    last = hi if step == 1 or (hi % 2 == 1) == (p.pick == "odd") else hi - 1
+    count = max(0, (last - first) // step + 1)
+    total = count * (first + last) // 2
+    which = "integers" if step == 1 else f"{p.pick} integers"
+    steps = [Step(f"The {which} from {lo} to {hi} run from {first} to {last} in steps of {step}: {count} of them"),
+             Step("Their sum: count × (first + last)/2", sp.Integer(total))]
+    if hi - lo <= 10 ** 7:
+        if sum(range(first, last + 1, step)) != total:
+            raise SolveError("the sum failed its check")
+        steps.append(Step("Check: adding them one by one gives the same"))
+    elif step == 1:
+        if hi * (hi + 1) // 2 - (lo - 1) * lo // 2 != total:
+            raise SolveError("the sum failed its check")
+        steps.append(Step("Check: 1 + 2 + … + n = n(n + 1)/2, so the sum is T(hi) − T(lo − 1), the same"))
+    else:
+        raise SolveError("too many numbers to check the sum by adding them")
+    return Solution(p, sp.Integer(total), steps, check="formula and adding")
+
+
 def _digit_sum(p) -> Solution:
     """The digits of a whole number or a terminating decimal, summed; checked by peeling digits off with % 10."""
     v = p.expr
@@ -304,7 +329,7 @@ def _digit_sum(p) -> Solution:
 HANDLERS = {"remainder": _remainder, "divisors": _divisors, "gcd": _gcd_lcm, "lcm": _gcd_lcm, "base": _base,
             "discriminant": _discriminant, "series": _series, "sequence": _sequence, "digitsum": _digit_sum,
             "multiples": _multiples, "inverse": _inverse, "polydiv": _polydiv,
-            "arrangements": _arrangements, "chance": _chance}
+            "arrangements": _arrangements, "chance": _chance, "rangesum": _range_sum}
 
 
 # ---- sums written with … ----------------------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def normalise(text: str, latex: bool = False) -> str:
     # 0.666... and 0.1(6)... are repeating decimals when the digits show their cycle at least twice
     s = re.sub(r"(?<![\w.])(\d*)\.(\d+)(?:\.\.\.|…)", _dotted_repeating, s)
     s = s.replace("$", " ").replace("%", "/100").replace("...", " … ")
+    s = _arithmetic_words(s)
     s = _plus_minus(s)
     s = _digit_groups(s)
     # \cos^{-1} x and sin^-1(x) are the inverse functions, never 1/cos x (the competition and calculator notation)
@@ -168,6 +169,8 @@ def normalise(text: str, latex: bool = False) -> str:
     # log bases before numerals in bases: \log_28 is log base 2 of 8; log10(x), log_2(x)
     s = re.sub(r"(?<![A-Za-z\\])log_?\{?(\d+)\}?(?=\s*\()", r"logbase(\1)", s)
     s = re.sub(r"(?<![A-Za-z\\])log(10|2)(?=\s*\()", r"logbase(\1)", s)
+    # log_2 8 and log_{10} x typed without parentheses: the base's subscript, then the argument
+    s = re.sub(r"(?<![A-Za-z\\])log_\{?(\d+)\}?\s+(?=[\w(√])", r"logbase(\1) ", s)
     s = re.sub(r"\b(\d+)\s+choose\s+(\d+)\b", r"binomial(\1,\2)", s, flags=re.IGNORECASE)
     if re.search(r"\d[eE][-+]?\d", s):
         raise ParseError("scientific notation like 1e-3 is ambiguous here: write 10^(-3) or 0.001")
@@ -180,6 +183,18 @@ def normalise(text: str, latex: bool = False) -> str:
     else:  # in plain text braces are set brackets, except the LaTeX-style group of an exponent: 2^{10}
         s = _exponent_groups(s).replace("{", " SETOPEN ").replace("}", " SETCLOSE ")
     s = s.replace("**", "^").replace("≤", "<=").replace("≥", ">=").replace("=<", "<=").replace("=>", ">=")
+    return s
+
+
+_ARITHMETIC_WORDS = [(r"plus\s+or\s+minus", "±"), (r"divided\s+by", "/"), (r"multiplied\s+by", "*"),
+                     (r"times", "*"), (r"plus", "+"), (r"minus", "-")]
+
+
+def _arithmetic_words(s: str) -> str:
+    """'7 divided by 2', '3 times 4', '5 plus 1', '9 minus 2' as the operators they name ('minus' must never read
+    as m·i·ν·s). LaTeX's \\times keeps its backslash and is read as LaTeX."""
+    for words, op in _ARITHMETIC_WORDS:
+        s = re.sub(rf"(?<![\\\w]){words}(?!\w)", f" {op} ", s, flags=re.IGNORECASE)
     return s
 
 

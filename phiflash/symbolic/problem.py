@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .parse import ENGLISH, ParseError, parse_math, parse_one
+from .parse import ENGLISH, UNREAD_MATH, ParseError, parse_math, parse_one
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ _TAIL = r"\s*[.?]*\s*$"  # not '!': "What is 5!" is a factorial
 _PATTERNS = [
     ("system", rf"^(?:please\s+)?solve\s+(?:the\s+)?(?:system|equations)\s*(?:of\s+equations)?\s*:?\s*"
                rf"(?P<body>.+?){_TAIL}"),
+    ("system", rf"^(?:the\s+)?system(?:\s+of\s+equations)?\s*:\s*(?P<body>.+?){_TAIL}"),   # system: x+y=3, x-y=1
     ("derivative", rf"^(?:find\s+|compute\s+|what\s+is\s+)?(?:the\s+)?(?P<nth>second\s+|2nd\s+|third\s+|3rd\s+)?"
                    rf"derivative\s+of\s+(?P<body>.+?){_WRT}{_TAIL}"),
     ("derivative", rf"^differentiate\s+(?P<body>.+?){_WRT}{_TAIL}"),
@@ -152,7 +153,8 @@ _KNOWN = re.compile(r"\\[A-Za-z]+|\b(?:sin|cos|tan|cot|sec|csc|asin|acos|atan|ar
 
 
 def _has_english(text: str) -> bool:
-    rest = _KNOWN.sub(lambda m: m.group(0) if m.group(0).lower() in ENGLISH else " ", text)
+    """Words beyond math names: the sentence reader's to read. 'mod' counts (17 mod 5 is a remainder task)."""
+    rest = _KNOWN.sub(lambda m: m.group(0) if m.group(0).lower() in ENGLISH | UNREAD_MATH else " ", text)
     return bool(_ENGLISH_WORD.search(rest))
 
 

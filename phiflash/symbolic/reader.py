@@ -178,6 +178,9 @@ _PHRASES: list[tuple[str, str]] = [
     ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
     ("multiples", rf"(?:{_WHAT} )?the (?P<pick>sum) of (?:all )?(?:of )?the (?P<pos>positive )?multiples of {A} "
                   rf"(?:that are )?(?P<how>between|less than) {B}(?: and (?P<c>{_ATOM}+?))?"),
+    ("rangesum", rf"(?:{_WHAT} )?the sum of (?:all )?(?:of )?(?:the )?(?P<par>odd |even )?(?:positive )?"
+                 rf"(?:integers|whole numbers|natural numbers|numbers) from {B} (?:to|through) (?P<c>{_ATOM}+?)"
+                 rf"(?:,? inclusive)?"),
     ("multiples", rf"how many (?P<pos>positive )?multiples of {A} are (?:there )?(?P<how>between|less than) {B}"
                   rf"(?: and (?P<c>{_ATOM}+?))?"),
     ("power", rf"(?:to )?what power (?:must|should) {A} be raised to (?:get|give|equal|make) {B}"),
@@ -244,7 +247,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{_WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
-    ("value", r"(?:write|express|convert) (?P<a>\u27e6\d+\u27e7)"),
+    ("value", rf"(?:write|express|convert) {A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the expression)?\s*:?\s*{A}"),
     ("factor", rf"(?:completely )?factor(?: completely)?(?: the expression)?\s*:?\s*{A}"),
     ("value", rf"(?:{_WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"
@@ -402,6 +405,11 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         if between and g.get("pos") and lo < 0:
             raise ParseError("positive multiples between a negative number and another are not read yet")
         return Problem(text, "multiples", (k, lo, hi), pick="sum" if g.get("pick") else "count")
+    if kind == "rangesum":  # the sum of the (odd / even) integers from lo to hi
+        lo, hi = _integer(s.restore(g["b"])), _integer(s.restore(g["c"]))
+        if hi < lo:
+            raise ParseError("read for a range from a smaller number to a larger one")
+        return Problem(text, "rangesum", (lo, hi), pick=(g.get("par") or "all").strip())
     if kind == "power":  # what power of a is b: the x with a^x = b
         a, b = _number(s.restore(g["a"])), _number(s.restore(g["b"]))
         if not (a.is_positive and a != 1 and b.is_positive):

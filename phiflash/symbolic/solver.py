@@ -345,6 +345,17 @@ def each_reading(text: str, solve_one) -> Solution:
 def _each_reading(text: str, solve_one) -> Solution:
     base = current()
     found = all_readings(lambda: solve_one(parse_problem(text)))
+    # digit groups read as a list that then make no problem ('15% of 1,200' as "15% of 1, 200") are no reading of
+    # it: the others decide, and the answer says which was dropped. Other notations keep every reading (a power
+    # tower too large to compute is still a reading, so 9^9^9^9 stays a question).
+    unread = [(f, r) for f, r in found if isinstance(r, ParseError) and _lists_digit_groups(f)]
+    if unread and len(unread) < len(found):
+        question = ask([f for f, _ in found], base)
+        found = [(f, r) for f, r in found if not isinstance(r, ParseError)]
+        dropped = ", ".join(label_of(f, base) for f, _ in unread)
+        if len(found) == 1 and isinstance(found[0][1], Solution):
+            found[0][1].notes.append(f"{question}: read as {label_of(found[0][0], base)}, since as {dropped} it is "
+                                     "not a problem")
     if len(found) == 1:
         if isinstance(found[0][1], Exception):
             raise found[0][1]
@@ -360,6 +371,10 @@ def _each_reading(text: str, solve_one) -> Solution:
         raise found[0][1]
     told = "; ".join(f"as {lab}: {out}" for lab, out in zip(labels, outcomes))
     raise Ambiguous(f"{question}, and the answers differ ({told}): which did you mean?", maps, labels)
+
+
+def _lists_digit_groups(forced_map: dict) -> bool:
+    return any(isinstance(k, tuple) and k[0] == "digit groups" and v == 1 for k, v in forced_map.items())
 
 
 def exact(expr):

@@ -1,0 +1,82 @@
+"""Everyday phrasings the engine refused or misread (issue 23's list), as families with generated numbers: words
+for the operations, log_b n typed without parentheses, a mod n, a labelled system, the sum of a range of integers,
+"express p/q as a decimal", and a thousands separator that only one reading can use."""
+
+from __future__ import annotations
+
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from phiflash.symbolic.parse import parse_math
+from phiflash.symbolic.solver import solve_problem
+from phiflash.symbolic.verify import VERIFIED, check_answer
+
+ints = st.integers(min_value=1, max_value=999)
+OPS = {"plus": sp.Add, "minus": lambda a, b: a - b, "times": sp.Mul, "multiplied by": sp.Mul,
+       "divided by": lambda a, b: sp.Rational(a, b)}
+
+
+@given(ints, st.sampled_from(sorted(OPS)), ints, st.sampled_from(["What is {}?", "{}", "Compute {}.",
+                                                                  "Calculate {}"]))
+def test_operations_in_words(a, word, b, frame):
+    """'minus' was read as m·i·ν·s and 'divided' was an unknown word."""
+    sentence = frame.format(f"{a} {word} {b}")
+    sol = solve_problem(sentence)
+    assert sol.answer == OPS[word](sp.Integer(a), sp.Integer(b)) and sol.check
+
+
+def test_words_stay_words_where_they_are_not_operations():
+    assert parse_math(r"3 \times 4") == [12]                       # LaTeX keeps its \times
+    assert parse_math("x minus y") == [sp.Symbol("x") - sp.Symbol("y")]
+    assert check_answer("plus or minus 3", "x^2 = 9").status == VERIFIED
+
+
+@given(st.integers(2, 10), st.integers(0, 6), st.sampled_from(["log_{b} {n}", "log_{{{b}}} {n}", "log_{b}({n})",
+                                                               "What is log_{b} {n}?"]))
+def test_log_with_a_subscript_base(b, k, frame):
+    assert solve_problem(frame.format(b=b, n=b ** k)).answer == k
+
+
+@given(st.integers(0, 10 ** 6), st.integers(1, 500), st.sampled_from(["{a} mod {n}", "{a} modulo {n}",
+                                                                     "What is {a} mod {n}?"]))
+def test_a_mod_n_is_the_remainder(a, n, frame):
+    assert solve_problem(frame.format(a=a, n=n)).answer == a % n
+
+
+@given(st.integers(-9, 9), st.integers(-9, 9), st.integers(1, 5), st.integers(1, 5),
+       st.sampled_from(["system: {e1}, {e2}", "System of equations: {e1}; {e2}", "the system: {e1}, {e2}"]))
+def test_a_labelled_system(x, y, p, q, frame):
+    e1, e2 = f"{p}x + y = {p * x + y}", f"x - {q}y = {x - q * y}"
+    sol = solve_problem(frame.format(e1=e1, e2=e2))
+    X, Y = sp.symbols("x y")
+    assert sol.kind == "system" and sol.answer == [{X: x, Y: y}]
+
+
+@given(st.integers(-500, 500), st.integers(0, 500), st.sampled_from(["", "odd ", "even "]),
+       st.sampled_from(["Find the sum of all {w}integers from {a} to {b}.", "What is the sum of the {w}integers from "
+                        "{a} through {b}?", "Compute the sum of all the {w}numbers from {a} to {b}, inclusive."]))
+def test_the_sum_of_a_range_of_integers(a, span, parity, frame):
+    b = a + span
+    want = sum(n for n in range(a, b + 1) if not parity or (n % 2 == 1) == (parity == "odd "))
+    sol = solve_problem(frame.format(w=parity, a=a, b=b))
+    assert sol.answer == want and sol.check
+    assert any(s.text.startswith("Check: adding them one by one") for s in sol.steps)
+
+
+@given(st.integers(1, 999), st.integers(0, 4), st.integers(0, 4),
+       st.sampled_from(["Express {f} as a decimal.", "Write {f} as a decimal", "Convert {f} to a decimal."]))
+def test_a_fraction_as_a_decimal(p, i, j, frame):
+    q = 2 ** i * 5 ** j
+    sol = solve_problem(frame.format(f=f"{p}/{q}"))
+    assert sp.Rational(sol.answer_text) == sp.Rational(p, q) and "/" not in sol.answer_text
+
+
+@given(st.integers(1, 99), st.integers(1, 999), st.integers(0, 999))
+def test_a_thousands_separator_that_only_one_reading_can_use(pct, thousands, rest):
+    """'15% of 1,200' asked whether 1,200 was a list; as a list it is no problem at all, so it is 1200, and said."""
+    n = thousands * 1000 + rest
+    sol = solve_problem(f"{pct}% of {thousands},{rest:03d}")
+    assert sol.answer == sp.Rational(pct * n, 100)
+    if rest >= 100:   # '1,000' has no list reading to drop ('000' is no number as written)
+        assert any("read as" in note and "not a problem" in note for note in sol.notes)
