@@ -226,6 +226,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("decimal", rf"(?:write|convert|express) {A} (?:as|to) a (?:terminating )?decimal"),
     ("decimal", rf"(?:what is )?{A} expressed as a decimal"),
     ("rationalize", rf"rationalize the denominator(?: of)?:? {A}"),
+    ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{_WHAT}|what is|"
+              rf"what's)(?: the value of)?(?: the expression)? {A}(?: equal to)?"),
     ("define", rf"(?:if|let|given) (?P<defs>.+?)[,.;] (?:then )?(?:{_WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
@@ -515,6 +517,8 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
     if kind in ("decimal", "rationalize"):
         v = _number(s.restore(g["a"]))
         return Problem(text, "evaluate", (v,), form="decimal" if kind == "decimal" else "radical")
+    if kind == "given":   # equations and conditions, then an expression in their unknowns (given.py)
+        return _given(text, g["defs"], g["a"], s)
     if kind == "define":
         op = _OPERATOR_DEF.fullmatch(s.restore(g["defs"]).strip())
         if op:  # "a ⋆ b = 9a + 2b − ab + 5": an operation the problem defines, applied to numbers
@@ -588,6 +592,35 @@ _ORDINALS = {w: i + 1 for i, w in enumerate(
     "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())} | {
     "thirtieth": 30, "fortieth": 40, "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80,
     "ninetieth": 90, "hundredth": 100, "thousandth": 1000}
+
+
+_JOIN = r"\s*(?:[,;.]\s*)?(?:(?:and|then)\s+)?"
+_FUNCTION_DEF = re.compile(r"\s*[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)\s*=")
+
+
+def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
+    """'⟦0⟧ and ⟦1⟧' (or typed: 'x+y=4 and xy=3'), each an equation or a condition (≠, <, ≤, >, ≥), and the
+    expression asked for, which must use their unknowns. Function or operation definitions are not read here."""
+    defs = re.sub(r"^that\s+", "", defs.strip())
+    if _SLOT_RE.search(defs):
+        if not re.fullmatch(rf"⟦\d+⟧(?:{_JOIN}⟦\d+⟧)*", defs):
+            raise ParseError("read as equations joined by 'and' or commas")
+        parts = [s.math[int(k)] for k in _SLOT_RE.findall(defs)]
+    else:
+        parts = [t for t in re.split(r"\s*(?:,|;)?\s+and\s+|\s*[,;]\s*", defs) if t.strip()]
+    items = []
+    for part in parts:
+        if _FUNCTION_DEF.match(part) or _OPERATOR_DEF.fullmatch(part):
+            raise ParseError("a definition, not an equation")
+        read = parse_math(part, latex=True)
+        if len(read) != 1 or not isinstance(read[0], (sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge)):
+            raise ParseError(f"expected an equation or a condition, got {part!r}")
+        items.append(read[0])
+    unknowns = set().union(*(e.free_symbols for e in items if isinstance(e, sp.Eq)))
+    target = _one(s.restore(asked))
+    if not target.free_symbols or not target.free_symbols <= unknowns:
+        raise ParseError("the value asked for must be an expression in the equations' unknowns")
+    return Problem(text, "given", tuple(items), target=target)
 
 
 def _ordinal(text: str) -> int:

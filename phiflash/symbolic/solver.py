@@ -235,6 +235,7 @@ def memo():
 def solve_problem(problem: Problem | str) -> Solution:
     """Solve in this process (no time limit); see `solve` for the limited version."""
     from .arith import HANDLERS  # the number tasks; arith builds on this module's Solution and Step
+    from .given import solve_given
 
     if isinstance(problem, str) and _MEMO is not None:
         key = (problem, frozenset(current().items()))
@@ -250,7 +251,7 @@ def solve_problem(problem: Problem | str) -> Solution:
         return each_reading(problem, solve_problem)
     handler = {"equation": _equation, "system": _system, "inequality": _inequality, "derivative": _derivative,
                "integral": _integral, "limit": _limit, "simplify": _simplify, "expand": _expand,
-               "factor": _factor, "evaluate": _evaluate, **HANDLERS}[problem.kind]
+               "factor": _factor, "evaluate": _evaluate, "given": solve_given, **HANDLERS}[problem.kind]
     sol = handler(problem)
     if problem.kind == "equation" and (problem.target is not None or problem.pick or problem.domain is not None):
         sol = _refine(sol)

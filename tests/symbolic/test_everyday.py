@@ -4,10 +4,12 @@ for the operations, log_b n typed without parentheses, a mod n, a labelled syste
 
 from __future__ import annotations
 
+import pytest
 import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from phiflash.errors import PhiflashError
 from phiflash.symbolic.parse import parse_math
 from phiflash.symbolic.solver import solve_problem
 from phiflash.symbolic.verify import VERIFIED, check_answer
@@ -80,3 +82,47 @@ def test_a_thousands_separator_that_only_one_reading_can_use(pct, thousands, res
     assert sol.answer == sp.Rational(pct * n, 100)
     if rest >= 100:   # '1,000' has no list reading to drop ('000' is no number as written)
         assert any("read as" in note and "not a problem" in note for note in sol.notes)
+
+
+# ---- "If EQUATIONS, what is EXPR" (given.py) ------------------------------------------------------------------------
+
+X, Y = sp.symbols("x y")
+FRAMES = ["If ${e1}$ and ${e2}$, what is ${t}$?", "Given that ${e1}$ and ${e2}$, find ${t}$.",
+          "If {e1} and {e2}, what is the value of {t}?", "Suppose ${e1}$, ${e2}$. Compute ${t}$."]
+TARGETS = {"x + y": X + Y, "x y": X * Y, "x^2 - y^2": X ** 2 - Y ** 2, "3x - 2y": 3 * X - 2 * Y, "y": Y}
+
+
+@given(st.integers(-9, 9), st.integers(-9, 9), st.integers(1, 6), st.integers(1, 6), st.sampled_from(sorted(TARGETS)),
+       st.sampled_from(FRAMES))
+def test_a_linear_system_and_an_expression_of_its_unknowns(x, y, p, q, target, frame):
+    e1, e2 = f"{p}x + y = {p * x + y}", f"x - {q}y = {x - q * y}"
+    sol = solve_problem(frame.format(e1=e1, e2=e2, t=target))
+    assert sol.answer == TARGETS[target].subs({X: x, Y: y}) and sol.check
+    assert sol.steps[-1].text.startswith("Check: each solution satisfies every equation")
+
+
+@given(st.integers(-12, 12), st.integers(-30, 30), st.sampled_from(["x^2 + y^2", "x^3 + y^3", "(x - y)^2"]))
+def test_symmetric_expressions_from_a_sum_and_a_product(s, p, target):
+    """x + y = s and xy = p fix x² + y² = s² − 2p and x³ + y³ = s³ − 3ps at both (complex) solutions."""
+    want = {"x^2 + y^2": s * s - 2 * p, "x^3 + y^3": s ** 3 - 3 * p * s, "(x - y)^2": s * s - 4 * p}[target]
+    sol = solve_problem(f"If $x + y = {s}$ and $xy = {p}$, what is the value of ${target}$?")
+    assert sol.answer == want
+
+
+@pytest.mark.parametrize("problem,reason", [
+    ("If $x^2 = 9$, what is $x$?", "differs between the solutions"),             # ±3: never a pick
+    ("If $a*b=a^2+ab-b^2$, find $3*2$.", None),                                   # an operation, not an equation
+    ("Given $ab+bc+cd+da = 30$ and $b+d = 5$, find $a+c$.", "infinitely many"),   # not all solutions listable
+    ("If $2^{3x} = 7$, evaluate $8^{x+1}$.", "not polynomial"),
+    ("If $x + y = 3$, what is $x$?", "not fixed"),
+])
+def test_what_the_equations_do_not_settle_is_refused(problem, reason):
+    with pytest.raises(PhiflashError) as e:
+        solve_problem(problem)
+    assert reason is None or reason in str(e.value)
+
+
+@given(st.integers(1, 9))
+def test_conditions_pick_the_solutions(k):
+    assert solve_problem(f"If $x > 0$ and $x^2 = {k * k}$, what is $x$?").answer == k
+    assert solve_problem(f"If $x^2 - {k}x = 0$ and $x \\neq 0$, what is the value of $x$?").answer == k
