@@ -617,6 +617,8 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
             raise ParseError(f"expected an equation or a condition, got {part!r}")
         items.append(read[0])
     unknowns = set().union(*(e.free_symbols for e in items if isinstance(e, sp.Eq)))
+    if len(items) == 1 and len(unknowns) == 1:   # one equation in one unknown: the equation solver's (solve_for)
+        raise ParseError("one equation in one unknown")
     target = _one(s.restore(asked))
     if not target.free_symbols or not target.free_symbols <= unknowns:
         raise ParseError("the value asked for must be an expression in the equations' unknowns")

@@ -126,3 +126,10 @@ def test_what_the_equations_do_not_settle_is_refused(problem, reason):
 def test_conditions_pick_the_solutions(k):
     assert solve_problem(f"If $x > 0$ and $x^2 = {k * k}$, what is $x$?").answer == k
     assert solve_problem(f"If $x^2 - {k}x = 0$ and $x \\neq 0$, what is the value of $x$?").answer == k
+
+
+@given(st.integers(2, 9), st.integers(1, 5))
+def test_one_equation_in_one_unknown_stays_with_the_equation_solver(b, k):
+    """'If 2^8 = 4^x, what is x?' is no system: it keeps the equation solver, which reads exponentials."""
+    assert solve_problem(f"If ${b}^{{{k}}} = x$, what is $x$?").answer == b ** k
+    assert solve_problem(f"If ${b ** k} = {b}^x$, what is the value of $x$?").answer == k
