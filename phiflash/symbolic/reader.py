@@ -228,7 +228,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("rationalize", rf"rationalize the denominator(?: of)?:? {A}"),
     ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{_WHAT}|what is|"
               rf"what's)(?: the value of)?(?: the expression)? {A}(?: equal to)?"),
-    ("define", rf"(?:if|let|given) (?P<defs>.+?)[,.;] (?:then )?(?:{_WHAT}|what is)(?: the value of)? {A}"),
+    ("define", rf"(?:if|let|given) (?P<defs>.+?)[,.;]? (?:then )?(?:{_WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
@@ -250,8 +250,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{_WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
     ("value", rf"(?:write|express|convert) {A}"),
-    ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the expression)?\s*:?\s*{A}"),
-    ("factor", rf"(?:completely )?factor(?: completely)?(?: the expression)?\s*:?\s*{A}"),
+    ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
+    ("factor", rf"(?:completely )?factor(?: completely)?(?: the (?:following )?expression)?\s*:?\s*{A}"),
     ("value", rf"(?:{_WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"
               rf"(?: in \S+)?\s*:?\s*{A}"),
     ("value", rf"what is the value of {A}"),

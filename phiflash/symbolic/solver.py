@@ -35,9 +35,16 @@ class Step:
     math: sp.Basic | None = None
 
     def to_dict(self) -> dict:
+        if "_shown" in self.__dict__:   # written where it was made (see __getstate__)
+            return dict(self.__dict__["_shown"])
         m = self.math
         return {"text": self.text, "latex": latex(m) if m is not None else None,
                 "plain": plain(m) if m is not None else None, "pretty": pretty(m) if m is not None else None}
+
+    def __getstate__(self) -> dict:
+        # a solve under a time limit runs in a child process; SymPy rebuilds unpickled expressions by evaluating
+        # them (15(3x + 2) arrives as 45x + 30), so the step travels already written as well
+        return self.__dict__ | {"_shown": self.to_dict()}
 
 
 @dataclass
@@ -54,15 +61,22 @@ class Solution:
 
     @property
     def answer_text(self) -> str:
-        return format_answer(self, plain)
+        return self.__dict__.get("_shown", {}).get("text") or format_answer(self, plain)
 
     @property
     def answer_latex(self) -> str:
-        return format_answer(self, latex)
+        return self.__dict__.get("_shown", {}).get("latex") or format_answer(self, latex)
+
+    def __getstate__(self) -> dict:
+        # as Step's: the answer travels written as it was found, since unpickling would evaluate its form again
+        return self.__dict__ | {"_shown": {"text": self.answer_text, "latex": self.answer_latex,
+                                           "pretty": self.answer_pretty}}
 
     @property
     def answer_pretty(self) -> str:
         """Unicode 2-D rendering for the terminal, one block per solution."""
+        if "_shown" in self.__dict__:
+            return self.__dict__["_shown"]["pretty"]
         p, a = self.problem, self.answer
         if p.form in ("base", "decimal"):
             return self.answer_text
@@ -144,13 +158,14 @@ def _e_powers(s: str) -> str:
 
 
 def _as_written(s: str) -> str:
-    """SymPy's output as people write it: 2x, 2(x + 1), 2√3, √(x + 1), e^x, e^(2x); any other product with a dot,
-    2·4 and x·y (a number after ^, √ or a decimal point keeps its dot: 10^2·x is not 10^(2x), √2·x not √(2x))."""
+    """SymPy's output as people write it: 2x, 2(x + 1), (x - 2)(x + 2), 2√3, √(x + 1), e^x, e^(2x); any other
+    product with a dot, 2·4 and x·y (a number after ^, √ or a decimal point keeps its dot: 10^2·x is not 10^(2x),
+    √2·x not √(2x))."""
     s = _e_powers(s)
     s = re.sub(r"\bsqrt\((\d+|[a-zA-Z])\)", r"√\1", s)
     s = re.sub(r"\bsqrt\(", "√(", s)
     s = re.sub(r"(?<![\w.^√])(\d+)\*(?=[a-zA-Z(√])", r"\1", s)
-    return s.replace("*", "·")
+    return s.replace(")*(", ")(").replace("*", "·")
 
 
 _REL = {sp.Eq: "=", sp.Ne: "≠", sp.Lt: "<", sp.Le: "≤", sp.Gt: ">", sp.Ge: "≥"}

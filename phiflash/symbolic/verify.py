@@ -482,7 +482,7 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
     c = cand.values[0]
     if not c.free_symbols:
         return None
-    if kind == "factor" and not _fully_factored(c):
+    if kind == "factor" and not _fully_factored(c, text):
         return "not factored completely"
     if kind == "expand" and sp.expand(c) != c:
         return "not expanded"
@@ -533,13 +533,22 @@ def _unreduced_fraction(text: str) -> str | None:
     return None
 
 
-def _fully_factored(c: sp.Expr) -> bool:
-    """Every factor with a variable is irreducible over the rationals: (x - 2)(x - 3), 2x(x + 1)², not x² - 5x + 6
-    or x(x² - 1)."""
-    for f in sp.Mul.make_args(c):
-        base = f.base if f.is_Pow and f.exp.is_Integer and f.exp > 0 else f
-        if not base.free_symbols:
-            continue
+def _fully_factored(c: sp.Expr, text: str = "") -> bool:
+    """Every factor with a variable is irreducible over the rationals and keeps no whole-number factor inside:
+    (x - 2)(x - 3), 2x(x + 1)², 15(3x + 2), not x² - 5x + 6, x(x² - 1), 45x + 30 or (2x - 4)(x + 2). SymPy
+    multiplies a number into a sum as it reads 15(3x + 2), so the number written in front (`text`) is taken out
+    again before the rest is judged."""
+    shown = re.match(r"\s*([-+]?\d+)\s*[·*×]?\s*\(", text)
+    front = abs(int(shown.group(1))) if shown else 1
+    bases = [f.base if f.is_Pow and f.exp.is_Integer and f.exp > 0 else f for f in sp.Mul.make_args(c)]
+    bases = [b for b in bases if b.free_symbols]
+    contents = [b.as_content_primitive()[0] for b in bases]
+    for i, k in enumerate(contents):   # the number in front went into one sum: take it out of that one
+        if front > 1 and isinstance(bases[i], sp.Add) and (k / front).is_Integer:
+            contents[i], front = k / front, 1
+    if any(k.is_Integer and abs(k) > 1 for k in contents):
+        return False
+    for base in bases:
         _, factors = sp.factor_list(base)
         if len(factors) != 1 or factors[0][1] != 1:
             return False

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 import sympy as sp
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from phiflash.errors import PhiflashError
 from phiflash.symbolic.parse import parse_math
-from phiflash.symbolic.solver import solve_problem
-from phiflash.symbolic.verify import VERIFIED, check_answer
+from phiflash.symbolic.solver import solve, solve_problem
+from phiflash.symbolic.verify import VERIFIED, WRONG, check_answer
 
 ints = st.integers(min_value=1, max_value=999)
 OPS = {"plus": sp.Add, "minus": lambda a, b: a - b, "times": sp.Mul, "multiplied by": sp.Mul,
@@ -133,3 +133,28 @@ def test_one_equation_in_one_unknown_stays_with_the_equation_solver(b, k):
     """'If 2^8 = 4^x, what is x?' is no system: it keeps the equation solver, which reads exponentials."""
     assert solve_problem(f"If ${b}^{{{k}}} = x$, what is $x$?").answer == [b ** k]
     assert solve_problem(f"If ${b ** k} = {b}^x$, what is the value of $x$?").answer == [k]
+
+
+# ---- a common factor is part of factoring --------------------------------------------------------------------------
+
+
+@given(st.integers(2, 12), st.integers(1, 9), st.integers(1, 9), st.sampled_from(["Factor {e}.", "factor {e}",
+                                                                                 "Factor the following expression: "
+                                                                                 "${e}$."]))
+def test_a_common_factor_is_taken_out_and_checked(k, a, b, frame):
+    """45x + 30 came back as the factored form of itself (a time-limited solve's answer crossed a process boundary
+    and SymPy multiplied the 15 back in), and `check` verified 45x + 30 as factored."""
+    assume(sp.gcd(a, b) == 1)
+    problem = frame.format(e=f"{k * a}x + {k * b}")
+    assert solve(problem).answer_text == f"{k}({a}x + {b})".replace("(1x", "(x")
+    assert check_answer(f"{k}({a}x+{b})", problem).status == VERIFIED
+    expanded = check_answer(f"{k * a}x+{k * b}", problem)
+    assert expanded.status == WRONG and "not factored completely" in expanded.reason
+
+
+@given(st.integers(2, 5), st.integers(1, 5))
+def test_a_number_in_front_of_a_product_of_sums_is_taken_out_of_one(k, r):
+    problem = f"factor {k}x^2 - {k * r * r}"
+    assert check_answer(f"{k}(x-{r})(x+{r})", problem).status == VERIFIED
+    assert check_answer(f"{k}(x+{r})(x-{r})", problem).status == VERIFIED
+    assert check_answer(f"({k}x-{k * r})(x+{r})", problem).status == WRONG
