@@ -484,7 +484,7 @@ def batch(
     report: Report = None,
 ):
     """Solve a file of problems; results are appended as each finishes, and a rerun resumes. Exit status 0, or 3
-    when some problems ended in an error (refused ones included).
+    when some problems ended in an error (a refused problem is a result, not an error).
 
     With an `answer` column each result is graded against it with the verdict code of `check --expected`;
     `subject` and `level` columns break the scores down (e.g. MATH-500). A problem that fails becomes an error
@@ -495,6 +495,7 @@ def batch(
 
       phiflash batch examples/problems.jsonl --jobs 2
       phiflash batch math500.jsonl --model ./phi4flash --batch-size 8 --out results.jsonl
+      phiflash batch math500.jsonl --model /data/phi4flash --ray auto
     """
 
     items, warnings = B.read_problems(file)
