@@ -333,4 +333,4 @@ def test_ray_local_starts_a_cluster_for_the_run_and_leaves_nothing(tmp_path):
     summary = json.loads(r.stdout)["summary"]   # stdout is the JSON alone: nothing of Ray's on it
     assert (summary["problems"], summary["solved"], summary["refused"]) == (3, 2, 1)
     assert len(records(tmp_path / "p.txt.results.jsonl")) == 3
-    assert set(Path("/tmp").glob("ray-*")) == before   # its session directory went with it
+    assert not set(Path("/tmp").glob("ray-*")) - before   # its session directory went with it (others may go too)
