@@ -32,7 +32,7 @@ from ..lm.params import SamplingParams  # no torch
 from ..symbolic.verify import check_answer
 from . import batch as B
 from . import logdb, record, ui
-from .engines import Refused, auto_samples, latex_answer, make_engine, pretty_answer, refused_record
+from .engines import Refused, auto_samples, latex_answer, make_engine, model_path, pretty_answer, refused_record
 from .report import write_report
 from .tutor import TutorSession
 
@@ -219,14 +219,8 @@ def _ray_job(ctx: typer.Context, engine, model, quantize, params, max_tokens: in
     """What each Ray actor runs, chosen here without loading the model (the actors load it, once each)."""
     from .cluster import ModelJob, SolveJob
 
-    path = None if engine == "symbolic" else hub.find_model(model)
+    path = model_path(engine, model, no_weights=_notice_once)
     if path is None:
-        if engine == "phi":
-            raise PhiflashError("no model weights found: pass --model DIR, set PHIFLASH_MODEL, or run "
-                                "`phiflash download`")
-        if engine is None:
-            _notice_once("No model weights found, so the symbolic engine answers. Fetch the model with "
-                         "`phiflash download`.")
         _no_model_options(ctx, engine)
         return SolveJob()
     return ModelJob(str(path.resolve()), quantize, params, max_tokens, samples)
@@ -264,16 +258,15 @@ def _ray_cluster(address: Optional[str]):
             cluster.disconnect()
 
 
-def _on_ray(job, rows: list, actors: Optional[int], actor_cpus: Optional[int], on_record, console: Console,
-            chunk: Optional[int] = None) -> None:
-    """Run `rows` on the connected cluster's actors in tasks of `chunk` rows (None: sized to the actors; 0: `rows`
-    are the tasks already). `console` (the progress bar's) says how many actors, and when one dies."""
+def _on_ray(job, tasks_for: Callable[[int], list], actors: Optional[int], actor_cpus: Optional[int], on_record,
+            console: Console) -> None:
+    """Run the tasks `tasks_for(number of actors)` on the connected cluster's actors. `console` (the progress
+    bar's) says how many actors, and when one dies."""
     from . import cluster
 
     cpus = actor_cpus or job.actor_cpus or cluster.node_cpus()
     count = actors or max(1, cluster.cluster_cpus() // cpus)
-    tasks = rows if chunk == 0 else cluster.chunked(rows, count) if chunk is None else \
-        [rows[i:i + chunk] for i in range(0, len(rows), chunk)]
+    tasks = tasks_for(count)
     console.print(Text(f"ray: {count} actor(s) of {cpus} CPU(s) on {cluster.describe()}", style="dim"),
                   soft_wrap=True)
     cluster.run_on_ray(tasks, job, on_record, count, cpus,
@@ -525,7 +518,10 @@ def batch(
     try:
         with _ray_cluster(ray if job else None), progress:
             if job is not None:
-                _on_ray(job, todo, actors, actor_cpus, on_record, console, batch_size if not job.actor_cpus else None)
+                from .cluster import chunked
+                tasks_for = (lambda n: chunked(todo, n)) if job.actor_cpus else \
+                    (lambda n: [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)])
+                _on_ray(job, tasks_for, actors, actor_cpus, on_record, console)
             elif eng is not None and eng.name == "symbolic":
                 B.run_symbolic(todo, jobs, on_record)
             elif eng is not None:
@@ -663,7 +659,7 @@ def grade(
         with _ray_cluster(ray if ray and todo else None), progress:
             if ray:
                 from .cluster import GradeJob
-                _on_ray(GradeJob(), G.chunks(todo), actors, actor_cpus, on_record, console, chunk=0)
+                _on_ray(GradeJob(), lambda n: G.chunks(todo), actors, actor_cpus, on_record, console)
             else:
                 G.run_grading(todo, jobs, on_record)
     except KeyboardInterrupt:

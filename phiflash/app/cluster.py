@@ -3,9 +3,9 @@ engine loaded once. Records come back to the driver, which writes the results fi
 (one line per id, flushed and synced; resume; --retry-errors; the summary), so a driver killed at any moment
 resumes with no duplicate and no lost line.
 
-Faults: an actor that dies mid-task has that task run again on another (a fresh actor takes the dead one's place),
-at most TRIES times in all; after that the task's rows become error records naming the cause. Ray is optional
-(`pip install 'phiflash[ray]'`) and imported only here, only when --ray is given.
+Faults: an actor that dies is replaced by a fresh one; the task it was running runs again, its rows one per task,
+and a row that killed TRIES actors becomes an error record naming the cause (tasks only queued on it run again,
+uncharged). Ray is optional (`pip install 'phiflash[ray]'`) and imported only here, only when --ray is given.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..errors import PhiflashError, one_line
 
-TRIES = 3            # runs of one task, counting the first, before its rows become error records
+TRIES = 3            # actors a row may kill before it becomes an error record
 IN_FLIGHT = 2        # tasks queued on each actor, so it never waits for the driver between tasks
 LOCAL_STORE = 128 << 20  # object store of a cluster started here: records are small, models never travel
 
@@ -239,15 +239,14 @@ class Pool:
         if actor in self.load:
             self.load[actor] -= 1
 
-    def lost(self, actor) -> bool:
-        """An actor died: replace it if spares remain. False when no actor is left."""
+    def lost(self, actor) -> None:
+        """An actor died: replace it if spares remain."""
         if actor in self.load:
             del self.load[actor]
             self.ray.kill(actor, no_restart=True)
             if self.spares > 0:
                 self.spares -= 1
                 self._spawn()
-        return bool(self.load)
 
     def stop(self) -> None:
         for actor in self.started:
@@ -271,13 +270,11 @@ def run_on_ray(tasks: list, job, on_record: Callable[[dict], None], actors: int,
     flying: dict = {}                           # ObjectRef -> (actor, task, deaths), in submission order
     try:
         while todo or flying:
-            if not pool.load:   # every actor died and no spare is left: the rest cannot run
+            if not pool.load:   # every actor died, none to spare (_lost took their tasks): the rest cannot run
                 for task, _ in todo:
                     for r in job.died(task, "every Ray actor died (see the records before this one)"):
                         on_record(r)
-                todo.clear()
-                if not flying:
-                    break
+                break
             while todo and (actor := pool.free()) is not None:
                 task, deaths = todo.popleft()
                 flying[pool.submit(actor, task)] = (actor, task, deaths)

@@ -360,10 +360,20 @@ def make_engine(name: str | None, model: str | None = None, quantize: str | None
     quantize: "int8" / "int4" / "none" (None: int8, the CPU default). `notice` tells of a first-use
     quantization, `progress(done, total, name)` follows it."""
 
+    path = model_path(name, model, no_weights)
+    if path is None:
+        return SymbolicEngine()
+    return PhiEngine(path, quantize=quantize, dtype=dtype, threads=threads, notice=notice, progress=progress)
+
+
+def model_path(name: str | None, model: str | None = None,
+               no_weights: Callable[[str], None] | None = None) -> Path | None:
+    """The checkpoint the `phi` engine loads, or None when the symbolic engine answers: asked for, or no weights
+    found (`no_weights` is told why). Choosing loads nothing (`batch --ray`'s actors load the model themselves)."""
     if name not in (None, "phi", "symbolic"):
         raise PhiflashError(f"unknown engine {name!r}: choose phi or symbolic")
     if name == "symbolic":
-        return SymbolicEngine()
+        return None
     path = hub.find_model(model)
     if path is None:
         if name == "phi":
@@ -372,8 +382,7 @@ def make_engine(name: str | None, model: str | None = None, quantize: str | None
         if no_weights:
             no_weights("No model weights found, so the symbolic engine answers. Fetch the model with "
                        "`phiflash download`.")
-        return SymbolicEngine()
-    return PhiEngine(path, quantize=quantize, dtype=dtype, threads=threads, notice=notice, progress=progress)
+    return path
 
 
 def auto_samples(problem: str) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .equality import is_zero
-from .solver import Solution, SolveError, Step, exact, plain
+from .solver import Solution, SolveError, Step, exact, linear_system, plain
 
 MAX_SOLUTIONS = 24
 
@@ -50,13 +50,9 @@ def solve_given(p) -> Solution:
 
 def _solutions(polys: list, unknowns: list) -> list[dict]:
     """Every solution, or SolveError when they cannot all be listed."""
-    try:
-        A, b = sp.linear_eq_to_matrix([sp.expand(q) for q in polys], unknowns)
-        linear = True
-    except (sp.PolynomialError, ValueError, NotImplementedError):
-        linear = False
-    if linear:
-        return [dict(zip(unknowns, s)) for s in sp.linsolve((A, b), unknowns)]
+    matrices = linear_system([sp.expand(q) for q in polys], unknowns)
+    if matrices:
+        return [dict(zip(unknowns, s)) for s in sp.linsolve(matrices, unknowns)]
     try:
         basis = sp.groebner([sp.expand(q) for q in polys], *unknowns, order="lex")
     except (sp.PolynomialError, sp.polys.polyerrors.PolificationFailed, sp.polys.polyerrors.GeneratorsNeeded):
@@ -73,7 +69,8 @@ def _solutions(polys: list, unknowns: list) -> list[dict]:
 def _keeps(sol: dict, exprs: list, conditions: list) -> bool:
     """A solution where every equation's expression is defined and zero, and every condition holds."""
     for e in exprs:
-        if sp.denom(e).subs(sol) == 0 or sp.denom(e).subs(sol).equals(0):
+        d = sp.denom(e).subs(sol)
+        if d == 0 or d.equals(0):
             return False
     for c in conditions:
         held = c.subs(sol)

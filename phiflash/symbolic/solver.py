@@ -680,17 +680,22 @@ def _abs_equation(p: Problem, lhs, rhs) -> Solution:
 # -- systems --
 
 
+def linear_system(exprs: list, xs: list) -> tuple | None:
+    """(A, b) with A·xs = b when every expression (each = 0) is linear in xs, else None."""
+    try:
+        return sp.linear_eq_to_matrix(exprs, xs)
+    except (sp.PolynomialError, ValueError, NotImplementedError):
+        return None
+
+
 def _system(p: Problem) -> Solution:
     eqs = [sp.Eq(exact(e.lhs), exact(e.rhs)) for e in p.items]
     xs = list(p.variables)
     exprs = [sp.expand(e.lhs - e.rhs) for e in eqs]
     steps = []
-    try:
-        A, b = sp.linear_eq_to_matrix(exprs, xs)
-        linear = True
-    except (sp.PolynomialError, ValueError, NotImplementedError):
-        linear = False
-    if linear:
+    matrices = linear_system(exprs, xs)
+    if matrices:
+        A, b = matrices
         aug = A.row_join(b)
         steps.append(Step("Write the linear system as an augmented matrix", aug))
         rref, _ = aug.rref()
