@@ -367,7 +367,7 @@ def _each_reading(text: str, solve_one) -> Solution:
     unread = [(f, r) for f, r in found if isinstance(r, ParseError) and _lists_digit_groups(f)]
     if unread and len(unread) < len(found):
         question = ask([f for f, _ in found], base)
-        found = [(f, r) for f, r in found if not isinstance(r, ParseError)]
+        found = [(f, r) for f, r in found if not any(r is u for _, u in unread)]
         dropped = ", ".join(label_of(f, base) for f, _ in unread)
         if len(found) == 1 and isinstance(found[0][1], Solution):
             found[0][1].notes.append(f"{question}: read as {label_of(found[0][0], base)}, since as {dropped} it is "

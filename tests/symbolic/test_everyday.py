@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from phiflash.errors import PhiflashError
 from phiflash.symbolic.parse import parse_math
+from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.solver import solve, solve_problem
 from phiflash.symbolic.verify import VERIFIED, WRONG, check_answer
 
@@ -72,6 +73,13 @@ def test_a_fraction_as_a_decimal(p, i, j, frame):
     q = 2 ** i * 5 ** j
     sol = solve_problem(frame.format(f=f"{p}/{q}"))
     assert sp.Rational(sol.answer_text) == sp.Rational(p, q) and "/" not in sol.answer_text
+
+
+def test_only_the_list_reading_of_digit_groups_is_dropped():
+    """Beside '1,200', a power tower too large to compute is still a reading: it asks, never takes the other one
+    (the first version dropped every reading that did not parse, and answered ((9^9)^9)^9 + 1200)."""
+    with pytest.raises(Ambiguous, match="9\\^9\\^9\\^9"):
+        solve_problem("1,200 + 9^9^9^9")
 
 
 @given(st.integers(1, 99), st.integers(1, 999), st.integers(0, 999))
