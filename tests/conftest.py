@@ -63,7 +63,8 @@ def snapshot_outside() -> dict:
     except (OSError, subprocess.SubprocessError):
         status = []
     seen.update({line: "repo" for line in status if not any(
-        part in line for part in ("__pycache__", ".pytest_cache", ".venv", ".egg-info", ".bench-cache"))})
+        part in line for part in ("__pycache__", ".pytest_cache", ".venv", ".egg-info", ".bench-cache",
+                                  ".kernel-cache"))})
     return seen
 
 
@@ -83,6 +84,9 @@ def pytest_configure(config):
     point_home_at(config._phiflash_home, os.environ.__setitem__)
     for var in _USER_VARS:
         os.environ.pop(var, None)
+    # phiflash's C++ kernel is built once per source version into the repository's ignored .kernel-cache/, not
+    # once per run into the private home (a build takes ~20 s); a fresh clone builds it in its first run.
+    os.environ.setdefault("PHIFLASH_KERNEL_CACHE", str(REPO / ".kernel-cache"))
     (config._phiflash_home / "tmp").mkdir()
     # Hypothesis keeps caches (its Unicode tables) in .hypothesis/ of the working directory: not in the repository
     from hypothesis.configuration import set_hypothesis_home_dir
@@ -95,15 +99,14 @@ def pytest_report_header(config):
     try:
         import torch
 
-        from phiflash.lm import ops
-        from phiflash.lm import quantize as Q
+        from phiflash.lm import kernels, ops
     except ImportError:
         return None
-    layout = "the checkpoint blocks as stored" if Q.blocks_are_kernel_layout() else "blocks converted at load"
     fused = "fused" if ops.fused_attention_works(torch.bfloat16) else "math kernel (fused does not run here)"
     return (f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
-            f" (ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}); int4 kernel reads "
-            f"{layout}; bf16 prefill attention: {fused}")
+            f" (ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}); int4 kernel: "
+            f"{kernels.describe()} (this CPU runs {', '.join(kernels.supported_paths())}); bf16 prefill attention: "
+            f"{fused}")
 
 
 def pytest_sessionfinish(session, exitstatus):

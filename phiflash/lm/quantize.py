@@ -5,11 +5,13 @@ conv, x_proj and dt_proj stay in higher precision; the tied lm_head gets its own
 lookup keeps the original rows).
 
 - int8: w ≈ q · scale[row], symmetric; torch's fused `_weight_int8pack_mm` on CPU.
-- int4: asymmetric per (row, group of `group_size` inputs): w ≈ (q − 8) · scale + zero with q in 0..15, the form
-  torch's CPU kernel `_weight_int4pack_mm_for_cpu` implements. Checkpoints store the nibbles in a fixed 64-row
-  block layout (to_blocks) that is the AVX-512 kernel's own; where the CPU's packed layout differs (checked once),
-  it is converted at load time. Elsewhere (other devices, shapes the kernel refuses) the weight is dequantized
-  for each matmul: the same numbers, slower.
+- int4: asymmetric per (row, group of `group_size` inputs): w ≈ (q − 8) · scale + zero with q in 0..15 (the
+  "tinygemm" form). Checkpoints store the nibbles in 16-row tiles (to_tiles), the layout of phiflash's own
+  kernel (kernels/int4_mm.cpp: int8 activations, integer dot products, on every CPU), which reads them as
+  stored. Where that kernel cannot be built (no C++ compiler) torch's `_weight_int4pack_mm_for_cpu` runs, on
+  weights converted at load; elsewhere (other devices, shapes neither kernel takes) the weight is dequantized
+  for each matmul: the same numbers, slower. Checkpoints of the earlier 64-row block layout (to_blocks) still
+  load, converted.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import PhiflashError
+from . import kernels
 
 MODES = ("int8", "int4")
 GROUP_SIZE = 32  # int4: 0.079 relative error at 32 vs 0.090 at 64, for ~15% more time (speed-notes.md)
@@ -159,51 +162,124 @@ def kernel_usable(out_features: int, device: torch.device | str = "cpu") -> bool
         torch.ops.aten, "_weight_int4pack_mm_for_cpu")
 
 
+def to_tiles(nibbles: torch.Tensor) -> torch.Tensor:
+    """The checkpoint's int4 layout (rows a multiple of 16, inputs of 32), phiflash's kernel's own: tile after
+    tile of 16 rows, each block of 32 inputs as 4 chunks of 64 bytes; in chunk c, byte 4r + j holds row r's
+    input 4c + j (low nibble) and 16 + 4c + j (high nibble). See kernels/int4_mm.cpp for why."""
+    n, half = nibbles.shape
+    out = torch.empty_like(nibbles)
+    for r in range(0, n, _ROWS):
+        nb = nibbles[r: r + _ROWS]
+        q = torch.stack([nb & 0xF, nb >> 4], dim=-1).view(-1, 16, half // 16, 2, 4, 4)  # t r b h c j
+        q = q.permute(0, 2, 3, 4, 1, 5)                                                   # t b h c r j
+        out[r: r + _ROWS] = (q[:, :, 0] | (q[:, :, 1] << 4)).reshape(-1, half)
+    return out
+
+
+def from_tiles(tiles: torch.Tensor) -> torch.Tensor:
+    """The inverse of to_tiles: nibbles (out, in/2), the even input in the low nibble."""
+    n, half = tiles.shape
+    out = torch.empty_like(tiles)
+    for r in range(0, n, _ROWS):
+        tb = tiles[r: r + _ROWS].view(-1, half // 16, 4, 16, 4)                          # t b c r j
+        q = torch.stack([tb & 0xF, tb >> 4], dim=2)                                       # t b h c r j
+        q = q.permute(0, 4, 1, 2, 3, 5).reshape(-1, half * 2)                             # (rows, in)
+        out[r: r + _ROWS] = q[:, 0::2] | (q[:, 1::2] << 4)
+    return out
+
+
+def scales_to_tiles(sz: torch.Tensor) -> torch.Tensor:
+    """scales_and_zeros (in/g, out, 2) → the kernel's (out/16, in/g, 2, 16): per tile and group, 16 scales then
+    16 zeros, so one tile's scales for a group are one 64-byte line (bf16)."""
+    groups, n, _ = sz.shape
+    return sz.view(groups, n // 16, 16, 2).permute(1, 0, 3, 2).contiguous()
+
+
+def scales_from_tiles(st: torch.Tensor) -> torch.Tensor:
+    tiles, groups, _, _ = st.shape
+    return st.permute(1, 0, 3, 2).reshape(groups, tiles * 16, 2).contiguous()
+
+
+def to_rows(weight: torch.Tensor, layout: str) -> torch.Tensor:
+    """Nibble rows from a stored layout: "rows", "tiles16" (to_tiles) or "blocks64" (to_blocks, the format of
+    checkpoints written before the tiles)."""
+    return {"rows": lambda w: w, "tiles16": from_tiles, "blocks64": from_blocks}[layout](weight)
+
+
+def int4_kernel(out_features: int, in_features: int, group_size: int, device: torch.device | str = "cpu") -> str:
+    """Which kernel an int4 layer runs: "phiflash" (kernels/int4_mm.cpp, where it built), "torch"
+    (`_weight_int4pack_mm_for_cpu`) or "dequantize"."""
+    cpu = torch.device(device).type == "cpu"
+    if (cpu and out_features % 16 == 0 and in_features % 32 == 0 and group_size % 32 == 0
+            and kernels.int4_op() is not None):
+        return "phiflash"
+    return "torch" if kernel_usable(out_features, device) else "dequantize"
+
+
 class Int4Linear(nn.Module):
-    def __init__(self, nibbles: torch.Tensor, sz: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype,
-                 group_size: int = GROUP_SIZE, use_kernel: bool | None = None, blocks: bool = False):
-        """nibbles: rows (out, in/2), or with blocks=True the checkpoint's block layout (see to_blocks)."""
+    def __init__(self, weight: torch.Tensor, sz: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype,
+                 group_size: int = GROUP_SIZE, kernel: str | None = None, layout: str = "rows"):
+        """weight: nibbles (out, in/2) in `layout` (to_rows); sz: scales_and_zeros (in/g, out, 2); kernel: as
+        int4_kernel chooses, or forced ("phiflash", "torch", "dequantize")."""
         super().__init__()
-        self.out_features, self.in_features = nibbles.shape[0], nibbles.shape[1] * 2
+        self.out_features, self.in_features = weight.shape[0], weight.shape[1] * 2
         self.group_size = group_size
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
-        self.kernel = kernel_usable(self.out_features, nibbles.device) if use_kernel is None else use_kernel
-        self.register_buffer("scales_and_zeros", sz.to(dtype).contiguous())
-        if blocks and self.kernel and blocks_are_kernel_layout():
-            self.register_buffer("weight", nibbles.contiguous())  # as read: the kernel's own layout
+        self.kernel = kernel or int4_kernel(self.out_features, self.in_features, group_size, weight.device)
+        if self.kernel == "phiflash" and kernels.int4_op() is None:
+            raise PhiflashError("phiflash's int4 kernel is not available here (it did not build)")
+        if self.kernel == "phiflash":
+            # as stored where the checkpoint holds tiles: a mapped file's pages are the kernel's weight
+            self.register_buffer("weight", (weight if layout == "tiles16" else to_tiles(to_rows(weight, layout)))
+                                 .contiguous())
+            self.register_buffer("scales_and_zeros", scales_to_tiles(sz.to(dtype)))
             return
-        if blocks:
-            nibbles = from_blocks(nibbles)
-        if self.kernel:
-            self.register_buffer("weight", pack_for_cpu(nibbles))
+        self.register_buffer("scales_and_zeros", sz.to(dtype).contiguous())
+        if self.kernel == "torch" and layout == "blocks64" and blocks_are_kernel_layout():
+            self.register_buffer("weight", weight.contiguous())  # torch's AVX-512 layout, as stored
+        elif self.kernel == "torch":
+            self.register_buffer("weight", pack_for_cpu(to_rows(weight, layout)))
         else:
-            self.register_buffer("weight", nibbles.contiguous())
+            self.register_buffer("weight", to_rows(weight, layout).contiguous())
 
     @classmethod
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype,
-                   group_size: int = GROUP_SIZE, use_kernel: bool | None = None) -> Int4Linear:
-        return cls(*quantize_int4(weight, group_size), bias, dtype, group_size, use_kernel)
+                   group_size: int = GROUP_SIZE, kernel: str | None = None) -> Int4Linear:
+        return cls(*quantize_int4(weight, group_size), bias, dtype, group_size, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
-        if self.kernel and x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32):
+        cpu_dtype = x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32)
+        if self.kernel == "phiflash" and cpu_dtype:
+            y = torch.ops.phiflash.int4_mm(x2, self.weight, self.scales_and_zeros, self.group_size,
+                                           kernels.int4_path())
+        elif self.kernel == "torch" and cpu_dtype:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2.contiguous(), self.weight, self.group_size,
                                                            self.scales_and_zeros.to(x2.dtype))
         else:
-            w = dequantize_int4(self.weight, self.scales_and_zeros.float(), self.group_size)
-            y = F.linear(x2, w.to(x2.dtype))
+            y = F.linear(x2, self.dequantized().to(x2.dtype))
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*shape[:-1], self.out_features)
+
+    def dequantized(self) -> torch.Tensor:
+        """The float32 weight this layer stands for (the naive twin of every kernel)."""
+        if self.kernel == "phiflash":
+            return dequantize_int4(from_tiles(self.weight), scales_from_tiles(self.scales_and_zeros).float(),
+                                   self.group_size)
+        if self.kernel == "torch":
+            raise PhiflashError("torch's packed int4 weight cannot be unpacked here; quantize with another kernel")
+        return dequantize_int4(self.weight, self.scales_and_zeros.float(), self.group_size)
 
 
 # ---- a whole model -----------------------------------------------------------------------------------------------
 
 
 def int4_fits(out_features: int, in_features: int, group_size: int = GROUP_SIZE) -> bool:
-    """int4 needs whole groups along the input and whole 64-row blocks (the checkpoint layout, to_blocks)."""
-    return in_features % group_size == 0 and out_features % 64 == 0
+    """int4 needs whole groups along the input, and whole tiles of 16 rows and 32 inputs (the checkpoint layout,
+    to_tiles); rows stay a multiple of 64 as before, so a model's choice of int4 layers did not change."""
+    return in_features % group_size == 0 and in_features % 32 == 0 and out_features % 64 == 0
 
 
 def layer_modes(model: nn.Module, mode: str, head: str | None = None, group_size: int = GROUP_SIZE) -> dict:

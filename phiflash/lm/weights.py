@@ -7,8 +7,10 @@ every missing, unexpected or mis-shaped tensor and every unreadable file is one 
 A quantized checkpoint (`quantize_checkpoint`, `phiflash quantize`) is the same layout with the big projections
 stored quantized and a "quantization" entry in config.json naming each layer's mode:
     <layer>.weight int8 (out, in) + <layer>.scales float32 (out,)                              int8
-    <layer>.weight uint8 (out, in/2), two nibbles a byte in 64-row blocks (quantize.to_blocks)
+    <layer>.weight uint8 (out, in/2), two nibbles a byte in 16-row tiles (quantize.to_tiles)
         + <layer>.scales_and_zeros float32 (in/g, out, 2)                                     int4
+config.json's "int4_layout" versions the int4 layout: "tiles16" now; "blocks64" (quantize.to_blocks, written
+before phiflash had its own kernel) still loads, converted at load time (not mapped).
 The tied lm_head is stored as its own quantized copy; the embedding keeps its rows for the lookup.
 """
 
@@ -29,7 +31,8 @@ from .config import PhiFlashConfig
 from .sambay import PhiFlashForCausalLM
 
 INDEX_NAME, SINGLE_NAME = "model.safetensors.index.json", "model.safetensors"
-INT4_LAYOUT = "blocks64"  # quantize.to_blocks: the format version of int4 weights in quantized checkpoints
+INT4_LAYOUT = "tiles16"  # quantize.to_tiles: the format version of int4 weights in quantized checkpoints
+INT4_LAYOUTS = ("tiles16", "blocks64")  # what loads: the current layout and the one before it
 # Kept in float32 whatever the model dtype: the SSM parameters (the scan is float32) and the λ vectors, which the
 # official files store in float32 (docs/sambay-spec.md §3.4).
 FLOAT32_KEYS = re.compile(r"\.(A_log|D|dt_proj\.bias|lambda_[qk][12])$")
@@ -205,12 +208,13 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
         by_file[files["lm_head.weight"]].append("lm_head.weight")
     state = {}
     # A quantized checkpoint the kernels can use as stored is used as mapped: nothing is copied, so it "loads"
-    # at once and pages in on first use, as bf16 does. That needs int4 blocks in this CPU's kernel layout and
-    # int8 weights at 64-byte boundaries (written so since the "alignment" entry). Anything converted or copied
-    # is read with plain reads, so the mapping never sits beside its copies.
+    # at once and pages in on first use, as bf16 does. That needs int4 weights in the layout their kernel reads
+    # (tiles for phiflash's, on every CPU; the old blocks for torch's AVX-512 one) and int8 weights at 64-byte
+    # boundaries (written so since the "alignment" entry). Anything converted or copied is read with plain
+    # reads, so the mapping never sits beside its copies.
     modes = set(layers.values())
     as_mapped = (stored and torch.device(device).type == "cpu"
-                 and ("int4" not in modes or Q.blocks_are_kernel_layout())
+                 and ("int4" not in modes or _int4_as_stored(stored, model))
                  and ("int8" not in modes or stored.get("alignment") == ALIGN))
     opener = _Copying if stored and not as_mapped else _open
     for file, names in by_file.items():
@@ -237,7 +241,8 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
             # quantized layers are built from their stored numbers (never re-quantized) while this file is
             # open, so the memory-mapped parts are dropped before the next file is read
             for layer in [lay for lay in layers if f"{lay}.weight" in state]:
-                _build_quantized(model, layer, layers[layer], state, dtype, stored["group_size"])
+                _build_quantized(model, layer, layers[layer], state, dtype, stored["group_size"],
+                                 stored["int4_layout"])
     model.load_state_dict(state, strict=False, assign=True)
     del state  # the model holds the only references now, so quantizing can free each float weight as it goes
     if config.tie_word_embeddings and "lm_head" not in layers:
@@ -247,7 +252,8 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     return model.eval().requires_grad_(False)
 
 
-def _build_quantized(model, layer: str, mode: str, state: dict, dtype: torch.dtype, group_size: int) -> None:
+def _build_quantized(model, layer: str, mode: str, state: dict, dtype: torch.dtype, group_size: int,
+                     stored_layout: str) -> None:
     parent_name, _, child = layer.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     bias = state.pop(f"{layer}.bias", None)
@@ -255,8 +261,22 @@ def _build_quantized(model, layer: str, mode: str, state: dict, dtype: torch.dty
         new = Q.Int8Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales"), bias, dtype)
     else:
         new = Q.Int4Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales_and_zeros"), bias, dtype,
-                           group_size, blocks=True)
+                           group_size, layout=stored_layout)
     setattr(parent, child, new)
+
+
+def _int4_as_stored(stored: dict, model) -> bool:
+    """Whether every int4 layer's kernel reads the stored weight as it lies (so the file can stay mapped)."""
+    for layer, mode in stored["layers"].items():
+        if mode != "int4":
+            continue
+        n, k = model.get_submodule(layer).weight.shape
+        kernel = Q.int4_kernel(n, k, stored["group_size"])
+        ok = ((kernel == "phiflash" and stored["int4_layout"] == "tiles16")
+              or (kernel == "torch" and stored["int4_layout"] == "blocks64" and Q.blocks_are_kernel_layout()))
+        if not ok:
+            return False
+    return True
 
 
 def quantization(path: str | Path) -> dict | None:
@@ -269,7 +289,7 @@ def quantization(path: str | Path) -> dict | None:
         return None
     ok = (isinstance(raw, dict) and raw.get("mode") in Q.MODES and isinstance(raw.get("group_size"), int)
           and isinstance(raw.get("layers"), dict) and all(m in Q.MODES for m in raw["layers"].values())
-          and raw.get("int4_layout") == INT4_LAYOUT)
+          and raw.get("int4_layout") in INT4_LAYOUTS)
     if not ok:
         raise CheckpointError(f"{path}/config.json: the 'quantization' entry is not valid")
     return raw
@@ -356,7 +376,7 @@ def _quantized(layer: str, mode: str, w: torch.Tensor, group_size: int) -> dict[
         q, scale = Q.quantize_int8(w)
         return {f"{layer}.weight": q, f"{layer}.scales": scale}
     nibbles, sz = Q.quantize_int4(w, group_size)
-    return {f"{layer}.weight": Q.to_blocks(nibbles), f"{layer}.scales_and_zeros": sz}
+    return {f"{layer}.weight": Q.to_tiles(nibbles), f"{layer}.scales_and_zeros": sz}
 
 
 # ---- writing checkpoints in the official layout ----------------------------------------------------------------

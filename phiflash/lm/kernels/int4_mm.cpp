@@ -1,0 +1,312 @@
+// phiflash's int4 decode matmul: y[m, n] = sum_k x[m, k] * w[n, k] for a few rows m (a decode step, a
+// speculative verify, samples), with w in int4 groups and x quantized to int8 per block of 32 on the fly, summed
+// as integer dot products (llama.cpp's way of staying near the memory bound on CPUs without fast int4 floats).
+//
+// Weight w[n, k] = (q - 8) * scale[n, g] + zero[n, g] = q * scale + (zero - 8 * scale), q in 0..15, g = k / group.
+// Activation x[m, k] ~ d[m, b] * xq[m, k], xq in -127..127, b = k / 32. So, per block b of 32 inputs,
+//     sum_k w x = scale * d * sum_k q * xq  +  (zero - 8 * scale) * sum_k x
+// with the integer sum exact and sum_k x taken from the float activations (not their quantized values).
+//
+// Layout ("tiles16", the checkpoint's int4 layout): rows in tiles of 16; a tile is 16 * K/2 bytes, block after
+// block of 32 inputs, 256 bytes a block: 4 chunks of 64 bytes; in chunk c, byte 4 * r + j (row r of the tile,
+// j = 0..3) holds q[r, 32b + 4c + j] in its low nibble and q[r, 32b + 16 + 4c + j] in its high nibble. So one
+// 64-byte load, masked, is the 16 rows x 4 inputs that one vpdpbusd (AVX-512 VNNI) sums into 16 lanes, one lane
+// per row: no horizontal sums, and the 32-byte halves are AVX2's 8-row version of the same.
+// Scales: (N/16, K/group, 2, 16): for each tile and group, 16 scales then 16 zeros, bf16 or float32.
+//
+// Paths, chosen at run time (path argument 0) up to the CPU and torch's own capability ceiling, or forced:
+// 1 portable C++, 2 AVX2 (vpmaddubsw + vpmaddwd), 3 AVX2 + AVX-VNNI (ymm vpdpbusd), 4 AVX-512BW, 5 AVX-512 VNNI.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define PHIFLASH_X86 1
+#endif
+
+namespace {
+
+constexpr int BLOCK = 32;  // inputs per activation block (and per weight block of the layout)
+constexpr int TILE = 16;   // rows per weight tile
+constexpr int MAX_M = 8;   // activation rows handled together (more are done 8 at a time)
+
+// The activations of up to MAX_M rows, quantized: xq (m, K) int8, d and sum (m, K/32) float.
+struct Quantized {
+  const int8_t* xq;
+  const float* d;
+  const float* sum;
+  int64_t K;
+};
+
+template <typename S>
+inline float to_float(S v) { return static_cast<float>(v); }
+
+// One tile's scales for group g: 16 scale then 16 zero values.
+template <typename S>
+inline const S* tile_scales(const S* sz, int64_t tile, int64_t groups, int64_t g) {
+  return sz + (tile * groups + g) * 2 * TILE;
+}
+
+// ---- portable ----------------------------------------------------------------------------------------------------
+
+template <typename S, typename O>
+void tiles_portable(const uint8_t* w, const S* sz, const Quantized& x, int M, O* out, int64_t N,
+                    int64_t t0, int64_t t1, int group) {
+  const int64_t K = x.K, blocks = K / BLOCK, groups = K / group, per_group = group / BLOCK;
+  for (int64_t t = t0; t < t1; ++t) {
+    float acc[MAX_M][TILE] = {};
+    const uint8_t* wt = w + t * TILE * (K / 2);
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b) {
+        const uint8_t* wb = wt + b * 256;
+        const S* s = tile_scales(sz, t, groups, g);
+        for (int m = 0; m < M; ++m) {
+          const int8_t* xb = x.xq + m * K + b * BLOCK;
+          int32_t isum[TILE] = {};
+          for (int c = 0; c < 4; ++c)
+            for (int r = 0; r < TILE; ++r)
+              for (int j = 0; j < 4; ++j) {
+                const uint8_t byte = wb[c * 64 + r * 4 + j];
+                isum[r] += int32_t(byte & 0xF) * xb[4 * c + j] + int32_t(byte >> 4) * xb[16 + 4 * c + j];
+              }
+          const float d = x.d[m * blocks + b], xs = x.sum[m * blocks + b];
+          for (int r = 0; r < TILE; ++r) {
+            const float scale = to_float(s[r]), zero = to_float(s[TILE + r]);
+            acc[m][r] += float(isum[r]) * (scale * d) + (zero - 8.0f * scale) * xs;
+          }
+        }
+      }
+    for (int m = 0; m < M; ++m)
+      for (int r = 0; r < TILE; ++r) out[m * N + t * TILE + r] = static_cast<O>(acc[m][r]);
+  }
+}
+
+#ifdef PHIFLASH_X86
+
+#define PF_CAT2(a, b) a##b
+#define PF_CAT(a, b) PF_CAT2(a, b)
+
+// ---- AVX2 (and AVX-VNNI): a tile as two halves of 8 rows, one 32-byte half-chunk each ---------------------------
+
+template <typename S>
+__attribute__((target("avx2,fma"))) inline __m256 load8(const S* p);
+
+template <>
+__attribute__((target("avx2,fma"))) inline __m256 load8<float>(const float* p) { return _mm256_loadu_ps(p); }
+
+template <>
+__attribute__((target("avx2,fma"))) inline __m256 load8<c10::BFloat16>(const c10::BFloat16* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+template <typename O>
+__attribute__((target("avx2,fma"))) inline void store8(O* p, __m256 v) {
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, v);
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<O>(tmp[i]);
+}
+
+template <>
+__attribute__((target("avx2,fma"))) inline void store8<float>(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+
+#define PF_TARGET "avx2,fma"
+#define PF_NAME tiles_avx2
+#define PF_VNNI 0
+#include "int4_avx2.inc"
+#define PF_TARGET "avx2,fma,avxvnni"
+#define PF_NAME tiles_avx2_vnni
+#define PF_VNNI 1
+#include "int4_avx2.inc"
+
+// ---- AVX-512: a whole tile per 64-byte chunk ----------------------------------------------------------------------
+
+template <typename S>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16(const S* p);
+
+template <>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16<float>(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+
+template <>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16<c10::BFloat16>(
+    const c10::BFloat16* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+template <typename O>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store16(O* p, __m512 v) {
+  alignas(64) float tmp[16];
+  _mm512_store_ps(tmp, v);
+  for (int i = 0; i < 16; ++i) p[i] = static_cast<O>(tmp[i]);
+}
+
+template <>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store16<float>(float* p, __m512 v) {
+  _mm512_storeu_ps(p, v);
+}
+
+#define PF_TARGET "avx512f,avx512bw,avx512vl"
+#define PF_NAME tiles_avx512
+#define PF_VNNI 0
+#include "int4_avx512.inc"
+#define PF_TARGET "avx512f,avx512bw,avx512vl,avx512vnni"
+#define PF_NAME tiles_avx512_vnni
+#define PF_VNNI 1
+#include "int4_avx512.inc"
+
+#endif  // PHIFLASH_X86
+
+// ---- dispatch ------------------------------------------------------------------------------------------------------
+
+enum Path { AUTO = 0, PORTABLE = 1, AVX2 = 2, AVX2_VNNI = 3, AVX512 = 4, AVX512_VNNI = 5 };
+
+// What this CPU can run, capped by torch's own capability (ATEN_CPU_CAPABILITY=avx2 on an AVX-512 machine makes
+// phiflash take its AVX2 path too, so one switch tests both).
+int best_path() {
+#ifdef PHIFLASH_X86
+  __builtin_cpu_init();
+  const auto cap = at::get_cpu_capability();  // "AVX512", "AVX2", "DEFAULT", ...
+  const bool avx512_ok = cap == "AVX512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl");
+  if (avx512_ok) return __builtin_cpu_supports("avx512vnni") ? AVX512_VNNI : AVX512;
+  if ((cap == "AVX2" || cap == "AVX512") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return __builtin_cpu_supports("avxvnni") ? AVX2_VNNI : AVX2;
+#endif
+  return PORTABLE;
+}
+
+bool path_supported(int path) {
+  if (path == PORTABLE) return true;
+#ifdef PHIFLASH_X86
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl");
+  switch (path) {
+    case AVX2: return avx2;
+    case AVX2_VNNI: return avx2 && __builtin_cpu_supports("avxvnni");
+    case AVX512: return avx512;
+    case AVX512_VNNI: return avx512 && __builtin_cpu_supports("avx512vnni");
+  }
+#endif
+  return false;
+}
+
+template <typename S, typename O, int M>
+void run_tiles(int path, const uint8_t* w, const S* sz, const Quantized& x, O* out, int64_t N, int64_t t0,
+               int64_t t1, int group) {
+  switch (path) {
+#ifdef PHIFLASH_X86
+    case AVX512_VNNI: return tiles_avx512_vnni<S, O, M>(w, sz, x, out, N, t0, t1, group);
+    case AVX512: return tiles_avx512<S, O, M>(w, sz, x, out, N, t0, t1, group);
+    case AVX2_VNNI: return tiles_avx2_vnni<S, O, M>(w, sz, x, out, N, t0, t1, group);
+    case AVX2: return tiles_avx2<S, O, M>(w, sz, x, out, N, t0, t1, group);
+#endif
+    default: return tiles_portable<S, O>(w, sz, x, M, out, N, t0, t1, group);
+  }
+}
+
+template <typename S, typename O>
+void run_rows(int path, int M, const uint8_t* w, const S* sz, const Quantized& x, O* out, int64_t N, int64_t t0,
+              int64_t t1, int group) {
+  switch (M) {
+    case 1: return run_tiles<S, O, 1>(path, w, sz, x, out, N, t0, t1, group);
+    case 2: return run_tiles<S, O, 2>(path, w, sz, x, out, N, t0, t1, group);
+    case 3: return run_tiles<S, O, 3>(path, w, sz, x, out, N, t0, t1, group);
+    case 4: return run_tiles<S, O, 4>(path, w, sz, x, out, N, t0, t1, group);
+    case 5: return run_tiles<S, O, 5>(path, w, sz, x, out, N, t0, t1, group);
+    case 6: return run_tiles<S, O, 6>(path, w, sz, x, out, N, t0, t1, group);
+    case 7: return run_tiles<S, O, 7>(path, w, sz, x, out, N, t0, t1, group);
+    default: return run_tiles<S, O, 8>(path, w, sz, x, out, N, t0, t1, group);
+  }
+}
+
+// Per block of 32: d = max|x| / 127, xq = round(x / d), sum = the float sum of the block.
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* xq, float* d, float* sum) {
+  const int64_t blocks = K / BLOCK;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* xb = x + m * K + b * BLOCK;
+      float amax = 0.0f, s = 0.0f;
+      for (int i = 0; i < BLOCK; ++i) {
+        amax = std::max(amax, std::fabs(xb[i]));
+        s += xb[i];
+      }
+      const float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (int i = 0; i < BLOCK; ++i) xq[m * K + b * BLOCK + i] = static_cast<int8_t>(std::nearbyint(xb[i] * inv));
+      d[m * blocks + b] = scale;
+      sum[m * blocks + b] = s;
+    }
+}
+
+template <typename S, typename O>
+void matmul(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tensor& sz, at::Tensor& out, int group) {
+  const int64_t M = xf.size(0), K = xf.size(1), N = out.size(1), tiles = N / TILE;
+  auto xq = at::empty({M, K}, xf.options().dtype(at::kChar));
+  auto d = at::empty({M, K / BLOCK}, xf.options());
+  auto sum = at::empty({M, K / BLOCK}, xf.options());
+  quantize_rows(xf.data_ptr<float>(), M, K, xq.data_ptr<int8_t>(), d.data_ptr<float>(), sum.data_ptr<float>());
+  const uint8_t* wp = w.data_ptr<uint8_t>();
+  const S* sp = reinterpret_cast<const S*>(sz.data_ptr());
+  O* op = reinterpret_cast<O*>(out.data_ptr());
+  for (int64_t m0 = 0; m0 < M; m0 += MAX_M) {
+    const int rows = static_cast<int>(std::min<int64_t>(MAX_M, M - m0));
+    const Quantized x{xq.data_ptr<int8_t>() + m0 * K, d.data_ptr<float>() + m0 * (K / BLOCK),
+                      sum.data_ptr<float>() + m0 * (K / BLOCK), K};
+    // A task is at least 16 tiles (256 rows): enough work to pay for waking a thread.
+    at::parallel_for(0, tiles, 16, [&](int64_t t0, int64_t t1) {
+      run_rows<S, O>(path, rows, wp, sp, x, op + m0 * N, N, t0, t1, group);
+    });
+  }
+}
+
+at::Tensor int4_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& sz, int64_t group, int64_t path) {
+  TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && sz.dim() == 4, "int4_mm: x (M, K), w (N, K/2), sz (N/16, K/g, 2, 16)");
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  TORCH_CHECK(w.scalar_type() == at::kByte && w.is_contiguous() && w.size(1) * 2 == K, "int4_mm: w must be uint8 (N, K/2)");
+  TORCH_CHECK(N % TILE == 0 && K % BLOCK == 0 && group % BLOCK == 0 && K % group == 0,
+              "int4_mm: N a multiple of 16, K of the group size, the group size of 32");
+  TORCH_CHECK(sz.is_contiguous() && sz.size(0) == N / TILE && sz.size(1) == K / group && sz.size(2) == 2 &&
+                  sz.size(3) == TILE, "int4_mm: sz must be (N/16, K/group, 2, 16)");
+  TORCH_CHECK(sz.scalar_type() == at::kBFloat16 || sz.scalar_type() == at::kFloat, "int4_mm: sz bf16 or float32");
+  TORCH_CHECK(x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kFloat, "int4_mm: x bf16 or float32");
+  if (path == AUTO) path = best_path();
+  TORCH_CHECK(path_supported(path), "int4_mm: this CPU cannot run path ", path);
+  const auto xf = x.to(at::kFloat).contiguous();
+  auto out = at::empty({M, N}, x.options());
+  const bool bf16_out = x.scalar_type() == at::kBFloat16, bf16_sz = sz.scalar_type() == at::kBFloat16;
+  if (bf16_sz && bf16_out) matmul<c10::BFloat16, c10::BFloat16>(path, xf, w, sz, out, group);
+  else if (bf16_sz) matmul<c10::BFloat16, float>(path, xf, w, sz, out, group);
+  else if (bf16_out) matmul<float, c10::BFloat16>(path, xf, w, sz, out, group);
+  else matmul<float, float>(path, xf, w, sz, out, group);
+  return out;
+}
+
+int64_t int4_best_path() { return best_path(); }
+bool int4_path_supported(int64_t path) { return path_supported(static_cast<int>(path)); }
+
+}  // namespace
+
+TORCH_LIBRARY(phiflash, m) {
+  m.def("int4_mm(Tensor x, Tensor w, Tensor sz, int group, int path) -> Tensor");
+  m.def("int4_best_path() -> int");
+  m.def("int4_path_supported(int path) -> bool");
+}
+
+TORCH_LIBRARY_IMPL(phiflash, CPU, m) { m.impl("int4_mm", int4_mm); }
+
+TORCH_LIBRARY_IMPL(phiflash, CompositeExplicitAutograd, m) {
+  m.impl("int4_best_path", int4_best_path);
+  m.impl("int4_path_supported", int4_path_supported);
+}

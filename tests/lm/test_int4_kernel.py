@@ -1,0 +1,193 @@
+"""phiflash's int4 kernel (kernels/int4_mm.cpp) against its naive twins, on every path this CPU can run.
+
+Two twins: the same integer computation written out in torch (activations quantized to int8 per block of 32,
+exact integer sums, one float scale per block: the kernel must equal it up to float summation order), and the
+dequantized float weight (the kernel may differ from it only by activation quantization: about 1%)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from phiflash.errors import PhiflashError
+from phiflash.lm import kernels
+from phiflash.lm import quantize as Q
+
+ALL_PATHS = [p for p in kernels.PATHS if p != "auto"]
+
+
+def integer_twin(x: torch.Tensor, nibbles: torch.Tensor, sz: torch.Tensor, group: int) -> torch.Tensor:
+    """y = Σ_blocks scale·d·Σ q·xq + (zero − 8·scale)·Σ x, in float64 from the same int8 activations."""
+    m, k = x.shape
+    xb = x.double().view(m, k // 32, 32)
+    amax = xb.abs().amax(-1, keepdim=True)
+    d = (amax.float() / 127).double()
+    xq = torch.where(amax > 0, torch.round(xb * (127 / amax.float()).double()), torch.zeros_like(xb))
+    q = Q.unpack_nibbles(nibbles).double().view(-1, k // 32, 32)                   # (n, blocks, 32)
+    isum = torch.einsum("mbi,nbi->mnb", xq, q)                                       # exact: integers
+    scale = sz[..., 0].double().t().repeat_interleave(group // 32, dim=1)          # (n, blocks)
+    zero = sz[..., 1].double().t().repeat_interleave(group // 32, dim=1)
+    xsum = xb.sum(-1)                                                                 # (m, blocks)
+    return (isum * scale * d.squeeze(-1)[:, None, :]).sum(-1) + xsum @ (zero - 8 * scale).t()
+
+
+def kernel_out(x, nibbles, sz, group, path, sz_dtype=torch.float32):
+    return torch.ops.phiflash.int4_mm(x, Q.to_tiles(nibbles), Q.scales_to_tiles(sz.to(sz_dtype)), group,
+                                      kernels.PATHS[path])
+
+
+def test_the_kernel_builds_here():
+    """CI and every developer machine have a compiler: a build failure must fail a test, not fall back quietly."""
+    assert kernels.int4_op() is not None
+    assert "portable" in kernels.supported_paths()
+
+
+@pytest.mark.parametrize("path", ALL_PATHS)
+@pytest.mark.parametrize("m,n,k,group", [(1, 16, 32, 32), (3, 48, 96, 32), (8, 80, 160, 32), (2, 64, 192, 96),
+                                         (5, 32, 256, 128), (9, 16, 64, 64), (17, 4112, 64, 32), (7, 16, 32, 32)])
+def test_each_path_equals_the_integer_twin(path, m, n, k, group):
+    """Odd shapes: rows not a multiple of 64, groups of 96, 1–8 activation rows and 9 / 17 (passes of 8).
+    A path this CPU lacks is refused with a clear error (tested, not skipped)."""
+    g = torch.Generator().manual_seed(m * n + k)
+    w = torch.randn(n, k, generator=g) * torch.linspace(0.1, 2, n)[:, None]
+    x = torch.randn(m, k, generator=g) * 3
+    x[0, k - 32:] = 0 if k > 32 else x[0, k - 32:]               # an all-zero block: d = 0
+    nibbles, sz = Q.quantize_int4(w, group)
+    if path not in kernels.supported_paths():
+        with pytest.raises(RuntimeError, match="cannot run path"):
+            kernel_out(x, nibbles, sz, group, path)
+        return
+    got = kernel_out(x, nibbles, sz, group, path).double()
+    twin = integer_twin(x, nibbles, sz, group)
+    assert ((got - twin).norm() / twin.norm()) < 1e-6           # float32 sums in another order
+    ref = x.double() @ Q.dequantize_int4(nibbles, sz, group).double().t()
+    assert ((got - ref).norm() / ref.norm()) < 0.02             # int8 activations: ~0.01 on Gaussian inputs
+
+
+@pytest.mark.parametrize("path", ["portable", "auto"])
+@pytest.mark.parametrize("x_dtype,sz_dtype,tol", [(torch.bfloat16, torch.bfloat16, 8e-3),
+                                                  (torch.float32, torch.bfloat16, 1e-6),
+                                                  (torch.bfloat16, torch.float32, 8e-3)])
+def test_bf16_inputs_scales_and_outputs(path, x_dtype, sz_dtype, tol):
+    """bf16 scales are read as they are (the twin uses the same rounded scales); a bf16 output is rounded once."""
+    w, x = torch.randn(48, 128), torch.randn(4, 128).to(x_dtype)
+    nibbles, sz = Q.quantize_int4(w, 32)
+    sz = sz.to(sz_dtype).float()
+    p = "portable" if path == "portable" else kernels.NAMES[kernels.int4_path()]
+    got = kernel_out(x, nibbles, sz, 32, p, sz_dtype)
+    assert got.dtype == x_dtype
+    twin = integer_twin(x.float(), nibbles, sz, 32)
+    assert ((got.double() - twin).norm() / twin.norm()) < tol
+
+
+def test_every_path_gives_the_same_numbers():
+    """The SIMD paths sum the same integers; only float rounding may differ between them."""
+    w, x = torch.randn(256, 512), torch.randn(3, 512)
+    nibbles, sz = Q.quantize_int4(w, 32)
+    outs = {p: kernel_out(x, nibbles, sz, 32, p) for p in kernels.supported_paths() if p != "auto"}
+    base = outs["portable"]
+    for p, y in outs.items():
+        assert torch.allclose(y, base, rtol=1e-5, atol=1e-4), p
+
+
+def test_a_rows_result_does_not_depend_on_the_other_rows():
+    """Decoding one row and a full forward over many must give that row the same numbers: each activation row is
+    quantized alone and summed alone, exactly, whatever the batch (1..8 per pass, passes of 8)."""
+    w, x = torch.randn(64, 256), torch.randn(19, 256)
+    nibbles, sz = Q.quantize_int4(w, 32)
+    for path in kernels.supported_paths():
+        together = kernel_out(x, nibbles, sz, 32, path)
+        for i in (0, 7, 8, 18):
+            assert torch.equal(kernel_out(x[i:i + 1], nibbles, sz, 32, path)[0], together[i]), (path, i)
+        assert torch.equal(kernel_out(x[3:9], nibbles, sz, 32, path), together[3:9]), path
+
+
+def test_tiles_round_trip_and_match_the_kernels_layout():
+    nibbles = torch.randint(0, 256, (48, 64), dtype=torch.uint8)
+    tiles = Q.to_tiles(nibbles)
+    assert torch.equal(Q.from_tiles(tiles), nibbles)
+    # byte 4r + j of chunk c in block b: row r's input 32b + 4c + j low, 32b + 16 + 4c + j high
+    q = Q.unpack_nibbles(nibbles)
+    t, b, c, r, j = 1, 2, 3, 5, 2
+    byte = int(tiles[16 * t:16 * t + 16].reshape(-1)[b * 256 + c * 64 + 4 * r + j])
+    assert byte & 0xF == q[16 * t + r, 32 * b + 4 * c + j] and byte >> 4 == q[16 * t + r, 32 * b + 16 + 4 * c + j]
+    sz = torch.randn(4, 48, 2)
+    assert torch.equal(Q.scales_from_tiles(Q.scales_to_tiles(sz)), sz)
+
+
+def test_a_layer_picks_the_kernel_and_equals_its_dequantized_twin():
+    lin = torch.nn.Linear(128, 80, bias=True)
+    x = torch.randn(2, 3, 128)
+    fast = Q.Int4Linear.from_float(lin.weight.detach(), lin.bias, torch.float32)
+    naive = Q.Int4Linear.from_float(lin.weight.detach(), lin.bias, torch.float32, kernel="dequantize")
+    assert fast.kernel == "phiflash" and naive.kernel == "dequantize"
+    a, b = fast(x), naive(x)
+    assert ((a - b).norm() / b.norm()) < 0.02
+    assert torch.equal(fast.dequantized(), naive.dequantized())
+
+
+def test_the_switch_is_checked(monkeypatch):
+    monkeypatch.setenv("PHIFLASH_INT4_KERNEL", "avx9")
+    with pytest.raises(PhiflashError, match="PHIFLASH_INT4_KERNEL='avx9'"):
+        kernels.choice()
+    for name in ALL_PATHS:
+        monkeypatch.setenv("PHIFLASH_INT4_KERNEL", name)
+        if name in kernels.supported_paths():
+            assert kernels.int4_path() == kernels.PATHS[name]
+        else:
+            with pytest.raises(PhiflashError, match="this CPU cannot run it"):
+                kernels.int4_path()
+
+
+def _fresh(code: str, **env) -> subprocess.CompletedProcess:
+    full = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=full)
+
+
+LAYER = """
+import torch
+from phiflash.lm import quantize as Q, kernels
+lin = torch.nn.Linear(64, 64)
+layer = Q.Int4Linear.from_float(lin.weight.detach(), None, torch.bfloat16)
+naive = Q.Int4Linear.from_float(lin.weight.detach(), None, torch.bfloat16, kernel="dequantize")
+x = torch.randn(2, 64, dtype=torch.bfloat16)
+err = ((layer(x).float() - naive(x).float()).norm() / naive(x).float().norm()).item()
+print(layer.kernel, kernels.describe(), err < 0.03)
+"""
+
+
+def test_without_a_compiler_torchs_kernel_runs_and_one_line_says_so(tmp_path):
+    p = _fresh(LAYER, PHIFLASH_KERNEL_CACHE=str(tmp_path / "k"), CXX="/nonexistent/c++", PATH="/nonexistent")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["torch", "torch", "int4pack", "True"]
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no C++ compiler found" in lines[0] and "Traceback" not in p.stderr
+
+
+def test_a_failed_build_falls_back_with_one_line(tmp_path):
+    p = _fresh(LAYER, PHIFLASH_KERNEL_CACHE=str(tmp_path / "k"), CXX="false")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[0] == "torch"
+    lines = [ln for ln in p.stderr.strip().splitlines() if ln.startswith("phiflash:")]
+    assert any("did not build" in ln for ln in lines) and "Traceback" not in p.stderr
+
+
+def test_torch_can_be_chosen():
+    p = _fresh(LAYER, PHIFLASH_INT4_KERNEL="torch")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[0] == "torch" and p.stderr == ""
+
+
+@pytest.mark.parametrize("cap", ["default", "avx2"])
+def test_torchs_capability_caps_the_path(cap):
+    """ATEN_CPU_CAPABILITY=avx2 on an AVX-512 machine runs the AVX2 path (and default the portable one), so one
+    switch exercises what an AVX2-only or other CPU runs. On a CPU without AVX2, avx2 means portable too."""
+    p = _fresh(LAYER, ATEN_CPU_CAPABILITY=cap)
+    assert p.returncode == 0, p.stderr
+    kernel, _, path, ok = p.stdout.split()
+    allowed = {"default": {"portable"}, "avx2": {"avx2", "avx2-vnni", "portable"}}[cap]
+    assert kernel == "phiflash" and path in allowed and ok == "True"
+    if cap == "avx2" and "avx2" in kernels.supported_paths():
+        assert path != "portable"
