@@ -57,11 +57,17 @@ def save(name: str, data: dict) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2))
 
 
-def bandwidth() -> dict[str, float]:
-    """GB/s measured now: reading memory (a large sum), a bf16 matrix-vector product, an int8 one."""
+def read_bandwidth() -> float:
+    """GB/s of reading memory now (a sum over 256 MB, median of 5): the bound every format is measured against,
+    never a kernel's own rate (a slow kernel must not lower its own bar)."""
     a = torch.ones(256 * 2**20 // 4)  # 256 MB of float32
     sec = interleaved({"read": lambda: a.sum()}, repeats=5)["read"]
-    read = a.numel() * 4 / sec / 1e9
+    return a.numel() * 4 / sec / 1e9
+
+
+def bandwidth() -> dict[str, float]:
+    """GB/s measured now: reading memory (a large sum), a bf16 matrix-vector product, an int8 one."""
+    read = read_bandwidth()
     x = torch.randn(1, 4096, dtype=torch.bfloat16)
     w = torch.randn(16384, 4096, dtype=torch.bfloat16)
     wq = torch.randint(-127, 127, (16384, 4096), dtype=torch.int8)
@@ -83,13 +89,15 @@ print(_j.dumps(dict(RESULT, peak_rss_gb=_peak_gb())))
 """
 
 
-def run_child(code: str, timeout: float = 1800) -> dict:
+def run_child(code: str, timeout: float = 1800, env: dict | None = None) -> dict:
     """Run python code in a fresh process; it prints one JSON line last. Adds its peak RSS in GB: the kernel's
     high-water mark of this process's own memory (VmHWM), where getrusage's ru_maxrss would also count the
     parent's resident size at the fork (Linux keeps it across exec)."""
     wrapped = code + PEAK_RSS
     root = str(Path(__file__).resolve().parents[1])
-    p = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout, cwd=root)
+    import os
+    p = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout, cwd=root,
+                       env={**os.environ, **(env or {})})
     if p.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])

@@ -4,7 +4,11 @@ quantize`'s code. For bf16, int8 and int4 side by side: quantize time and peak R
 the file size, prefill, batch-1 decode beside the bound from bandwidth measured in the same process, batch-16
 aggregate tok/s, accuracy against bf16 (relative logit error, top-1/top-5 agreement), and the time to answer a
 2,000-token reasoning trace after a 200-token prompt. Each measurement runs in a fresh process so its peak RSS
-is its own.
+is its own. The bound is bytes read per token ÷ the memory read bandwidth measured in that same process.
+
+int4 runs three ways: phiflash's kernel on the best path this CPU has, its AVX2 path (what an AVX2-only laptop
+runs: ATEN_CPU_CAPABILITY=avx2, PHIFLASH_INT4_KERNEL=avx2), and torch's weight-only kernel (the code before
+phiflash had its own: the accuracy baseline for int8 activations); int8 runs on both torch paths too.
 
 `python -m benchmarks --only full --quick` runs the same on a mid-size configuration (width 1024, 32 layers) in
 about a minute: the same ordering, for developers."""
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from phiflash.lm import kernels
 from phiflash.lm.config import PhiFlashConfig
 from phiflash.lm.testing import write_random_checkpoint
 from phiflash.lm.throughput import read_bytes
@@ -40,7 +45,8 @@ import time, resource, statistics, torch
 torch.set_num_threads(2)
 from phiflash.lm.weights import load_model
 from phiflash.lm.generate import flushed_denormals
-from phiflash.lm.throughput import matvec_bandwidth
+from phiflash.lm import kernels
+from benchmarks.common import read_bandwidth
 t0 = time.perf_counter()
 model = load_model({path!r})
 load_s = time.perf_counter() - t0
@@ -78,9 +84,11 @@ with torch.inference_mode(), flushed_denormals():
     seq = torch.randint(0, V - 100, (1, {acc}), generator=torch.Generator().manual_seed(1))
     logits_seq = model(seq)[0].float()
 torch.save(logits_seq, {logits!r})
-bw = matvec_bandwidth({kernel!r})  # measured here, right after the timing: the bound sees the same machine
+bw = read_bandwidth()  # measured here, right after the timing: the bound sees the same machine
+kernel = {{"bf16": "torch linear", "int8": "torch int8pack", "int4": kernels.describe()}}[{mode!r}]
 RESULT = dict(load_s=load_s, rss_load_gb=rss_load, prefill_s=prefill_s, decode_median_s=statistics.median(times),
-              decode_best_s=min(times), batch16_s=statistics.median(b16), trace_s=trace_s, bw=bw)
+              decode_best_s=min(times), batch16_s=statistics.median(b16), trace_s=trace_s, bw=bw, kernel=kernel,
+              capability=torch.backends.cpu.get_cpu_capability())
 """
 
 
@@ -110,6 +118,17 @@ def _size(path: Path) -> float:
     return sum(f.stat().st_size for f in path.glob("*.safetensors")) / 1e9
 
 
+def variants() -> list[tuple[str, str, dict]]:
+    """(label, format, environment) of each fresh process: the defaults, then the AVX2 paths where this CPU has
+    more (what an AVX2-only CPU runs), then torch's weight-only int4."""
+    avx2 = {"ATEN_CPU_CAPABILITY": "avx2"}
+    out = [("bf16", "bf16", {}), ("int8", "int8", {}), ("int4", "int4", {})]
+    best = kernels.describe()
+    if "avx2" in kernels.supported_paths() and best != "phiflash avx2":
+        out += [("int8 · AVX2", "int8", avx2), ("int4 · AVX2", "int4", {**avx2, "PHIFLASH_INT4_KERNEL": "avx2"})]
+    return out + [("int4 torch", "int4", {"PHIFLASH_INT4_KERNEL": "torch"})]
+
+
 def run(quick: bool = False) -> dict:
     config = PhiFlashConfig.tiny(**MID, torch_dtype="bfloat16") if quick else PhiFlashConfig()
     name = "mid-bf16" if quick else "full-bf16"
@@ -124,21 +143,23 @@ def run(quick: bool = False) -> dict:
     steps, trace, prompt = (8, 0, 200) if quick else (12, 2000, 200)
     data, rows, acc_rows = {}, [], []
     ref_logits = None
-    for mode in ("bf16", "int8", "int4"):
-        console.print(f"[dim]{name.split('-')[0]} scale, {mode}: loading and timing in a fresh process…[/dim]")
-        logits_path = CACHE / f"logits-{mode}.pt"
-        r = run_child(CHILD.format(path=str(paths[mode]), prompt=prompt, steps=steps, acc=256, kernel=mode,
-                                   trace=trace if mode == "int4" else 0, logits=str(logits_path)))
-        r["quantize"] = quantize.get(mode)
+    for label, mode, env in variants():
+        console.print(f"[dim]{name.split('-')[0]} scale, {label}: loading and timing in a fresh process…[/dim]")
+        logits_path = CACHE / f"logits-{label.replace(' ', '-')}.pt"
+        r = run_child(CHILD.format(path=str(paths[mode]), prompt=prompt, steps=steps, acc=256, mode=mode,
+                                   trace=trace if label == "int4" else 0, logits=str(logits_path)), env=env)
+        r["quantize"] = quantize.get(mode) if label == mode else None
         r["file_gb"] = _size(paths[mode])
         nbytes = read_bytes(config, mode)
         r["read_gb"] = nbytes / 1e9
-        data[mode] = r
+        data[label] = r
         bound = r["bw"] * 1e9 / nbytes
-        q = quantize.get(mode)
-        rows.append([mode, f"{r['read_gb']:.2f}", f"{1 / r['decode_median_s']:.2f} (best {1 / r['decode_best_s']:.2f})",
-                     f"{bound:.2f}", f"{16 / r['batch16_s']:.1f}", f"{r['prefill_s']:.1f} s",
-                     f"{r['load_s']:.1f} s",
+        r["share_of_bound"] = (1 / r["decode_median_s"]) / bound
+        q = r["quantize"]
+        rows.append([label, r["kernel"], r["capability"], f"{r['read_gb']:.2f}",
+                     f"{1 / r['decode_median_s']:.2f} (best {1 / r['decode_best_s']:.2f})",
+                     f"{bound:.2f} ({r['bw']:.1f})", f"{r['share_of_bound']:.0%}", f"{16 / r['batch16_s']:.1f}",
+                     f"{r['prefill_s']:.1f} s", f"{r['load_s']:.1f} s",
                      f"{r['rss_load_gb']:.2f} / {r['peak_rss_gb']:.2f} / {r['file_gb']:.2f} GB",
                      f"{q['quantize_s']:.0f} s, {q['peak_rss_gb']:.1f} GB" if q else "—"])
         logits = torch.load(logits_path)
@@ -149,19 +170,27 @@ def run(quick: bool = False) -> dict:
             top1 = (logits.argmax(-1) == ref_logits.argmax(-1)).float().mean().item()
             top5 = (ref_logits.topk(5, -1).indices == logits.argmax(-1, keepdim=True)).any(-1).float().mean().item()
             r["accuracy"] = dict(rel_logit_err=err, top1=top1, top5=top5)
-            acc_rows.append([mode, f"{err:.3f}", f"{top1:.1%}", f"{top5:.1%}"])
-    speedup = data["bf16"]["decode_median_s"] / data["int4"]["decode_median_s"]
-    table(f"{name.split('-')[0]} scale (random weights), 2 threads: bf16 / int8 / int4 side by side, same run",
-          ["weights", "GB read/token", "decode tok/s, batch 1", "bound tok/s (measured GB/s)", "batch 16 tok/s",
-           f"prefill {prompt}", "load", "peak RSS after load / whole run / file", "quantize (time, peak RSS)"], rows,
-          f"int4 is {data['int8']['decode_median_s'] / data['int4']['decode_median_s']:.2f}x int8 and "
-          f"{speedup:.2f}x bf16 (medians). Targets at full scale: int4 ≥ 10 tok/s and ≥ 1.7x int8, int8 ≥ 5.5, "
-          "bf16 ≥ 3; quantized load ≤ 3 s with peak RSS ≤ 1.3x the file.")
+            acc_rows.append([label, r["kernel"], f"{err:.3f}", f"{top1:.1%}", f"{top5:.1%}"])
+    tps = {k: 1 / v["decode_median_s"] for k, v in data.items()}
+    notes = [f"int4 is {tps['int4'] / tps['int8']:.2f}x int8 and {tps['int4'] / tps['bf16']:.2f}x bf16 (medians)"]
+    if "int4 · AVX2" in tps and "int8 · AVX2" in tps:
+        notes.append(f"on the AVX2 paths int4 is {tps['int4 · AVX2'] / tps['int8 · AVX2']:.2f}x int8")
+    table(f"{name.split('-')[0]} scale (random weights), 2 threads: every format side by side, same run",
+          ["weights", "kernel", "CPU capability", "GB read/token", "decode tok/s, batch 1",
+           "bound tok/s (read GB/s)", "share of bound", "batch 16 tok/s", f"prefill {prompt}", "load",
+           "peak RSS after load / whole run / file", "quantize (time, peak RSS)"], rows,
+          "; ".join(notes) + ". Targets (#24): int4 ≥ 75% of the bound on every path, ≥ 1.6x int8; batch 16 never "
+          "slower in aggregate than batch 1.")
+    if "int4 torch" in data and "int4" in data:
+        a, b = data["int4"]["accuracy"]["rel_logit_err"], data["int4 torch"]["accuracy"]["rel_logit_err"]
+        acc_note = f"int8 activations add {a / b - 1:+.1%} to weight-only int4's error (target ≤ +20%)"
+    else:
+        acc_note = None
     table("accuracy against bf16 over 256 positions (random weights exaggerate it: their logits have no margins)",
-          ["weights", "relative logit error", "same top-1", "bf16's top-5 holds its top-1"], acc_rows)
+          ["weights", "kernel", "relative logit error", "same top-1", "bf16's top-5 holds its top-1"], acc_rows,
+          acc_note)
     if trace:
         t = data["int4"]["trace_s"]
-        console.print(f"int4: a {prompt}-token prompt and a 2,000-token reasoning trace took {t / 60:.1f} min "
-                      f"(target ≤ 4 min)")
+        console.print(f"int4: a {prompt}-token prompt and a 2,000-token reasoning trace took {t / 60:.1f} min")
     save("full" if not quick else "full-mid", data)
     return data

@@ -941,16 +941,18 @@ def _speed_table(console: Console, cfg, path: Optional[Path], measure: bool) -> 
     t = Table(title="decode speed (batch 1): bytes read per token" + (" and the bound this machine's measured "
                                                                         "bandwidth gives" if measure else ""),
               title_justify="left")
-    for col in ("weights", "GB read per token") + (("GB/s measured", "tok/s bound") if measure else ()):
-        t.add_column(col, justify="left" if col == "weights" else "right")
+    for col in ("weights", "GB read per token") + (("kernel", "GB/s measured", "tok/s bound") if measure else ()):
+        t.add_column(col, justify="left" if col in ("weights", "kernel") else "right")
     for mode in ("bf16", "int8", "int4"):
         label = mode + (" (this checkpoint)" if stored and stored["mode"] == mode else
                         " (default on CPU)" if mode == DEFAULT_QUANTIZE and not stored else "")
         nbytes = read_bytes(cfg, mode)
         row = [label, f"{nbytes / 1e9:.2f}" if nbytes >= 1e8 else f"{nbytes / 1e9:.5f}"]
         if measure:
+            from ..lm import kernels
+            kernel = {"bf16": "torch", "int8": "torch int8pack", "int4": kernels.describe()}[mode]
             bw = matvec_bandwidth(mode)
-            row += [f"{bw:.1f}", f"{bw * 1e9 / nbytes:.1f}"]
+            row += [kernel, f"{bw:.1f}", f"{bw * 1e9 / nbytes:.1f}"]
         t.add_row(*row)
     console.print(t)
     if not measure:

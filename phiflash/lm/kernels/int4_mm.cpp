@@ -36,7 +36,10 @@ namespace {
 
 constexpr int BLOCK = 32;  // inputs per activation block (and per weight block of the layout)
 constexpr int TILE = 16;   // rows per weight tile
-constexpr int MAX_M = 8;   // activation rows handled together (more are done 8 at a time)
+constexpr int MAX_M = 8;
+#ifndef PREFETCH
+#define PREFETCH 4096
+#endif   // activation rows handled together (more are done 8 at a time)
 
 // The activations of up to MAX_M rows, quantized: xq (m, K) int8, d and sum (m, K/32) float.
 struct Quantized {
