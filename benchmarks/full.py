@@ -6,9 +6,9 @@ aggregate tok/s, accuracy against bf16 (relative logit error, top-1/top-5 agreem
 2,000-token reasoning trace after a 200-token prompt. Each measurement runs in a fresh process so its peak RSS
 is its own. The bound is bytes read per token ÷ the memory read bandwidth measured in that same process.
 
-int4 runs three ways: phiflash's kernel on the best path this CPU has, its AVX2 path (what an AVX2-only laptop
-runs: ATEN_CPU_CAPABILITY=avx2, PHIFLASH_INT4_KERNEL=avx2), and torch's weight-only kernel (the code before
-phiflash had its own: the accuracy baseline for int8 activations); int8 runs on both torch paths too.
+int8 and int4 run three ways: phiflash's kernels on the best path this CPU has, their AVX2 path (what an
+AVX2-only laptop runs: ATEN_CPU_CAPABILITY=avx2, PHIFLASH_KERNEL=avx2), and torch's weight-only kernels (the
+code before phiflash had its own: the baselines, and the accuracy without int8 activations).
 
 `python -m benchmarks --only full --quick` runs the same on a mid-size configuration (width 1024, 32 layers) in
 about a minute: the same ordering, for developers."""
@@ -55,16 +55,23 @@ V = model.config.vocab_size
 g = torch.Generator().manual_seed(0)
 prompt = torch.randint(0, V - 100, (1, {prompt}), generator=g)
 with torch.inference_mode(), flushed_denormals():
-    cache = model.new_cache(1, {prompt} + {trace} + 16)
+    cache = model.new_cache(1, {prompt} + {trace} + {steps} + 16)
     t0 = time.perf_counter()
     logits = model.prefill(prompt, cache)
     prefill_s = time.perf_counter() - t0
     tok = logits.argmax(-1, keepdim=True)
-    times = []
+    # each decode step is followed by a read of 256 MB, so the bound and the speed see the same machine (a shared
+    # one moves both by ±20% within minutes): the bound is the median of these reads
+    block = torch.ones(256 * 2**20 // 4)
+    times, reads = [], []
     for _ in range({steps}):
         t0 = time.perf_counter()
         tok = model.decode(tok, cache).argmax(-1, keepdim=True)
         times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        block.sum()
+        reads.append(block.numel() * 4 / (time.perf_counter() - t0) / 1e9)
+    del block
     trace_s = None
     if {trace}:
         t0 = time.perf_counter()
@@ -84,10 +91,12 @@ with torch.inference_mode(), flushed_denormals():
     seq = torch.randint(0, V - 100, (1, {acc}), generator=torch.Generator().manual_seed(1))
     logits_seq = model(seq)[0].float()
 torch.save(logits_seq, {logits!r})
-bw = read_bandwidth()  # measured here, right after the timing: the bound sees the same machine
-kernel = {{"bf16": "torch linear", "int8": "torch int8pack", "int4": kernels.describe()}}[{mode!r}]
+bw = statistics.median(reads)
+bw_after = read_bandwidth()  # once more after everything: how much the machine moved during the run
+kernel = {{"bf16": "torch linear", "int8": kernels.describe("int8"), "int4": kernels.describe()}}[{mode!r}]
 RESULT = dict(load_s=load_s, rss_load_gb=rss_load, prefill_s=prefill_s, decode_median_s=statistics.median(times),
-              decode_best_s=min(times), batch16_s=statistics.median(b16), trace_s=trace_s, bw=bw, kernel=kernel,
+              decode_best_s=min(times), batch16_s=statistics.median(b16), trace_s=trace_s, bw=bw, bw_after=bw_after,
+              kernel=kernel,
               capability=torch.backends.cpu.get_cpu_capability())
 """
 
@@ -119,14 +128,17 @@ def _size(path: Path) -> float:
 
 
 def variants() -> list[tuple[str, str, dict]]:
-    """(label, format, environment) of each fresh process: the defaults, then the AVX2 paths where this CPU has
-    more (what an AVX2-only CPU runs), then torch's weight-only int4."""
-    avx2 = {"ATEN_CPU_CAPABILITY": "avx2"}
+    """(label, format, environment) of each fresh process: the defaults (phiflash's kernels for int8 and int4),
+    their AVX2 paths where this CPU has more (what an AVX2-only CPU runs), then torch's kernels (the code before
+    phiflash had its own: the baselines, and int4's weight-only accuracy)."""
+    avx2, torch_k = {"ATEN_CPU_CAPABILITY": "avx2"}, {"PHIFLASH_KERNEL": "torch"}
     out = [("bf16", "bf16", {}), ("int8", "int8", {}), ("int4", "int4", {})]
-    best = kernels.describe()
-    if "avx2" in kernels.supported_paths() and best != "phiflash avx2":
-        out += [("int8 · AVX2", "int8", avx2), ("int4 · AVX2", "int4", {**avx2, "PHIFLASH_INT4_KERNEL": "avx2"})]
-    return out + [("int4 torch", "int4", {"PHIFLASH_INT4_KERNEL": "torch"})]
+    lower = "avx2" in kernels.supported_paths() and kernels.describe() != "phiflash avx2"
+    if lower:
+        out += [("int8 · AVX2", "int8", {**avx2, "PHIFLASH_KERNEL": "avx2"}),
+                ("int4 · AVX2", "int4", {**avx2, "PHIFLASH_KERNEL": "avx2"})]
+    out += [("int8 torch", "int8", torch_k), ("int4 torch", "int4", torch_k)]
+    return out + ([("int8 torch · AVX2", "int8", {**avx2, **torch_k})] if lower else [])
 
 
 def run(quick: bool = False) -> dict:
@@ -140,7 +152,7 @@ def run(quick: bool = False) -> dict:
             console.print(f"[dim]quantizing to {mode} in a fresh process…[/dim]")
             quantize[mode] = run_child(QUANTIZE.format(src=str(src), dst=str(dst), mode=mode))
         paths[mode] = dst
-    steps, trace, prompt = (8, 0, 200) if quick else (12, 2000, 200)
+    steps, trace, prompt = (8, 0, 200) if quick else (24, 2000, 200)
     data, rows, acc_rows = {}, [], []
     ref_logits = None
     for label, mode, env in variants():
@@ -163,7 +175,7 @@ def run(quick: bool = False) -> dict:
                      f"{r['rss_load_gb']:.2f} / {r['peak_rss_gb']:.2f} / {r['file_gb']:.2f} GB",
                      f"{q['quantize_s']:.0f} s, {q['peak_rss_gb']:.1f} GB" if q else "—"])
         logits = torch.load(logits_path)
-        if mode == "bf16":
+        if label == "bf16":
             ref_logits = logits
         else:
             err = ((logits - ref_logits).norm() / ref_logits.norm()).item()
@@ -172,9 +184,11 @@ def run(quick: bool = False) -> dict:
             r["accuracy"] = dict(rel_logit_err=err, top1=top1, top5=top5)
             acc_rows.append([label, r["kernel"], f"{err:.3f}", f"{top1:.1%}", f"{top5:.1%}"])
     tps = {k: 1 / v["decode_median_s"] for k, v in data.items()}
-    notes = [f"int4 is {tps['int4'] / tps['int8']:.2f}x int8 and {tps['int4'] / tps['bf16']:.2f}x bf16 (medians)"]
-    if "int4 · AVX2" in tps and "int8 · AVX2" in tps:
-        notes.append(f"on the AVX2 paths int4 is {tps['int4 · AVX2'] / tps['int8 · AVX2']:.2f}x int8")
+    notes = [f"int4 is {tps['int4'] / tps['int8']:.2f}x int8, {tps['int4'] / tps['int8 torch']:.2f}x torch's int8 "
+             f"and {tps['int4'] / tps['bf16']:.2f}x bf16 (medians)"]
+    if "int4 · AVX2" in tps:
+        notes.append(f"on the AVX2 paths int4 is {tps['int4 · AVX2'] / tps['int8 · AVX2']:.2f}x int8 and "
+                     f"{tps['int4 · AVX2'] / tps['int8 torch · AVX2']:.2f}x torch's int8")
     table(f"{name.split('-')[0]} scale (random weights), 2 threads: every format side by side, same run",
           ["weights", "kernel", "CPU capability", "GB read/token", "decode tok/s, batch 1",
            "bound tok/s (read GB/s)", "share of bound", "batch 16 tok/s", f"prefill {prompt}", "load",

@@ -315,14 +315,15 @@ def prepared_checkpoint(model_dir: Path, quantize: str | None, notice=None, prog
     import json
 
     from ..lm.quantize import GROUP_SIZE
-    from ..lm.weights import ALIGN, INT4_LAYOUT, quantization, quantize_checkpoint
+    from ..lm.weights import ALIGN, INT4_LAYOUT, INT8_LAYOUT, quantization, quantize_checkpoint
     from .logdb import data_dir
 
     if quantize is None or quantization(model_dir):
         return model_dir  # nothing to do, or loaded as stored
     files = sorted(f for f in model_dir.iterdir() if f.suffix == ".safetensors" or f.name == "config.json")
+    # the layouts are part of a copy's identity: a new layout quantizes anew, once
     identity = json.dumps({"src": str(model_dir.resolve()), "mode": quantize, "group": GROUP_SIZE,
-                           "format": INT4_LAYOUT, "alignment": ALIGN,
+                           "format": INT4_LAYOUT if quantize == "int4" else f"int8-{INT8_LAYOUT}", "alignment": ALIGN,
                            "files": [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]})
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     cached = data_dir() / "models" / f"{model_dir.name}-{quantize}-{key}"

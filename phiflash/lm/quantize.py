@@ -4,7 +4,9 @@ Batch-1 decode reads every weight once per token, so the bytes read are what set
 conv, x_proj and dt_proj stay in higher precision; the tied lm_head gets its own quantized copy (the embedding
 lookup keeps the original rows).
 
-- int8: w ≈ q · scale[row], symmetric; torch's fused `_weight_int8pack_mm` on CPU.
+- int8: w ≈ q · scale[row], symmetric. Checkpoints store it in 16-row tiles (to_tiles8), read as stored by
+  phiflash's kernel (kernels/int8_mm.cpp: int8 activations, integer dot products); torch's fused
+  `_weight_int8pack_mm` runs where that kernel cannot be built, on rows converted at load.
 - int4: asymmetric per (row, group of `group_size` inputs): w ≈ (q − 8) · scale + zero with q in 0..15 (the
   "tinygemm" form). Checkpoints store the nibbles in 16-row tiles (to_tiles), the layout of phiflash's own
   kernel (kernels/int4_mm.cpp: int8 activations, integer dot products, on every CPU), which reads them as
@@ -47,31 +49,76 @@ def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scale
 
 
+def to_tiles8(q: torch.Tensor) -> torch.Tensor:
+    """The checkpoint's int8 layout (rows a multiple of 16, inputs of 32), phiflash's kernel's own: tile after tile
+    of 16 rows, each block of 32 inputs as 8 chunks of 64 bytes; in chunk c, byte 4r + j holds row r's input
+    4c + j (kernels/int8_mm.cpp)."""
+    n, k = q.shape
+    return q.view(n // 16, 16, k // 32, 8, 4).permute(0, 2, 3, 1, 4).reshape(n, k)
+
+
+def from_tiles8(tiles: torch.Tensor) -> torch.Tensor:
+    n, k = tiles.shape
+    return tiles.view(n // 16, k // 32, 8, 16, 4).permute(0, 3, 1, 2, 4).reshape(n, k)
+
+
+def int8_tiles_fit(out_features: int, in_features: int) -> bool:
+    """Whether an int8 weight can be stored in tiles (else checkpoints keep its rows)."""
+    return out_features % 16 == 0 and in_features % 32 == 0
+
+
+def int8_kernel(out_features: int, in_features: int, device: torch.device | str = "cpu") -> str:
+    """Which kernel an int8 layer runs: "phiflash" (kernels/int8_mm.cpp, where it built) or "torch"
+    (`_weight_int8pack_mm` on CPU, a float multiply elsewhere)."""
+    if torch.device(device).type == "cpu" and int8_tiles_fit(out_features, in_features) and kernels.available():
+        return "phiflash"
+    return "torch"
+
+
 class Int8Linear(nn.Module):
-    def __init__(self, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype):
+    def __init__(self, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype,
+                 kernel: str | None = None, layout: str = "rows"):
+        """qweight int8 (out, in) in `layout`: "rows", or "tiles16" (to_tiles8, what checkpoints store now)."""
         super().__init__()
-        # The fused kernel reads the weight with aligned vector loads (it crashed on a safetensors tensor 40 bytes
-        # past a 64-byte boundary): such a tensor is copied once into aligned memory.
-        qweight = qweight.contiguous()
-        self.register_buffer("weight", qweight.clone() if qweight.data_ptr() % 64 else qweight)
+        self.out_features, self.in_features = qweight.shape
+        self.kernel = kernel or int8_kernel(self.out_features, self.in_features, qweight.device)
+        if self.kernel == "phiflash" and not kernels.available():
+            raise PhiflashError("phiflash's int8 kernel is not available here (it did not build)")
+        if self.kernel == "phiflash":
+            # as stored where the checkpoint holds tiles: a mapped file's pages are the kernel's weight
+            tiles = qweight if layout == "tiles16" else to_tiles8(qweight)
+            self.register_buffer("weight", tiles.contiguous())
+        else:
+            rows = from_tiles8(qweight) if layout == "tiles16" else qweight
+            # The fused kernel reads the weight with aligned vector loads (it crashed on a safetensors tensor 40
+            # bytes past a 64-byte boundary): such a tensor is copied once into aligned memory.
+            rows = rows.contiguous()
+            self.register_buffer("weight", rows.clone() if rows.data_ptr() % 64 else rows)
         self.register_buffer("scales", scales.to(dtype))
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
-        self.out_features, self.in_features = qweight.shape
 
     @classmethod
-    def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype) -> Int8Linear:
-        return cls(*quantize_int8(weight), bias, dtype)
+    def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype,
+                   kernel: str | None = None) -> Int8Linear:
+        return cls(*quantize_int8(weight), bias, dtype, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
-        if x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32):
+        cpu_dtype = x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32)
+        if self.kernel == "phiflash" and cpu_dtype:
+            y = torch.ops.phiflash.int8_mm(x2, self.weight, self.scales, kernels.chosen_path())
+        elif cpu_dtype:
             y = torch._weight_int8pack_mm(x2.contiguous(), self.weight, self.scales.to(x2.dtype))
         else:
-            y = F.linear(x2, self.weight.to(x2.dtype)) * self.scales.to(x2.dtype)
+            y = F.linear(x2, self.rows().to(x2.dtype)) * self.scales.to(x2.dtype)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*shape[:-1], self.out_features)
+
+    def rows(self) -> torch.Tensor:
+        """The int8 weight (out, in) as rows, whatever the kernel's layout."""
+        return from_tiles8(self.weight) if self.kernel == "phiflash" else self.weight
 
 
 # ---- int4 ------------------------------------------------------------------------------------------------------
@@ -211,7 +258,7 @@ def int4_kernel(out_features: int, in_features: int, group_size: int, device: to
     (`_weight_int4pack_mm_for_cpu`) or "dequantize"."""
     cpu = torch.device(device).type == "cpu"
     if (cpu and out_features % 16 == 0 and in_features % 32 == 0 and group_size % 32 == 0
-            and kernels.int4_op() is not None):
+            and kernels.available()):
         return "phiflash"
     return "torch" if kernel_usable(out_features, device) else "dequantize"
 
@@ -226,7 +273,7 @@ class Int4Linear(nn.Module):
         self.group_size = group_size
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
         self.kernel = kernel or int4_kernel(self.out_features, self.in_features, group_size, weight.device)
-        if self.kernel == "phiflash" and kernels.int4_op() is None:
+        if self.kernel == "phiflash" and not kernels.available():
             raise PhiflashError("phiflash's int4 kernel is not available here (it did not build)")
         if self.kernel == "phiflash":
             # as stored where the checkpoint holds tiles: a mapped file's pages are the kernel's weight
@@ -253,7 +300,7 @@ class Int4Linear(nn.Module):
         cpu_dtype = x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32)
         if self.kernel == "phiflash" and cpu_dtype:
             y = torch.ops.phiflash.int4_mm(x2, self.weight, self.scales_and_zeros, self.group_size,
-                                           kernels.int4_path())
+                                           kernels.chosen_path())
         elif self.kernel == "torch" and cpu_dtype:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2.contiguous(), self.weight, self.group_size,
                                                            self.scales_and_zeros.to(x2.dtype))

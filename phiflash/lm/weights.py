@@ -6,11 +6,12 @@ every missing, unexpected or mis-shaped tensor and every unreadable file is one 
 
 A quantized checkpoint (`quantize_checkpoint`, `phiflash quantize`) is the same layout with the big projections
 stored quantized and a "quantization" entry in config.json naming each layer's mode:
-    <layer>.weight int8 (out, in) + <layer>.scales float32 (out,)                              int8
+    <layer>.weight int8 (out, in), in 16-row tiles (quantize.to_tiles8) + <layer>.scales float32 (out,)   int8
     <layer>.weight uint8 (out, in/2), two nibbles a byte in 16-row tiles (quantize.to_tiles)
         + <layer>.scales_and_zeros float32 (in/g, out, 2)                                     int4
 config.json's "int4_layout" versions the int4 layout: "tiles16" now; "blocks64" (quantize.to_blocks, written
-before phiflash had its own kernel) still loads, converted at load time (not mapped).
+before phiflash had its own kernel) still loads, converted at load time (not mapped). "int8_layout" likewise:
+"tiles16" now (layers whose shape does not fit tiles keep rows); absent, rows (checkpoints written before).
 The tied lm_head is stored as its own quantized copy; the embedding keeps its rows for the lookup.
 """
 
@@ -33,6 +34,7 @@ from .sambay import PhiFlashForCausalLM
 INDEX_NAME, SINGLE_NAME = "model.safetensors.index.json", "model.safetensors"
 INT4_LAYOUT = "tiles16"  # quantize.to_tiles: the format version of int4 weights in quantized checkpoints
 INT4_LAYOUTS = ("tiles16", "blocks64")  # what loads: the current layout and the one before it
+INT8_LAYOUT = "tiles16"  # quantize.to_tiles8; checkpoints without an "int8_layout" entry hold rows
 # Kept in float32 whatever the model dtype: the SSM parameters (the scan is float32) and the λ vectors, which the
 # official files store in float32 (docs/sambay-spec.md §3.4).
 FLOAT32_KEYS = re.compile(r"\.(A_log|D|dt_proj\.bias|lambda_[qk][12])$")
@@ -215,7 +217,7 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     modes = set(layers.values())
     as_mapped = (stored and torch.device(device).type == "cpu"
                  and ("int4" not in modes or _int4_as_stored(stored, model))
-                 and ("int8" not in modes or stored.get("alignment") == ALIGN))
+                 and ("int8" not in modes or _int8_as_stored(stored, model)))
     opener = _Copying if stored and not as_mapped else _open
     for file, names in by_file.items():
         with opener(file) as f:
@@ -242,7 +244,7 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
             # open, so the memory-mapped parts are dropped before the next file is read
             for layer in [lay for lay in layers if f"{lay}.weight" in state]:
                 _build_quantized(model, layer, layers[layer], state, dtype, stored["group_size"],
-                                 stored["int4_layout"])
+                                 stored["int4_layout"], stored.get("int8_layout", "rows"))
     model.load_state_dict(state, strict=False, assign=True)
     del state  # the model holds the only references now, so quantizing can free each float weight as it goes
     if config.tie_word_embeddings and "lm_head" not in layers:
@@ -253,16 +255,38 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
 
 
 def _build_quantized(model, layer: str, mode: str, state: dict, dtype: torch.dtype, group_size: int,
-                     stored_layout: str) -> None:
+                     stored_layout: str, stored_int8_layout: str) -> None:
     parent_name, _, child = layer.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     bias = state.pop(f"{layer}.bias", None)
     if mode == "int8":
-        new = Q.Int8Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales"), bias, dtype)
+        weight = state.pop(f"{layer}.weight")
+        new = Q.Int8Linear(weight, state.pop(f"{layer}.scales"), bias, dtype,
+                           layout=_int8_layout(stored_int8_layout, *weight.shape))
     else:
         new = Q.Int4Linear(state.pop(f"{layer}.weight"), state.pop(f"{layer}.scales_and_zeros"), bias, dtype,
                            group_size, layout=stored_layout)
     setattr(parent, child, new)
+
+
+def _int8_layout(stored: str, n: int, k: int) -> str:
+    """The layout one int8 layer is stored in: the checkpoint's, where the shape fits tiles."""
+    return stored if stored == "rows" or Q.int8_tiles_fit(n, k) else "rows"
+
+
+def _int8_as_stored(stored: dict, model) -> bool:
+    """Whether every int8 layer's kernel reads the stored weight as it lies: tiles for phiflash's kernel, rows at
+    64-byte boundaries (the "alignment" entry) for torch's."""
+    for layer, mode in stored["layers"].items():
+        if mode != "int8":
+            continue
+        n, k = model.get_submodule(layer).weight.shape
+        layout = _int8_layout(stored.get("int8_layout", "rows"), n, k)
+        kernel = Q.int8_kernel(n, k)
+        if not ((kernel == "phiflash" and layout == "tiles16")
+                or (kernel == "torch" and layout == "rows" and stored.get("alignment") == ALIGN)):
+            return False
+    return True
 
 
 def _int4_as_stored(stored: dict, model) -> bool:
@@ -289,7 +313,7 @@ def quantization(path: str | Path) -> dict | None:
         return None
     ok = (isinstance(raw, dict) and raw.get("mode") in Q.MODES and isinstance(raw.get("group_size"), int)
           and isinstance(raw.get("layers"), dict) and all(m in Q.MODES for m in raw["layers"].values())
-          and raw.get("int4_layout") in INT4_LAYOUTS)
+          and raw.get("int4_layout") in INT4_LAYOUTS and raw.get("int8_layout", "rows") in ("rows", INT8_LAYOUT))
     if not ok:
         raise CheckpointError(f"{path}/config.json: the 'quantization' entry is not valid")
     return raw
@@ -360,7 +384,8 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size:
                                               "weight_map": dict(sorted(index.items()))}, indent=2))
     raw = json.loads((src / "config.json").read_text())
     raw["quantization"] = {"mode": mode, "group_size": group_size, "head": layers["lm_head"],
-                           "int4_layout": INT4_LAYOUT, "alignment": ALIGN, "layers": layers}
+                           "int4_layout": INT4_LAYOUT, "int8_layout": INT8_LAYOUT, "alignment": ALIGN,
+                           "layers": layers}
     (tmp / "config.json").write_text(json.dumps(raw, indent=2))
     for other in src.iterdir():
         if other.is_file() and other.suffix != ".safetensors" and other.name not in (INDEX_NAME, "config.json"):
@@ -374,7 +399,8 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, mode: str, group_size:
 def _quantized(layer: str, mode: str, w: torch.Tensor, group_size: int) -> dict[str, torch.Tensor]:
     if mode == "int8":
         q, scale = Q.quantize_int8(w)
-        return {f"{layer}.weight": q, f"{layer}.scales": scale}
+        tiled = Q.to_tiles8(q) if _int8_layout(INT8_LAYOUT, *q.shape) == "tiles16" else q
+        return {f"{layer}.weight": tiled, f"{layer}.scales": scale}
     nibbles, sz = Q.quantize_int4(w, group_size)
     return {f"{layer}.weight": Q.to_tiles(nibbles), f"{layer}.scales_and_zeros": sz}
 

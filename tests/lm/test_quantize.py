@@ -176,7 +176,7 @@ def test_an_int8_weight_at_an_unaligned_address_is_made_safe_for_the_kernel():
     q = buf[offset: offset + 32 * 64].view(32, 64)
     q.copy_(torch.randint(-127, 127, (32, 64), dtype=torch.int8))
     assert q.data_ptr() % 64 == 40
-    layer = Q.Int8Linear(q, torch.rand(32), None, torch.bfloat16)
+    layer = Q.Int8Linear(q, torch.rand(32), None, torch.bfloat16, kernel="torch")
     assert layer.weight.data_ptr() % 64 == 0 and torch.equal(layer.weight, q)
     x = torch.randn(20, 64, dtype=torch.bfloat16)
     assert torch.allclose(layer(x).float(), x.float() @ (q.float() * layer.scales.float()[:, None]).t(), rtol=2e-2,
@@ -226,20 +226,45 @@ def test_aligned_safetensors_files_read_back_everywhere(tmp_path):
             assert torch.equal(back[name], t) and torch.equal(f.get_tensor(name), t)
 
 
-def test_aligned_int8_checkpoints_load_as_mapped_and_older_ones_through_copies(monkeypatch, tmp_path,
-                                                                              tiny_checkpoint):
-    """An int8 checkpoint written aligned is used as mapped, never read into copies; one written before the
-    alignment entry is read with copies, giving the same model."""
+@pytest.mark.parametrize("kernel", ["phiflash", "torch"])
+def test_int8_checkpoints_load_as_mapped_where_their_kernel_reads_them_as_stored(monkeypatch, tmp_path,
+                                                                                 tiny_checkpoint, kernel):
+    """An int8 checkpoint now holds tiles: phiflash's kernel uses them as mapped, torch's (forced, as where no
+    compiler is found) reads copies and converts them to rows. One written before the tiles holds rows: torch's
+    kernel maps them when they are aligned (written so since the "alignment" entry), phiflash's converts them.
+    Every way gives the same numbers as its twin."""
     from phiflash.lm import weights as W
+    real = Q.int8_kernel
+    monkeypatch.setattr(Q, "int8_kernel", lambda *a, **k: kernel if real(*a, **k) == "phiflash" else real(*a, **k))
     dst = quantize_checkpoint(tiny_checkpoint, tmp_path / "int8", "int8")
     ids = torch.randint(0, 500, (1, 9))
     expected = load_model(dst)(ids)
     opened = spy_on_copies(monkeypatch, W)
-    assert torch.equal(load_model(dst)(ids), expected) and not opened
+    assert torch.equal(load_model(dst)(ids), expected) and bool(opened) == (kernel == "torch")
+    opened.clear()
+    _rewrite_int8_as_rows(dst)                                     # as written by an earlier phiflash
+    assert torch.equal(load_model(dst)(ids), expected) and bool(opened) == (kernel == "phiflash")
+    opened.clear()
     config = json.loads((dst / "config.json").read_text())
-    del config["quantization"]["alignment"]                       # as written by an earlier phiflash
+    del config["quantization"]["alignment"]                       # earlier still: rows at any offset
     (dst / "config.json").write_text(json.dumps(config))
     assert torch.equal(load_model(dst)(ids), expected) and opened
+
+
+def _rewrite_int8_as_rows(dst: Path) -> None:
+    from safetensors.torch import load_file
+
+    from phiflash.lm.weights import save_aligned
+    config = json.loads((dst / "config.json").read_text())
+    int8 = {f"{name}.weight" for name, mode in config["quantization"]["layers"].items() if mode == "int8"}
+    for file in dst.glob("*.safetensors"):
+        tensors = {k: v.clone() for k, v in load_file(str(file)).items() if not k.startswith("__")}
+        for name in int8 & tensors.keys():
+            if Q.int8_tiles_fit(*tensors[name].shape):
+                tensors[name] = Q.from_tiles8(tensors[name])
+        save_aligned(tensors, file, metadata={"format": "pt"})
+    del config["quantization"]["int8_layout"]
+    (dst / "config.json").write_text(json.dumps(config))
 
 
 def spy_on_copies(monkeypatch, W) -> list:

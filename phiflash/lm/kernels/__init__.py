@@ -1,14 +1,15 @@
 """phiflash's own CPU kernels (C++, built with torch.utils.cpp_extension on first use and cached).
 
-`int4_mm` is the int4 decode matmul (int4_mm.cpp: int8 activations per block of 32, integer dot products, AVX2 /
-AVX-VNNI / AVX-512 / AVX-512 VNNI / portable paths chosen at run time). Building needs a C++ compiler; without
-one — or if the build fails — `int4_op()` is None, the int4 layers use torch's own kernel, and one line says so.
+`torch.ops.phiflash.int4_mm` and `int8_mm` are the quantized decode matmuls (int4_mm.cpp, int8_mm.cpp: int8
+activations per block of 32, integer dot products, AVX2 / AVX-VNNI / AVX-512 / AVX-512 VNNI / portable paths chosen
+at run time). Building needs a C++ compiler; without one — or if the build fails — `available()` is False, the
+quantized layers use torch's own kernels, and one line says so.
 
 The build lands in `kernel_dir()`: $PHIFLASH_KERNEL_CACHE, else phiflash's cache directory
 (~/.cache/phiflash/kernels), one folder per source hash and torch version, so an upgrade rebuilds and two
 processes share one build (cpp_extension locks the folder while it builds).
 
-PHIFLASH_INT4_KERNEL chooses: "auto" (default: the best path this CPU and torch's ATEN_CPU_CAPABILITY allow),
+PHIFLASH_KERNEL chooses for both: "auto" (default: the best path this CPU and torch's ATEN_CPU_CAPABILITY allow),
 "avx512-vnni", "avx512", "avx2-vnni", "avx2", "portable", or "torch" (never build; torch's kernel).
 """
 
@@ -25,8 +26,8 @@ import torch
 
 from ...errors import PhiflashError
 
-SOURCES = ("int4_mm.cpp", "int4_avx2.inc", "int4_avx512.inc")
-# The kernel's path numbers (int4_mm.cpp's enum Path), by the names PHIFLASH_INT4_KERNEL takes.
+SOURCES = ("common.h", "int4_mm.cpp", "int4_avx2.inc", "int4_avx512.inc", "int8_mm.cpp", "int8_x86.inc")
+# The kernel's path numbers (int4_mm.cpp's enum Path), by the names PHIFLASH_KERNEL takes.
 PATHS = {"auto": 0, "portable": 1, "avx2": 2, "avx2-vnni": 3, "avx512": 4, "avx512-vnni": 5}
 NAMES = {v: k for k, v in PATHS.items()}
 TILE = 16  # rows per weight tile
@@ -44,10 +45,10 @@ def kernel_dir() -> Path:
 
 
 def choice() -> str:
-    """PHIFLASH_INT4_KERNEL, checked."""
-    want = os.environ.get("PHIFLASH_INT4_KERNEL", "auto").strip().lower() or "auto"
+    """PHIFLASH_KERNEL, checked."""
+    want = os.environ.get("PHIFLASH_KERNEL", "auto").strip().lower() or "auto"
     if want not in PATHS and want != "torch":
-        raise PhiflashError(f"PHIFLASH_INT4_KERNEL={want!r}: choose one of {', '.join([*PATHS, 'torch'])}")
+        raise PhiflashError(f"PHIFLASH_KERNEL={want!r}: choose one of {', '.join([*PATHS, 'torch'])}")
     return want
 
 
@@ -63,18 +64,23 @@ def _say(line: str) -> None:
     print(f"phiflash: {line}", file=sys.stderr, flush=True)
 
 
+def build_dir() -> Path:
+    return kernel_dir() / f"phiflash-{_source_hash()}"
+
+
 @functools.cache
-def int4_op():
-    """torch.ops.phiflash.int4_mm, built and loaded once per process; None where it cannot be built (said once)."""
+def available() -> bool:
+    """Whether phiflash's kernels run here: built (once per source version and machine) and loaded (once per
+    process). False where they cannot be built (said once) or PHIFLASH_KERNEL=torch."""
     if choice() == "torch":
-        return None
-    if getattr(torch.ops, "phiflash", None) is not None and hasattr(torch.ops.phiflash, "int4_mm"):
-        return torch.ops.phiflash.int4_mm
+        return False
+    if hasattr(torch.ops.phiflash, "int4_mm"):
+        return True
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if not compiler or not shutil.which(compiler.split()[0]):
-        _say("no C++ compiler found, so int4 uses torch's kernel (fast with AVX-512, slower elsewhere); install "
-             "g++ or clang++ for phiflash's own kernel")
-        return None
+        _say("no C++ compiler found, so int4 and int8 use torch's kernels (int4 fast only with AVX-512, int8 "
+             "slower everywhere); install g++ or clang++ for phiflash's own")
+        return False
     from torch.utils import cpp_extension
     try:  # the ninja wheel's binary, found even when the virtual environment is not activated
         import ninja
@@ -82,45 +88,66 @@ def int4_op():
     except ImportError:
         pass
 
-    build = kernel_dir() / f"int4-{_source_hash()}"
-    name = "phiflash_int4_" + build.name.split("-")[1]
+    build = build_dir()
+    name = "phiflash_kernels_" + build.name.split("-")[1]
     first = not any(build.glob("*.so")) and not any(build.glob("*.pyd"))
     try:
         build.mkdir(parents=True, exist_ok=True)
+        _clear_stale_lock(build)
         if first:
-            _say("building the int4 kernel (once, about a minute)…")
-        cpp_extension.load(name=name, sources=[str(Path(__file__).parent / "int4_mm.cpp")],
-                           extra_cflags=["-O3", "-std=c++17", *OPENMP], extra_ldflags=OPENMP,
-                           build_directory=str(build),
-                           is_python_module=False, verbose=bool(os.environ.get("PHIFLASH_DEBUG")))
+            _say("building the int4 and int8 kernels (once, under a minute)…")
+        here = Path(__file__).parent
+        cpp_extension.load(name=name, sources=[str(here / "int4_mm.cpp"), str(here / "int8_mm.cpp")],
+                           extra_cflags=["-O3", "-std=c++17", *OPENMP],
+                           extra_ldflags=list(OPENMP),  # a copy: load() appends to the list it is given
+                           build_directory=str(build), is_python_module=False,
+                           verbose=bool(os.environ.get("PHIFLASH_DEBUG")))
     except Exception as e:  # a compiler error, no ninja, a read-only cache: the fallback still works
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        _say(f"the int4 kernel did not build ({first_line}), so int4 uses torch's kernel; PHIFLASH_DEBUG=1 shows "
-             f"the compiler's output")
-        return None
-    return torch.ops.phiflash.int4_mm
+        _say(f"the int4 and int8 kernels did not build ({first_line}), so torch's kernels run; PHIFLASH_DEBUG=1 "
+             f"shows the compiler's output")
+        return False
+    return True
 
 
-def int4_path() -> int:
-    """The path number int4_mm runs: PHIFLASH_INT4_KERNEL, or the best this CPU and torch's capability allow."""
-    want = choice()
-    if want == "torch" or int4_op() is None:
-        raise PhiflashError("phiflash's int4 kernel is not available")
+def _clear_stale_lock(build: Path, older_than_s: float = 600) -> None:
+    """cpp_extension waits, without end, for a build's lock file to go: one left by a build that was killed
+    (Ctrl-C, a crash) would hang every later start. A build takes under a minute, so an old lock is stale."""
+    import time
+
+    lock = build / "lock"
+    try:
+        if time.time() - lock.stat().st_mtime > older_than_s:
+            lock.unlink()
+    except OSError:
+        pass
+
+
+def chosen_path() -> int:
+    """The path number the kernels run: PHIFLASH_KERNEL, or the best this CPU and torch's capability allow
+    (asked once per setting: every quantized layer asks on every call)."""
+    return _path(choice())
+
+
+@functools.cache
+def _path(want: str) -> int:
+    if not available():
+        raise PhiflashError("phiflash's kernels are not available")
     path = PATHS[want] if want != "auto" else torch.ops.phiflash.int4_best_path()
     if not torch.ops.phiflash.int4_path_supported(path):
-        raise PhiflashError(f"PHIFLASH_INT4_KERNEL={want}: this CPU cannot run it")
+        raise PhiflashError(f"PHIFLASH_KERNEL={want}: this CPU cannot run it")
     return path
 
 
 def supported_paths() -> list[str]:
     """The kernel paths this CPU can run (for tests and the benchmark)."""
-    if int4_op() is None:
+    if not available():
         return []
     return [n for n, p in PATHS.items() if p and torch.ops.phiflash.int4_path_supported(p)]
 
 
-def describe() -> str:
-    """Which int4 kernel runs here, in words (the benchmark's "kernel" column)."""
-    if choice() == "torch" or int4_op() is None:
-        return "torch int4pack"
-    return f"phiflash {NAMES[int4_path()]}"
+def describe(mode: str = "int4") -> str:
+    """Which kernel a quantized mode runs here, in words (the benchmark's and `info --speed`'s "kernel" column)."""
+    if not available():
+        return f"torch {mode}pack"
+    return f"phiflash {NAMES[chosen_path()]}"

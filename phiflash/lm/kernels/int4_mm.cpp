@@ -17,40 +17,11 @@
 // Paths, chosen at run time (path argument 0) up to the CPU and torch's own capability ceiling, or forced:
 // 1 portable C++, 2 AVX2 (vpmaddubsw + vpmaddwd), 3 AVX2 + AVX-VNNI (ymm vpdpbusd), 4 AVX-512BW, 5 AVX-512 VNNI.
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <c10/util/BFloat16.h>
-#include <torch/library.h>
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define PHIFLASH_X86 1
-#endif
+#include "common.h"
 
 namespace {
 
-constexpr int BLOCK = 32;  // inputs per activation block (and per weight block of the layout)
-constexpr int TILE = 16;   // rows per weight tile
-constexpr int MAX_M = 8;
-#ifndef PREFETCH
-#define PREFETCH 4096
-#endif   // activation rows handled together (more are done 8 at a time)
-
-// The activations of up to MAX_M rows, quantized: xq (m, K) int8, d and sum (m, K/32) float.
-struct Quantized {
-  const int8_t* xq;
-  const float* d;
-  const float* sum;
-  int64_t K;
-};
-
-template <typename S>
-inline float to_float(S v) { return static_cast<float>(v); }
+using namespace phiflash_kernels;
 
 // One tile's scales for group g: 16 scale then 16 zero values.
 template <typename S>
@@ -94,33 +65,6 @@ void tiles_portable(const uint8_t* w, const S* sz, const Quantized& x, int M, O*
 
 #ifdef PHIFLASH_X86
 
-#define PF_CAT2(a, b) a##b
-#define PF_CAT(a, b) PF_CAT2(a, b)
-
-// ---- AVX2 (and AVX-VNNI): a tile as two halves of 8 rows, one 32-byte half-chunk each ---------------------------
-
-template <typename S>
-__attribute__((target("avx2,fma"))) inline __m256 load8(const S* p);
-
-template <>
-__attribute__((target("avx2,fma"))) inline __m256 load8<float>(const float* p) { return _mm256_loadu_ps(p); }
-
-template <>
-__attribute__((target("avx2,fma"))) inline __m256 load8<c10::BFloat16>(const c10::BFloat16* p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
-}
-
-template <typename O>
-__attribute__((target("avx2,fma"))) inline void store8(O* p, __m256 v) {
-  alignas(32) float tmp[8];
-  _mm256_store_ps(tmp, v);
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<O>(tmp[i]);
-}
-
-template <>
-__attribute__((target("avx2,fma"))) inline void store8<float>(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
-
 #define PF_TARGET "avx2,fma"
 #define PF_NAME tiles_avx2
 #define PF_VNNI 0
@@ -129,35 +73,6 @@ __attribute__((target("avx2,fma"))) inline void store8<float>(float* p, __m256 v
 #define PF_NAME tiles_avx2_vnni
 #define PF_VNNI 1
 #include "int4_avx2.inc"
-
-// ---- AVX-512: a whole tile per 64-byte chunk ----------------------------------------------------------------------
-
-template <typename S>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16(const S* p);
-
-template <>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16<float>(const float* p) {
-  return _mm512_loadu_ps(p);
-}
-
-template <>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16<c10::BFloat16>(
-    const c10::BFloat16* p) {
-  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
-}
-
-template <typename O>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store16(O* p, __m512 v) {
-  alignas(64) float tmp[16];
-  _mm512_store_ps(tmp, v);
-  for (int i = 0; i < 16; ++i) p[i] = static_cast<O>(tmp[i]);
-}
-
-template <>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store16<float>(float* p, __m512 v) {
-  _mm512_storeu_ps(p, v);
-}
 
 #define PF_TARGET "avx512f,avx512bw,avx512vl"
 #define PF_NAME tiles_avx512
@@ -169,42 +84,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store16<float>(
 #include "int4_avx512.inc"
 
 #endif  // PHIFLASH_X86
-
-// ---- dispatch ------------------------------------------------------------------------------------------------------
-
-enum Path { AUTO = 0, PORTABLE = 1, AVX2 = 2, AVX2_VNNI = 3, AVX512 = 4, AVX512_VNNI = 5 };
-
-// What this CPU can run, capped by torch's own capability (ATEN_CPU_CAPABILITY=avx2 on an AVX-512 machine makes
-// phiflash take its AVX2 path too, so one switch tests both).
-int best_path() {
-#ifdef PHIFLASH_X86
-  __builtin_cpu_init();
-  const auto cap = at::get_cpu_capability();  // "AVX512", "AVX2", "DEFAULT", ...
-  const bool avx512_ok = cap == "AVX512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl");
-  if (avx512_ok) return __builtin_cpu_supports("avx512vnni") ? AVX512_VNNI : AVX512;
-  if ((cap == "AVX2" || cap == "AVX512") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return __builtin_cpu_supports("avxvnni") ? AVX2_VNNI : AVX2;
-#endif
-  return PORTABLE;
-}
-
-bool path_supported(int path) {
-  if (path == PORTABLE) return true;
-#ifdef PHIFLASH_X86
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl");
-  switch (path) {
-    case AVX2: return avx2;
-    case AVX2_VNNI: return avx2 && __builtin_cpu_supports("avxvnni");
-    case AVX512: return avx512;
-    case AVX512_VNNI: return avx512 && __builtin_cpu_supports("avx512vnni");
-  }
-#endif
-  return false;
-}
 
 template <typename S, typename O, int M>
 void run_tiles(int path, const uint8_t* w, const S* sz, const Quantized& x, O* out, int64_t N, int64_t t0,
@@ -235,24 +114,6 @@ void run_rows(int path, int M, const uint8_t* w, const S* sz, const Quantized& x
   }
 }
 
-// Per block of 32: d = max|x| / 127, xq = round(x / d), sum = the float sum of the block.
-void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* xq, float* d, float* sum) {
-  const int64_t blocks = K / BLOCK;
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* xb = x + m * K + b * BLOCK;
-      float amax = 0.0f, s = 0.0f;
-      for (int i = 0; i < BLOCK; ++i) {
-        amax = std::max(amax, std::fabs(xb[i]));
-        s += xb[i];
-      }
-      const float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-      for (int i = 0; i < BLOCK; ++i) xq[m * K + b * BLOCK + i] = static_cast<int8_t>(std::nearbyint(xb[i] * inv));
-      d[m * blocks + b] = scale;
-      sum[m * blocks + b] = s;
-    }
-}
-
 template <typename S, typename O>
 void matmul(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tensor& sz, at::Tensor& out, int group) {
   const int64_t M = xf.size(0), K = xf.size(1), N = out.size(1), tiles = N / TILE;
@@ -277,7 +138,8 @@ void matmul(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tenso
 at::Tensor int4_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& sz, int64_t group, int64_t path) {
   TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && sz.dim() == 4, "int4_mm: x (M, K), w (N, K/2), sz (N/16, K/g, 2, 16)");
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
-  TORCH_CHECK(w.scalar_type() == at::kByte && w.is_contiguous() && w.size(1) * 2 == K, "int4_mm: w must be uint8 (N, K/2)");
+  TORCH_CHECK(w.scalar_type() == at::kByte && w.is_contiguous() && w.size(1) * 2 == K,
+              "int4_mm: w must be uint8 (N, K/2)");
   TORCH_CHECK(N % TILE == 0 && K % BLOCK == 0 && group % BLOCK == 0 && K % group == 0,
               "int4_mm: N a multiple of 16, K of the group size, the group size of 32");
   TORCH_CHECK(sz.is_contiguous() && sz.size(0) == N / TILE && sz.size(1) == K / group && sz.size(2) == 2 &&
@@ -303,6 +165,7 @@ bool int4_path_supported(int64_t path) { return path_supported(static_cast<int>(
 
 TORCH_LIBRARY(phiflash, m) {
   m.def("int4_mm(Tensor x, Tensor w, Tensor sz, int group, int path) -> Tensor");
+  m.def("int8_mm(Tensor x, Tensor w, Tensor scale, int path) -> Tensor");  // int8_mm.cpp
   m.def("int4_best_path() -> int");
   m.def("int4_path_supported(int path) -> bool");
 }

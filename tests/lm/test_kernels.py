@@ -1,9 +1,12 @@
-"""phiflash's int4 kernel (kernels/int4_mm.cpp) against its naive twins, on every path this CPU can run.
+"""phiflash's int4 and int8 kernels (kernels/int4_mm.cpp, int8_mm.cpp) against their naive twins, on every path
+this CPU can run.
 
-Two twins: the same integer computation written out in torch (activations quantized to int8 per block of 32,
+Two twins each: the same integer computation written out in torch (activations quantized to int8 per block of 32,
 exact integer sums, one float scale per block: the kernel must equal it up to float summation order), and the
-dequantized float weight (the kernel may differ from it only by activation quantization: about 1%)."""
+float weight the quantized numbers stand for (the kernel may differ from it only by activation quantization:
+about 1%)."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -40,7 +43,7 @@ def kernel_out(x, nibbles, sz, group, path, sz_dtype=torch.float32):
 
 def test_the_kernel_builds_here():
     """CI and every developer machine have a compiler: a build failure must fail a test, not fall back quietly."""
-    assert kernels.int4_op() is not None
+    assert kernels.available()
     assert "portable" in kernels.supported_paths()
 
 
@@ -75,7 +78,7 @@ def test_bf16_inputs_scales_and_outputs(path, x_dtype, sz_dtype, tol):
     w, x = torch.randn(48, 128), torch.randn(4, 128).to(x_dtype)
     nibbles, sz = Q.quantize_int4(w, 32)
     sz = sz.to(sz_dtype).float()
-    p = "portable" if path == "portable" else kernels.NAMES[kernels.int4_path()]
+    p = "portable" if path == "portable" else kernels.NAMES[kernels.chosen_path()]
     got = kernel_out(x, nibbles, sz, 32, p, sz_dtype)
     assert got.dtype == x_dtype
     twin = integer_twin(x.float(), nibbles, sz, 32)
@@ -92,16 +95,82 @@ def test_every_path_gives_the_same_numbers():
         assert torch.allclose(y, base, rtol=1e-5, atol=1e-4), p
 
 
+def quantize_x(x: torch.Tensor):
+    """The kernels' activation quantization, written out: xq and d per block of 32 (float64 for exact sums)."""
+    m, k = x.shape
+    xb = x.double().view(m, k // 32, 32)
+    amax = xb.abs().amax(-1, keepdim=True)
+    d = (amax.float() / 127).double()
+    xq = torch.where(amax > 0, torch.round(xb * (127 / amax.float()).double()), torch.zeros_like(xb))
+    return xq, d.squeeze(-1)
+
+
+def int8_twin(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """y = scale · Σ_blocks d · Σ q·xq, from the same int8 activations."""
+    k = x.shape[1]
+    xq, d = quantize_x(x)
+    isum = torch.einsum("mbi,nbi->mnb", xq, q.double().view(-1, k // 32, 32))     # exact: integers
+    return (isum * d[:, None, :]).sum(-1) * scale.double()
+
+
+def int8_out(x, q, scale, path):
+    return torch.ops.phiflash.int8_mm(x, Q.to_tiles8(q), scale, kernels.PATHS[path])
+
+
+@pytest.mark.parametrize("path", ALL_PATHS)
+@pytest.mark.parametrize("m,n,k", [(1, 16, 32), (3, 48, 96), (8, 80, 160), (9, 32, 256), (17, 4112, 64)])
+def test_each_int8_path_equals_the_integer_twin(path, m, n, k):
+    g = torch.Generator().manual_seed(m * n + k)
+    w = torch.randn(n, k, generator=g) * torch.linspace(0.1, 2, n)[:, None]
+    x = torch.randn(m, k, generator=g) * 3
+    x[0, k - 32:] = 0 if k > 32 else x[0, k - 32:]               # an all-zero block: d = 0
+    q, scale = Q.quantize_int8(w)
+    if path not in kernels.supported_paths():
+        with pytest.raises(RuntimeError, match="cannot run path"):
+            int8_out(x, q, scale, path)
+        return
+    got = int8_out(x, q, scale, path).double()
+    twin = int8_twin(x, q, scale)
+    assert ((got - twin).norm() / twin.norm()) < 1e-6
+    ref = x.double() @ (q.double() * scale.double()[:, None]).t()
+    assert ((got - ref).norm() / ref.norm()) < 0.02
+
+
+def test_int8_tiles_round_trip_and_match_the_kernels_layout():
+    q = torch.randint(-127, 128, (32, 64), dtype=torch.int8)
+    tiles = Q.to_tiles8(q)
+    assert torch.equal(Q.from_tiles8(tiles), q)
+    t, b, c, r, j = 1, 1, 6, 9, 3                                   # byte 4r + j of chunk c: input 32b + 4c + j
+    assert tiles[16 * t:16 * t + 16].reshape(-1)[b * 512 + c * 64 + 4 * r + j] == q[16 * t + r, 32 * b + 4 * c + j]
+
+
+@pytest.mark.parametrize("x_dtype,tol", [(torch.float32, 1e-6), (torch.bfloat16, 8e-3)])
+def test_an_int8_layer_picks_the_kernel_and_its_twin_agrees(x_dtype, tol):
+    lin = torch.nn.Linear(128, 48, bias=True)
+    fast = Q.Int8Linear.from_float(lin.weight.detach(), lin.bias, torch.float32)
+    slow = Q.Int8Linear.from_float(lin.weight.detach(), lin.bias, torch.float32, kernel="torch")
+    assert fast.kernel == "phiflash" and slow.kernel == "torch"
+    assert torch.equal(fast.rows(), slow.rows())
+    x = torch.randn(5, 128).to(x_dtype)
+    twin = int8_twin(x.float(), fast.rows(), fast.scales) + lin.bias.double()
+    assert ((fast(x).double() - twin).norm() / twin.norm()) < tol
+    assert ((fast(x).double() - slow(x).double()).norm() / twin.norm()) < 0.02
+
+
 def test_a_rows_result_does_not_depend_on_the_other_rows():
     """Decoding one row and a full forward over many must give that row the same numbers: each activation row is
     quantized alone and summed alone, exactly, whatever the batch (1..8 per pass, passes of 8)."""
     w, x = torch.randn(64, 256), torch.randn(19, 256)
     nibbles, sz = Q.quantize_int4(w, 32)
+    q, scale = Q.quantize_int8(w)
     for path in kernels.supported_paths():
-        together = kernel_out(x, nibbles, sz, 32, path)
-        for i in (0, 7, 8, 18):
-            assert torch.equal(kernel_out(x[i:i + 1], nibbles, sz, 32, path)[0], together[i]), (path, i)
-        assert torch.equal(kernel_out(x[3:9], nibbles, sz, 32, path), together[3:9]), path
+        int4 = functools.partial(kernel_out, nibbles=nibbles, sz=sz, group=32, path=path)
+        int8 = functools.partial(int8_out, q=q, scale=scale, path=path)
+        for run in (int4, int8):
+            together = run(x)
+            for i in (0, 7, 8, 18):
+                assert torch.equal(run(x[i:i + 1])[0], together[i]), (path, i)
+            assert torch.equal(run(x[3:9]), together[3:9]), path
 
 
 def test_tiles_round_trip_and_match_the_kernels_layout():
@@ -129,16 +198,16 @@ def test_a_layer_picks_the_kernel_and_equals_its_dequantized_twin():
 
 
 def test_the_switch_is_checked(monkeypatch):
-    monkeypatch.setenv("PHIFLASH_INT4_KERNEL", "avx9")
-    with pytest.raises(PhiflashError, match="PHIFLASH_INT4_KERNEL='avx9'"):
+    monkeypatch.setenv("PHIFLASH_KERNEL", "avx9")
+    with pytest.raises(PhiflashError, match="PHIFLASH_KERNEL='avx9'"):
         kernels.choice()
     for name in ALL_PATHS:
-        monkeypatch.setenv("PHIFLASH_INT4_KERNEL", name)
+        monkeypatch.setenv("PHIFLASH_KERNEL", name)
         if name in kernels.supported_paths():
-            assert kernels.int4_path() == kernels.PATHS[name]
+            assert kernels.chosen_path() == kernels.PATHS[name]
         else:
             with pytest.raises(PhiflashError, match="this CPU cannot run it"):
-                kernels.int4_path()
+                kernels.chosen_path()
 
 
 def _fresh(code: str, **env) -> subprocess.CompletedProcess:
@@ -175,7 +244,7 @@ def test_a_failed_build_falls_back_with_one_line(tmp_path):
 
 
 def test_torch_can_be_chosen():
-    p = _fresh(LAYER, PHIFLASH_INT4_KERNEL="torch")
+    p = _fresh(LAYER, PHIFLASH_KERNEL="torch")
     assert p.returncode == 0, p.stderr
     assert p.stdout.split()[0] == "torch" and p.stderr == ""
 
@@ -191,3 +260,21 @@ def test_torchs_capability_caps_the_path(cap):
     assert kernel == "phiflash" and path in allowed and ok == "True"
     if cap == "avx2" and "avx2" in kernels.supported_paths():
         assert path != "portable"
+
+
+def test_a_lock_left_by_a_killed_build_does_not_hang_the_next_start(tmp_path):
+    """cpp_extension waits without end for its build lock to go; a build killed mid-way (Ctrl-C) leaves it."""
+    import shutil
+    import time
+
+    assert kernels.available()
+    built = kernels.build_dir()                                      # this session's build (the first test made it)
+    cache = tmp_path / "k"
+    shutil.copytree(built, cache / built.name)                       # mtimes kept: ninja finds it up to date
+    lock = cache / built.name / "lock"
+    lock.touch()
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    p = _fresh(LAYER, PHIFLASH_KERNEL_CACHE=str(cache))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[0] == "phiflash" and not lock.exists()

@@ -1,0 +1,152 @@
+// What phiflash's kernels share: the activation rows quantized to int8 per block of 32, the paths and how one is
+// chosen, and the x86 helpers that load and store 8 or 16 floats of bf16 or float32.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define PHIFLASH_X86 1
+#endif
+
+namespace phiflash_kernels {
+
+constexpr int BLOCK = 32;  // inputs per activation block (and per weight block of the layout)
+constexpr int TILE = 16;   // rows per weight tile
+constexpr int MAX_M = 8;   // activation rows handled together (more are done 8 at a time)
+// Bytes ahead of the weight being read that each block asks the cache for: without it one 2560x10240 matvec read
+// 20 GB/s on two threads here, with it 25-34 (the hardware prefetcher alone does not keep enough lines in flight).
+constexpr int PREFETCH = 4096;
+
+// The activations of up to MAX_M rows, quantized: xq (m, K) int8, d and sum (m, K/32) float.
+struct Quantized {
+  const int8_t* xq;
+  const float* d;
+  const float* sum;
+  int64_t K;
+};
+
+template <typename S>
+inline float to_float(S v) { return static_cast<float>(v); }
+
+// ---- x86 helpers -----------------------------------------------------------------------------------------------
+
+#ifdef PHIFLASH_X86
+
+#define PF_CAT2(a, b) a##b
+#define PF_CAT(a, b) PF_CAT2(a, b)
+
+template <typename S>
+__attribute__((target("avx2,fma"))) inline __m256 load8(const S* p);
+
+template <>
+__attribute__((target("avx2,fma"))) inline __m256 load8<float>(const float* p) { return _mm256_loadu_ps(p); }
+
+template <>
+__attribute__((target("avx2,fma"))) inline __m256 load8<c10::BFloat16>(const c10::BFloat16* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+template <typename O>
+__attribute__((target("avx2,fma"))) inline void store8(O* p, __m256 v) {
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, v);
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<O>(tmp[i]);
+}
+
+template <>
+__attribute__((target("avx2,fma"))) inline void store8<float>(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+
+template <typename S>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16(const S* p);
+
+template <>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16<float>(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+
+template <>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load16<c10::BFloat16>(
+    const c10::BFloat16* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+template <typename O>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store16(O* p, __m512 v) {
+  alignas(64) float tmp[16];
+  _mm512_store_ps(tmp, v);
+  for (int i = 0; i < 16; ++i) p[i] = static_cast<O>(tmp[i]);
+}
+
+template <>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store16<float>(float* p, __m512 v) {
+  _mm512_storeu_ps(p, v);
+}
+
+#endif  // PHIFLASH_X86
+
+// ---- dispatch ------------------------------------------------------------------------------------------------------
+
+enum Path { AUTO = 0, PORTABLE = 1, AVX2 = 2, AVX2_VNNI = 3, AVX512 = 4, AVX512_VNNI = 5 };
+
+// What this CPU can run, capped by torch's own capability (ATEN_CPU_CAPABILITY=avx2 on an AVX-512 machine makes
+// phiflash take its AVX2 path too, so one switch tests both).
+inline int best_path() {
+#ifdef PHIFLASH_X86
+  __builtin_cpu_init();
+  const auto cap = at::get_cpu_capability();  // "AVX512", "AVX2", "DEFAULT", ...
+  const bool avx512_ok = cap == "AVX512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl");
+  if (avx512_ok) return __builtin_cpu_supports("avx512vnni") ? AVX512_VNNI : AVX512;
+  if ((cap == "AVX2" || cap == "AVX512") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return __builtin_cpu_supports("avxvnni") ? AVX2_VNNI : AVX2;
+#endif
+  return PORTABLE;
+}
+
+inline bool path_supported(int path) {
+  if (path == PORTABLE) return true;
+#ifdef PHIFLASH_X86
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl");
+  switch (path) {
+    case AVX2: return avx2;
+    case AVX2_VNNI: return avx2 && __builtin_cpu_supports("avxvnni");
+    case AVX512: return avx512;
+    case AVX512_VNNI: return avx512 && __builtin_cpu_supports("avx512vnni");
+  }
+#endif
+  return false;
+}
+
+// Per block of 32: d = max|x| / 127, xq = round(x / d), sum = the float sum of the block.
+inline void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* xq, float* d, float* sum) {
+  const int64_t blocks = K / BLOCK;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* xb = x + m * K + b * BLOCK;
+      float amax = 0.0f, s = 0.0f;
+      for (int i = 0; i < BLOCK; ++i) {
+        amax = std::max(amax, std::fabs(xb[i]));
+        s += xb[i];
+      }
+      const float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (int i = 0; i < BLOCK; ++i) xq[m * K + b * BLOCK + i] = static_cast<int8_t>(std::nearbyint(xb[i] * inv));
+      d[m * blocks + b] = scale;
+      sum[m * blocks + b] = s;
+    }
+}
+
+}  // namespace phiflash_kernels

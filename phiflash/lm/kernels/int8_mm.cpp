@@ -1,0 +1,147 @@
+// phiflash's int8 decode matmul: y[m, n] = scale[n] * sum_b d[m, b] * sum_{k in b} w[n, k] * xq[m, k], with w int8
+// per output row (symmetric) and x quantized to int8 per block of 32 on the fly (common.h), summed as integer dot
+// products. torch's `_weight_int8pack_mm` multiplies in floats: it reads int8 at 15-20 GB/s here, this at the
+// memory's rate.
+//
+// Layout ("tiles16", the checkpoint's int8 layout): rows in tiles of 16; a tile is 16 * K bytes, block after block
+// of 32 inputs, 512 bytes a block: 8 chunks of 64 bytes; in chunk c, byte 4 * r + j holds w[r, 32b + 4c + j]. One
+// 64-byte chunk is the 16 rows x 4 inputs one vpdpbusd sums into 16 lanes (AVX2: its 32-byte halves, 8 rows).
+//
+// The integer sums: vpdpbusd multiplies unsigned by signed bytes, so the VNNI paths take x as unsigned, xq + 128,
+// and take 128 * sum_k w back out (that sum is one more vpdpbusd with bytes of 1, shared by every row of x).
+// vpmaddubsw (AVX2) would overflow int16 there, so AVX2 multiplies |w| by xq with w's sign (vpsignb), pairs
+// summed to int16 (at most 2 * 127 * 127) and widened to int32 at once.
+//
+// Paths as int4_mm's; AVX-512 without VNNI runs the AVX2 code (AVX-512 has no vpsignb).
+
+#include "common.h"
+
+namespace {
+
+using namespace phiflash_kernels;
+
+// x for int8: xq as signed (AVX2, portable) and as xq + 128 unsigned (VNNI), d per block.
+struct Activations {
+  const int8_t* xq;
+  const uint8_t* xu;
+  const float* d;
+  int64_t K;
+};
+
+template <typename S, typename O>
+void tiles8_portable(const int8_t* w, const S* scale, const Activations& x, int M, O* out, int64_t N, int64_t t0,
+                     int64_t t1) {
+  const int64_t K = x.K, blocks = K / BLOCK;
+  for (int64_t t = t0; t < t1; ++t) {
+    float acc[MAX_M][TILE] = {};
+    const int8_t* wt = w + t * TILE * K;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int8_t* wb = wt + b * 512;
+      for (int m = 0; m < M; ++m) {
+        const int8_t* xb = x.xq + m * K + b * BLOCK;
+        int32_t isum[TILE] = {};
+        for (int c = 0; c < 8; ++c)
+          for (int r = 0; r < TILE; ++r)
+            for (int j = 0; j < 4; ++j) isum[r] += int32_t(wb[c * 64 + r * 4 + j]) * xb[4 * c + j];
+        const float d = x.d[m * blocks + b];
+        for (int r = 0; r < TILE; ++r) acc[m][r] += float(isum[r]) * d;
+      }
+    }
+    for (int m = 0; m < M; ++m)
+      for (int r = 0; r < TILE; ++r) out[m * N + t * TILE + r] = static_cast<O>(acc[m][r] * to_float(scale[t * TILE + r]));
+  }
+}
+
+#ifdef PHIFLASH_X86
+
+#define PF_TARGET "avx2,fma"
+#define PF_NAME tiles8_avx2
+#define PF_WIDE 0
+#define PF_VNNI 0
+#include "int8_x86.inc"
+#define PF_TARGET "avx2,fma,avxvnni"
+#define PF_NAME tiles8_avx2_vnni
+#define PF_WIDE 0
+#define PF_VNNI 1
+#include "int8_x86.inc"
+#define PF_TARGET "avx512f,avx512bw,avx512vl,avx512vnni"
+#define PF_NAME tiles8_avx512_vnni
+#define PF_WIDE 1
+#define PF_VNNI 1
+#include "int8_x86.inc"
+
+#endif  // PHIFLASH_X86
+
+template <typename S, typename O, int M>
+void run_tiles8(int path, const int8_t* w, const S* scale, const Activations& x, O* out, int64_t N, int64_t t0,
+                int64_t t1) {
+  switch (path) {
+#ifdef PHIFLASH_X86
+    case AVX512_VNNI: return tiles8_avx512_vnni<S, O, M>(w, scale, x, out, N, t0, t1);
+    case AVX2_VNNI: return tiles8_avx2_vnni<S, O, M>(w, scale, x, out, N, t0, t1);
+    case AVX512:  // no vpsignb in AVX-512: its AVX2 half
+    case AVX2: return tiles8_avx2<S, O, M>(w, scale, x, out, N, t0, t1);
+#endif
+    default: return tiles8_portable<S, O>(w, scale, x, M, out, N, t0, t1);
+  }
+}
+
+template <typename S, typename O>
+void run_rows8(int path, int M, const int8_t* w, const S* scale, const Activations& x, O* out, int64_t N,
+               int64_t t0, int64_t t1) {
+  switch (M) {
+    case 1: return run_tiles8<S, O, 1>(path, w, scale, x, out, N, t0, t1);
+    case 2: return run_tiles8<S, O, 2>(path, w, scale, x, out, N, t0, t1);
+    case 3: return run_tiles8<S, O, 3>(path, w, scale, x, out, N, t0, t1);
+    case 4: return run_tiles8<S, O, 4>(path, w, scale, x, out, N, t0, t1);
+    case 5: return run_tiles8<S, O, 5>(path, w, scale, x, out, N, t0, t1);
+    case 6: return run_tiles8<S, O, 6>(path, w, scale, x, out, N, t0, t1);
+    case 7: return run_tiles8<S, O, 7>(path, w, scale, x, out, N, t0, t1);
+    default: return run_tiles8<S, O, 8>(path, w, scale, x, out, N, t0, t1);
+  }
+}
+
+template <typename S, typename O>
+void matmul8(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tensor& scale, at::Tensor& out) {
+  const int64_t M = xf.size(0), K = xf.size(1), N = out.size(1), tiles = N / TILE;
+  auto xq = at::empty({M, K}, xf.options().dtype(at::kChar));
+  auto d = at::empty({M, K / BLOCK}, xf.options());
+  auto sum = at::empty({M, K / BLOCK}, xf.options());
+  quantize_rows(xf.data_ptr<float>(), M, K, xq.data_ptr<int8_t>(), d.data_ptr<float>(), sum.data_ptr<float>());
+  auto xu = (xq.to(at::kShort) + 128).to(at::kByte);
+  const int8_t* wp = w.data_ptr<int8_t>();
+  const S* sp = reinterpret_cast<const S*>(scale.data_ptr());
+  O* op = reinterpret_cast<O*>(out.data_ptr());
+  for (int64_t m0 = 0; m0 < M; m0 += MAX_M) {
+    const int rows = static_cast<int>(std::min<int64_t>(MAX_M, M - m0));
+    const Activations x{xq.data_ptr<int8_t>() + m0 * K, xu.data_ptr<uint8_t>() + m0 * K,
+                        d.data_ptr<float>() + m0 * (K / BLOCK), K};
+    at::parallel_for(0, tiles, 16, [&](int64_t t0, int64_t t1) {
+      run_rows8<S, O>(path, rows, wp, sp, x, op + m0 * N, N, t0, t1);
+    });
+  }
+}
+
+at::Tensor int8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale, int64_t path) {
+  TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && scale.dim() == 1, "int8_mm: x (M, K), w (N, K), scale (N)");
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  TORCH_CHECK(w.scalar_type() == at::kChar && w.is_contiguous() && w.size(1) == K, "int8_mm: w must be int8 (N, K)");
+  TORCH_CHECK(N % TILE == 0 && K % BLOCK == 0, "int8_mm: N a multiple of 16, K of 32");
+  TORCH_CHECK(scale.is_contiguous() && scale.size(0) == N, "int8_mm: scale must be (N)");
+  TORCH_CHECK(scale.scalar_type() == at::kBFloat16 || scale.scalar_type() == at::kFloat, "int8_mm: scale bf16 or float32");
+  TORCH_CHECK(x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kFloat, "int8_mm: x bf16 or float32");
+  if (path == AUTO) path = best_path();
+  TORCH_CHECK(path_supported(path), "int8_mm: this CPU cannot run path ", path);
+  const auto xf = x.to(at::kFloat).contiguous();
+  auto out = at::empty({M, N}, x.options());
+  const bool bf16_out = x.scalar_type() == at::kBFloat16, bf16_s = scale.scalar_type() == at::kBFloat16;
+  if (bf16_s && bf16_out) matmul8<c10::BFloat16, c10::BFloat16>(path, xf, w, scale, out);
+  else if (bf16_s) matmul8<c10::BFloat16, float>(path, xf, w, scale, out);
+  else if (bf16_out) matmul8<float, c10::BFloat16>(path, xf, w, scale, out);
+  else matmul8<float, float>(path, xf, w, scale, out);
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(phiflash, CPU, m) { m.impl("int8_mm", int8_mm); }
