@@ -85,6 +85,7 @@ class Int8Linear(nn.Module):
         if self.kernel == "phiflash" and not kernels.available():
             raise PhiflashError("phiflash's int8 kernel is not available here (it did not build)")
         if self.kernel == "phiflash":
+            self.path = kernels.chosen_path()  # asked once: every call would read the environment again
             # as stored where the checkpoint holds tiles: a mapped file's pages are the kernel's weight
             tiles = qweight if layout == "tiles16" else to_tiles8(qweight)
             self.register_buffer("weight", tiles.contiguous())
@@ -107,7 +108,7 @@ class Int8Linear(nn.Module):
         x2 = x.reshape(-1, shape[-1])
         cpu_dtype = x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32)
         if self.kernel == "phiflash" and cpu_dtype:
-            y = torch.ops.phiflash.int8_mm(x2, self.weight, self.scales, kernels.chosen_path())
+            y = torch.ops.phiflash.int8_mm(x2, self.weight, self.scales, self.path)
         elif cpu_dtype:
             y = torch._weight_int8pack_mm(x2.contiguous(), self.weight, self.scales.to(x2.dtype))
         else:
@@ -276,6 +277,7 @@ class Int4Linear(nn.Module):
         if self.kernel == "phiflash" and not kernels.available():
             raise PhiflashError("phiflash's int4 kernel is not available here (it did not build)")
         if self.kernel == "phiflash":
+            self.path = kernels.chosen_path()  # asked once: every call would read the environment again
             # as stored where the checkpoint holds tiles: a mapped file's pages are the kernel's weight
             self.register_buffer("weight", (weight if layout == "tiles16" else to_tiles(to_rows(weight, layout)))
                                  .contiguous())
@@ -299,8 +301,7 @@ class Int4Linear(nn.Module):
         x2 = x.reshape(-1, shape[-1])
         cpu_dtype = x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32)
         if self.kernel == "phiflash" and cpu_dtype:
-            y = torch.ops.phiflash.int4_mm(x2, self.weight, self.scales_and_zeros, self.group_size,
-                                           kernels.chosen_path())
+            y = torch.ops.phiflash.int4_mm(x2, self.weight, self.scales_and_zeros, self.group_size, self.path)
         elif self.kernel == "torch" and cpu_dtype:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2.contiguous(), self.weight, self.group_size,
                                                            self.scales_and_zeros.to(x2.dtype))
