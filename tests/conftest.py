@@ -104,7 +104,7 @@ def pytest_report_header(config):
         return None
     fused = "fused" if ops.fused_attention_works(torch.bfloat16) else "math kernel (fused does not run here)"
     return (f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
-            f" (ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}); int4 kernel: "
+            f" (ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}); int8 and int4 kernels: "
             f"{kernels.describe()} (this CPU runs {', '.join(kernels.supported_paths())}); bf16 prefill attention: "
             f"{fused}")
 

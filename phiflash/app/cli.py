@@ -162,7 +162,7 @@ MaxTokens = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens
 Seed = Annotated[Optional[int], typer.Option(help="Random seed for reproducible sampling.")]
 Quantize = Annotated[Optional[str], typer.Option(callback=_quantize_mode, metavar="none|int8|int4",
                                                  help="Weights of the model's large layers: int8 (the default on "
-                                                      "CPU), int4 (about twice as fast, a little less accurate) "
+                                                      "CPU), int4 (about 1.3x faster, a little less accurate) "
                                                       "or none (the checkpoint's bf16). Quantized once, then "
                                                       "cached.")]
 Threads = Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the model (default: the cores not "

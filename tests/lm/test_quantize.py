@@ -242,7 +242,7 @@ def test_int8_checkpoints_load_as_mapped_where_their_kernel_reads_them_as_stored
     opened = spy_on_copies(monkeypatch, W)
     assert torch.equal(load_model(dst)(ids), expected) and bool(opened) == (kernel == "torch")
     opened.clear()
-    _rewrite_int8_as_rows(dst)                                     # as written by an earlier phiflash
+    _rewrite_as_older(dst, "int8")                                     # as written by an earlier phiflash
     assert torch.equal(load_model(dst)(ids), expected) and bool(opened) == (kernel == "phiflash")
     opened.clear()
     config = json.loads((dst / "config.json").read_text())
@@ -251,19 +251,26 @@ def test_int8_checkpoints_load_as_mapped_where_their_kernel_reads_them_as_stored
     assert torch.equal(load_model(dst)(ids), expected) and opened
 
 
-def _rewrite_int8_as_rows(dst: Path) -> None:
+def _rewrite_as_older(dst: Path, mode: str) -> None:
+    """Turn a checkpoint written now into one an earlier phiflash wrote: int4 weights in 64-row blocks
+    ("int4_layout": "blocks64"), int8 weights as rows (no "int8_layout" entry)."""
     from safetensors.torch import load_file
 
     from phiflash.lm.weights import save_aligned
     config = json.loads((dst / "config.json").read_text())
-    int8 = {f"{name}.weight" for name, mode in config["quantization"]["layers"].items() if mode == "int8"}
+    names = {f"{name}.weight" for name, m in config["quantization"]["layers"].items() if m == mode}
     for file in dst.glob("*.safetensors"):
         tensors = {k: v.clone() for k, v in load_file(str(file)).items() if not k.startswith("__")}
-        for name in int8 & tensors.keys():
-            if Q.int8_tiles_fit(*tensors[name].shape):
+        for name in names & tensors.keys():
+            if mode == "int4":
+                tensors[name] = Q.to_blocks(Q.from_tiles(tensors[name]))
+            elif Q.int8_tiles_fit(*tensors[name].shape):
                 tensors[name] = Q.from_tiles8(tensors[name])
         save_aligned(tensors, file, metadata={"format": "pt"})
-    del config["quantization"]["int8_layout"]
+    if mode == "int4":
+        config["quantization"]["int4_layout"] = "blocks64"
+    else:
+        del config["quantization"]["int8_layout"]
     (dst / "config.json").write_text(json.dumps(config))
 
 
@@ -278,22 +285,6 @@ def spy_on_copies(monkeypatch, W) -> list:
     return opened
 
 
-def _rewrite_as_blocks64(dst: Path) -> None:
-    """Turn a checkpoint written now into one written before the tiles layout: int4 weights in 64-row blocks."""
-    from safetensors.torch import load_file
-
-    from phiflash.lm.weights import save_aligned
-    config = json.loads((dst / "config.json").read_text())
-    int4 = {f"{name}.weight" for name, mode in config["quantization"]["layers"].items() if mode == "int4"}
-    for file in dst.glob("*.safetensors"):
-        tensors = {k: v.clone() for k, v in load_file(str(file)).items() if not k.startswith("__")}
-        for name in int4 & tensors.keys():
-            tensors[name] = Q.to_blocks(Q.from_tiles(tensors[name]))
-        save_aligned(tensors, file, metadata={"format": "pt"})
-    config["quantization"]["int4_layout"] = "blocks64"
-    (dst / "config.json").write_text(json.dumps(config))
-
-
 @pytest.mark.parametrize("layout,kernel", [("tiles16", "phiflash"), ("blocks64", "phiflash"), ("tiles16", "torch"),
                                            ("blocks64", "torch")])
 def test_int4_checkpoints_load_with_either_kernel_and_layout(monkeypatch, tmp_path, tiny_checkpoint, layout, kernel):
@@ -306,7 +297,7 @@ def test_int4_checkpoints_load_with_either_kernel_and_layout(monkeypatch, tmp_pa
     from phiflash.lm import weights as W
     dst = quantize_checkpoint(tiny_checkpoint, tmp_path / "q", "int4")
     if layout == "blocks64":
-        _rewrite_as_blocks64(dst)
+        _rewrite_as_older(dst, "int4")
     ids = torch.randint(0, 500, (1, 9))
     with monkeypatch.context() as m:                                # the dequantized twin: no kernel anywhere
         m.setattr(Q, "int4_kernel", lambda *a, **k: "dequantize")
