@@ -1,4 +1,5 @@
-"""Weight-only quantization of the large linear layers: int8 per output channel, or int4 in groups.
+"""Quantized weights for the large linear layers: int8 per output channel, or int4 in groups. (phiflash's kernels
+also round each row of activations to int8 per block of 32 as they multiply; torch's, the fallback, do not.)
 
 Batch-1 decode reads every weight once per token, so the bytes read are what set its speed. Norms, A_log, D,
 conv, x_proj and dt_proj stay in higher precision; the tied lm_head gets its own quantized copy (the embedding
