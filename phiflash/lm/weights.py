@@ -6,7 +6,8 @@ every missing, unexpected or mis-shaped tensor and every unreadable file is one 
 
 A quantized checkpoint (`quantize_checkpoint`, `phiflash quantize`) is the same layout with the big projections
 stored quantized and a "quantization" entry in config.json naming each layer's mode:
-    <layer>.weight int8 (out, in), in 16-row tiles (quantize.to_tiles8) + <layer>.scales float32 (out,)   int8
+    <layer>.weight int8 (out, in) in 16-row tiles (quantize.to_tiles8)
+        + <layer>.scales float32 (out,)                                                       int8
     <layer>.weight uint8 (out, in/2), two nibbles a byte in 16-row tiles (quantize.to_tiles)
         + <layer>.scales_and_zeros float32 (in/g, out, 2)                                     int4
 config.json's "int4_layout" versions the int4 layout: "tiles16" now; "blocks64" (quantize.to_blocks, written
@@ -210,10 +211,10 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
         by_file[files["lm_head.weight"]].append("lm_head.weight")
     state = {}
     # A quantized checkpoint the kernels can use as stored is used as mapped: nothing is copied, so it "loads"
-    # at once and pages in on first use, as bf16 does. That needs int4 weights in the layout their kernel reads
-    # (tiles for phiflash's, on every CPU; the old blocks for torch's AVX-512 one) and int8 weights at 64-byte
-    # boundaries (written so since the "alignment" entry). Anything converted or copied is read with plain
-    # reads, so the mapping never sits beside its copies.
+    # at once and pages in on first use, as bf16 does. That needs the weights in the layout their kernel reads:
+    # tiles for phiflash's kernels (on every CPU); for torch's, int4 in the old blocks (its AVX-512 layout) and
+    # int8 rows at 64-byte boundaries (written so since the "alignment" entry). Anything converted or copied is
+    # read with plain reads, so the mapping never sits beside its copies.
     modes = set(layers.values())
     as_mapped = (stored and torch.device(device).type == "cpu"
                  and ("int4" not in modes or _int4_as_stored(stored, model))
