@@ -5,7 +5,8 @@ resumes with no duplicate and no lost line.
 
 Faults: an actor that dies is replaced by a fresh one; the task it was running runs again, its rows one per task,
 and a row that killed TRIES actors becomes an error record naming the cause (tasks only queued on it run again,
-uncharged). Ray is optional (`pip install 'phiflash[ray]'`) and imported only here, only when --ray is given.
+uncharged). A task once charged runs alone on an idle actor from then on, so a task wrongly charged (it finished
+just before the death, its result not yet delivered) is charged at most once. Ray is optional (`pip install 'phiflash[ray]'`) and imported only here, only when --ray is given.
 """
 
 from __future__ import annotations
@@ -214,6 +215,7 @@ class Pool:
         self.started: list = []
         self.spares = TRIES * size
         self.load: dict = {}            # live actor -> tasks queued on it
+        self.alone: set = set()         # actors running a suspect (a task charged with a death) with nothing behind
         for _ in range(size):
             self._spawn()
         try:   # a job that cannot start (weights missing on a node…) is the user's error, said once
@@ -227,22 +229,29 @@ class Pool:
         self.started.append(actor)
         self.load[actor] = 0
 
-    def free(self):
-        """An actor with room for another task, or None."""
-        return next((a for a, n in self.load.items() if n < IN_FLIGHT), None)
+    def free(self, alone: bool = False):
+        """An actor with room for another task (alone: an idle one), or None. An actor running a suspect takes
+        nothing more until it is done."""
+        room = 1 if alone else IN_FLIGHT
+        return next((a for a, n in self.load.items() if n < room and a not in self.alone), None)
 
-    def submit(self, actor, task):
+    def submit(self, actor, task, alone: bool = False):
         self.load[actor] += 1
+        if alone:
+            self.alone.add(actor)
         return actor.run.remote(task)
 
     def finished(self, actor) -> None:
         if actor in self.load:
             self.load[actor] -= 1
+            if not self.load[actor]:
+                self.alone.discard(actor)
 
     def lost(self, actor) -> None:
         """An actor died: replace it if spares remain."""
         if actor in self.load:
             del self.load[actor]
+            self.alone.discard(actor)
             self.ray.kill(actor, no_restart=True)
             if self.spares > 0:
                 self.spares -= 1
@@ -275,9 +284,12 @@ def run_on_ray(tasks: list, job, on_record: Callable[[dict], None], actors: int,
                     for r in job.died(task, "every Ray actor died (see the records before this one)"):
                         on_record(r)
                 break
-            while todo and (actor := pool.free()) is not None:
+            # A task already charged with a death runs alone on an idle actor: if its actor dies again it was the
+            # one running, and if another task kills an actor later, this one has surely finished (Ray may not
+            # have its result yet when the actor dies just after; a task queued behind it was charged so).
+            while todo and (actor := pool.free(alone=todo[0][1] > 0)) is not None:
                 task, deaths = todo.popleft()
-                flying[pool.submit(actor, task)] = (actor, task, deaths)
+                flying[pool.submit(actor, task, alone=deaths > 0)] = (actor, task, deaths)
             (ref,), _ = ray.wait(list(flying), num_returns=1)
             actor, task, _ = flying[ref]
             try:
@@ -305,6 +317,9 @@ def _lost(e: Exception, actor, flying: dict, pool: Pool, todo: deque, job, on_re
     if notice:
         notice(f"a Ray actor died ({why}); its tasks run again elsewhere")
     mine = [r for r in flying if flying[r][0] is actor]
+    # the results of tasks that finished just before the death may still be on their way: wait for each ref to
+    # settle (a result, or the actor's error) rather than read it at once
+    ray.wait(mine, num_returns=len(mine), timeout=5)
     unfinished = []
     for ref in mine:
         _, task, deaths = flying.pop(ref)
