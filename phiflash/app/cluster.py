@@ -6,7 +6,8 @@ resumes with no duplicate and no lost line.
 Faults: an actor that dies is replaced by a fresh one; the task it was running runs again, its rows one per task,
 and a row that killed TRIES actors becomes an error record naming the cause (tasks only queued on it run again,
 uncharged). A task once charged runs alone on an idle actor from then on, so a task wrongly charged (it finished
-just before the death, its result not yet delivered) is charged at most once. Ray is optional (`pip install 'phiflash[ray]'`) and imported only here, only when --ray is given.
+just before the death, its result not yet delivered) is charged at most once. Ray is optional
+(`pip install 'phiflash[ray]'`) and imported only here, only when --ray is given.
 """
 
 from __future__ import annotations
