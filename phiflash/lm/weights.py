@@ -215,10 +215,7 @@ def load_model(path: str | Path, dtype: torch.dtype | str | None = None, device:
     # tiles for phiflash's kernels (on every CPU); for torch's, int4 in the old blocks (its AVX-512 layout) and
     # int8 rows at 64-byte boundaries (written so since the "alignment" entry). Anything converted or copied is
     # read with plain reads, so the mapping never sits beside its copies.
-    modes = set(layers.values())
-    as_mapped = (stored and torch.device(device).type == "cpu"
-                 and ("int4" not in modes or _int4_as_stored(stored, model))
-                 and ("int8" not in modes or _int8_as_stored(stored, model)))
+    as_mapped = stored and torch.device(device).type == "cpu" and _used_as_stored(stored, model)
     opener = _Copying if stored and not as_mapped else _open
     for file, names in by_file.items():
         with opener(file) as f:
@@ -275,31 +272,20 @@ def _int8_layout(stored: str, n: int, k: int) -> str:
     return stored if stored == "rows" or Q.int8_tiles_fit(n, k) else "rows"
 
 
-def _int8_as_stored(stored: dict, model) -> bool:
-    """Whether every int8 layer's kernel reads the stored weight as it lies: tiles for phiflash's kernel, rows at
-    64-byte boundaries (the "alignment" entry) for torch's."""
+def _used_as_stored(stored: dict, model) -> bool:
+    """Whether every quantized layer's kernel reads its stored weight as it lies (so the file can stay mapped):
+    tiles for phiflash's kernels; for torch's, int4 in the old blocks where that is its layout on this CPU, and
+    int8 rows at 64-byte boundaries (the "alignment" entry)."""
     for layer, mode in stored["layers"].items():
-        if mode != "int8":
-            continue
         n, k = model.get_submodule(layer).weight.shape
-        layout = _int8_layout(stored.get("int8_layout", "rows"), n, k)
-        kernel = Q.int8_kernel(n, k)
-        if not ((kernel == "phiflash" and layout == "tiles16")
-                or (kernel == "torch" and layout == "rows" and stored.get("alignment") == ALIGN)):
-            return False
-    return True
-
-
-def _int4_as_stored(stored: dict, model) -> bool:
-    """Whether every int4 layer's kernel reads the stored weight as it lies (so the file can stay mapped)."""
-    for layer, mode in stored["layers"].items():
-        if mode != "int4":
-            continue
-        n, k = model.get_submodule(layer).weight.shape
-        kernel = Q.int4_kernel(n, k, stored["group_size"])
-        ok = ((kernel == "phiflash" and stored["int4_layout"] == "tiles16")
-              or (kernel == "torch" and stored["int4_layout"] == "blocks64" and Q.blocks_are_kernel_layout()))
-        if not ok:
+        if mode == "int8":
+            layout, kernel = _int8_layout(stored.get("int8_layout", "rows"), n, k), Q.int8_kernel(n, k)
+            torch_reads_it = layout == "rows" and stored.get("alignment") == ALIGN
+        else:
+            layout, kernel = stored["int4_layout"], Q.int4_kernel(n, k, stored["group_size"])
+            torch_reads_it = layout == "blocks64" and Q.blocks_are_kernel_layout()
+        reads_it = layout == "tiles16" if kernel == "phiflash" else (kernel == "torch" and torch_reads_it)
+        if not reads_it:
             return False
     return True
 

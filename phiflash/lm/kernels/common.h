@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -131,22 +132,78 @@ inline bool path_supported(int path) {
   return false;
 }
 
-// Per block of 32: d = max|x| / 127, xq = round(x / d), sum = the float sum of the block.
-inline void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* xq, float* d, float* sum) {
-  const int64_t blocks = K / BLOCK;
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* xb = x + m * K + b * BLOCK;
-      float amax = 0.0f, s = 0.0f;
-      for (int i = 0; i < BLOCK; ++i) {
-        amax = std::max(amax, std::fabs(xb[i]));
-        s += xb[i];
+// The activation rows of one call, quantized once per block of 32: d = max|x| / 127, xq = round(x / d), sum = the
+// float sum of the block, and (with_unsigned, for int8's VNNI paths) xu = xq + 128.
+struct QuantizedRows {
+  at::Tensor xq, xu, d, sum;
+
+  QuantizedRows(const at::Tensor& xf, bool with_unsigned) {
+    const int64_t M = xf.size(0), K = xf.size(1), blocks = K / BLOCK;
+    xq = at::empty({M, K}, xf.options().dtype(at::kChar));
+    xu = at::empty({with_unsigned ? M : 0, K}, xf.options().dtype(at::kByte));
+    d = at::empty({M, blocks}, xf.options());
+    sum = at::empty({M, blocks}, xf.options());
+    const float* x = xf.data_ptr<float>();
+    int8_t* q = xq.data_ptr<int8_t>();
+    uint8_t* u = with_unsigned ? xu.data_ptr<uint8_t>() : nullptr;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t at = m * K + b * BLOCK;
+        float amax = 0.0f, s = 0.0f;
+        for (int i = 0; i < BLOCK; ++i) {
+          amax = std::max(amax, std::fabs(x[at + i]));
+          s += x[at + i];
+        }
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int i = 0; i < BLOCK; ++i) {
+          q[at + i] = static_cast<int8_t>(std::nearbyint(x[at + i] * inv));
+          if (u) u[at + i] = static_cast<uint8_t>(q[at + i] + 128);
+        }
+        d.data_ptr<float>()[m * blocks + b] = amax / 127.0f;
+        sum.data_ptr<float>()[m * blocks + b] = s;
       }
-      const float scale = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-      for (int i = 0; i < BLOCK; ++i) xq[m * K + b * BLOCK + i] = static_cast<int8_t>(std::nearbyint(xb[i] * inv));
-      d[m * blocks + b] = scale;
-      sum[m * blocks + b] = s;
-    }
+  }
+};
+
+// f(rows, m0, t0, t1) for the passes over the weights that one call makes: up to MAX_M activation rows a pass
+// (from row m0), its tiles split over torch's threads; a task is at least 16 tiles (256 rows), enough work to pay
+// for waking a thread.
+template <typename F>
+void for_each_pass(int64_t M, int64_t tiles, const F& f) {
+  for (int64_t m0 = 0; m0 < M; m0 += MAX_M) {
+    const int rows = static_cast<int>(std::min<int64_t>(MAX_M, M - m0));
+    at::parallel_for(0, tiles, 16, [&](int64_t t0, int64_t t1) { f(rows, m0, t0, t1); });
+  }
+}
+
+// f(std::integral_constant<int, rows>{}): the kernels are compiled for each row count 1..MAX_M.
+template <typename F>
+void with_rows(int rows, const F& f) {
+  switch (rows) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
+template <typename T>
+struct Type {
+  using type = T;
+};
+
+// f(Type<scale type>{}, Type<output type>{}), each bf16 or float32.
+template <typename F>
+void with_types(bool bf16_scales, bool bf16_out, const F& f) {
+  using B = c10::BFloat16;
+  if (bf16_scales && bf16_out) f(Type<B>{}, Type<B>{});
+  else if (bf16_scales) f(Type<B>{}, Type<float>{});
+  else if (bf16_out) f(Type<float>{}, Type<B>{});
+  else f(Type<float>{}, Type<float>{});
 }
 
 }  // namespace phiflash_kernels

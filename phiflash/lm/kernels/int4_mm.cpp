@@ -100,39 +100,19 @@ void run_tiles(int path, const uint8_t* w, const S* sz, const Quantized& x, O* o
 }
 
 template <typename S, typename O>
-void run_rows(int path, int M, const uint8_t* w, const S* sz, const Quantized& x, O* out, int64_t N, int64_t t0,
-              int64_t t1, int group) {
-  switch (M) {
-    case 1: return run_tiles<S, O, 1>(path, w, sz, x, out, N, t0, t1, group);
-    case 2: return run_tiles<S, O, 2>(path, w, sz, x, out, N, t0, t1, group);
-    case 3: return run_tiles<S, O, 3>(path, w, sz, x, out, N, t0, t1, group);
-    case 4: return run_tiles<S, O, 4>(path, w, sz, x, out, N, t0, t1, group);
-    case 5: return run_tiles<S, O, 5>(path, w, sz, x, out, N, t0, t1, group);
-    case 6: return run_tiles<S, O, 6>(path, w, sz, x, out, N, t0, t1, group);
-    case 7: return run_tiles<S, O, 7>(path, w, sz, x, out, N, t0, t1, group);
-    default: return run_tiles<S, O, 8>(path, w, sz, x, out, N, t0, t1, group);
-  }
-}
-
-template <typename S, typename O>
 void matmul(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tensor& sz, at::Tensor& out, int group) {
-  const int64_t M = xf.size(0), K = xf.size(1), N = out.size(1), tiles = N / TILE;
-  auto xq = at::empty({M, K}, xf.options().dtype(at::kChar));
-  auto d = at::empty({M, K / BLOCK}, xf.options());
-  auto sum = at::empty({M, K / BLOCK}, xf.options());
-  quantize_rows(xf.data_ptr<float>(), M, K, xq.data_ptr<int8_t>(), d.data_ptr<float>(), sum.data_ptr<float>());
+  const int64_t K = xf.size(1), N = out.size(1);
+  const QuantizedRows q(xf, false);
   const uint8_t* wp = w.data_ptr<uint8_t>();
   const S* sp = reinterpret_cast<const S*>(sz.data_ptr());
   O* op = reinterpret_cast<O*>(out.data_ptr());
-  for (int64_t m0 = 0; m0 < M; m0 += MAX_M) {
-    const int rows = static_cast<int>(std::min<int64_t>(MAX_M, M - m0));
-    const Quantized x{xq.data_ptr<int8_t>() + m0 * K, d.data_ptr<float>() + m0 * (K / BLOCK),
-                      sum.data_ptr<float>() + m0 * (K / BLOCK), K};
-    // A task is at least 16 tiles (256 rows): enough work to pay for waking a thread.
-    at::parallel_for(0, tiles, 16, [&](int64_t t0, int64_t t1) {
-      run_rows<S, O>(path, rows, wp, sp, x, op + m0 * N, N, t0, t1, group);
+  for_each_pass(xf.size(0), N / TILE, [&](int rows, int64_t m0, int64_t t0, int64_t t1) {
+    const Quantized x{q.xq.data_ptr<int8_t>() + m0 * K, q.d.data_ptr<float>() + m0 * (K / BLOCK),
+                      q.sum.data_ptr<float>() + m0 * (K / BLOCK), K};
+    with_rows(rows, [&](auto m) {
+      run_tiles<S, O, decltype(m)::value>(path, wp, sp, x, op + m0 * N, N, t0, t1, group);
     });
-  }
+  });
 }
 
 at::Tensor int4_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& sz, int64_t group, int64_t path) {
@@ -150,11 +130,9 @@ at::Tensor int4_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& s
   TORCH_CHECK(path_supported(path), "int4_mm: this CPU cannot run path ", path);
   const auto xf = x.to(at::kFloat).contiguous();
   auto out = at::empty({M, N}, x.options());
-  const bool bf16_out = x.scalar_type() == at::kBFloat16, bf16_sz = sz.scalar_type() == at::kBFloat16;
-  if (bf16_sz && bf16_out) matmul<c10::BFloat16, c10::BFloat16>(path, xf, w, sz, out, group);
-  else if (bf16_sz) matmul<c10::BFloat16, float>(path, xf, w, sz, out, group);
-  else if (bf16_out) matmul<float, c10::BFloat16>(path, xf, w, sz, out, group);
-  else matmul<float, float>(path, xf, w, sz, out, group);
+  with_types(sz.scalar_type() == at::kBFloat16, x.scalar_type() == at::kBFloat16, [&](auto s, auto o) {
+    matmul<typename decltype(s)::type, typename decltype(o)::type>(path, xf, w, sz, out, group);
+  });
   return out;
 }
 

@@ -87,39 +87,17 @@ void run_tiles8(int path, const int8_t* w, const S* scale, const Activations& x,
 }
 
 template <typename S, typename O>
-void run_rows8(int path, int M, const int8_t* w, const S* scale, const Activations& x, O* out, int64_t N,
-               int64_t t0, int64_t t1) {
-  switch (M) {
-    case 1: return run_tiles8<S, O, 1>(path, w, scale, x, out, N, t0, t1);
-    case 2: return run_tiles8<S, O, 2>(path, w, scale, x, out, N, t0, t1);
-    case 3: return run_tiles8<S, O, 3>(path, w, scale, x, out, N, t0, t1);
-    case 4: return run_tiles8<S, O, 4>(path, w, scale, x, out, N, t0, t1);
-    case 5: return run_tiles8<S, O, 5>(path, w, scale, x, out, N, t0, t1);
-    case 6: return run_tiles8<S, O, 6>(path, w, scale, x, out, N, t0, t1);
-    case 7: return run_tiles8<S, O, 7>(path, w, scale, x, out, N, t0, t1);
-    default: return run_tiles8<S, O, 8>(path, w, scale, x, out, N, t0, t1);
-  }
-}
-
-template <typename S, typename O>
 void matmul8(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tensor& scale, at::Tensor& out) {
-  const int64_t M = xf.size(0), K = xf.size(1), N = out.size(1), tiles = N / TILE;
-  auto xq = at::empty({M, K}, xf.options().dtype(at::kChar));
-  auto d = at::empty({M, K / BLOCK}, xf.options());
-  auto sum = at::empty({M, K / BLOCK}, xf.options());
-  quantize_rows(xf.data_ptr<float>(), M, K, xq.data_ptr<int8_t>(), d.data_ptr<float>(), sum.data_ptr<float>());
-  auto xu = (xq.to(at::kShort) + 128).to(at::kByte);
+  const int64_t K = xf.size(1), N = out.size(1);
+  const QuantizedRows q(xf, path == AVX2_VNNI || path == AVX512_VNNI);  // x + 128: vpdpbusd's unsigned side
   const int8_t* wp = w.data_ptr<int8_t>();
   const S* sp = reinterpret_cast<const S*>(scale.data_ptr());
   O* op = reinterpret_cast<O*>(out.data_ptr());
-  for (int64_t m0 = 0; m0 < M; m0 += MAX_M) {
-    const int rows = static_cast<int>(std::min<int64_t>(MAX_M, M - m0));
-    const Activations x{xq.data_ptr<int8_t>() + m0 * K, xu.data_ptr<uint8_t>() + m0 * K,
-                        d.data_ptr<float>() + m0 * (K / BLOCK), K};
-    at::parallel_for(0, tiles, 16, [&](int64_t t0, int64_t t1) {
-      run_rows8<S, O>(path, rows, wp, sp, x, op + m0 * N, N, t0, t1);
-    });
-  }
+  for_each_pass(xf.size(0), N / TILE, [&](int rows, int64_t m0, int64_t t0, int64_t t1) {
+    const uint8_t* xu = q.xu.numel() ? q.xu.data_ptr<uint8_t>() + m0 * K : nullptr;
+    const Activations x{q.xq.data_ptr<int8_t>() + m0 * K, xu, q.d.data_ptr<float>() + m0 * (K / BLOCK), K};
+    with_rows(rows, [&](auto m) { run_tiles8<S, O, decltype(m)::value>(path, wp, sp, x, op + m0 * N, N, t0, t1); });
+  });
 }
 
 at::Tensor int8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale, int64_t path) {
@@ -134,11 +112,9 @@ at::Tensor int8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& s
   TORCH_CHECK(path_supported(path), "int8_mm: this CPU cannot run path ", path);
   const auto xf = x.to(at::kFloat).contiguous();
   auto out = at::empty({M, N}, x.options());
-  const bool bf16_out = x.scalar_type() == at::kBFloat16, bf16_s = scale.scalar_type() == at::kBFloat16;
-  if (bf16_s && bf16_out) matmul8<c10::BFloat16, c10::BFloat16>(path, xf, w, scale, out);
-  else if (bf16_s) matmul8<c10::BFloat16, float>(path, xf, w, scale, out);
-  else if (bf16_out) matmul8<float, c10::BFloat16>(path, xf, w, scale, out);
-  else matmul8<float, float>(path, xf, w, scale, out);
+  with_types(scale.scalar_type() == at::kBFloat16, x.scalar_type() == at::kBFloat16, [&](auto s, auto o) {
+    matmul8<typename decltype(s)::type, typename decltype(o)::type>(path, xf, w, scale, out);
+  });
   return out;
 }
 
