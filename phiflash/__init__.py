@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .lm.tokenizer import Tokenizer
     from .lm.weights import load_model, save_checkpoint
     from .symbolic.answers import extract_answer
-    from .symbolic.problem import parse_problem
+    from .symbolic.reader import parse_problem
     from .symbolic.solver import solve
     from .symbolic.verify import check_answer
 

@@ -10,7 +10,7 @@ import re
 import sympy as sp
 
 from .parse import ParseError, parse_number
-from .solver import Solution, SolveError, Step, to_base
+from .solution import Solution, SolveError, Step, to_base
 
 
 def _remainder(p) -> Solution:

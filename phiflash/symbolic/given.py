@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .equality import is_zero
-from .solver import Solution, SolveError, Step, exact, linear_system, plain
+from .solution import Solution, SolveError, Step, exact, linear_system, plain
 
 MAX_SOLUTIONS = 24
 

@@ -103,7 +103,7 @@ def choose_var(objs, hint: str | None = None) -> sp.Symbol | None:
     return sorted(free, key=lambda s: s.name)[0] if free else None
 
 
-def _lines_of_math(text: str) -> str:
+def lines_of_math(text: str) -> str:
     """Lines that are each an equation or inequality are a list of them (a system when they share unknowns),
     never one expression glued across the line break ('2x=4⏎5x=10' is not 2x = 45x = 10)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
@@ -119,15 +119,15 @@ def _lines_of_math(text: str) -> str:
     return "; ".join(lines)
 
 
-def parse_problem(text: str) -> Problem:
-    """Raises ParseError for anything that is not a problem we can read."""
-    original = text = _lines_of_math(text)
+def read_typed(text: str) -> Problem | None:
+    """A problem typed as math (calculus words allowed), or None for a sentence, which `reader` reads.
+    Raises ParseError for typed math that is not a problem we can read."""
+    original = text = lines_of_math(text)
     text = " ".join(text.strip().split())
     if not text:
         raise ParseError("the problem is empty")
     if "$" in text or "\\[" in text or "\\(" in text or re.search(r"…|\.\.\.|\\[lc]?dots", text):
-        from .reader import read_sentence  # sentences, and sums written with … (the reader's series task)
-        return read_sentence(original)
+        return None  # sentences, and sums written with … (the reader's series task)
     text = _latex_forms(text)
     for kind, pattern in _PATTERNS:
         m = re.match(pattern, text, flags=re.IGNORECASE)
@@ -138,8 +138,7 @@ def parse_problem(text: str) -> Problem:
                 if kind in _CALCULUS:
                     raise
     if _has_english(text):
-        from .reader import read_sentence
-        return read_sentence(original)
+        return None
     return _build("solve", None, original, body=text)
 
 

@@ -15,8 +15,8 @@ import sympy as sp
 
 from .arith import series_sum
 from .parse import ParseError, parse_math, parse_number, parse_one
-from .problem import Problem, _classify, choose_var
-from .solver import exact, to_base
+from .problem import Problem, _classify, choose_var, lines_of_math, read_typed
+from .solution import exact, to_base
 
 _SLOT = "\u27e6{}\u27e7"                      # ⟦0⟧ stands for the first math segment
 _SLOT_RE = re.compile("\u27e6(\\d+)\u27e7")
@@ -263,6 +263,12 @@ _VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in 
 _PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest"},
           "inequality": {"integer", "integers"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
+
+
+def parse_problem(text: str) -> Problem:
+    """The engine's reading of a problem, typed math or a sentence. Raises ParseError for anything that is not a
+    problem we can read."""
+    return read_typed(text) or read_sentence(lines_of_math(text))
 
 
 def read_sentence(original: str) -> Problem:

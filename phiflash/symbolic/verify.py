@@ -18,7 +18,7 @@ from ..errors import PhiflashError
 from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
 from .parse import ParseError
-from .problem import parse_problem
+from .reader import parse_problem
 from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
 from .solver import SolveError, exact, solve_problem
 from .timelimit import TimeLimitError, run_with_time_limit

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 from phiflash.symbolic.parse import ParseError, parse_math
-from phiflash.symbolic.problem import parse_problem
+from phiflash.symbolic.reader import parse_problem
 from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.solver import SolveError, solve_problem
 from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check, check_answer

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from phiflash.symbolic.parse import ParseError
-from phiflash.symbolic.problem import parse_problem
+from phiflash.symbolic.reader import parse_problem
 from phiflash.symbolic.solver import SolveError, solve, solve_problem
 from phiflash.symbolic.timelimit import TimeLimitError
 

@@ -150,7 +150,7 @@ def test_reading_raises_only_parse_errors(text):
 
 def test_lines_of_math_are_a_list_never_one_glued_expression():
     """'2x=4⏎5x=10' was one expression (2x = 45x = 10: "no solution ✓ verified")."""
-    from phiflash.symbolic.problem import parse_problem
+    from phiflash.symbolic.reader import parse_problem
     from phiflash.symbolic.solver import solve_problem
     assert parse_problem("x+y=3\nx-y=1\n").kind == "system"
     assert solve_problem("x+y=3\nx-y=1").answer_text == "x = 2, y = 1"
