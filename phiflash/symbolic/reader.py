@@ -14,41 +14,35 @@ from dataclasses import replace
 import sympy as sp
 
 from .arith import series_sum
-from .parse import ParseError, parse_math, parse_number, parse_one
+from .parse import ParseError, parse_math
 from .problem import Problem, _classify, choose_var, lines_of_math, read_typed
+from .sentence import (
+    ATOM,
+    NUMBER_WORDS,
+    ORD,
+    SLOT_RE,
+    SOLS,
+    WHAT,
+    A,
+    B,
+    Sentence,
+    V,
+    base_value,
+    definitions,
+    has_dots,
+    has_variable,
+    integer,
+    list_items,
+    number,
+    one,
+    ordinal,
+    plain_series,
+    point,
+    variable,
+    vector,
+    whole,
+)
 from .solution import exact, to_base
-
-_SLOT = "\u27e6{}\u27e7"                      # ⟦0⟧ stands for the first math segment
-_SLOT_RE = re.compile("\u27e6(\\d+)\u27e7")
-_NUMBER_WORDS = {"two": 2, "binary": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-                 "octal": 8, "nine": 9, "ten": 10, "decimal": 10, "eleven": 11, "twelve": 12, "sixteen": 16,
-                 "hexadecimal": 16}
-
-
-class Sentence:
-    """The problem with its math segments replaced by slots, and the segments themselves."""
-
-    def __init__(self, text: str):
-        text = re.sub(r"\\\[(.*?)\\\]|\$\$(.*?)\$\$|\\\((.*?)\\\)",
-                      lambda m: "$" + next(g for g in m.groups() if g is not None) + "$", text, flags=re.S)
-        self.math: list[str] = []
-
-        def slot(m: re.Match) -> str:
-            self.math.append(m.group(1))
-            return " " + _SLOT.format(len(self.math) - 1) + " "
-
-        if text.count("$") % 2:
-            raise ParseError("unbalanced $ in the problem")
-        text = re.sub(r"\$([^$]*)\$", slot, text)
-        text = re.sub(r"\\begin\{align\*?\}|\\end\{align\*?\}", " ", text)
-        self.text = " ".join(text.split())
-        # punctuation that LaTeX writers leave inside the math ("$18^6.$", "$x,$") belongs to the sentence; a '!'
-        # inside the math is a factorial ("$7!$", "$(8-3)!.$"), never punctuation
-        self.math = [re.sub(r"[\s.,;:?]+$|^\s*:", "", m).strip() for m in self.math]
-
-    def restore(self, s: str) -> str:
-        return _SLOT_RE.sub(lambda m: " " + self.math[int(m.group(1))] + " ", s).strip()
-
 
 # ---- requested forms --------------------------------------------------------------------------------------------
 
@@ -85,150 +79,90 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
             raise ParseError("the problem asks for two different answer forms")
         form = name
         if m.groupdict().get("base"):
-            base = _base_value(m.group("base"), sentence)
+            base = base_value(m.group("base"), sentence)
     return " ".join(text.split()), form, base
-
-
-def _base_value(word: str, sentence: Sentence) -> sp.Integer:
-    word = word.strip(" .,?")
-    if word.lower() in _NUMBER_WORDS:
-        return sp.Integer(_NUMBER_WORDS[word.lower()])
-    b = _one(sentence.restore(word))
-    if not (b.is_Integer and 2 <= b <= 36):
-        raise ParseError(f"a base must be a whole number from 2 to 36, got {word!r}")
-    return b
 
 
 # ---- reading math slots ----------------------------------------------------------------------------------------
 
 
-def _one(text: str, functions: dict | None = None) -> sp.Expr:
-    return parse_one(text, functions, latex=True)
-
-
-def _number(text: str) -> sp.Expr:
-    return parse_number(text, latex=True)
-
-
-def _integer(text: str) -> sp.Integer:
-    v = _number(text)
-    if not v.is_Integer:
-        raise ParseError(f"expected a whole number, got {text!r}")
-    return v
-
-
-def _variable(text: str) -> sp.Symbol:
-    v = _one(text)
-    if not isinstance(v, sp.Symbol):
-        raise ParseError(f"expected a variable, got {text!r}")
-    return v
-
-
-def _items(text: str) -> list[str]:
-    """'12, 18 and 30' -> ['12', '18', '30']: a list written with commas and 'and'. A comma between digits and
-    three more (9,009) is kept for the parser, which reads digit groups."""
-    return [x for x in re.split(r"\s*(?:,\s*and\s+|(?<!\d),|,(?!\d{3}(?![\d.]))|\s+and\s+)\s*", text)
-            if x.strip()]
-
-
-def _definitions(text: str) -> dict:
-    """'f(x) = 2x+1 and g(x) = x^2' -> {'f': Lambda(x, 2x+1), 'g': …}; later ones may use earlier ones."""
-    functions: dict = {}
-    for part in re.split(r"\s*(?:,?\s+and\s+|,|;)\s*", text):
-        m = re.fullmatch(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", part)
-        if not m:
-            raise ParseError(f"expected a function definition like f(x) = 2x + 1, got {part!r}")
-        name, var = m.group(1), sp.Symbol(m.group(2))
-        body = _one(m.group(3), functions)
-        functions[name] = sp.Lambda(var, body)
-    return functions
-
-
 # ---- the phrasings ----------------------------------------------------------------------------------------------
 
-_ATOM = "(?:\u27e6\\d+\u27e7|[^\u27e6\u27e7])"   # a slot is one atom: a lazy match never ends inside ⟦0⟧
-A = rf"(?P<a>{_ATOM}+?)"
-B = rf"(?P<b>{_ATOM}+?)"
-V = rf"(?P<v>{_ATOM}+?)"
-_WHAT = r"(?:what is|what's|find|compute|calculate|evaluate|determine)"
-_ORD = r"\S+(?: (?:st|nd|rd|th))?"   # '20th', 'eighth', '$100$th' (a slot, then its suffix)
-_SOLS = (r"(?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:values of " + V + r"|solutions|roots)"
-         r"(?: that satisfy| of| to| for| satisfying)?(?: the equation)?")
 _PHRASES: list[tuple[str, str]] = [
-    ("remainder", rf"(?:{_WHAT} )?the remainder (?:when|of) {A} (?:is )?divided by {B}"),
-    ("remainder", rf"(?:{_WHAT} )?the remainder of {A} \(?mod(?:ulo)? {B}\)?"),
-    ("remainder", rf"(?:{_WHAT} )?the modulo {B} remainder of (?:the following sum:? |the sum )?{A}"),
+    ("remainder", rf"(?:{WHAT} )?the remainder (?:when|of) {A} (?:is )?divided by {B}"),
+    ("remainder", rf"(?:{WHAT} )?the remainder of {A} \(?mod(?:ulo)? {B}\)?"),
+    ("remainder", rf"(?:{WHAT} )?the modulo {B} remainder of (?:the following sum:? |the sum )?{A}"),
     ("arith", rf"(?P<op>add) {A} to {B}"),
     ("arith", rf"(?P<op>subtract) {A} from {B}"),
     ("arith", rf"(?P<op>multiply) {A} by {B}"),
     ("arith", rf"(?P<op>divide) {A} by {B}"),
-    ("dot", rf"(?:{_WHAT} )?the dot product of {A} and {B}"),
-    ("inverse", rf"(?:{_WHAT} )?(?:the (?:modular )?inverse of (?P<a>{_ATOM}+?)|(?P<ainv>{_ATOM}+?)) "
+    ("dot", rf"(?:{WHAT} )?the dot product of {A} and {B}"),
+    ("inverse", rf"(?:{WHAT} )?(?:the (?:modular )?inverse of (?P<a>{ATOM}+?)|(?P<ainv>{ATOM}+?)) "
                 rf",?\(?(?:modulo|mod) {B}\)?"),
-    ("quotient", rf"(?:{_WHAT} )?the quotient (?:when|of) {A} (?:is )?divided by {B}"),
-    ("distance", rf"(?:{_WHAT} )?the distance,?(?: in units,?)? between (?:the points )?{A} and {B}"),
-    ("units", rf"(?:{_WHAT} )?the units digit of {A}"),
+    ("quotient", rf"(?:{WHAT} )?the quotient (?:when|of) {A} (?:is )?divided by {B}"),
+    ("distance", rf"(?:{WHAT} )?the distance,?(?: in units,?)? between (?:the points )?{A} and {B}"),
+    ("units", rf"(?:{WHAT} )?the units digit of {A}"),
     ("divisors", rf"how many positive (?:whole-number |integer )?(?:divisors|factors) does {A} have"),
-    ("gcd", rf"(?:{_WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of {A}"),
-    ("lcm", rf"(?:{_WHAT} )?the (?:least common multiple|lcm) of {A}"),
+    ("gcd", rf"(?:{WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of {A}"),
+    ("lcm", rf"(?:{WHAT} )?the (?:least common multiple|lcm) of {A}"),
     ("base", rf"express {A} in base {B}"),
     ("base", rf"(?:what is )?the base (?P<bw>\w+) (?:equivalent|representation) of {A}"),
     ("base", rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
     ("base", rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
-    ("discriminant", rf"(?:{_WHAT} )?the discriminant of {A}"),
-    ("multiples", rf"(?:{_WHAT} )?the (?P<pick>sum) of (?:all )?(?:of )?the (?P<pos>positive )?multiples of {A} "
-                  rf"(?:that are )?(?P<how>between|less than) {B}(?: and (?P<c>{_ATOM}+?))?"),
-    ("rangesum", rf"(?:{_WHAT} )?the sum of (?:all )?(?:of )?(?:the )?(?P<par>odd |even )?(?:positive )?"
-                 rf"(?:integers|whole numbers|natural numbers|numbers) from {B} (?:to|through) (?P<c>{_ATOM}+?)"
+    ("discriminant", rf"(?:{WHAT} )?the discriminant of {A}"),
+    ("multiples", rf"(?:{WHAT} )?the (?P<pick>sum) of (?:all )?(?:of )?the (?P<pos>positive )?multiples of {A} "
+                  rf"(?:that are )?(?P<how>between|less than) {B}(?: and (?P<c>{ATOM}+?))?"),
+    ("rangesum", rf"(?:{WHAT} )?the sum of (?:all )?(?:of )?(?:the )?(?P<par>odd |even )?(?:positive )?"
+                 rf"(?:integers|whole numbers|natural numbers|numbers) from {B} (?:to|through) (?P<c>{ATOM}+?)"
                  rf"(?:,? inclusive)?"),
     ("multiples", rf"how many (?P<pos>positive )?multiples of {A} are (?:there )?(?P<how>between|less than) {B}"
-                  rf"(?: and (?P<c>{_ATOM}+?))?"),
+                  rf"(?: and (?P<c>{ATOM}+?))?"),
     ("power", rf"(?:to )?what power (?:must|should) {A} be raised to (?:get|give|equal|make) {B}"),
     ("power", rf"what power of {A} (?:is equal to|equals|is|gives) {B}"),
-    ("sqrt", rf"(?:{_WHAT} )?the (?:positive |principal )?square root of (?:the (?:product|sum|number) )?{A}"),
+    ("sqrt", rf"(?:{WHAT} )?the (?:positive |principal )?square root of (?:the (?:product|sum|number) )?{A}"),
     ("arrangements", r"(?:(?:determine|find|compute|what is) the number of|how many) (?:distinct |different )?"
                      r"(?:ways (?:are there )?(?:can you |can we |to )?(?:arrange|order)|arrangements of|"
                      r"(?:distinct )?permutations of) the letters (?:of|in) the word (?P<word>[A-Za-z]+)"
                      r"(?: be arranged| are there| are possible| can be made)?"),
     ("chance", rf"(?:a|an|one) (?:whole )?(?:number|integer) is (?:selected|chosen|picked|drawn) "
-               rf"(?:at random|randomly) from (?:the integers )?{B} (?:through|to) (?P<c>{_ATOM}+?)"
+               rf"(?:at random|randomly) from (?:the integers )?{B} (?:through|to) (?P<c>{ATOM}+?)"
                rf"(?:,? inclusive)?[.,;]? what is the probability that "
                rf"(?:the|this|it|the selected|the chosen) ?(?:number|integer)? is (?P<cond>.+)"),
     ("chance", rf"what is the probability that a randomly (?:selected|chosen) (?:whole )?(?:number|integer) "
-               rf"(?:in|from) the set (?P<set>{_ATOM}+?) is (?P<cond>.+)"),
+               rf"(?:in|from) the set (?P<set>{ATOM}+?) is (?P<cond>.+)"),
     ("ndigit", r"(?:what is |what's |find )?the (?P<which>largest|greatest|smallest|least) (?:positive )?"
                r"(?P<n>\w+)-digit (?:base[- ](?P<b>\w+) )?(?:positive )?(?:integer|number|whole number)"
                r"(?: in base (?P<b2>\w+))?"),
-    ("conjugate", rf"(?:{_WHAT} )?the (?P<op>product|sum) of (?:the number )?{A} and its (?:radical )?conjugate"),
+    ("conjugate", rf"(?:{WHAT} )?the (?P<op>product|sum) of (?:the number )?{A} and its (?:radical )?conjugate"),
     ("choose", rf"in how many ways can {A} (?:[a-z]+ )?be (?:selected|chosen|picked) from (?:a group of |a set of )?"
                rf"{B}(?: [a-z]+)?"),
     ("choose", rf"how many ways are there to (?:choose|select|pick) {A} (?:[a-z]+ )?from (?:a group of |a set of )?"
                rf"{B}(?: [a-z]+)?"),
-    ("apunknown", rf"(?:{_WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),
-    ("posdiff", rf"(?:{_WHAT} )?the positive difference between {A} and {B}"),
+    ("apunknown", rf"(?:{WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),
+    ("posdiff", rf"(?:{WHAT} )?the positive difference between {A} and {B}"),
     ("count", rf"how many of the (?P<first>first) {B} positive integers are (?P<cond>.+)"),
     ("count", rf"how many positive integers (?:less than|below) {B} are (?P<cond>.+)"),
-    ("count", rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{_ATOM}+?)(?:,? inclusive,?)? are "
+    ("count", rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{ATOM}+?)(?:,? inclusive,?)? are "
               rf"(?P<cond>.+)"),
-    ("digitsum", rf"(?:{_WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
+    ("digitsum", rf"(?:{WHAT} )?the sum of (?:all )?the digits (?:of|in) (?:the (?:terminating )?decimal "
                  rf"(?:representation|expansion) of )?(?:the (?:fraction|number|integer) )?{A}"),
-    ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{_WHAT}|what is)"
+    ("mean", rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{WHAT}|what is)"
              rf"(?: the value of)? {V}"),
-    ("bound", rf"(?:{_WHAT} )?the (?P<which>greatest|largest) integer (?:that is |which is )?"
+    ("bound", rf"(?:{WHAT} )?the (?P<which>greatest|largest) integer (?:that is |which is )?"
               rf"(?P<rel>less than or equal to|less than|not (?:greater than|more than|exceeding)|that does not "
               rf"exceed|at most) {A}"),
-    ("bound", rf"(?:{_WHAT} )?the (?P<which>least|smallest) integer (?:that is |which is )?"
+    ("bound", rf"(?:{WHAT} )?the (?P<which>least|smallest) integer (?:that is |which is )?"
               rf"(?P<rel>greater than or equal to|greater than|not less than|at least) {A}"),
-    ("sequence", rf"(?:{_WHAT} )?the (?P<ord>{_ORD}) term (?:of|in) the (?P<rule>arithmetic |geometric )?sequence"
+    ("sequence", rf"(?:{WHAT} )?the (?P<ord>{ORD}) term (?:of|in) the (?P<rule>arithmetic |geometric )?sequence"
                  rf"(?: of (?P<parity>odd|even) (?:numbers|integers|whole numbers))?:? {A}"),
     ("sequence", rf"(?:consider|in|given) the (?P<rule>arithmetic |geometric )?sequence:? {A}[.,;]? "
-                 rf"(?:{_WHAT}|what is) the (?P<ord>{_ORD}) term(?: (?:of|in) (?:the|this) sequence)?"),
+                 rf"(?:{WHAT}|what is) the (?P<ord>{ORD}) term(?: (?:of|in) (?:the|this) sequence)?"),
     ("decimal", rf"(?:write|convert|express) {A} (?:as|to) a (?:terminating )?decimal"),
     ("decimal", rf"(?:what is )?{A} expressed as a decimal"),
     ("rationalize", rf"rationalize the denominator(?: of)?:? {A}"),
-    ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{_WHAT}|what is|"
+    ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is|"
               rf"what's)(?: the value of)?(?: the expression)? {A}(?: equal to)?"),
-    ("define", rf"(?:if|let|given) (?P<defs>.+?)[,.;]? (?:then )?(?:{_WHAT}|what is)(?: the value of)? {A}"),
+    ("define", rf"(?:if|let|given) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
@@ -238,27 +172,27 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
     ("pick", rf"solve for the (?P<pick>positive|negative) (?:value of )?{V}(?: such that| that satisfies| in)? "
              rf"(?P<eq>.+)"),
-    ("pick", rf"(?:{_WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
              rf"(?:that satisfies|such that|satisfying|for which)(?: the equation)? (?P<eq>.+)"),
-    ("pick", rf"(?:{_WHAT} )?the (?P<pick>sum|product) of {_SOLS} (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>sum|product) of {SOLS} (?P<eq>.+)"),
     ("pick", rf"what (?P<pick>integer) {V} satisfies (?P<eq>.+)"),
     ("pick", r"how many (?P<pick>integers) (?:are in the solution set of|satisfy) (?P<eq>.+)"),
-    ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {_SOLS}"),
-    ("solve", rf"(?:{_WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
+    ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
+    ("solve", rf"(?:{WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
               rf"(?: that satisfy| to| of| satisfying)?(?: the equation)? (?P<eq>.+)"),
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
-    ("value", rf"(?:{_WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
+    ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
     ("value", rf"(?:write|express|convert) {A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
     ("factor", rf"(?:completely )?factor(?: completely)?(?: the (?:following )?expression)?\s*:?\s*{A}"),
-    ("value", rf"(?:{_WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"
+    ("value", rf"(?:{WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"
               rf"(?: in \S+)?\s*:?\s*{A}"),
     ("value", rf"what is the value of {A}"),
     ("value", A),
 ]
 _VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES]
-               for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern))} | set(_NUMBER_WORDS)
+               for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern))} | set(NUMBER_WORDS)
 # which solutions a phrasing may pick, by what was read
 _PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest"},
           "inequality": {"integer", "integers"}}
@@ -290,7 +224,7 @@ def read_sentence(original: str) -> Problem:
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
         return replace(p, **{k: v for k, v in extras.items() if v is not None})
-    words = re.findall(r"[A-Za-z']{2,}", _SLOT_RE.sub(" ", text))
+    words = re.findall(r"[A-Za-z']{2,}", SLOT_RE.sub(" ", text))
     unknown = [w for w in words if w.lower().strip("'") not in _VOCABULARY]
     if unknown or (words and first_error is None):
         raise ParseError(f"can't read {(unknown or words)[0]!r} — try the model, or type the math")
@@ -300,8 +234,8 @@ def read_sentence(original: str) -> Problem:
 def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
     g = {k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items()}
     text = original
-    if kind == "quotient" or kind == "remainder" and _has_variable(s.restore(g["a"])):
-        f, d = _one(s.restore(g["a"])), _one(s.restore(g["b"]))
+    if kind == "quotient" or kind == "remainder" and has_variable(s.restore(g["a"])):
+        f, d = one(s.restore(g["a"])), one(s.restore(g["b"]))
         x = choose_var([f, d])
         if x is None or not (f.free_symbols | d.free_symbols) <= {x}:
             raise ParseError("polynomial division needs polynomials in one variable")
@@ -313,8 +247,8 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("polynomial division needs rational coefficients and a divisor with the variable")
         return Problem(text, "polydiv", (f, d), x, pick=kind)
     if kind == "inverse":
-        a = _one(s.restore(g.get("a") or g["ainv"]))
-        n = _integer(s.restore(g["b"]))
+        a = one(s.restore(g.get("a") or g["ainv"]))
+        n = integer(s.restore(g["b"]))
         if not g.get("a") and a.is_Integer:  # "17 mod 5": a remainder
             if n <= 0:
                 raise ParseError("a remainder needs a positive divisor")
@@ -327,7 +261,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("a modular inverse needs a whole number and a modulus of 2 or more")
         return Problem(text, "inverse", (a,), n=n)
     if kind == "distance":
-        P, Q = _point(s.restore(g["a"])), _point(s.restore(g["b"]))
+        P, Q = point(s.restore(g["a"])), point(s.restore(g["b"]))
         if len(P) != len(Q):
             raise ParseError("the two points have different numbers of coordinates")
         expr = sp.sqrt(sp.Add(*[(a - b) ** 2 for a, b in zip(P, Q)]))
@@ -337,35 +271,35 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
     if kind in ("remainder", "units"):
         a_text = s.restore(g["a"])
         a = _series_or_number(a_text)
-        n = sp.Integer(10) if kind == "units" else _integer(s.restore(g["b"]))
+        n = sp.Integer(10) if kind == "units" else integer(s.restore(g["b"]))
         if not a.is_Integer or n <= 0:
             raise ParseError("a remainder needs a whole number and a positive divisor")
         return Problem(text, "remainder", (a,), n=n, notes=("the units digit is the remainder mod 10",)
-                       if kind == "units" else (), source=_plain_series(a_text) if _has_dots(a_text) else "")
+                       if kind == "units" else (), source=plain_series(a_text) if has_dots(a_text) else "")
     if kind == "divisors":
-        a = _integer(s.restore(g["a"]))
+        a = integer(s.restore(g["a"]))
         if a <= 0:
             raise ParseError("count divisors of a positive whole number")
         return Problem(text, "divisors", (a,))
     if kind in ("gcd", "lcm"):
-        nums = tuple(_integer(x) for x in _items(s.restore(g["a"])))
+        nums = tuple(integer(x) for x in list_items(s.restore(g["a"])))
         if len(nums) < 2:
             raise ParseError(f"a {kind} needs two or more whole numbers")
         return Problem(text, kind, nums)
     if kind == "base":
-        a = _integer(s.restore(g["a"]))
-        b = _NUMBER_WORDS.get((g.get("bw") or "").lower()) if g.get("bw") else None
-        n = sp.Integer(b) if b else _base_value(g.get("b") or "", s)
+        a = integer(s.restore(g["a"]))
+        b = NUMBER_WORDS.get((g.get("bw") or "").lower()) if g.get("bw") else None
+        n = sp.Integer(b) if b else base_value(g.get("b") or "", s)
         return Problem(text, "base", (a,), n=n, form="base")
     if kind == "discriminant":
-        f = _one(s.restore(g["a"]))
+        f = one(s.restore(g["a"]))
         x = choose_var([f])
         poly = sp.Poly(f, x) if x is not None else None
         if poly is None or poly.degree() != 2:
             raise ParseError("the discriminant is defined here for a quadratic polynomial")
         return Problem(text, "discriminant", (f,), x)
     if kind == "arith":  # add A to B, subtract A from B, multiply A by B, divide A by B
-        x, y = exact(_number(s.restore(g["a"]))), exact(_number(s.restore(g["b"])))
+        x, y = exact(number(s.restore(g["a"]))), exact(number(s.restore(g["b"])))
         if g["op"].lower() == "divide" and y == 0:
             raise ParseError("division by zero")
         expr = {"add": sp.Add(x, y, evaluate=False), "subtract": sp.Add(y, -x, evaluate=False),
@@ -373,21 +307,21 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
                 "divide": sp.Mul(x, sp.Pow(y, -1), evaluate=False)}[g["op"].lower()]
         return Problem(text, "evaluate", (expr,))
     if kind == "dot":
-        u, v = (_vector(s.restore(g[k])) for k in ("a", "b"))
+        u, v = (vector(s.restore(g[k])) for k in ("a", "b"))
         if len(u) != len(v):
             raise ParseError("the two vectors have different lengths")
         return Problem(text, "evaluate", (sp.Add(*[x * y for x, y in zip(u, v)]),), notes=(
             "the dot product adds the products of matching entries: " + " + ".join(
                 f"({sp.sstr(x)})({sp.sstr(y)})" for x, y in zip(u, v)),))
     if kind == "choose":  # unordered choices of k from n
-        k, n = _integer(s.restore(g["a"])), _integer(s.restore(g["b"]))
+        k, n = integer(s.restore(g["a"])), integer(s.restore(g["b"]))
         if not 0 <= k <= n or n > 10 ** 6:
             raise ParseError("choose k of n needs 0 ≤ k ≤ n")
         return Problem(text, "evaluate", (sp.binomial(n, k),), notes=(
             f"choosing {k} of {n} without regard to order: C({n}, {k}) = {n}!/({k}!·{n - k}!)",))
     if kind == "apunknown":  # an arithmetic sequence with one unknown term: equal differences
-        var = _variable(s.restore(g["v"]))
-        terms = [_one(t) for t in re.split(r"\s*,\s*", s.restore(g["a"]).strip()) if t.strip()]
+        var = variable(s.restore(g["v"]))
+        terms = [one(t) for t in re.split(r"\s*,\s*", s.restore(g["a"]).strip()) if t.strip()]
         if len(terms) < 3 or any(t.free_symbols - {var} for t in terms) or not any(t.has(var) for t in terms):
             raise ParseError("read as the terms of an arithmetic sequence with one unknown")
         eqs = [sp.Eq(terms[i + 1] - terms[i], terms[i + 2] - terms[i + 1]) for i in range(len(terms) - 2)]
@@ -400,12 +334,12 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         said = "; ".join(f"{sp.sstr(e.lhs)} = {sp.sstr(e.rhs)}" for e in eqs)
         return replace(p, notes=(f"in an arithmetic sequence consecutive differences are equal: {said}",))
     if kind == "multiples":  # multiples of k strictly between two numbers, or positive ones below a number
-        k = _integer(s.restore(g["a"]))
+        k = integer(s.restore(g["a"]))
         between = g["how"] == "between"
         if between != (g.get("c") is not None) or k <= 0:
             raise ParseError("read as: multiples of k between a and b, or positive multiples of k less than n")
-        lo, hi = (_integer(s.restore(g["b"])), _integer(s.restore(g["c"]))) if between else (
-            sp.Integer(0), _integer(s.restore(g["b"])))
+        lo, hi = (integer(s.restore(g["b"])), integer(s.restore(g["c"]))) if between else (
+            sp.Integer(0), integer(s.restore(g["b"])))
         if between and (lo % k == 0 or hi % k == 0):
             raise ParseError("an end of the range is itself a multiple, so whether 'between' includes it is a guess")
         if not between and not g.get("pos"):
@@ -414,19 +348,19 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("positive multiples between a negative number and another are not read yet")
         return Problem(text, "multiples", (k, lo, hi), pick="sum" if g.get("pick") else "count")
     if kind == "rangesum":  # the sum of the (odd / even) integers from lo to hi
-        lo, hi = _integer(s.restore(g["b"])), _integer(s.restore(g["c"]))
+        lo, hi = integer(s.restore(g["b"])), integer(s.restore(g["c"]))
         if hi < lo:
             raise ParseError("read for a range from a smaller number to a larger one")
         return Problem(text, "rangesum", (lo, hi), pick=(g.get("par") or "all").strip())
     if kind == "power":  # what power of a is b: the x with a^x = b
-        a, b = _number(s.restore(g["a"])), _number(s.restore(g["b"]))
+        a, b = number(s.restore(g["a"])), number(s.restore(g["b"]))
         if not (a.is_positive and a != 1 and b.is_positive):
             raise ParseError("read for a positive base other than 1 and a positive value")
         x = sp.Symbol("x")
         return Problem(text, "equation", (sp.Eq(a ** x, b),), x,
                        notes=(f"the power x of {sp.sstr(a)} that gives {sp.sstr(b)}: {sp.sstr(a)}^x = {sp.sstr(b)}",))
     if kind == "sqrt":
-        v = _number(s.restore(g["a"]))
+        v = number(s.restore(g["a"]))
         if not v.is_nonnegative:
             raise ParseError("the square root is read here for a number ≥ 0")
         return Problem(text, "evaluate", (sp.sqrt(v),))
@@ -436,9 +370,9 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("a word of at most 20 letters")
         return Problem(text, "arrangements", tuple(sp.Symbol(c) for c in word))
     if kind == "count":  # how many integers of a range meet the conditions
-        b = _whole(s.restore(g["b"]))
+        b = whole(s.restore(g["b"]))
         lo, hi = (1, b) if g.get("first") else (1, b - 1) if g.get("c") is None else (
-            b, int(_integer(s.restore(g["c"]))))
+            b, int(integer(s.restore(g["c"]))))
         return _integers_meeting(text, lo, hi, s.restore(g["cond"]), pick="count")
     if kind == "chance":  # an integer drawn uniformly from lo..hi: the share that meets the condition
         if g.get("set"):
@@ -448,14 +382,14 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
                 raise ParseError("read as a set of consecutive integers {1, 2, 3, …, n}")
             lo, hi = int(m.group(1)), int(m.group(4))
         else:
-            lo, hi = int(_integer(s.restore(g["b"]))), int(_integer(s.restore(g["c"])))
+            lo, hi = int(integer(s.restore(g["b"]))), int(integer(s.restore(g["c"])))
         return _integers_meeting(text, lo, hi, s.restore(g["cond"]))
     if kind == "ndigit":  # the largest n-digit integer in base b is b^n − 1, the smallest b^(n−1)
-        n = _whole(g["n"])
+        n = whole(g["n"])
         if not 0 < n <= 1000:
             raise ParseError(f"can't read the number of digits {g['n']!r}")
         bw = g.get("b") or g.get("b2")
-        b = _base_value(bw, s) if bw else sp.Integer(10)
+        b = base_value(bw, s) if bw else sp.Integer(10)
         largest = g["which"] in ("largest", "greatest")
         if not largest and n == 1:
             raise ParseError("whether the smallest one-digit integer is 0 or 1 is a guess")
@@ -467,7 +401,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             f"the {g['which']} {n}-digit integer in base {b} is " + (f"{b}^{n} − 1" if largest else f"{b}^{n - 1}")
             + f": written in base {b} it is " + (f"{n} digits {b - 1}" if largest else f"1 and {n - 1} zeros"),))
     if kind == "conjugate":  # a + b√c and its radical conjugate a − b√c
-        v = sp.expand(_number(s.restore(g["a"])))
+        v = sp.expand(number(s.restore(g["a"])))
         rational, rest = v.as_coeff_Add()
         if not rational.is_Rational or not rest.is_Mul and not rest.is_Pow or not any(
                 isinstance(f, sp.Pow) and f.exp == sp.Rational(1, 2) for f in sp.Mul.make_args(rest)):
@@ -477,14 +411,14 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         return Problem(text, "evaluate", (expr,), notes=(
             f"the radical conjugate of {sp.sstr(v)} is {sp.sstr(conj)}",))
     if kind == "digitsum":
-        v = exact(_number(s.restore(g["a"])))
+        v = exact(number(s.restore(g["a"])))
         if not v.is_Rational or v < 0:
             raise ParseError("digits are summed here for a whole number or a terminating decimal ≥ 0")
         return Problem(text, "digitsum", (sp.Rational(v),))
     if kind == "mean":  # "the mean of 7, 2, x and 10 is 9": an equation in the one unknown
-        values = [_one(x) for x in _items(s.restore(g["a"]))]
-        mean = _one(s.restore(g["b"]))
-        var = _variable(s.restore(g["v"]))
+        values = [one(x) for x in list_items(s.restore(g["a"]))]
+        mean = one(s.restore(g["b"]))
+        var = variable(s.restore(g["v"]))
         if len(values) < 2 or mean.free_symbols or {var} != set().union(*(v.free_symbols for v in values)):
             raise ParseError("a mean is read as numbers and one unknown, equal to a number")
         eq = sp.Eq(sp.Add(*values) / len(values), mean)
@@ -493,7 +427,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         return replace(p, notes=(f"the mean is the sum divided by {len(values)}: ({written})/{len(values)} = "
                                  f"{sp.sstr(mean)}",))
     if kind == "bound":  # the greatest integer below a number, or the least above it
-        v = _number(s.restore(g["a"]))
+        v = number(s.restore(g["a"]))
         v = sp.simplify(exact(v))
         if not v.is_real:
             raise ParseError("the bound must be a real number")
@@ -509,19 +443,19 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         return Problem(text, "evaluate", (expr,), notes=(
             f"the {g['which']} integer {g['rel']} a is {rule}, with a = {sp.sstr(v)}",))
     if kind == "sequence":
-        n = _ordinal(s.restore(g["ord"]))
+        n = ordinal(s.restore(g["ord"]))
         items = [x.strip() for x in re.sub(r"\\[lc]?dots|\.\.\.", "…", s.restore(g["a"])).split(",")]
         if items[-1] != "…" or "…" in items[:-1]:
             raise ParseError("a sequence is read as its first terms, then …")
         if len(items) < 4:
             raise ParseError("give at least three terms so the pattern is not a guess")
-        terms = tuple(_number(x) for x in items[:-1])
+        terms = tuple(number(x) for x in items[:-1])
         parity = g.get("parity")
         if parity and not all(t.is_Integer and t % 2 == (1 if parity == "odd" else 0) for t in terms):
             raise ParseError(f"the terms are not all {parity}")
         return Problem(text, "sequence", terms, n=sp.Integer(n), rule=(g.get("rule") or "").strip().lower())
     if kind in ("decimal", "rationalize"):
-        v = _number(s.restore(g["a"]))
+        v = number(s.restore(g["a"]))
         return Problem(text, "evaluate", (v,), form="decimal" if kind == "decimal" else "radical")
     if kind == "given":   # equations and conditions, then an expression in their unknowns (given.py)
         return _given(text, g["defs"], g["a"], s)
@@ -529,8 +463,8 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
         op = _OPERATOR_DEF.fullmatch(s.restore(g["defs"]).strip())
         if op:  # "a ⋆ b = 9a + 2b − ab + 5": an operation the problem defines, applied to numbers
             return _operator_value(text, op, s.restore(g["a"]))
-        functions = _definitions(s.restore(g["defs"]))
-        v = _one(s.restore(g["a"]), functions)
+        functions = definitions(s.restore(g["defs"]))
+        v = one(s.restore(g["a"]), functions)
         if v.free_symbols:
             raise ParseError("the value asked for still has a variable in it")
         return Problem(text, "evaluate", (v,))
@@ -550,7 +484,7 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             raise ParseError("expected an equation or inequality to solve")
         target, var = None, None
         if g.get("v"):
-            t = _one(s.restore(g["v"]))
+            t = one(s.restore(g["v"]))
             free = set().union(*(r.free_symbols for r in rels))
             if isinstance(t, sp.Symbol) and t in free:
                 var = t
@@ -575,29 +509,22 @@ def _build(kind: str, m: re.Match, s: Sentence, original: str) -> Problem:
             domain = sp.S.Reals  # "the sum of the real roots" means the real ones, not all of them
         return replace(p, target=target, pick=pick, domain=domain)
     if kind == "posdiff":  # |A − B|, each side a number or "a of b"
-        a, b = (sp.Mul(*[_number(s.restore(x)) for x in re.split(r"\s+of\s+", g[k])]) for k in ("a", "b"))
+        a, b = (sp.Mul(*[number(s.restore(x)) for x in re.split(r"\s+of\s+", g[k])]) for k in ("a", "b"))
         return Problem(text, "evaluate", (sp.Abs(a - b),), notes=(
             f"the positive difference is |{sp.sstr(a)} − {sp.sstr(b)}|",))
     if kind == "of":  # 3/4 of 48, 20% of 50% of 80: each part a number, "of" a product
-        parts = [_number(s.restore(x)) for x in [g["a"], *re.split(r"\s+of\s+", g["b"])]]
+        parts = [number(s.restore(x)) for x in [g["a"], *re.split(r"\s+of\s+", g["b"])]]
         return Problem(text, "evaluate", (sp.Mul(*parts),), notes=(
             "“a of b” is a × b: " + " × ".join(sp.sstr(v) for v in parts),))
     if kind in ("expand", "factor"):
-        f = _one(s.restore(g["a"]))
+        f = one(s.restore(g["a"]))
         return Problem(text, kind, (f,), choose_var([f]))
     if kind == "value":
         body = s.restore(g["a"])
-        if _has_dots(body):  # read and summed by the solver (arith.series_sum)
-            return Problem(text, "series", (), source=_plain_series(body))
+        if has_dots(body):  # read and summed by the solver (arith.series_sum)
+            return Problem(text, "series", (), source=plain_series(body))
         return _classify(text, tuple(parse_math(body, latex=True)), None)
     raise ParseError(f"unknown task {kind}")
-
-
-_ORDINALS = {w: i + 1 for i, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
-    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())} | {
-    "thirtieth": 30, "fortieth": 40, "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80,
-    "ninetieth": 90, "hundredth": 100, "thousandth": 1000}
 
 
 _JOIN = r"\s*(?:[,;.]\s*)?(?:(?:and|then)\s+)?"
@@ -608,10 +535,10 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
     """'⟦0⟧ and ⟦1⟧' (or typed: 'x+y=4 and xy=3'), each an equation or a condition (≠, <, ≤, >, ≥), and the
     expression asked for, which must use their unknowns. Function or operation definitions are not read here."""
     defs = re.sub(r"^that\s+", "", defs.strip())
-    if _SLOT_RE.search(defs):
+    if SLOT_RE.search(defs):
         if not re.fullmatch(rf"⟦\d+⟧(?:{_JOIN}⟦\d+⟧)*", defs):
             raise ParseError("read as equations joined by 'and' or commas")
-        parts = [s.math[int(k)] for k in _SLOT_RE.findall(defs)]
+        parts = [s.math[int(k)] for k in SLOT_RE.findall(defs)]
     else:
         parts = [t for t in re.split(r"\s*(?:,|;)?\s+and\s+|\s*[,;]\s*", defs) if t.strip()]
     items = []
@@ -625,26 +552,10 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
     unknowns = set().union(*(e.free_symbols for e in items if isinstance(e, sp.Eq)))
     if len(items) == 1 and len(unknowns) == 1:   # one equation in one unknown: the equation solver's (solve_for)
         raise ParseError("one equation in one unknown")
-    target = _one(s.restore(asked))
+    target = one(s.restore(asked))
     if not target.free_symbols or not target.free_symbols <= unknowns:
         raise ParseError("the value asked for must be an expression in the equations' unknowns")
     return Problem(text, "given", tuple(items), target=target)
-
-
-def _ordinal(text: str) -> int:
-    """'eighth', '20th', '2003rd', '2003^{\\text{rd}}' -> the number; anything else is refused."""
-    t = re.sub(r"\s+", "", text.lower())
-    t = re.sub(r"\^\{?(?:\\(?:text|mathrm)\{)?(st|nd|rd|th)\}?\}?$", r"\1", t)
-    m = re.fullmatch(r"(\d+)(st|nd|rd|th)", t)
-    if m:
-        n, suffix = int(m.group(1)), m.group(2)
-        right = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-        if suffix != right or n < 1:
-            raise ParseError(f"can't read the ordinal {text!r}")
-        return n
-    if t in _ORDINALS:
-        return _ORDINALS[t]
-    raise ParseError(f"can't read the ordinal {text!r}")
 
 
 _CONDITION = re.compile(r"(?P<neg>not )?(?:(?:divisible by|(?:a )?multiples? of) (?P<k>\S+)|(?P<kind>even|odd|"
@@ -679,7 +590,7 @@ def _conditions(text: str) -> tuple[str, list[str]]:
         if not m:
             raise ParseError(f"can't read the condition {c!r}")
         if m.group("k"):
-            k = _integer(m.group("k"))
+            k = integer(m.group("k"))
             if k <= 0:
                 raise ParseError("divisible by a positive whole number")
             tests.append(f"{m.group('neg') or ''}divisible by {k}")
@@ -701,7 +612,7 @@ def _operator_value(text: str, op: re.Match, query: str) -> Problem:
     a, b = sp.Symbol(op.group(1)), sp.Symbol(op.group(3))
     if a == b:
         raise ParseError("an operation needs two different letters, as in a ⋆ b")
-    body = _one(op.group("body"))
+    body = one(op.group("body"))
     if not body.free_symbols <= {a, b}:
         raise ParseError("the operation's definition uses letters other than its two operands")
     sign = re.escape(op.group("op"))
@@ -714,7 +625,7 @@ def _operator_value(text: str, op: re.Match, query: str) -> Problem:
         m = pattern.search(q)
         if not m:
             break
-        x, y = (_number(t.strip("() ")) for t in m.groups())
+        x, y = (number(t.strip("() ")) for t in m.groups())
         value = sp.nsimplify(body.subs({a: x, b: y}))
         put = {a.name: f"({sp.sstr(x)})", b.name: f"({sp.sstr(y)})"}   # the definition with the numbers put in
         shown = re.sub(r"(?<![A-Za-z\\])([A-Za-z]+)(?![A-Za-z])",
@@ -726,91 +637,16 @@ def _operator_value(text: str, op: re.Match, query: str) -> Problem:
         q = re.sub(r"\(\s*\((-?[\d/.]+)\)\s*\)", r"(\1)", q)
     if re.search(sign, q):
         raise ParseError("the operation is applied here in a way that is not read")
-    v = _number(q.replace("(", " ( ").replace(")", " ) "))
+    v = number(q.replace("(", " ( ").replace(")", " ) "))
     # each application's value is said, except the last one's, which is the answer
     said = [t if k == len(steps) - 1 else f"{t} = {sp.sstr(value)}" for k, (t, value) in enumerate(steps)]
     return Problem(text, "evaluate", (v,), notes=tuple(said))
 
 
-def _vector(text: str) -> list:
-    """A column or row of numbers written as a matrix (pmatrix, bmatrix) or in brackets."""
-    m = re.fullmatch(r"\s*\\begin\{([pbBvV]?matrix)\}(?P<body>.*?)\\end\{\1\}\s*", text, flags=re.S)
-    if m:
-        rows = [r.split("&") for r in re.split(r"\\\\", m.group("body")) if r.strip()]
-        if len(rows) > 1 and any(len(r) > 1 for r in rows):
-            raise ParseError("expected a vector (one row or one column), got a matrix")
-        entries = [_number(e) for r in rows for e in r]
-        if len(entries) < 2:
-            raise ParseError("a vector of numbers, at least two")
-        return entries
-    items = parse_math(text, latex=True)
-    if len(items) != 1:
-        raise ParseError(f"expected a vector, got {text!r}")
-    v = items[0]
-    if isinstance(v, sp.MatrixBase) and 1 in v.shape:
-        entries = list(v)
-    elif isinstance(v, (tuple, sp.Tuple)):
-        entries = list(v)
-    else:
-        raise ParseError(f"expected a vector, got {text!r}")
-    if len(entries) < 2 or any(sp.sympify(e).free_symbols for e in entries):
-        raise ParseError("a vector of numbers, at least two")
-    return [sp.sympify(e) for e in entries]
-
-
-_UNITS = {w: n for w, n in _NUMBER_WORDS.items() if w not in ("binary", "octal", "decimal", "hexadecimal")}
-_TENS = {"ten": 10, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-         "ninety": 90}
-
-
-def _whole(text: str) -> int:
-    """A whole number in digits or in words up to the thousands ('one hundred', 'fifty', 'two thousand')."""
-    words = text.strip().lower().replace("-", " ").split()
-    if not words or not all(w in _UNITS or w in _TENS or w in ("one", "a", "hundred", "thousand")
-                            for w in words):
-        return int(_integer(text))
-    total, part = 0, 0
-    for w in words:
-        if w in ("hundred", "thousand"):
-            part = (part or 1) * (100 if w == "hundred" else 1000)
-            if w == "thousand":
-                total, part = total + part, 0
-        else:
-            part += _TENS.get(w) or (1 if w in ("one", "a") else _UNITS[w])
-    return total + part
-
-
-def _has_variable(text: str) -> bool:
-    try:
-        return bool(_one(text).free_symbols)
-    except ParseError:
-        return False
-
-
-def _point(text: str) -> tuple:
-    """'(2, -6)' -> (2, -6): two or three numbers in brackets."""
-    items = parse_math(text, latex=True)
-    if len(items) != 1 or not isinstance(items[0], (tuple, sp.Tuple)) or len(items[0]) not in (2, 3):
-        raise ParseError(f"expected a point like (2, -6), got {text!r}")
-    coords = tuple(sp.sympify(c) if not isinstance(c, sp.Basic) else c for c in items[0])
-    if any(c.free_symbols or not c.is_real for c in coords):
-        raise ParseError(f"expected a point with real number coordinates, got {text!r}")
-    return coords
-
-
-def _has_dots(text: str) -> bool:
-    return any(d in text for d in ("…", "\\dots", "\\cdots", "\\ldots", "..."))
-
-
 def _series_or_number(text: str) -> sp.Expr:
-    if _has_dots(text):
-        return series_sum(_plain_series(text))[0]
-    return _number(text)
-
-
-def _plain_series(text: str) -> str:
-    t = re.sub(r"\\[lc]?dots|\.\.\.", "…", text)
-    return t.replace("$", " ")
+    if has_dots(text):
+        return series_sum(plain_series(text))[0]
+    return number(text)
 
 
 def _domain(text: str) -> sp.Set:

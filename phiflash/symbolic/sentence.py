@@ -1,0 +1,205 @@
+"""A sentence with its math taken out: `Sentence` puts a slot ⟦k⟧ where each `$…$` was, and the readers below turn
+a slot's text into a number, a whole number, a variable, a list, a point or a vector through the safe parser, or
+refuse it. Task phrasings are written with the pattern atoms here (A, B, V: a lazy run of words and slots).
+
+The lowest module of the reading side: `tasks/` and `reader` build on it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from .parse import ParseError, parse_math, parse_number, parse_one
+
+SLOT = "\u27e6{}\u27e7"                      # ⟦0⟧ stands for the first math segment
+SLOT_RE = re.compile("\u27e6(\\d+)\u27e7")
+NUMBER_WORDS = {"two": 2, "binary": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "octal": 8, "nine": 9, "ten": 10, "decimal": 10, "eleven": 11, "twelve": 12, "sixteen": 16,
+                 "hexadecimal": 16}
+
+
+class Sentence:
+    """The problem with its math segments replaced by slots, and the segments themselves."""
+
+    def __init__(self, text: str):
+        text = re.sub(r"\\\[(.*?)\\\]|\$\$(.*?)\$\$|\\\((.*?)\\\)",
+                      lambda m: "$" + next(g for g in m.groups() if g is not None) + "$", text, flags=re.S)
+        self.math: list[str] = []
+
+        def slot(m: re.Match) -> str:
+            self.math.append(m.group(1))
+            return " " + SLOT.format(len(self.math) - 1) + " "
+
+        if text.count("$") % 2:
+            raise ParseError("unbalanced $ in the problem")
+        text = re.sub(r"\$([^$]*)\$", slot, text)
+        text = re.sub(r"\\begin\{align\*?\}|\\end\{align\*?\}", " ", text)
+        self.text = " ".join(text.split())
+        # punctuation that LaTeX writers leave inside the math ("$18^6.$", "$x,$") belongs to the sentence; a '!'
+        # inside the math is a factorial ("$7!$", "$(8-3)!.$"), never punctuation
+        self.math = [re.sub(r"[\s.,;:?]+$|^\s*:", "", m).strip() for m in self.math]
+
+    def restore(self, s: str) -> str:
+        return SLOT_RE.sub(lambda m: " " + self.math[int(m.group(1))] + " ", s).strip()
+
+
+def base_value(word: str, sentence: Sentence) -> sp.Integer:
+    word = word.strip(" .,?")
+    if word.lower() in NUMBER_WORDS:
+        return sp.Integer(NUMBER_WORDS[word.lower()])
+    b = one(sentence.restore(word))
+    if not (b.is_Integer and 2 <= b <= 36):
+        raise ParseError(f"a base must be a whole number from 2 to 36, got {word!r}")
+    return b
+
+
+def one(text: str, functions: dict | None = None) -> sp.Expr:
+    return parse_one(text, functions, latex=True)
+
+
+def number(text: str) -> sp.Expr:
+    return parse_number(text, latex=True)
+
+
+def integer(text: str) -> sp.Integer:
+    v = number(text)
+    if not v.is_Integer:
+        raise ParseError(f"expected a whole number, got {text!r}")
+    return v
+
+
+def variable(text: str) -> sp.Symbol:
+    v = one(text)
+    if not isinstance(v, sp.Symbol):
+        raise ParseError(f"expected a variable, got {text!r}")
+    return v
+
+
+def list_items(text: str) -> list[str]:
+    """'12, 18 and 30' -> ['12', '18', '30']: a list written with commas and 'and'. A comma between digits and
+    three more (9,009) is kept for the parser, which reads digit groups."""
+    return [x for x in re.split(r"\s*(?:,\s*and\s+|(?<!\d),|,(?!\d{3}(?![\d.]))|\s+and\s+)\s*", text)
+            if x.strip()]
+
+
+def definitions(text: str) -> dict:
+    """'f(x) = 2x+1 and g(x) = x^2' -> {'f': Lambda(x, 2x+1), 'g': …}; later ones may use earlier ones."""
+    functions: dict = {}
+    for part in re.split(r"\s*(?:,?\s+and\s+|,|;)\s*", text):
+        m = re.fullmatch(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", part)
+        if not m:
+            raise ParseError(f"expected a function definition like f(x) = 2x + 1, got {part!r}")
+        name, var = m.group(1), sp.Symbol(m.group(2))
+        body = one(m.group(3), functions)
+        functions[name] = sp.Lambda(var, body)
+    return functions
+
+
+ATOM = "(?:\u27e6\\d+\u27e7|[^\u27e6\u27e7])"   # a slot is one atom: a lazy match never ends inside ⟦0⟧
+A = rf"(?P<a>{ATOM}+?)"
+B = rf"(?P<b>{ATOM}+?)"
+V = rf"(?P<v>{ATOM}+?)"
+WHAT = r"(?:what is|what's|find|compute|calculate|evaluate|determine)"
+ORD = r"\S+(?: (?:st|nd|rd|th))?"   # '20th', 'eighth', '$100$th' (a slot, then its suffix)
+SOLS = (r"(?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:values of " + V + r"|solutions|roots)"
+         r"(?: that satisfy| of| to| for| satisfying)?(?: the equation)?")
+
+
+ORDINALS = {w: i + 1 for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())} | {
+    "thirtieth": 30, "fortieth": 40, "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80,
+    "ninetieth": 90, "hundredth": 100, "thousandth": 1000}
+
+
+def ordinal(text: str) -> int:
+    """'eighth', '20th', '2003rd', '2003^{\\text{rd}}' -> the number; anything else is refused."""
+    t = re.sub(r"\s+", "", text.lower())
+    t = re.sub(r"\^\{?(?:\\(?:text|mathrm)\{)?(st|nd|rd|th)\}?\}?$", r"\1", t)
+    m = re.fullmatch(r"(\d+)(st|nd|rd|th)", t)
+    if m:
+        n, suffix = int(m.group(1)), m.group(2)
+        right = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        if suffix != right or n < 1:
+            raise ParseError(f"can't read the ordinal {text!r}")
+        return n
+    if t in ORDINALS:
+        return ORDINALS[t]
+    raise ParseError(f"can't read the ordinal {text!r}")
+
+
+def vector(text: str) -> list:
+    """A column or row of numbers written as a matrix (pmatrix, bmatrix) or in brackets."""
+    m = re.fullmatch(r"\s*\\begin\{([pbBvV]?matrix)\}(?P<body>.*?)\\end\{\1\}\s*", text, flags=re.S)
+    if m:
+        rows = [r.split("&") for r in re.split(r"\\\\", m.group("body")) if r.strip()]
+        if len(rows) > 1 and any(len(r) > 1 for r in rows):
+            raise ParseError("expected a vector (one row or one column), got a matrix")
+        entries = [number(e) for r in rows for e in r]
+        if len(entries) < 2:
+            raise ParseError("a vector of numbers, at least two")
+        return entries
+    items = parse_math(text, latex=True)
+    if len(items) != 1:
+        raise ParseError(f"expected a vector, got {text!r}")
+    v = items[0]
+    if isinstance(v, sp.MatrixBase) and 1 in v.shape:
+        entries = list(v)
+    elif isinstance(v, (tuple, sp.Tuple)):
+        entries = list(v)
+    else:
+        raise ParseError(f"expected a vector, got {text!r}")
+    if len(entries) < 2 or any(sp.sympify(e).free_symbols for e in entries):
+        raise ParseError("a vector of numbers, at least two")
+    return [sp.sympify(e) for e in entries]
+
+
+UNITS = {w: n for w, n in NUMBER_WORDS.items() if w not in ("binary", "octal", "decimal", "hexadecimal")}
+TENS = {"ten": 10, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+
+
+def whole(text: str) -> int:
+    """A whole number in digits or in words up to the thousands ('one hundred', 'fifty', 'two thousand')."""
+    words = text.strip().lower().replace("-", " ").split()
+    if not words or not all(w in UNITS or w in TENS or w in ("one", "a", "hundred", "thousand")
+                            for w in words):
+        return int(integer(text))
+    total, part = 0, 0
+    for w in words:
+        if w in ("hundred", "thousand"):
+            part = (part or 1) * (100 if w == "hundred" else 1000)
+            if w == "thousand":
+                total, part = total + part, 0
+        else:
+            part += TENS.get(w) or (1 if w in ("one", "a") else UNITS[w])
+    return total + part
+
+
+def has_variable(text: str) -> bool:
+    try:
+        return bool(one(text).free_symbols)
+    except ParseError:
+        return False
+
+
+def point(text: str) -> tuple:
+    """'(2, -6)' -> (2, -6): two or three numbers in brackets."""
+    items = parse_math(text, latex=True)
+    if len(items) != 1 or not isinstance(items[0], (tuple, sp.Tuple)) or len(items[0]) not in (2, 3):
+        raise ParseError(f"expected a point like (2, -6), got {text!r}")
+    coords = tuple(sp.sympify(c) if not isinstance(c, sp.Basic) else c for c in items[0])
+    if any(c.free_symbols or not c.is_real for c in coords):
+        raise ParseError(f"expected a point with real number coordinates, got {text!r}")
+    return coords
+
+
+def has_dots(text: str) -> bool:
+    return any(d in text for d in ("…", "\\dots", "\\cdots", "\\ldots", "..."))
+
+
+def plain_series(text: str) -> str:
+    t = re.sub(r"\\[lc]?dots|\.\.\.", "…", text)
+    return t.replace("$", " ")
