@@ -45,7 +45,7 @@ _HOME = {
     "Event": "phiflash.lm.generate",
     "Completion": "phiflash.lm.generate",
     # the math engine (no torch)
-    "parse_problem": "phiflash.symbolic.problem",
+    "parse_problem": "phiflash.symbolic.reader",
     "solve": "phiflash.symbolic.solver",
     "extract_answer": "phiflash.symbolic.answers",
     "check_answer": "phiflash.symbolic.verify",

@@ -1,10 +1,9 @@
-"""From a problem as typed or pasted ("solve 3x^2+4x+5=1", "What is the remainder when $129^{34}$ is divided by
-$11$?") to a Problem: what to do, with which parsed objects, in which variable, in which requested form.
+"""What a problem is (`Problem`: what to do, with which parsed objects, in which variable, in which requested
+form), and the reading of problems typed as math ("solve 3x^2+4x+5=1", "derivative of x^2 sin x"). Sentences are
+the reader's (reader.py), which builds on this module.
 
-The rule is precision: a sentence is understood completely or refused. Math sits in `$…$` (or is typed plain);
-the English around it must match one of the task phrasings below word for word, and every math slot goes through
-the safe parser, which itself refuses English words. Anything else is a ParseError naming the first word not
-understood: the problem is then "unverifiable", never guessed at.
+The rule is precision: typed math is read through the safe parser, which refuses English words; anything else is
+a ParseError, and the problem is then "unverifiable", never guessed at.
 """
 
 from __future__ import annotations
@@ -29,14 +28,13 @@ class Problem:
     point: sp.Expr | None = None      # limit point
     direction: str = "+-"             # limit side: "+", "-" or "+-" (two-sided)
     order: int = 1                    # derivative order
-    n: sp.Expr | None = None          # modulus (remainder), base (base conversion)
+    n: sp.Expr | None = None          # the base the answer is asked in ("express your answer in base 5")
     target: sp.Expr | None = None     # "…, what is the value of 6x+5?": evaluated at the solution
-    pick: str | None = None           # sum | product | positive | negative | largest | smallest of the solutions
+    pick: str | None = None           # which solution(s) of an equation (sum, positive, …) or inequality (integers)
     domain: sp.Set | None = None      # "for 0 ≤ x < 2π"
     form: str | None = None           # requested form: fraction | decimal | radical | base | integer | interval
     notes: tuple = ()
-    source: str = ""                  # a sum written with …, which the solver reads and adds (arith.series_sum)
-    rule: str = ""                    # a sequence the problem calls arithmetic or geometric
+    task: object = None               # a registered task's own reading (tasks/), for the kinds tasks/ solves
 
     @property
     def expr(self) -> sp.Expr:

@@ -24,6 +24,7 @@ class Sentence:
     """The problem with its math segments replaced by slots, and the segments themselves."""
 
     def __init__(self, text: str):
+        self.original = text
         text = re.sub(r"\\\[(.*?)\\\]|\$\$(.*?)\$\$|\\\((.*?)\\\)",
                       lambda m: "$" + next(g for g in m.groups() if g is not None) + "$", text, flags=re.S)
         self.math: list[str] = []
@@ -34,12 +35,19 @@ class Sentence:
 
         if text.count("$") % 2:
             raise ParseError("unbalanced $ in the problem")
+        # "$11n \equiv 7 \pmod{43}$": the modulus is the sentence's ("… mod 43"), so phrasings can name it
+        text = re.sub(r"\$([^$]*?)\s*\\pmod\s*(\{[^{}$]*\}|\d+|[a-zA-Z])[\s~]*([.,;:?!]?)[\s~]*\$",
+                      lambda m: f"${m.group(1)}$ mod ${m.group(2).strip('{}')}${m.group(3)}", text)
         text = re.sub(r"\$([^$]*)\$", slot, text)
         text = re.sub(r"\\begin\{align\*?\}|\\end\{align\*?\}", " ", text)
         self.text = " ".join(text.split())
         # punctuation that LaTeX writers leave inside the math ("$18^6.$", "$x,$") belongs to the sentence; a '!'
         # inside the math is a factorial ("$7!$", "$(8-3)!.$"), never punctuation
         self.math = [re.sub(r"[\s.,;:?]+$|^\s*:", "", m).strip() for m in self.math]
+
+    def slot(self, groups: dict, key: str) -> str:
+        """A pattern group's text with its math put back ('⟦0⟧ apples' -> '3x+1 apples')."""
+        return self.restore(groups[key])
 
     def restore(self, s: str) -> str:
         return SLOT_RE.sub(lambda m: " " + self.math[int(m.group(1))] + " ", s).strip()

@@ -16,7 +16,9 @@ from sympy.integrals import manualintegrate as mi
 from sympy.solvers.solvers import unrad
 
 from ..errors import PhiflashError
+from . import tasks
 from .equality import is_zero
+from .given import solve_given
 from .parse import ParseError
 from .problem import Problem
 from .reader import parse_problem
@@ -56,9 +58,6 @@ def memo():
 
 def solve_problem(problem: Problem | str) -> Solution:
     """Solve in this process (no time limit); see `solve` for the limited version."""
-    from .arith import HANDLERS  # the number tasks; arith builds on this module's Solution and Step
-    from .given import solve_given
-
     if isinstance(problem, str) and _MEMO is not None:
         key = (problem, frozenset(current().items()))
         if key not in _MEMO:
@@ -73,7 +72,7 @@ def solve_problem(problem: Problem | str) -> Solution:
         return each_reading(problem, solve_problem)
     handler = {"equation": _equation, "system": _system, "inequality": _inequality, "derivative": _derivative,
                "integral": _integral, "limit": _limit, "simplify": _simplify, "expand": _expand,
-               "factor": _factor, "evaluate": _evaluate, "given": solve_given, **HANDLERS}[problem.kind]
+               "factor": _factor, "evaluate": _evaluate, "given": solve_given}.get(problem.kind, tasks.run)
     sol = handler(problem)
     if problem.kind == "equation" and (problem.target is not None or problem.pick or problem.domain is not None):
         sol = _refine(sol)
@@ -245,41 +244,12 @@ def _equation(p: Problem) -> Solution:
     transcendental = f.has(sp.exp, sp.log) or any(isinstance(a, sp.Pow) and a.exp.has(x)
                                                    for a in sp.preorder_traversal(f))
     if not (has_den or radical or transcendental):
-        poly_expr = sp.expand(f)
-        try:
-            poly = sp.Poly(poly_expr, x)
-        except sp.PolynomialError:
-            poly = None
-        if poly is not None and poly.degree() >= 1 and not poly.free_symbols_in_domain:
-            return _polynomial(p, poly_expr, poly)
-        if poly is not None and poly.degree() >= 1:  # literal coefficients (a*y + 3 = 7)
-            steps.append(Step("Move every term to one side", sp.Eq(poly_expr, 0)))
-            sols = sp.solve(poly_expr, x)
-            steps.append(Step(f"Solve for {x}", sp.Eq(x, sols[0]) if len(sols) == 1 else sp.FiniteSet(*sols)))
-            return _checked(p, sols, steps, lhs, rhs)
-        if poly is not None and poly.degree() <= 0:  # 0 has degree -oo
-            identity = poly_expr == 0
-            return Solution(p, sp.S.Reals if identity else [], [Step(
-                "Move every term to one side: the x-terms cancel, leaving " + (
-                    "0 = 0, true for every x" if identity else f"{plain(poly_expr)} = 0, true for no x"))],
-                            notes=["the equation is an identity: every value solves it" if identity
-                                   else "the equation is a contradiction: no value solves it"],
-                            check="constant equation")
+        sol = _without_denominators(p, f, lhs, rhs)
+        if sol is not None:
+            return sol
     real = sp.Symbol(x.name, real=True)
     if has_den:
-        excluded = _excluded(lhs - rhs, x)
-        if excluded:
-            steps.append(Step("Values that make a denominator zero are excluded",
-                              sp.And(*[sp.Ne(x, e) for e in excluded]) if len(excluded) > 1 else sp.Ne(x, excluded[0])))
-        num = sp.expand(num)
-        steps.append(Step("Multiply both sides by the common denominator", sp.Eq(num, 0)))
-        if num == 0:
-            answer = sp.Complement(sp.S.Reals, sp.FiniteSet(*excluded))
-            steps.append(Step("Every allowed value solves it", answer))
-            return Solution(p, answer, steps, ["true for every allowed value"], check="identity after clearing "
-                            "denominators")
-        candidates = sp.solve(num, x)
-        return _checked(p, candidates, steps, lhs, rhs)
+        return _with_denominators(p, num, lhs, rhs, steps)
     if radical:
         cleared = unrad(sp.together(f).as_numer_denom()[0], x)
         if cleared is not None and not cleared[1]:
@@ -298,6 +268,50 @@ def _equation(p: Problem) -> Solution:
     missed = _missed_root(f, x, candidates)
     if missed is not None:  # SymPy's general solver is no proof that its list is complete: a scan is the second
         raise SolveError(f"the equation also holds near {x} = {missed:.6g}, which the solver did not find")
+    return _checked(p, candidates, steps, lhs, rhs)
+
+
+def _without_denominators(p: Problem, f, lhs, rhs) -> Solution | None:
+    """A polynomial equation (numeric or literal coefficients) or a constant one; None for anything else."""
+    x, steps = p.var, []
+    poly_expr = sp.expand(f)
+    try:
+        poly = sp.Poly(poly_expr, x)
+    except sp.PolynomialError:
+        poly = None
+    if poly is not None and poly.degree() >= 1 and not poly.free_symbols_in_domain:
+        return _polynomial(p, poly_expr, poly)
+    if poly is not None and poly.degree() >= 1:  # literal coefficients (a*y + 3 = 7)
+        steps.append(Step("Move every term to one side", sp.Eq(poly_expr, 0)))
+        sols = sp.solve(poly_expr, x)
+        steps.append(Step(f"Solve for {x}", sp.Eq(x, sols[0]) if len(sols) == 1 else sp.FiniteSet(*sols)))
+        return _checked(p, sols, steps, lhs, rhs)
+    if poly is not None and poly.degree() <= 0:  # 0 has degree -oo
+        identity = poly_expr == 0
+        return Solution(p, sp.S.Reals if identity else [], [Step(
+            "Move every term to one side: the x-terms cancel, leaving " + (
+                "0 = 0, true for every x" if identity else f"{plain(poly_expr)} = 0, true for no x"))],
+                        notes=["the equation is an identity: every value solves it" if identity
+                               else "the equation is a contradiction: no value solves it"],
+                        check="constant equation")
+    return None
+
+
+def _with_denominators(p: Problem, num, lhs, rhs, steps: list) -> Solution:
+    """Clear the denominators (the values that zero one are excluded), solve, and substitute back."""
+    x = p.var
+    excluded = _excluded(lhs - rhs, x)
+    if excluded:
+        steps.append(Step("Values that make a denominator zero are excluded",
+                          sp.And(*[sp.Ne(x, e) for e in excluded]) if len(excluded) > 1 else sp.Ne(x, excluded[0])))
+    num = sp.expand(num)
+    steps.append(Step("Multiply both sides by the common denominator", sp.Eq(num, 0)))
+    if num == 0:
+        answer = sp.Complement(sp.S.Reals, sp.FiniteSet(*excluded))
+        steps.append(Step("Every allowed value solves it", answer))
+        return Solution(p, answer, steps, ["true for every allowed value"], check="identity after clearing "
+                        "denominators")
+    candidates = sp.solve(num, x)
     return _checked(p, candidates, steps, lhs, rhs)
 
 

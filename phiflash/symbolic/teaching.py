@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from . import tasks
 from .answers import read_answer
 from .equality import identical
 from .parse import ParseError, parse_math
@@ -201,7 +202,8 @@ def _generic_plan(sol: Solution) -> list[PlanStep]:
     for step in sol.steps:
         if step.text.startswith(("Check", "Reject")) or already_zero and step.text.startswith("Move every term"):
             continue
-        question = next((q for pattern, q in _QUESTIONS if re.search(pattern, step.text)), "What would you do next?")
+        question = next((q for pattern, q in _QUESTIONS + tasks.questions() if re.search(pattern, step.text)),
+                        "What would you do next?")
         named = step.text if step.text.endswith(".") else step.text + "."
         done, math = _rule_parts(step, sol.problem.var)
         if done is None:

@@ -265,40 +265,10 @@ def _check_once(answer_text: str, problem_text: str | None, expected_text: str |
         raise
     except Exception as e:  # noqa: BLE001 - unreadable, whatever the reason
         return Verdict(UNVERIFIABLE, reason=f"cannot read the answer: {e}")
-    expected_str = None
-    opts: dict = {}
-    prob = None
-    if expected_text is not None:
-        try:
-            exp = read_answer(expected_text)
-        except Ambiguous:
-            raise
-        except Exception as e:  # noqa: BLE001
-            return Verdict(UNVERIFIABLE, reason=f"cannot read the expected answer: {e}")
-        expected_str = expected_text
-        if problem_text is not None:
-            try:
-                prob = parse_problem(problem_text)
-                opts = {"var": prob.var, "variables": prob.variables,
-                        "antiderivative": prob.kind == "integral" and prob.lower is None}
-            except Ambiguous:
-                raise
-            except Exception:  # noqa: BLE001 - the problem only refines the comparison; the answers decide
-                prob = None
-    else:
-        try:
-            solution = solve_problem(problem_text)
-        except Ambiguous:
-            raise
-        except ParseError as e:
-            return Verdict(UNVERIFIABLE, reason=f"cannot read the problem: {e}")
-        except SolveError as e:
-            return Verdict(UNVERIFIABLE, reason=f"the symbolic engine cannot solve it: {e}")
-        except Exception as e:  # noqa: BLE001 - a solver failure is "cannot check", never a crash or a "wrong"
-            return Verdict(UNVERIFIABLE, reason=f"the symbolic engine failed on it ({type(e).__name__}: {e})")
-        exp, opts = _expected_answer(solution)
-        expected_str = solution.answer_text
-        prob = solution.problem
+    got = _expected(problem_text, expected_text)
+    if isinstance(got, Verdict):
+        return got
+    exp, opts, expected_str, prob = got
     if prob is not None and prob.form == "base" and prob.n is not None:
         try:
             cand = _in_base(cand, answer_text, int(prob.n))
@@ -339,19 +309,65 @@ def _check_once(answer_text: str, problem_text: str | None, expected_text: str |
     if ok and restricted:
         return Verdict(WRONG, expected_str, f"right value, but {restricted}", cand.text)
     if ok:
-        form = _form_problem(answer_text, prob.form) if prob is not None else None
-        form = form or (_task_form(cand, prob, answer_text) if prob is not None else None)
-        if form:
-            return Verdict(WRONG, expected_str, f"right value, but {form}", cand.text)
-        if cand.decimals is not None and not (prob is not None and prob.form == "decimal") and \
-                not _matches_exactly(cand, exp, opts):
-            return Verdict(UNVERIFIABLE, expected_str, f"it agrees with {expected_str} only to the "
-                           f"{cand.decimals} decimal place{'s' if cand.decimals > 1 else ''} written, and the problem "
-                           "does not ask to round", cand.text)
-        unit = cand.unit or exp.unit
-        return Verdict(VERIFIED, expected_str, f"compared without the unit ({unit})" if unit and
-                       cand.unit != exp.unit else "", cand.text)
+        return _agreed(cand, exp, opts, prob, answer_text, expected_str)
     return Verdict(WRONG, expected_str, NO_MATCH, cand.text)
+
+
+def _expected(problem_text: str | None, expected_text: str | None):
+    """The answer to compare with, the comparison's options, its text and the problem as read (None when not
+    read): from the expected answer given, else from solving the problem; or the Verdict when neither can be had."""
+    expected_str = None
+    opts: dict = {}
+    prob = None
+    if expected_text is not None:
+        try:
+            exp = read_answer(expected_text)
+        except Ambiguous:
+            raise
+        except Exception as e:  # noqa: BLE001
+            return Verdict(UNVERIFIABLE, reason=f"cannot read the expected answer: {e}")
+        expected_str = expected_text
+        if problem_text is not None:
+            try:
+                prob = parse_problem(problem_text)
+                opts = {"var": prob.var, "variables": prob.variables,
+                        "antiderivative": prob.kind == "integral" and prob.lower is None}
+            except Ambiguous:
+                raise
+            except Exception:  # noqa: BLE001 - the problem only refines the comparison; the answers decide
+                prob = None
+    else:
+        try:
+            solution = solve_problem(problem_text)
+        except Ambiguous:
+            raise
+        except ParseError as e:
+            return Verdict(UNVERIFIABLE, reason=f"cannot read the problem: {e}")
+        except SolveError as e:
+            return Verdict(UNVERIFIABLE, reason=f"the symbolic engine cannot solve it: {e}")
+        except Exception as e:  # noqa: BLE001 - a solver failure is "cannot check", never a crash or a "wrong"
+            return Verdict(UNVERIFIABLE, reason=f"the symbolic engine failed on it ({type(e).__name__}: {e})")
+        exp, opts = _expected_answer(solution)
+        expected_str = solution.answer_text
+        prob = solution.problem
+    return exp, opts, expected_str, prob
+
+
+def _agreed(cand: Answer, exp: Answer, opts: dict, prob, answer_text: str, expected_str: str | None) -> Verdict:
+    """The values agree: verified, unless the form asked for is not the one written, or decimals agree only to the
+    places written."""
+    form = _form_problem(answer_text, prob.form) if prob is not None else None
+    form = form or (_task_form(cand, prob, answer_text) if prob is not None else None)
+    if form:
+        return Verdict(WRONG, expected_str, f"right value, but {form}", cand.text)
+    if cand.decimals is not None and not (prob is not None and prob.form == "decimal") and \
+            not _matches_exactly(cand, exp, opts):
+        return Verdict(UNVERIFIABLE, expected_str, f"it agrees with {expected_str} only to the "
+                       f"{cand.decimals} decimal place{'s' if cand.decimals > 1 else ''} written, and the problem "
+                       "does not ask to round", cand.text)
+    unit = cand.unit or exp.unit
+    return Verdict(VERIFIED, expected_str, f"compared without the unit ({unit})" if unit and
+                   cand.unit != exp.unit else "", cand.text)
 
 
 def _restrictions_differ(cand: Answer, prob) -> str | None:

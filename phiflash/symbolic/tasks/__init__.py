@@ -1,0 +1,95 @@
+"""The registry of tasks: every family module's TASKS, read, solved and checked the same way.
+
+Adding a family is adding one module here with its TASKS (see base.py for what a task declares) and naming it in
+FAMILIES: its examples become tests, its phrasings' words the reader's vocabulary, and its summary and first
+example a line of the README's list (`python -m phiflash.symbolic.tasks` prints that list).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from ..parse import ParseError
+from ..problem import Problem
+from ..solution import Solution
+from . import bases, congruences, counting, divisibility, geometry, numbers, polynomials, remainders, sequences
+from .base import Task
+
+FAMILIES = (remainders, congruences, divisibility, bases, counting, sequences, numbers, polynomials, geometry)
+TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
+BY_NAME = {t.name: t for t in TASKS}
+BY_TYPE: dict[type, Task] = {}
+for _t in TASKS:
+    if _t.data is not None:
+        BY_TYPE.setdefault(_t.data, _t)
+PHRASINGS = sorted(((priority, re.compile(pattern, re.IGNORECASE | re.S), t) for t in TASKS
+                    for priority, pattern in t.phrasings), key=lambda x: -x[0])
+assert len(BY_NAME) == len(TASKS), "two tasks share a name"
+
+
+def read(text: str, sentence) -> tuple[Problem | None, ParseError | None]:
+    """The one task that reads the sentence (the highest priority that reads it at all), or None and the first
+    error met. Two different readings at one priority are a refusal: the sentence is ambiguous."""
+    first_error = None
+    for priority in sorted({p for p, _, _ in PHRASINGS}, reverse=True):
+        found: list[Problem] = []
+        for _, pattern, task in (x for x in PHRASINGS if x[0] == priority):
+            m = pattern.fullmatch(text)
+            if not m:
+                continue
+            groups = {k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items() if v is not None}
+            try:
+                p = problem(task, task.read(groups, sentence), sentence.original)
+            except ParseError as e:
+                first_error = first_error or e
+                continue
+            if not any(p.kind == q.kind and p.task == q.task and p.items == q.items for q in found):
+                found.append(p)
+        if len(found) > 1:
+            raise ParseError("the sentence reads as more than one task (" + " and ".join(p.kind for p in found)
+                             + "), so which one is meant is a guess")
+        if found:
+            return found[0], None
+    return None, first_error
+
+
+def problem(task: Task, data, original: str) -> Problem:
+    """A task's reading as a Problem: its dataclass carried as `task`, or a Problem of a core kind as it is."""
+    if isinstance(data, Problem):
+        return data
+    owner = task if type(data) is task.data else BY_TYPE[type(data)]
+    p = Problem(original, owner.name, (), task=data)
+    if owner.form == "base":
+        p = replace(p, form="base", n=data.base)
+    return p
+
+
+def run(p: Problem) -> Solution:
+    """Solve a task's problem, then check it by the task's second method; the check is always the last step."""
+    task = BY_NAME[p.kind]
+    worked = task.solve(p.task)
+    check = task.check(p.task, worked)
+    return Solution(p, worked.answer, worked.steps + [check], list(p.notes) + worked.notes,
+                    check=check.text.removeprefix("Check: "))
+
+
+def vocabulary() -> set[str]:
+    return {w.lower() for _, pattern, _ in PHRASINGS
+            for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern.pattern))}
+
+
+def questions() -> list[tuple[str, str]]:
+    """(step-text pattern, question): the first rung of a hint for a task's step."""
+    return [q for t in TASKS for q in t.questions]
+
+
+def catalogue() -> str:
+    """The README's list of what the tasks read: one line per task, with its first example."""
+    lines = []
+    for family in FAMILIES:
+        name = family.__name__.rsplit(".", 1)[-1]
+        for t in family.TASKS:
+            example = f": “{t.examples[0][0]}” → {t.examples[0][1]}" if t.examples else ""
+            lines.append(f"- **{t.name}** ({name}.py): {t.summary}{example}")
+    return "\n".join(lines)

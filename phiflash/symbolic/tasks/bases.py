@@ -1,0 +1,116 @@
+"""Bases: a whole number written in another base ('express 555 in base 5', '$1011001_2$ in base 4'), and the
+largest or smallest n-digit number of a base."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..parse import ParseError
+from ..sentence import NUMBER_WORDS, A, B, Sentence, base_value, integer, whole
+from ..solution import to_base
+from .base import SolveError, Step, Task, Worked
+
+
+@dataclass(frozen=True)
+class BaseConversion:
+    n: int
+    base: int
+
+
+def read_base(g: dict, s: Sentence) -> BaseConversion:
+    a = integer(s.slot(g, "a"))
+    word = NUMBER_WORDS.get((g.get("bw") or "").lower()) if g.get("bw") else None
+    return BaseConversion(int(a), int(word) if word else int(base_value(g.get("b") or "", s)))
+
+
+def solve_base(c: BaseConversion) -> Worked:
+    """Repeated division: the remainders, last first, are the digits."""
+    n, b, digits = abs(c.n), c.base, []
+    steps = []
+    while n:
+        q, r = divmod(n, b)
+        if len(steps) < 6:
+            steps.append(f"{n} = {b}·{q} + {r}")
+        digits.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r])
+        n = q
+    written = ("-" if c.n < 0 else "") + ("".join(reversed(digits)) or "0")
+    said = "; ".join(steps) + ("; …" if len(digits) > 6 else "")
+    return Worked(sp.Integer(c.n), [Step(f"Divide by {b} repeatedly ({said}); the remainders, last first, are the "
+                                         "digits", sp.Symbol(f"{written}_{b}"))], facts={"digits": written})
+
+
+def check_base(c: BaseConversion, w: Worked) -> Step:
+    """The digits times powers of the base, added back up."""
+    digits = w.facts["digits"]
+    back = sum(int(d, 36) * c.base ** k for k, d in enumerate(reversed(digits.lstrip("-")))) * \
+        (-1 if digits.startswith("-") else 1)
+    if back != c.n or digits != to_base(c.n, c.base) or w.answer != c.n:
+        raise SolveError("the base conversion failed its check")
+    return Step(f"Check: the digits times powers of {c.base} add back to {c.n}", sp.Integer(back))
+
+
+@dataclass(frozen=True)
+class NDigit:
+    digits: int
+    base: int
+    largest: bool
+    said: str = ""            # the word the problem used: largest, greatest, smallest, least
+
+
+def read_ndigit(g: dict, s: Sentence) -> NDigit:
+    n = whole(g["n"])
+    if not 0 < n <= 1000:
+        raise ParseError(f"can't read the number of digits {g['n']!r}")
+    bw = g.get("b") or g.get("b2")
+    largest = g["which"] in ("largest", "greatest")
+    if not largest and n == 1:
+        raise ParseError("whether the smallest one-digit integer is 0 or 1 is a guess")
+    return NDigit(n, int(base_value(bw, s)) if bw else 10, largest, g["which"])
+
+
+def solve_ndigit(d: NDigit) -> Worked:
+    """The largest n-digit number in base b is bⁿ − 1, the smallest bⁿ⁻¹."""
+    b, n = d.base, d.digits
+    value = b ** n - 1 if d.largest else b ** (n - 1)
+    rule = f"{b}^{n} − 1" if d.largest else f"{b}^{n - 1}"
+    return Worked(sp.Integer(value), [Step(f"The {d.said} {n}-digit integer in base {b} is {rule}", sp.Integer(value))])
+
+
+def check_ndigit(d: NDigit, w: Worked) -> Step:
+    """Written out in the base: n digits (all b − 1, or 1 and zeros), and one step further has another length."""
+    value, b, n = int(w.answer), d.base, d.digits
+    beyond = value + 1 if d.largest else value - 1
+    written = to_base(value, b)
+    top = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[b - 1]
+    if len(written) != n or len(to_base(beyond, b)) == n or not re.fullmatch(f"{top}+" if d.largest else "10*",
+                                                                               written):
+        raise SolveError("the n-digit bound failed its check")
+    shown = f"{n} digits {top}" if d.largest else f"1 and {n - 1} zeros"
+    return Step(f"Check: written in base {b} it is {shown}, and one {'more' if d.largest else 'less'} has "
+                f"{'more' if d.largest else 'fewer'} digits")
+
+
+TASKS = (
+    Task("base", "a whole number written in another base", phrasings=(
+        (50, rf"express {A} in base {B}"),
+        (50, rf"(?:what is )?the base (?P<bw>\w+) (?:equivalent|representation) of {A}"),
+        (50, rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
+        (50, rf"(?:convert |write |what is )?{A} (?:in|to) base {B}")),
+        read=read_base, solve=solve_base, check=check_base, form="base",
+        examples=(("Express 555 in base 5.", "4210_5"), ("Convert $1011001_2$ to base 4.", "1121_4"),
+                  ("What is the base ten equivalent of $12345_{6}$?", "1865_10")),
+        questions=((r"^Divide by", "What is the remainder when you divide by the base? That is the last digit."),),
+        data=BaseConversion),
+    Task("ndigit", "the largest or smallest n-digit whole number (in a base)", phrasings=(
+        (50, r"(?:what is |what's |find )?the (?P<which>largest|greatest|smallest|least) (?:positive )?"
+             r"(?P<n>\w+)-digit (?:base[- ](?P<b>\w+) )?(?:positive )?(?:integer|number|whole number)"
+             r"(?: in base (?P<b2>\w+))?"),),
+        read=read_ndigit, solve=solve_ndigit, check=check_ndigit,
+        examples=(("What is the largest 3-digit base 8 positive integer?", "511"),
+                  ("What is the smallest four-digit positive integer?", "1000")),
+        questions=((r"-digit integer in base", "What does the number look like written in that base?"),),
+        data=NDigit),
+)

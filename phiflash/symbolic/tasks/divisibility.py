@@ -1,0 +1,128 @@
+"""Divisors, greatest common divisors and least common multiples of whole numbers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..parse import ParseError
+from ..sentence import WHAT, A, Sentence, integer, list_items
+from .base import SolveError, Step, Task, Worked
+
+
+def _superscript(e: int) -> str:
+    return "" if e == 1 else str(e).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def _factored(fac: dict) -> str:
+    return " · ".join(f"{q}{_superscript(e)}" for q, e in fac.items()) if fac else "1"
+
+
+@dataclass(frozen=True)
+class Divisors:
+    n: int
+
+
+def read_divisors(g: dict, s: Sentence) -> Divisors:
+    a = integer(s.slot(g, "a"))
+    if a <= 0:
+        raise ParseError("count divisors of a positive whole number")
+    return Divisors(int(a))
+
+
+def solve_divisors(d: Divisors) -> Worked:
+    fac = sp.factorint(d.n)
+    count = math.prod(e + 1 for e in fac.values())
+    # text, not an unevaluated product: that would not survive pickling
+    return Worked(sp.Integer(count), [
+        Step(f"Prime factorization: {d.n} = {_factored(fac)}"),
+        Step("A divisor picks each prime's exponent from 0 up to its power: multiply (exponent + 1)",
+             sp.Integer(count))])
+
+
+def check_divisors(d: Divisors, w: Worked) -> Step:
+    """Listed in pairs d, n/d with d ≤ √n (up to 10¹⁴, 10⁷ trial divisions)."""
+    n = d.n
+    if n > 10 ** 14:
+        raise SolveError("too large to check by listing the divisors")
+    direct = sum(1 if k * k == n else 2 for k in range(1, math.isqrt(n) + 1) if n % k == 0)
+    if direct != w.answer:
+        raise SolveError("the divisor count failed its check")
+    return Step(f"Check: listing the divisors one by one, in pairs d and {n}/d, also finds {direct}")
+
+
+@dataclass(frozen=True)
+class Common:
+    nums: tuple[int, ...]
+    which = ""
+
+
+class Gcd(Common):
+    which = "gcd"
+
+
+class Lcm(Common):
+    which = "lcm"
+
+
+def read_common(kind: type):
+    def read(g: dict, s: Sentence) -> Common:
+        nums = tuple(int(integer(x)) for x in list_items(s.slot(g, "a")))
+        if len(nums) < 2:
+            raise ParseError(f"a {kind.which} needs two or more whole numbers")
+        if kind is Lcm and 0 in nums or not any(nums):   # the gcd of 12 and 0 is 12 (0 only adds nothing)
+            raise ParseError(f"the {kind.which} is read here for nonzero whole numbers")
+        return kind(nums)
+    return read
+
+
+def solve_common(c: Common) -> Worked:
+    """gcd by Euclid's algorithm; lcm as a·b/gcd(a, b), one number at a time."""
+    if c.which == "gcd":
+        return Worked(sp.Integer(math.gcd(*c.nums)), [Step("Euclid's algorithm", sp.Integer(math.gcd(*c.nums)))])
+    lcm = abs(c.nums[0])
+    for v in c.nums[1:]:
+        lcm = lcm * abs(v) // math.gcd(lcm, v)
+    return Worked(sp.Integer(lcm), [Step("Combine them one at a time: lcm(a, b) = a·b / gcd(a, b)",
+                                         sp.Integer(lcm))])
+
+
+def check_common(c: Common, w: Worked) -> Step:
+    """From the prime factorizations: the lowest power of each common prime, or the highest of each prime."""
+    facs = [sp.factorint(abs(v)) for v in c.nums if v]
+    primes = set().union(*facs)
+    pick = min if c.which == "gcd" else max
+    again = math.prod(q ** pick(f.get(q, 0) for f in facs) for q in primes)
+    if again != w.answer:
+        raise SolveError(f"the {c.which} failed its check")
+    said = ", ".join(_factored(f) for f in facs)
+    return Step(f"Check: from the prime factorizations {said}, the "
+                f"{'lowest power of each common prime' if c.which == 'gcd' else 'highest power of each prime'} "
+                "multiplies to the same number", sp.Integer(again))
+
+
+TASKS = (
+    Task("divisors", "the number of positive divisors of a whole number", phrasings=(
+        (50, rf"how many positive (?:whole-number |integer )?(?:divisors|factors) does {A} have"),),
+        read=read_divisors, solve=solve_divisors, check=check_divisors,
+        examples=(("How many positive divisors does 360 have?", "24"),
+                  ("How many positive whole-number divisors does $196$ have?", "9")),
+        questions=((r"^Prime factorization", "Can you write the number as a product of prime powers?"),
+                   (r"^A divisor picks", "How many choices are there for each prime's exponent in a divisor?")),
+        data=Divisors),
+    Task("gcd", "the greatest common divisor of whole numbers", phrasings=(
+        (50, rf"(?:{WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of {A}"),),
+        read=read_common(Gcd), solve=solve_common, check=check_common,
+        examples=(("What is the greatest common factor of 68 and 92?", "4"),
+                  ("Find the greatest common divisor of 12, 18 and 30.", "6")),
+        questions=((r"^Euclid", "What is left when you divide the larger number by the smaller?"),),
+        data=Gcd),
+    Task("lcm", "the least common multiple of whole numbers", phrasings=(
+        (50, rf"(?:{WHAT} )?the (?:least common multiple|lcm) of {A}"),),
+        read=read_common(Lcm), solve=solve_common, check=check_common,
+        examples=(("What is the least common multiple of 12, 18 and 30?", "180"),),
+        questions=((r"^Combine them", "How are the lcm and the gcd of two numbers related?"),),
+        data=Lcm),
+)

@@ -1,0 +1,172 @@
+"""The task registry (phiflash/symbolic/tasks/): every task's examples, its check's independence, ambiguity as a
+refusal, the README's list, and each family on generated sentences with answers computed here another way."""
+
+import math
+import random
+import re
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from phiflash.symbolic import tasks
+from phiflash.symbolic.parse import ParseError
+from phiflash.symbolic.reader import parse_problem
+from phiflash.symbolic.sentence import Sentence
+from phiflash.symbolic.solution import SolveError
+from phiflash.symbolic.solver import solve_problem
+from phiflash.symbolic.tasks.base import Task, Worked
+from phiflash.symbolic.verify import VERIFIED, check_answer
+
+EXAMPLES = [(t.name, q, a) for t in tasks.TASKS for q, a in t.examples]
+CHECKED = [(t, q) for t in tasks.TASKS if t.solve is not None for q, _ in t.examples]
+
+
+def test_every_task_has_examples_and_every_solved_task_a_check():
+    for t in tasks.TASKS:
+        assert t.examples, t.name
+        assert (t.solve is None) == (t.check is None), t.name
+        assert all(re.compile(q) for q, _ in t.questions)
+
+
+@pytest.mark.parametrize("name,sentence,answer", EXAMPLES, ids=[f"{n}:{q[:30]}" for n, q, _ in EXAMPLES])
+def test_each_example_is_read_by_its_task_and_answered(name, sentence, answer):
+    sol = solve_problem(sentence)
+    assert sol.answer_text == answer
+    task = tasks.BY_NAME.get(sol.problem.kind)
+    if task is not None and task.solve is not None:   # a task's own solve ends in its own check
+        assert sol.steps[-1].text.startswith("Check: ") and sol.check
+    assert check_answer(answer, sentence).status == VERIFIED
+
+
+@pytest.mark.parametrize("task,sentence", CHECKED, ids=[f"{t.name}:{q[:30]}" for t, q in CHECKED])
+def test_a_check_rejects_a_wrong_answer(task, sentence):
+    """A check is a second method, never the answer compared with itself: handed a wrong answer, it objects."""
+    p = parse_problem(sentence)
+    worked = task.solve(p.task) if p.kind == task.name else tasks.BY_NAME[p.kind].solve(p.task)
+    owner = tasks.BY_NAME[p.kind]
+    owner.check(p.task, worked)                                         # the right answer passes
+    wrong = Worked(worked.answer + 1, worked.steps, worked.notes, worked.facts)
+    with pytest.raises(SolveError):
+        owner.check(p.task, wrong)
+
+
+def test_two_tasks_at_one_priority_that_both_read_a_sentence_are_a_refusal(monkeypatch):
+    twin = Task("twin", "a copy of the gcd task", phrasings=((50, r"the gcd of (?P<a>.+)"),),
+                read=lambda g, s: Worked(sp.Integer(1), []), solve=None, check=None)
+    phrasings = tasks.PHRASINGS + [(50, re.compile(twin.phrasings[0][1], re.I), twin)]
+    monkeypatch.setattr(tasks, "PHRASINGS", sorted(phrasings, key=lambda x: -x[0]))
+    monkeypatch.setattr(tasks, "problem", lambda task, data, original: tasks.Problem(original, task.name, (data,)))
+    with pytest.raises(ParseError, match="more than one task"):
+        tasks.read("the gcd of 12 and 18", Sentence("the gcd of 12 and 18"))
+    monkeypatch.setattr(tasks, "PHRASINGS", [x for x in phrasings if x[2] is twin])   # alone, it reads
+    assert tasks.read("the gcd of 12 and 18", Sentence("the gcd of 12 and 18"))[0].kind == "twin"
+
+
+def test_a_higher_priority_wins_over_a_lower_one(monkeypatch):
+    low = Task("low", "reads anything", phrasings=((10, r"(?P<a>.+)"),),
+               read=lambda g, s: tasks.Problem(s.original, "low", ()))
+    monkeypatch.setattr(tasks, "PHRASINGS", sorted(tasks.PHRASINGS + [(10, re.compile(r"(?P<a>.+)"), low)],
+                                                    key=lambda x: -x[0]))
+    assert tasks.read("the gcd of 12 and 18", Sentence("the gcd of 12 and 18"))[0].kind == "gcd"
+    assert tasks.read("anything else", Sentence("anything else"))[0].kind == "low"
+
+
+def test_the_readme_lists_every_task():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert tasks.catalogue() in readme, "README's task list is stale: python -m phiflash.symbolic.tasks"
+
+
+def test_task_words_are_vocabulary_so_a_near_miss_names_the_word_it_cannot_read():
+    with pytest.raises(ParseError, match="can't read 'giraffes'"):
+        parse_problem("How many positive divisors does 360 have giraffes?")
+
+
+# ---- generated sentences, answers computed here another way ------------------------------------------------------
+
+R = random.Random(23)
+
+
+def _cases(make, n=12):
+    return [make(R) for _ in range(n)]
+
+
+def _remainder(r):
+    a, b, n = r.randint(2, 99), r.randint(2, 60), r.randint(2, 40)
+    phrasing = r.choice(["What is the remainder when ${a}^{{{b}}}$ is divided by {n}?",
+                         "Find the remainder of ${a}^{{{b}}}$ modulo {n}.", "${a}^{{{b}}}$ mod {n}",
+                         "What is the units digit of ${a}^{{{b}}}$?"])
+    return phrasing.format(a=a, b=b, n=n), str(pow(a, b, 10 if "units" in phrasing else n))
+
+
+def _common(r):
+    nums = [r.randint(1, 500) for _ in range(r.randint(2, 4))]
+    listed = ", ".join(map(str, nums[:-1])) + " and " + str(nums[-1])
+    if r.random() < 0.5:
+        return f"What is the greatest common divisor of {listed}?", str(math.gcd(*nums))
+    return f"Find the least common multiple of {listed}.", str(math.lcm(*nums))
+
+
+def _divisors(r):
+    n = r.randint(1, 5000)
+    return f"How many positive divisors does {n} have?", str(sum(1 for d in range(1, n + 1) if n % d == 0))
+
+
+def _base(r):
+    n, b = r.randint(1, 10 ** 6), r.randint(2, 16)
+    digits, m = "", n
+    while m:
+        digits, m = "0123456789ABCDEF"[m % b] + digits, m // b
+    return f"Express {n} in base {b}.", f"{digits}_{b}"
+
+
+def _range_sum(r):
+    lo, hi = sorted(r.sample(range(-50, 300), 2))
+    which = r.choice(["", "odd ", "even "])
+    keep = {"": lambda k: True, "odd ": lambda k: k % 2 == 1, "even ": lambda k: k % 2 == 0}[which]
+    return f"Find the sum of all {which}integers from {lo} to {hi}.", str(sum(k for k in range(lo, hi + 1) if keep(k)))
+
+
+def _choose(r):
+    n = r.randint(1, 30)
+    k = r.randint(0, n)
+    return f"In how many ways can {k} students be chosen from a group of {n} students?", str(sp.binomial(n, k))
+
+
+def _nth_term(r):
+    a, d, n = r.randint(-20, 20), r.choice([v for v in range(-9, 10) if v]), r.randint(4, 200)
+    terms = ", ".join(str(a + k * d) for k in range(3))
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"What is the {n}{suffix} term of the arithmetic sequence {terms}, ...?", str(a + (n - 1) * d)
+
+
+def _distance(r):
+    p, q = [(r.randint(-9, 9), r.randint(-9, 9)) for _ in range(2)]
+    d2 = (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2
+    return f"What is the distance between ({p[0]}, {p[1]}) and ({q[0]}, {q[1]})?", d2
+
+
+def _congruence(r):
+    n = r.randint(2, 60)
+    a = r.choice([v for v in range(1, 40) if math.gcd(v, n) == 1])
+    b, c = r.randint(-50, 50), r.randint(-50, 50)
+    works = [x for x in range(0, n) if (a * x + b - c) % n == 0]
+    if r.random() < 0.5:
+        return f"Solve the congruence ${a}x + {b} \\equiv {c} \\pmod{{{n}}}$.", str(works[0])
+    least = next(x for x in range(1, n + 1) if (a * x + b - c) % n == 0)
+    return f"Find the least positive integer $x$ such that ${a}x + {b} \\equiv {c} \\pmod{{{n}}}$.", str(least)
+
+
+FAMILIES = {"congruence": _congruence, "remainder": _remainder, "common": _common, "divisors": _divisors,
+            "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term, "distance": _distance}
+GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
+
+
+@pytest.mark.parametrize("family,case", GENERATED, ids=[f"{f}:{c[0][:40]}" for f, c in GENERATED])
+def test_generated_sentences_of_each_family(family, case):
+    sentence, expected = case
+    sol = solve_problem(sentence)
+    if family == "distance":    # √d² written however: compare the squares
+        assert sp.simplify(sol.answer ** 2 - expected) == 0
+        return
+    assert sol.answer_text == expected, sentence
