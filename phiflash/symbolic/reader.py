@@ -228,7 +228,7 @@ def _of(g: dict, s: Sentence, text: str) -> Problem:
 def _value(g: dict, s: Sentence, text: str) -> Problem:
     body = s.restore(g["a"])
     if has_dots(body):  # a sum written with …: the series task's
-        return tasks.problem(tasks.BY_NAME["series"], tasks.sequences.read_series(body), text)
+        return tasks.problem(tasks.BY_NAME["series"], tasks.patterns.read_dotted(body), text)
     return _classify(text, tuple(parse_math(body, latex=True)), None)
 
 

@@ -77,6 +77,16 @@ def test_the_readme_lists_every_task():
     assert tasks.catalogue() in readme, "README's task list is stale: python -m phiflash.symbolic.tasks"
 
 
+@pytest.mark.parametrize("text", [
+    "Compute $1 \\times 2 \\times 4 \\times \\dots \\times 100$.",     # 100 is no power of 2
+    "Compute $1 \\cdot 2 + 2 \\cdot 3 + \\dots + 9 \\cdot 11$.",          # the last term breaks the form's steps
+    "Compute $1 \\cdot 2 + 2 \\cdot 3 + \\dots + 99 \\cdot 100$.",        # two terms before …: a guess
+    "Compute $\\frac{1}{2} \\cdot \\frac{2}{3} \\cdot \\frac{3}{4} \\cdots \\frac{1}{2}$."])
+def test_a_sum_or_product_whose_terms_break_the_pattern_is_refused(text):
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)
+
+
 def test_task_words_are_vocabulary_so_a_near_miss_names_the_word_it_cannot_read():
     with pytest.raises(ParseError, match="can't read 'giraffes'"):
         parse_problem("How many positive divisors does 360 have giraffes?")
@@ -157,8 +167,21 @@ def _congruence(r):
     return f"Find the least positive integer $x$ such that ${a}x + {b} \\equiv {c} \\pmod{{{n}}}$.", str(least)
 
 
-FAMILIES = {"congruence": _congruence, "remainder": _remainder, "common": _common, "divisors": _divisors,
-            "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term, "distance": _distance}
+def _pattern(r):
+    a, d, count, n = r.randint(1, 9), r.randint(2, 12), r.randint(5, 30), r.randint(2, 11)
+    factors = [a + d * k for k in range(count)]
+    shown = " \\times ".join(map(str, factors[:3])) + " \\times \\ldots \\times " + " \\times ".join(
+        map(str, factors[-2:]))
+    if r.random() < 0.5:
+        return f"Find the remainder when ${shown}$ is divided by ${n}$.", str(math.prod(factors) % n)
+    terms = [f"{k} \\cdot {k + d}" for k in range(a, a + count)]
+    total = sum(k * (k + d) for k in range(a, a + count))
+    return f"Compute ${' + '.join(terms[:3])} + \\dots + {terms[-1]}$.", str(total)
+
+
+FAMILIES = {"pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
+            "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
+            "distance": _distance}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 

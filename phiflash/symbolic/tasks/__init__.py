@@ -13,10 +13,21 @@ from dataclasses import replace
 from ..parse import ParseError
 from ..problem import Problem
 from ..solution import Solution
-from . import bases, congruences, counting, divisibility, geometry, numbers, polynomials, remainders, sequences
+from . import (
+    bases,
+    congruences,
+    counting,
+    divisibility,
+    geometry,
+    numbers,
+    patterns,
+    polynomials,
+    remainders,
+    sequences,
+)
 from .base import Task
 
-FAMILIES = (remainders, congruences, divisibility, bases, counting, sequences, numbers, polynomials, geometry)
+FAMILIES = (remainders, congruences, divisibility, bases, counting, sequences, patterns, numbers, polynomials, geometry)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}

@@ -12,15 +12,15 @@ import sympy as sp
 from ..parse import ParseError
 from ..sentence import ATOM, WHAT, A, B, Sentence, has_dots, has_variable, integer, number, one, plain_series
 from .base import SolveError, Step, Task, Worked
+from .patterns import dotted_total, read_dotted
 from .polynomials import division
-from .sequences import read_series, series_total
 
 
 @dataclass(frozen=True)
 class Remainder:
-    a: int | None          # the dividend, or None for a sum written with … (added up when solving)
+    a: int | None          # the dividend, or None for a sum or product written with … (worked out when solving)
     n: int
-    series: str = ""
+    series: object = None  # that sum or product as read (patterns.read_dotted)
     units: bool = False    # asked as "the units digit"
 
 
@@ -30,7 +30,7 @@ def read_remainder(g: dict, s: Sentence):
         return division(s.slot(g, "a"), s.slot(g, "b"), "remainder")
     n = 10 if "b" not in g else int(integer(s.slot(g, "b")))
     if has_dots(a_text):
-        return Remainder(None, n, read_series(plain_series(a_text)).text, units="b" not in g)
+        return Remainder(None, n, read_dotted(plain_series(a_text)), units="b" not in g)
     a = number(a_text)
     if not a.is_Integer or n <= 0:
         raise ParseError("a remainder needs a whole number and a positive divisor")
@@ -41,11 +41,11 @@ def solve_remainder(d: Remainder) -> Worked:
     steps = []
     a = d.a
     if d.series:
-        a, _ = series_total(d.series)    # the closed form, checked term by term
+        a, _ = dotted_total(d.series)    # found, and checked by a second method
         if not a.is_Integer:
             raise SolveError("the sum is not a whole number")
         a = int(a)
-        steps.append(Step("Sum the series first (and check the sum by adding the terms one by one)", sp.Integer(a)))
+        steps.append(Step("Work out the sum or product first (checked by a second method)", sp.Integer(a)))
     n, r = d.n, a % d.n
     if abs(a) > 10 ** 12:
         steps.append(Step(f"Reduce {a} modulo {n}", sp.Integer(r)))

@@ -129,13 +129,6 @@ def check_series(s: Series, w: Worked) -> Step:
     return Step(f"Check: adding the {s.last + 1} terms one by one gives the same", again)
 
 
-def series_total(text: str) -> tuple[sp.Expr, list[Step]]:
-    """A sum written with …, added by the closed form and checked term by term (for tasks that need its value)."""
-    s = read_series(text)
-    w = solve_series(s)
-    return w.answer, w.steps + [check_series(s, w)]
-
-
 # ---- ranges of integers -----------------------------------------------------------------------------------------
 
 
