@@ -48,6 +48,8 @@ _FORMS = [
     (r"(?:,?\s*)?(?:enter|express) your answer (?:using|in) interval notation", "interval"),
     (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
     (r"(?:,?\s*)?as a residue modulo \S+", "integer"),
+    # the inverse task refuses a singular matrix, so this clause never decides an answer
+    (r"(?:,?\s*)?if the inverse does not exist, (?:then )?enter the zero matrix", None),
     (r"(?:,?\s*)?\(give an answer between \S+ and \S+(?:,? inclusive)?\.?\)", "integer"),
     (r"(?:,?\s*)?express your answer in radians", None),
     (r"(?:,?\s*)?in your head", None),

@@ -103,6 +103,9 @@ def plain(obj) -> str:
     natural logarithm, intervals as (a, b], unions with U."""
     if obj is sp.S.Reals:  # an Interval too: test it first
         return "all real numbers"
+    if isinstance(obj, sp.MatrixBase):  # as LaTeX writes it, which the answer reader reads back
+        rows = " \\\\ ".join(" & ".join(plain(v) for v in obj.row(i)) for i in range(obj.rows))
+        return f"\\begin{{pmatrix}} {rows} \\end{{pmatrix}}"
     if isinstance(obj, sp.Interval):
         return f"{'(' if obj.left_open else '['}{plain(obj.start)}, {plain(obj.end)}{')' if obj.right_open else ']'}"
     if isinstance(obj, sp.Union):

@@ -46,7 +46,8 @@ def test_a_check_rejects_a_wrong_answer(task, sentence):
     worked = task.solve(p.task) if p.kind == task.name else tasks.BY_NAME[p.kind].solve(p.task)
     owner = tasks.BY_NAME[p.kind]
     owner.check(p.task, worked)                                         # the right answer passes
-    wrong = Worked(worked.answer + 1, worked.steps, worked.notes, worked.facts)
+    one = sp.ones(*worked.answer.shape) if isinstance(worked.answer, sp.MatrixBase) else 1
+    wrong = Worked(worked.answer + one, worked.steps, worked.notes, worked.facts)
     with pytest.raises(SolveError):
         owner.check(p.task, wrong)
 
@@ -179,9 +180,30 @@ def _pattern(r):
     return f"Compute ${' + '.join(terms[:3])} + \\dots + {terms[-1]}$.", str(total)
 
 
-FAMILIES = {"pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
-            "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
-            "distance": _distance}
+def _latex(m):
+    return "\\begin{pmatrix} " + " \\\\ ".join(" & ".join(map(str, r)) for r in m) + " \\end{pmatrix}"
+
+
+def _matrix(r):
+    n = r.randint(1, 3)
+    a, b = ([[r.randint(-9, 9) for _ in range(n)] for _ in range(n)] for _ in range(2))
+    kind = r.choice(["product", "combination", "det"])
+    if kind == "product":
+        want = [[sum(a[i][t] * b[t][j] for t in range(n)) for j in range(n)] for i in range(n)]
+        return f"Compute ${_latex(a)} {_latex(b)}$.", want
+    if kind == "combination":
+        k, q = r.randint(-5, 5), r.randint(-5, 5)
+        want = [[k * x - q * y for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
+        return f"Compute ${k} {_latex(a)} - {q} {_latex(b)}$.", want
+    det = {1: lambda m: m[0][0], 2: lambda m: m[0][0] * m[1][1] - m[0][1] * m[1][0],
+           3: lambda m: sum(m[0][j] * (m[1][(j + 1) % 3] * m[2][(j + 2) % 3] - m[1][(j + 2) % 3] * m[2][(j + 1) % 3])
+                            for j in range(3))}[n](a)
+    return f"Compute \\[{_latex(a).replace('pmatrix', 'vmatrix')}.\\]", det
+
+
+FAMILIES = {"matrix": _matrix, "pattern": _pattern, "congruence": _congruence, "remainder": _remainder,
+            "common": _common, "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose,
+            "sequence": _nth_term, "distance": _distance}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 
@@ -189,6 +211,9 @@ GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _ca
 def test_generated_sentences_of_each_family(family, case):
     sentence, expected = case
     sol = solve_problem(sentence)
+    if family == "matrix":
+        assert sol.answer == (sp.Matrix(expected) if isinstance(expected, list) else expected), sentence
+        return
     if family == "distance":    # √d² written however: compare the squares
         assert sp.simplify(sol.answer ** 2 - expected) == 0
         return

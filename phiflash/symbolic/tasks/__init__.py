@@ -19,15 +19,17 @@ from . import (
     counting,
     divisibility,
     geometry,
+    matrices,
     numbers,
     patterns,
     polynomials,
     remainders,
     sequences,
 )
-from .base import Task
+from .base import NotMine, Task
 
-FAMILIES = (remainders, congruences, divisibility, bases, counting, sequences, patterns, numbers, polynomials, geometry)
+FAMILIES = (remainders, congruences, divisibility, bases, counting, sequences, patterns, numbers, polynomials, geometry,
+            matrices)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
@@ -52,6 +54,8 @@ def read(text: str, sentence) -> tuple[Problem | None, ParseError | None]:
             groups = {k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items() if v is not None}
             try:
                 p = problem(task, task.read(groups, sentence), sentence.original)
+            except NotMine:
+                continue
             except ParseError as e:
                 first_error = first_error or e
                 continue

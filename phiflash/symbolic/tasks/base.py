@@ -21,9 +21,15 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..parse import ParseError
 from ..solution import SolveError, Step
 
-__all__ = ["Task", "Worked", "SolveError", "Step", "agree"]
+__all__ = ["Task", "Worked", "SolveError", "Step", "NotMine"]
+
+
+class NotMine(ParseError):
+    """A phrasing matched, but what it holds is another task's (a 'compute ⟦0⟧' whose math is no matrix): not an
+    error worth reporting when nothing reads the sentence."""
 
 
 @dataclass
@@ -46,9 +52,3 @@ class Task:
     questions: tuple[tuple[str, str], ...] = ()
     form: str | None = None                      # the answer form this task always gives (e.g. "base")
     data: type | None = None                     # the dataclass `read` returns for this task
-
-
-def agree(found, again, what: str) -> None:
-    """The check's verdict: two methods' results must be equal exactly."""
-    if sp.simplify(sp.sympify(found) - sp.sympify(again)) != 0:
-        raise SolveError(f"{what} failed its check ({again} by the second method)")
