@@ -201,9 +201,22 @@ def _matrix(r):
     return f"Compute \\[{_latex(a).replace('pmatrix', 'vmatrix')}.\\]", det
 
 
-FAMILIES = {"matrix": _matrix, "pattern": _pattern, "congruence": _congruence, "remainder": _remainder,
-            "common": _common, "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose,
-            "sequence": _nth_term, "distance": _distance}
+def _cases_value(r):
+    c, (a1, b1), (a2, b2) = r.randint(-5, 5), (r.randint(-4, 4), r.randint(-9, 9)), (r.randint(-4, 4), r.randint(-9, 9))
+    strict = r.random() < 0.5
+
+    def f(x):
+        return a1 * x + b1 if (x < c if strict else x <= c) else a2 * x + b2
+    lt, ge = ("<", "\\ge") if strict else ("\\le", ">")
+    body = (f"\\begin{{cases}} {a1}x + {b1} &\\text{{if }}x {lt} {c}, \\\\ {a2}x + {b2} &\\text{{if }}x {ge} {c}. "
+            "\\end{cases}")
+    p, q = r.randint(-9, 9), r.randint(-9, 9)
+    return f"Let \\[f(x) = {body}\\]Find $f(f({p})) + f({q})$.", str(f(f(p)) + f(q))
+
+
+FAMILIES = {"cases": _cases_value, "matrix": _matrix, "pattern": _pattern, "congruence": _congruence,
+            "remainder": _remainder, "common": _common, "divisors": _divisors, "base": _base, "rangesum": _range_sum,
+            "choose": _choose, "sequence": _nth_term, "distance": _distance}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 

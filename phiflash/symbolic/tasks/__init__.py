@@ -18,6 +18,7 @@ from . import (
     congruences,
     counting,
     divisibility,
+    functions,
     geometry,
     matrices,
     numbers,
@@ -29,7 +30,7 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, bases, counting, sequences, patterns, numbers, polynomials, geometry,
-            matrices)
+            matrices, functions)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
