@@ -48,6 +48,12 @@ _FORMS = [
     (r"(?:,?\s*)?(?:enter|express) your answer (?:using|in) interval notation", "interval"),
     (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
     (r"(?:,?\s*)?as a residue modulo \S+", "integer"),
+    # "in the form a+bi, where a and b are real numbers": how a complex number is written anyway (checked: the slot
+    # must say a+bi)
+    (r"(?:,?\s*)?\(?(?:your answer should be (?:of|in) the form|express your answer (?:as a complex number )?in "
+     r"the form|(?:written )?in the form) ⟦(?P<abi>\d+)⟧(?:\s*,?\s*where ⟦\d+⟧ and ⟦\d+⟧ are (?:both )?"
+     r"(?:real(?: numbers)?|integers)(?: and written as improper fractions \(if necessary\))?"
+     r"(?: and ⟦\d+⟧)?)?\s*\.?\)?", None),
     # the inverse task refuses a singular matrix, so this clause never decides an answer
     (r"(?:,?\s*)?if the inverse does not exist, (?:then )?enter the zero matrix", None),
     (r"(?:,?\s*)?\(give an answer between \S+ and \S+(?:,? inclusive)?\.?\)", "integer"),
@@ -65,6 +71,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
     for pattern, name in _FORMS:
         m = re.search(pattern + r"\s*[.?!]?", text, flags=re.IGNORECASE)
         if not m:
+            continue
+        if m.groupdict().get("abi") and re.sub(r"\s", "", sentence.math[int(m.group("abi"))]) != "a+bi":
             continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         if name is None:
@@ -92,6 +100,8 @@ _PHRASES: list[tuple[str, str]] = [
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
     ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that) (?P<eq>.+)"),
+    ("solve_for", rf"(?:{WHAT} )?the value of {V} in the equation (?P<eq>.+)"),
+    ("solve_for", rf"find the {V} that satisfies (?P<eq>.+)"),
     ("solve_for", rf"solve for {V}\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"solve the following equation for {V}\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
@@ -100,6 +110,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"(?:{WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
              rf"(?:that satisfies|such that|satisfying|for which)(?: the equation)? (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>sum|product) of {SOLS} (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>larger|greater|smaller|lesser|positive difference) (?:of|between) the "
+             rf"(?:two )?(?:distinct )?(?:real )?(?:solutions|roots)(?: of| to| for)?(?: the equation)? (?P<eq>.+)"),
     ("pick", rf"what (?P<pick>integer) {V} satisfies (?P<eq>.+)"),
     ("pick", r"how many (?P<pick>integers) (?:are in the solution set of|satisfy) (?P<eq>.+)"),
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
@@ -120,7 +132,8 @@ _VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in 
                for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern))} | set(NUMBER_WORDS) \
     | tasks.vocabulary()
 # which solutions a phrasing may pick, by what was read
-_PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest"},
+_PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest", "larger", "smaller",
+                       "difference"},
           "inequality": {"integer", "integers"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
@@ -161,6 +174,9 @@ def read_sentence(original: str) -> Problem:
 
 
 def _define(g: dict, s: Sentence, text: str) -> Problem:
+    # "a ⊕ b = 3a + 4b for all real numbers a and b": the letters are the definition's own, the words add nothing
+    g = g | {"defs": re.sub(r",?\s+for all (?:real |positive )?(?:numbers|values)(?: (?:⟦\d+⟧|,|and|\s)+)?$", "",
+                            g["defs"])}
     op = _OPERATOR_DEF.fullmatch(s.restore(g["defs"]).strip())
     if op:  # "a ⋆ b = 9a + 2b − ab + 5": an operation the problem defines, applied to numbers
         return _operator_value(text, op, s.restore(g["a"]))
@@ -188,7 +204,8 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     if target is not None and (p.kind != "equation" or target.free_symbols != {p.var}):
         raise ParseError("the value asked for must depend on the one unknown")
     pick = (g.get("pick") or "").lower() or None
-    pick = {"greatest": "largest", "least": "smallest"}.get(pick, pick)
+    pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
+            "positive difference": "difference"}.get(pick, pick)
     if pick and pick not in _PICKS.get(p.kind, ()):
         raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")
     if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros)\b",
@@ -210,14 +227,15 @@ def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:
 
 def _asked(g: dict, s: Sentence, free: set) -> tuple:
     """The unknown asked for ('solve for x'), or an expression in it ('the value of 6x + 5'), or neither."""
-    if not g.get("v"):
+    asked = g.get("v") or g.get("v2")   # 'values of x', 'the x-values'
+    if not asked:
         return None, None
-    t = one(s.restore(g["v"]))
+    t = one(s.restore(asked))
     if isinstance(t, sp.Symbol) and t in free:
         return t, None
     if t.free_symbols and t.free_symbols <= free:
         return None, t
-    raise ParseError(f"{g['v']!r} does not appear in the equation")
+    raise ParseError(f"{asked!r} does not appear in the equation")
 
 
 def _of(g: dict, s: Sentence, text: str) -> Problem:
@@ -253,7 +271,7 @@ _FUNCTION_DEF = re.compile(r"\s*[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)\s*=")
 def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
     """'⟦0⟧ and ⟦1⟧' (or typed: 'x+y=4 and xy=3'), each an equation or a condition (≠, <, ≤, >, ≥), and the
     expression asked for, which must use their unknowns. Function or operation definitions are not read here."""
-    defs = re.sub(r"^that\s+", "", defs.strip())
+    defs, said = _declared_unknowns(re.sub(r"^that\s+", "", defs.strip()), s)
     if SLOT_RE.search(defs):
         if not re.fullmatch(rf"⟦\d+⟧(?:{_JOIN}⟦\d+⟧)*", defs):
             raise ParseError("read as equations joined by 'and' or commas")
@@ -274,7 +292,36 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
     target = one(s.restore(asked))
     if not target.free_symbols or not target.free_symbols <= unknowns:
         raise ParseError("the value asked for must be an expression in the equations' unknowns")
-    return Problem(text, "given", tuple(items), target=target)
+    if any(v not in unknowns for v, _ in said):
+        raise ParseError("a letter the problem introduces is not in its equations")
+    return Problem(text, "given", tuple(items) + tuple(c for v, kind in said for c in _KIND[kind](v)), target=target)
+
+
+_VARS = r"(?P<vars>⟦\d+⟧(?:\s*(?:,|and|,\s*and)\s*⟦\d+⟧)*)"
+_KINDS = r"(?P<kind>(?:positive |nonzero |nonnegative )?real|positive|nonzero|nonnegative)"
+_INTRO = [re.compile(rf"^{_VARS},?\s+(?:satisfy|(?:are|be) (?:{_KINDS} )?numbers (?:such that|satisfying|so that|with|"
+                     rf"for which))\s+(?P<rest>.+)$"),
+          re.compile(rf"^(?P<rest>.+?),?\s+(?:for|where) {_KINDS} numbers {_VARS}$")]
+# what "Let x and y be positive real numbers" adds: conditions every solution must meet (given.py filters by them;
+# "real" is |Im x| ≤ 0, a condition, not one more equation to solve)
+_KIND = {"real": lambda v: [sp.Le(sp.Abs(sp.im(v)), 0)], "positive": lambda v: [sp.Gt(v, 0)],
+         "nonnegative": lambda v: [sp.Ge(v, 0)], "nonzero": lambda v: [sp.Ne(v, 0)],
+         "positive real": lambda v: [sp.Gt(v, 0)], "nonnegative real": lambda v: [sp.Ge(v, 0)],
+         "nonzero real": lambda v: [sp.Le(sp.Abs(sp.im(v)), 0), sp.Ne(v, 0)], None: lambda v: []}
+
+
+def _declared_unknowns(defs: str, s: Sentence) -> tuple[str, list]:
+    """'⟦0⟧ and ⟦1⟧ be positive real numbers such that ⟦2⟧ and ⟦3⟧' -> ('⟦2⟧ and ⟦3⟧', [(m, 'positive real'), …]):
+    the letters a problem introduces, and what it says they are."""
+    for intro in _INTRO:
+        m = intro.match(defs)
+        if not m:
+            continue
+        letters = [one(s.math[int(k)]) for k in SLOT_RE.findall(m.group("vars"))]
+        if not all(isinstance(v, sp.Symbol) for v in letters):
+            raise ParseError("read as letters, then what they satisfy")
+        return m.group("rest"), [(v, m.group("kind")) for v in letters]
+    return defs, []
 
 
 _OP = r"\\(?:star|ast|diamond|odot|oplus|otimes|clubsuit|spadesuit|heartsuit|bowtie|dagger|nabla|circ|bullet|" \

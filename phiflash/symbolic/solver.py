@@ -131,9 +131,16 @@ def _refine(sol: Solution) -> Solution:
             value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals))
             steps.append(Step(f"The {p.pick} of the solutions", value))
             return Solution(p, value, steps, sol.notes, sol.check)
+        if p.pick in ("larger", "smaller", "difference"):   # "the two solutions": there must be exactly two
+            if len(vals) != 2 or len(real) != 2:
+                raise SolveError(f"the problem speaks of two solutions, and there are {len(vals)}")
+            if p.pick == "difference":
+                value = sp.simplify(abs(real[0] - real[1]))
+                steps.append(Step("The positive difference of the two solutions", value))
+                return Solution(p, value, steps, sol.notes, sol.check)
         chosen = {"positive": [v for v in real if v.is_positive], "negative": [v for v in real if v.is_negative],
                   "largest": [max(real, key=float)] if real else [], "smallest": [min(real, key=float)] if real
-                  else []}[p.pick]
+                  else []}[{"larger": "largest", "smaller": "smallest"}.get(p.pick, p.pick)]
         if len(chosen) != 1:
             raise SolveError(f"there is no single {p.pick} solution")
         steps.append(Step(f"The {p.pick} solution", sp.Eq(p.var, chosen[0])))

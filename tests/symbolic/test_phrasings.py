@@ -1,0 +1,76 @@
+"""Core phrasings read from the training set's families (#23), on generated sentences whose answers are computed
+here another way: letters introduced before their equations, picks among two solutions, operations defined 'for all
+real numbers', and complex answers asked for in the form a+bi."""
+
+import random
+
+import pytest
+import sympy as sp
+
+from phiflash.symbolic.parse import ParseError
+from phiflash.symbolic.solution import SolveError
+from phiflash.symbolic.solver import solve_problem
+
+R = random.Random(2323)
+
+
+def _introduced(r):
+    s, p = r.randint(-9, 9), r.randint(-9, 9)
+    a, b = r.sample("mnpqrs", 2)
+    intro = r.choice([f"Let ${a}$ and ${b}$ satisfy", f"Let ${a}$ and ${b}$ be numbers such that",
+                      f"Suppose ${a}$ and ${b}$ satisfy"])
+    return f"{intro} ${a}{b}={p}$ and ${a}+{b}={s}$. What is the value of ${a}^2 + {b}^2$?", sp.Integer(s * s - 2 * p)
+
+
+def _two_roots(r):
+    r1, r2 = r.sample(range(-12, 13), 2)
+    b, c = -(r1 + r2), r1 * r2
+    which = r.choice(["larger", "greater", "smaller", "lesser", "positive difference"])
+    want = {"larger": max(r1, r2), "greater": max(r1, r2), "smaller": min(r1, r2), "lesser": min(r1, r2),
+            "positive difference": abs(r1 - r2)}[which]
+    return f"What is the {which} of the solutions of the equation $x^2 + {b}x + {c} = 0$?", sp.Integer(want)
+
+
+def _operation(r):
+    p, q, x, y = (r.randint(-9, 9) for _ in range(4))
+    return (f"Let $a \\oplus b = {p}a + {q}b$ for all real numbers $a$ and $b$. Find ${x} \\oplus {y}$.",
+            sp.Integer(p * x + q * y))
+
+
+def _complex(r):
+    z, w = (complex(r.randint(-9, 9), r.randint(-9, 9)) for _ in range(2))
+    if w == 0:
+        w = 1 + 1j
+    shown = [f"{int(v.real)}{'+' if v.imag >= 0 else '-'}{abs(int(v.imag))}i" for v in (z, w)]
+    want = sp.nsimplify(sp.Integer(int(z.real)) + sp.I * int(z.imag)) / (sp.Integer(int(w.real)) + sp.I * int(w.imag))
+    return (f"Simplify $\\dfrac{{{shown[0]}}}{{{shown[1]}}}$. Your answer should be of the form $a+bi$, where $a$ and "
+            "$b$ are both real numbers.", sp.expand(sp.simplify(want)))
+
+
+CASES = [(f.__name__, f(R)) for f in (_introduced, _two_roots, _operation, _complex) for _ in range(10)]
+
+
+@pytest.mark.parametrize("family,case", CASES, ids=[f"{f}:{c[0][:50]}" for f, c in CASES])
+def test_generated_sentences(family, case):
+    sentence, want = case
+    sol = solve_problem(sentence)
+    got = sol.answer[0] if isinstance(sol.answer, list) and len(sol.answer) == 1 else sol.answer
+    assert sp.simplify(got - want) == 0, (sentence, sol.answer_text)
+
+
+@pytest.mark.parametrize("text", [
+    "What is the larger of the two solutions of $x^3 = x$?",                                  # three solutions
+    "What is the positive difference of the solutions of $x^2 = 0$?",                          # one solution
+    "Let $x$ and $y$ be real numbers such that $x^2 + y^2 = -1$ and $x = y$. What is $xy$?",   # none real
+    "Let $x$ and $y$ be positive numbers such that $x^2 = 4$ and $y^2 = 9$. What is $x - y$?"])  # −1 only when positive
+def test_what_the_letters_are_said_to_be_decides(text):
+    if "positive numbers" in text:
+        assert solve_problem(text).answer == -1   # without 'positive' the four sign choices give four values
+        return
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)
+
+
+def test_a_form_clause_about_another_form_is_not_taken_for_a_plus_bi():
+    with pytest.raises(ParseError):
+        solve_problem("Write $(x+1)^2$ in the form $ax^2+bx+c$, where $a$ and $b$ are real numbers.")
