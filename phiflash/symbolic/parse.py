@@ -166,6 +166,8 @@ def normalise(text: str, latex: bool = False) -> str:
     # 4\dfrac{5}{8}: a mixed number is 4 + 5/8, never 4·5/8
     s = re.sub(r"(?<![\w.}^_])(\d+)\s*\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
                r"(\1+\2/\3)", s)
+    # 1\frac12, the same without braces (one digit each, as LaTeX reads it): 1½, never 1·½
+    s = re.sub(r"(?<![\w.}^_])(\d+)\s*\\[dt]?frac\s*(\d)\s*(\d)(?!\d)", r"(\1+\2/\3)", s)
     # log bases before numerals in bases: \log_28 is log base 2 of 8; log10(x), log_2(x)
     s = re.sub(r"(?<![A-Za-z\\])log_?\{?(\d+)\}?(?=\s*\()", r"logbase(\1)", s)
     s = re.sub(r"(?<![A-Za-z\\])log(10|2)(?=\s*\()", r"logbase(\1)", s)

@@ -105,6 +105,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"solve for {V}\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"solve the following equation for {V}\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
+    ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the expression)? {A},? (?:when|if|for|where|"
+              rf"given that) (?P<defs>.+)"),
     ("pick", rf"solve for the (?P<pick>positive|negative) (?:value of )?{V}(?: such that| that satisfies| in)? "
              rf"(?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
@@ -287,9 +289,13 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
             raise ParseError(f"expected an equation or a condition, got {part!r}")
         items.append(read[0])
     unknowns = set().union(*(e.free_symbols for e in items if isinstance(e, sp.Eq)))
-    if len(items) == 1 and len(unknowns) == 1:   # one equation in one unknown: the equation solver's (solve_for)
-        raise ParseError("one equation in one unknown")
     target = one(s.restore(asked))
+    # one equation in one unknown is the equation solver's (solve_for), unless it only gives the letter a value
+    # that an expression is evaluated at ('Evaluate x³ + x when x = 3')
+    assignment = isinstance(items[0], sp.Eq) and (items[0].lhs.is_Symbol and not items[0].rhs.free_symbols or
+                                                   items[0].rhs.is_Symbol and not items[0].lhs.free_symbols)
+    if len(items) == 1 and len(unknowns) == 1 and (not assignment or target in unknowns):
+        raise ParseError("one equation in one unknown")
     if not target.free_symbols or not target.free_symbols <= unknowns:
         raise ParseError("the value asked for must be an expression in the equations' unknowns")
     if any(v not in unknowns for v, _ in said):

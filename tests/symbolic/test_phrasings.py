@@ -74,3 +74,24 @@ def test_what_the_letters_are_said_to_be_decides(text):
 def test_a_form_clause_about_another_form_is_not_taken_for_a_plus_bi():
     with pytest.raises(ParseError):
         solve_problem("Write $(x+1)^2$ in the form $ax^2+bx+c$, where $a$ and $b$ are real numbers.")
+
+
+@pytest.mark.parametrize("whole,num,den", [(1, 1, 2), (3, 3, 4), (12, 5, 8)])
+def test_an_unbraced_mixed_number_is_a_mixed_number(whole, num, den):
+    """'for $a = 1\\frac12$' is 1½: read as 1·½ it made 'Evaluate (5a² − 13a + 4)(2a − 3) for a = 1\\frac12' answer
+    5/2, a wrong answer on the training set (the braced 1\\frac{1}{2} was already read as 1½)."""
+    from phiflash.symbolic.parse import parse_one
+    assert parse_one(f"{whole}\\frac{num}{den}", latex=True) == sp.Rational(whole * den + num, den)
+    assert parse_one(f"2\\cdot\\frac{num}{den}", latex=True) == sp.Rational(2 * num, den)   # a product stays one
+
+
+def _evaluate_when(r):
+    a, b = r.randint(-6, 6), r.randint(-6, 6)
+    p, q, c = r.randint(1, 5), r.randint(-5, 5), r.randint(-9, 9)
+    return f"Evaluate ${p}x^2 + {q}xy + {c}$ when $x={a}$ and $y={b}$.", sp.Integer(p * a * a + q * a * b + c)
+
+
+@pytest.mark.parametrize("case", [_evaluate_when(R) for _ in range(8)], ids=lambda c: c[0][:50])
+def test_evaluate_an_expression_when_its_letters_are_given(case):
+    sentence, want = case
+    assert solve_problem(sentence).answer == want

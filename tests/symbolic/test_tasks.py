@@ -46,8 +46,10 @@ def test_a_check_rejects_a_wrong_answer(task, sentence):
     worked = task.solve(p.task) if p.kind == task.name else tasks.BY_NAME[p.kind].solve(p.task)
     owner = tasks.BY_NAME[p.kind]
     owner.check(p.task, worked)                                         # the right answer passes
-    one = sp.ones(*worked.answer.shape) if isinstance(worked.answer, sp.MatrixBase) else 1
-    wrong = Worked(worked.answer + one, worked.steps, worked.notes, worked.facts)
+    a = worked.answer
+    wrong = a + sp.ones(*a.shape) if isinstance(a, sp.MatrixBase) else sp.Tuple(*[v + 1 for v in a]) \
+        if isinstance(a, sp.Tuple) else a + 1
+    wrong = Worked(wrong, worked.steps, worked.notes, worked.facts)
     with pytest.raises(SolveError):
         owner.check(p.task, wrong)
 
@@ -214,9 +216,38 @@ def _cases_value(r):
     return f"Let \\[f(x) = {body}\\]Find $f(f({p})) + f({q})$.", str(f(f(p)) + f(q))
 
 
-FAMILIES = {"cases": _cases_value, "matrix": _matrix, "pattern": _pattern, "congruence": _congruence,
-            "remainder": _remainder, "common": _common, "divisors": _divisors, "base": _base, "rangesum": _range_sum,
-            "choose": _choose, "sequence": _nth_term, "distance": _distance}
+def _primes(r):
+    n = r.randint(2, 10 ** 6)
+    fac, m, d = [], n, 2
+    while m > 1:                      # trial division here, as the oracle
+        if m % d == 0:
+            fac.append(d)
+            while m % d == 0:
+                m //= d
+        d += 1
+    kind = r.choice(["largest", "sum", "count", "divisors"])
+    if kind == "largest":
+        return f"Find the largest prime factor of ${n}$.", str(max(fac))
+    if kind == "sum":
+        return f"What is the sum of the distinct prime factors of {n}?", str(sum(fac))
+    if kind == "count":
+        return f"How many different prime factors does ${n}$ have?", str(len(fac))
+    n = r.randint(1, 5000)
+    return f"What is the sum of the positive divisors of {n}?", str(sum(d for d in range(1, n + 1) if n % d == 0))
+
+
+def _midpoint_or_slope(r):
+    (a, b), (c, d) = [(r.randint(-20, 20), r.randint(-20, 20)) for _ in range(2)]
+    if r.random() < 0.5 or a == c:
+        return (f"What is the sum of the coordinates of the midpoint of the segment with endpoints $({a}, {b})$ and "
+                f"$({c}, {d})$?", str(sp.Rational(a + b + c + d, 2)))
+    return f"What is the slope of the line passing through $({a},{b})$ and $({c},{d})$?", str(sp.Rational(d - b, c - a))
+
+
+FAMILIES = {"primes": _primes, "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
+            "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
+            "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
+            "distance": _distance}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 
@@ -224,6 +255,9 @@ GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _ca
 def test_generated_sentences_of_each_family(family, case):
     sentence, expected = case
     sol = solve_problem(sentence)
+    if family in ("coordinates",):
+        assert sol.answer == sp.Rational(expected), sentence
+        return
     if family == "matrix":
         assert sol.answer == (sp.Matrix(expected) if isinstance(expected, list) else expected), sentence
         return

@@ -24,13 +24,14 @@ from . import (
     numbers,
     patterns,
     polynomials,
+    primes,
     remainders,
     sequences,
 )
 from .base import NotMine, Task
 
-FAMILIES = (remainders, congruences, divisibility, bases, counting, sequences, patterns, numbers, polynomials, geometry,
-            matrices, functions)
+FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
+            geometry, matrices, functions)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}

@@ -69,6 +69,66 @@ def check_dot(d: Dot, w: Worked) -> Step:
     return Step("Check: the row vector times the column vector gives the same", again)
 
 
+@dataclass(frozen=True)
+class Midpoint:
+    p: tuple
+    q: tuple
+    total: bool           # the sum of its coordinates, not the point
+
+
+def read_midpoint(g: dict, s: Sentence) -> Midpoint:
+    p, q = point(s.slot(g, "a")), point(s.slot(g, "b"))
+    if len(p) != len(q):
+        raise ParseError("the two endpoints have different numbers of coordinates")
+    return Midpoint(p, q, bool(g.get("sum")))
+
+
+def solve_midpoint(m: Midpoint) -> Worked:
+    mid = tuple(sp.nsimplify((a + b) / 2) for a, b in zip(m.p, m.q))
+    steps = [Step("The midpoint averages each coordinate of the endpoints", sp.Tuple(*mid))]
+    if m.total:
+        steps.append(Step("Add its coordinates", sp.Add(*mid)))
+    return Worked(sp.Add(*mid) if m.total else sp.Tuple(*mid), steps, facts={"mid": mid})
+
+
+def check_midpoint(m: Midpoint, w: Worked) -> Step:
+    """Equally far from both endpoints, and on the segment (the two halves add up to the whole)."""
+    mid = w.facts["mid"]
+    d1, d2, whole = (sp.sqrt(sum((a - b) ** 2 for a, b in zip(u, v))) for u, v in ((mid, m.p), (mid, m.q), (m.p, m.q)))
+    answer = sp.Add(*mid) if m.total else sp.Tuple(*mid)
+    if sp.simplify(d1 - d2) != 0 or sp.simplify(d1 + d2 - whole) != 0 or answer != w.answer:
+        raise SolveError("the midpoint failed its check")
+    return Step("Check: it is equally far from both endpoints, and the two halves add up to the whole segment")
+
+
+@dataclass(frozen=True)
+class Slope:
+    p: tuple
+    q: tuple
+
+
+def read_slope(g: dict, s: Sentence) -> Slope:
+    p, q = point(s.slot(g, "a")), point(s.slot(g, "b"))
+    if len(p) != 2 or len(q) != 2:
+        raise ParseError("a slope between two points of the plane")
+    if p[0] == q[0]:
+        raise ParseError("the line through the two points is vertical: it has no slope")
+    return Slope(p, q)
+
+
+def solve_slope(s: Slope) -> Worked:
+    m = sp.nsimplify((s.q[1] - s.p[1]) / (s.q[0] - s.p[0]))
+    return Worked(m, [Step("Rise over run: (y₂ − y₁)/(x₂ − x₁)", m)])
+
+
+def check_slope(s: Slope, w: Worked) -> Step:
+    """The line through the first point with that slope passes through the second."""
+    if sp.simplify(s.p[1] + w.answer * (s.q[0] - s.p[0]) - s.q[1]) != 0:
+        raise SolveError("the slope failed its check")
+    return Step(f"Check: starting at the first point and going {plain(s.q[0] - s.p[0])} across at that slope reaches "
+                "the second point")
+
+
 TASKS = (
     Task("distance", "the distance between two points", phrasings=(
         (50, rf"(?:{WHAT} )?the distance,?(?: in units,?)? between (?:the points )?{A} and {B}"),),
@@ -84,4 +144,20 @@ TASKS = (
                    "$\\begin{pmatrix} 6 \\\\ 8 \\end{pmatrix}$.", "-32"),),
         questions=((r"^The dot product", "Which entries go together?"),),
         data=Dot),
+    Task("midpoint", "the midpoint of a segment, or the sum of its coordinates", phrasings=(
+        (50, rf"(?:{WHAT} )?(?:the (?P<sum>sum) of the coordinates of )?the midpoint of (?:the )?(?:line )?segment "
+             rf"(?:with|whose) endpoints (?:are )?(?:at )?{A} and {B}"),),
+        read=read_midpoint, solve=solve_midpoint, check=check_midpoint,
+        examples=(("What is the sum of the coordinates of the midpoint of the segment with endpoints $(8, 5)$ and "
+                   "$(2, -1)$?", "7"),
+                  ("Find the midpoint of the segment with endpoints (1, 2) and (5, 10).", "(3, 6)")),
+        questions=((r"^The midpoint averages", "What number is halfway between the two x-coordinates?"),),
+        data=Midpoint),
+    Task("slope", "the slope of the line through two points", phrasings=(
+        (50, rf"(?:{WHAT} )?the slope of the line (?:that )?(?:passing |passes |going |goes )?(?:through|containing) "
+             rf"(?:the points )?{A} and {B}"),),
+        read=read_slope, solve=solve_slope, check=check_slope,
+        examples=(("What is the slope of the line passing through $(-3,5)$ and $(2,-5)$?", "-2"),),
+        questions=((r"^Rise over run", "How far up does the line go, and how far across?"),),
+        data=Slope),
 )
