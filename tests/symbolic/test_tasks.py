@@ -265,3 +265,41 @@ def test_generated_sentences_of_each_family(family, case):
         assert sp.simplify(sol.answer ** 2 - expected) == 0
         return
     assert sol.answer_text == expected, sentence
+
+
+def _inverse_value(r):
+    a, b, y = r.choice([v for v in range(-6, 7) if v]), r.randint(-9, 9), r.randint(-20, 20)
+    return f"If $f(x)={a}x+{b}$, what is $f^{{-1}}({y})$?", sp.Rational(y - b, a)
+
+
+@pytest.mark.parametrize("case", [_inverse_value(R) for _ in range(10)], ids=lambda c: c[0][:40])
+def test_inverse_values_of_generated_linear_functions(case):
+    sentence, want = case
+    sol = solve_problem(sentence)
+    assert sol.answer == want and "f^{-1}" in sol.steps[-2].text
+
+
+@pytest.mark.parametrize("text", ["If $f(x) = x^2$, what is $f^{-1}(4)$?",              # two preimages
+                                  "If $f(x) = x^2 + 1$, what is $f^{-1}(0)$?",          # none
+                                  "If $f(x) = 2x$, what is $g^{-1}(4)$?"])              # g is not defined
+def test_an_inverse_value_that_is_not_one_number_is_refused(text):
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)
+
+
+def _extremum(r):
+    a, h, k = r.choice([v for v in range(-5, 6) if v]), r.randint(-9, 9), r.randint(-30, 30)
+    b, c = -2 * a * h, a * h * h + k
+    word = "minimum" if a > 0 else "maximum"
+    if r.random() < 0.5:
+        return f"What is the {word} value of ${a}x^2 + {b}x + {c}$?", sp.Integer(k)
+    return f"What value of $x$ will give the {word} value for ${a}x^2 + {b}x + {c}$?", sp.Integer(h)
+
+
+@pytest.mark.parametrize("case", [_extremum(R) for _ in range(10)], ids=lambda c: c[0][:50])
+def test_least_and_greatest_values_of_generated_quadratics(case):
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+    opposite = sentence.replace("minimum", "MAX").replace("maximum", "minimum").replace("MAX", "maximum")
+    with pytest.raises(ParseError):     # the parabola opens the other way: no such value
+        solve_problem(opposite)

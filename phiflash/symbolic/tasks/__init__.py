@@ -18,6 +18,7 @@ from . import (
     congruences,
     counting,
     divisibility,
+    extrema,
     functions,
     geometry,
     matrices,
@@ -31,7 +32,7 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            geometry, matrices, functions)
+            geometry, matrices, functions, extrema)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}

@@ -16,6 +16,7 @@ import sympy as sp
 
 from ..parse import ParseError, parse_math
 from ..sentence import SLOT_RE, WHAT, A, Sentence, one
+from ..solution import plain
 from .base import NotMine, SolveError, Step, Task, Worked
 
 _CASES = re.compile(r"^\s*(?:\\left\s*\\\{\s*)?\\begin\{(cases|array|aligned)\}(?:\{[a-z]*\})?(?P<body>.*)"
@@ -40,6 +41,8 @@ class CaseFunction:
 class FunctionValue:
     functions: tuple[CaseFunction, ...]
     query: str
+    inverses: tuple[tuple[str, str], ...] = ()     # (the letter standing for f⁻¹ in the query, f)
+    written: str = ""                              # the query as the problem writes it
 
 
 def _condition(text: str, x: sp.Symbol):
@@ -60,9 +63,12 @@ def _condition(text: str, x: sp.Symbol):
 
 def case_function(name: str, var: str, body: str, known: dict) -> CaseFunction:
     m = _CASES.match(body)
-    if not m:
-        raise NotMine("not a function defined by cases")
     x = sp.Symbol(var)
+    if not m:   # a formula: one case that always holds
+        expr = one(body, known)
+        if expr.free_symbols - {x}:
+            raise ParseError("the definition uses a letter other than the function's variable")
+        return CaseFunction(name, x, (Branch(expr, True),))
     branches = []
     for row in (r for r in re.split(r"\\\\", m.group("body")) if r.strip()):
         if row.count("&") != 1:
@@ -89,10 +95,25 @@ def read_function_value(g: dict, s: Sentence) -> FunctionValue:
         f = case_function(m.group(1), m.group(2), m.group(3), known)
         functions.append(f)
         known[f.name] = _piecewise(f)
-    query = s.slot(g, "a")
+    query, inverses = _inverses(s.slot(g, "a"), {f.name for f in functions})
+    if all(len(f.branches) == 1 for f in functions) and not inverses:
+        raise NotMine("plain definitions and values: the core reader's")
     if re.search(r"[a-zA-Z]\s*\^", query):
-        raise ParseError("a power or inverse of a function (f^{-1}, f^2) is not read here")
-    return FunctionValue(tuple(functions), query)
+        raise ParseError("a power of a function (f^2) is not read here")
+    return FunctionValue(tuple(functions), query, inverses, s.slot(g, "a"))
+
+
+def _inverses(query: str, names: set[str]) -> tuple[str, tuple]:
+    """f^{-1}(9) -> F(9) with ('F', 'f'): a letter of its own for each inverse written."""
+    free = [c for c in "FGHJKLMNPQRTUVWXYZ" if c not in query and c not in names]
+    found: dict[str, str] = {}
+
+    def letter(m: re.Match) -> str:
+        if m.group(1) not in names:
+            raise ParseError(f"the inverse of {m.group(1)}, which the problem does not define")
+        return found.setdefault(m.group(1), free[len(found)])
+    query = re.sub(r"([a-zA-Z])\s*\^\s*\{\s*-\s*1\s*\}", letter, query)
+    return query, tuple((v, k) for k, v in found.items())
 
 
 def _piecewise(f: CaseFunction) -> sp.Lambda:
@@ -103,14 +124,50 @@ def _piecewise(f: CaseFunction) -> sp.Lambda:
     return sp.Lambda(f.var, sp.Piecewise(*[(b.expr, cond(b.cond)) for b in f.branches]))
 
 
+def _preimage(f: CaseFunction, y) -> sp.Expr:
+    """The one real x with f(x) = y, from every case's equation, keeping roots the case's condition allows."""
+    lam, found = _piecewise(f), []
+    for b in f.branches:
+        for r in sp.solve(sp.Eq(b.expr, y), f.var):
+            if r.is_real and sp.simplify(lam(r) - y) == 0:   # lam(r) takes the case r is in
+                found.append(r)
+    found = list({sp.nsimplify(r) if r.is_Float else r for r in found})
+    if len(found) != 1:
+        raise SolveError(f"{f.name}⁻¹({plain(y)}) is not one number: {f.name}(x) = {plain(y)} has {len(found)} "
+                         "real solutions")
+    return found[0]
+
+
+def _exact(e, v: FunctionValue, seen: list):
+    """The query evaluated exactly: each f(a) by its case (Piecewise), each f⁻¹(y) by solving f(x) = y."""
+    if isinstance(e, sp.core.function.AppliedUndef):
+        a = sp.simplify(_exact(e.args[0], v, seen))
+        inverse = dict(v.inverses).get(e.func.__name__)
+        f = next(f for f in v.functions if f.name == (inverse or e.func.__name__))
+        if inverse:
+            x = _preimage(f, a)
+            seen.append((f.name, a, x))
+            return x
+        return sp.simplify(_piecewise(f)(a))
+    if e.args:
+        return e.func(*[_exact(a, v, seen) for a in e.args])
+    return e
+
+
+def _undefined(v: FunctionValue) -> dict:
+    return {f.name: sp.Function(f.name) for f in v.functions} | {k: sp.Function(k) for k, _ in v.inverses}
+
+
 def solve_function_value(v: FunctionValue) -> Worked:
-    functions = {f.name: _piecewise(f) for f in v.functions}
-    value = sp.simplify(one(v.query, functions))
+    seen: list = []
+    value = sp.simplify(_exact(one(v.query, _undefined(v)), v, seen))
     if value.free_symbols or value.has(sp.Piecewise, sp.nan):
         raise SolveError("the cases do not give one value here (an argument outside every case)")
-    steps = [Step(f"Evaluate {v.query} from the inside out, using for each argument the case whose condition it "
-                  "meets", value)]
-    return Worked(value, steps)
+    steps = [Step(f"{name}⁻¹({plain(y)}): solve {name}(x) = {plain(y)}", x) for name, y, x in seen]
+    cases = ", using for each argument the case whose condition it meets" if any(
+        len(f.branches) > 1 for f in v.functions) else ""
+    steps.append(Step(f"Evaluate {v.written or v.query} from the inside out{cases}", value))
+    return Worked(value, steps, facts={"inverses": seen})
 
 
 # ---- the twin ---------------------------------------------------------------------------------------------------
@@ -135,10 +192,18 @@ def _holds(cond, x: sp.Symbol, a) -> bool:
             sp.Eq: abs(gap) < mpmath.mpf(10) ** -30, sp.Ne: abs(gap) >= mpmath.mpf(10) ** -30}[type(cond)]
 
 
-def _numeric(e, functions: dict):
+def _numeric(e, functions: dict, inverses: dict | None = None):
+    if isinstance(e, sp.core.function.AppliedUndef) and e.func.__name__ in (inverses or {}):
+        # f⁻¹(y): the value found exactly whose image, computed here, is y (a check by substitution)
+        f, pairs = inverses[e.func.__name__]
+        y = _numeric(e.args[0], functions, inverses)
+        near = [x for _, yy, x in pairs if abs(mpmath.mpmathify(sp.N(yy, 50)) - y) < mpmath.mpf(10) ** -30]
+        if len(near) != 1 or abs(_numeric(sp.Function(f)(near[0]), functions) - y) > mpmath.mpf(10) ** -30:
+            raise SolveError("an inverse value failed its check by substitution")
+        return mpmath.mpmathify(sp.N(near[0], 50))
     if isinstance(e, sp.core.function.AppliedUndef):
         f = functions[e.func.__name__]
-        a = _numeric(e.args[0], functions)
+        a = _numeric(e.args[0], functions, inverses)
         meets = [b for b in f.branches[:-1] if _holds(b.cond, f.var, a)]
         last = f.branches[-1]
         if last.cond is not True and _holds(last.cond, f.var, a):
@@ -150,7 +215,7 @@ def _numeric(e, functions: dict):
         return mpmath.mpmathify(sp.N(meets[0].expr.subs(f.var, sp.Float(str(a), 60)), 50))
     if e.args and any(isinstance(a, sp.core.function.AppliedUndef) or a.has(sp.core.function.AppliedUndef)
                       for a in e.args):
-        args = [_numeric(a, functions) for a in e.args]
+        args = [_numeric(a, functions, inverses) for a in e.args]
         symbols = sp.symbols(f"t0:{len(args)}")
         return mpmath.mpmathify(sp.N(e.func(*symbols).subs(dict(zip(symbols, [sp.Float(str(a), 60) for a in args]))),
                                      50))
@@ -159,23 +224,30 @@ def _numeric(e, functions: dict):
 
 def check_function_value(v: FunctionValue, w: Worked) -> Step:
     with mpmath.workdps(50):
-        undefined = {f.name: sp.Function(f.name) for f in v.functions}
-        again = _numeric(one(v.query, undefined), {f.name: f for f in v.functions})
+        functions = {f.name: f for f in v.functions}
+        seen = w.facts["inverses"]
+        inverses = {k: (f, [p for p in seen if p[0] == f]) for k, f in v.inverses}
+        again = _numeric(one(v.query, _undefined(v)), functions, inverses)
         exact = mpmath.mpmathify(sp.N(w.answer, 50))
         if abs(again - exact) > mpmath.mpf(10) ** -30 * (1 + abs(exact)):
             raise SolveError("the cases evaluated again disagree")
-    return Step("Check: each argument evaluated again, its case chosen by testing every condition, gives the same")
+    return Step("Check: each argument evaluated again in 50-digit floating point, its case chosen by testing every "
+                "condition" + (", and each inverse value put back into the function" if v.inverses else "") +
+                ", gives the same")
 
 
 TASKS = (
-    Task("cases", "values of a function defined by cases, nested or added", phrasings=(
+    Task("cases", "values of functions defined by cases or formulas, and of their inverses, nested or added",
+         phrasings=(
         (60, rf"(?:if|let|given(?: that)?|suppose(?: that)?|define) (?P<defs>.+?)[,.;]? (?:then )?"
              rf"(?:{WHAT}|calculate|what is)(?: the value of)? {A}"),),
         read=read_function_value, solve=solve_function_value, check=check_function_value,
         examples=((r"Let \[f(x) = \begin{cases} 2x + 9 &\text{if }x<-2, \\ 5-2x&\text{if }x\ge -2. \end{cases} "
                    r"\]Find $f(3).$", "-1"),
                   (r"Let \[f(x) = \left\{ \begin{array}{cl} x^2+1 &\text{ if }x>5, \\ 2x-3 &\text{ if } -5 \le x "
-                   r"\le 5, \\ 3 &\text{ if } x <-5. \end{array} \right.\]Find $f(-7)+f(0)+f(7)$.", "50")),
+                   r"\le 5, \\ 3 &\text{ if } x <-5. \end{array} \right.\]Find $f(-7)+f(0)+f(7)$.", "50"),
+                  (r"Suppose that $f(x)=4x+5$. What is $f^{-1}(f^{-1}(9))$?", "-1"),
+                  (r"If $f(x)=2x^3+4$, find $f^{-1}(58)$.", "3")),
         questions=((r"^Evaluate .* from the inside out", "Which case does the argument fall in?"),),
         data=FunctionValue),
 )
