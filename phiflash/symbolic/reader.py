@@ -95,7 +95,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
 _PHRASES: list[tuple[str, str]] = [
     ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is|"
               rf"what's)(?: the value of)?(?: the expression)? {A}(?: equal to)?"),
-    ("define", rf"(?:if|let|given) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
+    ("define", rf"(?:if|let|given|define) (?:the operation \S+ (?:be |is )?(?:defined )?(?:as|by) )?(?P<defs>.+?)"
+               rf"[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
@@ -107,6 +108,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
     ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the expression)? {A},? (?:when|if|for|where|"
               rf"given that) (?P<defs>.+)"),
+    ("solve_for", rf"(?P<eq>⟦\d+⟧)\s*[.,;]?\s*(?:what is|find|determine)(?: the value of)? {V}"),
     ("pick", rf"solve for the (?P<pick>positive|negative) (?:value of )?{V}(?: such that| that satisfies| in)? "
              rf"(?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
@@ -122,7 +124,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
-    ("value", rf"(?:write|express|convert) {A}"),
+    ("value", rf"(?:write|express|convert|simplify and write) (?:the following (?:sum|product|expression|number|"
+              rf"fraction)|the result)?\s*:?\s*{A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
     ("factor", rf"(?:completely )?factor(?: completely)?(?: the (?:following )?expression)?\s*:?\s*{A}"),
     ("value", rf"(?:{WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"
@@ -179,9 +182,10 @@ def _define(g: dict, s: Sentence, text: str) -> Problem:
     # "a ⊕ b = 3a + 4b for all real numbers a and b": the letters are the definition's own, the words add nothing
     g = g | {"defs": re.sub(r",?\s+for all (?:real |positive )?(?:numbers|values)(?: (?:⟦\d+⟧|,|and|\s)+)?$", "",
                             g["defs"])}
-    op = _OPERATOR_DEF.fullmatch(s.restore(g["defs"]).strip())
+    spaced = re.compile(r"\\[,;:! ]")          # LaTeX's thin spaces: a\,\spadesuit\,b
+    op = _OPERATOR_DEF.fullmatch(spaced.sub(" ", s.restore(g["defs"])).strip())
     if op:  # "a ⋆ b = 9a + 2b − ab + 5": an operation the problem defines, applied to numbers
-        return _operator_value(text, op, s.restore(g["a"]))
+        return _operator_value(text, op, spaced.sub(" ", s.restore(g["a"])))
     functions = definitions(s.restore(g["defs"]))
     v = one(s.restore(g["a"]), functions)
     if v.free_symbols:

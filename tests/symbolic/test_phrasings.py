@@ -95,3 +95,37 @@ def _evaluate_when(r):
 def test_evaluate_an_expression_when_its_letters_are_given(case):
     sentence, want = case
     assert solve_problem(sentence).answer == want
+
+
+def _primes_between(r):
+    lo = r.choice([v for v in range(2, 200) if not sp.isprime(v)])
+    hi = r.choice([v for v in range(lo + 2, 400) if not sp.isprime(v)])
+    return f"How many prime numbers are between {lo} and {hi}?", sp.Integer(sum(1 for v in range(lo + 1, hi)
+                                                                               if sp.isprime(v)))
+
+
+def _operation_defined(r):
+    p, q, x, y = (r.randint(-9, 9) for _ in range(4))
+    return (f"Define the operation $\\spadesuit$ as $a\\,\\spadesuit\\,b = {p}a - {q}b$. What is the value of "
+            f"${x}\\,\\spadesuit\\,{y}$?", sp.Integer(p * x - q * y))
+
+
+def _equation_then_question(r):
+    k, a = r.randint(2, 9), r.randint(1, 6)
+    return f"${k}^n = {k ** a}$. What is the value of $n$?", sp.Integer(a)
+
+
+MORE = [(f.__name__, f(R)) for f in (_primes_between, _operation_defined, _equation_then_question) for _ in range(6)]
+
+
+@pytest.mark.parametrize("family,case", MORE, ids=[f"{f}:{c[0][:50]}" for f, c in MORE])
+def test_more_generated_sentences(family, case):
+    sentence, want = case
+    sol = solve_problem(sentence)
+    got = sol.answer[0] if isinstance(sol.answer, list) and len(sol.answer) == 1 else sol.answer
+    assert got == want, (sentence, sol.answer_text)
+
+
+def test_primes_between_two_numbers_one_of_them_prime_is_refused():
+    with pytest.raises(ParseError, match="between"):
+        solve_problem("How many prime numbers are between 31 and 40?")    # is 31 in or out? a guess

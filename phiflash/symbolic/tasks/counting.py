@@ -193,6 +193,13 @@ def check_meeting(m: IntegersMeeting, w: Worked) -> Step:
 
 
 def read_count(g: dict, s: Sentence) -> IntegersMeeting:
+    if g["cond"] in ("prime numbers", "primes", "perfect squares", "perfect cubes"):   # strictly between
+        lo, hi = int(integer(s.slot(g, "b"))), int(integer(s.slot(g, "c")))
+        kind = meeting(lo, hi, g["cond"], count=True)
+        if any(_count(IntegersMeeting(v, v, kind.tests, "and", True), True) for v in (lo, hi)):
+            raise ParseError("an end of the range has the property itself, so whether 'between' includes it is a "
+                             "guess")
+        return meeting(lo + 1, hi - 1, g["cond"], count=True)
     b = whole(s.slot(g, "b"))
     lo, hi = (1, b) if g.get("first") else (1, b - 1) if g.get("c") is None else (b, int(integer(s.slot(g, "c"))))
     return meeting(lo, hi, s.slot(g, "cond"), count=True)
@@ -266,7 +273,7 @@ TASKS = (
     Task("arrangements", "orderings of a word's letters", phrasings=(
         (50, r"(?:(?:determine|find|compute|what is) the number of|how many) (?:distinct |different )?"
              r"(?:ways (?:are there )?(?:can you |can we |to )?(?:arrange|order)|arrangements of|"
-             r"(?:distinct )?permutations of) the letters (?:of|in) the word (?P<word>[A-Za-z]+)"
+             r"(?:distinct )?permutations of) the letters (?:of|in) the word [\"“']?(?P<word>[A-Za-z]+)[\"”']*"
              r"(?: be arranged| are there| are possible| can be made)?"),),
         read=read_arrangements, solve=solve_arrangements, check=check_arrangements,
         examples=(("Determine the number of ways to arrange the letters of the word ALABAMA.", "210"),),
@@ -286,7 +293,9 @@ TASKS = (
         (50, rf"how many of the (?P<first>first) {B} positive integers are (?P<cond>.+)"),
         (50, rf"how many positive integers (?:less than|below) {B} are (?P<cond>.+)"),
         (50, rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{ATOM}+?)(?:,? inclusive,?)? are "
-             rf"(?P<cond>.+)")),
+             rf"(?P<cond>.+)"),
+        (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?between {B} and "
+             rf"(?P<c>{ATOM}+?)"),),
         read=read_count, solve=solve_meeting, check=check_meeting,
         examples=(("How many positive integers less than 100 are divisible by 3 and not divisible by 2?", "17"),
                   ("How many of the first 50 positive integers are prime?", "15")),
