@@ -303,3 +303,26 @@ def test_least_and_greatest_values_of_generated_quadratics(case):
     opposite = sentence.replace("minimum", "MAX").replace("maximum", "minimum").replace("MAX", "maximum")
     with pytest.raises(ParseError):     # the parabola opens the other way: no such value
         solve_problem(opposite)
+
+
+def _two_numbers(r):
+    x, y = sorted(r.sample(range(-30, 60), 2), reverse=True)
+    facts = r.sample([("sum", x + y), ("difference", x - y), ("product", x * y)], 2)
+    if {f for f, _ in facts} == {"difference", "product"} and x * y <= 0:
+        facts = [("sum", x + y), ("difference", x - y)]     # x − y and xy alone leave ±(x, y): kept unambiguous
+    ask = r.choice(["larger", "smaller", "sum", "product"])
+    want = {"larger": x, "smaller": y, "sum": x + y, "product": x * y}[ask]
+    question = f"What is the {ask} of the two numbers?" if ask in ("larger", "smaller") else f"What is their {ask}?"
+    return (f"The {facts[0][0]} of two numbers is {facts[0][1]}. Their {facts[1][0]} is {facts[1][1]}. {question}",
+            want, facts)
+
+
+@pytest.mark.parametrize("case", [_two_numbers(R) for _ in range(16)], ids=lambda c: c[0][:60])
+def test_two_numbers_from_generated_facts(case):
+    sentence, want, facts = case
+    try:
+        sol = solve_problem(sentence)
+    except SolveError as e:        # a product and a sum or difference can leave two pairs with different answers
+        assert "differs" in str(e) and any(f == "product" for f, _ in facts)
+        return
+    assert sol.answer == want, sentence

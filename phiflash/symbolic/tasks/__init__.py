@@ -28,11 +28,12 @@ from . import (
     primes,
     remainders,
     sequences,
+    twonumbers,
 )
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            geometry, matrices, functions, extrema)
+            geometry, matrices, functions, extrema, twonumbers)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
