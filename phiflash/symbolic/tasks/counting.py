@@ -193,7 +193,7 @@ def check_meeting(m: IntegersMeeting, w: Worked) -> Step:
 
 
 def read_count(g: dict, s: Sentence) -> IntegersMeeting:
-    if g["cond"] in ("prime numbers", "primes", "perfect squares", "perfect cubes"):   # strictly between
+    if g.get("between"):   # strictly between
         lo, hi = int(integer(s.slot(g, "b"))), int(integer(s.slot(g, "c")))
         kind = meeting(lo, hi, g["cond"], count=True)
         if any(_count(IntegersMeeting(v, v, kind.tests, "and", True), True) for v in (lo, hi)):
@@ -294,7 +294,7 @@ TASKS = (
         (50, rf"how many positive integers (?:less than|below) {B} are (?P<cond>.+)"),
         (50, rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{ATOM}+?)(?:,? inclusive,?)? are "
              rf"(?P<cond>.+)"),
-        (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?between {B} and "
+        (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?(?P<between>between) {B} and "
              rf"(?P<c>{ATOM}+?)"),),
         read=read_count, solve=solve_meeting, check=check_meeting,
         examples=(("How many positive integers less than 100 are divisible by 3 and not divisible by 2?", "17"),
