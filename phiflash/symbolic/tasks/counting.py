@@ -294,7 +294,8 @@ TASKS = (
         (50, rf"how many positive integers (?:less than|below) {B} are (?P<cond>.+)"),
         (50, rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{ATOM}+?)(?:,? inclusive,?)? are "
              rf"(?P<cond>.+)"),
-        (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?(?P<between>between) {B} and "
+        (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?"
+             rf"(?P<between>between) {B} and "
              rf"(?P<c>{ATOM}+?)"),),
         read=read_count, solve=solve_meeting, check=check_meeting,
         examples=(("How many positive integers less than 100 are divisible by 3 and not divisible by 2?", "17"),
