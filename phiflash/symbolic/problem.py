@@ -35,6 +35,7 @@ class Problem:
     form: str | None = None           # requested form: fraction | decimal | radical | base | integer | interval
     notes: tuple = ()
     task: object = None               # a registered task's own reading (tasks/), for the kinds tasks/ solves
+    written: str = ""                 # an expression to evaluate as written: its check reads it again, unevaluated
 
     @property
     def expr(self) -> sp.Expr:
@@ -177,19 +178,20 @@ def _build(kind: str, m, original: str, body: str | None = None) -> Problem:
         expr = parse_one(body)
         if kind == "evaluate" and expr.free_symbols:
             kind = "simplify"
-        return Problem(original, kind, (expr,), choose_var([expr]))
+        return Problem(original, kind, (expr,), choose_var([expr]), written=body if kind == "evaluate" else "")
     items = tuple(parse_math(body))
-    return _classify(original, items, hint, force_system=kind == "system")
+    return _classify(original, items, hint, force_system=kind == "system", written=body)
 
 
-def _classify(original: str, items: tuple, hint: str | None, force_system: bool = False) -> Problem:
+def _classify(original: str, items: tuple, hint: str | None, force_system: bool = False,
+              written: str = "") -> Problem:
     rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
     if not rels:
         if len(items) != 1 or not isinstance(items[0], sp.Expr):
             raise ParseError("expected an equation, an inequality or an expression")
         expr = items[0]
         kind = "simplify" if expr.free_symbols else "evaluate"
-        return Problem(original, kind, items, choose_var(items))
+        return Problem(original, kind, items, choose_var(items), written=written if kind == "evaluate" else "")
     if len(rels) != len(items):
         raise ParseError("mixing equations and bare expressions")
     if all(isinstance(r, sp.Eq) for r in rels) and (len(rels) > 1 or force_system):

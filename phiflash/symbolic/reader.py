@@ -247,7 +247,7 @@ def _asked(g: dict, s: Sentence, free: set) -> tuple:
 def _of(g: dict, s: Sentence, text: str) -> Problem:
     """3/4 of 48, 20% of 50% of 80: each part a number, "of" a product."""
     parts = [number(s.restore(x)) for x in [g["a"], *re.split(r"\s+of\s+", g["b"])]]
-    return Problem(text, "evaluate", (sp.Mul(*parts),), notes=(
+    return Problem(text, "evaluate", (sp.Mul(*parts, evaluate=False),), notes=(
         "“a of b” is a × b: " + " × ".join(sp.sstr(v) for v in parts),))
 
 
@@ -255,7 +255,7 @@ def _value(g: dict, s: Sentence, text: str) -> Problem:
     body = s.restore(g["a"])
     if has_dots(body):  # a sum written with …: the series task's
         return tasks.problem(tasks.BY_NAME["series"], tasks.patterns.read_dotted(body), text)
-    return _classify(text, tuple(parse_math(body, latex=True)), None)
+    return _classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$")
 
 
 def _expand_or_factor(kind: str):

@@ -19,7 +19,7 @@ from ..errors import PhiflashError
 from . import tasks
 from .equality import is_zero
 from .given import solve_given
-from .parse import ParseError
+from .parse import ParseError, parse_math
 from .problem import Problem
 from .reader import parse_problem
 from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
@@ -785,6 +785,38 @@ def _factor(p: Problem) -> Solution:
                     else "")
 
 
+def _evaluate_again(p: Problem, f, r) -> tuple[str, Step | None]:
+    """The second method for a value: the expression as written read again with nothing evaluated (2 + 3 stays a
+    sum, 5! a factorial) and computed in 40-digit floating point. Where that reading means something else (the
+    real odd root (−8)^(5/3) is −32 by the competition convention, the unevaluated power's principal value is not
+    real) or there is no written text (a phrasing built the expression), the expression as read is evaluated
+    numerically; a bare number has no second method to offer."""
+    candidates = []
+    if p.written:
+        try:
+            with sp.evaluate(False):
+                items = parse_math(p.written.strip("$"), latex=p.written.startswith("$"))
+            if len(items) == 1 and isinstance(items[0], sp.Expr) and not items[0].free_symbols:
+                candidates.append((items[0], "the expression as written, read again with nothing evaluated and "
+                                             "computed in floating point, gives the same value"))
+        except Exception:  # noqa: BLE001 - no unevaluated reading: the expression as read is used below
+            pass
+    if not f.is_Atom:
+        candidates.append((f, "evaluating the expression as read numerically gives the same value"))
+    for again, how in candidates:
+        try:
+            a, b = complex(sp.N(exact(again), 40)), complex(sp.N(r, 40))
+            agree = abs(a - b) <= 1e-25 * max(1.0, abs(b))
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if agree:
+            return "numeric evaluation of the expression as written", Step(
+                "Check: " + how, sp.Float(b.real, 15) if abs(b.imag) < 1e-30 else sp.N(r, 15))
+        if again is f:   # the expression as read disagrees with its own simplification: something is wrong
+            raise SolveError("the simplified value and a numeric evaluation disagree")
+    return ("exact arithmetic" if f.is_Rational else ""), None
+
+
 def _evaluate(p: Problem) -> Solution:
     f = exact(p.expr)
     if f.has(sp.nan, sp.zoo):  # before simplify, which may hide it; the message _refuse_undefined also gives
@@ -800,15 +832,7 @@ def _evaluate(p: Problem) -> Solution:
         steps.append(Step("As a decimal (the denominator has only the prime factors 2 and 5)", sp.Float(r, 30)))
     elif not r.is_Rational:
         steps.append(Step("Decimal value", sp.N(r, 12)))
-    # independent check: the expression as read, evaluated numerically without simplification
-    check = ""
-    try:
-        a, b = complex(sp.N(f, 40)), complex(sp.N(r, 40))
-        if abs(a - b) > 1e-25 * max(1.0, abs(b)):
-            raise SolveError("the simplified value and a numeric evaluation disagree")
-        check = "numeric evaluation of the expression as read"
-        steps.append(Step("Check: evaluating the expression as written numerically gives the same value",
-                          sp.Float(b.real, 15) if abs(b.imag) < 1e-30 else sp.N(r, 15)))
-    except (TypeError, ValueError, OverflowError):
-        check = "exact arithmetic" if f.is_Rational else ""
+    check, step = _evaluate_again(p, f, r)
+    if step is not None:
+        steps.append(step)
     return Solution(p, r, steps, check=check)

@@ -129,3 +129,18 @@ def test_more_generated_sentences(family, case):
 def test_primes_between_two_numbers_one_of_them_prime_is_refused():
     with pytest.raises(ParseError, match="between"):
         solve_problem("How many prime numbers are between 31 and 40?")    # is 31 in or out? a guess
+
+
+@pytest.mark.parametrize("text", ["What is $\\binom{10}{3}$?", "2^{10} - 3^4", "Compute $5! - 4!$.",
+                                  "What is $\\frac{1}{2} + \\frac{1}{3}$?"])
+def test_a_value_is_checked_by_reading_the_expression_again_unevaluated(text):
+    """#23: the check of a value was the parsed number (already 120 for binom(10, 3)) compared with itself."""
+    sol = solve_problem(text)
+    assert "read again with nothing evaluated" in sol.steps[-1].text
+
+
+def test_the_unevaluated_reading_is_really_unevaluated():
+    from phiflash.symbolic.parse import parse_math
+    with sp.evaluate(False):
+        (e,) = parse_math("\\binom{10}{3} + 2", latex=True)
+    assert isinstance(e, sp.Add) and any(isinstance(a, sp.binomial) for a in e.args)
