@@ -326,3 +326,27 @@ def test_two_numbers_from_generated_facts(case):
         assert "differs" in str(e) and any(f == "product" for f, _ in facts)
         return
     assert sol.answer == want, sentence
+
+
+def _geometric(r):
+    a, q = r.choice([v for v in range(-9, 10) if v]), r.choice([2, 3, 4, 5])
+    ratio = sp.Rational(r.randint(1, q - 1), q) * r.choice([1, -1])
+    terms = [a * ratio ** k for k in range(4)]
+    shown = " + ".join(f"\\frac{{{t.p}}}{{{t.q}}}" if t.q != 1 else str(t.p) for t in terms).replace("+ -", "- ")
+    if r.random() < 0.5:
+        return f"Evaluate the infinite geometric series: ${shown} + \\dots$", a / (1 - ratio)
+    n = r.randint(2, 12)
+    listed = ", ".join(str(t) for t in terms[:3])
+    return f"Find the sum of the first {n} terms in the geometric sequence ${listed}, \\dots$.", \
+        sum(a * ratio ** k for k in range(n))
+
+
+@pytest.mark.parametrize("case", [_geometric(R) for _ in range(12)], ids=lambda c: c[0][:60])
+def test_geometric_series_from_generated_terms(case):
+    sentence, want = case
+    assert solve_problem(sentence).answer == want, sentence
+
+
+def test_an_infinite_series_with_ratio_at_least_one_is_refused():
+    with pytest.raises(ParseError, match="no sum"):
+        solve_problem("Evaluate the infinite geometric series: $1 - 2 + 4 - 8 + \\dots$")

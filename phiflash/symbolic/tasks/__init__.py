@@ -20,6 +20,7 @@ from . import (
     divisibility,
     extrema,
     functions,
+    geometric,
     geometry,
     matrices,
     numbers,
@@ -33,7 +34,7 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            geometry, matrices, functions, extrema, twonumbers)
+            geometry, matrices, functions, extrema, twonumbers, geometric)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
