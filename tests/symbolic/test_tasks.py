@@ -350,3 +350,26 @@ def test_geometric_series_from_generated_terms(case):
 def test_an_infinite_series_with_ratio_at_least_one_is_refused():
     with pytest.raises(ParseError, match="no sum"):
         solve_problem("Evaluate the infinite geometric series: $1 - 2 + 4 - 8 + \\dots$")
+
+
+def _percent_or_digits(r):
+    kind = r.choice(["partof", "change", "digits"])
+    if kind == "partof":
+        whole, pct = r.randint(1, 400), r.choice([5, 10, 12, 20, 25, 40, 50, 64, 75, 120])
+        part = sp.Rational(whole * pct, 100)
+        return f"${part}$ is ${pct}\\%$ of what number?", sp.Integer(whole)
+    if kind == "change":
+        start, pct = r.randint(1, 500), r.randint(1, 150)
+        word = r.choice(["increased", "decreased"])
+        sign = 1 if word == "increased" else -1
+        want = sp.Rational(start * (100 + sign * pct), 100)
+        return f"What number results when {start} is {word} by ${pct}\\%$?", want
+    n, k = r.randint(2, 4), r.randint(2, 19)
+    return f"How many {n}-digit positive integers are divisible by {k}?", sp.Integer(
+        sum(1 for v in range(10 ** (n - 1), 10 ** n) if v % k == 0))
+
+
+@pytest.mark.parametrize("case", [_percent_or_digits(R) for _ in range(12)], ids=lambda c: c[0][:60])
+def test_percents_and_n_digit_counts_from_generated_sentences(case):
+    sentence, want = case
+    assert solve_problem(sentence).answer == want, sentence

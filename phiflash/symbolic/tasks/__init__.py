@@ -25,6 +25,7 @@ from . import (
     matrices,
     numbers,
     patterns,
+    percent,
     polynomials,
     primes,
     remainders,
@@ -34,7 +35,7 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            geometry, matrices, functions, extrema, twonumbers, geometric)
+            geometry, matrices, functions, extrema, twonumbers, geometric, percent)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}

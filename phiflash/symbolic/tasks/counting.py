@@ -200,6 +200,11 @@ def read_count(g: dict, s: Sentence) -> IntegersMeeting:
             raise ParseError("an end of the range has the property itself, so whether 'between' includes it is a "
                              "guess")
         return meeting(lo + 1, hi - 1, g["cond"], count=True)
+    if g.get("digits"):   # the n-digit numbers: 10ⁿ⁻¹ to 10ⁿ − 1
+        n = whole(g["digits"])
+        if not 2 <= n <= 6:   # one-digit: whether 0 is one is a guess
+            raise ParseError("n-digit numbers are counted here for n from 2 to 6")
+        return meeting(10 ** (n - 1), 10 ** n - 1, s.slot(g, "cond"), count=True)
     b = whole(s.slot(g, "b"))
     lo, hi = (1, b) if g.get("first") else (1, b - 1) if g.get("c") is None else (b, int(integer(s.slot(g, "c"))))
     return meeting(lo, hi, s.slot(g, "cond"), count=True)
@@ -294,6 +299,8 @@ TASKS = (
         (50, rf"how many positive integers (?:less than|below) {B} are (?P<cond>.+)"),
         (50, rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{ATOM}+?)(?:,? inclusive,?)? are "
              rf"(?P<cond>.+)"),
+        (50, r"how many (?:positive )?(?P<digits>\w+)-digit (?:positive )?(?:integers|numbers|whole numbers) are "
+             r"(?P<cond>.+)"),
         (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?"
              rf"(?P<between>between) {B} and "
              rf"(?P<c>{ATOM}+?)"),),
