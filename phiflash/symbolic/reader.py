@@ -109,6 +109,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the expression)? {A},? (?:when|if|for|where|"
               rf"given that) (?P<defs>.+)"),
     ("solve_for", rf"(?P<eq>⟦\d+⟧)\s*[.,;]?\s*(?:what is|find|determine)(?: the value of)? {V}"),
+    ("pick", rf"find the (?P<pick>integer) {V}\s*,?\s*(?P<dom>⟦\d+⟧)\s*,?\s*(?:such that|satisfying|for which) "
+             rf"(?P<eq>.+)"),
     ("pick", rf"solve for the (?P<pick>positive|negative) (?:value of )?{V}(?: such that| that satisfies| in)? "
              rf"(?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
@@ -138,7 +140,7 @@ _VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in 
     | tasks.vocabulary()
 # which solutions a phrasing may pick, by what was read
 _PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest", "larger", "smaller",
-                       "difference"},
+                       "difference", "integer"},
           "inequality": {"integer", "integers"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
@@ -197,6 +199,8 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     """An equation, inequality or system to solve: perhaps on a domain, for one unknown or an expression in it,
     or one solution picked (the positive one, the sum of them, …)."""
     eq_text, domain = _split_domain(s.restore(g["eq"]))
+    if g.get("dom"):   # 'Find the integer n, 0 ≤ n ≤ 180, such that …'
+        domain = _domain(s.restore(g["dom"]))
     items = tuple(parse_math(eq_text, latex=True))
     rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
     if not rels or len(rels) != len(items):

@@ -33,6 +33,7 @@ class Sentence:
             self.math.append(m.group(1))
             return " " + SLOT.format(len(self.math) - 1) + " "
 
+        text = re.sub(r"\\\$", " ", text)    # \$30: a dollar sign, not math (the amount stays)
         if text.count("$") % 2:
             raise ParseError("unbalanced $ in the problem")
         # "$11n \equiv 7 \pmod{43}$": the modulus is the sentence's ("… mod 43"), so phrasings can name it

@@ -131,6 +131,12 @@ def _refine(sol: Solution) -> Solution:
             value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals))
             steps.append(Step(f"The {p.pick} of the solutions", value))
             return Solution(p, value, steps, sol.notes, sol.check)
+        if p.pick == "integer":   # "Find the integer n, 0 ≤ n ≤ 180, such that …": exactly one
+            ints = [v for v in vals if v.is_integer]
+            if len(ints) != 1 or len(vals) != 1:
+                raise SolveError(f"{len(vals)} solutions in the range, {len(ints)} of them integers: not exactly one")
+            steps.append(Step("The one solution in the range", sp.Eq(p.var, ints[0])))
+            return Solution(p, ints[0], steps, sol.notes, sol.check)
         if p.pick in ("larger", "smaller", "difference"):   # "the two solutions": there must be exactly two
             if len(vals) != 2 or len(real) != 2:
                 raise SolveError(f"the problem speaks of two solutions, and there are {len(vals)}")

@@ -144,3 +144,22 @@ def test_the_unevaluated_reading_is_really_unevaluated():
     with sp.evaluate(False):
         (e,) = parse_math("\\binom{10}{3} + 2", latex=True)
     assert isinstance(e, sp.Add) and any(isinstance(a, sp.binomial) for a in e.args)
+
+
+def _integer_in_range(r):
+    k = r.randint(181, 1500)
+    m = k % 360
+    want = m if m <= 180 else 360 - m
+    sentence = f"Find the integer $n,$ $0 \\le n \\le 180,$ such that $\\cos n^\\circ = \\cos {k}^\\circ.$"
+    return sentence, sp.Integer(want)
+
+
+@pytest.mark.parametrize("case", [_integer_in_range(R) for _ in range(5)], ids=lambda c: c[0][-30:])
+def test_the_integer_in_a_range_that_solves_an_equation(case):
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_a_dollar_sign_is_not_math():
+    """'\\$150' is money: it made every such problem 'unbalanced $' before anything was read."""
+    assert solve_problem("What is $10\\%$ of \\$150?").answer == 15
