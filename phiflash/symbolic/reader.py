@@ -119,6 +119,11 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"(?:{WHAT} )?the (?P<pick>larger|greater|smaller|lesser|positive difference) (?:of|between) the "
              rf"(?:two )?(?:distinct )?(?:real )?(?:solutions|roots)(?: of| to| for)?(?: the equation)? (?P<eq>.+)"),
     ("pick", rf"what (?P<pick>integer) {V} satisfies (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>sum) of (?:all )?(?:the )?integer solutions (?:to|of) (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>greatest|largest|smallest|least) integer {V},? (?:such that|for which|that "
+             rf"satisfies) (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>smallest|largest|greatest|least) (?:solution|root) (?:of|to) "
+             rf"(?:the equation )?(?P<eq>.+)"),
     ("pick", r"how many (?P<pick>integers) (?:are in the solution set of|satisfy) (?P<eq>.+)"),
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
     ("solve", rf"(?:{WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
@@ -141,7 +146,7 @@ _VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in 
 # which solutions a phrasing may pick, by what was read
 _PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest", "larger", "smaller",
                        "difference", "integer"},
-          "inequality": {"integer", "integers"}}
+          "inequality": {"integer", "integers", "integer sum", "largest integer", "smallest integer"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
 
@@ -216,6 +221,9 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     pick = (g.get("pick") or "").lower() or None
     pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
             "positive difference": "difference"}.get(pick, pick)
+    if p.kind == "inequality" and pick in ("sum", "largest", "smallest") and (
+            "integer" in (g.get("pick_of") or "") or re.search(r"\binteger", s.text, re.IGNORECASE)):
+        pick = {"sum": "integer sum", "largest": "largest integer", "smallest": "smallest integer"}[pick]
     if pick and pick not in _PICKS.get(p.kind, ()):
         raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")
     if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros)\b",

@@ -112,9 +112,9 @@ B = rf"(?P<b>{ATOM}+?)"
 V = rf"(?P<v>{ATOM}+?)"
 WHAT = r"(?:what is|what's|find|compute|calculate|evaluate|determine)"
 ORD = r"\S+(?: (?:st|nd|rd|th))?"   # '20th', 'eighth', '$100$th' (a slot, then its suffix)
-SOLS = (r"(?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:values of " + V + rf"|(?P<v2>{ATOM}+?)\s*-values|"
-        r"solutions|roots)"
-         r"(?: that satisfy| of| to| for| satisfying)?(?: the equation)?")
+SOLS = (r"(?:all )?(?:of )?(?:the )?(?:two )?(?:possible )?(?:real )?(?:(?:values|numbers) of " + V +
+        r"|solutions|roots|(?:numbers )?(?P<v2>⟦\d+⟧)(?:\s*-values)?)"
+        r"(?: that satisfy| of| to| for| satisfying| such that)?(?: the equation)?")
 
 
 ORDINALS = {w: i + 1 for i, w in enumerate(

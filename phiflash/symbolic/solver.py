@@ -102,6 +102,11 @@ def _integers_in(sol: Solution) -> Solution:
     found = sol.answer.intersect(sp.S.Integers)
     if isinstance(found, sp.Range) and found.is_finite_set:
         found = sp.FiniteSet(*found)
+    lo, hi = sol.answer.inf, sol.answer.sup
+    if not isinstance(found, sp.FiniteSet) and lo.is_finite and hi.is_finite and hi - lo <= 10 ** 5:
+        # a bounded union of intervals: each integer between its ends, kept when the set contains it
+        found = sp.FiniteSet(*[k for k in range(int(sp.ceiling(lo)), int(sp.floor(hi)) + 1)
+                               if sol.answer.contains(k) is sp.true])
     if not isinstance(found, sp.FiniteSet):
         raise SolveError("the solution set does not hold finitely many integers")
     ints = sorted(found, key=int)
@@ -109,6 +114,15 @@ def _integers_in(sol: Solution) -> Solution:
     if p.pick == "integers":
         steps.append(Step("Count them", sp.Integer(len(ints))))
         return Solution(p, sp.Integer(len(ints)), steps, sol.notes, sol.check)
+    if p.pick == "integer sum":
+        steps.append(Step("Add them", sp.Add(*ints)))
+        return Solution(p, sp.Add(*ints), steps, sol.notes, sol.check)
+    if p.pick in ("largest integer", "smallest integer"):
+        if not ints:
+            raise SolveError("no integer satisfies it")
+        chosen = ints[-1] if p.pick == "largest integer" else ints[0]
+        steps.append(Step(f"The {p.pick.split()[0]} of them", chosen))
+        return Solution(p, chosen, steps, sol.notes, sol.check)
     if len(ints) != 1:
         raise SolveError(f"{len(ints)} integers satisfy it, not exactly one")
     return Solution(p, ints[0], steps, sol.notes, sol.check)

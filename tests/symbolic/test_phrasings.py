@@ -163,3 +163,35 @@ def test_the_integer_in_a_range_that_solves_an_equation(case):
 def test_a_dollar_sign_is_not_math():
     """'\\$150' is money: it made every such problem 'unbalanced $' before anything was read."""
     assert solve_problem("What is $10\\%$ of \\$150?").answer == 15
+
+
+def _solution_picks(r):
+    r1, r2 = r.sample(range(-9, 10), 2)
+    eq = f"$x^2 + {-(r1 + r2)}x + {r1 * r2} = 0$"
+    kind = r.choice(["two", "smallest", "values"])
+    if kind == "two":
+        return f"What is the sum of the two solutions to the equation {eq}?", sp.Integer(r1 + r2)
+    if kind == "smallest":
+        return f"What is the smallest solution of the equation {eq}?", sp.Integer(min(r1, r2))
+    return f"Find the sum of all values of $x$ such that {eq}.", sp.Integer(r1 + r2)
+
+
+def _integer_picks(r):
+    a, b = sorted(r.sample(range(-20, 21), 2))
+    ineq = f"$x^2 - {a + b}x + {a * b} \\le 0$"             # a ≤ x ≤ b
+    kind = r.choice(["sum", "greatest", "least"])
+    if kind == "sum":
+        return f"What is the sum of all integer solutions to {ineq}?", sp.Integer(sum(range(a, b + 1)))
+    word = {"greatest": b, "least": a}
+    return f"What is the {kind} integer $x$ such that {ineq}?", sp.Integer(word[kind])
+
+
+PICKS = [(f.__name__, f(R)) for f in (_solution_picks, _integer_picks) for _ in range(8)]
+
+
+@pytest.mark.parametrize("family,case", PICKS, ids=[f"{f}:{c[0][:50]}" for f, c in PICKS])
+def test_picks_among_solutions(family, case):
+    sentence, want = case
+    sol = solve_problem(sentence)
+    got = sol.answer[0] if isinstance(sol.answer, list) and len(sol.answer) == 1 else sol.answer
+    assert got == want, (sentence, sol.answer_text)
