@@ -109,7 +109,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the expression)? {A},? (?:when|if|for|where|"
               rf"given that) (?P<defs>.+)"),
     ("solve_for", rf"(?P<eq>⟦\d+⟧)\s*[.,;]?\s*(?:what is|find|determine)(?: the value of)? {V}"),
-    ("pick", rf"find the (?P<pick>integer) {V}\s*,?\s*(?P<dom>⟦\d+⟧)\s*,?\s*(?:such that|satisfying|for which) "
+    ("pick", rf"find the integer {V}\s*,?\s*(?P<dom>⟦\d+⟧)\s*,?\s*(?:such that|satisfying|for which) "
              rf"(?P<eq>.+)"),
     ("pick", rf"solve for the (?P<pick>positive|negative) (?:value of )?{V}(?: such that| that satisfies| in)? "
              rf"(?P<eq>.+)"),
@@ -145,7 +145,7 @@ _VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in 
     | tasks.vocabulary()
 # which solutions a phrasing may pick, by what was read
 _PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest", "larger", "smaller",
-                       "difference", "integer"},
+                       "difference", "in range"},
           "inequality": {"integer", "integers", "integer sum", "largest integer", "smallest integer"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
@@ -218,7 +218,7 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         raise ParseError("expected an equation or inequality to solve")
     if target is not None and (p.kind != "equation" or target.free_symbols != {p.var}):
         raise ParseError("the value asked for must depend on the one unknown")
-    pick = (g.get("pick") or "").lower() or None
+    pick = (g.get("pick") or ("in range" if g.get("dom") else "")).lower() or None
     pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
             "positive difference": "difference"}.get(pick, pick)
     if p.kind == "inequality" and pick in ("sum", "largest", "smallest") and (

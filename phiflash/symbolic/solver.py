@@ -145,7 +145,7 @@ def _refine(sol: Solution) -> Solution:
             value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals))
             steps.append(Step(f"The {p.pick} of the solutions", value))
             return Solution(p, value, steps, sol.notes, sol.check)
-        if p.pick == "integer":   # "Find the integer n, 0 ≤ n ≤ 180, such that …": exactly one
+        if p.pick == "in range":   # "Find the integer n, 0 ≤ n ≤ 180, such that …": exactly one, an integer
             ints = [v for v in vals if v.is_integer]
             if len(ints) != 1 or len(vals) != 1:
                 raise SolveError(f"{len(vals)} solutions in the range, {len(ints)} of them integers: not exactly one")
