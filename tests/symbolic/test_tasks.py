@@ -373,3 +373,22 @@ def _percent_or_digits(r):
 def test_percents_and_n_digit_counts_from_generated_sentences(case):
     sentence, want = case
     assert solve_problem(sentence).answer == want, sentence
+
+
+def _multiples_more(r):
+    k = r.randint(2, 97)
+    if r.random() < 0.5:
+        n = r.randint(2, 5)
+        which = r.choice(["greatest", "smallest"])
+        span = range(10 ** (n - 1), 10 ** n)
+        want = (max if which == "greatest" else min)(v for v in span if v % k == 0)
+        return f"What is the {which} {n}-digit multiple of {k}?", sp.Integer(want)
+    n = r.randint(1, 50)
+    want = sp.Integer(sum(k * i for i in range(1, n + 1)))
+    return f"What is the sum of the first {n} positive multiples of {k}?", want
+
+
+@pytest.mark.parametrize("case", [_multiples_more(R) for _ in range(10)], ids=lambda c: c[0][:60])
+def test_digit_multiples_and_first_multiples(case):
+    sentence, want = case
+    assert solve_problem(sentence).answer == want, sentence

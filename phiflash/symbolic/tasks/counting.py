@@ -274,6 +274,66 @@ def check_multiples(m: Multiples, w: Worked) -> Step:
     return Step("Check: listing them one by one gives the same")
 
 
+@dataclass(frozen=True)
+class MultipleInDigits:
+    k: int
+    digits: int
+    largest: bool
+
+
+def read_multiple_in_digits(g: dict, s: Sentence) -> MultipleInDigits:
+    k, n = int(integer(s.slot(g, "a"))), whole(g["digits"])
+    if k <= 0 or not 2 <= n <= 12:
+        raise ParseError("a positive k, and numbers of 2 to 12 digits")
+    return MultipleInDigits(k, n, g["which"].lower() in ("greatest", "largest"))
+
+
+def solve_multiple_in_digits(m: MultipleInDigits) -> Worked:
+    lo, hi = 10 ** (m.digits - 1), 10 ** m.digits - 1
+    value = hi // m.k * m.k if m.largest else -(-lo // m.k) * m.k
+    if not lo <= value <= hi:
+        raise SolveError(f"no {m.digits}-digit number is a multiple of {m.k}")
+    said = f"{hi} ÷ {m.k}, rounded down, times {m.k}" if m.largest else f"{lo} ÷ {m.k}, rounded up, times {m.k}"
+    return Worked(sp.Integer(value), [Step(f"The {'largest' if m.largest else 'smallest'} {m.digits}-digit number is "
+                                           f"{hi if m.largest else lo}; the multiple of {m.k} nearest inside is {said}",
+                                           sp.Integer(value))])
+
+
+def check_multiple_in_digits(m: MultipleInDigits, w: Worked) -> Step:
+    """A multiple of k with that many digits, and none further out: the k − 1 numbers beyond it are checked."""
+    v = int(w.answer)
+    beyond = range(v + 1, v + m.k) if m.largest else range(max(v - m.k + 1, 1), v)
+    if v % m.k or len(str(v)) != m.digits or any(len(str(u)) == m.digits and u % m.k == 0 for u in beyond):
+        raise SolveError("the multiple failed its check")
+    return Step(f"Check: {v} = {m.k} · {v // m.k} has {m.digits} digits, and the next multiple "
+                f"{'up' if m.largest else 'down'}, {v + m.k if m.largest else v - m.k}, does not")
+
+
+@dataclass(frozen=True)
+class FirstMultiples:
+    k: int
+    n: int
+
+
+def read_first_multiples(g: dict, s: Sentence) -> FirstMultiples:
+    k, n = int(integer(s.slot(g, "a"))), whole(g["n"])
+    if k <= 0 or not 1 <= n <= 10 ** 6:
+        raise ParseError("the first n positive multiples of a positive k")
+    return FirstMultiples(k, n)
+
+
+def solve_first_multiples(f: FirstMultiples) -> Worked:
+    total = f.k * f.n * (f.n + 1) // 2
+    return Worked(sp.Integer(total), [Step(f"{f.k} + {2 * f.k} + … + {f.n * f.k} = {f.k}·(1 + 2 + … + {f.n}) = "
+                                           f"{f.k}·{f.n}·{f.n + 1}/2", sp.Integer(total))])
+
+
+def check_first_multiples(f: FirstMultiples, w: Worked) -> Step:
+    if sum(f.k * i for i in range(1, f.n + 1)) != w.answer:
+        raise SolveError("the sum failed its check")
+    return Step(f"Check: adding the {f.n} multiples one by one gives the same")
+
+
 TASKS = (
     Task("arrangements", "orderings of a word's letters", phrasings=(
         (50, r"(?:(?:determine|find|compute|what is) the number of|how many) (?:distinct |different )?"
@@ -330,4 +390,18 @@ TASKS = (
                   ("What is the sum of all of the multiples of 3 between 100 and 200?", "4950")),
         questions=((r"^The multiples of", "What are the first and the last multiple in the range?"),),
         data=Multiples),
+    Task("digitmultiple", "the largest or smallest n-digit multiple of k", phrasings=(
+        (50, rf"(?:{WHAT} )?the (?P<which>greatest|largest|smallest|least) (?:positive )?(?P<digits>\w+)-digit "
+             rf"(?:positive )?(?:(?:number|integer|whole number) (?:which is |that is )?(?:a )?)?multiple of {A}"),),
+        read=read_multiple_in_digits, solve=solve_multiple_in_digits, check=check_multiple_in_digits,
+        examples=(("What is the greatest three-digit multiple of 19?", "988"),
+                  ("What is the smallest four-digit number which is a multiple of 13?", "1001")),
+        questions=((r"-digit number is", "How many times does k go into the largest (or smallest) such number?"),),
+        data=MultipleInDigits),
+    Task("firstmultiples", "the sum of the first n positive multiples of k", phrasings=(
+        (50, rf"(?:{WHAT} )?the sum of the first (?P<n>\S+) positive multiples of {A}"),),
+        read=read_first_multiples, solve=solve_first_multiples, check=check_first_multiples,
+        examples=(("What is the sum of the first ten positive multiples of $13$?", "715"),),
+        questions=((r"= .*\(1 \+ 2", "Can you take the common factor out of the sum?"),),
+        data=FirstMultiples),
 )
