@@ -128,6 +128,19 @@ def _integers_in(sol: Solution) -> Solution:
     return Solution(p, ints[0], steps, sol.notes, sol.check)
 
 
+def _integer_root(p: Problem, v) -> sp.Integer | None:
+    """A root SymPy writes in a form it cannot tell is whole (180·acos(…)/π): the nearest integer, when it is within
+    10⁻³⁰ and, put into the equation itself, makes both sides exactly equal."""
+    try:
+        m = sp.Integer(round(sp.N(v, 50)))
+    except (TypeError, ValueError):
+        return None
+    eq = p.items[0]
+    if abs(sp.N(v - m, 50)) > sp.Float("1e-30") or sp.simplify((eq.lhs - eq.rhs).subs(p.var, m)) != 0:
+        return None
+    return m
+
+
 def _refine(sol: Solution) -> Solution:
     """Apply a domain, pick one solution (positive, largest, …), or evaluate a target at the solutions."""
     p = sol.problem
@@ -146,7 +159,8 @@ def _refine(sol: Solution) -> Solution:
             steps.append(Step(f"The {p.pick} of the solutions", value))
             return Solution(p, value, steps, sol.notes, sol.check)
         if p.pick == "in range":   # "Find the integer n, 0 ≤ n ≤ 180, such that …": exactly one, an integer
-            ints = [v for v in vals if v.is_integer]
+            ints = [v if v.is_integer else _integer_root(p, v) for v in vals]
+            ints = [v for v in ints if v is not None]
             if len(ints) != 1 or len(vals) != 1:
                 raise SolveError(f"{len(vals)} solutions in the range, {len(ints)} of them integers: not exactly one")
             steps.append(Step("The one solution in the range", sp.Eq(p.var, ints[0])))
