@@ -47,11 +47,12 @@ bench-clean:
 TRAIN := ../shared/data/math-train/train.jsonl
 
 # the symbolic engine on MATH-500 and on the 7,498 training problems (solve and the checker's verdicts on each
-# reference), then the checker on generated student notations: ~8 min on 2 cores
+# reference), then the checker on generated student notations, then the two scores side by side: ~10 min on 2 cores
 eval: install
 	$(PY) -m benchmarks.math500 --show wrong,reference-wrong,other-verified
 	$(PY) -m benchmarks.math500 $(TRAIN) --show wrong,reference-wrong,other-verified
 	$(PY) -m benchmarks.notations
+	$(PY) -m benchmarks.eval_summary
 
 gpu-check: install
 	$(PY) scripts/gpu_check.py

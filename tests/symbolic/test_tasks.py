@@ -1,6 +1,7 @@
 """The task registry (phiflash/symbolic/tasks/): every task's examples, its check's independence, ambiguity as a
 refusal, the README's list, and each family on generated sentences with answers computed here another way."""
 
+import json
 import math
 import random
 import re
@@ -392,3 +393,14 @@ def _multiples_more(r):
 def test_digit_multiples_and_first_multiples(case):
     sentence, want = case
     assert solve_problem(sentence).answer == want, sentence
+
+
+def test_make_eval_reports_both_scores_and_their_ratio(tmp_path, capsys):
+    from benchmarks.eval_summary import main
+    (tmp_path / "math-train.jsonl").write_text("".join(
+        json.dumps({"solved": s}) + "\n" for s in ["verified"] * 10 + ["refused"] * 90))
+    (tmp_path / "math500.jsonl").write_text("".join(
+        json.dumps({"solved": s}) + "\n" for s in ["verified"] * 4 + ["wrong"] + ["refused"] * 15))
+    main(tmp_path)
+    out = capsys.readouterr().out
+    assert "10.0%" in out and "20.0%" in out and "= 2.00" in out and out.split("\n")[2].split()[-1] == "1"

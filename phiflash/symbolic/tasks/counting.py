@@ -396,7 +396,8 @@ TASKS = (
         read=read_multiple_in_digits, solve=solve_multiple_in_digits, check=check_multiple_in_digits,
         examples=(("What is the greatest three-digit multiple of 19?", "988"),
                   ("What is the smallest four-digit number which is a multiple of 13?", "1001")),
-        questions=((r"-digit number is", "How many times does k go into the largest (or smallest) such number?"),),
+        questions=((r"-digit number is", "How many whole times does the divisor go into the largest (or smallest) "
+                                            "number with that many digits?"),),
         data=MultipleInDigits),
     Task("firstmultiples", "the sum of the first n positive multiples of k", phrasings=(
         (50, rf"(?:{WHAT} )?the sum of the first (?P<n>\S+) positive multiples of {A}"),),
