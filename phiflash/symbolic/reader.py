@@ -119,9 +119,9 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"(?:{WHAT} )?the (?P<pick>larger|greater|smaller|lesser|positive difference) (?:of|between) the "
              rf"(?:two )?(?:distinct )?(?:real )?(?:solutions|roots)(?: of| to| for)?(?: the equation)? (?P<eq>.+)"),
     ("pick", rf"what (?P<pick>integer) {V} satisfies (?P<eq>.+)"),
-    ("pick", rf"(?:{WHAT} )?the (?P<pick>sum) of (?:all )?(?:the )?integer solutions (?:to|of) (?P<eq>.+)"),
-    ("pick", rf"(?:{WHAT} )?the (?P<pick>greatest|largest|smallest|least) integer {V},? (?:such that|for which|that "
-             rf"satisfies) (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>sum) of (?:all )?(?:the )?(?P<int>integer) solutions (?:to|of) (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>greatest|largest|smallest|least) (?P<int>integer) {V},? (?:such that|for "
+             rf"which|that satisfies) (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>smallest|largest|greatest|least) (?:solution|root) (?:of|to) "
              rf"(?:the equation )?(?P<eq>.+)"),
     ("pick", r"how many (?P<pick>integers) (?:are in the solution set of|satisfy) (?P<eq>.+)"),
@@ -221,8 +221,9 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     pick = (g.get("pick") or ("in range" if g.get("dom") else "")).lower() or None
     pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
             "positive difference": "difference"}.get(pick, pick)
-    if p.kind == "inequality" and pick in ("sum", "largest", "smallest") and (
-            "integer" in (g.get("pick_of") or "") or re.search(r"\binteger", s.text, re.IGNORECASE)):
+    if g.get("int"):   # "the sum of all integer solutions", "the greatest integer x such that": inequalities only
+        if p.kind != "inequality":
+            raise ParseError("integers among an equation's solutions are not read here")
         pick = {"sum": "integer sum", "largest": "largest integer", "smallest": "smallest integer"}[pick]
     if pick and pick not in _PICKS.get(p.kind, ()):
         raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")

@@ -168,6 +168,18 @@ def _integer_picks(r):
     return f"What is the {kind} integer $x$ such that {ineq}?", sp.Integer(word[kind])
 
 
+@pytest.mark.parametrize("text", [
+    "What is the greatest integer $x$ such that $x^2 = 2$?",              # was √2: 'integer' was ignored
+    "What is the sum of all integer solutions to $x^2 = 2$?",             # was 0, the sum of ±√2
+    "What is the sum of the solutions to $x^2 < 9$? Express your answer as an integer.",    # was 0: the form
+    "What is the largest value of $x$ such that $x^2 < 9$? Express your answer as an integer."])  # was 2
+def test_integer_picks_come_from_the_phrasing_not_from_any_word_integer_in_the_sentence(text):
+    """A review found these: the integer picks were chosen when the word 'integer' stood anywhere in the sentence,
+    the answer form included, and on equations they picked among all the solutions."""
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)
+
+
 # ---- every generator above, each sentence solved and compared with its answer computed here ----------------------
 
 GENERATORS = {_introduced: 10, _two_roots: 10, _operation: 10, _complex: 10, _primes_between: 6,
