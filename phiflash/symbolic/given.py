@@ -73,7 +73,10 @@ def _keeps(sol: dict, exprs: list, conditions: list) -> bool:
         if d == 0 or d.equals(0):
             return False
     for c in conditions:
-        held = c.subs(sol)
+        try:
+            held = c.subs(sol)
+        except TypeError:   # x > 0 at x = 2i: SymPy will not order a non-real number, and the condition fails
+            return False
         if held not in (sp.true, sp.false):
             held = sp.simplify(held)
         if held is not sp.true:

@@ -317,7 +317,8 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
         raise ParseError("the value asked for must be an expression in the equations' unknowns")
     if any(v not in unknowns for v, _ in said):
         raise ParseError("a letter the problem introduces is not in its equations")
-    return Problem(text, "given", tuple(items) + tuple(c for v, kind in said for c in _KIND[kind](v)), target=target)
+    said_conditions = tuple(_KIND[word](v) for v, kind in said for word in (kind or "").split())
+    return Problem(text, "given", tuple(items) + said_conditions, target=target)
 
 
 _VARS = r"(?P<vars>⟦\d+⟧(?:\s*(?:,|and|,\s*and)\s*⟦\d+⟧)*)"
@@ -325,12 +326,10 @@ _KINDS = r"(?P<kind>(?:positive |nonzero |nonnegative )?real|positive|nonzero|no
 _INTRO = [re.compile(rf"^{_VARS},?\s+(?:satisfy|(?:are|be) (?:{_KINDS} )?numbers (?:such that|satisfying|so that|with|"
                      rf"for which))\s+(?P<rest>.+)$"),
           re.compile(rf"^(?P<rest>.+?),?\s+(?:for|where) {_KINDS} numbers {_VARS}$")]
-# what "Let x and y be positive real numbers" adds: conditions every solution must meet (given.py filters by them;
-# "real" is |Im x| ≤ 0, a condition, not one more equation to solve)
-_KIND = {"real": lambda v: [sp.Le(sp.Abs(sp.im(v)), 0)], "positive": lambda v: [sp.Gt(v, 0)],
-         "nonnegative": lambda v: [sp.Ge(v, 0)], "nonzero": lambda v: [sp.Ne(v, 0)],
-         "positive real": lambda v: [sp.Gt(v, 0)], "nonnegative real": lambda v: [sp.Ge(v, 0)],
-         "nonzero real": lambda v: [sp.Le(sp.Abs(sp.im(v)), 0), sp.Ne(v, 0)], None: lambda v: []}
+# what "Let x and y be positive real numbers" adds, word by word: conditions every solution must meet (given.py
+# filters by them; "real" is |Im x| ≤ 0, a condition, not one more equation to solve)
+_KIND = {"real": lambda v: sp.Le(sp.Abs(sp.im(v)), 0), "positive": lambda v: sp.Gt(v, 0),
+         "nonnegative": lambda v: sp.Ge(v, 0), "nonzero": lambda v: sp.Ne(v, 0)}
 
 
 def _declared_unknowns(defs: str, s: Sentence) -> tuple[str, list]:

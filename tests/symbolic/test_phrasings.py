@@ -180,6 +180,16 @@ def test_integer_picks_come_from_the_phrasing_not_from_any_word_integer_in_the_s
         solve_problem(text)
 
 
+@pytest.mark.parametrize("text", ["If $x^2 = -4$ and $x > 0$ and $y = x + 1$, what is $y$?",
+                                  "Let $x$ and $y$ be positive numbers such that $x^2 = -4$ and $y = 2$. What is "
+                                  "$x + y$?"])
+def test_an_ordering_condition_at_a_non_real_solution_fails_instead_of_crashing(text):
+    """SymPy refuses to order 2i, and that TypeError escaped the solver (found in review; the first is typed, so
+    it was there before the letters-introduced phrasing too)."""
+    with pytest.raises(SolveError, match="no values satisfy"):
+        solve_problem(text)
+
+
 # ---- every generator above, each sentence solved and compared with its answer computed here ----------------------
 
 GENERATORS = {_introduced: 10, _two_roots: 10, _operation: 10, _complex: 10, _primes_between: 6,
