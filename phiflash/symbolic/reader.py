@@ -32,6 +32,7 @@ from .sentence import (
     has_dots,
     number,
     one,
+    words_of,
 )
 
 # ---- requested forms --------------------------------------------------------------------------------------------
@@ -140,9 +141,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("value", rf"what is the value of {A}"),
     ("value", A),
 ]
-_VOCABULARY = {w.lower() for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES]
-               for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern))} | set(NUMBER_WORDS) \
-    | tasks.vocabulary()
+_VOCABULARY = {w for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES] for w in words_of(pattern)} \
+    | set(NUMBER_WORDS) | tasks.vocabulary()
 # which solutions a phrasing may pick, by what was read
 _PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest", "larger", "smaller",
                        "difference", "in range"},

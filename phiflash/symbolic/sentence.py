@@ -106,6 +106,11 @@ def definitions(text: str) -> dict:
     return functions
 
 
+def words_of(pattern: str) -> set[str]:
+    """The English words a phrasing's pattern reads (its group names left out): the reader's vocabulary."""
+    return {w.lower() for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern))}
+
+
 ATOM = "(?:\u27e6\\d+\u27e7|[^\u27e6\u27e7])"   # a slot is one atom: a lazy match never ends inside ⟦0⟧
 A = rf"(?P<a>{ATOM}+?)"
 B = rf"(?P<b>{ATOM}+?)"

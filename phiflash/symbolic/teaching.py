@@ -145,7 +145,8 @@ def _quadratic_plan(x, eq: sp.Eq, sol: Solution) -> list[PlanStep]:
     return steps
 
 
-_QUESTIONS = [
+# the core kinds' steps; the tasks of tasks/ bring their own (tasks.QUESTIONS)
+_QUESTIONS = (
     (r"^Move every term", "Can you get everything on one side of the equation, so that the other side is 0?"),
     (r"^Factor", "Can the expression be written as a product of simpler factors?"),
     (r"^A product is zero", "When is a product equal to zero?"),
@@ -175,22 +176,12 @@ _QUESTIONS = [
     (r"^The expression is continuous", "Is the expression defined at that point? What happens if you substitute?"),
     (r"^Direct substitution", "What do you get if you substitute the point directly?"),
     (r"^L'Hôpital", "Substituting gives 0/0 or ∞/∞. Which rule handles that?"),
-    (r"^Divide \d+ by", "How many whole times does the divisor go into the number?"),
-    (r"^Take away", "What is left after taking those multiples away?"),
     (r"^Simplify", "Can the result be written more simply?"),
     (r"^Discriminant", "What does b² − 4ac tell you about the solutions?"),
     (r"^Quadratic formula", "Which formula gives the solutions of ax² + bx + c = 0?"),
     (r"^Read off the coefficients", "Which numbers are a, b and c?"),
-    (r"^Each term (?:adds|is multiplied)", "How do you get from each term to the next one? Is it the same every "
-                                           "time?"),
-    (r"^Put n =", "Which term do you want? Put its number into the formula for term n."),
-    (r"^Write the number out in full", "What are the digits? Write the number out in full first."),
-    (r"^Add its digits", "Now add the digits up, one by one."),
-    (r"^There are \d+ integers from", "How many numbers can be drawn, each equally likely?"),
     (r"^[-\d./()]+ \S [-\d./()]+: put ", "Put the numbers into the definition, in place of its letters."),
-    (r"^Count those that are", "Which of them meet the condition? Count them."),
-    (r"^The probability is the count", "Probability = favourable outcomes / all outcomes: what is it here?"),
-]
+)
 
 
 def _generic_plan(sol: Solution) -> list[PlanStep]:
@@ -202,7 +193,7 @@ def _generic_plan(sol: Solution) -> list[PlanStep]:
     for step in sol.steps:
         if step.text.startswith(("Check", "Reject")) or already_zero and step.text.startswith("Move every term"):
             continue
-        question = next((q for pattern, q in _QUESTIONS + tasks.questions() if re.search(pattern, step.text)),
+        question = next((q for pattern, q in _QUESTIONS + tasks.QUESTIONS if re.search(pattern, step.text)),
                         "What would you do next?")
         named = step.text if step.text.endswith(".") else step.text + "."
         done, math = _rule_parts(step, sol.problem.var)

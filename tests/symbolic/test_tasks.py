@@ -404,3 +404,16 @@ def test_make_eval_reports_both_scores_and_their_ratio(tmp_path, capsys):
     main(tmp_path)
     out = capsys.readouterr().out
     assert "10.0%" in out and "20.0%" in out and "= 2.00" in out and out.split("\n")[2].split()[-1] == "1"
+
+
+def test_every_hint_question_of_a_task_is_asked_for_one_of_its_examples_steps():
+    """No question is dead or shadowed by an earlier pattern (the review found patterns' 'The terms are written' and
+    the n-th term's 'Each term' hidden behind others, and teaching.py holding the tasks' old questions)."""
+    from phiflash.symbolic.teaching import _QUESTIONS
+
+    def asked(text):
+        return next((p for p, _ in _QUESTIONS + tasks.QUESTIONS if re.search(p, text)), None)
+    for t in tasks.TASKS:
+        steps = [st.text for q, _ in t.examples for st in solve_problem(q).steps]
+        for pattern, _ in t.questions:
+            assert pattern in {asked(text) for text in steps}, (t.name, pattern)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from itertools import groupby
 
 from ..parse import ParseError
 from ..problem import Problem
+from ..sentence import words_of
 from ..solution import Solution
 from . import (
     bases,
@@ -44,6 +46,7 @@ for _t in TASKS:
         BY_TYPE.setdefault(_t.data, _t)
 PHRASINGS = sorted(((priority, re.compile(pattern, re.IGNORECASE | re.S), t) for t in TASKS
                     for priority, pattern in t.phrasings), key=lambda x: -x[0])
+QUESTIONS = tuple(q for t in TASKS for q in t.questions)   # (step-text pattern, the first rung of a hint)
 assert len(BY_NAME) == len(TASKS), "two tasks share a name"
 
 
@@ -51,13 +54,13 @@ def read(text: str, sentence) -> tuple[Problem | None, ParseError | None]:
     """The one task that reads the sentence (the highest priority that reads it at all), or None and the first
     error met. Two different readings at one priority are a refusal: the sentence is ambiguous."""
     first_error = None
-    for priority in sorted({p for p, _, _ in PHRASINGS}, reverse=True):
+    for _, same_priority in groupby(PHRASINGS, key=lambda x: x[0]):
         found: list[Problem] = []
-        for _, pattern, task in (x for x in PHRASINGS if x[0] == priority):
+        for _, pattern, task in same_priority:
             m = pattern.fullmatch(text)
             if not m:
                 continue
-            groups = {k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items() if v is not None}
+            groups = {k: v.strip() for k, v in m.groupdict().items() if v is not None}
             try:
                 p = problem(task, task.read(groups, sentence), sentence.original)
             except NotMine:
@@ -96,13 +99,7 @@ def run(p: Problem) -> Solution:
 
 
 def vocabulary() -> set[str]:
-    return {w.lower() for _, pattern, _ in PHRASINGS
-            for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\(\?P<\w+>", "(", pattern.pattern))}
-
-
-def questions() -> list[tuple[str, str]]:
-    """(step-text pattern, question): the first rung of a hint for a task's step."""
-    return [q for t in TASKS for q in t.questions]
+    return {w for _, pattern, _ in PHRASINGS for w in words_of(pattern.pattern)}
 
 
 def catalogue() -> str:

@@ -367,7 +367,7 @@ TASKS = (
         read=read_count, solve=solve_meeting, check=check_meeting,
         examples=(("How many positive integers less than 100 are divisible by 3 and not divisible by 2?", "17"),
                   ("How many of the first 50 positive integers are prime?", "15")),
-        questions=((r"^Count those", "Which numbers of the range have the property?"),),
+        questions=((r"^Count those that are", "Which of them meet the condition? Count them."),),
         data=IntegersMeeting),
     Task("chance", "the probability that a random integer of a range meets conditions", phrasings=(
         (50, rf"(?:a|an|one) (?:whole )?(?:number|integer) is (?:selected|chosen|picked|drawn) "
@@ -379,7 +379,9 @@ TASKS = (
         read=read_chance, solve=solve_meeting, check=check_meeting,
         examples=(("A number is selected at random from 1 through 100, inclusive. What is the probability that "
                    "the number is a perfect square?", "1/10"),),
-        questions=((r"^There are \d+ integers", "How many outcomes are there, all equally likely?"),)),
+        questions=((r"^There are \d+ integers from", "How many numbers can be drawn, each equally likely?"),
+                   (r"^The probability is the count", "Probability = favourable outcomes / all outcomes: what is it "
+                                                      "here?"))),
     Task("multiples", "how many multiples of k lie in a range, or their sum", phrasings=(
         (50, rf"(?:{WHAT} )?the (?P<pick>sum) of (?:all )?(?:of )?the (?P<pos>positive )?multiples of {A} "
              rf"(?:that are )?(?P<how>between|less than) {B}(?: and (?P<c>{ATOM}+?))?"),

@@ -254,7 +254,8 @@ TASKS = (
         read=read_digit_sum, solve=solve_digit_sum, check=check_digit_sum,
         examples=(("What is the sum of the digits of $2^{10}$?", "7"),
                   ("What is the sum of the digits of the decimal representation of $\\frac{1}{2^{5}}$?", "11")),
-        questions=((r"^Write the number out", "What are its digits?"),),
+        questions=((r"^Write the number out in full", "What are the digits? Write the number out in full first."),
+                   (r"^Add its digits", "Now add the digits up, one by one.")),
         data=DigitSum),
     Task("words", "arithmetic said in words: add, subtract, multiply, divide", phrasings=(
         (50, rf"(?P<op>add) {A} to {B}"), (50, rf"(?P<op>subtract) {A} from {B}"),

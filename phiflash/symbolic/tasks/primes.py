@@ -94,7 +94,9 @@ TASKS = (
                    ("Find the sum of the distinct prime factors of $5^5 - 5^3$.", "10"),
                    ("How many different prime factors does $20!$ have?", "8"),
                    ("What is the sum of the whole-number factors of 24?", "60")),
-         questions=((r"^Prime factorization", "Can you write the number as a product of primes?"),),
+         # its first step, "Prime factorization: …", is asked about as the divisor count's is (divisibility.py)
+         questions=((r"^The (?:largest|smallest) prime|^Add the distinct|^Count the distinct|^Each prime power",
+                     "Which primes (and which powers of them) does the factorization show?"),),
          data=PrimeFactors),
 )
 

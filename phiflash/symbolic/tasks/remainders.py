@@ -125,6 +125,7 @@ TASKS = (
                    ("What is the remainder of $1 + 2 + 3 + \\dots + 10$ mod 7?", "6"),
                    ("What is the modulo 4 remainder of the sum 5 + 6 + 7 + ... + 20?", "0")),
          questions=((r"^Divide \S+ by", "How many whole times does the divisor go into the number?"),
+                    (r"^Take away", "What is left after taking those multiples away?"),
                     (r"^Reduce", "Can you work with smaller numbers that leave the same remainder?")),
          data=Remainder),
     Task("inverse", "a modular inverse, a remainder written a mod n, or inverses added modulo n", phrasings=(

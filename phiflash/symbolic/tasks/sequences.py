@@ -284,7 +284,7 @@ TASKS = (
          read=None, solve=solve_series, check=check_series,
          examples=(("1 + 2 + 3 + ... + 100", "5050"), ("Compute $1 - 2 + 3 - 4 + \\dots - 100$.", "-50"),
                    ("1 + 3 + 9 + ... + 729", "1093")),
-         questions=((r"^The terms are", "What changes from one term to the next?"),
+         questions=((r"^The terms are \w+:", "What changes from one term to the next?"),
                     (r"^The last term", "Which term is the last one: how many terms are there?")),
          data=Series),
     Task("rangesum", "the sum of the (odd or even) integers from a to b", phrasings=(
@@ -304,7 +304,9 @@ TASKS = (
         read=read_nth_term, solve=solve_nth_term, check=check_nth_term,
         examples=(("What is the 20th term of the arithmetic sequence 2, 5, 8, ...?", "59"),
                   ("What is the eighth term in the geometric sequence $2, 6, 18, \\ldots$?", "4374")),
-        questions=((r"^Each term", "What do you add to (or multiply by) each term to get the next?"),),
+        questions=((r"^Each term (?:adds|is multiplied)", "How do you get from each term to the next one? Is it the "
+                                                     "same every time?"),
+                   (r"^Put n =", "Which term do you want? Put its number into the formula for term n.")),
         data=NthTerm),
     Task("apunknown", "an unknown term of an arithmetic sequence", phrasings=(
         (50, rf"(?:{WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),),
