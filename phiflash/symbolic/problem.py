@@ -35,7 +35,7 @@ class Problem:
     form: str | None = None           # requested form: fraction | decimal | radical | base | integer | interval
     notes: tuple = ()
     task: object = None               # a registered task's own reading (tasks/), for the kinds tasks/ solves
-    written: str = ""                 # an expression to evaluate as written: its check reads it again, unevaluated
+    written: str = ""                 # an expression to evaluate as written (LaTeX when in $…$): its check re-reads it
 
     @property
     def expr(self) -> sp.Expr:

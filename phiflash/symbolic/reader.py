@@ -86,9 +86,6 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
     return " ".join(text.split()), form, base
 
 
-# ---- reading math slots ----------------------------------------------------------------------------------------
-
-
 # ---- the phrasings ----------------------------------------------------------------------------------------------
 
 # the engine's core kinds (equations, inequalities, systems, expressions): phrasings tried after every task of
@@ -185,14 +182,16 @@ def read_sentence(original: str) -> Problem:
     raise first_error or ParseError("can't read the problem — try the model, or type the math")
 
 
+_THIN_SPACE = re.compile(r"\\[,;:! ]")          # LaTeX's thin spaces: a\,\spadesuit\,b
+
+
 def _define(g: dict, s: Sentence, text: str) -> Problem:
     # "a ⊕ b = 3a + 4b for all real numbers a and b": the letters are the definition's own, the words add nothing
     g = g | {"defs": re.sub(r",?\s+for all (?:real |positive )?(?:numbers|values)(?: (?:⟦\d+⟧|,|and|\s)+)?$", "",
                             g["defs"])}
-    spaced = re.compile(r"\\[,;:! ]")          # LaTeX's thin spaces: a\,\spadesuit\,b
-    op = _OPERATOR_DEF.fullmatch(spaced.sub(" ", s.restore(g["defs"])).strip())
+    op = _OPERATOR_DEF.fullmatch(_THIN_SPACE.sub(" ", s.restore(g["defs"])).strip())
     if op:  # "a ⋆ b = 9a + 2b − ab + 5": an operation the problem defines, applied to numbers
-        return _operator_value(text, op, spaced.sub(" ", s.restore(g["a"])))
+        return _operator_value(text, op, _THIN_SPACE.sub(" ", s.restore(g["a"])))
     functions = definitions(s.restore(g["defs"]))
     v = one(s.restore(g["a"]), functions)
     if v.free_symbols:

@@ -1,9 +1,11 @@
-"""Functions defined by cases: 'Let f(x) = {2x + 9 if x < −2; 5 − 2x if x ≥ −2}. Find f(3)', f(f(f(2))),
-f(−7) + f(0) + f(7). The branches' conditions must cover every argument the question reaches exactly once.
+"""Functions defined by cases or formulas: 'Let f(x) = {2x + 9 if x < −2; 5 − 2x if x ≥ −2}. Find f(3)',
+f(f(f(2))), f(−7) + f(0) + f(7), and values of inverses, f⁻¹(58) for f(x) = 2x³ + 4. The cases' conditions must
+cover every argument the question reaches exactly once.
 
-Solved with SymPy's Piecewise; checked by a twin that picks each branch itself: the arguments evaluated in 50-digit
-floating point, every condition tested there (exactly one must hold, and not within 10⁻³⁰ of its boundary), and the
-chosen branch evaluated there.
+Solved with SymPy's Piecewise (an inverse by solving every case's equation: exactly one real preimage, or refused);
+checked by a twin that picks each case itself: the arguments evaluated in 50-digit floating point, every condition
+tested there (exactly one must hold; an argument on a case's boundary is decided at the simple rational it is), the
+chosen case evaluated there, and each inverse value put back into the function.
 """
 
 from __future__ import annotations
@@ -174,7 +176,9 @@ def solve_function_value(v: FunctionValue) -> Worked:
 
 
 def _holds(cond, x: sp.Symbol, a) -> bool:
-    """Does the condition hold at the 50-digit number a? Refused when a is within 10⁻³⁰ of its boundary."""
+    """Does the condition hold at the 50-digit number a? Within 10⁻³⁰ of its boundary (f(2) with cases x < 2 and
+    x ≥ 2) a float cannot tell the side: the condition is decided at the simple rational a is nearest to, so a
+    wrong side can only make the twin disagree with the exact solve, a refusal, never a different answer."""
     if cond is True:
         return True
     if isinstance(cond, tuple):

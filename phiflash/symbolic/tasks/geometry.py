@@ -19,16 +19,24 @@ class Distance:
     q: tuple
 
 
-def read_distance(g: dict, s: Sentence) -> Distance:
+def _two_points(g: dict, s: Sentence) -> tuple[tuple, tuple]:
     p, q = point(s.slot(g, "a")), point(s.slot(g, "b"))
     if len(p) != len(q):
         raise ParseError("the two points have different numbers of coordinates")
-    return Distance(p, q)
+    return p, q
+
+
+def _distance(p: tuple, q: tuple) -> sp.Expr:
+    """√(Σ (pᵢ − qᵢ)²), exact."""
+    return sp.sqrt(sp.expand(sp.Add(*[(a - b) ** 2 for a, b in zip(p, q)])))
+
+
+def read_distance(g: dict, s: Sentence) -> Distance:
+    return Distance(*_two_points(g, s))
 
 
 def solve_distance(d: Distance) -> Worked:
-    squares = [(a - b) ** 2 for a, b in zip(d.p, d.q)]
-    value = sp.sqrt(sp.expand(sp.Add(*squares)))
+    value = _distance(d.p, d.q)
     written = " + ".join(f"({plain(a)} − {plain(b)})²" for a, b in zip(d.p, d.q))
     return Worked(value, [Step(f"The distance is the square root of the sum of the squared differences of the "
                                f"coordinates: √({written})", value)])
@@ -77,10 +85,7 @@ class Midpoint:
 
 
 def read_midpoint(g: dict, s: Sentence) -> Midpoint:
-    p, q = point(s.slot(g, "a")), point(s.slot(g, "b"))
-    if len(p) != len(q):
-        raise ParseError("the two endpoints have different numbers of coordinates")
-    return Midpoint(p, q, bool(g.get("sum")))
+    return Midpoint(*_two_points(g, s), bool(g.get("sum")))
 
 
 def solve_midpoint(m: Midpoint) -> Worked:
@@ -94,7 +99,7 @@ def solve_midpoint(m: Midpoint) -> Worked:
 def check_midpoint(m: Midpoint, w: Worked) -> Step:
     """Equally far from both endpoints, and on the segment (the two halves add up to the whole)."""
     mid = w.facts["mid"]
-    d1, d2, whole = (sp.sqrt(sum((a - b) ** 2 for a, b in zip(u, v))) for u, v in ((mid, m.p), (mid, m.q), (m.p, m.q)))
+    d1, d2, whole = _distance(mid, m.p), _distance(mid, m.q), _distance(m.p, m.q)
     answer = sp.Add(*mid) if m.total else sp.Tuple(*mid)
     if sp.simplify(d1 - d2) != 0 or sp.simplify(d1 + d2 - whole) != 0 or answer != w.answer:
         raise SolveError("the midpoint failed its check")
@@ -108,8 +113,8 @@ class Slope:
 
 
 def read_slope(g: dict, s: Sentence) -> Slope:
-    p, q = point(s.slot(g, "a")), point(s.slot(g, "b"))
-    if len(p) != 2 or len(q) != 2:
+    p, q = _two_points(g, s)
+    if len(p) != 2:
         raise ParseError("a slope between two points of the plane")
     if p[0] == q[0]:
         raise ParseError("the line through the two points is vertical: it has no slope")

@@ -27,11 +27,13 @@ _MAX = 12                 # the largest dimension read
 
 @dataclass(frozen=True)
 class MatrixExpr:
-    tree: tuple           # ("m", Matrix) | ("n", number) | ("det", t) | ("+", a, b) | ("-", a, b) | ("*", a, b)
-    what: str = "value"   # value | det | cross | inverse   | ("neg", a) | ("^", a, k)
+    # ("m", Matrix) | ("n", number) | ("det", t) | ("neg", t) | ("^", t, k) | ("+" | "-" | "*", a, b), or for a
+    # cross product ("cross", u, v)
+    tree: tuple
+    what: str = "value"   # value | det | cross | inverse
 
 
-def _grid(kind: str, body: str) -> sp.ImmutableMatrix:
+def _grid(body: str) -> sp.ImmutableMatrix:
     rows = [r for r in re.split(r"\\\\", body) if r.strip()]
     cells = [[c.strip() for c in r.split("&")] for r in rows]
     if not cells or len({len(r) for r in cells}) != 1 or len(cells) > _MAX or len(cells[0]) > _MAX:
@@ -54,7 +56,7 @@ def _tokens(text: str) -> list:
         power = re.match(r"\^\s*(?:\{\s*(-?\d+)\s*\}|(\d))", text[i:])
         op = re.match(r"\\cdot|\\times|[-+()]|\\det", text[i:])
         if env:
-            out.append(("det" if env.group(1).lower() == "vmatrix" else "m", _grid(env.group(1), env.group(2))))
+            out.append(("det" if env.group(1).lower() == "vmatrix" else "m", _grid(env.group(2))))
             i = env.end()
         elif num:
             out.append(("n", parse_number(num.group(0), latex=True)))
@@ -251,21 +253,21 @@ def read_inverse(g: dict, s: Sentence) -> MatrixExpr:
 
 
 def solve_matrix(e: MatrixExpr) -> Worked:
-    with sp.evaluate(True):
-        if e.what == "cross":
-            u, v = e.tree[1][1], e.tree[2][1]
-            value = sp.ImmutableMatrix(u.cross(v))
-            return Worked(value, [Step("The cross product (u₂v₃ − u₃v₂, u₃v₁ − u₁v₃, u₁v₂ − u₂v₁)", value)])
-        if e.what == "inverse":
-            m = e.tree[1]
-            if m.det() == 0:
-                raise SolveError("the matrix has determinant 0, so it has no inverse")
-            value = sp.ImmutableMatrix(m.inv())
-            return Worked(value, [Step("The determinant", m.det()), Step("The inverse: the adjugate over the "
-                                                                          "determinant", value)])
-        value = _evaluate(e.tree, _SYMPY)
-        value = sp.ImmutableMatrix(value.applyfunc(sp.simplify)) \
-            if isinstance(value, sp.MatrixBase) else sp.simplify(value)
+    if e.what == "cross":
+        u, v = e.tree[1][1], e.tree[2][1]
+        value = sp.ImmutableMatrix(u.cross(v))
+        return Worked(value, [Step("The cross product (u₂v₃ − u₃v₂, u₃v₁ − u₁v₃, u₁v₂ − u₂v₁)", value)])
+    if e.what == "inverse":
+        m = e.tree[1]
+        det = m.det()
+        if det == 0:
+            raise SolveError("the matrix has determinant 0, so it has no inverse")
+        value = sp.ImmutableMatrix(m.inv())
+        return Worked(value, [Step("The determinant", det),
+                              Step("The inverse: the adjugate over the determinant", value)])
+    value = _evaluate(e.tree, _SYMPY)
+    value = sp.ImmutableMatrix(value.applyfunc(sp.simplify)) if isinstance(value, sp.MatrixBase) else \
+        sp.simplify(value)
     said = "Expand the determinant" if e.what == "det" else "Multiply and add entry by entry (row times column for " \
                                                             "a product)"
     return Worked(value, [Step(said, value)])
