@@ -146,6 +146,8 @@ struct QuantizedRows {
     const float* x = xf.data_ptr<float>();
     int8_t* q = xq.data_ptr<int8_t>();
     uint8_t* u = with_unsigned ? xu.data_ptr<uint8_t>() : nullptr;
+    float* scale = d.data_ptr<float>();
+    float* total = sum.data_ptr<float>();
     for (int64_t m = 0; m < M; ++m)
       for (int64_t b = 0; b < blocks; ++b) {
         const int64_t at = m * K + b * BLOCK;
@@ -159,8 +161,8 @@ struct QuantizedRows {
           q[at + i] = static_cast<int8_t>(std::nearbyint(x[at + i] * inv));
           if (u) u[at + i] = static_cast<uint8_t>(q[at + i] + 128);
         }
-        d.data_ptr<float>()[m * blocks + b] = amax / 127.0f;
-        sum.data_ptr<float>()[m * blocks + b] = s;
+        scale[m * blocks + b] = amax / 127.0f;
+        total[m * blocks + b] = s;
       }
   }
 };
