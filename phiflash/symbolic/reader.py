@@ -142,7 +142,7 @@ _VOCABULARY = {w for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES
     | set(NUMBER_WORDS) | tasks.vocabulary()
 # which solutions a phrasing may pick, by what was read
 _PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest", "larger", "smaller",
-                       "difference", "in range"},
+                       "difference", "in range", "integer sum", "largest integer", "smallest integer"},
           "inequality": {"integer", "integers", "integer sum", "largest integer", "smallest integer"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
@@ -220,9 +220,7 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     pick = (g.get("pick") or ("in range" if g.get("dom") else "")).lower() or None
     pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
             "positive difference": "difference"}.get(pick, pick)
-    if g.get("int"):   # "the sum of all integer solutions", "the greatest integer x such that": inequalities only
-        if p.kind != "inequality":
-            raise ParseError("integers among an equation's solutions are not read here")
+    if g.get("int"):   # "the sum of all integer solutions", "the greatest integer x such that": the integers only
         pick = {"sum": "integer sum", "largest": "largest integer", "smallest": "smallest integer"}[pick]
     if pick and pick not in _PICKS.get(p.kind, ()):
         raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")

@@ -158,6 +158,13 @@ def _refine(sol: Solution) -> Solution:
             value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals))
             steps.append(Step(f"The {p.pick} of the solutions", value))
             return Solution(p, value, steps, sol.notes, sol.check)
+        if p.pick in ("integer sum", "largest integer", "smallest integer"):   # among the integer solutions
+            ints = sorted((v for v in vals if v.is_integer), key=int)
+            if not ints:
+                raise SolveError("no solution is an integer")
+            value = sp.Add(*ints) if p.pick == "integer sum" else ints[-1] if p.pick == "largest integer" else ints[0]
+            steps += [Step("The integer solutions", sp.FiniteSet(*ints)), Step(f"The {p.pick}", value)]
+            return Solution(p, value, steps, sol.notes, sol.check)
         if p.pick == "in range":   # "Find the integer n, 0 ≤ n ≤ 180, such that …": exactly one, an integer
             ints = [v if v.is_integer else _integer_root(p, v) for v in vals]
             ints = [v for v in ints if v is not None]

@@ -175,9 +175,16 @@ def _integer_picks(r):
     "What is the largest value of $x$ such that $x^2 < 9$? Express your answer as an integer."])  # was 2
 def test_integer_picks_come_from_the_phrasing_not_from_any_word_integer_in_the_sentence(text):
     """A review found these: the integer picks were chosen when the word 'integer' stood anywhere in the sentence,
-    the answer form included, and on equations they picked among all the solutions."""
+    the answer form included, and on equations they picked among all the solutions, integers or not."""
     with pytest.raises((ParseError, SolveError)):
         solve_problem(text)
+
+
+@pytest.mark.parametrize("text,want", [("What is the sum of all integer solutions to $(x-1)(2x-1)(x+3) = 0$?", -2),
+                                       ("What is the greatest integer $x$ such that $(x-1)(x-5)(2x-7)=0$?", 5),
+                                       ("Find the sum of all the integer solutions of $x^4 - 25x^2 + 144 = 0$.", 0)])
+def test_integer_picks_on_an_equation_keep_its_integer_solutions(text, want):
+    assert solve_problem(text).answer == want
 
 
 @pytest.mark.parametrize("text", ["If $x^2 = -4$ and $x > 0$ and $y = x + 1$, what is $y$?",
