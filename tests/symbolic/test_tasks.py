@@ -217,6 +217,22 @@ def _cases_value(r):
     return f"Let \\[f(x) = {body}\\]Find $f(f({p})) + f({q})$.", str(f(f(p)) + f(q))
 
 
+def _composition(r):
+    """Formulas (no cases) composed, in the phrasings of the training set; the answer by Python's own arithmetic."""
+    a, b, c, d, e = (r.randint(-6, 6) for _ in range(5))
+
+    def f(x):
+        return a * x * x + b * x + c
+
+    def g(x):
+        return d * x + e
+    p, q = r.randint(-5, 5), r.randint(-5, 5)
+    defs = f"$f(x)={a}x^2+{b}x+{c}$ and $g(x)={d}x+{e}$".replace("+-", "-")
+    intro = r.choice(["Let {defs}. What is {q}?", "Given that {defs}, what is the value of {q}?",
+                      "Given the two functions {defs}, find {q}.", "If {defs}, calculate {q}."])
+    return intro.format(defs=defs, q=f"$f(g({p})) - g(f({q}))$"), str(f(g(p)) - g(f(q)))
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -245,7 +261,8 @@ def _midpoint_or_slope(r):
     return f"What is the slope of the line passing through $({a},{b})$ and $({c},{d})$?", str(sp.Rational(d - b, c - a))
 
 
-FAMILIES = {"primes": _primes, "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
+FAMILIES = {"primes": _primes, "composition": _composition,
+            "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
             "distance": _distance}
@@ -417,3 +434,27 @@ def test_every_hint_question_of_a_task_is_asked_for_one_of_its_examples_steps():
         steps = [st.text for q, _ in t.examples for st in solve_problem(q).steps]
         for pattern, _ in t.questions:
             assert pattern in {asked(text) for text in steps}, (t.name, pattern)
+
+
+@pytest.mark.parametrize("text,want", [
+    ("Suppose $f(x) = 6x - 9$ and $g(x) = \\frac{x}{3} + 2$. Find $f(g(x)) - g(f(x))$.", "4"),
+    ("Let $f(x)=x^2+1$ and $g(x)=x-2$. Find $f(g(x))$.", "x**2 - 4*x + 5"),
+    ("Let $f(x)=\\frac{3x^2+5x+8}{x^2-x+4}$ and $g(x)=x-1$. Find $f(g(x))+g(f(x))$, evaluated when $x=1$.", "5"),
+    ("Let $f(x)=-3x^2+x-4$, $g(x)=-5x^2+3x-8$, and $h(x)=5x^2+5x+1$. Express $f(x)+g(x)+h(x)$ as a single "
+     "polynomial, with the terms in order by decreasing degree.", "-3*x**2 + 9*x - 11"),
+])
+def test_formulas_composed_in_a_letter_are_checked_at_points(text, want):
+    sol = solve_problem(text)
+    assert sp.simplify(sol.answer - sp.sympify(want)) == 0
+    assert sol.steps[-1].text.startswith("Check:")
+
+
+def test_formulas_show_their_inner_values_and_a_named_function_must_be_the_defined_one():
+    sol = solve_problem("Let $f(x)=2x+1$ and let $g(x)=x^2$. What is $f(g(3))$?")
+    assert sol.answer == 19 and any(s.text == "g(3) = 9" for s in sol.steps)
+    assert "inner first" in sol.steps[-1].text
+    with pytest.raises(ParseError, match="not the one defined"):
+        parse_problem("The function $f(x)$ is defined by $g(x)=x^2$. What is the value of $g(4)$?")
+    with pytest.raises(ParseError):   # cases and a letter in the value: not read
+        parse_problem(r"Let \[f(x) = \begin{cases} x &\text{if }x<0, \\ 2x&\text{if }x\ge 0. \end{cases}\] "
+                      "Find $f(x+1)$.")

@@ -45,6 +45,8 @@ class FunctionValue:
     query: str
     inverses: tuple[tuple[str, str], ...] = ()     # (the letter standing for f⁻¹ in the query, f)
     written: str = ""                              # the query as the problem writes it
+    at: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()  # "…, evaluated when x = 1": the query's letter given a value
+    polynomial: bool = False                       # "Express f(x) + g(x) as a single polynomial": expanded
 
 
 def _condition(text: str, x: sp.Symbol):
@@ -85,9 +87,12 @@ def case_function(name: str, var: str, body: str, known: dict) -> CaseFunction:
     return CaseFunction(name, x, tuple(branches))
 
 
+_JOINED = re.compile(r"(?:⟦\d+⟧\s*(?:,|;|,?\s*and(?: let)?|,?\s*let|,?\s*and also)?\s*)+")
+
+
 def read_function_value(g: dict, s: Sentence) -> FunctionValue:
     defs = g["defs"].strip()
-    if not re.fullmatch(r"(?:⟦\d+⟧\s*(?:,|and|,\s*and)?\s*)+", defs):
+    if not _JOINED.fullmatch(defs):
         raise NotMine("the definitions are not all math")
     functions, known = [], {}
     for k in SLOT_RE.findall(defs):
@@ -97,12 +102,28 @@ def read_function_value(g: dict, s: Sentence) -> FunctionValue:
         f = case_function(m.group(1), m.group(2), m.group(3), known)
         functions.append(f)
         known[f.name] = _piecewise(f)
+    if g.get("named") and re.sub(r"\s", "", s.slot(g, "named")) not in {f"{f.name}({f.var})" for f in functions} \
+            | {f.name for f in functions}:
+        raise ParseError("the function named is not the one defined")
     query, inverses = _inverses(s.slot(g, "a"), {f.name for f in functions})
-    if all(len(f.branches) == 1 for f in functions) and not inverses:
-        raise NotMine("plain definitions and values: the core reader's")
     if re.search(r"[a-zA-Z]\s*\^", query):
         raise ParseError("a power of a function (f^2) is not read here")
-    return FunctionValue(tuple(functions), query, inverses, s.slot(g, "a"))
+    v = FunctionValue(tuple(functions), query, inverses, s.slot(g, "a"), _at(g, s), bool(g.get("poly")))
+    free = one(query, _undefined(v)).free_symbols
+    if free and (len(free) > 1 or inverses or any(len(f.branches) > 1 for f in functions)):
+        raise ParseError("a value in a letter is read for formulas of one variable, not cases or inverses")
+    if v.at and not free:
+        raise ParseError("'evaluated when' names a letter the expression does not have")
+    return v
+
+
+def _at(g: dict, s: Sentence) -> tuple:
+    if not g.get("at"):
+        return ()
+    eq = parse_math(s.slot(g, "at"), latex=True)
+    if len(eq) != 1 or not isinstance(eq[0], sp.Eq) or not eq[0].lhs.is_Symbol or eq[0].rhs.free_symbols:
+        raise ParseError("expected 'evaluated when x = a number'")
+    return ((eq[0].lhs, eq[0].rhs),)
 
 
 def _inverses(query: str, names: set[str]) -> tuple[str, tuple]:
@@ -140,19 +161,21 @@ def _preimage(f: CaseFunction, y) -> sp.Expr:
     return found[0]
 
 
-def _exact(e, v: FunctionValue, seen: list):
+def _exact(e, v: FunctionValue, seen: list, applied: list):
     """The query evaluated exactly: each f(a) by its case (Piecewise), each f⁻¹(y) by solving f(x) = y."""
     if isinstance(e, sp.core.function.AppliedUndef):
-        a = sp.simplify(_exact(e.args[0], v, seen))
+        a = sp.simplify(_exact(e.args[0], v, seen, applied))
         inverse = dict(v.inverses).get(e.func.__name__)
         f = next(f for f in v.functions if f.name == (inverse or e.func.__name__))
         if inverse:
             x = _preimage(f, a)
             seen.append((f.name, a, x))
             return x
-        return sp.simplify(_piecewise(f)(a))
+        value = sp.simplify(_piecewise(f)(a))
+        applied.append((f.name, a, value))
+        return value
     if e.args:
-        return e.func(*[_exact(a, v, seen) for a in e.args])
+        return e.func(*[_exact(a, v, seen, applied) for a in e.args])
     return e
 
 
@@ -160,15 +183,33 @@ def _undefined(v: FunctionValue) -> dict:
     return {f.name: sp.Function(f.name) for f in v.functions} | {k: sp.Function(k) for k, _ in v.inverses}
 
 
+def _query(v: FunctionValue) -> sp.Expr:
+    q = one(v.query, _undefined(v))
+    return q.subs(dict(v.at)) if v.at else q
+
+
 def solve_function_value(v: FunctionValue) -> Worked:
     seen: list = []
-    value = sp.simplify(_exact(one(v.query, _undefined(v)), v, seen))
-    if value.free_symbols or value.has(sp.Piecewise, sp.nan):
+    applied: list = []
+    query = _query(v)
+    value = _exact(query, v, seen, applied)
+    value = sp.expand(value) if v.polynomial else sp.simplify(value)
+    if value.free_symbols - query.free_symbols or value.has(sp.Piecewise, sp.nan, sp.zoo):
         raise SolveError("the cases do not give one value here (an argument outside every case)")
+    if v.polynomial and not value.is_polynomial():
+        raise SolveError("the result is not a polynomial")
     steps = [Step(f"{name}⁻¹({plain(y)}): solve {name}(x) = {plain(y)}", x) for name, y, x in seen]
+    if v.at:
+        steps.append(Step(f"Put {', '.join(f'{k} = {plain(a)}' for k, a in v.at)} into {v.written}"))
+    # the inner values a teacher writes down first: g(3) = 9, then f(9)
+    inner = [(n, a, r) for n, a, r in applied[:-1] if not a.free_symbols and not r.free_symbols]
+    steps += [Step(f"{n}({plain(a)}) = {plain(r)}") for n, a, r in dict.fromkeys(inner)]
     cases = ", using for each argument the case whose condition it meets" if any(
         len(f.branches) > 1 for f in v.functions) else ""
-    steps.append(Step(f"Evaluate {v.written or v.query} from the inside out{cases}", value))
+    what = "Expand and collect like terms" if v.polynomial else (
+        "Put the formulas into each other and simplify" if query.free_symbols else
+        f"Evaluate {v.written or v.query} from the inside out{cases}")
+    steps.append(Step(what, value))
     return Worked(value, steps, facts={"inverses": seen})
 
 
@@ -227,31 +268,68 @@ def _numeric(e, functions: dict, inverses: dict | None = None):
 
 
 def check_function_value(v: FunctionValue, w: Worked) -> Step:
+    query = _query(v)
+    free = sorted(query.free_symbols, key=str)
+    # a value in a letter: compared at three points, each evaluated inside out by the twin (a point where the
+    # expression is undefined is skipped; fewer than three usable points is a refusal)
+    points = [{free[0]: t} for t in (sp.Rational(1, 3), sp.Rational(7, 5), sp.Rational(5, 2), sp.Rational(-13, 4),
+                                     sp.Rational(17, 3))] if free else [{}]
+    used: list = []
     with mpmath.workdps(50):
         functions = {f.name: f for f in v.functions}
         seen = w.facts["inverses"]
         inverses = {k: (f, [p for p in seen if p[0] == f]) for k, f in v.inverses}
-        again = _numeric(one(v.query, _undefined(v)), functions, inverses)
-        exact = mpmath.mpmathify(sp.N(w.answer, 50))
-        if abs(again - exact) > mpmath.mpf(10) ** -30 * (1 + abs(exact)):
-            raise SolveError("the cases evaluated again disagree")
+        for point in points:
+            try:
+                again = _numeric(query.subs(point), functions, inverses)
+                exact = mpmath.mpmathify(sp.N(w.answer.subs(point), 50))
+            except (TypeError, ValueError, ZeroDivisionError):
+                continue
+            if not (mpmath.isfinite(again) and mpmath.isfinite(exact)):
+                continue
+            if abs(again - exact) > mpmath.mpf(10) ** -30 * (1 + abs(exact)):
+                raise SolveError("the cases evaluated again disagree")
+            used.append(point)
+            if len(used) == 3 or not free:
+                break
+        if len(used) < (3 if free else 1):
+            raise SolveError("too few points where the expression can be evaluated to check it")
+    if free:
+        at = ", ".join(plain(p[free[0]]) for p in used)
+        return Step(f"Check: at {free[0]} = {at} the formulas evaluated inside out in 50-digit floating "
+                    "point give the same values as the answer")
+    if not any(len(f.branches) > 1 for f in v.functions):
+        return Step("Check: each argument evaluated again in 50-digit floating point and put into the formulas, "
+                    "inner first" + (", and each inverse value put back into the function" if v.inverses else "")
+                    + ", gives the same")
     return Step("Check: each argument evaluated again in 50-digit floating point, its case chosen by testing every "
                 "condition" + (", and each inverse value put back into the function" if v.inverses else "") +
                 ", gives the same")
 
 
+_INTRO = r"(?:given the (?:two |three )?functions|if|let|given(?: that)?|suppose(?: that)?|define)"
+_ASK = rf"(?:then )?(?:{WHAT}|calculate|what is)(?: the value of)?"
+
 TASKS = (
     Task("cases", "values of functions defined by cases or formulas, and of their inverses, nested or added",
          phrasings=(
-        (60, rf"(?:if|let|given(?: that)?|suppose(?: that)?|define) (?P<defs>.+?)[,.;]? (?:then )?"
-             rf"(?:{WHAT}|calculate|what is)(?: the value of)? {A}"),),
+        (60, rf"{_INTRO} (?P<defs>.+?)[,.;]? {_ASK} {A}(?:,? evaluated (?:when|at) (?P<at>⟦\d+⟧))?"),
+        (60, rf"(?:the|a) function (?P<named>⟦\d+⟧) is defined (?:by|as) (?P<defs>⟦\d+⟧)\s*[,.;]?\s*{_ASK} {A}"),
+        (60, rf"{_INTRO} (?P<defs>.+?)[,.;]? express {A} as a (?P<poly>single polynomial|polynomial)(?:,? with the "
+             rf"terms in order by decreasing degree)?"),),
         read=read_function_value, solve=solve_function_value, check=check_function_value,
         examples=((r"Let \[f(x) = \begin{cases} 2x + 9 &\text{if }x<-2, \\ 5-2x&\text{if }x\ge -2. \end{cases} "
                    r"\]Find $f(3).$", "-1"),
                   (r"Let \[f(x) = \left\{ \begin{array}{cl} x^2+1 &\text{ if }x>5, \\ 2x-3 &\text{ if } -5 \le x "
                    r"\le 5, \\ 3 &\text{ if } x <-5. \end{array} \right.\]Find $f(-7)+f(0)+f(7)$.", "50"),
                   (r"Suppose that $f(x)=4x+5$. What is $f^{-1}(f^{-1}(9))$?", "-1"),
-                  (r"If $f(x)=2x^3+4$, find $f^{-1}(58)$.", "3")),
-        questions=((r"^Evaluate .* from the inside out", "Which case does the argument fall in?"),),
+                  (r"If $f(x)=2x^3+4$, find $f^{-1}(58)$.", "3"),
+                  (r"Given the functions $p(x)=x^2-1$ and $q(x)=3x+2$, what is $q(p(4))$?", "47"),
+                  (r"The function $h(t)$ is defined by $h(t)=t^3-t$. What is the value of $h(-2)$?", "-6"),
+                  (r"Let $f(x)=x+1$ and let $g(x)=2x$. Find $f(g(x))-g(f(x))$.", "-1"),
+                  (r"Let $f(x)=x^2$ and $g(x)=x-3$. Express $f(x)+g(x)$ as a single polynomial.", "x^2 + x - 3")),
+        questions=((r"^Evaluate .* from the inside out", "Which case does the argument fall in?"),
+                   (r"^Put the formulas into each other", "What do you get when you replace the inner function's "
+                                                           "letter by its formula?")),
         data=FunctionValue),
 )
