@@ -233,6 +233,30 @@ def _composition(r):
     return intro.format(defs=defs, q=f"$f(g({p})) - g(f({q}))$"), str(f(g(p)) - g(f(q)))
 
 
+def _circle(r):
+    """A circle A((x − h)² + (y − k)² − ρ²) = 0 expanded, some terms moved to the right; asked in the training set's
+    phrasings; the answer from h, k, ρ as chosen."""
+    h, k, rho, a = r.randint(-9, 9), r.randint(-9, 9), r.randint(1, 9), r.choice([1, 1, 2, 3])
+    terms = {"x^2": a, "y^2": a, "x": -2 * a * h, "y": -2 * a * k, "": a * (h * h + k * k - rho * rho)}
+    left, right = [], []
+    for name, c in terms.items():
+        if c:
+            (right if name in ("x", "y") and r.random() < 0.5 else left).append((name, c))
+
+    def side(ts, sign):
+        return "+".join(f"{sign * c}{n}" for n, c in ts).replace("+-", "-") or "0"
+    eq = f"${side(left, 1)}={side(right, -1)}$"
+    kind = r.choice(["center", "radius", "sum", "letters"])
+    if kind == "center":
+        return f"Find the center of the circle with equation {eq}.", f"({h}, {k})"
+    if kind == "radius":
+        return f"Find the radius of the circle with equation {eq}.", str(rho)
+    if kind == "sum":
+        return f"The center of the circle with equation {eq} is the point $(h,k)$. What is $h+k$?", str(h + k)
+    return (f"Let $C$ be the circle with equation {eq}. If $(a,b)$ is the center of $C$ and $r$ is its radius, what "
+            "is the value of $a+b+r$?", str(h + k + rho))
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -261,7 +285,7 @@ def _midpoint_or_slope(r):
     return f"What is the slope of the line passing through $({a},{b})$ and $({c},{d})$?", str(sp.Rational(d - b, c - a))
 
 
-FAMILIES = {"primes": _primes, "composition": _composition,
+FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
@@ -458,3 +482,13 @@ def test_formulas_show_their_inner_values_and_a_named_function_must_be_the_defin
     with pytest.raises(ParseError):   # cases and a letter in the value: not read
         parse_problem(r"Let \[f(x) = \begin{cases} x &\text{if }x<0, \\ 2x&\text{if }x\ge 0. \end{cases}\] "
                       "Find $f(x+1)$.")
+
+
+@pytest.mark.parametrize("text", ["Find the radius of the circle with equation $x^2+y^2+2x+5=0$.",     # r² < 0
+                                  "Find the center of the circle with equation $x^2+2y^2=4$.",         # an ellipse
+                                  "Find the radius of the circle with equation $x^2+y^2+xy=4$.",       # xy term
+                                  "For what value of $c$ will the circle with equation $x^2+cy^2=4$ have a radius "
+                                  "of length 2?"])                                                     # c in y²
+def test_what_is_not_a_circle_is_refused(text):
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)

@@ -17,6 +17,7 @@ from ..sentence import words_of
 from ..solution import Solution
 from . import (
     bases,
+    circles,
     congruences,
     counting,
     divisibility,
@@ -37,7 +38,7 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            geometry, matrices, functions, extrema, twonumbers, geometric, percent)
+            geometry, circles, matrices, functions, extrema, twonumbers, geometric, percent)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
