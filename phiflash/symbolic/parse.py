@@ -609,7 +609,7 @@ class _Parser:
             else:
                 value = _call(name, args)
             return safe_pow(value, power) if power is not None else value
-        if name in CONSTANTS:
+        if name in CONSTANTS and name not in self.symbols:  # a letter the problem named (roots d and e) stays one
             return CONSTANTS[name]
         if name in self.functions and self.tok.text == "(":  # f(2) for a function the problem defined
             self.take()

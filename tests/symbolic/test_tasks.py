@@ -257,6 +257,26 @@ def _circle(r):
             "is the value of $a+b+r$?", str(h + k + rho))
 
 
+def _roots_expression(r):
+    """A polynomial built from chosen whole roots (times a leading coefficient), expanded; the value of an expression
+    in the roots' letters computed here from the roots themselves."""
+    n = r.choice([2, 3])
+    roots = [r.choice([v for v in range(-6, 7) if v]) for _ in range(n)]
+    lead = r.choice([1, 1, 2, -3])
+    x = sp.Symbol("x")
+    poly = sp.expand(lead * sp.Mul(*[x - v for v in roots]))
+    letters = ["a", "b", "c"][:n]
+    exprs = {"squares": ("+".join(f"{v}^2" for v in letters), sum(v * v for v in roots)),
+             "shifted": ("".join(f"(1+{v})" for v in letters), math.prod(1 + v for v in roots)),
+             "reciprocals": ("+".join(f"\\frac{{1}}{{{v}}}" for v in letters), sum(sp.Rational(1, v) for v in roots))}
+    text, want = exprs[r.choice(list(exprs))]
+    named = ", ".join(f"${v}$" for v in letters[:-1]) + f", and ${letters[-1]}$" if n == 3 else "$a$ and $b$"
+    intro = r.choice(["Let {named} be the roots of ${p}=0$. Find ${t}$.",
+                      "Let {named} denote the solutions of ${p}=0$. What is the value of ${t}$?",
+                      "Compute ${t}$, given that {named} are the roots of ${p}=0$."])
+    return intro.format(named=named, p=sp.latex(poly), t=text), str(want)
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -285,7 +305,7 @@ def _midpoint_or_slope(r):
     return f"What is the slope of the line passing through $({a},{b})$ and $({c},{d})$?", str(sp.Rational(d - b, c - a))
 
 
-FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle,
+FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
@@ -492,3 +512,19 @@ def test_formulas_show_their_inner_values_and_a_named_function_must_be_the_defin
 def test_what_is_not_a_circle_is_refused(text):
     with pytest.raises((ParseError, SolveError)):
         solve_problem(text)
+
+
+def test_roots_named_d_and_e_are_letters_and_a_naming_the_problem_leaves_open_is_refused():
+    sol = solve_problem("Let $d$ and $e$ denote the solutions of $3x^2+10x-25=0$. Find $(d-e)^2$.")
+    assert sol.answer == sp.Rational(400, 9)                  # e is a root here, not Euler's number
+    sol = solve_problem("Let $p$ and $q$ be the two distinct solutions to the equation $(x-3)(x+3) = 21x - 63.$ If "
+                        "$p > q$, what is the value of $p - q$?")
+    assert sol.answer == 15
+    with pytest.raises(SolveError, match="which root is which"):   # p − q is 3 or −3: not said which
+        solve_problem("Let $p$ and $q$ be the solutions of $x^2-5x+4=0$. What is $p-q$?")
+    with pytest.raises(ParseError, match="degree"):
+        parse_problem("Let $a$ and $b$ be the roots of $x^3-1=0$. Find $a+b$.")
+    with pytest.raises(SolveError, match="not distinct"):
+        solve_problem("Let $p$ and $q$ be the two distinct solutions of $x^2-2x+1=0$. Find $p+q$.")
+    with pytest.raises(SolveError, match="not all real"):
+        solve_problem("Let $r$ and $s$ denote the two real roots of $x^2+1=0$. Find $r^2+s^2$.")

@@ -32,13 +32,14 @@ from . import (
     polynomials,
     primes,
     remainders,
+    roots,
     sequences,
     twonumbers,
 )
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            geometry, circles, matrices, functions, extrema, twonumbers, geometric, percent)
+            roots, geometry, circles, matrices, functions, extrema, twonumbers, geometric, percent)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
