@@ -34,6 +34,7 @@ from .sentence import (
     one,
     words_of,
 )
+from .tasks import operations
 
 # ---- requested forms --------------------------------------------------------------------------------------------
 
@@ -189,9 +190,8 @@ def _define(g: dict, s: Sentence, text: str) -> Problem:
     # "a ⊕ b = 3a + 4b for all real numbers a and b": the letters are the definition's own, the words add nothing
     g = g | {"defs": re.sub(r",?\s+for all (?:real |positive )?(?:numbers|values)(?: (?:⟦\d+⟧|,|and|\s)+)?$", "",
                             g["defs"])}
-    op = _OPERATOR_DEF.fullmatch(_THIN_SPACE.sub(" ", s.restore(g["defs"])).strip())
-    if op:  # "a ⋆ b = 9a + 2b − ab + 5": an operation the problem defines, applied to numbers
-        return _operator_value(text, op, _THIN_SPACE.sub(" ", s.restore(g["a"])))
+    if operations.definition(s.restore(g["defs"])):   # an operation: the operations task's, which did not read it
+        raise ParseError("an operation applied in a way that is not read")
     functions = definitions(s.restore(g["defs"]))
     v = one(s.restore(g["a"]), functions)
     if v.free_symbols:
@@ -296,7 +296,7 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
         parts = [t for t in re.split(r"\s*(?:,|;)?\s+and\s+|\s*[,;]\s*", defs) if t.strip()]
     items = []
     for part in parts:
-        if _FUNCTION_DEF.match(part) or _OPERATOR_DEF.fullmatch(part):
+        if _FUNCTION_DEF.match(part) or operations.definition(part):
             raise ParseError("a definition, not an equation")
         read = parse_math(part, latex=True)
         if len(read) != 1 or not isinstance(read[0], (sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge)):
@@ -341,47 +341,6 @@ def _declared_unknowns(defs: str, s: Sentence) -> tuple[str, list]:
             raise ParseError("read as letters, then what they satisfy")
         return m.group("rest"), [(v, m.group("kind")) for v in letters]
     return defs, []
-
-
-_OP = r"\\(?:star|ast|diamond|odot|oplus|otimes|clubsuit|spadesuit|heartsuit|bowtie|dagger|nabla|circ|bullet|" \
-      r"triangle|square|Box|boxtimes|boxplus|S|P|#|&|\$)|#|@|&|\$|¤|⋆|∗|◇|⊕|⊗|⊙|♣|♠|♥|△|□|∘"
-_OPERATOR_DEF = re.compile(rf"\s*([a-z])\s*(?P<op>{_OP})\s*([a-z])\s*=\s*(?P<body>.+)")
-
-
-def _operator_value(text: str, op: re.Match, query: str) -> Problem:
-    """The value of a query like '5 ⋆ 1' or '(1 ⋆ 2) ⋆ 3' under the defined operation: innermost, leftmost first."""
-    a, b = sp.Symbol(op.group(1)), sp.Symbol(op.group(3))
-    if a == b:
-        raise ParseError("an operation needs two different letters, as in a ⋆ b")
-    body = one(op.group("body"))
-    if not body.free_symbols <= {a, b}:
-        raise ParseError("the operation's definition uses letters other than its two operands")
-    sign = re.escape(op.group("op"))
-    symbol = {"\\star": "⋆", "\\ast": "∗", "\\diamond": "◇", "\\#": "#", "\\&": "&", "\\$": "$",
-              "\\circ": "∘", "\\oplus": "⊕", "\\otimes": "⊗", "\\odot": "⊙"}.get(op.group("op"), op.group("op"))
-    operand = r"(-?\d+(?:\.\d+)?|\(\s*-?\d+(?:\.\d+)?\s*\)|\\frac\{\d+\}\{\d+\})"
-    pattern = re.compile(rf"{operand}\s*{sign}\s*{operand}")
-    q, steps = query.strip(), []
-    for _ in range(20):
-        m = pattern.search(q)
-        if not m:
-            break
-        x, y = (number(t.strip("() ")) for t in m.groups())
-        value = sp.nsimplify(body.subs({a: x, b: y}))
-        put = {a.name: f"({sp.sstr(x)})", b.name: f"({sp.sstr(y)})"}   # the definition with the numbers put in
-        shown = re.sub(r"(?<![A-Za-z\\])([A-Za-z]+)(?![A-Za-z])",
-                       lambda t, put=put: "".join(put[c] for c in t.group(1)) if set(t.group(1)) <= set(put)
-                       else t.group(1), op.group("body").strip())
-        steps.append((f"{sp.sstr(x)} {symbol} {sp.sstr(y)}: put {a} = {sp.sstr(x)} and {b} = {sp.sstr(y)} into "
-                      f"{op.group('body').strip()}, which gives {shown}", value))
-        q = q[:m.start()] + f"({sp.sstr(value)})" + q[m.end():]
-        q = re.sub(r"\(\s*\((-?[\d/.]+)\)\s*\)", r"(\1)", q)
-    if re.search(sign, q):
-        raise ParseError("the operation is applied here in a way that is not read")
-    v = number(q.replace("(", " ( ").replace(")", " ) "))
-    # each application's value is said, except the last one's, which is the answer
-    said = [t if k == len(steps) - 1 else f"{t} = {sp.sstr(value)}" for k, (t, value) in enumerate(steps)]
-    return Problem(text, "evaluate", (v,), notes=tuple(said))
 
 
 def _domain(text: str) -> sp.Set:

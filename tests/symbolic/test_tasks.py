@@ -277,6 +277,27 @@ def _roots_expression(r):
     return intro.format(named=named, p=sp.latex(poly), t=text), str(want)
 
 
+def _operation(r):
+    """An operation defined in one of the training set's phrasings, applied nested or solved for a letter; the value
+    by Python's fractions."""
+    from fractions import Fraction
+    p, q, k = r.randint(1, 6), r.randint(-6, 6), r.randint(1, 5)
+    sign = r.choice(["\\star", "\\#", "\\Diamond", "@", "\\nabla"])
+
+    def op(a, b):
+        return p * a + q * b - Fraction(a, k)
+    body = f"{p}a + {q}b - \\frac{{a}}{{{k}}}".replace("+ -", "- ")
+    x, y, z = r.randint(-9, 9), r.randint(-9, 9), r.randint(-9, 9)
+    intro = r.choice(["The operation ${s}$ is defined as $a {s} b = {body}$.", "Let $a {s} b = {body}$.",
+                      "If the operation ${s}$ is defined by $a {s} b = {body}$,",
+                      "Define the operation ${s}$ as follows: $a {s} b = {body}$."]).format(s=sign, body=body)
+    if r.random() < 0.6:
+        return f"{intro} What is the value of $({x} {sign} {y}) {sign} {z}$?", str(op(op(x, y), z))
+    v = op(x, y)       # p·x − x/k + q·y = v has the one solution x, as p − 1/k ≠ 0
+    return f"{intro.removesuffix(',') + '.' if intro.endswith(',') else intro} If $t {sign} {y} = {v}$, find $t$.", \
+        str(x)
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -306,6 +327,7 @@ def _midpoint_or_slope(r):
 
 
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
+            "operation": _operation,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
@@ -528,3 +550,14 @@ def test_roots_named_d_and_e_are_letters_and_a_naming_the_problem_leaves_open_is
         solve_problem("Let $p$ and $q$ be the two distinct solutions of $x^2-2x+1=0$. Find $p+q$.")
     with pytest.raises(SolveError, match="not all real"):
         solve_problem("Let $r$ and $s$ denote the two real roots of $x^2+1=0$. Find $r^2+s^2$.")
+
+
+def test_an_operation_s_example_and_stated_operands_are_held_to():
+    with pytest.raises(ParseError, match="example disagrees"):
+        parse_problem(r"A new operation $\nabla$ is defined as follows: $a \nabla b = a + b.$ For example, "
+                      r"$3 \nabla 6 = 10.$ Calculate $1 \nabla 2.$")
+    with pytest.raises(SolveError, match="operands"):
+        solve_problem(r"If $a>0$ and $b>0,$ a new operation $\nabla$ is defined as follows: $a \nabla b = a + b.$ "
+                      r"Calculate $(-1) \nabla 2.$")
+    with pytest.raises(ParseError):     # a plain * is multiplication too: not read as an operation unless named
+        parse_problem("If $a*b=a^2+ab-b^2$, find $3*2$.")

@@ -27,6 +27,7 @@ from . import (
     geometry,
     matrices,
     numbers,
+    operations,
     patterns,
     percent,
     polynomials,
@@ -39,7 +40,7 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            roots, geometry, circles, matrices, functions, extrema, twonumbers, geometric, percent)
+            roots, geometry, circles, matrices, functions, operations, extrema, twonumbers, geometric, percent)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
