@@ -298,6 +298,26 @@ def _operation(r):
         str(x)
 
 
+def _least(r):
+    """The least positive integer with a property, found here by a loop over plain Python conditions."""
+    a, b, k = r.randint(1, 9), r.randint(-20, 20), r.randint(2, 60)
+    kind = r.choice(["multiple", "remainder", "divisors", "lcm"])
+    if kind == "multiple":
+        return (f"What is the least positive integer value of $x$ such that ${a}x^2 + {b}x$ is a multiple of {k}?"
+                .replace("+ -", "- "), str(next(x for x in range(1, 10 ** 5) if (a * x * x + b * x) % k == 0)))
+    if kind == "remainder":
+        rem = a * r.randint(1, 99) % k      # a remainder a·n does leave
+        return (f"What is the smallest positive integer $n$ such that ${a}n$ leaves a remainder of {rem} when divided "
+                f"by {k}?", str(next(n for n in range(1, 10 ** 5) if (a * n) % k == rem)))
+    if kind == "divisors":
+        want = r.choice([2, 3, 4, 6, 8, 9, 10, 12, 16])
+        return (f"What is the least positive integer with exactly {want} positive factors?",
+                str(next(n for n in range(1, 10 ** 5) if sum(n % d == 0 for d in range(1, n + 1)) == want)))
+    ks = [r.randint(2, 30) for _ in range(3)]
+    return (f"Find the smallest positive integer divisible by {ks[0]}, {ks[1]}, and {ks[2]}.",
+            str(next(n for n in range(1, 10 ** 5) if all(n % q == 0 for q in ks))))
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -327,7 +347,7 @@ def _midpoint_or_slope(r):
 
 
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
-            "operation": _operation,
+            "operation": _operation, "least": _least,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
@@ -561,3 +581,13 @@ def test_an_operation_s_example_and_stated_operands_are_held_to():
                       r"Calculate $(-1) \nabla 2.$")
     with pytest.raises(ParseError):     # a plain * is multiplication too: not read as an operation unless named
         parse_problem("If $a*b=a^2+ab-b^2$, find $3*2$.")
+
+
+@pytest.mark.parametrize("text", [
+    "What is the smallest positive integer $n$ such that $2n$ leaves a remainder of 1 when divided by 4?",  # none
+    "What is the least positive integer $n$ such that $\\sqrt{n}$ is an integer?",        # √: not whole operations
+    "What is the smallest positive integer $n$ such that $n$ is a multiple of 0?",
+    "What is the smallest positive integer $n$ such that $n^2$ is a multiple of $m$?"])      # a second letter
+def test_a_least_integer_that_cannot_be_searched_for_is_refused(text):
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)

@@ -34,13 +34,14 @@ from . import (
     primes,
     remainders,
     roots,
+    search,
     sequences,
     twonumbers,
 )
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            roots, geometry, circles, matrices, functions, operations, extrema, twonumbers, geometric, percent)
+            roots, search, geometry, circles, matrices, functions, operations, extrema, twonumbers, geometric, percent)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
