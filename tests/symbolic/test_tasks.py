@@ -318,6 +318,28 @@ def _least(r):
             str(next(n for n in range(1, 10 ** 5) if all(n % q == 0 for q in ks))))
 
 
+def _divisor_set(r):
+    """Divisors with a property, by a plain loop over 1 … n here."""
+    n, k = r.randint(2, 3000), r.randint(2, 12)
+    divs = [d for d in range(1, n + 1) if n % d == 0]
+    kind = r.choice(["multiples", "squares", "even", "common", "sum", "not"])
+    if kind == "multiples":
+        return f"How many positive factors of {n} are also multiples of {k}?", str(sum(d % k == 0 for d in divs))
+    if kind == "squares":
+        return f"How many perfect squares are factors of {n}?", str(sum(math.isqrt(d) ** 2 == d for d in divs))
+    if kind == "even":
+        return f"How many even divisors does ${n}$ have?", str(sum(d % 2 == 0 for d in divs))
+    if kind == "common":
+        m = r.randint(2, 3000)
+        return (f"How many positive divisors do {n} and {m} have in common?",
+                str(sum(m % d == 0 for d in divs)))
+    if kind == "sum":
+        m = r.randint(2, 300)
+        return (f"Find the sum of all positive divisors of ${n}$ that are also divisors of ${m}$.",
+                str(sum(d for d in divs if m % d == 0)))
+    return f"How many positive divisors of ${n}$ are not divisible by {k}?", str(sum(d % k != 0 for d in divs))
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -347,7 +369,7 @@ def _midpoint_or_slope(r):
 
 
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
-            "operation": _operation, "least": _least,
+            "operation": _operation, "least": _least, "divisorset": _divisor_set,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
@@ -591,3 +613,12 @@ def test_an_operation_s_example_and_stated_operands_are_held_to():
 def test_a_least_integer_that_cannot_be_searched_for_is_refused(text):
     with pytest.raises((ParseError, SolveError)):
         solve_problem(text)
+
+
+def test_a_divisor_set_s_number_may_be_named_by_a_letter():
+    assert solve_problem("How many natural-number factors does $N$ have if $N = 2^4 \\cdot 3^3 \\cdot 5^2 \\cdot "
+                         "7^2$?").answer == 5 * 4 * 3 * 3
+    assert solve_problem("How many even natural-number factors does $n = 2^2 \\cdot 3^1 \\cdot 7^2$ have?").answer \
+        == 2 * 2 * 3
+    with pytest.raises(ParseError):      # a letter with no value
+        parse_problem("How many even divisors does $n$ have?")

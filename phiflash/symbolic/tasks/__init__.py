@@ -21,6 +21,7 @@ from . import (
     congruences,
     counting,
     divisibility,
+    divisorsets,
     extrema,
     functions,
     geometric,
@@ -40,8 +41,9 @@ from . import (
 )
 from .base import NotMine, Task
 
-FAMILIES = (remainders, congruences, divisibility, primes, bases, counting, sequences, patterns, numbers, polynomials,
-            roots, search, geometry, circles, matrices, functions, operations, extrema, twonumbers, geometric, percent)
+FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
+            polynomials, roots, search, geometry, circles, matrices, functions, operations, extrema, twonumbers,
+            geometric, percent)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
