@@ -105,7 +105,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"solve for {V}\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"solve the following equation for {V}\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
-    ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the expression)? {A},? (?:when|if|for|where|"
+    ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the (?:expression|product|sum|quotient))? {A},? "
+              rf"(?:when|if|for|where|"
               rf"given that) (?P<defs>.+)"),
     ("solve_for", rf"(?P<eq>⟦\d+⟧)\s*[.,;]?\s*(?:what is|find|determine)(?: the value of)? {V}"),
     ("pick", rf"find the integer {V}\s*,?\s*(?P<dom>⟦\d+⟧)\s*,?\s*(?:such that|satisfying|for which) "
@@ -280,7 +281,7 @@ _READERS = {"given": lambda g, s, text: _given(text, g["defs"], g["a"], s), "def
             "expand": _expand_or_factor("expand"), "factor": _expand_or_factor("factor")}
 
 
-_JOIN = r"\s*(?:[,;.]\s*)?(?:(?:and|then)\s+)?"
+_JOIN = r"\s*(?:[,;.]\s*)?(?:(?:and|then)\s+)?(?:let\s+)?"
 _FUNCTION_DEF = re.compile(r"\s*[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)\s*=")
 
 

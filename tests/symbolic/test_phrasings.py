@@ -197,10 +197,24 @@ def test_an_ordering_condition_at_a_non_real_solution_fails_instead_of_crashing(
         solve_problem(text)
 
 
+def _letters_given_values(r):
+    """'Let a = 3/5 and let b = 2/3. Compute a²b⁻³.' and 'Evaluate the product … where n = 2': values put in here."""
+    from fractions import Fraction
+    a, b = Fraction(r.randint(1, 9), r.randint(1, 9)), Fraction(r.randint(1, 9), r.randint(1, 9))
+    p, q = r.randint(1, 3), r.randint(-3, 3)
+    if r.random() < 0.5:
+        return (f"Let $a=\\frac{{{a.numerator}}}{{{a.denominator}}}$ and let $b=\\frac{{{b.numerator}}}"
+                f"{{{b.denominator}}}$. Compute $a^{{{p}}}b^{{{q}}}.$", sp.Rational(a ** p * b ** q))
+    n = r.randint(-5, 5)
+    return (f"Evaluate the product \\[ (n-1) \\cdot n \\cdot (n+{p}), \\] where $n={n}$.",
+            sp.Integer((n - 1) * n * (n + p)))
+
+
 # ---- every generator above, each sentence solved and compared with its answer computed here ----------------------
 
 GENERATORS = {_introduced: 10, _two_roots: 10, _operation: 10, _complex: 10, _primes_between: 6,
-              _operation_defined: 6, _equation_then_question: 6, _solution_picks: 8, _integer_picks: 8}
+              _operation_defined: 6, _equation_then_question: 6, _solution_picks: 8, _integer_picks: 8,
+              _letters_given_values: 8}
 CASES = [(f.__name__, f(R)) for f, n in GENERATORS.items() for _ in range(n)]
 
 
