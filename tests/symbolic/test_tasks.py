@@ -340,6 +340,17 @@ def _divisor_set(r):
     return f"How many positive divisors of ${n}$ are not divisible by {k}?", str(sum(d % k != 0 for d in divs))
 
 
+def _rounding(r):
+    """A decimal rounded half up, by string arithmetic on its digits here."""
+    from decimal import ROUND_HALF_UP, Decimal
+    digits = f"{r.randint(0, 9999)}.{r.randint(0, 10 ** 6):06d}"
+    place, k = r.choice([("tenth", 1), ("hundredth", 2), ("thousandth", 3), ("whole number", 0)])
+    want = Decimal(digits).quantize(Decimal(1).scaleb(-k), rounding=ROUND_HALF_UP)
+    phrasing = r.choice(["Round {d} to the nearest {p}.", "Round to the nearest {p}: {d}",
+                         "What is ${d}$ rounded to the nearest {p}?"])
+    return phrasing.format(d=digits, p=place), format(want.normalize(), "f")   # 588.900 is written 588.9
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -369,7 +380,7 @@ def _midpoint_or_slope(r):
 
 
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
-            "operation": _operation, "least": _least, "divisorset": _divisor_set,
+            "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
@@ -622,3 +633,9 @@ def test_a_divisor_set_s_number_may_be_named_by_a_letter():
         == 2 * 2 * 3
     with pytest.raises(ParseError):      # a letter with no value
         parse_problem("How many even divisors does $n$ have?")
+
+
+def test_a_written_decimal_is_rounded_exactly_and_a_negative_half_is_refused():
+    assert solve_problem("Round 2.675 to the nearest hundredth.").answer_text == "2.68"   # the float is 2.67499…
+    with pytest.raises(SolveError, match="negative"):
+        solve_problem("Round $-2.5$ to the nearest integer.")

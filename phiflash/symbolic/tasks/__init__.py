@@ -35,6 +35,7 @@ from . import (
     primes,
     remainders,
     roots,
+    rounding,
     search,
     sequences,
     twonumbers,
@@ -43,7 +44,7 @@ from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
             polynomials, roots, search, geometry, circles, matrices, functions, operations, extrema, twonumbers,
-            geometric, percent)
+            geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
@@ -92,6 +93,8 @@ def problem(task: Task, data, original: str) -> Problem:
     p = Problem(original, owner.name, (), task=data)
     if owner.form == "base":
         p = replace(p, form="base", n=data.base)
+    elif owner.form is not None:
+        p = replace(p, form=owner.form)
     return p
 
 
