@@ -39,7 +39,9 @@ from .tasks import operations
 # ---- requested forms --------------------------------------------------------------------------------------------
 
 _FORMS = [
-    (r"(?:,?\s*)?(?:express your answer |expressed |written )?as a common fraction(?: in lowest terms)?", "fraction"),
+    (r"(?:,?\s*)?(?:(?:and )?(?:express|write) (?:your answer|your result|the result|it) |express |expressed |"
+     r"written )?as a (?:(?:common|simplified|simple|reduced) )*fraction(?: in (?:lowest terms|simplest form|"
+     r"simplified form))?", "fraction"),
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number|residue) "
      r"from \S+ to \S+(?:\s*,?\s*inclusive)?", "integer"),
@@ -102,7 +104,10 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that) (?P<eq>.+)"),
     ("solve_for", rf"(?:{WHAT} )?the value of {V} in the equation (?P<eq>.+)"),
     ("solve_for", rf"find the {V} that satisfies (?P<eq>.+)"),
+    ("solve_for", rf"solve for {V},? (?:if|where|given that|when) (?P<eq>.+)"),
+    ("solve_for", rf"solve for {V} in the (?:following )?equation\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"solve for {V}\s*:?\s*(?P<eq>.+)"),
+    ("solve_for", rf"solve (?:the equation )?(?P<eq>⟦\d+⟧)\s*,?\s*for {V}"),
     ("solve_for", rf"solve the following equation for {V}\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
     ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the (?:expression|product|sum|quotient))? {A},? "
@@ -131,6 +136,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
+    ("two", rf"(?:{WHAT} )?the (?P<op>product|sum|quotient|difference) of (?P<a>⟦\d+⟧) and (?P<b>⟦\d+⟧)"),
     ("value", rf"(?:write|express|convert|simplify and write) (?:the following (?:sum|product|expression|number|"
               rf"fraction)|the result)?\s*:?\s*{A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
@@ -269,6 +275,15 @@ def _value(g: dict, s: Sentence, text: str) -> Problem:
     return _classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$")
 
 
+def _two(g: dict, s: Sentence, text: str) -> Problem:
+    """'the product of ⟦1/5⟧ and ⟦3/7⟧': the two written as one expression, read like any value."""
+    a, b = s.restore(g["a"]), s.restore(g["b"])
+    body = {"product": f"\\left({a}\\right)\\cdot\\left({b}\\right)",
+            "sum": f"\\left({a}\\right)+\\left({b}\\right)", "difference": f"\\left({a}\\right)-\\left({b}\\right)",
+            "quotient": f"\\frac{{{a}}}{{{b}}}"}[g["op"].lower()]
+    return _classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$")
+
+
 def _expand_or_factor(kind: str):
     def read(g: dict, s: Sentence, text: str) -> Problem:
         f = one(s.restore(g["a"]))
@@ -277,7 +292,7 @@ def _expand_or_factor(kind: str):
 
 
 _READERS = {"given": lambda g, s, text: _given(text, g["defs"], g["a"], s), "define": _define,
-            "solve_for": _solve, "pick": _solve, "solve": _solve, "of": _of, "value": _value,
+            "solve_for": _solve, "pick": _solve, "solve": _solve, "of": _of, "value": _value, "two": _two,
             "expand": _expand_or_factor("expand"), "factor": _expand_or_factor("factor")}
 
 

@@ -210,11 +210,28 @@ def _letters_given_values(r):
             sp.Integer((n - 1) * n * (n + p)))
 
 
+def _solve_for_and_two_values(r):
+    """'Solve [(x + a)/(x − b) = c] for x', 'Solve for x in the equation …', 'the product of p/q and r/s'."""
+    from fractions import Fraction
+    a, b, c = r.randint(1, 9), r.randint(1, 9), r.choice([2, 3, 4, 5])
+    x = Fraction(a + b * c, c - 1)       # (x + a) = c(x − b)
+    kind = r.choice(["for", "in", "two"])
+    if kind == "for":
+        return f"Solve  \\[\\frac{{x+{a}}}{{x-{b}}}={c}\\]for $x$.", sp.Rational(x)
+    if kind == "in":
+        return f"Solve for $x$ in the equation $x+{a}={c}x-{b}$.", sp.Rational(a + b, c - 1)
+    p, q = Fraction(r.randint(1, 9), r.randint(1, 9)), Fraction(r.randint(1, 9), r.randint(1, 9))
+    op, want = r.choice([("product", p * q), ("sum", p + q), ("difference", p - q), ("quotient", p / q)])
+    return (f"What is the {op} of $\\frac{{{p.numerator}}}{{{p.denominator}}}$ and "
+            f"$\\frac{{{q.numerator}}}{{{q.denominator}}}$? Express your answer as a common fraction.",
+            sp.Rational(want))
+
+
 # ---- every generator above, each sentence solved and compared with its answer computed here ----------------------
 
 GENERATORS = {_introduced: 10, _two_roots: 10, _operation: 10, _complex: 10, _primes_between: 6,
               _operation_defined: 6, _equation_then_question: 6, _solution_picks: 8, _integer_picks: 8,
-              _letters_given_values: 8}
+              _letters_given_values: 8, _solve_for_and_two_values: 10}
 CASES = [(f.__name__, f(R)) for f, n in GENERATORS.items() for _ in range(n)]
 
 
