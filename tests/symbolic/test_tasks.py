@@ -351,6 +351,19 @@ def _rounding(r):
     return phrasing.format(d=digits, p=place), format(want.normalize(), "f")   # 588.900 is written 588.9
 
 
+def _coefficient(r):
+    """The coefficient of x^k in (ax + b)^n by the binomial theorem here: C(n, k) a^k b^(n−k)."""
+    a, b, n = r.choice([1, 2, 3, -1, -2]), r.choice([1, 2, 3, -1, -3, 5]), r.randint(2, 12)
+    k = r.randint(0 if n else 0, n)
+    term = "x" if k == 1 else f"x^{{{k}}}"
+    want = math.comb(n, k) * a ** k * b ** (n - k)
+    phrasing = r.choice(["What is the coefficient of ${t}$ in the expansion of $({a}x+{b})^{{{n}}}$?",
+                         "In the expansion of $({a}x+{b})^{{{n}}}$, what is the coefficient of the ${t}$ term?"])
+    if k == 0:
+        term, want = "x", math.comb(n, 1) * a * b ** (n - 1)
+    return phrasing.format(t=term, a=a, b=b, n=n).replace("+-", "-"), str(want)
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -381,6 +394,7 @@ def _midpoint_or_slope(r):
 
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
+            "coefficient": _coefficient,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,

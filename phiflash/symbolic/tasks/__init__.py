@@ -18,6 +18,7 @@ from ..solution import Solution
 from . import (
     bases,
     circles,
+    coefficients,
     congruences,
     counting,
     divisibility,
@@ -43,8 +44,8 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
-            polynomials, roots, search, geometry, circles, matrices, functions, operations, extrema, twonumbers,
-            geometric, percent, rounding)
+            polynomials, coefficients, roots, search, geometry, circles, matrices, functions, operations, extrema,
+            twonumbers, geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
