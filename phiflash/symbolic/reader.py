@@ -62,6 +62,8 @@ _FORMS = [
     (r"(?:,?\s*)?if the inverse does not exist, (?:then )?enter the zero matrix", None),
     (r"(?:,?\s*)?\(give an answer between \S+ and \S+(?:,? inclusive)?\.?\)", "integer"),
     (r"(?:,?\s*)?express your answer in radians", None),
+    # a point is written as an ordered pair anyway (the answer is a pair only where the task's answer is a point)
+    (r"(?:,?\s*)?(?:provide|express|give|enter|write) your answer as an ordered pair", None),
     (r"(?:,?\s*)?in your head", None),
     # "where $\log$ is the base $10$ logarithm": readings.declared() takes its meaning from the original text
     (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"

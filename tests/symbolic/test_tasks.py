@@ -364,6 +364,21 @@ def _coefficient(r):
     return phrasing.format(t=term, a=a, b=b, n=n).replace("+-", "-"), str(want)
 
 
+def _line(r):
+    """A line a·x + b·y = c; slope and intercepts from the coefficients by Fractions here."""
+    from fractions import Fraction
+    a, b, c = r.choice([v for v in range(-9, 10) if v]), r.choice([v for v in range(-9, 10) if v]), r.randint(-20, 20)
+    eq = f"${a}x+{b}y={c}$".replace("+-", "-")
+    kind = r.choice(["slope", "perpendicular", "y", "x point"])
+    if kind == "slope":
+        return f"Find the slope of the line {eq}.", sp.Rational(Fraction(-a, b))
+    if kind == "perpendicular":
+        return (f"Find the slope of the line that is perpendicular to the line {eq}.", sp.Rational(Fraction(b, a)))
+    if kind == "y":
+        return f"What is the $y$-intercept of the line {eq}?", sp.Rational(Fraction(c, b))
+    return f"At what point does the line {eq} intersect the $x$-axis?", sp.Tuple(sp.Rational(Fraction(c, a)), 0)
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -394,7 +409,7 @@ def _midpoint_or_slope(r):
 
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
-            "coefficient": _coefficient,
+            "coefficient": _coefficient, "line": _line,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
@@ -406,6 +421,9 @@ GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _ca
 def test_generated_sentences_of_each_family(family, case):
     sentence, expected = case
     sol = solve_problem(sentence)
+    if family == "line":
+        assert sol.answer == expected, sentence
+        return
     if family in ("coordinates",):
         assert sol.answer == sp.Rational(expected), sentence
         return
