@@ -49,7 +49,10 @@ _FORMS = [
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as a (?:terminating )?decimal"
      r"(?: (?:rounded )?to the nearest (?:tenth|hundredth|thousandth|ten-thousandth|whole number))?",
      "decimal"),
-    (r"(?:,?\s*)?(?:enter|express) your answer (?:using|in) interval notation", "interval"),
+    (r"(?:,?\s*)?\(?(?:enter|express|give) your answer (?:using|in) interval notation(?:,? simplifying (?:any|all) "
+     r"fractions(?: which occur)? in your answer)?\.?\)?", "interval"),
+    (r"(?:,?\s*)?(?:use interval notation to express your answer|giving your answer in interval notation)",
+     "interval"),
     (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
     (r"(?:,?\s*)?as a residue modulo \S+", "integer"),
     # "in the form a+bi, where a and b are real numbers": how a complex number is written anyway (checked: the slot
@@ -134,7 +137,11 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", r"how many (?P<pick>integers) (?:are in the solution set of|satisfy) (?P<eq>.+)"),
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
     ("solve", rf"(?:{WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
-              rf"(?: that satisfy| to| of| satisfying)?(?: the equation)? (?P<eq>.+)"),
+              rf"(?: that satisfy| to| of| satisfying)?(?: the (?:equation|inequality))? (?P<eq>.+)"),
+    ("solve", rf"(?:find|determine) all (?:real )?(?:numbers )?{V} (?:such that|which satisfy|that satisfy) "
+              rf"(?P<eq>.+)"),
+    ("solve", rf"for what (?:real )?values of {V} is (?P<eq>.+)"),
+    ("solve", rf"if {V} is a real number and (?P<eq>.+?),? what are the possible values (?:for|of) (?P<v2>⟦\d+⟧)"),
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),

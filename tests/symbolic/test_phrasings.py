@@ -227,11 +227,28 @@ def _solve_for_and_two_values(r):
             sp.Rational(want))
 
 
+def _inequality_in_interval_notation(r):
+    """(x − a)(x − b) < 0 or ≥ 0 in the training set's wordings; the interval written here from a < b."""
+    a, b = sorted(r.sample(range(-9, 10), 2))
+    below = r.random() < 0.5
+    rel, want = ("<", sp.Interval.open(a, b)) if below else \
+        ("\\ge", sp.Union(sp.Interval(-sp.oo, a), sp.Interval(b, sp.oo)))
+    poly = f"x^2{-(a + b):+d}x{a * b:+d}"
+    phrasing = r.choice(["For what values of $x$ is ${p} {rel} 0$? Express your answer in interval notation.",
+                         "Find all $x$ such that ${p} {rel} 0$. Express your answer in interval notation.",
+                         "Find all real values of $x$ that satisfy ${p} {rel} 0.$ (Give your answer in interval "
+                         "notation.)",
+                         "If $x$ is a real number and ${p} {rel} 0$, what are the possible values for $x$? Use "
+                         "interval notation to express your answer."])
+    return phrasing.format(p=poly, rel=rel), want
+
+
 # ---- every generator above, each sentence solved and compared with its answer computed here ----------------------
 
 GENERATORS = {_introduced: 10, _two_roots: 10, _operation: 10, _complex: 10, _primes_between: 6,
               _operation_defined: 6, _equation_then_question: 6, _solution_picks: 8, _integer_picks: 8,
-              _letters_given_values: 8, _solve_for_and_two_values: 10}
+              _letters_given_values: 8, _solve_for_and_two_values: 10,
+              _inequality_in_interval_notation: 8}
 CASES = [(f.__name__, f(R)) for f, n in GENERATORS.items() for _ in range(n)]
 
 
@@ -240,4 +257,7 @@ def test_generated_sentences(family, case):
     sentence, want = case
     sol = solve_problem(sentence)
     got = sol.answer[0] if isinstance(sol.answer, list) and len(sol.answer) == 1 else sol.answer
+    if isinstance(want, sp.Set):
+        assert got == want, (sentence, sol.answer_text)
+        return
     assert sp.simplify(got - want) == 0, (sentence, sol.answer_text)
