@@ -53,6 +53,7 @@ _FORMS = [
      r"fractions(?: which occur)? in your answer)?\.?\)?", "interval"),
     (r"(?:,?\s*)?(?:use interval notation to express your answer|giving your answer in interval notation)",
      "interval"),
+    (r"(?:,?\s*)?(?:express|enter|give) your answer as a union of intervals", "interval"),
     (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
     (r"(?:,?\s*)?as a residue modulo \S+", "integer"),
     # "in the form a+bi, where a and b are real numbers": how a complex number is written anyway (checked: the slot

@@ -220,6 +220,8 @@ def _expected_answer(solution) -> tuple[Answer, dict]:
         return Answer("values", [a]), opts
     if p.kind == "inequality":
         return (Answer("set", [a]) if a != sp.EmptySet else Answer("empty")), opts
+    if isinstance(a, sp.Set):   # a task's set of numbers (a domain): compared as a set, (5, ∞) an interval
+        return (Answer("set", [a]) if a != sp.EmptySet else Answer("empty")), opts
     if p.kind == "limit" and a is sp.nan:
         return Answer("dne"), opts
     if p.kind == "integral" and p.lower is None:

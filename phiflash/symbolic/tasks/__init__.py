@@ -23,6 +23,7 @@ from . import (
     counting,
     divisibility,
     divisorsets,
+    domains,
     extrema,
     functions,
     geometric,
@@ -45,8 +46,8 @@ from . import (
 from .base import NotMine, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
-            polynomials, coefficients, roots, search, geometry, lines, circles, matrices, functions, operations,
-            extrema, twonumbers, geometric, percent, rounding)
+            polynomials, coefficients, roots, search, geometry, lines, circles, matrices, functions, domains,
+            operations, extrema, twonumbers, geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}

@@ -1,0 +1,111 @@
+"""The domain of a real function given by a formula: 'Find the domain of the function h(x) = (3x − 1)/√(x − 5)',
+'What is the domain of y = (x³ − 27)/(x + 27)?', as intervals.
+
+Solved by SymPy's continuous_domain over the reals. Checked by a twin of its own: it walks the formula and writes
+down what each part needs (a denominator ≠ 0, an even root's radicand ≥ 0, a logarithm's argument > 0), solves each
+condition on its own and intersects the answers; both sets must be equal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.calculus.util import continuous_domain
+
+from ..parse import ParseError, parse_math
+from ..sentence import WHAT, Sentence
+from ..solution import plain
+from .base import SolveError, Step, Task, Worked
+
+
+@dataclass(frozen=True)
+class Domain:
+    expr: sp.Expr
+    var: sp.Symbol
+
+
+def read_domain(g: dict, s: Sentence) -> Domain:
+    text = s.slot(g, "f").rstrip("~ ")
+    named = re.fullmatch(r"\s*(?:[a-zA-Z]|\\ell)\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", text, re.S)  # h(x) = …
+    with sp.evaluate(False):   # as written: (x + 1)/((x + 4)(x + 1)) keeps its hole at −1, never cancelled
+        items = parse_math(named.group(2) if named else text, latex=True)
+    if len(items) != 1:
+        raise ParseError("expected one function")
+    e = items[0]
+    if isinstance(e, sp.Eq):      # 'y = …': the formula is the side that is not the name
+        e = e.rhs if e.lhs.is_Symbol and not e.rhs.is_Symbol else None
+    if named and isinstance(e, sp.Expr) and e.free_symbols - {sp.Symbol(named.group(1))}:
+        raise ParseError("the formula uses a letter other than the function's variable")
+    if not isinstance(e, sp.Expr) or len(e.free_symbols) != 1:
+        raise ParseError("expected a formula in one variable")
+    if e.has(sp.floor, sp.ceiling, sp.Abs, sp.Piecewise) or any(
+            isinstance(f, sp.Function) and not isinstance(f, (sp.log, sp.sqrt)) for f in e.atoms(sp.Function)):
+        raise ParseError("the domain is read for formulas of roots, fractions and logarithms")
+    return Domain(e, next(iter(e.free_symbols)))
+
+
+def _real(d: Domain) -> tuple[sp.Symbol, sp.Expr]:
+    x = sp.Symbol(d.var.name, real=True)
+    with sp.evaluate(False):
+        return x, d.expr.xreplace({d.var: x})
+
+
+def solve_domain(d: Domain) -> Worked:
+    x, e = _real(d)
+    dom = continuous_domain(e, x, sp.S.Reals)
+    if not isinstance(dom, (sp.Interval, sp.Union)) and dom not in (sp.S.Reals, sp.S.EmptySet):
+        raise SolveError("the domain is not a union of intervals")
+    return Worked(dom, [Step(f"The formula is defined where every denominator is nonzero, every even root's "
+                             f"radicand is at least 0 and every logarithm's argument is positive: {plain(dom)}")])
+
+
+def _conditions(e: sp.Expr) -> list:
+    """What each part of the formula needs, collected by walking it."""
+    found = []
+    for a in sp.preorder_traversal(e):
+        if a.is_Pow and a.exp.is_Rational:
+            if a.exp.q % 2 == 0:
+                found.append(a.base >= 0 if a.exp > 0 else a.base > 0)
+            elif a.exp < 0:
+                found.append(sp.Ne(a.base, 0))
+        elif a.is_Pow:
+            raise SolveError("a power with a variable exponent: not checked here")
+        elif isinstance(a, sp.log):
+            found.append(a.args[0] > 0)
+    return found
+
+
+def check_domain(d: Domain, w: Worked) -> Step:
+    x, e = _real(d)
+    again = sp.S.Reals
+    for c in _conditions(e):
+        if c is sp.true:
+            continue
+        if c is sp.false:
+            again = sp.S.EmptySet
+            break
+        if isinstance(c, sp.Ne):
+            again = again - sp.FiniteSet(*[r for r in sp.solve(c.lhs - c.rhs, x) if r.is_real])
+        else:
+            again = again.intersect(sp.solve_univariate_inequality(c, x, relational=False))
+    if again != w.answer:
+        raise SolveError("the domain found part by part differs")
+    return Step("Check: each condition (denominators nonzero, radicands at least 0, logarithms' arguments positive) "
+                f"solved on its own and intersected gives {plain(again)} as well")
+
+
+_FUNCTION = r"(?:the (?:real-valued |rational )?(?:function|expression|equation) )?(?P<f>⟦\d+⟧)"
+
+TASKS = (
+    Task("domain", "the domain of a real function given by a formula, as intervals", phrasings=(
+        (50, rf"(?:{WHAT} )?the domain of {_FUNCTION}"),),
+        read=read_domain, solve=solve_domain, check=check_domain, form="interval",
+        examples=((r"Find the domain of the function $h(x) = \frac{3x - 1}{\sqrt{x - 5}}$.", "(5, ∞)"),
+                  (r"What is the domain of $y=\dfrac{x^3-27}{x+27}$?", "(-∞, -27) U (-27, ∞)"),
+                  (r"Find the domain of the expression $\frac{\sqrt{x-2}}{\sqrt{5-x}}$.", "[2, 5)")),
+        questions=((r"^The formula is defined where", "Where would the formula divide by zero or take an even root "
+                                                      "of a negative number?"),),
+        data=Domain),
+)
