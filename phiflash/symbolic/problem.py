@@ -9,7 +9,7 @@ a ParseError, and the problem is then "unverifiable", never guessed at.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -36,6 +36,8 @@ class Problem:
     notes: tuple = ()
     task: object = None               # a registered task's own reading (tasks/), for the kinds tasks/ solves
     written: str = ""                 # an expression to evaluate as written (LaTeX when in $…$): its check re-reads it
+    excluded: tuple = ()              # where a denominator as written is zero: x(x − 2)/x is undefined at 0,
+                                      # though SymPy cancels the x as it reads it
 
     @property
     def expr(self) -> sp.Expr:
@@ -180,7 +182,29 @@ def _build(kind: str, m, original: str, body: str | None = None) -> Problem:
             kind = "simplify"
         return Problem(original, kind, (expr,), choose_var([expr]), written=body if kind == "evaluate" else "")
     items = tuple(parse_math(body))
-    return _classify(original, items, hint, force_system=kind == "system", written=body)
+    p = _classify(original, items, hint, force_system=kind == "system", written=body)
+    return replace(p, excluded=written_poles(body, p.var)) if p.kind in ("equation", "inequality") else p
+
+
+def written_poles(text: str, var: sp.Symbol | None, latex: bool = False) -> tuple:
+    """The real values of var where a denominator of the math as written is zero, read with nothing evaluated
+    (SymPy's reading cancels x/x before any solver sees it)."""
+    if var is None:
+        return ()
+    try:
+        with sp.evaluate(False):
+            items = parse_math(text, latex=latex)
+    except Exception:  # noqa: BLE001 - no unevaluated reading: the solver's own exclusions stand
+        return ()
+    bases = {a.base for i in items if isinstance(i, sp.Basic) for a in sp.preorder_traversal(i)
+             if isinstance(a, sp.Pow) and a.exp.is_negative and a.base.free_symbols == {var}}
+    found = set()
+    for b in bases:
+        try:
+            found |= {r for r in sp.solve(sp.expand(b), var) if r.is_real}
+        except NotImplementedError:
+            continue
+    return tuple(sorted(found, key=sp.default_sort_key))
 
 
 def _classify(original: str, items: tuple, hint: str | None, force_system: bool = False,

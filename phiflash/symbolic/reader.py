@@ -17,7 +17,7 @@ import sympy as sp
 
 from . import tasks
 from .parse import ParseError, parse_math
-from .problem import Problem, _classify, choose_var, lines_of_math, read_typed
+from .problem import Problem, _classify, choose_var, lines_of_math, read_typed, written_poles
 from .sentence import (
     NUMBER_WORDS,
     SLOT_RE,
@@ -244,7 +244,8 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros)\b",
                                                               s.text, re.IGNORECASE):
         domain = sp.S.Reals  # "the sum of the real roots" means the real ones, not all of them
-    return replace(p, target=target, pick=pick, domain=domain)
+    return replace(p, target=target, pick=pick, domain=domain,
+                   excluded=written_poles(eq_text, p.var, latex=True) if p.kind != "system" else ())
 
 
 def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:

@@ -74,6 +74,8 @@ def solve_problem(problem: Problem | str) -> Solution:
                "integral": _integral, "limit": _limit, "simplify": _simplify, "expand": _expand,
                "factor": _factor, "evaluate": _evaluate, "given": solve_given}.get(problem.kind, tasks.run)
     sol = handler(problem)
+    if problem.excluded and problem.kind in ("equation", "inequality"):
+        sol = _without_written_poles(sol)
     if problem.kind == "equation" and (problem.target is not None or problem.pick or problem.domain is not None):
         sol = _refine(sol)
     if problem.kind == "inequality" and problem.pick:
@@ -83,6 +85,23 @@ def solve_problem(problem: Problem | str) -> Solution:
         if note not in sol.notes and not any(st.text == note for st in sol.steps):
             sol.notes.append(note)
     return sol
+
+
+def _without_written_poles(sol: Solution) -> Solution:
+    """Drop the values where a denominator as written is zero (x(x + 2)/x = 2 has no solution: x = 0 is not
+    allowed), which SymPy's reading had cancelled away."""
+    p, a = sol.problem, sol.answer
+    poles = [e for e in p.excluded if (e in a if isinstance(a, list) else a.contains(e) is sp.true)] \
+        if isinstance(a, (list, sp.Set)) else []
+    if not poles:
+        return sol
+    said = ", ".join(plain(e) for e in poles)
+    kept = [v for v in a if v not in poles] if isinstance(a, list) else a - sp.FiniteSet(*poles)
+    steps = sol.steps + [Step(f"Leave out {p.var} = {said}: a denominator as written is zero there", kept
+                              if isinstance(kept, sp.Set) else None)]
+    notes = list(sol.notes) + (["no solution"] if isinstance(kept, list) and not kept and "no solution" not in
+                               sol.notes else [])
+    return replace(sol, answer=kept, steps=steps, notes=notes)
 
 
 def _refuse_undefined(sol: Solution) -> None:

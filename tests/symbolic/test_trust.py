@@ -8,7 +8,8 @@ import sympy as sp
 
 from phiflash.symbolic.parse import ParseError, parse_math
 from phiflash.symbolic.readings import Ambiguous
-from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check
+from phiflash.symbolic.solver import solve_problem
+from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check, check_answer
 
 V, W, U = VERIFIED, WRONG, UNVERIFIABLE
 
@@ -259,3 +260,18 @@ def test_readings_that_agree_are_one_reading():
 ])
 def test_decimals_restrictions_and_tuples(problem, answer, status, why):
     verdict_is(problem, answer, status, why)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_factor_cancelled_on_reading_still_excludes_its_zero(seed):
+    """(x − a)(x − b)/(x − a) = a − b has no solution, and (x − a)(x − b)/(x − a) < 0 leaves out a: SymPy's
+    reading cancels the common factor, which had made a (undefined there) a solution, verified. Generated: a, b
+    and the sign chosen here."""
+    r = random.Random(seed)
+    a, b = r.sample(range(-9, 10), 2)
+    text = f"Solve $\\frac{{(x{-a:+d})(x{-b:+d})}}{{x{-a:+d}}} = {a - b}$."     # cancelled: x − b = a − b
+    assert solve_problem(text).answer == []
+    assert check_answer(f"x = {a}", text).status == "wrong"
+    ineq = solve_problem(f"(x{-a:+d})(x{-b:+d})/(x{-a:+d}) < 0")
+    want = sp.Interval.open(-sp.oo, b) - sp.FiniteSet(a)
+    assert ineq.answer == want and ineq.answer.contains(a) is sp.false
