@@ -29,6 +29,9 @@ def solve_given(p) -> Solution:
     sols = [s for s in sols if _keeps(s, exprs, conditions)]
     if not sols:
         raise SolveError("no values satisfy every equation and condition")
+    for s in sols:   # x(x − 3)/(x − 3) at x = 3: undefined as written, though SymPy's reading cancelled it
+        if any(sp.simplify(d.subs(s)) == 0 for d in p.denominators):
+            raise SolveError("the value asked for is undefined there: a denominator as written is zero")
     values = [sp.simplify(target.subs(s)) for s in sols]
     if any(v.free_symbols for v in values):
         raise SolveError("the value asked for is not fixed by the equations")

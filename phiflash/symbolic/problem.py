@@ -38,6 +38,7 @@ class Problem:
     written: str = ""                 # an expression to evaluate as written (LaTeX when in $…$): its check re-reads it
     excluded: tuple = ()              # where a denominator as written is zero: x(x − 2)/x is undefined at 0,
                                       # though SymPy cancels the x as it reads it
+    denominators: tuple = ()          # of the value asked for, as written (given values must not zero one)
 
     @property
     def expr(self) -> sp.Expr:
@@ -186,22 +187,30 @@ def _build(kind: str, m, original: str, body: str | None = None) -> Problem:
     return replace(p, excluded=written_poles(body, p.var)) if p.kind in ("equation", "inequality") else p
 
 
-def written_poles(text: str, var: sp.Symbol | None, latex: bool = False) -> tuple:
-    """The real values of var where a denominator of the math as written is zero, read with nothing evaluated
-    (SymPy's reading cancels x/x before any solver sees it)."""
-    if var is None:
-        return ()
+def written_denominators(text: str, latex: bool = False) -> tuple:
+    """The denominators of the math as written, read with nothing evaluated: SymPy's own reading cancels x/x (and
+    x(x − 3)/(x − 3)) before any solver sees it, which would make a value where the problem is undefined look
+    allowed."""
     try:
         with sp.evaluate(False):
             items = parse_math(text, latex=latex)
     except Exception:  # noqa: BLE001 - no unevaluated reading: the solver's own exclusions stand
         return ()
     bases = {a.base for i in items if isinstance(i, sp.Basic) for a in sp.preorder_traversal(i)
-             if isinstance(a, sp.Pow) and a.exp.is_negative and a.base.free_symbols == {var}}
+             if isinstance(a, sp.Pow) and a.exp.is_negative and a.base.free_symbols}
+    return tuple(sorted({sp.expand(b) for b in bases}, key=sp.default_sort_key))
+
+
+def written_poles(text: str, var: sp.Symbol | None, latex: bool = False) -> tuple:
+    """The real values of var where a denominator of the math as written is zero."""
+    if var is None:
+        return ()
     found = set()
-    for b in bases:
+    for b in written_denominators(text, latex):
+        if b.free_symbols != {var}:
+            continue
         try:
-            found |= {r for r in sp.solve(sp.expand(b), var) if r.is_real}
+            found |= {r for r in sp.solve(b, var) if r.is_real}
         except NotImplementedError:
             continue
     return tuple(sorted(found, key=sp.default_sort_key))

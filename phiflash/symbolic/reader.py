@@ -17,7 +17,7 @@ import sympy as sp
 
 from . import tasks
 from .parse import ParseError, parse_math
-from .problem import Problem, _classify, choose_var, lines_of_math, read_typed, written_poles
+from .problem import Problem, _classify, choose_var, lines_of_math, read_typed, written_denominators, written_poles
 from .sentence import (
     NUMBER_WORDS,
     SLOT_RE,
@@ -244,8 +244,10 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros)\b",
                                                               s.text, re.IGNORECASE):
         domain = sp.S.Reals  # "the sum of the real roots" means the real ones, not all of them
+    asked = g.get("v") or g.get("v2")
     return replace(p, target=target, pick=pick, domain=domain,
-                   excluded=written_poles(eq_text, p.var, latex=True) if p.kind != "system" else ())
+                   excluded=written_poles(eq_text, p.var, latex=True) if p.kind != "system" else (),
+                   denominators=written_denominators(s.restore(asked), latex=True) if asked else ())
 
 
 def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:
@@ -265,8 +267,8 @@ def _asked(g: dict, s: Sentence, free: set) -> tuple:
     if not asked:
         return None, None
     t = one(s.restore(asked))
-    if isinstance(t, sp.Symbol) and t in free:
-        return t, None
+    if isinstance(t, sp.Symbol) and t in free and not written_denominators(s.restore(asked), latex=True):
+        return t, None   # the letter itself (x(x − 3)/(x − 3) is read as x, but it asks for a value, not x)
     if t.free_symbols and t.free_symbols <= free:
         return None, t
     raise ParseError(f"{asked!r} does not appear in the equation")
@@ -342,7 +344,8 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
     if any(v not in unknowns for v, _ in said):
         raise ParseError("a letter the problem introduces is not in its equations")
     said_conditions = tuple(_KIND[word](v) for v, kind in said for word in (kind or "").split())
-    return Problem(text, "given", tuple(items) + said_conditions, target=target)
+    return Problem(text, "given", tuple(items) + said_conditions, target=target,
+                   denominators=written_denominators(s.restore(asked), latex=True))
 
 
 _VARS = r"(?P<vars>⟦\d+⟧(?:\s*(?:,|and|,\s*and)\s*⟦\d+⟧)*)"

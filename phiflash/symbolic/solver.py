@@ -76,6 +76,9 @@ def solve_problem(problem: Problem | str) -> Solution:
     sol = handler(problem)
     if problem.excluded and problem.kind in ("equation", "inequality"):
         sol = _without_written_poles(sol)
+    if problem.kind == "equation" and problem.target is not None and isinstance(sol.answer, list) and any(
+            sp.simplify(d.subs(problem.var, v)) == 0 for d in problem.denominators for v in sol.answer):
+        raise SolveError("the value asked for is undefined at a solution: a denominator as written is zero there")
     if problem.kind == "equation" and (problem.target is not None or problem.pick or problem.domain is not None):
         sol = _refine(sol)
     if problem.kind == "inequality" and problem.pick:

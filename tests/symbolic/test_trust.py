@@ -8,6 +8,7 @@ import sympy as sp
 
 from phiflash.symbolic.parse import ParseError, parse_math
 from phiflash.symbolic.readings import Ambiguous
+from phiflash.symbolic.solution import SolveError
 from phiflash.symbolic.solver import solve_problem
 from phiflash.symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, _check, check_answer
 
@@ -275,3 +276,17 @@ def test_a_factor_cancelled_on_reading_still_excludes_its_zero(seed):
     ineq = solve_problem(f"(x{-a:+d})(x{-b:+d})/(x{-a:+d}) < 0")
     want = sp.Interval.open(-sp.oo, b) - sp.FiniteSet(a)
     assert ineq.answer == want and ineq.answer.contains(a) is sp.false
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_value_asked_where_a_cancelled_denominator_is_zero_is_refused(seed):
+    """x(x − a)/(x − a) at x = a is undefined; SymPy reads it as x, which had answered 'x = a' (the value asked
+    for read as the letter) and f(a) = a, verified. Elsewhere the value stands."""
+    r = random.Random(seed)
+    a, b = r.sample(range(-9, 10), 2)
+    expr = f"\\frac{{x(x{-a:+d})}}{{x{-a:+d}}}"
+    for text in (f"If $x = {a}$, what is ${expr}$?", f"Let $f(x)={expr}$. What is $f({a})$?"):
+        with pytest.raises(SolveError, match="undefined"):
+            solve_problem(text)
+    assert solve_problem(f"If $x = {b}$, what is ${expr}$?").answer == b
+    assert solve_problem(f"Let $f(x)={expr}$. What is $f({b})$?").answer == b

@@ -17,6 +17,7 @@ import mpmath
 import sympy as sp
 
 from ..parse import ParseError, parse_math
+from ..problem import written_denominators
 from ..sentence import SLOT_RE, WHAT, A, Sentence, one
 from ..solution import plain
 from .base import NotMine, SolveError, Step, Task, Worked
@@ -30,6 +31,7 @@ _DEF = re.compile(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", re.S)
 class Branch:
     expr: sp.Expr
     cond: object          # a SymPy relation / And, True ("otherwise"), or ("parity", "even" | "odd")
+    denominators: tuple = ()   # as written: x(x − 3)/(x − 3) is undefined at 3 though SymPy reads it as x
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def case_function(name: str, var: str, body: str, known: dict) -> CaseFunction:
         expr = one(body, known)
         if expr.free_symbols - {x}:
             raise ParseError("the definition uses a letter other than the function's variable")
-        return CaseFunction(name, x, (Branch(expr, True),))
+        return CaseFunction(name, x, (Branch(expr, True, written_denominators(body, latex=True)),))
     branches = []
     for row in (r for r in re.split(r"\\\\", m.group("body")) if r.strip()):
         if row.count("&") != 1:
@@ -81,7 +83,7 @@ def case_function(name: str, var: str, body: str, known: dict) -> CaseFunction:
         expr = one(value.strip().rstrip(","), known)
         if expr.free_symbols - {x}:
             raise ParseError("a case uses a letter other than the function's variable")
-        branches.append(Branch(expr, _condition(cond, x)))
+        branches.append(Branch(expr, _condition(cond, x), written_denominators(value.strip().rstrip(","), latex=True)))
     if len(branches) < 2 or any(b.cond is True for b in branches[:-1]):
         raise ParseError("read as two or more cases, 'otherwise' only last")
     return CaseFunction(name, x, tuple(branches))
@@ -171,12 +173,23 @@ def _exact(e, v: FunctionValue, seen: list, applied: list):
             x = _preimage(f, a)
             seen.append((f.name, a, x))
             return x
+        if not a.free_symbols and any(_applies(b, f.var, a) and any(sp.simplify(d.subs(f.var, a)) == 0
+                                                                   for d in b.denominators) for b in f.branches):
+            raise SolveError(f"{f.name}({plain(a)}) is undefined: a denominator of the formula as written is zero")
         value = sp.simplify(_piecewise(f)(a))
         applied.append((f.name, a, value))
         return value
     if e.args:
         return e.func(*[_exact(a, v, seen, applied) for a in e.args])
     return e
+
+
+def _applies(b: Branch, x: sp.Symbol, a) -> bool:
+    if b.cond is True:
+        return True
+    if isinstance(b.cond, tuple):
+        return a.is_integer and (a % 2 == 0) == (b.cond[1] == "even")
+    return bool(b.cond.subs(x, a))
 
 
 def _undefined(v: FunctionValue) -> dict:
