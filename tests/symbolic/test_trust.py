@@ -290,3 +290,11 @@ def test_a_value_asked_where_a_cancelled_denominator_is_zero_is_refused(seed):
             solve_problem(text)
     assert solve_problem(f"If $x = {b}$, what is ${expr}$?").answer == b
     assert solve_problem(f"Let $f(x)={expr}$. What is $f({b})$?").answer == b
+
+
+def test_operations_and_roots_keep_their_denominators_as_written():
+    with pytest.raises(SolveError):
+        solve_problem(r"Let $a\star b = \frac{a(a-b)}{a-b}$. What is $2 \star 2$?")
+    assert solve_problem(r"Let $a\star b = \frac{a(a-b)}{a-b}$. What is $3 \star 2$?").answer == 3
+    with pytest.raises(SolveError, match="undefined"):
+        solve_problem(r"Let $a$ and $b$ be the roots of $x^2-1=0$. Find $\frac{a(a-1)}{a-1}+\frac{b(b-1)}{b-1}$.")

@@ -17,6 +17,7 @@ import mpmath
 import sympy as sp
 
 from ..parse import ParseError, parse_math
+from ..problem import written_denominators
 from ..sentence import SLOT_RE, WHAT, Sentence, number, one
 from ..solution import plain
 from .base import NotMine, SolveError, Step, Task, Worked
@@ -122,7 +123,8 @@ def _apply(op: Operation, x, y) -> sp.Expr:
         if not (x.free_symbols or y.free_symbols) and c.subs({op.a: x, op.b: y}) is not sp.true:
             raise SolveError(f"{plain(x)} and {plain(y)} do not meet what the problem says the operands are")
     value = op.body.subs({op.a: x, op.b: y})
-    if value.has(sp.zoo, sp.nan):
+    written = written_denominators(op.body_text, latex=True)   # a(a − b)/(a − b) is undefined at a = b, as written
+    if value.has(sp.zoo, sp.nan) or any(sp.simplify(d.subs({op.a: x, op.b: y})) == 0 for d in written):
         raise SolveError("the operation divides by zero here")
     return sp.nsimplify(sp.simplify(value)) if not value.free_symbols else sp.simplify(value)
 

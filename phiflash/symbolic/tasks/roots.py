@@ -20,6 +20,7 @@ import sympy as sp
 from sympy.polys.polyfuncs import symmetrize
 
 from ..parse import ParseError, parse_math
+from ..problem import written_denominators
 from ..sentence import SLOT_RE, WHAT, A, Sentence, one
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
@@ -30,6 +31,7 @@ class RootsExpression:
     letters: tuple[sp.Symbol, ...]
     poly: sp.Poly                      # the equation as a polynomial in its variable, rational coefficients
     target: sp.Expr                    # in the letters
+    denominators: tuple = ()           # of the expression as written, none of which may be zero at the roots
     order: tuple[sp.Symbol, sp.Symbol] | None = None    # (p, q) when the problem says p > q
     distinct: bool = False             # "the two distinct solutions": the roots must differ
     real: bool = False                 # "the two real roots": every root must be real
@@ -80,7 +82,8 @@ def read_roots(g: dict, s: Sentence) -> RootsExpression:
         if len(rel) != 1 or not isinstance(rel[0], (sp.Gt, sp.Lt)) or not {rel[0].lhs, rel[0].rhs} <= set(letters):
             raise ParseError("expected an order of two roots, like p > q")
         order = (rel[0].lhs, rel[0].rhs) if isinstance(rel[0], sp.Gt) else (rel[0].rhs, rel[0].lhs)
-    return RootsExpression(letters, poly, target, order, bool(g.get("distinct")), bool(g.get("real")))
+    return RootsExpression(letters, poly, target, order=order, distinct=bool(g.get("distinct")),
+                           real=bool(g.get("real")), denominators=written_denominators(s.slot(g, "a"), latex=True))
 
 
 def _vieta(r: RootsExpression) -> tuple[sp.Expr, list[Step]] | None:
@@ -149,6 +152,8 @@ def check_roots(r: RootsExpression, w: Worked) -> Step:
         want = complex(sp.N(w.answer, 50))
         count = 0
         for naming in _namings(roots, r):
+            if any(abs(complex(sp.N(d.subs(naming), 50))) < 1e-30 for d in r.denominators):
+                raise SolveError("the expression is undefined at the roots: a denominator as written is zero")
             got = complex(sp.N(r.target.subs(naming), 50))
             if abs(got - want) > 1e-25 * (1 + abs(want)):
                 raise SolveError("the expression at the numerical roots disagrees")
