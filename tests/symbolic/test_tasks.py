@@ -390,6 +390,14 @@ def _domain(r):
             sp.Union(sp.Interval.Ropen(p, q), sp.Interval.open(q, sp.oo)))
 
 
+def _list_count(r):
+    """An arithmetic list a, a + d, a + 2d, …, a + (n − 1)d; n chosen here."""
+    a, d, n = r.randint(-50, 50), r.choice([v for v in range(-7, 8) if v]), r.randint(6, 400)
+    terms = [a + k * d for k in range(n)]
+    head, tail = ", ".join(map(str, terms[:3])), ", ".join(map(str, terms[-2:]))
+    return f"How many numbers are in the list ${head}, \\ldots, {tail}$?", str(n)
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -420,7 +428,7 @@ def _midpoint_or_slope(r):
 
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
-            "coefficient": _coefficient, "line": _line, "domain": _domain,
+            "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,

@@ -279,6 +279,57 @@ def read_mean(g: dict, s: Sentence) -> Problem:
                              f"{plain(mean)}",))
 
 
+# ---- how many numbers in a list written with … ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListCount:
+    head: tuple           # the terms before …
+    tail: tuple           # the terms after it
+
+
+def read_list_count(g: dict, s: Sentence) -> ListCount:
+    text = re.sub(r"\\[lc]?dots[bc]?|\.\.\.|…", "…", s.slot(g, "a")).replace("$", " ")
+    if text.count("…") != 1:
+        raise ParseError("a list written as first terms, …, last terms")
+    def exact(t: str):    # 1.5 is 3/2 exactly, never a float that is off by a rounding
+        return sp.Rational(t.strip()) if re.fullmatch(r"\s*-?\d*\.\d+\s*", t) else number(t)
+    head, tail = ([exact(t) for t in list_items(part.strip(" ,"))] for part in text.split("…"))
+    if len(head) < 3 or not tail:
+        raise ParseError("give at least three terms before '…' so the pattern is not a guess")
+    return ListCount(tuple(head), tuple(tail))
+
+
+def solve_list_count(c: ListCount) -> Worked:
+    found = [step for name, step in rules(list(c.head)) if name == "arithmetic"]
+    if not found or found[0] == 0:
+        raise SolveError("the first terms do not step by a constant difference")
+    d = found[0]
+    n = (c.tail[-1] - c.head[0]) / d
+    if not (n.is_Integer and n >= len(c.head) - 1 + len(c.tail) - 1):
+        raise SolveError("the last term is not reached from the first in steps of the difference")
+    if any(c.head[0] + (n - len(c.tail) + 1 + j) * d != t for j, t in enumerate(c.tail)):
+        raise SolveError("the terms after '…' do not follow the difference of the first terms")
+    count = sp.Integer(n + 1)
+    return Worked(count, [Step(f"The numbers go up by {plain(d)} each time" if d > 0 else
+                               f"The numbers go down by {plain(-d)} each time"),
+                          Step(f"From {plain(c.head[0])} to {plain(c.tail[-1])} is {plain(n)} steps of {plain(d)}, "
+                               "so one more number than steps", count)])
+
+
+def check_list_count(c: ListCount, w: Worked) -> Step:
+    """The list written out term by term (exact fractions) until the last number, each written term found."""
+    first, d = _exact(c.head[0]), _exact(c.head[1] - c.head[0])
+    last, written = _exact(c.tail[-1]), [_exact(t) for t in c.head + c.tail]
+    terms, v = [], first
+    while (v <= last if d > 0 else v >= last) and len(terms) <= BRUTE:
+        terms.append(v)
+        v += d
+    if not terms or terms[-1] != last or any(t not in terms for t in written) or len(terms) != w.answer:
+        raise SolveError("the list written out does not end at the last number with that many terms")
+    return Step(f"Check: writing the list out term by term ends at {plain(c.tail[-1])} after {len(terms)} numbers")
+
+
 TASKS = (
     Task("series", "a sum written with … (arithmetic, alternating or geometric terms)", phrasings=(),
          read=None, solve=solve_series, check=check_series,
@@ -312,6 +363,15 @@ TASKS = (
         (50, rf"(?:{WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),),
         read=read_sequence_unknown,
         examples=((r"What is the integer value of $x$ in the arithmetic sequence $3^2, x, 3^4$?", "x = 45"),)),
+    Task("listcount", "how many numbers are in a list written with … (an arithmetic list)", phrasings=(
+        (50, r"how many numbers are (?:there )?in the (?:following )?list\s*:?\s*(?P<a>⟦\d+⟧)"),),
+        read=read_list_count, solve=solve_list_count, check=check_list_count,
+        examples=((r"How many numbers are in the list $ -33, -28, -23, \ldots, 52, 57?$", "19"),
+                  (r"How many numbers are in the list $$ 1.5, 5.5, 9.5, 13.5, \ldots, 41.5, 45.5? $$", "12"),
+                  (r"How many numbers are in the list $ 147, 144, 141, \ldots, 42, 39?$", "37")),
+        questions=((r"^From .* steps of", "How many steps of the difference take you from the first number to the "
+                                          "last?"),),
+        data=ListCount),
     Task("mean", "an unknown number given the mean", phrasings=(
         (50, rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{WHAT}|what is)"
              rf"(?: the value of)? {V}"),),
