@@ -131,6 +131,8 @@ _PHRASES: list[tuple[str, str]] = [
              rf"(?:two )?(?:distinct )?(?:real )?(?:solutions|roots)(?: of| to| for)?(?: the equation)? (?P<eq>.+)"),
     ("pick", rf"what (?P<pick>integer) {V} satisfies (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>sum) of (?:all )?(?:the )?(?P<int>integer) solutions (?:to|of) (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>sum) of all (?:the )?(?P<pos>positive )?(?P<int>integer)s? (?:values of )?{V} "
+             rf"(?:such that|for which|that satisfy) (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>greatest|largest|smallest|least) (?P<int>integer) {V},? (?:such that|for "
              rf"which|that satisfies) (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>smallest|largest|greatest|least) (?:solution|root) (?:of|to) "
@@ -226,6 +228,11 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
     if not rels or len(rels) != len(items):
         raise ParseError("expected an equation or inequality to solve")
+    if g.get("pos"):   # 'the sum of all positive integers n such that 1.2n − 4.4 < 5.2': n > 0 is one more condition
+        if not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels) or not g.get("v"):
+            raise ParseError("'positive' is read here for an inequality in a named letter")
+        items = (sp.And(*items, sp.Gt(one(s.restore(g["v"])), 0)),)
+        rels = list(items)
     var, target = _asked(g, s, set().union(*(r.free_symbols for r in rels)))
     p = _classify(text, items, var.name if var is not None else None)
     if p.kind == "system" and (var is not None or target is not None):

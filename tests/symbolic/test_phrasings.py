@@ -243,12 +243,24 @@ def _inequality_in_interval_notation(r):
     return phrasing.format(p=poly, rel=rel), want
 
 
+def _sum_of_integers_such_that(r):
+    """'the sum of all (positive) integers n such that a·n + b < c': the integers listed here by a loop."""
+    a, b, c = r.randint(1, 9), r.randint(-20, 20), r.randint(-20, 60)
+    positive = r.random() < 0.5
+    lo = 1 if positive else -10 ** 3
+    want = sum(n for n in range(lo, 10 ** 3) if a * n + b < c) if positive else None
+    if not positive:   # bounded both ways: |n| < c' as two conditions
+        k = r.randint(1, 12)
+        return (f"What is the sum of all integers $x$ such that $x^2 < {k * k + 1}$?", sp.Integer(0))
+    return f"Find the sum of all positive integers $n$ such that ${a}n{b:+d}<{c}$.", sp.Integer(want)
+
+
 # ---- every generator above, each sentence solved and compared with its answer computed here ----------------------
 
 GENERATORS = {_introduced: 10, _two_roots: 10, _operation: 10, _complex: 10, _primes_between: 6,
               _operation_defined: 6, _equation_then_question: 6, _solution_picks: 8, _integer_picks: 8,
               _letters_given_values: 8, _solve_for_and_two_values: 10,
-              _inequality_in_interval_notation: 8}
+              _inequality_in_interval_notation: 8, _sum_of_integers_such_that: 6}
 CASES = [(f.__name__, f(R)) for f, n in GENERATORS.items() for _ in range(n)]
 
 
