@@ -314,6 +314,15 @@ def _least(r):
         want = r.choice([2, 3, 4, 6, 8, 9, 10, 12, 16])
         return (f"What is the least positive integer with exactly {want} positive factors?",
                 str(next(n for n in range(1, 10 ** 5) if sum(n % d == 0 for d in range(1, n + 1)) == want)))
+    if r.random() < 0.4:     # a bounded search, from the top or from the bottom of a range
+        k, top = r.randint(2, 40), r.randint(50, 5000)
+        if r.random() < 0.5:
+            return (f"What is the largest positive multiple of ${k}$ that is less than ${top}$?",
+                    str(next(n for n in range(top - 1, 0, -1) if n % k == 0)))
+        d = r.choice([2, 3, 4])
+        total = k % (9 * d - 1) + 2         # a digit sum some d-digit number has
+        return (f"What is the least {['', '', 'two', 'three', 'four'][d]}-digit whole number whose digits add up to "
+                f"{total}?", str(next(n for n in range(10 ** (d - 1), 10 ** d) if sum(map(int, str(n))) == total)))
     ks = [r.randint(2, 30) for _ in range(3)]
     return (f"Find the smallest positive integer divisible by {ks[0]}, {ks[1]}, and {ks[2]}.",
             str(next(n for n in range(1, 10 ** 5) if all(n % q == 0 for q in ks))))

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.ntheory.digits import digits
 
 from ..parse import ParseError, parse_math
 from ..sentence import SLOT_RE, WHAT, Sentence, integer, list_items, one, whole
@@ -42,7 +43,9 @@ class Test:
                 "power": f"{e} is a perfect {power}", "integer": f"{e} is an integer",
                 "remainder": f"{e} leaves remainder {self.r} on division by {self.k}",
                 "divisors": f"{e} has exactly {self.k} positive divisors", "greater": f"{e} > {self.k}",
-                "ends": f"{e} ends in {self.k}", "coprime": f"{e} and {self.k} have no common factor"}[self.kind]
+                "ends": f"{e} ends in {self.k}", "coprime": f"{e} and {self.k} have no common factor",
+                "less": f"{e} < {self.k}", "digitsum": f"the digits of {e} add up to {self.k}",
+                "gcd": f"gcd({e}, {self.k}) = {self.r}"}[self.kind]
         return f"not ({said})" if self.negated else said
 
 
@@ -50,6 +53,9 @@ class Test:
 class Search:
     var: sp.Symbol
     tests: tuple[Test, ...]
+    lo: int = 1               # the numbers searched: lo … hi, from the end the question starts at
+    hi: int = LIMIT
+    largest: bool = False     # from hi down (the largest), or from lo up (the least)
 
 
 _NUM = r"(?:⟦\d+⟧|\d+)"
@@ -65,19 +71,24 @@ _CLAUSES = [(re.compile(p), kind) for p, kind in [
     (rf"when divided by (?:each of )?{_LIST},? (?:it )?(?:leaves|has|gives) a remainder of (?P<r>{_NUM})",
      "remainder"),
     (rf"a remainder of (?P<r>{_NUM}) when divided by {_LIST}", "remainder"),
-    (rf"{_SUBJECT}is (?:a )?prime(?: number)?", "prime"),
-    (rf"{_SUBJECT}is (?:a )?perfect (?P<p>square|cube|fourth power|fifth power)", "power"),
+    (rf"{_SUBJECT}(?:is )?(?:a )?prime(?: number)?", "prime"),
+    (rf"{_SUBJECT}(?:is )?(?:a )?perfect (?P<p>square|cube|fourth power|fifth power)", "power"),
     (rf"{_SUBJECT}is (?:an )?integer", "integer"),
     (r"(?:has )?exactly (?P<count>\S+) (?:distinct )?(?:positive )?(?:integer |integral )?(?:divisors|factors)",
      "divisors"),
     (rf"{_SUBJECT}(?:is )?greater than (?P<k>{_NUM})", "greater"),
     (rf"ends in (?P<k>{_NUM})", "ends"),
+    (rf"{_SUBJECT}(?:is )?(?:less|smaller) than (?P<k>{_NUM})", "less"),
+    (rf"(?:whose digits(?:'|’)? sum is|whose digits add up to|the sum of whose digits is) (?P<k>{_NUM})", "digitsum"),
+    (rf"the greatest common (?:factor|divisor) of (?:that (?:integer|number)|it) and (?P<k>{_NUM}) is (?P<r>{_NUM})",
+     "gcd"),
     (rf"(?:is )?relatively prime to (?P<k>{_NUM})", "coprime"),
     (r"(?P<ks>⟦\d+⟧) (?:is a factor of|divides) (?P<e>⟦\d+⟧)", "multiple"),
     # '$4x \equiv 13 \pmod{27}$' is '⟦4x ≡ 13⟧ mod ⟦27⟧' in the sentence: both sides differ by a multiple of 27
     (rf"(?:satisfies the congruence )?(?P<cong>⟦\d+⟧) mod (?P<ks>{_NUM})", "multiple"),
 ]]
-_JOINER = re.compile(r"\s*,?\s*(?:(?:and|but|that|which|also|is)\s+)*(?P<neg>not\s+)?")
+_JOINER = re.compile(r"\s*,?\s*(?:(?:and|but|that|which|also|is|both|for which|such that|so that)\s+)*"
+                     r"(?P<neg>not\s+)?")
 
 
 def _clauses(cond: str, s: Sentence, var: sp.Symbol) -> tuple[Test, ...]:
@@ -114,7 +125,7 @@ def _tests(kind: str, g: dict, s: Sentence, var: sp.Symbol, negated: bool) -> li
         return [Test(kind, expr, negated=negated)]
     ks = [int(integer(x)) for x in list_items(s.slot(g, "ks"))] if g.get("ks") else [int(integer(s.slot(g, "k")))]
     r = int(integer(s.slot(g, "r"))) if g.get("r") else 0
-    if kind in ("multiple", "remainder", "coprime") and min(ks) < 1 or kind == "remainder" and not all(
+    if kind in ("multiple", "remainder", "coprime", "gcd") and min(ks) < 1 or kind == "remainder" and not all(
             0 <= r < k for k in ks):
         raise ParseError("a divisor must be a positive whole number, a remainder less than it")
     if kind == "ends" and ks[0] < 0:
@@ -131,10 +142,39 @@ def read_search(g: dict, s: Sentence) -> Search:
                                                                                   latex=True)
                 for v in item.free_symbols}
         var = free.pop() if len(free) == 1 else sp.Symbol("n")
-    tests = _clauses(g["cond"], s, var)
-    if not all(t.expr.free_symbols <= {var} for t in tests):
+    tests = _clauses(g["cond"], s, var) if g.get("cond") else ()
+    if g.get("mult"):      # 'the largest multiple of 12 that …'
+        tests = (Test("multiple", var, int(integer(s.slot(g, "mult")))),) + tests
+    if not tests or not all(t.expr.free_symbols <= {var} for t in tests):
         raise ParseError("every property must be of the one number sought")
-    return Search(var, tests)
+    return Search(var, tests, *_range(g, tests, var))
+
+
+def _range(g: dict, tests: tuple, var: sp.Symbol) -> tuple[int, int, bool]:
+    """Where to search: n-digit, positive, below or above a bound the properties state; the least needs a start,
+    the largest an end, or the search is refused (it could not be finished)."""
+    largest = g.get("which", "least").lower() in ("largest", "greatest")
+    lo, hi = (None, None)
+    if g.get("digits"):
+        d = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}.get(g["digits"].lower()) or \
+            int(integer(g["digits"]))
+        lo, hi = 10 ** (d - 1) if d > 1 else 0, 10 ** d - 1
+        if (g.get("sign") or "").strip() == "negative":
+            lo, hi = -hi, -lo
+    if (g.get("sign") or "").strip() == "positive" or g.get("least_positive"):
+        lo = max(lo or 1, 1)
+    for t in tests:
+        if t.expr == var and not t.negated and t.kind == "less":
+            hi = t.k - 1 if hi is None else min(hi, t.k - 1)
+        if t.expr == var and not t.negated and t.kind == "greater":
+            lo = t.k + 1 if lo is None else max(lo, t.k + 1)
+    if largest and hi is None or not largest and lo is None:
+        raise ParseError("no end to search from: say positive, n-digit, or less than / greater than a number")
+    lo = lo if lo is not None else hi - LIMIT
+    hi = hi if hi is not None else lo + LIMIT
+    if hi - lo > 10 ** 6:
+        raise ParseError("too many numbers to search")
+    return lo, hi, largest
 
 
 # ---- the search: Python's integers ------------------------------------------------------------------------------
@@ -183,6 +223,12 @@ def _passes(t: Test, num: int, den: int) -> bool:
         return v >= 0 and v % 10 ** len(str(t.k)) == t.k
     if t.kind == "coprime":
         return math.gcd(v, t.k) == 1
+    if t.kind == "less":
+        return v < t.k
+    if t.kind == "digitsum":
+        return v >= 0 and sum(map(int, str(v))) == t.k
+    if t.kind == "gcd":
+        return math.gcd(v, t.k) == t.r
     raise AssertionError(t.kind)
 
 
@@ -201,17 +247,18 @@ def _root(v: int, k: int) -> int | None:
 
 def solve_search(s: Search) -> Worked:
     programs = [_program(t.expr, s.var) for t in s.tests]
-    for n in range(1, LIMIT + 1):
+    for n in (range(s.hi, s.lo - 1, -1) if s.largest else range(s.lo, s.hi + 1)):
         try:
             passes = all(_holds(t, int(p(n)), int(q(n))) for t, (p, q) in zip(s.tests, programs))
         except (OverflowError, ValueError, ZeroDivisionError, TypeError) as e:   # never skipped: that would
             raise SolveError(f"the property cannot be tested at {s.var} = {n}") from e   # miss the least
         if passes:
             said = " and ".join(t.said() for t in s.tests)
+            order = f"{s.hi}, {s.hi - 1}, {s.hi - 2}, …" if s.largest else f"{s.lo}, {s.lo + 1}, {s.lo + 2}, …"
             return Worked(sp.Integer(n), [
-                Step(f"Try {s.var} = 1, 2, 3, … in turn and test whether {said}"),
-                Step(f"The first that passes is {s.var} = {n}: each smaller one failed", sp.Integer(n))])
-    raise SolveError(f"no positive integer up to {LIMIT:,} has the property: not searched further")
+                Step(f"Try {s.var} = {order} in turn and test whether {said}"),
+                Step(f"The first that passes is {s.var} = {n}: each one before it failed", sp.Integer(n))])
+    raise SolveError(f"no number from {s.lo:,} to {s.hi:,} has the property: not searched further")
 
 
 # ---- the check: SymPy -------------------------------------------------------------------------------------------
@@ -247,20 +294,32 @@ def _sympy_passes(t: Test, var: sp.Symbol, n: int) -> bool:
         return v >= 0 and str(v).endswith(str(t.k))
     if t.kind == "coprime":
         return sp.igcd(v, t.k) == 1
+    if t.kind == "less":
+        return sp.Lt(v, t.k) == sp.true
+    if t.kind == "digitsum":
+        return v >= 0 and sum(digits(v)[1:]) == t.k
+    if t.kind == "gcd":
+        return sp.igcd(v, t.k) == t.r
     raise AssertionError(t.kind)
 
 
 def check_search(s: Search, w: Worked) -> Step:
     n = int(w.answer)
-    if n < 1 or not all(_sympy_holds(t, s.var, n) for t in s.tests):
+    if not s.lo <= n <= s.hi or not all(_sympy_holds(t, s.var, n) for t in s.tests):
         raise SolveError("the answer does not have the property by SymPy's test")
-    below = next((m for m in range(1, n) if all(_sympy_holds(t, s.var, m) for t in s.tests)), None)
-    if below is not None:
-        raise SolveError(f"{below}, which is smaller, also has the property by SymPy's test")
-    return Step(f"Check: SymPy's own tests find the property at {n} and at none of 1 to {n - 1}")
+    before = range(n + 1, s.hi + 1) if s.largest else range(s.lo, n)
+    if len(before) > 10 ** 5:
+        raise SolveError("too many numbers before the answer to test them all again")
+    other = next((m for m in before if all(_sympy_holds(t, s.var, m) for t in s.tests)), None)
+    if other is not None:
+        raise SolveError(f"{other}, which comes before it, also has the property by SymPy's test")
+    span = f"{before.start} to {before.stop - 1}" if len(before) else "no other number"
+    return Step(f"Check: SymPy's own tests find the property at {n} and at none of {span}")
 
 
 _LEAST = rf"(?:{WHAT} |name )?the (?:smallest|least) positive (?:integer|whole number)"
+_WHICH = (rf"(?:{WHAT} |name )?the (?P<which>smallest|least|largest|greatest) (?:(?P<digits>\S+)-digit )?"
+          rf"(?P<sign>positive |negative )?(?:integer|whole number|number|multiple of (?P<mult>⟦\d+⟧|\d+))")
 
 TASKS = (
     Task("search", "the least positive integer with properties tested one number at a time (a multiple of, a "
@@ -269,8 +328,11 @@ TASKS = (
         # below the other families (45): where a family of its own reads the sentence (a congruence's least
         # solution), that family's method is the one shown
         (45, rf"{_LEAST}(?: value of)?(?: (?P<v>⟦\d+⟧))?,?\s*(?:such that |for which |so that |where |with )?"
-             rf"(?P<cond>.+)"),),
-        read=read_search, solve=solve_search, check=check_search,
+             rf"(?P<cond>.+)"),
+        (44, rf"{_WHICH}(?: value of)?(?: (?P<v>⟦\d+⟧))?,?\s*(?:such that |for which |so that |where |with )?"
+             rf"(?P<cond>.*)"),),
+        read=lambda g, s: read_search(g | ({"least_positive": True} if "which" not in g else {}), s),
+        solve=solve_search, check=check_search,
         examples=(("What is the least positive integer value of $x$ such that $(2x)^2 + 2\\cdot 37\\cdot 2x + 37^2$ "
                    "is a multiple of 47?", "5"),
                   ("What is the smallest positive integer $n$ such that $3n$ is a perfect square and $2n$ is a "
@@ -280,7 +342,13 @@ TASKS = (
                   ("What is the smallest positive integer that leaves a remainder of 4 when divided by 5 and a "
                    "remainder of 6 when divided by 7?", "34"),
                   ("What is the smallest positive integer that is a multiple of both 30 and 40 but not a multiple "
-                   "of 16?", "120")),
+                   "of 16?", "120"),
+                  ("What is the largest positive multiple of $12$ that is less than $350?$", "348"),
+                  ("What is the least four-digit whole number that is both a perfect square and a perfect cube?",
+                   "4096"),
+                  ("What is the largest three-digit multiple of 9 whose digits' sum is 18?", "990"),
+                  ("What is the greatest integer less than 100 for which the greatest common factor of that integer "
+                   "and 18 is 3?", "93")),
         questions=((r"^Try \S+ = 1, 2, 3", "What is the first number to try, and how do you test it?"),),
         data=Search),
 )
