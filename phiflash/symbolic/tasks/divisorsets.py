@@ -42,10 +42,11 @@ class DivisorSet:
     n: int
     properties: tuple[Property, ...]
     total: bool = False        # add them up instead of counting them
+    pick: str = ""             # "largest" or "smallest": the one divisor, not a count
 
 
 _QUALIFIER = r"(?:positive|natural-number|natural number|distinct|different|whole-number|integer|even|odd|prime|" \
-             r"perfect[- ]square|perfect[- ]cube)"
+             r"perfect[- ]square|perfect[- ]cube|proper)"
 _QUALIFIERS = rf"(?P<q>(?:{_QUALIFIER}\s*,?\s+)*)"
 _NUM = r"(?:⟦\d+⟧|\d+(?:,\d{3})*)"
 _PROPERTIES = [(re.compile(p), kind) for p, kind in [
@@ -116,11 +117,15 @@ def read_divisor_set(g: dict, s: Sentence) -> DivisorSet:
     letter = _letter(g, s)
     n = _number(s.slot(g, "n"), letter)
     props = _qualifiers(g.get("q")) + _qualifiers(g.get("what"))
+    if re.search(r"\bproper\b", g.get("q") or ""):    # every divisor but the number itself
+        props.append(Property("less", n))
     if g.get("prop"):
         props += _properties(g["prop"], s, letter)
     if g.get("m"):    # 'have in common': the divisors of n that divide m
         props.append(Property("divides", _number(s.slot(g, "m"), letter)))
-    return DivisorSet(n, tuple(props), bool(g.get("total")))
+    pick = {"largest": "largest", "greatest": "largest", "smallest": "smallest", "least": "smallest"}.get(
+        (g.get("pick") or "").lower(), "")
+    return DivisorSet(n, tuple(props), bool(g.get("total")), pick)
 
 
 # ---- from the factorization -------------------------------------------------------------------------------------
@@ -145,7 +150,10 @@ def solve_divisor_set(ds: DivisorSet) -> Worked:
         d = math.prod(q ** e for q, e in zip(primes, exps))
         if all(_passes(p, d, set(primes)) for p in ds.properties):
             chosen.append(d)
-    value = sp.Integer(sum(chosen) if ds.total else len(chosen))
+    if ds.pick and not chosen:
+        raise SolveError("no divisor has the property")
+    value = sp.Integer(max(chosen) if ds.pick == "largest" else min(chosen) if ds.pick else
+                       sum(chosen) if ds.total else len(chosen))
     said = " and ".join(p.said() for p in ds.properties) or "divisors"
     listed = ", ".join(map(str, sorted(chosen))) if len(chosen) <= 20 else f"{len(chosen)} of them"
     factored = " · ".join(f"{q}^{e}" if e > 1 else str(q) for q, e in fac.items()) or "1"
@@ -153,7 +161,7 @@ def solve_divisor_set(ds: DivisorSet) -> Worked:
         Step(f"Prime factorization: {ds.n} = {factored}"),
         Step("Each divisor picks an exponent for every prime, from 0 up to its power: list them and keep those "
              f"that are {said}: {listed}"),
-        Step("Add them up" if ds.total else "Count them", value)])
+        Step(f"The {ds.pick} of them" if ds.pick else "Add them up" if ds.total else "Count them", value)])
 
 
 def check_divisor_set(ds: DivisorSet, w: Worked) -> Step:
@@ -166,7 +174,8 @@ def check_divisor_set(ds: DivisorSet, w: Worked) -> Step:
               "less": lambda: sp.Integer(d) < p.k}[p.kind]()
         return bool(ok) != p.negated
     kept = [d for d in sp.divisors(ds.n) if all(holds(p, d) for p in ds.properties)]
-    again = sum(kept) if ds.total else len(kept)
+    again = (max(kept) if ds.pick == "largest" else min(kept)) if ds.pick and kept else \
+        sum(kept) if ds.total else len(kept)
     if again != w.answer:
         raise SolveError("the divisors listed by SymPy give another total")
     return Step(f"Check: SymPy's own list of the {sp.divisor_count(ds.n)} divisors of {ds.n}, tested with its own "
@@ -187,7 +196,9 @@ TASKS = (
              rf"are (?:factors|divisors) of {_OF}"),
         (45, rf"how many {_QUALIFIERS}(?:factors|divisors) do {_OF} and (?P<m>⟦\d+⟧|\d+(?:,\d{3})*) have in common"),
         (45, rf"{_DEF}(?:find|what is) the (?P<total>sum) of (?:all )?(?:of )?(?:the )?{_QUALIFIERS}"
-             rf"(?:factors|divisors) of {_OF}(?: that| which)? (?:are|is) (?P<prop>.+)"),),
+             rf"(?:factors|divisors) of {_OF}(?:(?: that| which)? (?:are|is) (?P<prop>.+))?"),
+        (45, rf"{_DEF}(?:find|what is) the (?P<pick>largest|greatest|smallest|least) {_QUALIFIERS}(?:factor|divisor) "
+             rf"of {_OF}(?: that| which)? (?:is|are) (?P<prop>.+)"),),
         read=read_divisor_set, solve=solve_divisor_set, check=check_divisor_set,
         examples=(("How many positive factors of 96 are also multiples of 12?", "4"),
                   ("How many perfect squares are factors of 180?", "4"),
@@ -195,7 +206,10 @@ TASKS = (
                   ("If $n=2^3 \\cdot 3^2 \\cdot 5$, how many even positive factors does $n$ have?", "18"),
                   ("How many positive divisors do 8400 and 7560 have in common?", "32"),
                   ("Find the sum of all positive divisors of $50$ that are also divisors of $15$.", "6"),
-                  ("How many positive divisors of $150$ are not divisible by 5?", "4")),
+                  ("How many positive divisors of $150$ are not divisible by 5?", "4"),
+                  ("What is the sum of all of the odd divisors of $180$?", "78"),
+                  ("What is the sum of the proper divisors of 256?", "255"),
+                  ("What is the largest divisor of 342 that is also a factor of 285?", "57")),
         questions=((r"^Each divisor picks an exponent", "Which exponents can each prime have in such a divisor?"),),
         data=DivisorSet),
 )
