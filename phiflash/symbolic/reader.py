@@ -148,7 +148,11 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
-    ("two", rf"(?:{WHAT} )?the (?P<op>product|sum|quotient|difference) of (?P<a>⟦\d+⟧) and (?P<b>⟦\d+⟧)"),
+    ("two", rf"(?:{WHAT} )?the (?P<op>product|sum|quotient|difference) of (?P<a>⟦\d+⟧) and (?P<b>⟦\d+⟧)"
+            rf"(?: in base (?P<base>\S+))?"),
+    # 'What is the value of 25₁₀ + 36₁₀ in base 3?': the base is the answer's (a phrasing of its own, not a clause
+    # taken off every sentence: 'the largest 3-digit number in base 5' is a number of base 5)
+    ("value", rf"(?:{WHAT} )?(?:the value of )?(?P<a>⟦\d+⟧) in base (?P<base>\S+)"),
     ("value", rf"(?:write|express|convert|simplify and write) (?:the following (?:sum|product|expression|number|"
               rf"fraction)|the result)?\s*:?\s*{A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
@@ -292,7 +296,11 @@ def _value(g: dict, s: Sentence, text: str) -> Problem:
     body = s.restore(g["a"])
     if has_dots(body):  # a sum written with …: the series task's
         return tasks.problem(tasks.BY_NAME["series"], tasks.patterns.read_dotted(body), text)
-    return _classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$")
+    return _in_base(_classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$"), g, s)
+
+
+def _in_base(p: Problem, g: dict, s: Sentence) -> Problem:
+    return replace(p, form="base", n=base_value(g["base"], s)) if g.get("base") else p
 
 
 def _two(g: dict, s: Sentence, text: str) -> Problem:
@@ -301,7 +309,7 @@ def _two(g: dict, s: Sentence, text: str) -> Problem:
     body = {"product": f"\\left({a}\\right)\\cdot\\left({b}\\right)",
             "sum": f"\\left({a}\\right)+\\left({b}\\right)", "difference": f"\\left({a}\\right)-\\left({b}\\right)",
             "quotient": f"\\frac{{{a}}}{{{b}}}"}[g["op"].lower()]
-    return _classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$")
+    return _in_base(_classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$"), g, s)
 
 
 def _expand_or_factor(kind: str):

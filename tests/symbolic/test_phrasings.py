@@ -273,3 +273,13 @@ def test_generated_sentences(family, case):
         assert got == want, (sentence, sol.answer_text)
         return
     assert sp.simplify(got - want) == 0, (sentence, sol.answer_text)
+
+
+@pytest.mark.parametrize("text,want", [
+    ("What is the value of $25_{10}+36_{10}$ in base 3?", "2021_3"),
+    ("Find the sum of $327_8$ and $73_8$ in base $8$.", "422_8"),
+    ("What is the minimum value of $y$ if $y=3x^2+6x+9?$", "6"),
+    ("What is the largest 3-digit number in base 5?", "124"),    # 444 in base 5, never 999 written in base 5
+])
+def test_values_in_a_base_and_a_minimum_given_by_its_letter(text, want):
+    assert solve_problem(text).answer_text == want

@@ -91,7 +91,8 @@ TASKS = (
              rf"{A}(?:,? (?:for|over) (?:all )?real (?:numbers|values)?(?: of)?\s*(?:⟦\d+⟧)?)?"),
         (50, rf"what (?:real )?value of {V} (?:will )?(?:gives?|results? in|produces?) the {_WHICH} value (?:of|for) "
              rf"{A}"),
-        (50, rf"given the function {B},? what is the {_WHICH} (?:possible )?value of (?P<y>⟦\d+⟧)")),
+        (50, rf"given the function {B},? what is the {_WHICH} (?:possible )?value of (?P<y>⟦\d+⟧)"),
+        (50, rf"(?:{WHAT} )?the {_WHICH} (?:possible )?value of (?P<y>⟦\d+⟧),? (?:if|when|where|given that) {B}")),
         read=read_extremum, solve=solve_extremum, check=check_extremum,
         examples=(("What is the minimum value of $5x^2-20x+1357$?", "1337"),
                   ("What value of $x$ will give the maximum value for $-x^2- 6x + 12$?", "-3"),
