@@ -708,3 +708,10 @@ def test_a_domain_is_of_the_formula_as_written_never_cancelled():
     assert sol.answer == sp.Union(sp.Interval.open(-sp.oo, -4), sp.Interval.open(-4, -1), sp.Interval.open(-1, sp.oo))
     assert check_answer("(-\\infty,-4)\\cup(-4,\\infty)", r"Find the domain of the function $f(x) = "
                         r"\frac{x+1}{(x+4)(x+1)}$.").status == "wrong"
+
+
+def test_a_remainder_of_a_sum_too_long_to_write_out_is_found_and_shown_short():
+    """1! + … + 2006! has about 5,756 digits: more than Python writes out by default (a ValueError escaped)."""
+    sol = solve_problem(r"Find the units digit of the sum, $$ 1! + 2! + 3! + \cdots + 2006!. $$")
+    assert sol.answer == 3 and "digits ending in" in sol.steps[-1].text
+    assert solve_problem("Find the remainder when the sum \\[75+76+77+78+79+80+81+82\\]is divided by 16.").answer == 4

@@ -43,7 +43,7 @@ from . import (
     sequences,
     twonumbers,
 )
-from .base import NotMine, Task
+from .base import NotMine, SolveError, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
             polynomials, coefficients, roots, search, geometry, lines, circles, matrices, functions, domains,
@@ -104,8 +104,13 @@ def problem(task: Task, data, original: str) -> Problem:
 def run(p: Problem) -> Solution:
     """Solve a task's problem, then check it by the task's second method; the check is always the last step."""
     task = BY_NAME[p.kind]
-    worked = task.solve(p.task)
-    check = task.check(p.task, worked)
+    try:
+        worked = task.solve(p.task)
+        check = task.check(p.task, worked)
+    except ValueError as e:   # Python will not write out an integer of more than 4,300 digits: a refusal
+        if "integer string conversion" not in str(e):
+            raise
+        raise SolveError("a number on the way is too large to write out") from e
     return Solution(p, worked.answer, worked.steps + [check], list(p.notes) + worked.notes,
                     check=check.text.removeprefix("Check: "))
 

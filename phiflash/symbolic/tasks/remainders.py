@@ -37,6 +37,15 @@ def read_remainder(g: dict, s: Sentence):
     return Remainder(int(a), n, units="b" not in g)
 
 
+def _short(a: int) -> str:
+    """A whole number as a teacher writes it down: in full up to 30 digits, else its size and last digits (1! + … +
+    2006! has 5,700 digits, more than Python will even turn into text by default)."""
+    if abs(a) < 10 ** 30:
+        return str(a)
+    digits = int(abs(a).bit_length() * 0.30102999566398120) + 1
+    return f"a number of about {digits:,} digits ending in …{abs(a) % 10 ** 6:06d}"
+
+
 def solve_remainder(d: Remainder) -> Worked:
     steps = []
     a = d.a
@@ -45,10 +54,12 @@ def solve_remainder(d: Remainder) -> Worked:
         if not a.is_Integer:
             raise SolveError("the sum is not a whole number")
         a = int(a)
-        steps.append(Step("Work out the sum or product first (checked by a second method)", sp.Integer(a)))
+        steps.append(Step("Work out the sum or product first (checked by a second method)", sp.Integer(a))
+                     if abs(a) < 10 ** 30 else Step(f"Work out the sum or product first (checked by a second "
+                                                     f"method): {_short(a)}"))
     n, r = d.n, a % d.n
     if abs(a) > 10 ** 12:
-        steps.append(Step(f"Reduce {a} modulo {n}", sp.Integer(r)))
+        steps.append(Step(f"Reduce {_short(a)} modulo {n}", sp.Integer(r)))
     else:  # the quotient first, so the first step (a tutor's first hint) does not give the answer away
         steps.append(Step(f"Divide {a} by {n}: {n} goes into it {a // n} whole times", sp.Integer(a // n)))
         steps.append(Step(f"Take away {n} · {a // n} = {n * (a // n)}: what is left is the remainder",
@@ -62,7 +73,7 @@ def check_remainder(d: Remainder, w: Worked) -> Step:
     q, rest = divmod(a - int(r), d.n)      # the definition: a = q·n + r with 0 ≤ r < n
     if rest != 0 or not 0 <= r < d.n or q * d.n + int(r) != a:
         raise SolveError("the remainder failed its check")
-    return Step(f"Check: {a} − {r} is a multiple of {d.n}, and 0 ≤ {r} < {d.n}")
+    return Step(f"Check: {_short(a)} − {r} is a multiple of {d.n}, and 0 ≤ {r} < {d.n}")
 
 
 @dataclass(frozen=True)
@@ -112,13 +123,17 @@ def check_residue(d: Residue, w: Worked) -> Step:
     return Step(f"Check: {d.q} · {r} − {d.p} = {product - d.p} is a multiple of {d.n}")
 
 
+# 'the remainder when the sum 75 + 76 + … is divided by 16', 'the units digit of the product …': the words name the
+# math that follows (a slot of its own), they add nothing to it
+_THE = r"(?:the (?:sum|product|number|expression|integer),?\s*(?=⟦)|the sum of the series,?\s*(?=⟦))?"
+
 TASKS = (
     Task("remainder", "the remainder of a whole number (a power, a product, a sum written with …) on division, "
          "or its units digit", phrasings=(
-             (50, rf"(?:{WHAT} )?the remainder (?:when|of) {A} (?:is )?divided by {B}"),
-             (50, rf"(?:{WHAT} )?the remainder of {A} \(?mod(?:ulo)? {B}\)?"),
+             (50, rf"(?:{WHAT} )?the (?:whole number )?remainder (?:when|of) {_THE}{A} (?:is )?divided by {B}"),
+             (50, rf"(?:{WHAT} )?the remainder of {_THE}{A} \(?mod(?:ulo)? {B}\)?"),
              (50, rf"(?:{WHAT} )?the modulo {B} remainder of (?:the following sum:? |the sum )?{A}"),
-             (50, rf"(?:{WHAT} )?the units digit of {A}")),
+             (50, rf"(?:{WHAT} )?the units digit (?:of|in) {_THE}{A}")),
          read=read_remainder, solve=solve_remainder, check=check_remainder,
          examples=(("What is the remainder when $2^{10}$ is divided by 7?", "2"),
                    ("Find the units digit of $7^{35}$.", "3"),
