@@ -122,6 +122,13 @@ def _solve_parameter(c: Circle) -> Worked:
         Step(f"Set it equal to {plain(c.target)}² and solve for {letter}", found[0])])
 
 
+def _square(v: str, c: sp.Expr) -> str:
+    """(x − 3)², (x + 5)², x²: as a teacher writes the completed square."""
+    if c == 0:
+        return f"{v}²"
+    return f"({v} − {plain(c)})²" if not c.could_extract_minus_sign() else f"({v} + {plain(-c)})²"
+
+
 def solve_circle(c: Circle) -> Worked:
     if c.asked == "parameter":
         return _solve_parameter(c)
@@ -130,8 +137,9 @@ def solve_circle(c: Circle) -> Worked:
     steps = []
     if a != 1:
         steps.append(Step(f"Move every term to one side and divide by {plain(a)}", sp.Eq(sp.expand(c.equation / a), 0)))
-    steps.append(Step(f"Complete the square in x and in y: (x − ({plain(h)}))² + (y − ({plain(k)}))² = {plain(r2)}"))
-    steps.append(Step(f"Center ({plain(h)}, {plain(k)}), radius √({plain(r2)})", r))
+    steps.append(Step(f"Complete the square in x and in y: {_square('x', h)} + {_square('y', k)} = {plain(r2)}"))
+    steps.append(Step(f"Center ({plain(h)}, {plain(k)}), radius "
+                      f"{plain(r) if r.is_Rational else '√(' + plain(r2) + ')'}", r))
     if c.asked == "center":
         answer = sp.Tuple(h, k)
     elif c.asked == "value":
