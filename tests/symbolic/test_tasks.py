@@ -407,6 +407,29 @@ def _list_count(r):
     return f"How many numbers are in the list ${head}, \\ldots, {tail}$?", str(n)
 
 
+def _range_total(r):
+    """Sums of primes / squares / odd numbers between two non-members, or of the first n, by plain loops here."""
+    kind = r.choice(["prime numbers", "perfect squares", "odd integers"])
+    member = {"prime numbers": lambda n: n > 1 and all(n % d for d in range(2, n)),
+              "perfect squares": lambda n: n >= 0 and int(n ** 0.5 + 0.5) ** 2 == n,
+              "odd integers": lambda n: n % 2 == 1}[kind]
+    if r.random() < 0.5:
+        n = r.randint(1, 60)
+        found, k = [], 1
+        while len(found) < n:
+            if member(k):
+                found.append(k)
+            k += 1
+        return f"What is the sum of the first {n} {kind}?", str(sum(found))
+    lo, hi = r.randint(1, 300), r.randint(310, 2000)
+    while member(lo):
+        lo += 1
+    while member(hi):
+        hi += 1
+    return (f"What is the sum of all the {kind} between {lo} and {hi}?",
+            str(sum(n for n in range(lo + 1, hi) if member(n))))
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -438,6 +461,7 @@ def _midpoint_or_slope(r):
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
+            "rangetotal": _range_total,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,

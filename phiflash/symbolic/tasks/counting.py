@@ -222,6 +222,67 @@ def read_chance(g: dict, s: Sentence) -> IntegersMeeting:
     return meeting(lo, hi, s.slot(g, "cond"), count=False)
 
 
+# ---- sums of the integers of a range with a property ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RangeTotal:
+    lo: int
+    hi: int
+    tests: tuple[str, ...]
+    first: int = 0            # the first this many of them from lo, not all up to hi
+
+
+_NOUNS = {"prime": "prime", "primes": "prime", "perfect squares": "a perfect square",
+          "perfect cubes": "a perfect cube", "odd": "odd", "even": "even"}
+
+
+def read_range_total(g: dict, s: Sentence) -> RangeTotal:
+    noun = re.sub(r"\s+(?:positive )?(?:integers|numbers|whole numbers)$", "", g["noun"].lower()).strip()
+    test = _NOUNS.get(noun)
+    if test is None:
+        raise ParseError(f"can't read {g['noun']!r} as a kind of whole number")
+    if g.get("first"):
+        n = whole(s.slot(g, "first"))
+        if not 1 <= n <= 10 ** 5:
+            raise ParseError("the first n numbers, n from 1 to 100,000")
+        return RangeTotal(1, 10 ** 7, (test,), n)
+    lo, hi = int(integer(s.slot(g, "b"))), int(integer(s.slot(g, "c")))
+    if not lo < hi or hi - lo > 10 ** 6:
+        raise ParseError("read for a range of at most a million integers")
+    if any(_test(test, True)(v) for v in (lo, hi)):
+        raise ParseError("an end of the range has the property itself, so whether 'between' includes it is a guess")
+    return RangeTotal(lo + 1, hi - 1, (test,))
+
+
+def _members(t: RangeTotal, first: bool) -> list[int]:
+    tests = [_test(c, first) for c in t.tests]
+    found = []
+    for n in range(t.lo, t.hi + 1):
+        if all(f(n) for f in tests):
+            found.append(n)
+            if t.first and len(found) == t.first:
+                break
+    if t.first and len(found) < t.first:
+        raise SolveError("not that many such numbers in the range searched")
+    return found
+
+
+def solve_range_total(t: RangeTotal) -> Worked:
+    found = _members(t, True)
+    said = ", ".join(map(str, found)) if len(found) <= 12 else f"{len(found)} numbers from {found[0]} to {found[-1]}"
+    where = f"the first {t.first} that are {t.tests[0]}" if t.first else \
+        f"the integers from {t.lo} to {t.hi} that are {t.tests[0]}"
+    return Worked(sp.Integer(sum(found)), [Step(f"List {where}: {said}"), Step("Add them", sp.Integer(sum(found)))])
+
+
+def check_range_total(t: RangeTotal, w: Worked) -> Step:
+    again = _members(t, False)
+    if sum(again) != w.answer:
+        raise SolveError("the sum failed its check")
+    return Step("Check: listing them again with another test of the property (SymPy's) gives the same sum")
+
+
 # ---- multiples of k in a range ----------------------------------------------------------------------------------
 
 
@@ -369,6 +430,19 @@ TASKS = (
                   ("How many of the first 50 positive integers are prime?", "15")),
         questions=((r"^Count those that are", "Which of them meet the condition? Count them."),),
         data=IntegersMeeting),
+    Task("rangetotal", "the sum of the primes, squares, cubes, odd or even numbers between a and b, or of the first n",
+         phrasings=(
+        (50, rf"(?:{WHAT} )?the sum of (?:all )?(?:of )?(?:the )?(?P<noun>prime numbers|primes|perfect squares|"
+             rf"perfect cubes|odd (?:positive )?(?:integers|numbers|whole numbers)|even (?:positive )?(?:integers|"
+             rf"numbers|whole numbers)) between {B} and (?P<c>{ATOM}+?)"),
+        (50, rf"(?:{WHAT} )?the sum of the first (?P<first>{ATOM}+?) (?P<noun>prime numbers|primes|perfect squares|"
+             rf"perfect cubes|odd (?:positive )?(?:integers|numbers|whole numbers)|even (?:positive )?(?:integers|"
+             rf"numbers|whole numbers))"),),
+        read=read_range_total, solve=solve_range_total, check=check_range_total,
+        examples=(("What is the sum of all the prime numbers between 1 and 10?", "17"),
+                  ("What is the sum of the first 10 odd positive integers?", "100")),
+        questions=((r"^List ", "Which numbers of the range have the property?"),),
+        data=RangeTotal),
     Task("chance", "the probability that a random integer of a range meets conditions", phrasings=(
         (50, rf"(?:a|an|one) (?:whole )?(?:number|integer) is (?:selected|chosen|picked|drawn) "
              rf"(?:at random|randomly) from (?:the integers )?{B} (?:through|to) (?P<c>{ATOM}+?)"
