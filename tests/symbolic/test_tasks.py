@@ -430,6 +430,15 @@ def _range_total(r):
             str(sum(n for n in range(lo + 1, hi) if member(n))))
 
 
+def _asymptotes(r):
+    """(x − c)(x − h)/((x − h)(x − p)(x − q)): a hole at h, asymptotes at p and q (chosen here, all different)."""
+    c, h, p, q = r.sample(range(-9, 10), 4)
+    f = f"\\frac{{(x{-c:+d})(x{-h:+d})}}{{(x{-h:+d})(x{-p:+d})(x{-q:+d})}}"
+    if r.random() < 0.5:
+        return f"How many vertical asymptotes does the graph of $y={f}$ have?", "2"
+    return (f"The graph of $y={f}$ has vertical asymptotes at $x = a$ and $x = b$. Find $a + b$.", str(p + q))
+
+
 def _primes(r):
     n = r.randint(2, 10 ** 6)
     fac, m, d = [], n, 2
@@ -461,7 +470,7 @@ def _midpoint_or_slope(r):
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
-            "rangetotal": _range_total,
+            "rangetotal": _range_total, "asymptote": _asymptotes,
             "coordinates": _midpoint_or_slope, "cases": _cases_value, "matrix": _matrix,
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,

@@ -16,6 +16,7 @@ from ..problem import Problem
 from ..sentence import words_of
 from ..solution import Solution
 from . import (
+    asymptotes,
     bases,
     circles,
     coefficients,
@@ -47,7 +48,7 @@ from .base import NotMine, SolveError, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
             polynomials, coefficients, roots, search, geometry, lines, circles, matrices, functions, domains,
-            operations, extrema, twonumbers, geometric, percent, rounding)
+            asymptotes, operations, extrema, twonumbers, geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
