@@ -94,6 +94,8 @@ def latex_to_plain(s: str) -> str:
                " ", s)
     s = re.sub(r"\\(text|textbf|mbox)\s*\{([^{}]*)\}", r" \2 ", s)
     s = re.sub(r"\\[,;:! ]|~|\\quad|\\qquad", " ", s)
+    # LaTeX writes ≠ as \neq: '8!=40320' in LaTeX is 8! = 40320, a factorial equal to a number
+    s = re.sub(r"([\d)}])!=", r"\1! =", s)
     s = s.replace("\\{", " SETOPEN ").replace("\\}", " SETCLOSE ").replace("\\%", "/100")
     out, i = [], 0
     while i < len(s):

@@ -34,6 +34,7 @@ from .sentence import (
     one,
     words_of,
 )
+from .solution import plain
 from .tasks import operations
 
 # ---- requested forms --------------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
 # tasks/, in this order, the first that reads the sentence wins
 _PHRASES: list[tuple[str, str]] = [
     ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is|"
-              rf"what's)(?: the value of)?(?: the expression)? {A}(?: equal to)?"),
+              rf"what's)(?: the value of)?(?: the (?:expression|product|sum|quotient))? {A}(?: equal to)?"),
     ("define", rf"(?:if|let|given|define) (?:the operation \S+ (?:be |is )?(?:defined )?(?:as|by) )?(?P<defs>.+?)"
                rf"[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
@@ -348,6 +349,8 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
         items.append(read[0])
     unknowns = set().union(*(e.free_symbols for e in items if isinstance(e, sp.Eq)))
     target = one(s.restore(asked))
+    if not unknowns and not target.free_symbols:
+        return _known(text, items, s.restore(asked))
     # one equation in one unknown is the equation solver's (solve_for), unless it only gives the letter a value
     # that an expression is evaluated at ('Evaluate x³ + x when x = 3')
     assignment = isinstance(items[0], sp.Eq) and (items[0].lhs.is_Symbol and not items[0].rhs.free_symbols or
@@ -361,6 +364,16 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
     said_conditions = tuple(_KIND[word](v) for v, kind in said for word in (kind or "").split())
     return Problem(text, "given", tuple(items) + said_conditions, target=target,
                    denominators=written_denominators(s.restore(asked), latex=True))
+
+
+def _known(text: str, items: list, asked: str) -> Problem:
+    """'Given that 8! = 40320, what is 8! ÷ 3!?': facts of plain numbers, each checked, then a value to compute
+    (a fact that is false is refused: the problem would be reasoning from it)."""
+    for fact in items:
+        if not isinstance(fact, sp.Eq) or sp.simplify(fact.lhs - fact.rhs) != 0:
+            raise ParseError(f"a given fact is not true: {plain(fact.lhs)} ≠ {plain(fact.rhs)}"
+                             if isinstance(fact, sp.Eq) else "a given fact is not an equation of numbers")
+    return _classify(text, tuple(parse_math(asked, latex=True)), None, written=f"${asked}$")
 
 
 _VARS = r"(?P<vars>⟦\d+⟧(?:\s*(?:,|and|,\s*and)\s*⟦\d+⟧)*)"

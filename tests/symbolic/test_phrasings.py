@@ -283,3 +283,10 @@ def test_generated_sentences(family, case):
 ])
 def test_values_in_a_base_and_a_minimum_given_by_its_letter(text, want):
     assert solve_problem(text).answer_text == want
+
+
+def test_a_given_fact_of_numbers_is_checked_and_a_latex_factorial_before_equals_is_one():
+    """'$8!=40320$' in LaTeX is 8! = 40320 (LaTeX writes ≠ as \\neq); it was read as 8 ≠ 40320."""
+    assert solve_problem(r"Given that $8!=40320$, what is the value of $8!\div3!$?").answer == 6720
+    with pytest.raises(ParseError, match="not true"):
+        solve_problem(r"Given that $8!=40000$, what is the value of $8!\div3!$?")
