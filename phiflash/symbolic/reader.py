@@ -128,6 +128,9 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"(?:{WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
              rf"(?:that satisfies|such that|satisfying|for which)(?: the equation)? (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>sum|product) of {SOLS} (?P<eq>.+)"),
+    # 'If √(2x² + 1) = √19, find the average of all the possible values of x'
+    ("pick", rf"(?:if|given that) (?P<eq>⟦\d+⟧)\s*,?\s*(?:then )?(?:{WHAT}|what is) the "
+             rf"(?P<pick>average|mean|sum|product) of {SOLS}"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>larger|greater|smaller|lesser|positive difference) (?:of|between) the "
              rf"(?:two )?(?:distinct )?(?:real )?(?:solutions|roots)(?: of| to| for)?(?: the equation)? (?P<eq>.+)"),
     ("pick", rf"what (?P<pick>integer) {V} satisfies (?P<eq>.+)"),
@@ -138,7 +141,7 @@ _PHRASES: list[tuple[str, str]] = [
              rf"which|that satisfies) (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>smallest|largest|greatest|least) (?:solution|root) (?:of|to) "
              rf"(?:the equation )?(?P<eq>.+)"),
-    ("pick", r"how many (?P<pick>integers) (?:are in the solution set of|satisfy) (?P<eq>.+)"),
+    ("pick", r"how many (?P<pick>integers) (?:are (?:there )?in the solution set of|satisfy) (?P<eq>.+)"),
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
     ("solve", rf"(?:{WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
               rf"(?: that satisfy| to| of| satisfying)?(?: the (?:equation|inequality))? (?P<eq>.+)"),
@@ -166,7 +169,7 @@ _PHRASES: list[tuple[str, str]] = [
 _VOCABULARY = {w for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES] for w in words_of(pattern)} \
     | set(NUMBER_WORDS) | tasks.vocabulary()
 # which solutions a phrasing may pick, by what was read
-_PICKS = {"equation": {"sum", "product", "positive", "negative", "largest", "smallest", "larger", "smaller",
+_PICKS = {"equation": {"sum", "product", "average", "positive", "negative", "largest", "smallest", "larger", "smaller",
                        "difference", "in range", "integer sum", "largest integer", "smallest integer"},
           "inequality": {"integer", "integers", "integer sum", "largest integer", "smallest integer"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
@@ -248,7 +251,7 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         raise ParseError("the value asked for must depend on the one unknown")
     pick = (g.get("pick") or ("in range" if g.get("dom") else "")).lower() or None
     pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
-            "positive difference": "difference"}.get(pick, pick)
+            "positive difference": "difference", "mean": "average"}.get(pick, pick)
     if g.get("int"):   # "the sum of all integer solutions", "the greatest integer x such that": the integers only
         pick = {"sum": "integer sum", "largest": "largest integer", "smallest": "smallest integer"}[pick]
     if pick and pick not in _PICKS.get(p.kind, ()):

@@ -174,11 +174,13 @@ def _refine(sol: Solution) -> Solution:
     steps = list(sol.steps)
     if p.pick:
         real = [v for v in vals if v.is_real]
-        if p.pick in ("sum", "product"):
+        if p.pick in ("sum", "product", "average"):
             if not vals:
                 raise SolveError("there are no solutions to add or multiply")
-            value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals))
-            steps.append(Step(f"The {p.pick} of the solutions", value))
+            value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals) if p.pick == "product"
+                                else sp.Add(*vals) / len(vals))
+            steps.append(Step(f"The {p.pick} of the solutions" + (f": their sum over {len(vals)}" if p.pick ==
+                                                                    "average" else ""), value))
             return Solution(p, value, steps, sol.notes, sol.check)
         if p.pick in ("integer sum", "largest integer", "smallest integer"):   # among the integer solutions
             ints = sorted((v for v in vals if v.is_integer), key=int)

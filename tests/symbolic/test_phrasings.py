@@ -290,3 +290,15 @@ def test_a_given_fact_of_numbers_is_checked_and_a_latex_factorial_before_equals_
     assert solve_problem(r"Given that $8!=40320$, what is the value of $8!\div3!$?").answer == 6720
     with pytest.raises(ParseError, match="not true"):
         solve_problem(r"Given that $8!=40000$, what is the value of $8!\div3!$?")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_average_of_the_solutions_and_integers_in_a_solution_set(seed):
+    """(x − a)(x − b) = 0: the average (a + b)/2; |x − c| ≤ d + 0.6: 2d + 1 integers (counted here)."""
+    r = random.Random(seed)
+    a, b = r.sample(range(-9, 10), 2)
+    sol = solve_problem(f"If $x^2{-(a + b):+d}x{a * b:+d}=0$, find the average of all the possible values of $x$.")
+    assert sol.answer == sp.Rational(a + b, 2)
+    c, d = r.randint(-5, 5), r.randint(1, 9)
+    sol = solve_problem(f"How many integers are there in the solution set of $|x{-c:+d}| \\leq {d}.6$?")
+    assert sol.answer == sum(1 for n in range(-50, 50) if abs(n - c) <= d + 0.6)
