@@ -142,6 +142,12 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"(?:{WHAT} )?the (?P<pick>smallest|largest|greatest|least) (?:solution|root) (?:of|to) "
              rf"(?:the equation )?(?P<eq>.+)"),
     ("pick", r"how many (?P<pick>integers) (?:are (?:there )?in the solution set of|satisfy) (?P<eq>.+)"),
+    ("pick", rf"how many (?P<pos>positive )?(?P<pick>integers)(?: values of)?,? {V},? (?:satisfy|are there such that) "
+             rf"(?:the inequality )?(?P<eq>.+)"),
+    ("pick", rf"how many (?P<pos>positive )?integer values of {V} (?P<pick>satisfy) (?:the inequality )?(?P<eq>.+)"),
+    ("pick", rf"for how many (?P<pos>positive )?(?P<pick>integers)(?: values of)? {V} is it true that (?P<eq>.+)"),
+    ("pick", r"how many (?P<real>(?:distinct |different )?(?:real )?)(?P<pick>solutions) (?:are there )?"
+             r"(?:to|of|for) (?:the equation )?(?P<eq>.+)"),
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
     ("solve", rf"(?:{WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
               rf"(?: that satisfy| to| of| satisfying)?(?: the (?:equation|inequality))? (?P<eq>.+)"),
@@ -169,8 +175,8 @@ _PHRASES: list[tuple[str, str]] = [
 _VOCABULARY = {w for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES] for w in words_of(pattern)} \
     | set(NUMBER_WORDS) | tasks.vocabulary()
 # which solutions a phrasing may pick, by what was read
-_PICKS = {"equation": {"sum", "product", "average", "positive", "negative", "largest", "smallest", "larger", "smaller",
-                       "difference", "in range", "integer sum", "largest integer", "smallest integer"},
+_PICKS = {"equation": {"sum", "product", "average", "count", "positive", "negative", "largest", "smallest", "larger",
+                       "smaller", "difference", "in range", "integer sum", "largest integer", "smallest integer"},
           "inequality": {"integer", "integers", "integer sum", "largest integer", "smallest integer"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
@@ -251,7 +257,8 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         raise ParseError("the value asked for must depend on the one unknown")
     pick = (g.get("pick") or ("in range" if g.get("dom") else "")).lower() or None
     pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
-            "positive difference": "difference", "mean": "average"}.get(pick, pick)
+            "positive difference": "difference", "mean": "average", "satisfy": "integers",
+            "solutions": "count"}.get(pick, pick)
     if g.get("int"):   # "the sum of all integer solutions", "the greatest integer x such that": the integers only
         pick = {"sum": "integer sum", "largest": "largest integer", "smallest": "smallest integer"}[pick]
     if pick and pick not in _PICKS.get(p.kind, ()):

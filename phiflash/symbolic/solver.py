@@ -174,6 +174,12 @@ def _refine(sol: Solution) -> Solution:
     steps = list(sol.steps)
     if p.pick:
         real = [v for v in vals if v.is_real]
+        if p.pick == "count":   # 'how many distinct solutions': a list the solver found complete, all real
+            if any(not v.is_real for v in vals):
+                raise SolveError("some solutions are not real: whether they count is not said")
+            value = sp.Integer(len(set(vals)))
+            steps.append(Step("Count the distinct solutions", value))
+            return Solution(p, value, steps, sol.notes, sol.check)
         if p.pick in ("sum", "product", "average"):
             if not vals:
                 raise SolveError("there are no solutions to add or multiply")

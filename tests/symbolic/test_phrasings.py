@@ -302,3 +302,27 @@ def test_the_average_of_the_solutions_and_integers_in_a_solution_set(seed):
     c, d = r.randint(-5, 5), r.randint(1, 9)
     sol = solve_problem(f"How many integers are there in the solution set of $|x{-c:+d}| \\leq {d}.6$?")
     assert sol.answer == sum(1 for n in range(-50, 50) if abs(n - c) <= d + 0.6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_integers_satisfying_an_inequality_are_counted_in_more_wordings(seed):
+    """'How many positive integers n satisfy …', 'How many integer values of n satisfy …', 'For how many integers n
+    is it true that …': counted here by a loop."""
+    r = random.Random(seed)
+    a, b = sorted(r.sample(range(-30, 31), 2))
+    wording = r.choice(["How many positive integers $n$ satisfy ${a} < n^2 < {b2}$?",
+                        "How many integer values of $n$ satisfy ${a} < n < {b}$?",
+                        "For how many integers $n$ is it true that ${a} < n < {b}$?"])
+    text = wording.format(a=a, b=b, b2=b * b + 1)
+    if "positive" in text:
+        want = sum(1 for n in range(1, 200) if a < n * n < b * b + 1)
+    else:
+        want = sum(1 for n in range(-100, 100) if a < n < b)
+    assert solve_problem(text).answer == want
+
+
+def test_how_many_distinct_solutions_counts_real_ones_and_refuses_when_it_is_not_said():
+    assert solve_problem("How many distinct solutions are there to the equation $|x-7| = |x+1|$?").answer == 1
+    assert solve_problem("How many real solutions are there to $x^4 = 16$?").answer == 2
+    with pytest.raises(SolveError, match="not real"):
+        solve_problem("How many solutions are there to $x^4 = 16$?")
