@@ -46,7 +46,8 @@ _FORMS = [
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number|residue) "
      r"from \S+ to \S+(?:\s*,?\s*inclusive)?", "integer"),
-    (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number)", "integer"),
+    (r"(?:,?\s*)?(?:(?:express|write) (?:your answer|the result) |expressed )?as an? (?:integer|whole number)",
+     "integer"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as a (?:terminating )?decimal"
      r"(?: (?:rounded )?to the nearest (?:tenth|hundredth|thousandth|ten-thousandth|whole number))?",
      "decimal"),
@@ -55,7 +56,14 @@ _FORMS = [
     (r"(?:,?\s*)?(?:use interval notation to express your answer|giving your answer in interval notation)",
      "interval"),
     (r"(?:,?\s*)?(?:express|enter|give) your answer as a union of intervals", "interval"),
-    (r"(?:,?\s*)?express your answer in base (?P<base>\S+)", "base"),
+    (r"(?:,?\s*)?(?:express|write) your answer in base (?P<base>\S+)", "base"),
+    (r"(?:,?\s*)?(?:expressed|written) as a positive integer", "integer"),
+    (r"(?:,?\s*)?in simplest terms", None),
+    (r"(?:,?\s*)?as a complex number", None),
+    # how a polynomial is written anyway: expanded, terms by decreasing degree
+    (r"(?:,?\s*)?express your answer as a polynomial with (?:the )?(?:terms|degrees of the terms) in (?:order by )?"
+     r"decreasing (?:degree|order)", None),
+    (r"(?:,?\s*)?when it is fully simplified", None),
     (r"(?:,?\s*)?as a residue modulo \S+", "integer"),
     # "in the form a+bi, where a and b are real numbers": how a complex number is written anyway (checked: the slot
     # must say a+bi)
@@ -110,7 +118,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
     ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that) (?P<eq>.+)"),
     ("solve_for", rf"(?:{WHAT} )?the value of {V} in the equation (?P<eq>.+)"),
-    ("solve_for", rf"find the {V} that satisfies (?P<eq>.+)"),
+    ("solve_for", rf"find the (?:value of )?{V} that satisfies (?P<eq>.+)"),
     ("solve_for", rf"solve for {V},? (?:if|where|given that|when) (?P<eq>.+)"),
     ("solve_for", rf"solve for {V} in the (?:following )?equation\s*:?\s*(?P<eq>.+)"),
     ("solve_for", rf"solve for {V}\s*:?\s*(?P<eq>.+)"),
@@ -119,7 +127,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"(?P<eq>.+?)[.,] solve for {V}"),
     ("given", rf"(?:{WHAT}|evaluate|simplify)(?: the value of)?(?: the (?:expression|product|sum|quotient))? {A},? "
               rf"(?:when|if|for|where|"
-              rf"given that) (?P<defs>.+)"),
+              rf"given that|given) (?P<defs>.+)"),
     ("solve_for", rf"(?P<eq>⟦\d+⟧)\s*[.,;]?\s*(?:what is|find|determine)(?: the value of)? {V}"),
     ("pick", rf"find the integer {V}\s*,?\s*(?P<dom>⟦\d+⟧)\s*,?\s*(?:such that|satisfying|for which) "
              rf"(?P<eq>.+)"),
@@ -165,6 +173,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("value", rf"(?:{WHAT} )?(?:the value of )?(?P<a>⟦\d+⟧) in base (?P<base>\S+)"),
     ("value", rf"(?:write|express|convert|simplify and write) (?:the following (?:sum|product|expression|number|"
               rf"fraction)|the result)?\s*:?\s*{A}"),
+    ("value", rf"(?:find|compute|evaluate) the (?:sum|product)\s*:\s*{A}"),
+    ("value", rf"simplify completely\s*:?\s*{A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
     ("factor", rf"(?:completely )?factor(?: completely)?(?: the (?:following )?expression)?\s*:?\s*{A}"),
     ("value", rf"(?:{WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"

@@ -326,3 +326,22 @@ def test_how_many_distinct_solutions_counts_real_ones_and_refuses_when_it_is_not
     assert solve_problem("How many real solutions are there to $x^4 = 16$?").answer == 2
     with pytest.raises(SolveError, match="not real"):
         solve_problem("How many solutions are there to $x^4 = 16$?")
+
+
+@pytest.mark.parametrize("text,want", [
+    (r"What is $\sqrt[4]{16} \cdot \sqrt[3]{8} \cdot \sqrt{4}$ expressed as a positive integer?", "8"),
+    (r"What is $11111111_2+111111_2$? Write your answer in base $10$.", "318_10"),
+    (r"What is $2^{16} \div 16^2$? Write your answer as an integer.", "256"),
+    (r"What is $(3+3+5)\div2 - 1\div2$ in simplest terms?", "5"),
+    (r"Express $(5-4i)-2(3+6i)$ as a complex number.", "-1 - 16i"),
+    (r"Find the sum of the values of $x$ which satisfy $x^2 +1992x = 1993$.", "-1992"),
+    (r"Find the product of the solutions of: $|y|=2(|y|-1)$.", "-4"),
+    (r"Find the value of $t$ that satisfies $\frac{1}{t+2} + \frac{2t}{t+2} - \frac{3}{t+2} = 3$.", "t = -8"),
+    (r"Find the sum: $1+2+3+4+\dots +48+49$", "1225"),
+    (r"Find the value of $\frac{5x+9y}{45xy}$, given $x = \frac{3}{5}$ and $y = \frac{7}{9}$.", "10/21"),
+    (r"Simplify $$(x^3+4x^2-7x+11)+(-4x^4-x^3+x^2+7x+3).$$  Express your answer as a polynomial with the terms in "
+     r"order by decreasing degree.", "-4x^4 + 5x^2 + 14"),
+    (r"Simplify completely: $$\sqrt[3]{30^3+40^3+50^3}$$.", "60"),
+])
+def test_more_wordings_of_values_and_forms(text, want):
+    assert solve_problem(text).answer_text == want
