@@ -111,8 +111,7 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
 _PHRASES: list[tuple[str, str]] = [
     ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is|"
               rf"what's)(?: the value of)?(?: the (?:expression|product|sum|quotient))? {A}(?: equal to)?"),
-    ("define", rf"(?:if|let|given|define) (?:the operation \S+ (?:be |is )?(?:defined )?(?:as|by) )?(?P<defs>.+?)"
-               rf"[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
+    ("define", rf"(?:if|let|given|define) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
@@ -226,7 +225,6 @@ def read_sentence(original: str) -> Problem:
     raise first_error or ParseError("can't read the problem — try the model, or type the math")
 
 
-_THIN_SPACE = re.compile(r"\\[,;:! ]")          # LaTeX's thin spaces: a\,\spadesuit\,b
 
 
 def _define(g: dict, s: Sentence, text: str) -> Problem:
@@ -257,7 +255,9 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
             raise ParseError("'positive' is read here for an inequality in a named letter")
         items = (sp.And(*items, sp.Gt(one(s.restore(g["v"])), 0)),)
         rels = list(items)
-    var, target = _asked(g, s, set().union(*(r.free_symbols for r in rels)))
+    asked = g.get("v") or g.get("v2")   # 'values of x', 'the x-values'
+    denominators = written_denominators(s.restore(asked), latex=True) if asked else ()
+    var, target = _asked(asked, s, set().union(*(r.free_symbols for r in rels)), denominators)
     p = _classify(text, items, var.name if var is not None else None)
     if p.kind == "system" and (var is not None or target is not None):
         raise ParseError("one unknown of a system is not read yet; solve the system instead")
@@ -276,10 +276,9 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros)\b",
                                                               s.text, re.IGNORECASE):
         domain = sp.S.Reals  # "the sum of the real roots" means the real ones, not all of them
-    asked = g.get("v") or g.get("v2")
     return replace(p, target=target, pick=pick, domain=domain,
                    excluded=written_poles(eq_text, p.var, latex=True) if p.kind != "system" else (),
-                   denominators=written_denominators(s.restore(asked), latex=True) if asked else ())
+                   denominators=denominators)
 
 
 def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:
@@ -293,13 +292,12 @@ def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:
     return eq_text, None
 
 
-def _asked(g: dict, s: Sentence, free: set) -> tuple:
+def _asked(asked: str | None, s: Sentence, free: set, denominators: tuple) -> tuple:
     """The unknown asked for ('solve for x'), or an expression in it ('the value of 6x + 5'), or neither."""
-    asked = g.get("v") or g.get("v2")   # 'values of x', 'the x-values'
     if not asked:
         return None, None
     t = one(s.restore(asked))
-    if isinstance(t, sp.Symbol) and t in free and not written_denominators(s.restore(asked), latex=True):
+    if isinstance(t, sp.Symbol) and t in free and not denominators:
         return t, None   # the letter itself (x(x − 3)/(x − 3) is read as x, but it asks for a value, not x)
     if t.free_symbols and t.free_symbols <= free:
         return None, t

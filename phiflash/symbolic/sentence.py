@@ -72,6 +72,13 @@ def number(text: str) -> sp.Expr:
     return parse_number(text, latex=True)
 
 
+def exact_decimal(text: str) -> sp.Rational | None:
+    """A plain decimal as written, exactly: '2.675' is 2675/1000, never the binary float just below it (which the
+    parser's reading of a decimal gives). None for anything else."""
+    t = text.strip().replace("$", "").replace(",", "").strip()
+    return sp.Rational(t) if re.fullmatch(r"-?\d*\.\d+|-?\d+", t) else None
+
+
 def integer(text: str) -> sp.Integer:
     v = number(text)
     if not v.is_Integer:

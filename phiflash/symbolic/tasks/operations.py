@@ -11,7 +11,7 @@ application, and an example the problem gives (For example, 3 ∇ 6 = 9/19) must
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mpmath
 import sympy as sp
@@ -44,6 +44,7 @@ class Operation:
     query: str                         # the application asked for, with its sign as written
     unknown: sp.Symbol | None = None   # the letter to find when the query is an equation
     conditions: tuple = ()             # what the problem says the operands are (a > 0, b > 0)
+    denominators: tuple = ()           # of the body as written: a(a − b)/(a − b) is undefined at a = b
 
 
 def _clean(text: str) -> str:
@@ -82,13 +83,13 @@ def read_operation(g: dict, s: Sentence) -> Operation:
     if not body.free_symbols <= {a, b}:
         raise ParseError("the operation's definition uses letters other than its two operands")
     op = Operation(a, b, m.group("op"), body, m.group("body").strip(), _clean(s.slot(g, "q")).strip(),
-                   conditions=_conditions(g, s, {a, b}))
+                   conditions=_conditions(g, s, {a, b}),
+                   denominators=written_denominators(m.group("body"), latex=True))
     if g.get("v"):      # 'If 5 ⋆ x = 37, find x' / 'the value of A for which A ♣ 4 = 58'
         v = one(s.slot(g, "v"))
         if not isinstance(v, sp.Symbol) or "=" not in op.query:
             raise ParseError("expected a letter to find and an equation with the operation")
-        op = Operation(*[getattr(op, f) for f in ("a", "b", "sign", "body", "body_text", "query")], unknown=v,
-                       conditions=op.conditions)
+        op = replace(op, unknown=v)
     elif "=" in op.query:
         raise ParseError("an equation with the operation, and no letter asked for")
     if g.get("ex"):
@@ -123,8 +124,7 @@ def _apply(op: Operation, x, y) -> sp.Expr:
         if not (x.free_symbols or y.free_symbols) and c.subs({op.a: x, op.b: y}) is not sp.true:
             raise SolveError(f"{plain(x)} and {plain(y)} do not meet what the problem says the operands are")
     value = op.body.subs({op.a: x, op.b: y})
-    written = written_denominators(op.body_text, latex=True)   # a(a − b)/(a − b) is undefined at a = b, as written
-    if value.has(sp.zoo, sp.nan) or any(sp.simplify(d.subs({op.a: x, op.b: y})) == 0 for d in written):
+    if value.has(sp.zoo, sp.nan) or any(sp.simplify(d.subs({op.a: x, op.b: y})) == 0 for d in op.denominators):
         raise SolveError("the operation divides by zero here")
     return sp.nsimplify(sp.simplify(value)) if not value.free_symbols else sp.simplify(value)
 

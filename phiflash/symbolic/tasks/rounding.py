@@ -9,14 +9,13 @@ expansion half up on its own.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import sympy as sp
 
 from ..parse import ParseError
-from ..sentence import ATOM, NUMBER_WORDS, Sentence, one
+from ..sentence import ATOM, NUMBER_WORDS, Sentence, exact_decimal, one
 from .base import SolveError, Step, Task, Worked
 
 _PLACES = {"tenth": 1, "hundredth": 2, "thousandth": 3, "ten-thousandth": 4, "hundred-thousandth": 5,
@@ -31,9 +30,9 @@ class Rounding:
 
 
 def _exact(text: str) -> sp.Expr:
-    t = text.strip().replace("$", "").replace(",", "")
-    if re.fullmatch(r"-?\d*\.\d+|-?\d+", t):
-        return sp.Rational(t)
+    written = exact_decimal(text)
+    if written is not None:
+        return written
     v = one(text)
     if v.has(sp.Float) or v.free_symbols:
         raise ParseError("round a number written exactly (a decimal, a fraction, an expression)")

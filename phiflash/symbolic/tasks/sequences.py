@@ -12,7 +12,22 @@ import sympy as sp
 
 from ..parse import ParseError, parse_number
 from ..problem import Problem, _classify
-from ..sentence import ATOM, ORD, WHAT, A, B, Sentence, V, integer, list_items, number, one, ordinal, variable
+from ..sentence import (
+    ATOM,
+    ORD,
+    WHAT,
+    A,
+    B,
+    Sentence,
+    V,
+    exact_decimal,
+    integer,
+    list_items,
+    number,
+    one,
+    ordinal,
+    variable,
+)
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
 
@@ -293,7 +308,8 @@ def read_list_count(g: dict, s: Sentence) -> ListCount:
     if text.count("…") != 1:
         raise ParseError("a list written as first terms, …, last terms")
     def exact(t: str):    # 1.5 is 3/2 exactly, never a float that is off by a rounding
-        return sp.Rational(t.strip()) if re.fullmatch(r"\s*-?\d*\.\d+\s*", t) else number(t)
+        written = exact_decimal(t) if "," not in t else None   # 9,009: the parser's digit-group readings
+        return written if written is not None else number(t)
     head, tail = ([exact(t) for t in list_items(part.strip(" ,"))] for part in text.split("…"))
     if len(head) < 3 or not tail:
         raise ParseError("give at least three terms before '…' so the pattern is not a guess")
