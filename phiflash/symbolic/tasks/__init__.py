@@ -21,14 +21,17 @@ from . import (
     circles,
     coefficients,
     congruences,
+    coordinates,
     counting,
     divisibility,
     divisorsets,
     domains,
     extrema,
+    forms,
     functions,
     geometric,
     geometry,
+    graphs,
     lines,
     matrices,
     numbers,
@@ -42,13 +45,14 @@ from . import (
     rounding,
     search,
     sequences,
+    trigvalues,
     twonumbers,
 )
 from .base import NotMine, SolveError, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
-            polynomials, coefficients, roots, search, geometry, lines, circles, matrices, functions, domains,
-            asymptotes, operations, extrema, twonumbers, geometric, percent, rounding)
+            polynomials, coefficients, forms, roots, search, geometry, graphs, lines, circles, coordinates, matrices,
+            functions, domains, asymptotes, operations, extrema, trigvalues, twonumbers, geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}

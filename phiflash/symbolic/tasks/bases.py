@@ -22,7 +22,8 @@ class BaseConversion:
 
 def read_base(g: dict, s: Sentence) -> BaseConversion:
     a = integer(s.slot(g, "a"))
-    word = NUMBER_WORDS.get((g.get("bw") or "").lower()) if g.get("bw") else None
+    bw = (g.get("bw") or "").lower()
+    word = NUMBER_WORDS.get(bw) or (int(bw) if bw.isdigit() else None)
     return BaseConversion(int(a), int(word) if word else int(base_value(g.get("b") or "", s)))
 
 
@@ -98,7 +99,8 @@ TASKS = (
         (50, rf"express {A} in base {B}"),
         (50, rf"(?:what is )?the base (?P<bw>\w+) (?:equivalent|representation) of {A}"),
         (50, rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
-        (50, rf"(?:convert |write |what is )?{A} (?:in|to) base {B}")),
+        (50, rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
+        (50, rf"convert {A} (?:to|into) an? base[- ](?P<bw>\w+) (?:integer|number)")),
         read=read_base, solve=solve_base, check=check_base, form="base",
         examples=(("Express 555 in base 5.", "4210_5"), ("Convert $1011001_2$ to base 4.", "1121_4"),
                   ("What is the base ten equivalent of $12345_{6}$?", "1865_10")),

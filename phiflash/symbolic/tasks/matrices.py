@@ -228,6 +228,8 @@ def _close(exact, approx) -> bool:
 
 
 def read_matrix(g: dict, s: Sentence) -> MatrixExpr:
+    if g.get("defs"):
+        return read_named(g, s)
     if g.get("b"):
         return read_cross(g, s)
     if g.get("what") == "inverse":
@@ -235,6 +237,32 @@ def read_matrix(g: dict, s: Sentence) -> MatrixExpr:
     if g.get("what") == "determinant":
         return MatrixExpr(("det", read_tree(s.slot(g, "a"))), "det")
     tree = read_tree(s.slot(g, "a"))
+    return MatrixExpr(tree, "det" if tree[0] == "det" else "value")
+
+
+_NAMED = re.compile(r"\s*\\mathbf\s*\{\s*([A-Za-z])\s*\}\s*=\s*(\\begin\{([pbB]?matrix)\}.*?\\end\{\3\})\s*", re.S)
+
+
+def read_named(g: dict, s: Sentence) -> MatrixExpr:
+    """'Let A = (matrix). Compute A¹⁰⁰': each named matrix put in, in brackets, where its name is written."""
+    names = {}
+    for k in re.findall(r"⟦(\d+)⟧", g["defs"]):
+        m = _NAMED.fullmatch(s.math[int(k)])
+        if not m:
+            raise NotMine("not a matrix named with a letter")
+        if m.group(1) in names:
+            raise ParseError(f"the matrix {m.group(1)} is named twice")
+        names[m.group(1)] = m.group(2)
+    if re.sub(r"⟦\d+⟧|,|and|\s", "", g["defs"]):
+        raise NotMine("not only named matrices")
+    query = s.slot(g, "a")
+    query = re.sub(r"\\mathbf\s*\{\s*([A-Za-z])(\s*\^\s*(?:\{[^{}]*\}|\w))?\s*\}",
+                   lambda m: "\\mathbf{" + m.group(1) + "}" + (m.group(2) or ""), query)   # \mathbf{A^3}
+    unknown = set(re.findall(r"\\mathbf\s*\{\s*([A-Za-z])\s*\}", query)) - set(names)
+    if unknown:
+        raise ParseError(f"the matrix {sorted(unknown)[0]} is not given")
+    query = re.sub(r"\\mathbf\s*\{\s*([A-Za-z])\s*\}", lambda m: f"({names[m.group(1)]})", query)
+    tree = read_tree(query)
     return MatrixExpr(tree, "det" if tree[0] == "det" else "value")
 
 
@@ -305,7 +333,9 @@ TASKS = (
          "vectors written out", phrasings=(
              (60, rf"(?:{WHAT}|simplify|find) (?:the (?:matrix|vector|product|sum) )?{_SLOT}"),
              (60, rf"(?:{WHAT} )?the (?P<what>determinant|inverse) of (?:the matrix )?{_SLOT}"),
-             (60, rf"(?:{WHAT} )?the cross product of {A} and {B}")),
+             (60, rf"(?:{WHAT} )?the cross product of {A} and {B}"),
+             (60, rf"(?:let|if|given) (?P<defs>⟦\d+⟧(?:\s*,?\s*(?:and )?⟦\d+⟧)*)\s*[.,;]?\s*(?:then )?(?:{WHAT}|find) "
+                  rf"(?:the (?:matrix|vector) )?{_SLOT}")),
          read=read_matrix, solve=solve_matrix, check=check_matrix,
          examples=((r"Compute $\begin{pmatrix} 2 & 3 \\ 7 & -1 \end{pmatrix} \begin{pmatrix} 1 & -5 \\ 0 & 4 "
                     r"\end{pmatrix}$.", r"\begin{pmatrix} 2 & 2 \\ 7 & -39 \end{pmatrix}"),
@@ -313,7 +343,9 @@ TASKS = (
                     r"\begin{pmatrix} 4 \\ -10 \end{pmatrix}"),
                    (r"Compute \[\begin{vmatrix} 7 & 3 \\ -1 & 2 \end{vmatrix}.\]", "17"),
                    (r"Find the cross product of $\begin{pmatrix} 2 \\ 0 \\ 3 \end{pmatrix}$ and "
-                    r"$\begin{pmatrix} 5 \\ -1 \\ 7 \end{pmatrix}.$", r"\begin{pmatrix} 3 \\ 1 \\ -2 \end{pmatrix}")),
+                    r"$\begin{pmatrix} 5 \\ -1 \\ 7 \end{pmatrix}.$", r"\begin{pmatrix} 3 \\ 1 \\ -2 \end{pmatrix}"),
+                   (r"Let $\mathbf{A} = \begin{pmatrix} 2 & 3 \\ 0 & 1 \end{pmatrix}.$  Find $\mathbf{A}^{20} - 2 "
+                    r"\mathbf{A}^{19}.$", r"\begin{pmatrix} 0 & 3 \\ 0 & -1 \end{pmatrix}")),
          questions=((r"^Multiply and add", "Which row and which column give this entry?"),
                     (r"^Expand the determinant", "What is ad − bc for a 2 × 2, or the expansion along a row?")),
          data=MatrixExpr),

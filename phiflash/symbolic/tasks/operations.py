@@ -22,13 +22,14 @@ from ..sentence import SLOT_RE, WHAT, Sentence, number, one
 from ..solution import plain
 from .base import NotMine, SolveError, Step, Task, Worked
 
-OP = r"\\(?:star|ast|diamond|Diamond|odot|oplus|otimes|clubsuit|spadesuit|heartsuit|bowtie|dagger|nabla|circ|" \
-     r"bullet|triangle|square|Box|boxtimes|boxplus|S|P|#|&|\$)|#|@|&|\$|¤|⋆|∗|◇|⊕|⊗|⊙|♣|♠|♥|△|□|∘"
+OP = r"\\(?:star|ast|diamondsuit|diamond|Diamond|odot|oplus|otimes|clubsuit|spadesuit|heartsuit|bowtie|dagger|" \
+     r"nabla|circ|bullet|triangle|square|Box|boxtimes|boxplus|S|P|#|&|\$)|#|@|&|\$|¤|⋆|∗|◇|⊕|⊗|⊙|♣|♠|♥|△|□|∘"
 # a plain * is also multiplication ('If a*b = a² + ab − b²' reads both ways): an operation only where the problem
 # names it ('The operation $*$ is defined …')
 OPERATOR_DEF = re.compile(rf"\s*\(?\s*([a-zA-Z])\s*(?P<op>{OP})\s*([a-zA-Z])\s*\)?\s*=\s*(?P<body>.+)", re.S)
 _THIN_SPACE = re.compile(r"\\[,;:! ]|~")          # LaTeX's thin spaces: a\,\spadesuit\,b
-_SHOWN = {"\\star": "⋆", "\\ast": "∗", "\\diamond": "◇", "\\Diamond": "◇", "\\#": "#", "\\&": "&", "\\$": "$",
+_SHOWN = {"\\star": "⋆", "\\diamondsuit": "♦", "\\ast": "∗", "\\diamond": "◇", "\\Diamond": "◇", "\\#": "#",
+          "\\&": "&", "\\$": "$",
           "\\circ": "∘", "\\oplus": "⊕", "\\otimes": "⊗", "\\odot": "⊙", "\\nabla": "∇", "\\clubsuit": "♣",
           "\\spadesuit": "♠", "\\heartsuit": "♥", "\\dagger": "†", "\\bowtie": "⋈", "\\S": "§", "\\P": "¶"}
 _NUMBER = r"-?\d+/\d+|-?\d+(?:\.\d+)?|\.\d+|\\d?frac\{\d+\}\{\d+\}"   # a/b: a value put back
@@ -250,7 +251,8 @@ _COND = (r"(?:if (?P<cond>⟦\d+⟧(?: and ⟦\d+⟧)?)\s*,?\s*|"
 _EXAMPLE = r"(?:for example,? (?P<ex>⟦\d+⟧)\s*[.,;]?\s*)?"
 _ASK = rf"(?:then )?(?:{WHAT}|calculate|what is)(?: the (?:simplified )?value of)?"
 _DEF = r"(?P<def>⟦\d+⟧(?:\s*=?\s*⟦\d+⟧)?)"
-_FOR_ALL = r"(?:,? for all (?:real |positive )?(?:numbers|values|integers)(?: (?:⟦\d+⟧|,|and|\s)+)?)?"
+_FOR_ALL = r"(?:,? for all (?:real |positive )?(?:(?:numbers|values|integers)(?: (?:⟦\d+⟧|,|and|\s)+)?|" \
+           r"⟦\d+⟧(?:,? and ⟦\d+⟧)))?"
 
 _LEAD = (rf"{_COND}(?:{_INTRO}|define the operation (?P<op2>⟦\d+⟧)(?: as follows| by| as)?|define the operation|let|"
          rf"if|given|define)\s*:?\s*{_DEF}{_FOR_ALL}\s*[.,;]?\s*{_EXAMPLE}")
@@ -260,6 +262,7 @@ TASKS = (
          phrasings=(
         (60, rf"{_LEAD}{_ASK} (?P<q>⟦\d+⟧)"),
         (60, rf"(?:if |given )?{_DEF} is defined as {_DEF.replace('def', 'def2')}\s*[.,;]?\s*{_ASK} (?P<q>⟦\d+⟧)"),
+        (60, rf"define {_DEF} as {_DEF.replace('def', 'def2')}\s*[.,;]?\s*{_ASK} (?P<q>⟦\d+⟧)"),
         (60, rf"{_LEAD}if (?P<q>⟦\d+⟧)\s*,?\s*(?:then )?"
              rf"(?:find|what is|determine)(?: the value of)? (?P<v>⟦\d+⟧)"),
         (60, rf"(?:if |given )?{_DEF} is defined as {_DEF.replace('def', 'def2')}\s*[.,;]?\s*what is the value of "
