@@ -567,6 +567,31 @@ def _trig_value(r):
             str(sp.Rational(value.numerator, value.denominator)))
 
 
+def _term_facts(r):
+    """A first term and a difference chosen here, the sequence written out here. 'The sum of the ith and jth terms'
+    fixes the kth term only when i + j = 2k, and the sum of the first n terms with the mth term fixes nothing more
+    when 2m = n + 1 (the sum is n times that term): otherwise a refusal is expected."""
+    words = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+    a, d = r.randint(-20, 20), r.choice([v for v in range(-9, 10) if v])
+    terms = [a + k * d for k in range(60)]
+    kind = r.choice(["two", "sum", "first"])
+    if kind == "two":
+        i, j = sorted(r.sample(range(1, 11), 2))
+        k = r.randint(11, 59)
+        suffix = "th" if k < 21 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+        return (f"The {words[i - 1]} and {words[j - 1]} terms of an arithmetic sequence are {terms[i - 1]} and "
+                f"{terms[j - 1]}, respectively. What is the {k}{suffix} term?", str(terms[k - 1]))
+    k = r.randint(1, 10)
+    if kind == "sum":
+        i, j = r.sample(range(1, 11), 2)
+        return (f"If the sum of the {words[i - 1]} and {words[j - 1]} terms of an arithmetic sequence is "
+                f"${terms[i - 1] + terms[j - 1]}$, what is the {words[k - 1]} term?",
+                str(terms[k - 1]) if i + j == 2 * k else None)
+    n, m = r.randint(2, 9), r.randint(1, 10)
+    return (f"The sum of the first {n} terms of an arithmetic sequence is ${sum(terms[:n])}$. If the {words[m - 1]} "
+            f"term is ${terms[m - 1]}$, what is the {words[k - 1]} term?",
+            None if 2 * m == n + 1 and k != m else str(terms[k - 1]))
+
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
@@ -575,7 +600,8 @@ FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "
             "pattern": _pattern, "congruence": _congruence, "remainder": _remainder, "common": _common,
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
             "distance": _distance, "conversion": _conversion, "form": _form,
-            "through": _through, "trigvalue": _trig_value}
+            "through": _through, "trigvalue": _trig_value,
+            "termfacts": _term_facts}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 

@@ -45,14 +45,16 @@ from . import (
     rounding,
     search,
     sequences,
+    termfacts,
     trigvalues,
     twonumbers,
 )
 from .base import NotMine, SolveError, Task
 
-FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, patterns, numbers,
-            polynomials, coefficients, forms, roots, search, geometry, graphs, lines, circles, coordinates, matrices,
-            functions, domains, asymptotes, operations, extrema, trigvalues, twonumbers, geometric, percent, rounding)
+FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, termfacts,
+            patterns, numbers, polynomials, coefficients, forms, roots, search, geometry, graphs, lines, circles,
+            coordinates, matrices, functions, domains, asymptotes, operations, extrema, trigvalues, twonumbers,
+            geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
