@@ -110,7 +110,8 @@ def _remainder(r):
     a, b, n = r.randint(2, 99), r.randint(2, 60), r.randint(2, 40)
     phrasing = r.choice(["What is the remainder when ${a}^{{{b}}}$ is divided by {n}?",
                          "Find the remainder of ${a}^{{{b}}}$ modulo {n}.", "${a}^{{{b}}}$ mod {n}",
-                         "What is the units digit of ${a}^{{{b}}}$?"])
+                         "What is the units digit of ${a}^{{{b}}}$?", "What is the residue of ${a}^{{{b}}}$, modulo {n}?",
+                         "Find the residue of ${a}^{{{b}}} \\pmod{{{n}}}$."])
     return phrasing.format(a=a, b=b, n=n), str(pow(a, b, 10 if "units" in phrasing else n))
 
 
@@ -168,6 +169,9 @@ def _congruence(r):
     works = [x for x in range(0, n) if (a * x + b - c) % n == 0]
     if r.random() < 0.5:
         return f"Solve the congruence ${a}x + {b} \\equiv {c} \\pmod{{{n}}}$.", str(works[0])
+    if r.random() < 0.3:
+        return (f"Suppose ${a}x + {b} \\equiv {c} \\pmod{{{n}}}$, where $0 \\le x < {n}$. What is the value of $x$?",
+                str(works[0]))
     least = next(x for x in range(1, n + 1) if (a * x + b - c) % n == 0)
     return f"Find the least positive integer $x$ such that ${a}x + {b} \\equiv {c} \\pmod{{{n}}}$.", str(least)
 

@@ -138,13 +138,16 @@ TASKS = (
              (50, rf"(?:find|what is|determine) the (?P<least>least|smallest) (?P<pos>positive|nonnegative) "
                   rf"integer {V}\s*,?\s*(?:that satisfies|such that|satisfying|for which|so that) {_CONG}"),
              (50, rf"what integer {V} satisfies (?P<range>{ATOM}+?) and {_CONG}"),
-             (50, rf"find the integer {V}\s*,?\s*(?P<range>{ATOM}+?)\s*,?\s*(?:such that|satisfying|for which) "
-                  rf"{_CONG}")),
+             (50, rf"find the integer {V}\s*,?\s*(?P<range>{ATOM}+?)\s*,?\s*(?:such that|satisfying|for which|that "
+                  rf"satisfies) {_CONG}"),
+             (50, rf"(?:suppose|if) (?:that )?{_CONG}\s*,?\s*where (?P<range>{ATOM}+?)\s*[.,]?\s*(?:then )?what is the "
+                  rf"value of {V}")),
          read=read_congruence, solve=solve_congruence, check=check_congruence,
          examples=((r"Solve the congruence $11n \equiv 7 \pmod{43}$, as a residue modulo 43.", "28"),
                    (r"Find the least positive integer $x$ that satisfies $x+4609 \equiv 2104 \pmod{12}$.", "3"),
                    (r"What integer $n$ satisfies $0\le n<9$ and $$-1111\equiv n\pmod 9~?$$", "5"),
-                   (r"Find the integer $n$, $4 \le n \le 8$, such that \[n \equiv 7882 \pmod{5}.\]", "7")),
+                   (r"Find the integer $n$, $4 \le n \le 8$, such that \[n \equiv 7882 \pmod{5}.\]", "7"),
+                   (r"Suppose $11^5\equiv n\pmod 9$, where $0\le n<9$. What is the value of $n$?", "5")),
          questions=((r"^Multiply by the inverse", "Which number times the coefficient leaves remainder 1?"),
                     (r"^Write it as", "Can you collect the unknown on one side?")),
          data=Congruence),

@@ -131,26 +131,29 @@ TASKS = (
     Task("remainder", "the remainder of a whole number (a power, a product, a sum written with …) on division, "
          "or its units digit", phrasings=(
              (50, rf"(?:{WHAT} )?the (?:whole number )?remainder (?:when|of) {_THE}{A} (?:is )?divided by {B}"),
-             (50, rf"(?:{WHAT} )?the remainder of {_THE}{A} \(?mod(?:ulo)? {B}\)?"),
-             (50, rf"(?:{WHAT} )?the modulo {B} remainder of (?:the following sum:? |the sum )?{A}"),
+             (50, rf"(?:{WHAT} )?the (?:remainder|residue) of {_THE}{A}\s*,?\s*\(?mod(?:ulo)? {B}\)?"),
+             (50, rf"(?:{WHAT} )?the modulo {B} (?:remainder|residue) of (?:the following sum:? |the sum )?{A}"),
              (50, rf"(?:{WHAT} )?the units digit (?:of|in) {_THE}{A}")),
          read=read_remainder, solve=solve_remainder, check=check_remainder,
          examples=(("What is the remainder when $2^{10}$ is divided by 7?", "2"),
                    ("Find the units digit of $7^{35}$.", "3"),
                    ("What is the remainder of $1 + 2 + 3 + \\dots + 10$ mod 7?", "6"),
-                   ("What is the modulo 4 remainder of the sum 5 + 6 + 7 + ... + 20?", "0")),
+                   ("What is the modulo 4 remainder of the sum 5 + 6 + 7 + ... + 20?", "0"),
+                   (r"What is the residue of $9^{2010}$, modulo 17?", "13")),
          questions=((r"^Divide \S+ by", "How many whole times does the divisor go into the number?"),
                     (r"^Take away", "What is left after taking those multiples away?"),
                     (r"^Reduce", "Can you work with smaller numbers that leave the same remainder?")),
          data=Remainder),
     Task("inverse", "a modular inverse, a remainder written a mod n, or inverses added modulo n", phrasings=(
-        (50, rf"(?:{WHAT} )?(?:the (?:modular )?inverse of (?P<a>{ATOM}+?)|(?P<ainv>{ATOM}+?)) "
+        (50, rf"(?:{WHAT} )?(?:the (?:modular |multiplicative )?inverse (?:of|to) (?P<a>{ATOM}+?)|(?P<ainv>{ATOM}+?)) "
              rf",?\(?(?:modulo|mod) {B}\)?"),),
         read=read_residue, solve=solve_residue, check=check_residue,
         examples=(("Find the inverse of 4 modulo 35.", "9"), ("17 mod 5", "2"),
                   ("Find $3^{-1}$ modulo 11.", "4"),
                   (r"What is $3^{-1} + 3^{-2} \pmod{25}$? Express your answer as an integer from $0$ to $24$, "
-                   "inclusive.", "6")),
+                   "inclusive.", "6"),
+                  (r"Compute the multiplicative inverse of $201$ modulo $299$. Express your answer as an integer from "
+                   r"$0$ to $298$.", "180")),
         questions=((r"extended Euclid", "Which multiple of the number is one more than a multiple of the modulus?"),),
         data=Residue),
 )
