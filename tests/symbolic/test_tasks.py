@@ -110,14 +110,15 @@ def _remainder(r):
     a, b, n = r.randint(2, 99), r.randint(2, 60), r.randint(2, 40)
     phrasing = r.choice(["What is the remainder when ${a}^{{{b}}}$ is divided by {n}?",
                          "Find the remainder of ${a}^{{{b}}}$ modulo {n}.", "${a}^{{{b}}}$ mod {n}",
-                         "What is the units digit of ${a}^{{{b}}}$?", "What is the residue of ${a}^{{{b}}}$, modulo {n}?",
+                         "What is the units digit of ${a}^{{{b}}}$?",
+                         "What is the residue of ${a}^{{{b}}}$, modulo {n}?",
                          "Find the residue of ${a}^{{{b}}} \\pmod{{{n}}}$."])
     return phrasing.format(a=a, b=b, n=n), str(pow(a, b, 10 if "units" in phrasing else n))
 
 
 def _common(r):
     nums = [r.randint(1, 500) for _ in range(r.randint(2, 4))]
-    listed = ", ".join(map(str, nums[:-1])) + " and " + str(nums[-1])
+    listed = r.choice(["", "the numbers "]) + ", ".join(map(str, nums[:-1])) + " and " + str(nums[-1])
     if r.random() < 0.5:
         return f"What is the greatest common divisor of {listed}?", str(math.gcd(*nums))
     return f"Find the least common multiple of {listed}.", str(math.lcm(*nums))

@@ -113,14 +113,14 @@ TASKS = (
                    (r"^A divisor picks", "How many choices are there for each prime's exponent in a divisor?")),
         data=Divisors),
     Task("gcd", "the greatest common divisor of whole numbers", phrasings=(
-        (50, rf"(?:{WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of {A}"),),
+        (50, rf"(?:{WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of (?:the numbers )?{A}"),),
         read=read_common(Gcd), solve=solve_common, check=check_common,
         examples=(("What is the greatest common factor of 68 and 92?", "4"),
                   ("Find the greatest common divisor of 12, 18 and 30.", "6")),
         questions=((r"^Euclid", "What is left when you divide the larger number by the smaller?"),),
         data=Gcd),
     Task("lcm", "the least common multiple of whole numbers", phrasings=(
-        (50, rf"(?:{WHAT} )?the (?:least common multiple|lcm) of {A}"),),
+        (50, rf"(?:{WHAT} )?the (?:least common multiple|lcm) of (?:the numbers )?{A}"),),
         read=read_common(Lcm), solve=solve_common, check=check_common,
         examples=(("What is the least common multiple of 12, 18 and 30?", "180"),),
         questions=((r"^Combine them", "How are the lcm and the gcd of two numbers related?"),),

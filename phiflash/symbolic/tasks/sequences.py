@@ -364,7 +364,8 @@ TASKS = (
         questions=((r"^The .*integers from", "How many numbers are there, and what are the first and the last?"),),
         data=RangeSum),
     Task("sequence", "the n-th term of an arithmetic or geometric sequence given by its first terms", phrasings=(
-        (50, rf"(?:{WHAT} )?the (?P<ord>{ORD}) term (?:of|in) the (?P<rule>arithmetic |geometric )?sequence"
+        (50, rf"(?:{WHAT} )?(?:the value of )?the (?P<ord>{ORD}) term (?:of|in) the "
+             rf"(?P<rule>arithmetic |geometric )?sequence"
              rf"(?: of (?P<parity>odd|even) (?:numbers|integers|whole numbers))?:? {A}"),
         (50, rf"(?:consider|in|given) the (?P<rule>arithmetic |geometric )?sequence:? {A}[.,;]? "
              rf"(?:{WHAT}|what is) the (?P<ord>{ORD}) term(?: (?:of|in) (?:the|this) sequence)?")),
