@@ -19,6 +19,7 @@ from phiflash.symbolic.solver import solve_problem
 from phiflash.symbolic.tasks.base import Task, Worked
 from phiflash.symbolic.verify import VERIFIED, check_answer
 
+X = sp.Symbol("x")
 EXAMPLES = [(t.name, q, a) for t in tasks.TASKS for q, a in t.examples]
 CHECKED = [(t, q) for t in tasks.TASKS if t.solve is not None for q, _ in t.examples]
 
@@ -513,7 +514,20 @@ def _conversion(r):
 def _form(r):
     """Completing the square or factoring with integers chosen here; the oracle for a factored form is a search of
     every integer pair by plain loops (two pairs giving different values: a refusal is expected)."""
-    if r.random() < 0.5:
+    roll = r.random()
+    if roll < 0.2:          # partial fractions: A/(x − p) + B/(x − q) put over one denominator here
+        p, q = r.sample(range(-9, 10), 2)
+        A, B = r.randint(-9, 9), r.randint(-9, 9)
+        top = sp.expand(A * (X - q) + B * (X - p))
+        bottom = sp.expand((X - p) * (X - q))
+        return (f"Find $A$ and $B$ such that \\[\\frac{{{sp.latex(top)}}}{{{sp.latex(bottom)}}}="
+                f"\\frac{{A}}{{x{-p:+d}}}+\\frac{{B}}{{x{-q:+d}}}.\\]Write your answer in the form $(A,B)$.",
+                f"({A}, {B})")
+    if roll < 0.35:         # one constant in a product, the product expanded here
+        a, b, c, t = (r.choice([v for v in range(-9, 10) if v]) for _ in range(4))
+        product = sp.expand((a * X + b) * (c * X + t))
+        return f"Find the constant $t$ such that \\[({a}x {b:+d})({c}x + t) = {sp.latex(product)}.\\]", str(t)
+    if roll < 0.6:
         a, h, k = r.choice([v for v in range(-6, 7) if v]), r.randint(-9, 9), r.randint(-30, 30)
         A, B, C = a, -2 * a * h, a * h * h + k
         asked, value = r.choice([("a + h + k", a + h + k), ("h", h), ("k", k), ("ahk", a * h * k)])
@@ -926,6 +940,8 @@ def test_a_conversion_puts_the_angle_in_the_range_the_problem_states():
      r"$ab$?", "3"),
     (r"A parabola with equation $y=ax^2+bx+c$ passes through the points $(1,2)$ and $(3,4)$. What is $c$?", None),
     (r"The graph of $y = x^2 + bx$ passes through the point $(1, 9)$. What is $b$?", "8"),
+    (r"Find $A$ and $B$ such that $\frac{1}{x^2-1} = \frac{A}{x-1} + \frac{B}{x+1}$.", None),   # in which order?
+    (r"Find constants $A$ and $B$ such that $x^2 = A x^2 + B x^2$. Enter the ordered pair $(A,B)$.", None),
 ])
 def test_a_form_or_a_graph_whose_letters_are_not_fixed_is_refused(text, want):
     if want is None:

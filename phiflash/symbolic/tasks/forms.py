@@ -57,6 +57,8 @@ def _letters_named(g: dict, s: Sentence) -> list[sp.Symbol] | None:
 
 
 def read_form(g: dict, s: Sentence) -> Form:
+    if g.get("id"):
+        return read_constants(g, s)
     named = _letters_named(g, s)
     table = {v.name: v for v in named or ()}      # e in (ax + b)(cx² + dx + e) is a letter, not Euler's number
     pairs = [(g["p"], g["f"])] + ([(g["p2"], g["f2"])] if g.get("p2") else [])
@@ -90,9 +92,36 @@ def read_form(g: dict, s: Sentence) -> Form:
                 tuple(sorted(variables, key=lambda v: v.name)), asked[0], kind, tuple(conditions))
 
 
+def read_constants(g: dict, s: Sentence) -> Form:
+    """'Find constants A, B and C so that (identity in x). Enter the ordered triple (A, B, C).'"""
+    named = _letters_named({"who": g["who"]}, s)
+    table = {v.name: v for v in named}
+    items = parse_math(s.slot(g, "id"), symbols=dict(table), latex=True)
+    if len(items) != 1 or not isinstance(items[0], sp.Eq):
+        raise ParseError("expected an identity: two sides with an equals sign")
+    left, right = items[0].lhs, items[0].rhs
+    x = sp.Symbol("x")
+    letters = (left.free_symbols | right.free_symbols) - {x}
+    if x not in left.free_symbols | right.free_symbols or not set(named) <= letters:
+        raise ParseError("an identity in x, with the constants asked for in it")
+    order = g.get("order") or g.get("order2")
+    if order:
+        shown = parse_math(s.slot(g, "order"if g.get("order") else "order2"), symbols=dict(table), latex=True)
+        if len(shown) != 1 or not isinstance(shown[0], (tuple, sp.Tuple)) or set(shown[0]) != set(named) or \
+                len(shown[0]) != len(named):
+            raise ParseError("the answer's form names other letters than the ones asked for")
+        asked = sp.Tuple(*shown[0])
+    elif len(named) == 1:
+        asked = named[0]
+    else:
+        raise ParseError("several constants asked for and no order to give them in")
+    return Form(((left, right),), tuple(sorted(letters, key=lambda v: v.name)), (x,), asked)
+
+
 def _polynomial(e: sp.Expr, variables: tuple) -> sp.Poly:
+    """The numerator of e over one denominator: zero as a polynomial exactly when e is zero wherever defined."""
     try:
-        return sp.Poly(sp.expand(e), *variables)
+        return sp.Poly(sp.expand(sp.numer(sp.together(e))), *variables)
     except sp.PolynomialError as err:
         raise SolveError("the two sides are not polynomials in the variable") from err
 
@@ -121,7 +150,7 @@ def solve_form(form: Form) -> Worked:
             and all(sp.simplify(c.subs(sol)) is sp.true for c in form.conditions)]
     if not kept:
         raise SolveError("no letters of the kind the problem says make the two sides equal")
-    values = {sp.nsimplify(sp.simplify(form.asked.subs(sol))) for sol in kept}
+    values = {_exact(form.asked.subs(sol)) for sol in kept}
     if len(values) != 1:
         raise SolveError(f"{len(kept)} ways of matching the form give different values: no single answer")
     value = values.pop()
@@ -134,16 +163,30 @@ def solve_form(form: Form) -> Worked:
     return Worked(value, steps, facts={"letters": kept})
 
 
+def _exact(e):
+    if isinstance(e, (tuple, sp.Tuple)):
+        return sp.Tuple(*(_exact(v) for v in e))
+    return sp.radsimp(sp.simplify(e))
+
+
 def check_form(form: Form, w: Worked) -> Step:
     rng = random.Random(7)
     for sol in w.facts["letters"]:
-        if sp.nsimplify(sp.simplify(form.asked.subs(sol))) != w.answer:
+        if _exact(form.asked.subs(sol)) != w.answer:
             raise SolveError("the letters found do not give the answer")
-        for _ in range(7):
+        tried = 0
+        for _ in range(200):
+            if tried == 7:
+                break
             point = {v: sp.Rational(Fraction(rng.randint(-40, 40), rng.randint(1, 9))) for v in form.variables}
-            for p, f in form.identities:
-                if sp.simplify(p.subs(point) - f.subs(sol).subs(point)) != 0:
-                    raise SolveError("the form with the letters found is not the expression")
+            sides = [(p.subs(sol).subs(point), f.subs(sol).subs(point)) for p, f in form.identities]
+            if any(v.has(sp.zoo, sp.nan) for pair in sides for v in pair):
+                continue       # a pole of the expression: the identity says nothing there
+            tried += 1
+            if any(sp.simplify(left - right) != 0 for left, right in sides):
+                raise SolveError("the form with the letters found is not the expression")
+        if tried < 7:
+            raise SolveError("no points away from the poles to check at")
     return Step("Check: with the letters found, the form and the expression are evaluated exactly at seven rational "
                 "points and agree at each")
 
@@ -165,8 +208,12 @@ TASKS = (
              rf"expressed) as (?P<f2>⟦\d+⟧))?{_WHERE}{_WHAT} (?P<e>⟦\d+⟧)"),
         (50, rf"(?:if we |if you |when we )?(?:rewrite|write|express) {_THE}(?P<p>⟦\d+⟧) in the form (?P<f>⟦\d+⟧)"
              rf"{_WHERE}{_WHAT} (?P<e>⟦\d+⟧)"),
-        (50, rf"if {_THE}(?P<p>⟦\d+⟧) is (?:written|expressed|rewritten) in the form (?P<f>⟦\d+⟧){_WHERE}{_WHAT} "
-             rf"(?P<e>⟦\d+⟧)"),),
+        (50, rf"if {_THE}(?P<p>⟦\d+⟧) is (?:written|expressed|rewritten) in the form (?P<f>⟦\d+⟧){_WHERE}"
+             rf"{_WHAT} (?P<e>⟦\d+⟧)"),
+        (50, r"find (?:the )?(?:constants? |values? of |real numbers )?(?P<who>⟦\d+⟧(?:\s*,?\s*(?:and )?⟦\d+⟧)*)"
+             r"\s*,?\s*(?:such that|so that)\s*:?\s*(?P<id>⟦\d+⟧)(?:\s*[.]?\s*(?:write|enter|express) your answer "
+             r"(?:in the form|as the ordered (?:pair|triple|triplet)) (?P<order>⟦\d+⟧)|\s*[.]?\s*enter the ordered "
+             r"(?:pair|triple|triplet) (?P<order2>⟦\d+⟧))?"),),
         read=read_form, solve=solve_form, check=check_form,
         examples=((r"The quadratic $x^2-20x+36$ can be written in the form $(x+b)^2+c$, where $b$ and $c$ are "
                    r"constants. What is $b+c$?", "-74"),
@@ -175,8 +222,13 @@ TASKS = (
                    r"integers. What is $a + 2b$?", "-23"),
                   (r"The expression $x^2 - 16x + 60$ can be written in the form $(x - a)(x - b)$, where $a$ and $b$ "
                    r"are both nonnegative integers and $a > b$. What is the value of $3b - a$?", "8"),
-                  (r"Rewrite the expression $6j^2 - 4j + 12$ in the form $c(j + p)^2 + q$, where $c$, $p$, and $q$ "
-                   r"are constants. What is $\frac{q}{p}$?", "-34")),
+                  (r"Rewrite the expression $6j^2 - 4j + 12$ in the form $c(j + p)^2 + q$, where $c$, $p$, and "
+                   r"$q$ are constants. What is $\frac{q}{p}$?", "-34"),
+                  (r"Find constants $A,$ $B,$ and $C$ so that \[\frac{x^2 - 7}{(x - 2)(x - 3)(x - 5)} = "
+                   r"\frac{A}{x - 2} + \frac{B}{x - 3} + \frac{C}{x - 5}.\]Enter the ordered triple $(A,B,C).$",
+                   "(-1, -1, 3)"),
+                  (r"Find the constant $t$ such that \[(5x^2 - 6x + 7)(4x^2 +tx + 10) = 20x^4 -54x^3 +114x^2 -102x "
+                   r"+70.\]", "-6")),
         questions=((r"^Expand the form", "What do you get when you multiply the form out?"),),
         data=Form),
 )
