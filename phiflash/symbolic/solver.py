@@ -342,7 +342,10 @@ def _equation(p: Problem) -> Solution:
     steps.append(Step("Move every term to one side", sp.Eq(f, 0)))
     if f.has(sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc):
         return _trig_equation(p, f, steps, lhs, rhs)
-    candidates = [c.subs(real, x) for c in sp.solve(f.subs(x, real), real)]
+    found = sp.solveset(f.subs(x, real), real, sp.S.Reals) if transcendental else None
+    if not isinstance(found, sp.FiniteSet):   # 8^(4x−6) = (1/2)^(x+5): solveset on the reals is quick where
+        found = sp.solve(f.subs(x, real), real)   # solve lists every complex logarithm first
+    candidates = [c.subs(real, x) for c in found]
     missed = _missed_root(f, x, candidates)
     if missed is not None:  # SymPy's general solver is no proof that its list is complete: a scan is the second
         raise SolveError(f"the equation also holds near {x} = {missed:.6g}, which the solver did not find")
