@@ -82,6 +82,9 @@ _FORMS = [
     (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"
      r"(?:the\s+)?(?:base[- ]?\S+|common|natural|decimal)\s+log(?:arithm)?(?:\s+function)?", None),
     (r"(?:,?\s*)?\(do not use a calculator!?\)", None),
+    # how a list is written anyway; whether complex solutions belong in it is the solver's to refuse when unsaid
+    (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:solutions|roots|values|numbers)"
+     r"(?: of ⟦\d+⟧)?\s*,?\s*separated by commas", None),
 ]
 
 

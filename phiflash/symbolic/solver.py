@@ -8,6 +8,7 @@ definite integrals and limits against an independent SymPy evaluation.
 from __future__ import annotations
 
 import math
+import re
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -537,6 +538,11 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
             notes.append("no real solution; all roots are complex")
     roots = _sort(set(roots))
     good = [r for r in roots if is_zero(f.subs(x, r)) is not False]
+    mixed = any(sp.N(r).is_real for r in good) and not all(sp.N(r).is_real for r in good)
+    if mixed and re.search(r"separated by commas", p.text) and not re.search(r"\breal\b|complex|imaginary|otherwise",
+                                                                             p.text, re.IGNORECASE):
+        raise SolveError("all the solutions are asked for, some real and some complex, and the problem does not say "
+                         "whether the complex ones belong in the list")
     shown = _shown_roots(p, good)
     if len(shown) < len(good):
         notes.append("the complex roots " + ", ".join(plain(r) for r in good if r not in shown) +

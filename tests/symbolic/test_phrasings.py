@@ -345,3 +345,21 @@ def test_how_many_distinct_solutions_counts_real_ones_and_refuses_when_it_is_not
 ])
 def test_more_wordings_of_values_and_forms(text, want):
     assert solve_problem(text).answer_text == want
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_enter_all_the_solutions_separated_by_commas(seed):
+    """A list clause is only how the answer is written: distinct integer roots chosen here come back as the list;
+    with a complex pair beside a real root the list is refused unless the problem says real (or complex)."""
+    r = random.Random(seed)
+    roots = r.sample(range(-9, 10), 3)
+    x = sp.Symbol("x")
+    poly = sp.latex(sp.expand((x - roots[0]) * (x - roots[1]) * (x - roots[2])))
+    sol = solve_problem(f"Find all the solutions to ${poly} = 0$. Enter all the solutions, separated by commas.")
+    assert sorted(sol.answer) == sorted(roots)
+    a, b = r.randint(1, 9), r.randint(1, 9)            # (x − a)(x² + b): one real root, two imaginary
+    mixed = sp.latex(sp.expand((x - a) * (x ** 2 + b)))
+    with pytest.raises(SolveError):
+        solve_problem(f"Find the solutions to ${mixed} = 0.$  Enter the solutions, separated by commas.")
+    assert solve_problem(f"Find all real solutions to ${mixed} = 0$.  Enter all the solutions, separated by "
+                         "commas.").answer == [a]
