@@ -82,10 +82,20 @@ _FORMS = [
     (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"
      r"(?:the\s+)?(?:base[- ]?\S+|common|natural|decimal)\s+log(?:arithm)?(?:\s+function)?", None),
     (r"(?:,?\s*)?\(do not use a calculator!?\)", None),
+    # 'using A for 10 and B for 11 if necessary': how the digits past 9 are written anyway (checked: A is 10, …)
+    (r"(?:,?\s*)?(?P<digits>using ⟦\d+⟧ for ⟦\d+⟧(?:\s*,?\s*(?:and )?⟦\d+⟧ for ⟦\d+⟧)*)(?:\s+if necessary)?", None),
     # how a list is written anyway; whether complex solutions belong in it is the solver's to refuse when unsaid
     (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:solutions|roots|values|numbers)"
      r"(?: of ⟦\d+⟧)?\s*,?\s*separated by commas", None),
 ]
+
+
+def _usual_digits(text: str, sentence: Sentence) -> bool:
+    """'using ⟦A⟧ for ⟦10⟧ and ⟦B⟧ for ⟦11⟧': every letter named is the usual digit for its value."""
+    pairs = re.findall(r"⟦(\d+)⟧ for ⟦(\d+)⟧", text)
+    shown = [(sentence.math[int(a)].strip(), sentence.math[int(b)].strip()) for a, b in pairs]
+    return all(re.fullmatch(r"[A-Z]", a) and b.isdigit() and 10 <= int(b) <= 35 and
+               "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[int(b)] == a for a, b in shown)
 
 
 def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None]:
@@ -95,6 +105,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
         if not m:
             continue
         if m.groupdict().get("abi") and re.sub(r"\s", "", sentence.math[int(m.group("abi"))]) != "a+bi":
+            continue
+        if m.groupdict().get("digits") and not _usual_digits(m.group("digits"), sentence):
             continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         if name is None:
@@ -168,8 +180,11 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
-    ("two", rf"(?:{WHAT} )?the (?P<op>product|sum|quotient|difference) of (?P<a>⟦\d+⟧) and (?P<b>⟦\d+⟧)"
-            rf"(?: in base (?P<base>\S+))?"),
+    ("two", rf"(?:{WHAT} |express )?the (?P<op>product|sum|quotient|difference) (?:of|between) (?P<a>⟦\d+⟧) and "
+            rf"(?P<b>⟦\d+⟧)(?: in base (?P<base>\S+))?"),
+    ("value", r"express the (?:sum|product|quotient|difference) (?P<a>⟦\d+⟧) in base (?P<base>\S+)"),
+    # 'Add 10₇ + 163₇. Express your answer in base 7.': the sum written is the value asked for
+    ("value", r"add\s*:?\s*(?P<a>⟦\d+⟧)"),
     # 'What is the value of 25₁₀ + 36₁₀ in base 3?': the base is the answer's (a phrasing of its own, not a clause
     # taken off every sentence: 'the largest 3-digit number in base 5' is a number of base 5)
     ("value", rf"(?:{WHAT} )?(?:the value of )?(?P<a>⟦\d+⟧) in base (?P<base>\S+)"),

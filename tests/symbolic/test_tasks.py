@@ -611,6 +611,31 @@ def _term_facts(r):
             f"term is ${terms[m - 1]}$, what is the {words[k - 1]} term?",
             None if 2 * m == n + 1 and k != m else str(terms[k - 1]))
 
+def _in_base(n, b):
+    out = ""
+    while n:
+        n, r = divmod(n, b)
+        out = "0123456789ABCDEF"[r] + out
+    return out or "0"
+
+
+def _base_digits(r):
+    """Digit sums, products and counts of a number written in a base, and sums written in a base: the writing out by
+    repeated division is the test's own."""
+    n, b = r.randint(1, 10 ** 5), r.randint(2, 9)
+    digits = [int(c) for c in _in_base(n, b)]
+    kind = r.choice(["sum", "product", "even", "add"])
+    if kind == "add":
+        terms = [r.randint(1, 3000) for _ in range(r.randint(2, 4))]
+        shown = " + ".join(f"{_in_base(t, b)}_{{{b}}}" for t in terms)
+        return f"Add ${shown}$.  Express your answer in base ${b}$.", f"{_in_base(sum(terms), b)}_{b}"
+    if kind == "even":
+        return (f"Find the number of even digits in the base-{b} representation of ${n}_{{10}}$.",
+                str(sum(1 for d in digits if d % 2 == 0)))
+    return (f"What is the {kind} of the digits in the base {b} representation of ${n}_{{10}}$?",
+            str(sum(digits) if kind == "sum" else math.prod(digits)))
+
+
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
@@ -620,7 +645,7 @@ FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
             "distance": _distance, "conversion": _conversion, "form": _form,
             "through": _through, "trigvalue": _trig_value,
-            "termfacts": _term_facts}
+            "termfacts": _term_facts, "basedigits": _base_digits}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 

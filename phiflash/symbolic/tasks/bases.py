@@ -3,13 +3,15 @@ largest or smallest n-digit number of a base."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.ntheory.digits import digits as ntheory_digits
 
 from ..parse import ParseError
-from ..sentence import NUMBER_WORDS, A, B, Sentence, base_value, integer, whole
+from ..sentence import NUMBER_WORDS, WHAT, A, B, Sentence, base_value, integer, whole
 from ..solution import to_base
 from .base import SolveError, Step, Task, Worked
 
@@ -94,13 +96,60 @@ def check_ndigit(d: NDigit, w: Worked) -> Step:
                 f"{'more' if d.largest else 'fewer'} digits")
 
 
+@dataclass(frozen=True)
+class BaseDigits:
+    n: int
+    base: int
+    what: str                 # sum | product | count
+    which: str = ""           # even | odd | nonzero | zero | "" (every digit)
+
+
+_WHICH = {"even": lambda d: d % 2 == 0, "odd": lambda d: d % 2 == 1, "nonzero": lambda d: d != 0,
+          "zero": lambda d: d == 0, "": lambda d: True}
+
+
+def read_base_digits(g: dict, s: Sentence) -> BaseDigits:
+    n = integer(s.slot(g, "a"))
+    if n < 0:
+        raise ParseError("the digits of a whole number")
+    which = (g.get("which") or "").strip().lower()
+    what = g["what"].lower() if g.get("what") else "count"
+    return BaseDigits(int(n), int(base_value(g["bw"], s)), "count" if what == "number" else what, which)
+
+
+def solve_base_digits(d: BaseDigits) -> Worked:
+    written = to_base(d.n, d.base)
+    digits = [int(c, 36) for c in written]
+    kept = [v for v in digits if _WHICH[d.which](v)]
+    value = len(kept) if d.what == "count" else sum(kept) if d.what == "sum" else math.prod(kept)
+    said = f"{d.which} digits" if d.which else "digits"
+    return Worked(sp.Integer(value), [Step(f"Write {d.n} in base {d.base}", sp.Symbol(f"{written}_{d.base}")),
+                                      Step(f"The {d.what} of its {said}", sp.Integer(value))])
+
+
+def check_base_digits(d: BaseDigits, w: Worked) -> Step:
+    """SymPy's own digit list (another routine), checked to add back up to n."""
+    digits = ntheory_digits(d.n, d.base)[1:]
+    if sum(v * d.base ** k for k, v in enumerate(reversed(digits))) != d.n:
+        raise SolveError("the digits do not add back to the number")
+    kept = [v for v in digits if _WHICH[d.which](v)]
+    value = len(kept) if d.what == "count" else sum(kept) if d.what == "sum" else math.prod(kept)
+    if value != w.answer:
+        raise SolveError("the digits counted again give another answer")
+    return Step(f"Check: SymPy's digit list {digits} times powers of {d.base} adds back to {d.n}, and gives the same "
+                f"{d.what}")
+
+
+_BASE_REP = r"the base[- ]?(?P<bw>\w+|⟦\d+⟧) (?:representation|expression|form) (?:of|for) {A}"
+
 TASKS = (
     Task("base", "a whole number written in another base", phrasings=(
         (50, rf"express {A} in base {B}"),
         (50, rf"(?:what is )?the base (?P<bw>\w+) (?:equivalent|representation) of {A}"),
         (50, rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
         (50, rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
-        (50, rf"convert {A} (?:to|into) an? base[- ](?P<bw>\w+) (?:integer|number)")),
+        (50, rf"convert {A} (?:to|into) an? base[- ](?P<bw>\w+) (?:integer|number)"),
+        (50, rf"what is the (?:base[- ]\w+ )?(?:integer|number) {A} when (?:expressed|written) in base {B}")),
         read=read_base, solve=solve_base, check=check_base, form="base",
         examples=(("Express 555 in base 5.", "4210_5"), ("Convert $1011001_2$ to base 4.", "1121_4"),
                   ("What is the base ten equivalent of $12345_{6}$?", "1865_10")),
@@ -115,4 +164,15 @@ TASKS = (
                   ("What is the smallest four-digit positive integer?", "1000")),
         questions=((r"-digit integer in base", "What does the number look like written in that base?"),),
         data=NDigit),
+    Task("basedigits", "the sum, product or number of (even, odd, nonzero) digits of a number written in a base",
+         phrasings=(
+        (50, rf"(?:{WHAT} )?the (?P<what>sum|product) of the (?P<which>even |odd |nonzero )?digits (?:of|in) "
+             + _BASE_REP.format(A=A)),
+        (50, rf"(?:{WHAT} )?the (?P<what>number) of (?P<which>even|odd|nonzero|zero) digits (?:of|in) "
+             + _BASE_REP.format(A=A)),),
+        read=read_base_digits, solve=solve_base_digits, check=check_base_digits,
+        examples=((r"What is the product of the digits in the base 8 representation of $6543_{10}$?", "168"),
+                  (r"Find the number of even digits in the base-7 representation of $403_{10}$.", "1")),
+        questions=((r"^Write \d+ in base", "What is the number written in that base, digit by digit?"),),
+        data=BaseDigits),
 )
