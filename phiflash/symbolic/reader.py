@@ -159,8 +159,14 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"(?:{WHAT} )?the (?P<pick>sum) of (?:all )?(?:the )?(?P<int>integer) solutions (?:to|of) (?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>sum) of all (?:the )?(?P<pos>positive )?(?P<int>integer)s? (?:values of )?{V} "
              rf"(?:such that|for which|that satisfy) (?P<eq>.+)"),
-    ("pick", rf"(?:{WHAT} )?the (?P<pick>greatest|largest|smallest|least) (?P<int>integer) {V},? (?:such that|for "
-             rf"which|that satisfies) (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>greatest|largest|smallest|least) (?P<int>integer)(?: value of)? {V},? "
+             rf"(?:such that|for which|that satisfies) (?P<eq>.+)"),
+    # 'the largest whole number value of n that makes the following inequality true? …', 'Find the greatest whole
+    # number that will satisfy this inequality: …', 'the largest integral value of x which solves: …'
+    ("pick", rf"(?:{WHAT} )?the (?P<pick>greatest|largest|smallest|least) (?:(?P<int>integer|integral)|(?P<whole>"
+             rf"whole number))(?: value)?(?: of {V})?,? (?:that makes the following inequality true|which solves|"
+             rf"that will satisfy (?:this|the) inequality|that satisfies (?:this|the) inequality)\s*[?:]?\s*"
+             rf"(?P<eq>⟦\d+⟧)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>smallest|largest|greatest|least) (?:solution|root) (?:of|to) "
              rf"(?:the equation )?(?P<eq>.+)"),
     ("pick", r"how many (?P<pick>integers) (?:are (?:there )?in the solution set of|satisfy) (?P<eq>.+)"),
@@ -268,6 +274,13 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
     if not rels or len(rels) != len(items):
         raise ParseError("expected an equation or inequality to solve")
+    if g.get("whole"):   # a whole number is an integer, 0 or more: one more condition on the inequality's letter
+        letters = set().union(*(r.free_symbols for r in rels))
+        if len(letters) != 1 or not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels):
+            raise ParseError("'whole number' is read here for an inequality in one letter")
+        items = (sp.And(*items, sp.Ge(letters.pop(), 0)),)
+        rels = list(items)
+        g = g | {"int": "integer"}
     if g.get("pos"):   # 'the sum of all positive integers n such that 1.2n − 4.4 < 5.2': n > 0 is one more condition
         if not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels) or not g.get("v"):
             raise ParseError("'positive' is read here for an inequality in a named letter")

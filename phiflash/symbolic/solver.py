@@ -125,14 +125,22 @@ def _integers_in(sol: Solution) -> Solution:
     found = sol.answer.intersect(sp.S.Integers)
     if isinstance(found, sp.Range) and found.is_finite_set:
         found = sp.FiniteSet(*found)
-    lo, hi = sol.answer.inf, sol.answer.sup
+    empty = sol.answer is sp.S.EmptySet      # no real number at all: no integer either (its ends are undefined)
+    lo, hi = (sp.S.Zero, sp.S.Zero) if empty else (sol.answer.inf, sol.answer.sup)
     if not isinstance(found, sp.FiniteSet) and lo.is_finite and hi.is_finite and hi - lo <= 10 ** 5:
         # a bounded union of intervals: each integer between its ends, kept when the set contains it
         found = sp.FiniteSet(*[k for k in range(int(sp.ceiling(lo)), int(sp.floor(hi)) + 1)
                                if sol.answer.contains(k) is sp.true])
-    if not isinstance(found, sp.FiniteSet):
+    if not isinstance(found, sp.FiniteSet) and (p.pick == "smallest integer" and lo.is_finite or
+                                                 p.pick == "largest integer" and hi.is_finite):
+        # x < 2x − 7: no largest, but a smallest, the first integer from the bounded end that the set contains
+        start, step = (int(sp.ceiling(lo)), 1) if p.pick == "smallest integer" else (int(sp.floor(hi)), -1)
+        first = next((k for k in range(start, start + step * 10 ** 5, step) if sol.answer.contains(k) is sp.true),
+                     None)
+        found = sp.FiniteSet(first) if first is not None else found
+    if not isinstance(found, sp.FiniteSet) and found is not sp.S.EmptySet:
         raise SolveError("the solution set does not hold finitely many integers")
-    ints = sorted(found, key=int)
+    ints = sorted(found, key=int) if found is not sp.S.EmptySet else []
     steps = sol.steps + [Step("The integers in the solution set", found)]
     if p.pick == "integers":
         steps.append(Step("Count them", sp.Integer(len(ints))))

@@ -363,3 +363,25 @@ def test_enter_all_the_solutions_separated_by_commas(seed):
         solve_problem(f"Find the solutions to ${mixed} = 0.$  Enter the solutions, separated by commas.")
     assert solve_problem(f"Find all real solutions to ${mixed} = 0$.  Enter all the solutions, separated by "
                          "commas.").answer == [a]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_least_or_greatest_integer_or_whole_number_of_a_one_sided_inequality(seed):
+    """a·x + b < c·x + d bounds x on one side only: the integer at that end, found here by trying every integer in
+    a wide range; a whole number is 0 or more (none: refused)."""
+    r = random.Random(seed)
+    a, c = r.sample([v for v in range(-9, 10) if v], 2)
+    b, d = r.randint(-30, 30), r.randint(-30, 30)
+    ok = [x for x in range(-500, 501) if a * x + b < c * x + d]
+    upper = a - c > 0                       # (a − c)x < d − b: bounded above
+    ineq = f"{a}x {b:+d} < {c}x {d:+d}"
+    word = "greatest" if upper else "smallest"
+    assert solve_problem(f"What is the {word} integer $x$ for which ${ineq}$?").answer == (max(ok) if upper else
+                                                                                          min(ok))
+    whole = [x for x in ok if x >= 0]
+    text = f"Find the {word} whole number that will satisfy this inequality: ${ineq}$."
+    if not whole:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        assert solve_problem(text).answer == (max(whole) if upper else min(whole))
