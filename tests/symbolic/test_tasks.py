@@ -120,7 +120,11 @@ def _remainder(r):
 def _common(r):
     nums = [r.randint(1, 500) for _ in range(r.randint(2, 4))]
     listed = r.choice(["", "the numbers "]) + ", ".join(map(str, nums[:-1])) + " and " + str(nums[-1])
-    if r.random() < 0.5:
+    roll = r.random()
+    if roll < 0.2:
+        return (f"What is the product of the least common multiple and the greatest common factor of {listed}?",
+                str(math.gcd(*nums) * math.lcm(*nums)))
+    if roll < 0.6:
         return f"What is the greatest common divisor of {listed}?", str(math.gcd(*nums))
     return f"Find the least common multiple of {listed}.", str(math.lcm(*nums))
 
@@ -461,7 +465,12 @@ def _primes(r):
             while m % d == 0:
                 m //= d
         d += 1
-    kind = r.choice(["largest", "sum", "count", "divisors"])
+    kind = r.choice(["largest", "sum", "count", "divisors", "ends", "product"])
+    if kind == "ends":
+        return f"What is the sum of the largest and smallest prime factors of {n}?", str(max(fac) + min(fac))
+    if kind == "product":
+        n = r.randint(1, 3000)
+        return f"Find the product of the divisors of ${n}$.", str(math.prod(d for d in range(1, n + 1) if n % d == 0))
     if kind == "largest":
         return f"Find the largest prime factor of ${n}$.", str(max(fac))
     if kind == "sum":
@@ -624,7 +633,9 @@ def _base_digits(r):
     repeated division is the test's own."""
     n, b = r.randint(1, 10 ** 5), r.randint(2, 9)
     digits = [int(c) for c in _in_base(n, b)]
-    kind = r.choice(["sum", "product", "even", "add"])
+    kind = r.choice(["sum", "product", "even", "add", "count"])
+    if kind == "count":
+        return f"How many digits are there in the base-{b} representation of ${n}$?", str(len(digits))
     if kind == "add":
         terms = [r.randint(1, 3000) for _ in range(r.randint(2, 4))]
         shown = " + ".join(f"{_in_base(t, b)}_{{{b}}}" for t in terms)

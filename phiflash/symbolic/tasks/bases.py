@@ -169,7 +169,8 @@ TASKS = (
         (50, rf"(?:{WHAT} )?the (?P<what>sum|product) of the (?P<which>even |odd |nonzero )?digits (?:of|in) "
              + _BASE_REP.format(A=A)),
         (50, rf"(?:{WHAT} )?the (?P<what>number) of (?P<which>even|odd|nonzero|zero) digits (?:of|in) "
-             + _BASE_REP.format(A=A)),),
+             + _BASE_REP.format(A=A)),
+        (50, r"how many (?P<which>even |odd |nonzero )?digits (?:are (?:there )?)?in " + _BASE_REP.format(A=A)),),
         read=read_base_digits, solve=solve_base_digits, check=check_base_digits,
         examples=((r"What is the product of the digits in the base 8 representation of $6543_{10}$?", "168"),
                   (r"Find the number of even digits in the base-7 representation of $403_{10}$.", "1")),

@@ -103,6 +103,45 @@ def check_common(c: Common, w: Worked) -> Step:
                 "multiplies to the same number", sp.Integer(again))
 
 
+@dataclass(frozen=True)
+class GcdTimesLcm:
+    nums: tuple[int, ...]
+
+
+_LCM = r"(?:least common multiple|lcm)(?: \((?:lcm)\))?"
+_GCD = r"(?:greatest common (?:divisor|factor)|gcd|gcf)(?: \((?:gcd|gcf)\))?"
+
+
+def read_gcd_times_lcm(g: dict, s: Sentence) -> GcdTimesLcm:
+    lists = [tuple(int(integer(x)) for x in list_items(s.slot(g, k))) for k in ("a", "a2") if g.get(k)]
+    if len(lists) == 2 and lists[0] != lists[1]:
+        raise ParseError("the gcd and the lcm of different numbers")
+    nums = lists[0]
+    if len(nums) < 2 or any(v <= 0 for v in nums):
+        raise ParseError("a gcd and an lcm of two or more positive whole numbers")
+    return GcdTimesLcm(nums)
+
+
+def solve_gcd_times_lcm(t: GcdTimesLcm) -> Worked:
+    gcd, lcm = math.gcd(*t.nums), math.lcm(*t.nums)
+    return Worked(sp.Integer(gcd * lcm), [Step("The greatest common divisor, by Euclid's algorithm", sp.Integer(gcd)),
+                                          Step("The least common multiple", sp.Integer(lcm)),
+                                          Step("Multiply them", sp.Integer(gcd * lcm))])
+
+
+def check_gcd_times_lcm(t: GcdTimesLcm, w: Worked) -> Step:
+    """From the prime factorizations: each prime to the power (lowest + highest) of its exponents; for two numbers
+    that is their product."""
+    facs = [sp.factorint(v) for v in t.nums]
+    primes = set().union(*facs)
+    again = math.prod(q ** (min(f.get(q, 0) for f in facs) + max(f.get(q, 0) for f in facs)) for q in primes)
+    if again != w.answer or len(t.nums) == 2 and again != t.nums[0] * t.nums[1]:
+        raise SolveError("the gcd times the lcm failed its check")
+    tail = f", which for two numbers is their product {t.nums[0]} · {t.nums[1]}" if len(t.nums) == 2 else ""
+    return Step("Check: from the prime factorizations, each prime to its lowest plus its highest power multiplies to "
+                f"the same{tail}")
+
+
 TASKS = (
     Task("divisors", "the number of positive divisors of a whole number", phrasings=(
         (50, rf"how many positive (?:whole-number |integer )?(?:divisors|factors) does {A} have"),),
@@ -125,4 +164,16 @@ TASKS = (
         examples=(("What is the least common multiple of 12, 18 and 30?", "180"),),
         questions=((r"^Combine them", "How are the lcm and the gcd of two numbers related?"),),
         data=Lcm),
+    Task("gcdlcm", "the product of the greatest common divisor and the least common multiple of whole numbers",
+         phrasings=(
+        (50, rf"(?:{WHAT} )?the product of the (?:{_LCM} and the {_GCD}|{_GCD} and the {_LCM}) of {A}"),
+        (50, rf"(?:{WHAT} )?the product of the {_LCM} of (?P<a2>.+?) and the {_GCD} of {A}"),
+        (50, rf"(?:{WHAT} )?the product of the {_GCD} of (?P<a2>.+?) and the {_LCM} of {A}"),),
+        read=read_gcd_times_lcm, solve=solve_gcd_times_lcm, check=check_gcd_times_lcm,
+        examples=(("What is the product of the least common multiple and the greatest common factor of $20$ and "
+                   "$90$?", "1800"),
+                  ("Find the product of the least common multiple (LCM) of $8$ and $6$ and the greatest common "
+                   "divisor (GCD) of $8$ and $6$.", "48")),
+        questions=((r"^The greatest common divisor, by Euclid", "Which is the largest number dividing all of them?"),),
+        data=GcdTimesLcm),
 )

@@ -37,14 +37,19 @@ def _trial(n: int) -> dict[int, int]:
 
 
 def _answer(ask: str, fac: dict[int, int]) -> int:
+    n, count = math.prod(p ** e for p, e in fac.items()), math.prod(e + 1 for e in fac.values())
     return {"largest": max(fac), "smallest": min(fac), "sum": sum(fac), "count": len(fac),
-            "divisor sum": math.prod((p ** (e + 1) - 1) // (p - 1) for p, e in fac.items())}[ask]
+            "extremes": max(fac) + min(fac),
+            "divisor sum": math.prod((p ** (e + 1) - 1) // (p - 1) for p, e in fac.items()),
+            # the divisors pair up as d·(n/d) = n: n to the half the number of divisors (n is a square when odd)
+            "divisor product": n ** (count // 2) * (math.isqrt(n) if count % 2 else 1)}[ask]
 
 
 def read_primes(g: dict, s: Sentence) -> PrimeFactors:
     which = (g.get("which") or "").lower()
     ask = ("largest" if which in ("largest", "greatest") else "smallest") if which else \
-        "count" if g.get("count") else "sum" if g.get("primes") else "divisor sum"
+        "count" if g.get("count") else "sum" if g.get("primes") else "extremes" if g.get("ends") else \
+        "divisor product" if g.get("product") else "divisor sum"
     n = integer(s.slot(g, "a"))
     if n < 2 and ask != "divisor sum" or n < 1:
         raise ParseError("prime factors of a whole number of 2 or more")
@@ -55,8 +60,10 @@ def solve_primes(p: PrimeFactors) -> Worked:
     fac = sp.factorint(p.n)
     shown = " · ".join(f"{q}^{e}" if e > 1 else str(q) for q, e in fac.items())
     said = {"largest": "The largest prime", "smallest": "The smallest prime", "sum": "Add the distinct primes",
-            "count": "Count the distinct primes",
-            "divisor sum": "Each prime power contributes 1 + p + … + pᵉ: multiply those sums"}[p.ask]
+            "count": "Count the distinct primes", "extremes": "Add the largest and the smallest prime",
+            "divisor sum": "Each prime power contributes 1 + p + … + pᵉ: multiply those sums",
+            "divisor product": "The divisors pair up as d and n/d, each pair multiplying to n: n to the power half "
+                               "the number of divisors"}[p.ask]
     value = sp.Integer(_answer(p.ask, fac))
     return Worked(value, [Step(f"Prime factorization: {p.n} = {shown}"), Step(said, value)])
 
@@ -67,6 +74,10 @@ def check_primes(p: PrimeFactors, w: Worked) -> Step:
     if p.ask == "divisor sum" and p.n <= _TRIAL:
         again = sum(d + (p.n // d if d * d != p.n else 0) for d in range(1, math.isqrt(p.n) + 1) if p.n % d == 0)
         how = "adding the divisors listed in pairs d and n/d"
+    elif p.ask == "divisor product" and p.n <= _TRIAL:
+        again = math.prod(d for d in range(1, p.n + 1) if p.n % d == 0) if p.n <= 10 ** 6 else \
+            math.prod(d * (p.n // d if d * d != p.n else 1) for d in range(1, math.isqrt(p.n) + 1) if p.n % d == 0)
+        how = "multiplying the divisors one by one"
     elif p.n <= _TRIAL:
         again, how = _answer(p.ask, _trial(p.n)), "factoring again by trial division"
     else:
@@ -87,15 +98,22 @@ TASKS = (
                   rf"of {A}"),
              (50, rf"(?P<count>how many) (?:distinct |different )?(?:positive )?prime (?:factors|divisors) does {A} "
                   rf"have"),
-             (50, rf"(?:{WHAT} )?the sum of (?:all )?(?:of )?the (?:positive )?(?:whole-number |integer )?"
-                  rf"(?:divisors|factors) of {A}")),
+             (50, rf"(?:{WHAT} )?the sum of (?:all )?(?:of )?the (?:positive )?(?:whole-number |whole number |"
+                  rf"integer )?(?:divisors|factors) of {A}"),
+             (50, rf"(?:{WHAT} )?the sum of the (?P<ends>largest and smallest|smallest and largest) prime "
+                  rf"(?:factors|divisors) of {A}"),
+             (50, rf"(?:{WHAT} )?the (?P<product>product) of (?:all )?(?:of )?the (?:positive )?(?:whole-number |"
+                  rf"whole number |integer )?(?:divisors|factors) of {A}")),
          read=read_primes, solve=solve_primes, check=check_primes,
          examples=(("Find the largest prime factor of $9879$.", "89"),
                    ("Find the sum of the distinct prime factors of $5^5 - 5^3$.", "10"),
                    ("How many different prime factors does $20!$ have?", "8"),
-                   ("What is the sum of the whole-number factors of 24?", "60")),
+                   ("What is the sum of the whole-number factors of 24?", "60"),
+                   ("What is the sum of the largest and smallest prime factors of 990?", "13"),
+                   ("Find the product of the divisors of $50$.", "125000")),
          # its first step, "Prime factorization: …", is asked about as the divisor count's is (divisibility.py)
-         questions=((r"^The (?:largest|smallest) prime|^Add the distinct|^Count the distinct|^Each prime power",
+         questions=((r"^The (?:largest|smallest) prime|^Add the distinct|^Count the distinct|^Each prime power|"
+                     r"^Add the largest|^The divisors pair up",
                      "Which primes (and which powers of them) does the factorization show?"),),
          data=PrimeFactors),
 )
