@@ -647,6 +647,18 @@ def _base_digits(r):
             str(sum(digits) if kind == "sum" else math.prod(digits)))
 
 
+def _between_count(r):
+    """How many numbers strictly between two ends are divisible by k, by a plain loop; an end divisible by k itself
+    makes 'between' a guess, refused."""
+    lo, k = r.randint(1, 500), r.randint(2, 15)
+    hi = lo + r.randint(5, 800)
+    word = r.choice(["integers", "natural numbers", "whole numbers"])
+    text = f"How many {word} between {lo} and {hi} are divisible by {k}?"
+    if lo % k == 0 or hi % k == 0:
+        return text, None
+    return text, str(sum(1 for n in range(lo + 1, hi) if n % k == 0))
+
+
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
@@ -656,7 +668,8 @@ FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "
             "divisors": _divisors, "base": _base, "rangesum": _range_sum, "choose": _choose, "sequence": _nth_term,
             "distance": _distance, "conversion": _conversion, "form": _form,
             "through": _through, "trigvalue": _trig_value,
-            "termfacts": _term_facts, "basedigits": _base_digits}
+            "termfacts": _term_facts, "basedigits": _base_digits,
+            "between": _between_count}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 

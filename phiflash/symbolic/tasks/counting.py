@@ -424,10 +424,13 @@ TASKS = (
              r"(?P<cond>.+)"),
         (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?"
              rf"(?P<between>between) {B} and "
-             rf"(?P<c>{ATOM}+?)"),),
+             rf"(?P<c>{ATOM}+?)"),
+        (50, rf"how many (?:positive )?(?:integers|natural numbers|whole numbers|numbers) (?:are there )?"
+             rf"(?P<between>between) {B} and (?P<c>{ATOM}+?),? (?:are|is) (?P<cond>.+)"),),
         read=read_count, solve=solve_meeting, check=check_meeting,
         examples=(("How many positive integers less than 100 are divisible by 3 and not divisible by 2?", "17"),
-                  ("How many of the first 50 positive integers are prime?", "15")),
+                  ("How many of the first 50 positive integers are prime?", "15"),
+                  ("How many natural numbers between 150 and 300 are divisible by 9?", "17")),
         questions=((r"^Count those that are", "Which of them meet the condition? Count them."),),
         data=IntegersMeeting),
     Task("rangetotal", "the sum of the primes, squares, cubes, odd or even numbers between a and b, or of the first n",
