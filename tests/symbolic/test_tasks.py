@@ -659,6 +659,18 @@ def _between_count(r):
     return text, str(sum(1 for n in range(lo + 1, hi) if n % k == 0))
 
 
+def _optimum(r):
+    """a·x + b/x on x > 0 (least value 2√(ab), by AM–GM here), and x³ − 3p²x on [0, 2p] (least value at a whole x,
+    found by trying every whole number in the interval here)."""
+    if r.random() < 0.5:
+        a, b = r.randint(1, 12), r.randint(1, 12)
+        return (f"Find the minimum value of $${a}x + \\frac{{{b}}}{{x}}$$ for $x > 0.$",
+                sp.sqrt(sp.Integer(4 * a * b)))
+    p = r.randint(1, 9)
+    return (f"Find the minimum value of $x^3 - {3 * p * p}x$ for $0 \\le x \\le {2 * p}$.",
+            sp.Integer(min(x ** 3 - 3 * p * p * x for x in range(0, 2 * p + 1))))
+
+
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
@@ -669,7 +681,7 @@ FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "
             "distance": _distance, "conversion": _conversion, "form": _form,
             "through": _through, "trigvalue": _trig_value,
             "termfacts": _term_facts, "basedigits": _base_digits,
-            "between": _between_count}
+            "between": _between_count, "optimum": _optimum}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 
@@ -696,6 +708,9 @@ def test_generated_sentences_of_each_family(family, case):
             assert sol.answer == sp.Tuple(*want), sentence
         else:
             assert all(abs(float(v) - w) < 1e-9 for v, w in zip(sol.answer, want)) and len(sol.answer) == len(want)
+        return
+    if family == "optimum":
+        assert sp.simplify(sol.answer - expected) == 0, sentence
         return
     if family == "distance":    # √d² written however: compare the squares
         assert sp.simplify(sol.answer ** 2 - expected) == 0
@@ -737,7 +752,7 @@ def test_least_and_greatest_values_of_generated_quadratics(case):
     sentence, want = case
     assert solve_problem(sentence).answer == want
     opposite = sentence.replace("minimum", "MAX").replace("maximum", "minimum").replace("MAX", "maximum")
-    with pytest.raises(ParseError):     # the parabola opens the other way: no such value
+    with pytest.raises((ParseError, SolveError)):     # the parabola opens the other way: no such value
         solve_problem(opposite)
 
 
@@ -991,6 +1006,9 @@ def test_a_conversion_puts_the_angle_in_the_range_the_problem_states():
     (r"The graph of $y = x^2 + bx$ passes through the point $(1, 9)$. What is $b$?", "8"),
     (r"Find $A$ and $B$ such that $\frac{1}{x^2-1} = \frac{A}{x-1} + \frac{B}{x+1}$.", None),   # in which order?
     (r"Find constants $A$ and $B$ such that $x^2 = A x^2 + B x^2$. Enter the ordered pair $(A,B)$.", None),
+    (r"Find the minimum value of $\frac{1}{x}$ for $x > 0$.", None),          # approached, never reached
+    (r"Find the minimum value of $x^3 - 3x$ over all real numbers $x$.", None),  # no least value at all
+    (r"Find the maximum value of $\frac{1}{x}$ for $x > -1$.", None),          # a pole inside the interval
 ])
 def test_a_form_or_a_graph_whose_letters_are_not_fixed_is_refused(text, want):
     if want is None:

@@ -36,6 +36,7 @@ from . import (
     matrices,
     numbers,
     operations,
+    optimum,
     patterns,
     percent,
     polynomials,
@@ -53,7 +54,7 @@ from .base import NotMine, SolveError, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, termfacts,
             patterns, numbers, polynomials, coefficients, forms, roots, search, geometry, graphs, lines, circles,
-            coordinates, matrices, functions, domains, asymptotes, operations, extrema, trigvalues, twonumbers,
+            coordinates, matrices, functions, domains, asymptotes, operations, extrema, optimum, trigvalues, twonumbers,
             geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
