@@ -671,6 +671,39 @@ def _optimum(r):
             sp.Integer(min(x ** 3 - 3 * p * p * x for x in range(0, 2 * p + 1))))
 
 
+def _pick_area(corners):
+    """Pick's theorem, counted here point by point: a lattice polygon's area is I + B/2 − 1."""
+    n = len(corners)
+    edges = list(zip(corners, corners[1:] + corners[:1]))
+    boundary = sum(math.gcd(abs(b[0] - a[0]), abs(b[1] - a[1])) for a, b in edges)
+
+    def inside(x, y):          # strictly inside a convex polygon listed counterclockwise
+        return all((b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]) > 0 for a, b in edges)
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    interior = sum(inside(x, y) for x in range(min(xs), max(xs) + 1) for y in range(min(ys), max(ys) + 1))
+    assert n >= 3
+    return sp.Integer(interior) + sp.Rational(boundary, 2) - 1
+
+
+def _polygon_area(r):
+    """A lattice triangle, or a parallelogram listed in a shuffled order; the oracle is Pick's theorem."""
+    while True:
+        o = (r.randint(-9, 9), r.randint(-9, 9))
+        u, v = (r.randint(-9, 9), r.randint(-9, 9)), (r.randint(-9, 9), r.randint(-9, 9))
+        if u[0] * v[1] - u[1] * v[0] > 0:            # counterclockwise, not degenerate
+            break
+    a, b = (o[0] + u[0], o[1] + u[1]), (o[0] + v[0], o[1] + v[1])
+    if r.random() < 0.5:
+        shown = ", ".join(f"({x}, {y})" for x, y in (o, a, b))
+        return f"Find the area of the triangle with vertices {shown}.", _pick_area([o, a, b])
+    d = (o[0] + u[0] + v[0], o[1] + u[1] + v[1])
+    listed = [o, a, d, b]
+    area = _pick_area(listed)
+    r.shuffle(listed)
+    shown = ", ".join(f"({x}, {y})" for x, y in listed[:3]) + f" and ({listed[3][0]}, {listed[3][1]})"
+    return f"How many square units are in the area of the parallelogram with vertices at {shown}?", area
+
+
 FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "roots": _roots_expression,
             "operation": _operation, "least": _least, "divisorset": _divisor_set, "rounding": _rounding,
             "coefficient": _coefficient, "line": _line, "domain": _domain, "listcount": _list_count,
@@ -681,7 +714,7 @@ FAMILIES = {"primes": _primes, "composition": _composition, "circle": _circle, "
             "distance": _distance, "conversion": _conversion, "form": _form,
             "through": _through, "trigvalue": _trig_value,
             "termfacts": _term_facts, "basedigits": _base_digits,
-            "between": _between_count, "optimum": _optimum}
+            "between": _between_count, "optimum": _optimum, "polygonarea": _polygon_area}
 GENERATED = [(family, case) for family, make in FAMILIES.items() for case in _cases(make)]
 
 
@@ -709,7 +742,7 @@ def test_generated_sentences_of_each_family(family, case):
         else:
             assert all(abs(float(v) - w) < 1e-9 for v, w in zip(sol.answer, want)) and len(sol.answer) == len(want)
         return
-    if family == "optimum":
+    if family in ("optimum", "polygonarea"):
         assert sp.simplify(sol.answer - expected) == 0, sentence
         return
     if family == "distance":    # √d² written however: compare the squares
@@ -1009,6 +1042,9 @@ def test_a_conversion_puts_the_angle_in_the_range_the_problem_states():
     (r"Find the minimum value of $\frac{1}{x}$ for $x > 0$.", None),          # approached, never reached
     (r"Find the minimum value of $x^3 - 3x$ over all real numbers $x$.", None),  # no least value at all
     (r"Find the maximum value of $\frac{1}{x}$ for $x > -1$.", None),          # a pole inside the interval
+    (r"Find the area of the quadrilateral with vertices $(0,0)$, $(2,2)$, $(2,0)$ and $(0,2)$.", None),  # crosses
+    (r"Find the area of the parallelogram with vertices $(0,0)$, $(4,0)$, $(1,1)$ and $(0,4)$.", None),  # not convex
+    (r"Find the area of the quadrilateral with vertices $(0,0)$, $(2,0)$, $(2,2)$ and $(0,2)$.", "4"),
 ])
 def test_a_form_or_a_graph_whose_letters_are_not_fixed_is_refused(text, want):
     if want is None:

@@ -39,6 +39,7 @@ from . import (
     optimum,
     patterns,
     percent,
+    polygons,
     polynomials,
     primes,
     remainders,
@@ -53,9 +54,9 @@ from . import (
 from .base import NotMine, SolveError, Task
 
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, termfacts,
-            patterns, numbers, polynomials, coefficients, forms, roots, search, geometry, graphs, lines, circles,
-            coordinates, matrices, functions, domains, asymptotes, operations, extrema, optimum, trigvalues, twonumbers,
-            geometric, percent, rounding)
+            patterns, numbers, polynomials, coefficients, forms, roots, search, geometry, polygons, graphs, lines,
+            circles, coordinates, matrices, functions, domains, asymptotes, operations, extrema, optimum, trigvalues,
+            twonumbers, geometric, percent, rounding)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
