@@ -210,7 +210,8 @@ _VOCABULARY = {w for pattern in [p for p, _ in _FORMS] + [p for _, p in _PHRASES
 # which solutions a phrasing may pick, by what was read
 _PICKS = {"equation": {"sum", "product", "average", "count", "positive", "negative", "largest", "smallest", "larger",
                        "smaller", "difference", "in range", "integer sum", "largest integer", "smallest integer"},
-          "inequality": {"integer", "integers", "integer sum", "largest integer", "smallest integer"}}
+          "inequality": {"integer", "integers", "integer sum", "largest integer", "smallest integer", "largest",
+                         "smallest"}}
 _DOMAIN = re.compile(r"^(?P<body>.+?),? (?:for|where|with|on|in the interval|over) (?P<dom>[^,]+?)$")
 
 

@@ -120,8 +120,17 @@ def _refuse_undefined(sol: Solution) -> None:
 
 
 def _integers_in(sol: Solution) -> Solution:
-    """"What integer x satisfies …" (exactly one) and "how many integers …" (a count) on a solution set."""
+    """"What integer x satisfies …" (exactly one) and "how many integers …" (a count) on a solution set; "the
+    greatest value of b such that …" is the set's largest member, when it has one."""
     p = sol.problem
+    if p.pick in ("largest", "smallest"):
+        if sol.answer is sp.S.EmptySet:
+            raise SolveError("no number satisfies it")
+        end = sol.answer.sup if p.pick == "largest" else sol.answer.inf
+        if not end.is_finite or sol.answer.contains(end) is not sp.true:
+            raise SolveError(f"the solution set has no {p.pick} member: its end is not in it, or it has no end")
+        return Solution(p, end, sol.steps + [Step(f"The {p.pick} member of the solution set", end)], sol.notes,
+                        sol.check)
     found = sol.answer.intersect(sp.S.Integers)
     if isinstance(found, sp.Range) and found.is_finite_set:
         found = sp.FiniteSet(*found)

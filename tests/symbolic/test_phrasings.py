@@ -385,3 +385,17 @@ def test_the_least_or_greatest_integer_or_whole_number_of_a_one_sided_inequality
             solve_problem(text)
     else:
         assert solve_problem(text).answer == (max(whole) if upper else min(whole))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_greatest_or_least_value_satisfying_an_inequality(seed):
+    """−(x − p)(x − q) ≥ 0 holds on [p, q]: its greatest value is q, its least p (chosen here); with > the ends are
+    left out and there is no greatest or least value."""
+    r = random.Random(seed)
+    p, q = sorted(r.sample(range(-20, 21), 2))
+    x = sp.Symbol("b")
+    poly = sp.latex(sp.expand(-(x - p) * (x - q)))
+    assert solve_problem(f"Find the greatest value of $b$ such that ${poly} \\ge 0$.").answer == q
+    assert solve_problem(f"Find the least value of $b$ such that ${poly} \\ge 0$.").answer == p
+    with pytest.raises(SolveError):
+        solve_problem(f"Find the greatest value of $b$ such that ${poly} > 0$.")

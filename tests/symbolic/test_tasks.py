@@ -121,6 +121,9 @@ def _common(r):
     nums = [r.randint(1, 500) for _ in range(r.randint(2, 4))]
     listed = r.choice(["", "the numbers "]) + ", ".join(map(str, nums[:-1])) + " and " + str(nums[-1])
     roll = r.random()
+    if roll < 0.1:             # 2^a − 1 and 2^b − 1 have gcd 2^gcd(a, b) − 1 (a theorem, not the engine's Euclid)
+        a, b = r.randint(100, 3000), r.randint(100, 3000)
+        return f"What is $\\gcd(2^{{{a}}}-1, 2^{{{b}}}-1)$?", str(2 ** math.gcd(a, b) - 1)
     if roll < 0.2:
         return (f"What is the product of the least common multiple and the greatest common factor of {listed}?",
                 str(math.gcd(*nums) * math.lcm(*nums)))

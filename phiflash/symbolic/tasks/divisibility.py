@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import sympy as sp
 
 from ..parse import ParseError
 from ..sentence import WHAT, A, Sentence, integer, list_items
-from .base import SolveError, Step, Task, Worked
+from .base import NotMine, SolveError, Step, Task, Worked
 
 
 def _superscript(e: int) -> str:
@@ -67,9 +68,21 @@ class Lcm(Common):
     which = "lcm"
 
 
+_WRITTEN = {"gcd": r"\\(?:gcd|operatorname\s*\{gcd\})\s*(?:\\left)?\s*\((?P<a>.*)\)",
+            "lcm": r"\\(?:operatorname\s*\{lcm\}|text\s*\{lcm\}|mathop\s*\{\\text\s*\{lcm\}\})\s*(?:\\left)?\s*"
+                   r"[\[(](?P<a>.*)(?:\\right)?\s*[\])]"}
+
+
 def read_common(kind: type):
     def read(g: dict, s: Sentence) -> Common:
-        nums = tuple(int(integer(x)) for x in list_items(s.slot(g, "a")))
+        if g.get("f"):      # '$\gcd(83^9 + 1, 83^9 + 83^2 + 1)$': the function as written in the math
+            m = re.fullmatch(_WRITTEN[kind.which], s.slot(g, "f").strip(), re.S)
+            if not m:
+                raise NotMine(f"not a {kind.which} written out")
+            g = {"a": m.group("a").removesuffix("\\right")}
+            nums = tuple(int(integer(x)) for x in list_items(g["a"]))
+        else:
+            nums = tuple(int(integer(x)) for x in list_items(s.slot(g, "a")))
         if len(nums) < 2:
             raise ParseError(f"a {kind.which} needs two or more whole numbers")
         if kind is Lcm and 0 in nums or not any(nums):   # the gcd of 12 and 0 is 12 (0 only adds nothing)
@@ -89,8 +102,28 @@ def solve_common(c: Common) -> Worked:
                                          sp.Integer(lcm))])
 
 
+def _bezout(a: int, b: int) -> tuple[int, int, int]:
+    """Extended Euclid written out: g, x, y with a·x + b·y = g."""
+    x0, y0, x1, y1 = 1, 0, 0, 1
+    while b:
+        q, a, b = a // b, b, a % b
+        x0, x1, y0, y1 = x1, x0 - q * x1, y1, y0 - q * y1
+    return a, x0, y0
+
+
 def check_common(c: Common, w: Worked) -> Step:
-    """From the prime factorizations: the lowest power of each common prime, or the highest of each prime."""
+    """From the prime factorizations: the lowest power of each common prime, or the highest of each prime. Numbers
+    too large to factor: a gcd by its certificate (it divides each number, and a combination of them equals it)."""
+    g = int(w.answer)
+    if max(abs(v) for v in c.nums) > 10 ** 24:
+        if c.which != "gcd" or len(c.nums) != 2 or g <= 0:
+            raise SolveError("too large to factor for the check")
+        a, b = c.nums
+        _, x, y = _bezout(a, b)
+        if a % g or b % g or a * x + b * y != g:
+            raise SolveError("the gcd failed its certificate")
+        return Step(f"Check: {g} divides both numbers, and a whole-number combination of them (by Euclid's steps "
+                    f"written out) equals {g}, so no larger number divides both")
     facs = [sp.factorint(abs(v)) for v in c.nums if v]
     primes = set().union(*facs)
     pick = min if c.which == "gcd" else max
@@ -152,14 +185,17 @@ TASKS = (
                    (r"^A divisor picks", "How many choices are there for each prime's exponent in a divisor?")),
         data=Divisors),
     Task("gcd", "the greatest common divisor of whole numbers", phrasings=(
-        (50, rf"(?:{WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of (?:the numbers )?{A}"),),
+        (50, rf"(?:{WHAT} )?the (?:greatest common (?:divisor|factor)|gcd) of (?:the numbers )?{A}"),
+        (50, rf"(?:{WHAT} )?(?P<f>⟦\d+⟧)"),),
         read=read_common(Gcd), solve=solve_common, check=check_common,
         examples=(("What is the greatest common factor of 68 and 92?", "4"),
-                  ("Find the greatest common divisor of 12, 18 and 30.", "6")),
+                  ("Find the greatest common divisor of 12, 18 and 30.", "6"),
+                  (r"What is $\gcd(2^{1001}-1, 2^{1012}-1)$?", "2047")),
         questions=((r"^Euclid", "What is left when you divide the larger number by the smaller?"),),
         data=Gcd),
     Task("lcm", "the least common multiple of whole numbers", phrasings=(
-        (50, rf"(?:{WHAT} )?the (?:least common multiple|lcm) of (?:the numbers )?{A}"),),
+        (50, rf"(?:{WHAT} )?the (?:least common multiple|lcm) of (?:the numbers )?{A}"),
+        (50, rf"(?:{WHAT} )?(?P<f>⟦\d+⟧)"),),
         read=read_common(Lcm), solve=solve_common, check=check_common,
         examples=(("What is the least common multiple of 12, 18 and 30?", "180"),),
         questions=((r"^Combine them", "How are the lcm and the gcd of two numbers related?"),),
