@@ -85,6 +85,14 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.kind == "inequality" and problem.pick:
         sol = _integers_in(sol)
     _refuse_undefined(sol)
+    if problem.form == "decimal":
+        # '… as a decimal to the nearest tenth': a task's exact √2/2 is not the rounded 0.7 the problem wants
+        values = sol.answer if isinstance(sol.answer, list) else [sol.answer]
+        if any(isinstance(v, sp.Expr) and not v.free_symbols and not _terminating_value(v) for v in values):
+            raise SolveError("the value is not a terminating decimal, and rounding it is not done here")
+    if problem.form == "integer" and isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and \
+            sol.answer.is_integer is not True:
+        raise SolveError("the problem asks for an integer, and the value found is not one")
     for note in problem.notes:  # how the problem was read ("the mean of 4 numbers is …"), unless a step says it
         if note not in sol.notes and not any(st.text == note for st in sol.steps):
             sol.notes.append(note)
@@ -106,6 +114,11 @@ def _without_written_poles(sol: Solution) -> Solution:
     notes = list(sol.notes) + (["no solution"] if isinstance(kept, list) and not kept and "no solution" not in
                                sol.notes else [])
     return replace(sol, answer=kept, steps=steps, notes=notes)
+
+
+def _terminating_value(v: sp.Expr) -> bool:
+    v = sp.nsimplify(v) if isinstance(v, sp.Float) else v
+    return isinstance(v, sp.Rational) and not (sp.factorint(v.q).keys() - {2, 5})
 
 
 def _refuse_undefined(sol: Solution) -> None:

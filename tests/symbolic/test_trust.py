@@ -298,3 +298,18 @@ def test_operations_and_roots_keep_their_denominators_as_written():
     assert solve_problem(r"Let $a\star b = \frac{a(a-b)}{a-b}$. What is $3 \star 2$?").answer == 3
     with pytest.raises(SolveError, match="undefined"):
         solve_problem(r"Let $a$ and $b$ be the roots of $x^2-1=0$. Find $\frac{a(a-1)}{a-1}+\frac{b(b-1)}{b-1}$.")
+
+
+def test_a_requested_decimal_or_integer_form_is_held_to_by_every_task():
+    """A task's exact answer (√2/2) was shown as it is where the problem asked for a decimal to the nearest tenth,
+    so an answer checked against the rounded reference read as wrong; a value that is no integer where an integer
+    is asked for is no reading of the problem either."""
+    from phiflash.symbolic.solution import SolveError
+    from phiflash.symbolic.solver import solve_problem
+    with pytest.raises(SolveError, match="terminating decimal"):
+        solve_problem(r"Find the area of the triangle with vertices $(0,0,0)$, $(1,0,0)$, $(0,1,1)$. Express your "
+                      "answer as a decimal to the nearest tenth.")
+    assert solve_problem(r"Find the area of the triangle with vertices $(0,0)$, $(3,0)$, $(0,5)$. Express your answer "
+                         "as a decimal to the nearest tenth.").answer_text == "7.5"
+    with pytest.raises(SolveError, match="integer"):
+        solve_problem("What is $7/2$? Express your answer as an integer.")
