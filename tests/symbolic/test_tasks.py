@@ -1066,3 +1066,13 @@ def test_a_form_or_a_graph_whose_letters_are_not_fixed_is_refused(text, want):
 def test_a_trigonometric_value_that_is_not_one_number_is_refused(text):
     with pytest.raises((ParseError, SolveError)):
         solve_problem(text)
+
+
+def test_a_difference_between_consecutive_terms_of_either_sign_is_not_taken_for_the_common_difference():
+    """'the difference between two consecutive terms is 1' reads as d = 1 or d = −1 (15 · 14 or 7 · 8): refused;
+    'the common difference is 1' is d."""
+    with pytest.raises(ParseError):
+        solve_problem("The fifth term of an arithmetic sequence is $11$. If the difference between two consecutive "
+                      "terms is $1$, what is the product of the first two terms?")
+    assert solve_problem("The fifth term of an arithmetic sequence is $11$. If the common difference is $-1$, what is "
+                         "the product of the first two terms?").answer_text == "210"

@@ -63,8 +63,8 @@ def _fact(clause: str, s: Sentence) -> tuple:
     m = re.fullmatch(rf"the sum of the first (\S+) terms(?: (?:of|in) (?:{_SEQ}))? is {_VAL}", c)
     if m:
         return "sum", tuple(range(1, whole(s.restore(m.group(1))) + 1)), _value(m.group(2), s)
-    m = re.fullmatch(rf"(?:the (?:common )?difference(?: between (?:any )?two consecutive terms)?|the common "
-                     rf"difference of (?:{_SEQ})) is {_VAL}", c)
+    # only 'the common difference': 'the difference between two consecutive terms is 1' could be either sign
+    m = re.fullmatch(rf"the common difference(?: of (?:{_SEQ}))? is {_VAL}", c)
     if m:
         return "difference", (), _value(m.group(1), s)
     raise NotMine(f"not a fact about an arithmetic sequence: {clause!r}")
@@ -180,8 +180,8 @@ TASKS = (
                    "term?", "3"),
                   ("The sum of the first four terms of an arithmetic sequence is $10$. If the fifth term is $5$, what "
                    "is the sixth term?", "6"),
-                  ("The fifth term of an arithmetic sequence is $11$. If the difference between two consecutive terms "
-                   "is $1$, what is the product of the first two terms?", "56")),
+                  ("The fifth term of an arithmetic sequence is $11$. If the common difference is $1$, what is the "
+                   "product of the first two terms?", "56")),
         questions=((r"^The nth term is a \+ \(n − 1\)d", "Can you write each fact with a and d?"),),
         data=TermFacts),
 )
