@@ -178,7 +178,7 @@ def solve_conversion(conv: Conversion) -> Worked:
     found = _in_stated_range(conv, c, letters)
     if found != c:
         steps.append(Step("Turn θ by 2π to meet the conditions the problem states", sp.Tuple(*found)))
-    steps.append(Step(f"The point as ({names})", sp.Tuple(*found)))
+    steps[-1] = Step(f"{steps[-1].text}, the point as ({names})", sp.Tuple(*found))   # one step, not twice
     return Worked(sp.Tuple(*found), steps)
 
 
