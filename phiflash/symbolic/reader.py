@@ -34,7 +34,7 @@ from .sentence import (
     one,
     words_of,
 )
-from .solution import plain
+from .solution import DIGITS, plain
 from .tasks import operations
 
 # ---- requested forms --------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def _usual_digits(text: str, sentence: Sentence) -> bool:
     pairs = re.findall(r"⟦(\d+)⟧ for ⟦(\d+)⟧", text)
     shown = [(sentence.math[int(a)].strip(), sentence.math[int(b)].strip()) for a, b in pairs]
     return all(re.fullmatch(r"[A-Z]", a) and b.isdigit() and 10 <= int(b) <= 35 and
-               "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[int(b)] == a for a, b in shown)
+               DIGITS[int(b)] == a for a, b in shown)
 
 
 def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None]:

@@ -87,6 +87,9 @@ class Solution:
         return "\n\n".join(pretty(o) for o in objs)
 
 
+DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"   # a base's digits, the ones past 9 as capitals
+
+
 def to_base(n: int, b: int) -> str:
     """555, 5 -> '4210' (digits above 9 as capitals)."""
     if n == 0:
@@ -94,7 +97,7 @@ def to_base(n: int, b: int) -> str:
     sign, n, digits = "-" if n < 0 else "", abs(n), []
     while n:
         n, r = divmod(n, b)
-        digits.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r])
+        digits.append(DIGITS[r])
     return sign + "".join(reversed(digits))
 
 
@@ -181,7 +184,8 @@ def _shown_roots(p: Problem, roots: list) -> list:
     return real if real and not re.search(r"complex|imaginary", p.text, re.IGNORECASE) else roots
 
 
-def _terminating(v) -> bool:
+def terminating(v) -> bool:
+    """An exact number whose decimal expansion ends: a fraction whose denominator has no prime but 2 and 5."""
     return isinstance(v, sp.Rational) and not (sp.factorint(v.q).keys() - {2, 5})
 
 
@@ -191,9 +195,9 @@ def _decimal(v: sp.Rational) -> str:
 
 def format_answer(sol: Solution, fmt) -> str:
     p, a = sol.problem, sol.answer
-    if p.form == "decimal" and _terminating(a):  # "Express your answer as a decimal": 28.2, not 141/5
+    if p.form == "decimal" and terminating(a):  # "Express your answer as a decimal": 28.2, not 141/5
         return _decimal(a)
-    if p.form == "decimal" and p.kind == "equation" and isinstance(a, list) and a and all(map(_terminating, a)):
+    if p.form == "decimal" and p.kind == "equation" and isinstance(a, list) and a and all(map(terminating, a)):
         return ", ".join(f"{fmt(p.var)} = {_decimal(v)}" for v in a)
     if p.kind == "equation" and isinstance(a, sp.Expr):  # a target's value, or the sum of the solutions
         return fmt(a)

@@ -35,6 +35,7 @@ from .solution import (  # noqa: F401  (re-exported: the names callers know from
     linear_system,
     plain,
     pretty,
+    terminating,
     to_base,
 )
 from .timelimit import run_with_time_limit
@@ -88,7 +89,9 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.form == "decimal":
         # '… as a decimal to the nearest tenth': a task's exact √2/2 is not the rounded 0.7 the problem wants
         values = sol.answer if isinstance(sol.answer, list) else [sol.answer]
-        if any(isinstance(v, sp.Expr) and not v.free_symbols and not _terminating_value(v) for v in values):
+        numbers = [sp.nsimplify(v) if isinstance(v, sp.Float) else v for v in values
+                   if isinstance(v, sp.Expr) and not v.free_symbols]
+        if not all(map(terminating, numbers)):
             raise SolveError("the value is not a terminating decimal, and rounding it is not done here")
     if problem.form == "integer" and isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and \
             sol.answer.is_integer is not True:
@@ -116,11 +119,6 @@ def _without_written_poles(sol: Solution) -> Solution:
     return replace(sol, answer=kept, steps=steps, notes=notes)
 
 
-def _terminating_value(v: sp.Expr) -> bool:
-    v = sp.nsimplify(v) if isinstance(v, sp.Float) else v
-    return isinstance(v, sp.Rational) and not (sp.factorint(v.q).keys() - {2, 5})
-
-
 def _refuse_undefined(sol: Solution) -> None:
     """nan, zoo and infinities are reported as such, never "verified" (log(0), a divergent integral)."""
     a = sol.answer
@@ -130,6 +128,11 @@ def _refuse_undefined(sol: Solution) -> None:
             raise SolveError("the result is undefined (division by zero, log(0), or a divergent value)")
         if isinstance(v, sp.Expr) and sol.kind in ("evaluate", "simplify", "integral") and v.has(sp.oo, -sp.oo):
             raise SolveError("the result is infinite: the expression or integral diverges")
+
+
+def _listed(found: sp.Set) -> bool:
+    """Integers SymPy can list: a finite set, or none at all (FiniteSet() is the EmptySet, not a FiniteSet)."""
+    return isinstance(found, sp.FiniteSet) or found is sp.S.EmptySet
 
 
 def _integers_in(sol: Solution) -> Solution:
@@ -144,25 +147,24 @@ def _integers_in(sol: Solution) -> Solution:
             raise SolveError(f"the solution set has no {p.pick} member: its end is not in it, or it has no end")
         return Solution(p, end, sol.steps + [Step(f"The {p.pick} member of the solution set", end)], sol.notes,
                         sol.check)
-    found = sol.answer.intersect(sp.S.Integers)
+    found = sol.answer.intersect(sp.S.Integers)     # an empty solution set stays empty: no integer at all
     if isinstance(found, sp.Range) and found.is_finite_set:
         found = sp.FiniteSet(*found)
-    empty = sol.answer is sp.S.EmptySet      # no real number at all: no integer either (its ends are undefined)
-    lo, hi = (sp.S.Zero, sp.S.Zero) if empty else (sol.answer.inf, sol.answer.sup)
-    if not isinstance(found, sp.FiniteSet) and lo.is_finite and hi.is_finite and hi - lo <= 10 ** 5:
-        # a bounded union of intervals: each integer between its ends, kept when the set contains it
-        found = sp.FiniteSet(*[k for k in range(int(sp.ceiling(lo)), int(sp.floor(hi)) + 1)
-                               if sol.answer.contains(k) is sp.true])
-    if not isinstance(found, sp.FiniteSet) and (p.pick == "smallest integer" and lo.is_finite or
-                                                 p.pick == "largest integer" and hi.is_finite):
-        # x < 2x − 7: no largest, but a smallest, the first integer from the bounded end that the set contains
-        start, step = (int(sp.ceiling(lo)), 1) if p.pick == "smallest integer" else (int(sp.floor(hi)), -1)
-        first = next((k for k in range(start, start + step * 10 ** 5, step) if sol.answer.contains(k) is sp.true),
-                     None)
-        found = sp.FiniteSet(first) if first is not None else found
-    if not isinstance(found, sp.FiniteSet) and found is not sp.S.EmptySet:
+    if not _listed(found):
+        lo, hi = sol.answer.inf, sol.answer.sup
+        if lo.is_finite and hi.is_finite and hi - lo <= 10 ** 5:
+            # a bounded union of intervals: each integer between its ends, kept when the set contains it
+            found = sp.FiniteSet(*[k for k in range(int(sp.ceiling(lo)), int(sp.floor(hi)) + 1)
+                                   if sol.answer.contains(k) is sp.true])
+        elif p.pick == "smallest integer" and lo.is_finite or p.pick == "largest integer" and hi.is_finite:
+            # x < 2x − 7: no largest, but a smallest, the first integer from the bounded end that the set contains
+            start, step = (int(sp.ceiling(lo)), 1) if p.pick == "smallest integer" else (int(sp.floor(hi)), -1)
+            first = next((k for k in range(start, start + step * 10 ** 5, step)
+                          if sol.answer.contains(k) is sp.true), None)
+            found = sp.FiniteSet(first) if first is not None else found
+    if not _listed(found):
         raise SolveError("the solution set does not hold finitely many integers")
-    ints = sorted(found, key=int) if found is not sp.S.EmptySet else []
+    ints = sorted(found, key=int)
     steps = sol.steps + [Step("The integers in the solution set", found)]
     if p.pick == "integers":
         steps.append(Step("Count them", sp.Integer(len(ints))))

@@ -11,8 +11,8 @@ import sympy as sp
 from sympy.ntheory.digits import digits as ntheory_digits
 
 from ..parse import ParseError
-from ..sentence import NUMBER_WORDS, WHAT, A, B, Sentence, base_value, integer, whole
-from ..solution import to_base
+from ..sentence import WHAT, A, B, Sentence, base_value, integer, whole
+from ..solution import DIGITS, to_base
 from .base import SolveError, Step, Task, Worked
 
 
@@ -23,10 +23,8 @@ class BaseConversion:
 
 
 def read_base(g: dict, s: Sentence) -> BaseConversion:
-    a = integer(s.slot(g, "a"))
-    bw = (g.get("bw") or "").lower()
-    word = NUMBER_WORDS.get(bw) or (int(bw) if bw.isdigit() else None)
-    return BaseConversion(int(a), int(word) if word else int(base_value(g.get("b") or "", s)))
+    a = integer(s.slot(g, "a"))    # the base as a word ('ten'), digits ('10') or math: base_value reads each
+    return BaseConversion(int(a), int(base_value(g.get("bw") or g.get("b") or "", s)))
 
 
 def solve_base(c: BaseConversion) -> Worked:
@@ -37,7 +35,7 @@ def solve_base(c: BaseConversion) -> Worked:
         q, r = divmod(n, b)
         if len(steps) < 6:
             steps.append(f"{n} = {b}·{q} + {r}")
-        digits.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r])
+        digits.append(DIGITS[r])
         n = q
     written = ("-" if c.n < 0 else "") + ("".join(reversed(digits)) or "0")
     said = "; ".join(steps) + ("; …" if len(digits) > 6 else "")
@@ -87,7 +85,7 @@ def check_ndigit(d: NDigit, w: Worked) -> Step:
     value, b, n = int(w.answer), d.base, d.digits
     beyond = value + 1 if d.largest else value - 1
     written = to_base(value, b)
-    top = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[b - 1]
+    top = DIGITS[b - 1]
     if len(written) != n or len(to_base(beyond, b)) == n or not re.fullmatch(f"{top}+" if d.largest else "10*",
                                                                                written):
         raise SolveError("the n-digit bound failed its check")
@@ -117,11 +115,15 @@ def read_base_digits(g: dict, s: Sentence) -> BaseDigits:
     return BaseDigits(int(n), int(base_value(g["bw"], s)), "count" if what == "number" else what, which)
 
 
+def _tally(d: BaseDigits, digits: list[int]) -> int:
+    """The sum, product or count of the digits the question names."""
+    kept = [v for v in digits if _WHICH[d.which](v)]
+    return len(kept) if d.what == "count" else sum(kept) if d.what == "sum" else math.prod(kept)
+
+
 def solve_base_digits(d: BaseDigits) -> Worked:
     written = to_base(d.n, d.base)
-    digits = [int(c, 36) for c in written]
-    kept = [v for v in digits if _WHICH[d.which](v)]
-    value = len(kept) if d.what == "count" else sum(kept) if d.what == "sum" else math.prod(kept)
+    value = _tally(d, [int(c, 36) for c in written])
     said = f"{d.which} digits" if d.which else "digits"
     return Worked(sp.Integer(value), [Step(f"Write {d.n} in base {d.base}", sp.Symbol(f"{written}_{d.base}")),
                                       Step(f"The {d.what} of its {said}", sp.Integer(value))])
@@ -132,9 +134,7 @@ def check_base_digits(d: BaseDigits, w: Worked) -> Step:
     digits = ntheory_digits(d.n, d.base)[1:]
     if sum(v * d.base ** k for k, v in enumerate(reversed(digits))) != d.n:
         raise SolveError("the digits do not add back to the number")
-    kept = [v for v in digits if _WHICH[d.which](v)]
-    value = len(kept) if d.what == "count" else sum(kept) if d.what == "sum" else math.prod(kept)
-    if value != w.answer:
+    if _tally(d, digits) != w.answer:
         raise SolveError("the digits counted again give another answer")
     return Step(f"Check: SymPy's digit list {digits} times powers of {d.base} adds back to {d.n}, and gives the same "
                 f"{d.what}")

@@ -11,6 +11,7 @@ import sympy as sp
 from ..parse import ParseError
 from ..sentence import WHAT, A, Sentence, integer, list_items
 from .base import NotMine, SolveError, Step, Task, Worked
+from .primes import divisors_in_pairs
 
 
 def _superscript(e: int) -> str:
@@ -48,7 +49,7 @@ def check_divisors(d: Divisors, w: Worked) -> Step:
     n = d.n
     if n > 10 ** 14:
         raise SolveError("too large to check by listing the divisors")
-    direct = sum(1 if k * k == n else 2 for k in range(1, math.isqrt(n) + 1) if n % k == 0)
+    direct = len(divisors_in_pairs(n))
     if direct != w.answer:
         raise SolveError("the divisor count failed its check")
     return Step(f"Check: listing the divisors one by one, in pairs d and {n}/d, also finds {direct}")
@@ -79,10 +80,10 @@ def read_common(kind: type):
             m = re.fullmatch(_WRITTEN[kind.which], s.slot(g, "f").strip(), re.S)
             if not m:
                 raise NotMine(f"not a {kind.which} written out")
-            g = {"a": m.group("a").removesuffix("\\right")}
-            nums = tuple(int(integer(x)) for x in list_items(g["a"]))
+            text = m.group("a").removesuffix("\\right")
         else:
-            nums = tuple(int(integer(x)) for x in list_items(s.slot(g, "a")))
+            text = s.slot(g, "a")
+        nums = tuple(int(integer(x)) for x in list_items(text))
         if len(nums) < 2:
             raise ParseError(f"a {kind.which} needs two or more whole numbers")
         if kind is Lcm and 0 in nums or not any(nums):   # the gcd of 12 and 0 is 12 (0 only adds nothing)

@@ -104,9 +104,9 @@ def read_constants(g: dict, s: Sentence) -> Form:
     letters = (left.free_symbols | right.free_symbols) - {x}
     if x not in left.free_symbols | right.free_symbols or not set(named) <= letters:
         raise ParseError("an identity in x, with the constants asked for in it")
-    order = g.get("order") or g.get("order2")
+    order = "order" if g.get("order") else "order2" if g.get("order2") else None
     if order:
-        shown = parse_math(s.slot(g, "order"if g.get("order") else "order2"), symbols=dict(table), latex=True)
+        shown = parse_math(s.slot(g, order), symbols=dict(table), latex=True)
         if len(shown) != 1 or not isinstance(shown[0], (tuple, sp.Tuple)) or set(shown[0]) != set(named) or \
                 len(shown[0]) != len(named):
             raise ParseError("the answer's form names other letters than the ones asked for")
@@ -191,8 +191,7 @@ def check_form(form: Form, w: Worked) -> Step:
                 "points and agree at each")
 
 
-_WHAT = r"(?:\s*[.,;]?\s*(?:then )?(?:what is|what's|find|compute|determine|evaluate)(?: the value of)?|" \
-        r"\s*[.,;]?\s*(?:then )?what is the value of)"
+_WHAT = r"\s*[.,;]?\s*(?:then )?(?:what is|what's|find|compute|determine|evaluate)(?: the value of)?"
 _KIND = r"(?:all |both )?(?P<kind>(?:positive |negative |nonnegative |real |rational )?" \
         r"(?:integers?|constants|numbers|real|positive))"
 _WHERE = rf"(?:\s*,?\s*(?:where|with|for (?:some )?) (?P<who>(?:⟦\d+⟧|,|and|\s)+?) (?:are|is) {_KIND}" \

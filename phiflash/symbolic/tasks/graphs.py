@@ -96,8 +96,8 @@ def solve_through(t: Through) -> Worked:
 
 def check_through(t: Through, w: Worked) -> Step:
     for sol in w.facts["letters"]:
-        if sp.simplify(t.asked.subs(sol) - w.answer) != 0 if not isinstance(w.answer, sp.Tuple) else \
-                t.asked.subs(sol) != w.answer:
+        again = t.asked.subs(sol)
+        if (again != w.answer) if isinstance(w.answer, sp.Tuple) else sp.simplify(again - w.answer) != 0:
             raise SolveError("the letters found do not give the answer")
         if t.equation is None:
             (x1, y1), (x2, y2), (x3, y3) = ((sp.sympify(v).subs(sol) for v in p) for p in t.points)

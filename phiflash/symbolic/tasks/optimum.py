@@ -25,7 +25,7 @@ from ..parse import ParseError, parse_math
 from ..sentence import WHAT, Sentence
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
-from .trigvalues import TRIG, _periodic
+from .trigvalues import TRIG, periodic
 
 _LEAST = {"minimum", "least", "smallest"}
 
@@ -57,7 +57,7 @@ def read_optimum(g: dict, s: Sentence) -> Optimum:
         domain = cond[0].subs(v, x).as_set()
         if not isinstance(domain, sp.Interval):
             raise ParseError("expected one interval for the variable")
-    elif f.has(*TRIG) and _periodic(f, x):
+    elif f.has(*TRIG) and periodic(f, x):
         domain = sp.Interval(0, 2 * sp.pi)      # one period stands for every real number
     elif f.has(*TRIG):
         raise ParseError("a trigonometric expression that does not repeat every 2π is not read here")

@@ -45,6 +45,11 @@ def _answer(ask: str, fac: dict[int, int]) -> int:
             "divisor product": n ** (count // 2) * (math.isqrt(n) if count % 2 else 1)}[ask]
 
 
+def divisors_in_pairs(n: int) -> list[int]:
+    """Every divisor, by trial: each d ≤ √n that divides n, with its partner n/d."""
+    return [e for d in range(1, math.isqrt(n) + 1) if n % d == 0 for e in ({d, n // d})]
+
+
 def read_primes(g: dict, s: Sentence) -> PrimeFactors:
     which = (g.get("which") or "").lower()
     ask = ("largest" if which in ("largest", "greatest") else "smallest") if which else \
@@ -71,13 +76,10 @@ def solve_primes(p: PrimeFactors) -> Worked:
 def check_primes(p: PrimeFactors, w: Worked) -> Step:
     """Up to 10¹²: factored again by trial division (divisor sums: the divisors listed in pairs). Past that, the
     factorization is verified as a certificate: its primes pass a primality test and multiply back to the number."""
-    if p.ask == "divisor sum" and p.n <= _TRIAL:
-        again = sum(d + (p.n // d if d * d != p.n else 0) for d in range(1, math.isqrt(p.n) + 1) if p.n % d == 0)
-        how = "adding the divisors listed in pairs d and n/d"
-    elif p.ask == "divisor product" and p.n <= _TRIAL:
-        again = math.prod(d for d in range(1, p.n + 1) if p.n % d == 0) if p.n <= 10 ** 6 else \
-            math.prod(d * (p.n // d if d * d != p.n else 1) for d in range(1, math.isqrt(p.n) + 1) if p.n % d == 0)
-        how = "multiplying the divisors one by one"
+    if p.ask in ("divisor sum", "divisor product") and p.n <= _TRIAL:
+        listed = divisors_in_pairs(p.n)
+        again = sum(listed) if p.ask == "divisor sum" else math.prod(listed)
+        how = f"{'adding' if p.ask == 'divisor sum' else 'multiplying'} the divisors listed in pairs d and n/d"
     elif p.n <= _TRIAL:
         again, how = _answer(p.ask, _trial(p.n)), "factoring again by trial division"
     else:

@@ -36,7 +36,7 @@ class TrigValue:
     domain: sp.Set               # [0, 2π) or the interval the problem states
 
 
-def _periodic(e: sp.Expr, v: sp.Symbol) -> bool:
+def periodic(e: sp.Expr, v: sp.Symbol) -> bool:
     """v appears only inside trigonometric functions of n·v + c with n a whole number: e repeats every 2π."""
     def ok(node) -> bool:
         if isinstance(node, TRIG):
@@ -70,7 +70,7 @@ def read_trig_value(g: dict, s: Sentence) -> TrigValue:
         if not isinstance(domain, sp.Interval) or not (domain.start.is_finite and domain.end.is_finite):
             raise ParseError("expected a bounded interval for the letter")
     else:
-        if not _periodic(f, real) or not _periodic(asked, real):
+        if not periodic(f, real) or not periodic(asked, real):
             raise ParseError("the letter is not only inside sines and cosines of its whole multiples, so the "
                              "solutions cannot all be listed")
         domain = sp.Interval.Ropen(0, 2 * sp.pi)
