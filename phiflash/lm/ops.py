@@ -12,6 +12,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from . import kernels
+
 # ---- selective scan (Mamba-1) ---------------------------------------------------------------------------------------
 #
 # s_t = exp(Δ_t A) ⊙ s_{t-1} + Δ_t B_t x_t,   y_t = C_t · s_t        (all float32; the D skip is added by the caller)
@@ -144,12 +146,19 @@ BATCHED_DECODE_KEYS = 1024  # up to here one batched matmul beats the per-pair l
 
 
 def _decode_attention(q, k, v, mask, scale, batched: bool | None = None):
-    """One query per row: both branches' queries of a key pair as the rows of one small matmul per (branch, row,
-    pair), then both branches' probabilities against V in one matmul per (row, pair). Each K and V element is
+    """One query per row. On a CPU, phiflash's kernel (kernels/attention.cpp: float32, reading the cached bf16 K,V
+    in place; torch's bf16 matmuls run a scalar path on CPUs without AVX-512 BF16, 5-30x slower). Elsewhere, or
+    without the kernels, or with `batched` given (the tests' twins): both branches' queries of a key pair as the
+    rows of one small matmul per (branch, row, pair), then both branches' probabilities against V in one matmul per
+    (row, pair). Each K and V element is
     read once per layer, and nothing is copied: K and V are slices of the preallocated cache, whose batch stride
     is the full max_length, and a batched matmul copies them first (measured 6x slower at 16K keys). Up to
     BATCHED_DECODE_KEYS keys (every sliding-window layer, and short contexts) the batched matmuls are faster than
     the loop's 30 small calls a layer; `batched` forces either path (tests compare them)."""
+    if batched is None and _attention_kernel_runs(q, k):
+        B, H, _, dh = q.shape
+        a = torch.ops.phiflash.decode_attention(q, k, v, mask, scale, kernels.chosen_path())  # (B, P, 2, G, 2dh)
+        return (a[:, :, i].reshape(B, H // 2, 1, 2 * dh) for i in (0, 1))
     B, H, _, dh = q.shape
     P, S = v.shape[1], v.shape[2]
     G = H // 2 // P
@@ -175,6 +184,11 @@ def _decode_attention(q, k, v, mask, scale, batched: bool | None = None):
             torch.mm(probs[i], v[i // P, i % P], out=out[i])
     a = out.view(B, P, 2, G, 2 * dh)
     return (a[:, :, i].reshape(B, H // 2, 1, 2 * dh) for i in (0, 1))
+
+
+def _attention_kernel_runs(q: torch.Tensor, k: torch.Tensor) -> bool:
+    return (q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float32)
+            and k.dtype in (torch.bfloat16, torch.float32) and kernels.available())
 
 
 def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,

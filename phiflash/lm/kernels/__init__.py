@@ -26,7 +26,8 @@ import torch
 
 from ...errors import PhiflashError
 
-SOURCES = ("common.h", "int4_mm.cpp", "int4_avx2.inc", "int4_avx512.inc", "int8_mm.cpp", "int8_x86.inc")
+SOURCES = ("common.h", "int4_mm.cpp", "int4_avx2.inc", "int4_avx512.inc", "int8_mm.cpp", "int8_x86.inc",
+           "attention.cpp")
 # The kernel's path numbers (int4_mm.cpp's enum Path), by the names PHIFLASH_KERNEL takes.
 PATHS = {"auto": 0, "portable": 1, "avx2": 2, "avx2-vnni": 3, "avx512": 4, "avx512-vnni": 5}
 NAMES = {v: k for k, v in PATHS.items()}
@@ -95,16 +96,16 @@ def available() -> bool:
         build.mkdir(parents=True, exist_ok=True)
         _clear_stale_lock(build)
         if first:
-            _say("building the int4 and int8 kernels (once, under a minute)…")
+            _say("building phiflash's CPU kernels (int4, int8, attention: once, under a minute)…")
         here = Path(__file__).parent
-        cpp_extension.load(name=name, sources=[str(here / "int4_mm.cpp"), str(here / "int8_mm.cpp")],
+        cpp_extension.load(name=name, sources=[str(here / n) for n in SOURCES if n.endswith(".cpp")],
                            extra_cflags=["-O3", "-std=c++17", *OPENMP],
                            extra_ldflags=list(OPENMP),  # a copy: load() appends to the list it is given
                            build_directory=str(build), is_python_module=False,
                            verbose=bool(os.environ.get("PHIFLASH_DEBUG")))
     except Exception as e:  # a compiler error, no ninja, a read-only cache: the fallback still works
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        _say(f"the int4 and int8 kernels did not build ({first_line}), so torch's kernels run; PHIFLASH_DEBUG=1 "
+        _say(f"phiflash's CPU kernels did not build ({first_line}), so torch's kernels run; PHIFLASH_DEBUG=1 "
              f"shows the compiler's output")
         return False
     return True
