@@ -95,16 +95,22 @@ def advance_scan(dt, A, Bm, Cm, x, state: torch.Tensor, scan: str = "loop", stat
 
 
 def causal_conv1d(xpad: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Depthwise causal conv over xpad (B, E, K-1+T), weight (E, 1, K): (B, T, E) with canonical strides (at
-    T = 1 a plain transpose leaves strides that make the next matmul copy its weight on every call). A decode
-    step is K multiply-adds per channel, where conv1d took ~0.3 ms a layer at full size."""
-    if xpad.shape[-1] == weight.shape[-1]:                                       # T = 1
-        c = (xpad * weight[:, 0]).sum(-1, keepdim=True)                          # (B, E, 1)
-        c = c + bias[:, None] if bias is not None else c
-    else:
-        c = F.conv1d(xpad, weight, bias, groups=xpad.shape[1])                   # (B, E, T)
-    B, E, T = c.shape
-    return c.transpose(1, 2).reshape(-1, E).view(B, T, E)
+    """Depthwise causal conv over xpad (B, E, K-1+T), weight (E, 1, K): (B, T, E) with canonical strides (a plain
+    transpose leaves strides that make the next matmul copy its weight on every call).
+
+    Written as K shifted multiply-adds in float32, rounded once to the input's dtype: F.conv1d with groups=E runs
+    one small convolution per channel on a CPU in bf16 (138,240 calls for a 4-token verify of the full model,
+    127 ms a layer, measured on a Zen 3), and a decode step is only K multiply-adds per channel."""
+    K = weight.shape[-1]
+    T = xpad.shape[-1] - K + 1
+    x32, w32 = xpad.float(), weight[:, 0].float()                                # (B, E, K-1+T), (E, K)
+    c = x32[..., :T] * w32[:, :1]
+    for k in range(1, K):
+        c.addcmul_(x32[..., k:k + T], w32[:, k:k + 1])                          # tap K-1 is the current token
+    if bias is not None:
+        c += bias.float()[:, None]
+    B, E, _ = c.shape
+    return c.to(xpad.dtype).transpose(1, 2).reshape(-1, E).view(B, T, E)
 
 
 def ssm_step(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor, x: torch.Tensor,
@@ -145,20 +151,27 @@ def split_pairs(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.T
 BATCHED_DECODE_KEYS = 1024  # up to here one batched matmul beats the per-pair loop (0.31 vs 0.85 ms at 300 keys)
 
 
+KERNEL_QUERIES = 8  # up to here a row's queries (a decode step, a speculative verify) go to phiflash's kernel
+
+
+def _kernel_attention(q, k, v, mask, scale):
+    """phiflash's kernel (kernels/attention.cpp): float32, reading the cached bf16 K,V in place. torch's bf16
+    matmuls run a scalar path on CPUs without AVX-512 BF16 (measured 5-30x slower on a Zen 3), and its fused
+    attention's setup costs more than a few queries' work. q (B, H, T, dh) → both branches (B, H/2, T, 2dh)."""
+    B, H, T, dh = q.shape
+    mask = None if mask is None else mask.expand(B, 1, T, mask.shape[-1])
+    a = torch.ops.phiflash.decode_attention(q, k, v, mask, scale, kernels.chosen_path())  # (T, B, P, 2, G, 2dh)
+    return (a[:, :, :, i].permute(1, 2, 3, 0, 4).reshape(B, H // 2, T, 2 * dh) for i in (0, 1))
+
+
 def _decode_attention(q, k, v, mask, scale, batched: bool | None = None):
-    """One query per row. On a CPU, phiflash's kernel (kernels/attention.cpp: float32, reading the cached bf16 K,V
-    in place; torch's bf16 matmuls run a scalar path on CPUs without AVX-512 BF16, 5-30x slower). Elsewhere, or
-    without the kernels, or with `batched` given (the tests' twins): both branches' queries of a key pair as the
-    rows of one small matmul per (branch, row, pair), then both branches' probabilities against V in one matmul per
-    (row, pair). Each K and V element is
+    """One query per row, in torch (where phiflash's kernel does not run, and the tests' twin): both branches'
+    queries of a key pair as the rows of one small matmul per (branch, row, pair), then both branches'
+    probabilities against V in one matmul per (row, pair). Each K and V element is
     read once per layer, and nothing is copied: K and V are slices of the preallocated cache, whose batch stride
     is the full max_length, and a batched matmul copies them first (measured 6x slower at 16K keys). Up to
     BATCHED_DECODE_KEYS keys (every sliding-window layer, and short contexts) the batched matmuls are faster than
     the loop's 30 small calls a layer; `batched` forces either path (tests compare them)."""
-    if batched is None and _attention_kernel_runs(q, k):
-        B, H, _, dh = q.shape
-        a = torch.ops.phiflash.decode_attention(q, k, v, mask, scale, kernels.chosen_path())  # (B, P, 2, G, 2dh)
-        return (a[:, :, i].reshape(B, H // 2, 1, 2 * dh) for i in (0, 1))
     B, H, _, dh = q.shape
     P, S = v.shape[1], v.shape[2]
     G = H // 2 // P
@@ -195,16 +208,19 @@ def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
                            lam: torch.Tensor, lambda_init: float, subln_weight: torch.Tensor,
                            eps: float = 1e-5) -> torch.Tensor:
     """Differential attention core (docs/sambay-spec.md §4.9, arXiv 2410.05258): striped head pairs, GQA inside
-    each branch. Prefill goes through torch's fused SDPA kernel (V split into two dh-wide halves); decode uses
-    copy-free per-pair matmuls.
+    each branch. On a CPU, up to KERNEL_QUERIES queries a row (decode, a speculative verify) go through phiflash's
+    kernel; longer calls (prefill) through torch's fused SDPA kernel (V split into two dh-wide halves); decode
+    elsewhere through copy-free per-pair matmuls.
 
     q (B, H, T, dh); k (2, B, P, S, dh) and v (B, P, S, 2dh) in the split_pairs layout; mask (B, 1, T, S) bool.
     Returns (B, T, H·dh). Query pair j = heads (2j, 2j+1) reads key pair ⌊j/G⌋, G = (H/2)/P.
     """
     B, H, T, dh = q.shape
     scale = dh ** -0.5
-    if T == 1:
-        a1, a2 = _decode_attention(q, k, v, mask, scale)                              # (B, H/2, 1, 2dh) each
+    if T <= KERNEL_QUERIES and _attention_kernel_runs(q, k):
+        a1, a2 = _kernel_attention(q, k, v, mask, scale)                              # (B, H/2, T, 2dh) each
+    elif T == 1:
+        a1, a2 = _decode_attention(q, k, v, mask, scale)
     else:
         # Prefill: torch's fused CPU attention (online softmax, no T×S matrix) needs equal q and v widths, so
         # each branch attends to the two dh-wide halves of V separately: 1.6-1.9x faster than one call on the

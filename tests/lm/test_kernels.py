@@ -284,33 +284,34 @@ def test_a_lock_left_by_a_killed_build_does_not_hang_the_next_start(tmp_path):
 
 
 def attention_twin(q, k, v, mask, scale):
-    """Differential attention's two branches for one query per row, in float64 with explicit loops over heads:
-    query head 2(pG + g) + i against key pair p of branch i, softmax over the unmasked keys, times V of pair p.
-    Returns (B, P, 2, G, 2dh), the kernel's layout."""
-    B, H, _, dh = q.shape
+    """Differential attention's two branches for T query positions per row, in float64 with explicit loops over
+    heads: query head 2(pG + g) + i against key pair p of branch i, softmax over the keys its mask row keeps, times
+    V of pair p. Returns (T, B, P, 2, G, 2dh), the kernel's layout."""
+    B, H, T, dh = q.shape
     P, S = v.shape[1], v.shape[2]
     G = H // 2 // P
-    out = torch.zeros(B, P, 2, G, 2 * dh, dtype=torch.float64)
-    for b in range(B):
-        keep = mask.reshape(B, S)[b] if mask is not None else torch.ones(S, dtype=torch.bool)
-        for p in range(P):
-            for i in range(2):
-                for g in range(G):
-                    s = (k[i, b, p].double() @ q[b, 2 * (p * G + g) + i, 0].double()) * scale
-                    a = torch.softmax(s.masked_fill(~keep, float("-inf")), 0)
-                    out[b, p, i, g] = a @ v[b, p].double()
+    out = torch.zeros(T, B, P, 2, G, 2 * dh, dtype=torch.float64)
+    for t in range(T):
+        for b in range(B):
+            keep = mask.reshape(B, T, S)[b, t] if mask is not None else torch.ones(S, dtype=torch.bool)
+            for p in range(P):
+                for i in range(2):
+                    for g in range(G):
+                        s = (k[i, b, p].double() @ q[b, 2 * (p * G + g) + i, t].double()) * scale
+                        a = torch.softmax(s.masked_fill(~keep, float("-inf")), 0)
+                        out[t, b, p, i, g] = a @ v[b, p].double()
     return out
 
 
-def attention_case(B, H, P, S, dh, dtype, seed=0, masked=True):
+def attention_case(B, H, P, S, dh, dtype, seed=0, masked=True, T=1):
     """q, and k, v as strided slices of a longer cache buffer (as the model passes them), a mask with holes."""
     g = torch.Generator().manual_seed(seed)
-    q = torch.randn(B, H, 1, dh, generator=g).to(dtype)
+    q = torch.randn(B, H, T, dh, generator=g).to(dtype)
     k = torch.randn(2, B, P, S + 7, dh, generator=g).to(dtype)[..., :S, :]
     v = torch.randn(B, P, S + 7, 2 * dh, generator=g).to(dtype)[..., :S, :]
     mask = None
     if masked:
-        mask = torch.rand(B, 1, 1, S, generator=g) > 0.3
+        mask = torch.rand(B, 1, T, S, generator=g) > 0.3
         mask[..., -1] = True
     return q, k, v, mask
 
@@ -320,21 +321,22 @@ ATTENTION_PATHS = ["portable", "avx2"]  # attention.cpp has these two; the AVX-5
 
 @pytest.mark.parametrize("path", ATTENTION_PATHS)
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-6), (torch.bfloat16, 1e-2)])
-@pytest.mark.parametrize("B,H,P,S,dh", [
-    (1, 40, 10, 300, 64),   # the model's heads (G = 2, dh = 64), keys past the value blocks of 64
-    (2, 8, 2, 11, 8),       # the tiny config's, two rows
-    (1, 4, 2, 70, 16),      # G = 1
-    (2, 16, 2, 5, 8),       # G = 4: the AVX2 path's other-shapes body
-    (1, 8, 2, 9, 4),        # dh not a multiple of 8: the same
+@pytest.mark.parametrize("B,H,P,S,dh,T", [
+    (1, 40, 10, 300, 64, 1),   # the model's heads (G = 2, dh = 64), keys past the value blocks of 64
+    (2, 8, 2, 11, 8, 1),       # the tiny config's, two rows
+    (2, 8, 2, 13, 8, 5),       # five query positions a row (a speculative verify), each its own mask row
+    (1, 4, 2, 70, 16, 3),      # G = 1
+    (2, 16, 2, 5, 8, 2),       # G = 4: the AVX2 path's other-shapes body
+    (1, 8, 2, 9, 4, 1),        # dh not a multiple of 8: the same
 ])
-def test_decode_attention_equals_its_twin_on_every_path(path, dtype, tol, B, H, P, S, dh):
-    q, k, v, mask = attention_case(B, H, P, S, dh, dtype, seed=S)
+def test_decode_attention_equals_its_twin_on_every_path(path, dtype, tol, B, H, P, S, dh, T):
+    q, k, v, mask = attention_case(B, H, P, S, dh, dtype, seed=S, T=T)
     if path not in kernels.supported_paths():  # refused with a clear error (ARM has no AVX2)
         with pytest.raises(RuntimeError, match="cannot run path"):
             torch.ops.phiflash.decode_attention(q, k, v, mask, dh ** -0.5, kernels.PATHS[path])
         return
     got = torch.ops.phiflash.decode_attention(q, k, v, mask, dh ** -0.5, kernels.PATHS[path])
-    assert got.dtype == dtype and got.shape == (B, P, 2, H // 2 // P, 2 * dh)
+    assert got.dtype == dtype and got.shape == (T, B, P, 2, H // 2 // P, 2 * dh)
     twin = attention_twin(q, k, v, mask, dh ** -0.5)
     torch.testing.assert_close(got.double(), twin, rtol=tol, atol=tol)  # bf16: the output's rounding
 
@@ -344,14 +346,16 @@ def test_decode_attention_without_a_mask_and_with_one_key():
     got = torch.ops.phiflash.decode_attention(q, k, v, None, 0.5, 0)
     torch.testing.assert_close(got.double(), attention_twin(q, k, v, None, 0.5), rtol=1e-6, atol=1e-6)
     # one key: every probability is 1, the output is that key's value
-    torch.testing.assert_close(got[0, :, 0, 0], v[0, :, 0])
+    torch.testing.assert_close(got[0, 0, :, 0, 0], v[0, :, 0])
 
 
-def test_decode_attention_runs_the_kernel_on_a_cpu_and_torchs_matmuls_give_the_same(monkeypatch):
-    """ops picks the kernel on a CPU for bf16 and float32; without the kernels (no compiler, PHIFLASH_KERNEL=torch)
-    torch's matmuls give the same attention."""
+@pytest.mark.parametrize("T", [1, 4, 8])
+def test_decode_attention_runs_the_kernel_on_a_cpu_and_torchs_paths_give_the_same(monkeypatch, T):
+    """ops picks the kernel on a CPU for bf16 and float32, up to KERNEL_QUERIES positions a row; without the kernels
+    (no compiler, PHIFLASH_KERNEL=torch) torch's matmuls (one position) or its fused attention (more) give the
+    same attention."""
     from phiflash.lm import ops
-    q, k, v, mask = attention_case(1, 8, 2, 40, 8, torch.bfloat16)
+    q, k, v, mask = attention_case(2, 8, 2, 40, 8, torch.bfloat16, T=T)
     assert ops._attention_kernel_runs(q, k) and ops._attention_kernel_runs(q.float(), k.float())
     assert not ops._attention_kernel_runs(q.half(), k.half())
     lam, w = torch.tensor(0.4), torch.rand(16) + 0.5

@@ -185,3 +185,21 @@ def test_ring_buffer_chunks_equal_one_shot(chunk):
     cfg, attn = _swa_layer(W=8)
     u = torch.randn(2, 30, cfg.hidden_size)
     torch.testing.assert_close(_run_swa(cfg, attn, u, chunk), _run_swa(cfg, attn, u, 30), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("T", [1, 4, 37])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-6), (torch.bfloat16, 1e-2)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_causal_conv_equals_torchs_grouped_conv(T, dtype, tol, with_bias):
+    """The shifted multiply-adds against F.conv1d with groups=E in float64 (their naive twin), for a decode step,
+    a speculative verify and a prefill chunk."""
+    g = torch.Generator().manual_seed(T)
+    B, E, K = 2, 12, 4
+    xpad = torch.randn(B, E, K - 1 + T, generator=g).to(dtype)
+    w = torch.randn(E, 1, K, generator=g).to(dtype)
+    bias = torch.randn(E, generator=g).to(dtype) if with_bias else None
+    got = ops.causal_conv1d(xpad, w, bias)
+    ref = torch.nn.functional.conv1d(xpad.double(), w.double(), None if bias is None else bias.double(), groups=E)
+    assert got.dtype == dtype and got.shape == (B, T, E) and got.is_contiguous()
+    torch.testing.assert_close(got.double(), ref.transpose(1, 2), rtol=tol, atol=tol)
+

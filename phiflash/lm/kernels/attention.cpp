@@ -1,4 +1,4 @@
-// phiflash's decode attention: one query per row against the cached K,V of differential attention, in float32,
+// phiflash's decode attention: a few queries per row against the cached K,V of differential attention, in float32,
 // reading bf16 (or float32) K and V where they lie in the cache. torch's bf16 bmm, on a CPU without AVX-512 BF16
 // (every AVX2 laptop), runs a scalar path: 4.8 ms a layer at 512 keys and 20 ms at 2,048 on a Zen 3 core pair,
 // where reading those keys and values takes 0.1 and 0.5 ms. Upcasting to float32 first did not help (its small
@@ -8,7 +8,7 @@
 // v (B, P, S, 2dh): pair p holds [v_2p ‖ v_2p+1]. Query head 2(pG + g) + i is branch i's g-th query of key pair p,
 // G = (H/2)/P. For each (branch i, row b, pair p, g):
 //     s_j = scale * q · k[i, b, p, j]  (masked keys: -inf),  a = softmax(s),  out[b, p, i, g] = sum_j a_j v[b, p, j]
-// out (B, P, 2, G, 2dh) in q's dtype.
+// out (T, B, P, 2, G, 2dh) in q's dtype, for T query positions each with its own mask row.
 //
 // Two paths, chosen at run time like the matmuls': AVX2 + FMA, and portable C++ (also AVX2's for other shapes).
 
@@ -213,55 +213,63 @@ __attribute__((target("avx2,fma"))) void pair_avx2(const float* q, const T* k, c
 }
 #endif
 
+// Every (query position t, row b, pair p) is a task; position t's queries, mask row and outputs are slices of the
+// (T, ...) buffers that decode_attention lays out, so the pair functions see one position at a time.
 template <typename T, typename O>
 void attend(int path, const at::Tensor& qf, const at::Tensor& k, const at::Tensor& v, const bool* mask,
-            at::Tensor& out, const Shape& sh, float scale) {
-  const float* q = qf.data_ptr<float>();
+            at::Tensor& out, const Shape& sh, int64_t n_pos, float scale) {
   const T* kp = reinterpret_cast<const T*>(k.data_ptr());
   const T* vp = reinterpret_cast<const T*>(v.data_ptr());
-  O* op = reinterpret_cast<O*>(out.data_ptr());
-  at::parallel_for(0, sh.B * sh.P, 1, [&](int64_t i0, int64_t i1) {
+  const int64_t pairs = sh.B * sh.P, q_step = sh.B * 2 * sh.P * sh.G * sh.dh, out_step = q_step * 2;
+  at::parallel_for(0, n_pos * pairs, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / pairs, b = i % pairs / sh.P, p = i % sh.P;
+      const float* q = qf.data_ptr<float>() + t * q_step;
+      const bool* m = mask ? mask + t * sh.B * sh.S : nullptr;
+      O* o = reinterpret_cast<O*>(out.data_ptr()) + t * out_step;
 #ifdef PHIFLASH_X86
       if (path >= AVX2) {
-        pair_avx2<T, O>(q, kp, vp, mask, op, sh, scale, i / sh.P, i % sh.P);
+        pair_avx2<T, O>(q, kp, vp, m, o, sh, scale, b, p);
         continue;
       }
 #endif
-      pair_portable<T, O>(q, kp, vp, mask, op, sh, scale, i / sh.P, i % sh.P);
+      pair_portable<T, O>(q, kp, vp, m, o, sh, scale, b, p);
     }
   });
 }
 
+// q (B, H, T, dh): T query positions per row (a decode step, or a speculative verify's few), each with its own
+// mask row (B, 1, T, S). Returns (T, B, P, 2, G, 2dh).
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const c10::optional<at::Tensor>& mask, double scale, int64_t path) {
-  TORCH_CHECK(q.dim() == 4 && q.size(2) == 1, "decode_attention: q (B, H, 1, dh)");
+  TORCH_CHECK(q.dim() == 4, "decode_attention: q (B, H, T, dh)");
   TORCH_CHECK(k.dim() == 5 && k.size(0) == 2 && v.dim() == 4, "decode_attention: k (2, B, P, S, dh), v (B, P, S, 2dh)");
-  const int64_t B = q.size(0), H = q.size(1), dh = q.size(3), P = v.size(1), S = v.size(2);
+  const int64_t B = q.size(0), H = q.size(1), n_pos = q.size(2), dh = q.size(3), P = v.size(1), S = v.size(2);
   TORCH_CHECK(k.size(1) == B && k.size(2) == P && k.size(3) == S && k.size(4) == dh && v.size(0) == B &&
                   v.size(3) == 2 * dh && H % (2 * P) == 0,
               "decode_attention: shapes of q, k and v disagree");
   TORCH_CHECK(k.scalar_type() == v.scalar_type() &&
                   (k.scalar_type() == at::kBFloat16 || k.scalar_type() == at::kFloat),
               "decode_attention: k and v both bf16 or both float32");
+  TORCH_CHECK(q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kFloat, "decode_attention: q bf16 or float32");
   TORCH_CHECK(k.stride(4) == 1 && v.stride(3) == 1, "decode_attention: k and v rows must be contiguous");
   if (path == AUTO) path = best_path();
   TORCH_CHECK(path_supported(path), "decode_attention: this CPU cannot run path ", path);
   at::Tensor m;
   if (mask.has_value()) {
-    TORCH_CHECK(mask->scalar_type() == at::kBool && mask->numel() == B * S, "decode_attention: mask (B, 1, 1, S) bool");
-    m = mask->reshape({B, S}).contiguous();
+    TORCH_CHECK(mask->scalar_type() == at::kBool && mask->numel() == B * n_pos * S,
+                "decode_attention: mask (B, 1, T, S) bool");
+    m = mask->reshape({B, n_pos, S}).transpose(0, 1).contiguous();  // (T, B, S)
   }
   const Shape sh{B, P, H / 2 / P, S, dh, {k.stride(0), k.stride(1), k.stride(2), k.stride(3)},
                  {v.stride(0), v.stride(1), v.stride(2)}};
-  const auto qf = q.to(at::kFloat).contiguous();
-  auto out = at::empty({B, P, 2, sh.G, 2 * dh}, q.options());
+  const auto qf = q.to(at::kFloat).permute({2, 0, 1, 3}).contiguous();  // (T, B, H, dh)
+  auto out = at::empty({n_pos, B, P, 2, sh.G, 2 * dh}, q.options());
   const bool* mp = mask.has_value() ? m.data_ptr<bool>() : nullptr;
-  const float sc = static_cast<float>(scale);
   const bool kv_bf16 = k.scalar_type() == at::kBFloat16, out_bf16 = q.scalar_type() == at::kBFloat16;
-  TORCH_CHECK(q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kFloat, "decode_attention: q bf16 or float32");
   with_types(kv_bf16, out_bf16, [&](auto t, auto o) {
-    attend<typename decltype(t)::type, typename decltype(o)::type>(path, qf, k, v, mp, out, sh, sc);
+    attend<typename decltype(t)::type, typename decltype(o)::type>(path, qf, k, v, mp, out, sh, n_pos,
+                                                                   static_cast<float>(scale));
   });
   return out;
 }
