@@ -156,8 +156,8 @@ KERNEL_QUERIES = 8  # up to here a row's queries (a decode step, a speculative v
 
 def _kernel_attention(q, k, v, mask, scale):
     """phiflash's kernel (kernels/attention.cpp): float32, reading the cached bf16 K,V in place. torch's bf16
-    matmuls run a scalar path on CPUs without AVX-512 BF16 (measured 5-30x slower on a Zen 3), and its fused
-    attention's setup costs more than a few queries' work. q (B, H, T, dh) → both branches (B, H/2, T, 2dh)."""
+    matmuls run a scalar path on CPUs without AVX-512 BF16 (on a Zen 3: 4.8 ms a layer at 512 keys, the kernel
+    0.16 ms). q (B, H, T, dh) → both branches (B, H/2, T, 2dh)."""
     B, H, T, dh = q.shape
     mask = None if mask is None else mask.expand(B, 1, T, mask.shape[-1])
     a = torch.ops.phiflash.decode_attention(q, k, v, mask, scale, kernels.chosen_path())  # (T, B, P, 2, G, 2dh)
