@@ -202,4 +202,3 @@ def test_causal_conv_equals_torchs_grouped_conv(T, dtype, tol, with_bias):
     ref = torch.nn.functional.conv1d(xpad.double(), w.double(), None if bias is None else bias.double(), groups=E)
     assert got.dtype == dtype and got.shape == (B, T, E) and got.is_contiguous()
     torch.testing.assert_close(got.double(), ref.transpose(1, 2), rtol=tol, atol=tol)
-

@@ -2,14 +2,15 @@
 
 `torch.ops.phiflash.int4_mm` and `int8_mm` are the quantized decode matmuls (int4_mm.cpp, int8_mm.cpp: int8
 activations per block of 32, integer dot products, AVX2 / AVX-VNNI / AVX-512 / AVX-512 VNNI / portable paths chosen
-at run time). Building needs a C++ compiler; without one — or if the build fails — `available()` is False, the
-quantized layers use torch's own kernels, and one line says so.
+at run time); `decode_attention` is attention for a few queries a row over the cached bf16 K,V (attention.cpp:
+float32, AVX2 and portable paths). Building needs a C++ compiler; without one — or if the build fails —
+`available()` is False, the quantized layers and attention use torch's own kernels, and one line says so.
 
 The build lands in `kernel_dir()`: $PHIFLASH_KERNEL_CACHE, else phiflash's cache directory
 (~/.cache/phiflash/kernels), one folder per source hash and torch version, so an upgrade rebuilds and two
 processes share one build (cpp_extension locks the folder while it builds).
 
-PHIFLASH_KERNEL chooses for both: "auto" (default: the best path this CPU and torch's ATEN_CPU_CAPABILITY allow),
+PHIFLASH_KERNEL chooses for all of them: "auto" (default: the best path this CPU and torch's ATEN_CPU_CAPABILITY allow),
 "avx512-vnni", "avx512", "avx2-vnni", "avx2", "portable", or "torch" (never build; torch's kernel).
 """
 
@@ -79,8 +80,8 @@ def available() -> bool:
         return True
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if not compiler or not shutil.which(compiler.split()[0]):
-        _say("no C++ compiler found, so int4 and int8 use torch's kernels (int4 fast only with AVX-512, int8 "
-             "slower everywhere); install g++ or clang++ for phiflash's own")
+        _say("no C++ compiler found, so int4, int8 and attention use torch's kernels (int4 fast only with AVX-512, "
+             "int8 slower everywhere); install g++ or clang++ for phiflash's own")
         return False
     from torch.utils import cpp_extension
     try:  # the ninja wheel's binary, found even when the virtual environment is not activated

@@ -21,14 +21,6 @@ namespace {
 
 using namespace phiflash_kernels;
 
-inline float as_float(float v) { return v; }
-inline float as_float(c10::BFloat16 v) {
-  uint32_t bits = static_cast<uint32_t>(v.x) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 struct Shape {
   int64_t B, P, G, S, dh;
   int64_t k_stride[4];  // k's strides of dims 0..3 (dim 4 is contiguous)
@@ -65,7 +57,7 @@ __attribute__((always_inline)) inline void attend_pair(const float* q, const T* 
         continue;
       }
       const T* kr = kb + j * sh.k_stride[3];
-      for (int64_t d = 0; d < dh; ++d) row[d] = as_float(kr[d]);  // the key once, for all G queries
+      for (int64_t d = 0; d < dh; ++d) row[d] = to_float(kr[d]);  // the key once, for all G queries
       for (int64_t g = 0; g < G; ++g) {
         const float* qv = qi + 2 * g * dh;
         float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -84,7 +76,7 @@ __attribute__((always_inline)) inline void attend_pair(const float* q, const T* 
   for (int64_t j = 0; j < S; ++j) {
     if (mask && !mask[b * S + j]) continue;
     const T* vr = vb + j * sh.v_stride[2];
-    for (int64_t c = 0; c < W; ++c) row[c] = as_float(vr[c]);
+    for (int64_t c = 0; c < W; ++c) row[c] = to_float(vr[c]);
     for (int64_t o = 0; o < 2 * G; ++o) {
       const float a = scores[o * S + j];
       float* out_o = acc.data() + o * W;
@@ -93,12 +85,6 @@ __attribute__((always_inline)) inline void attend_pair(const float* q, const T* 
   }
   O* ob = out + (b * sh.P + p) * 2 * G * W;
   for (int64_t c = 0; c < 2 * G * W; ++c) ob[c] = static_cast<O>(acc[c]);
-}
-
-template <typename T, typename O>
-void pair_portable(const float* q, const T* k, const T* v, const bool* mask, O* out, const Shape& sh, float scale,
-                   int64_t b, int64_t p) {
-  attend_pair<T, O>(q, k, v, mask, out, sh, scale, b, p);
 }
 
 #ifdef PHIFLASH_X86
@@ -233,7 +219,7 @@ void attend(int path, const at::Tensor& qf, const at::Tensor& k, const at::Tenso
         continue;
       }
 #endif
-      pair_portable<T, O>(q, kp, vp, m, o, sh, scale, b, p);
+      attend_pair<T, O>(q, kp, vp, m, o, sh, scale, b, p);
     }
   });
 }
