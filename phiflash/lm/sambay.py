@@ -37,11 +37,16 @@ class LayerNorm(nn.LayerNorm):
         return super().forward(x.to(self.weight.dtype))  # the float32 stream is cast to the weight dtype first
 
 
+class Linear(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.linear(x, self.weight, self.bias)  # phiflash's bf16 kernel on a CPU, else F.linear
+
+
 class MLP(nn.Module):
     def __init__(self, config: PhiFlashConfig):
         super().__init__()
-        self.fc1 = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=False)
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+        self.fc1 = Linear(config.hidden_size, 2 * config.intermediate_size, bias=False)
+        self.fc2 = Linear(config.intermediate_size, config.hidden_size, bias=False)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         gate, up = self.fc1(v).chunk(2, dim=-1)                                  # (B, T, F) each; gate first
@@ -76,13 +81,13 @@ class Mamba(nn.Module):
         D, E, N, K, R = (config.hidden_size, config.d_inner, config.mamba_d_state, config.mamba_d_conv,
                          config.dt_rank)
         self.layer_idx, self.d_state, self.dt_rank = layer_idx, N, R
-        self.in_proj = nn.Linear(D, 2 * E, bias=config.mamba_proj_bias)
+        self.in_proj = Linear(D, 2 * E, bias=config.mamba_proj_bias)
         self.conv1d = nn.Conv1d(E, E, K, groups=E, bias=config.mamba_conv_bias)  # weight (E, 1, K)
-        self.x_proj = nn.Linear(E, R + 2 * N, bias=False)
-        self.dt_proj = nn.Linear(R, E, bias=True)
+        self.x_proj = Linear(E, R + 2 * N, bias=False)
+        self.dt_proj = Linear(R, E, bias=True)
         self.A_log = nn.Parameter(torch.empty(E, N, dtype=torch.float32))
         self.D = nn.Parameter(torch.empty(E, dtype=torch.float32))
-        self.out_proj = nn.Linear(E, D, bias=config.mamba_proj_bias)
+        self.out_proj = Linear(E, D, bias=config.mamba_proj_bias)
 
     def forward(self, u: torch.Tensor, step: Step, emit_memory: bool = False):
         cache, i = step.cache, self.layer_idx
@@ -91,7 +96,7 @@ class Mamba(nn.Module):
         xpad = cache.conv_input(i, x, step.trail)                                # (B, E, K-1+T)
         c = F.silu(ops.causal_conv1d(xpad, self.conv1d.weight, self.conv1d.bias))  # (B, T, E)
         delta, Bm, Cm = self.x_proj(c).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = F.softplus(F.linear(delta, self.dt_proj.weight).float() + self.dt_proj.bias.float())  # (B, T, E)
+        dt = F.softplus(ops.linear(delta, self.dt_proj.weight).float() + self.dt_proj.bias.float())  # (B, T, E)
         A = -torch.exp(self.A_log.float())                                       # (E, N)
         c32 = c.float()
         # s_t = exp(Δ_t A) ⊙ s_{t-1} + Δ_t B_t x_t,  y_t = C_t · s_t  (float32, from the cached state)
@@ -133,8 +138,8 @@ class DiffAttention(nn.Module):
         self.H, self.Hkv, self.dh = config.num_attention_heads, config.num_key_value_heads, config.head_dim
         q_out = self.H * self.dh
         kv_out = 0 if self.kind == CROSS_ATTN else 2 * self.Hkv * self.dh
-        self.Wqkv = nn.Linear(config.hidden_size, q_out + kv_out, bias=True)
-        self.out_proj = nn.Linear(self.H * self.dh, config.hidden_size, bias=True)
+        self.Wqkv = Linear(config.hidden_size, q_out + kv_out, bias=True)
+        self.out_proj = Linear(self.H * self.dh, config.hidden_size, bias=True)
         self.inner_cross_attn = InnerCrossAttn(config, layer_idx)
 
     def forward(self, u: torch.Tensor, step: Step) -> torch.Tensor:
@@ -162,8 +167,8 @@ class GatedMemoryUnit(nn.Module):
 
     def __init__(self, config: PhiFlashConfig, layer_idx: int):
         super().__init__()
-        self.in_proj = nn.Linear(config.hidden_size, config.d_inner, bias=False)
-        self.out_proj = nn.Linear(config.d_inner, config.hidden_size, bias=False)
+        self.in_proj = Linear(config.hidden_size, config.d_inner, bias=False)
+        self.out_proj = Linear(config.d_inner, config.hidden_size, bias=False)
 
     def forward(self, u: torch.Tensor, step: Step) -> torch.Tensor:
         return self.out_proj(F.silu(self.in_proj(u)) * step.memory)              # (B, T, D)
@@ -212,7 +217,7 @@ class PhiFlashForCausalLM(nn.Module):
         super().__init__()
         self.config, self.scan = config, ops.check_scan(scan)
         self.model = PhiFlashModel(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
 

@@ -13,6 +13,7 @@ import torch
 
 from . import quantize as Q
 from .config import PhiFlashConfig
+from .sambay import Linear
 
 MODES = ("bf16", "int8", "int4")
 
@@ -52,7 +53,7 @@ def matvec_bandwidth(mode: str, seconds: float = 0.3) -> float:
     x = torch.randn(1, k, dtype=torch.bfloat16)
     w = torch.randn(n, k, dtype=torch.bfloat16)
     if mode == "bf16":
-        layer = torch.nn.Linear(k, n, bias=False).to(torch.bfloat16)
+        layer = Linear(k, n, bias=False).to(torch.bfloat16)  # what a bf16 model runs (ops.linear)
         layer.weight.data.copy_(w)
     elif mode == "int8":
         layer = Q.Int8Linear.from_float(w, None, torch.bfloat16)

@@ -363,3 +363,72 @@ def test_decode_attention_runs_the_kernel_on_a_cpu_and_torchs_paths_give_the_sam
     monkeypatch.setattr(ops, "_attention_kernel_runs", lambda *a: False)
     with_torch = ops.differential_attention(q, k, v, mask, lam, 0.3, w)
     torch.testing.assert_close(with_kernel.float(), with_torch.float(), rtol=3e-2, atol=3e-2)
+
+
+# ---- bf16 linear layers (bf16_mm.cpp) -------------------------------------------------------------------------------
+
+BF16_PATHS = ["portable", "avx2"]  # bf16_mm.cpp has these two; the AVX-512 paths run its AVX2 code
+
+
+def bf16_twin(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """float64 sums over the same bf16 weights, one output at a time."""
+    xd, wd = x.double(), w.double()
+    out = torch.empty(x.shape[0], w.shape[0], dtype=torch.float64)
+    for m in range(x.shape[0]):
+        for n in range(w.shape[0]):
+            out[m, n] = (xd[m] * wd[n]).sum() + (bias[n].double() if bias is not None else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("path", BF16_PATHS)
+@pytest.mark.parametrize("m,n,k", [
+    (1, 8, 64),     # one row: the two-sums-a-weight-row body
+    (2, 12, 48),    # two rows at once
+    (3, 7, 37),     # a weight-row tail (7 = 4 + 3) and a K tail past the 8- and 16-wide steps
+    (9, 5, 16),     # more rows than a decode step, odd
+    (4, 33, 5),     # K shorter than one vector: all tail
+])
+@pytest.mark.parametrize("x_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_bf16_mm_equals_its_twin_on_every_path(path, m, n, k, x_dtype, with_bias):
+    g = torch.Generator().manual_seed(m * 100 + n + k)
+    x = torch.randn(m, k, generator=g).to(x_dtype)
+    w = torch.randn(n, k, generator=g).bfloat16()
+    bias = torch.randn(n, generator=g).bfloat16() if with_bias else None
+    if path not in kernels.supported_paths():  # refused with a clear error (ARM has no AVX2)
+        with pytest.raises(RuntimeError, match="cannot run path"):
+            torch.ops.phiflash.bf16_mm(x, w, bias, kernels.PATHS[path])
+        return
+    got = torch.ops.phiflash.bf16_mm(x, w, bias, kernels.PATHS[path])
+    assert got.dtype == x_dtype and got.shape == (m, n)
+    twin = bf16_twin(x, w, bias)
+    scale = (x.double().abs() @ w.double().abs().t()) + (bias.double().abs() if with_bias else 0)
+    # float32 sums of k products: within k * 2^-24 of their magnitude; a bf16 output also rounds once (2^-8)
+    tol = scale * k * 2.0 ** -24 + (twin.abs() * 2.0 ** -8 if x_dtype == torch.bfloat16 else 0)
+    assert ((got.double() - twin).abs() <= tol + 1e-30).all()
+
+
+def test_linear_runs_the_kernel_for_bf16_weights_on_a_cpu_and_equals_f_linear(monkeypatch):
+    """ops.linear takes phiflash's kernel for bf16 weights (any leading shape, up to KERNEL_ROWS rows on every CPU,
+    more where torch's bf16 matmul is a scalar loop), never for float32 or float16 ones, and gives F.linear's
+    numbers within the bf16 output's rounding."""
+    from phiflash.lm import ops
+    calls = []
+    real = kernels.chosen_path
+    monkeypatch.setattr(kernels, "chosen_path", lambda: calls.append(1) or real())  # asked only on the way in
+    g = torch.Generator().manual_seed(3)
+    w, b = torch.randn(24, 40, generator=g).bfloat16(), torch.randn(24, generator=g).bfloat16()
+    for shape in [(1, 1, 40), (2, 4, 40), (8, 40)]:
+        x = torch.randn(*shape, generator=g).bfloat16()
+        y = ops.linear(x, w, b)
+        assert y.shape == (*shape[:-1], 24) and y.dtype == torch.bfloat16
+        torch.testing.assert_close(y.float(), torch.nn.functional.linear(x.float(), w.float(), b.float()),
+                                   rtol=1e-2, atol=1e-2)
+    assert len(calls) == 3
+    ops.linear(torch.randn(16, 40, generator=g).bfloat16(), w, b)
+    ran = 3 if ops._torch_bf16_matmul_fast() else 4  # 16 rows: the kernel unless torch's bf16 matmul is fast
+    assert len(calls) == ran
+    x = torch.randn(2, 40, generator=g)
+    ops.linear(x, w.float(), b.float())
+    ops.linear(x.half(), w.half(), b.half())
+    assert len(calls) == ran  # neither went to the kernel

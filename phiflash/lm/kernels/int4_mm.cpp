@@ -144,6 +144,7 @@ bool int4_path_supported(int64_t path) { return path_supported(static_cast<int>(
 TORCH_LIBRARY(phiflash, m) {
   m.def("int4_mm(Tensor x, Tensor w, Tensor sz, int group, int path) -> Tensor");
   m.def("int8_mm(Tensor x, Tensor w, Tensor scale, int path) -> Tensor");  // int8_mm.cpp
+  m.def("bf16_mm(Tensor x, Tensor w, Tensor? bias, int path) -> Tensor");  // bf16_mm.cpp
   m.def("decode_attention(Tensor q, Tensor k, Tensor v, Tensor? mask, float scale, int path) -> Tensor");  // attention.cpp
   m.def("int4_best_path() -> int");
   m.def("int4_path_supported(int path) -> bool");
