@@ -6,9 +6,10 @@ aggregate tok/s, accuracy against bf16 (relative logit error, top-1/top-5 agreem
 2,000-token reasoning trace after a 200-token prompt. Each measurement runs in a fresh process so its peak RSS
 is its own. The bound is bytes read per token ÷ the memory read bandwidth measured in that same process.
 
-int8 and int4 run three ways: phiflash's kernels on the best path this CPU has, their AVX2 path (what an
-AVX2-only laptop runs: ATEN_CPU_CAPABILITY=avx2, PHIFLASH_KERNEL=avx2), and torch's weight-only kernels (the
-code before phiflash had its own: the baselines, and the accuracy without int8 activations).
+bf16 runs two ways (phiflash's bf16 kernel, torch's linear layers); int8 and int4 three: phiflash's kernels on the
+best path this CPU has, their AVX2 path (what an AVX2-only laptop runs: ATEN_CPU_CAPABILITY=avx2,
+PHIFLASH_KERNEL=avx2), and torch's weight-only kernels (the code before phiflash had its own: the baselines, and the
+accuracy without int8 activations).
 
 `python -m benchmarks --only full --quick` runs the same on a mid-size configuration (width 1024, 32 layers) in
 about a minute: the same ordering, for developers."""
@@ -93,7 +94,7 @@ with torch.inference_mode(), flushed_denormals():
 torch.save(logits_seq, {logits!r})
 bw = statistics.median(reads)
 bw_after = read_bandwidth()  # once more after everything: how much the machine moved during the run
-kernel = {{"bf16": "torch linear", "int8": kernels.describe("int8"), "int4": kernels.describe()}}[{mode!r}]
+kernel = kernels.describe({mode!r})
 RESULT = dict(load_s=load_s, rss_load_gb=rss_load, prefill_s=prefill_s, decode_median_s=statistics.median(times),
               decode_best_s=min(times), batch16_s=statistics.median(b16), trace_s=trace_s, bw=bw, bw_after=bw_after,
               kernel=kernel,
@@ -137,7 +138,7 @@ def variants() -> list[tuple[str, str, dict]]:
     if lower:
         out += [("int8 · AVX2", "int8", {**avx2, "PHIFLASH_KERNEL": "avx2"}),
                 ("int4 · AVX2", "int4", {**avx2, "PHIFLASH_KERNEL": "avx2"})]
-    out += [("int8 torch", "int8", torch_k), ("int4 torch", "int4", torch_k)]
+    out += [("bf16 torch", "bf16", torch_k), ("int8 torch", "int8", torch_k), ("int4 torch", "int4", torch_k)]
     return out + ([("int8 torch · AVX2", "int8", {**avx2, **torch_k})] if lower else [])
 
 

@@ -950,7 +950,7 @@ def _speed_table(console: Console, cfg, path: Optional[Path], measure: bool) -> 
         row = [label, f"{nbytes / 1e9:.2f}" if nbytes >= 1e8 else f"{nbytes / 1e9:.5f}"]
         if measure:
             from ..lm import kernels
-            kernel = {"bf16": "torch", "int8": kernels.describe("int8"), "int4": kernels.describe()}[mode]
+            kernel = kernels.describe(mode)
             bw = matvec_bandwidth(mode)
             row += [kernel, f"{bw:.1f}", f"{bw * 1e9 / nbytes:.1f}"]
         t.add_row(*row)

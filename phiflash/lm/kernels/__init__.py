@@ -2,9 +2,10 @@
 
 `torch.ops.phiflash.int4_mm` and `int8_mm` are the quantized decode matmuls (int4_mm.cpp, int8_mm.cpp: int8
 activations per block of 32, integer dot products, AVX2 / AVX-VNNI / AVX-512 / AVX-512 VNNI / portable paths chosen
-at run time); `decode_attention` is attention for a few queries a row over the cached bf16 K,V (attention.cpp:
-float32, AVX2 and portable paths). Building needs a C++ compiler; without one — or if the build fails —
-`available()` is False, the quantized layers and attention use torch's own kernels, and one line says so.
+at run time); `bf16_mm` the bf16 one (bf16_mm.cpp: float32 sums; AVX2 and portable); `decode_attention` is attention
+for a few queries a row over the cached bf16 K,V (attention.cpp: float32, AVX2 and portable paths). Building needs a
+C++ compiler; without one — or if the build fails — `available()` is False, the linear layers and attention use
+torch's own kernels, and one line says so.
 
 The build lands in `kernel_dir()`: $PHIFLASH_KERNEL_CACHE, else phiflash's cache directory
 (~/.cache/phiflash/kernels), one folder per source hash and torch version, so an upgrade rebuilds and two
@@ -80,8 +81,8 @@ def available() -> bool:
         return True
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if not compiler or not shutil.which(compiler.split()[0]):
-        _say("no C++ compiler found, so int4, int8 and attention use torch's kernels (int4 fast only with AVX-512, "
-             "int8 slower everywhere); install g++ or clang++ for phiflash's own")
+        _say("no C++ compiler found, so int4, int8, bf16 and attention use torch's kernels (int4 fast only with "
+             "AVX-512, int8 slower everywhere); install g++ or clang++ for phiflash's own")
         return False
     from torch.utils import cpp_extension
     try:  # the ninja wheel's binary, found even when the virtual environment is not activated
@@ -97,7 +98,7 @@ def available() -> bool:
         build.mkdir(parents=True, exist_ok=True)
         _clear_stale_lock(build)
         if first:
-            _say("building phiflash's CPU kernels (int4, int8, attention: once, under a minute)…")
+            _say("building phiflash's CPU kernels (int4, int8, bf16, attention: once, under a minute)…")
         here = Path(__file__).parent
         cpp_extension.load(name=name, sources=[str(here / n) for n in SOURCES if n.endswith(".cpp")],
                            extra_cflags=["-O3", "-std=c++17", *OPENMP],
@@ -149,7 +150,8 @@ def supported_paths() -> list[str]:
 
 
 def describe(mode: str = "int4") -> str:
-    """Which kernel a quantized mode runs here, in words (the benchmark's and `info --speed`'s "kernel" column)."""
+    """Which kernel a weight format's decode runs here, in words (the benchmark's and `info --speed`'s "kernel"
+    column): "int4", "int8" or "bf16"."""
     if not available():
-        return f"torch {mode}pack"
+        return "torch linear" if mode == "bf16" else f"torch {mode}pack"
     return f"phiflash {NAMES[chosen_path()]}"
