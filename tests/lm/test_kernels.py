@@ -409,13 +409,14 @@ def test_bf16_mm_equals_its_twin_on_every_path(path, m, n, k, x_dtype, with_bias
 
 
 def test_linear_runs_the_kernel_for_bf16_weights_on_a_cpu_and_equals_f_linear(monkeypatch):
-    """ops.linear takes phiflash's kernel for bf16 weights (any leading shape, up to KERNEL_ROWS rows on every CPU,
-    more where torch's bf16 matmul is a scalar loop), never for float32 or float16 ones, and gives F.linear's
-    numbers within the bf16 output's rounding."""
+    """ops.linear takes phiflash's kernel for bf16 weights where it has a SIMD path or the portable one is asked for
+    (any leading shape, up to KERNEL_ROWS rows on every CPU, more where torch's bf16 matmul is a scalar loop), never
+    for float32 or float16 weights, and gives F.linear's numbers within the bf16 output's rounding."""
     from phiflash.lm import ops
     calls = []
-    real = kernels.chosen_path
-    monkeypatch.setattr(kernels, "chosen_path", lambda: calls.append(1) or real())  # asked only on the way in
+    real = ops._kernel_linear
+    monkeypatch.setattr(ops, "_kernel_linear", lambda *a: calls.append(tuple(a[0].shape)) or real(*a))
+    simd = kernels.chosen_path() != kernels.PATHS["portable"]
     g = torch.Generator().manual_seed(3)
     w, b = torch.randn(24, 40, generator=g).bfloat16(), torch.randn(24, generator=g).bfloat16()
     for shape in [(1, 1, 40), (2, 4, 40), (8, 40)]:
@@ -424,11 +425,17 @@ def test_linear_runs_the_kernel_for_bf16_weights_on_a_cpu_and_equals_f_linear(mo
         assert y.shape == (*shape[:-1], 24) and y.dtype == torch.bfloat16
         torch.testing.assert_close(y.float(), torch.nn.functional.linear(x.float(), w.float(), b.float()),
                                    rtol=1e-2, atol=1e-2)
-    assert len(calls) == 3
-    ops.linear(torch.randn(16, 40, generator=g).bfloat16(), w, b)
-    ran = 3 if ops._torch_bf16_matmul_fast() else 4  # 16 rows: the kernel unless torch's bf16 matmul is fast
-    assert len(calls) == ran
-    x = torch.randn(2, 40, generator=g)
-    ops.linear(x, w.float(), b.float())
+    assert calls == ([(1, 40), (8, 40), (8, 40)] if simd else [])
+    calls.clear()
+    x = torch.randn(16, 40, generator=g).bfloat16()
+    ops.linear(x, w, b)
+    assert calls == ([(16, 40)] if simd and not ops._torch_bf16_matmul_fast() else [])
+    calls.clear()
+    ops.linear(x.float(), w.float(), b.float())
     ops.linear(x.half(), w.half(), b.half())
-    assert len(calls) == ran  # neither went to the kernel
+    assert calls == []  # neither went to the kernel
+    monkeypatch.setenv("PHIFLASH_KERNEL", "portable")  # asked for: the plain C++ path runs on any CPU
+    y = ops.linear(x[:2], w, b)
+    assert calls == [(2, 40)]
+    torch.testing.assert_close(y.float(), torch.nn.functional.linear(x[:2].float(), w.float(), b.float()),
+                               rtol=1e-2, atol=1e-2)
