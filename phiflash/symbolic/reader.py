@@ -169,10 +169,12 @@ _PHRASES: list[tuple[str, str]] = [
              rf"(?P<eq>⟦\d+⟧)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>smallest|largest|greatest|least) (?:solution|root) (?:of|to) "
              rf"(?:the equation )?(?P<eq>.+)"),
-    ("pick", r"how many (?P<pick>integers) (?:are (?:there )?in the solution set of|satisfy) (?P<eq>.+)"),
+    ("pick", r"how many (?P<pos>positive )?(?P<pick>integers) (?:are (?:there )?in the solution set of|satisfy"
+             r"(?: the inequality)?|are solutions (?:to|of) the inequality) (?P<eq>.+)"),
     ("pick", rf"how many (?P<pos>positive )?(?P<pick>integers)(?: values of)?,? {V},? (?:satisfy|are there such that) "
              rf"(?:the inequality )?(?P<eq>.+)"),
-    ("pick", rf"how many (?P<pos>positive )?integer values of {V} (?P<pick>satisfy) (?:the inequality )?(?P<eq>.+)"),
+    ("pick", rf"how many (?P<pos>positive )?integer values of {V} (?:(?P<pick>satisfy) (?:the inequality )?|are "
+             rf"(?P<sols>solutions) (?:to|of) the inequality )(?P<eq>.+)"),
     ("pick", rf"for how many (?P<pos>positive )?(?P<pick>integers)(?: values of)? {V} is it true that (?P<eq>.+)"),
     ("pick", r"how many (?P<real>(?:distinct |different )?(?:real )?)(?P<pick>solutions) (?:are there )?"
              r"(?:to|of|for) (?:the equation )?(?P<eq>.+)"),
@@ -283,9 +285,12 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         rels = list(items)
         g = g | {"int": "integer"}
     if g.get("pos"):   # 'the sum of all positive integers n such that 1.2n − 4.4 < 5.2': n > 0 is one more condition
-        if not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels) or not g.get("v"):
-            raise ParseError("'positive' is read here for an inequality in a named letter")
-        items = (sp.And(*items, sp.Gt(one(s.restore(g["v"])), 0)),)
+        letters = set().union(*(r.free_symbols for r in rels))
+        if not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels) or not (
+                g.get("v") or len(letters) == 1):
+            raise ParseError("'positive' is read here for an inequality in a named letter, or in one letter")
+        letter = one(s.restore(g["v"])) if g.get("v") else letters.pop()
+        items = (sp.And(*items, sp.Gt(letter, 0)),)
         rels = list(items)
     asked = g.get("v") or g.get("v2")   # 'values of x', 'the x-values'
     denominators = written_denominators(s.restore(asked), latex=True) if asked else ()
@@ -297,7 +302,8 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         raise ParseError("expected an equation or inequality to solve")
     if target is not None and (p.kind != "equation" or target.free_symbols != {p.var}):
         raise ParseError("the value asked for must depend on the one unknown")
-    pick = (g.get("pick") or ("in range" if g.get("dom") else "")).lower() or None
+    pick = g.get("pick") or ("satisfy" if g.get("sols") else "") or ("in range" if g.get("dom") else "")
+    pick = pick.lower() or None
     pick = {"greatest": "largest", "least": "smallest", "greater": "larger", "lesser": "smaller",
             "positive difference": "difference", "mean": "average", "satisfy": "integers",
             "solutions": "count"}.get(pick, pick)

@@ -321,6 +321,49 @@ def test_integers_satisfying_an_inequality_are_counted_in_more_wordings(seed):
     assert solve_problem(text).answer == want
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_integers_satisfying_the_inequality_with_no_letter_named(seed):
+    """'How many integers satisfy the inequality …', 'How many positive integer values of x are solutions to the
+    inequality …', 'How many positive integers satisfy …' (the one letter of the inequality is the integer): counted
+    here by a loop."""
+    r = random.Random(seed)
+    c, d, k = r.randint(-6, 6), r.randint(1, 30), r.randint(2, 90)
+    cases = [(f"How many integers satisfy the inequality $(x{c:+d})^{{2}}\\leq{d}$?",
+              lambda n: (n + c) ** 2 <= d, False),
+             (f"How many integers are solutions to the inequality $|x{-c:+d}| \\le {d}$?",
+              lambda n: abs(n - c) <= d, False),
+             (f"How many positive integer values of $x$ are solutions to the inequality ${c} < -x + {k}$?",
+              lambda n: c < -n + k, True),
+             (f"How many positive integers satisfy the inequality $x^2 < {k}$?", lambda n: n * n < k, True)]
+    text, holds, positive = cases[seed % 4]
+    want = sum(1 for n in range(1 if positive else -200, 200) if holds(n))
+    sol = solve_problem(text)
+    assert sol.answer == want
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_base_b_representation_of_a_number_in_its_wordings(seed):
+    """'What is the base $2$ representation of $84_{10}$?', 'the base-$7$ representation of …', 'the base-4
+    representation of 100': the digits found here by repeated division, and the digits of that representation
+    counted."""
+    r = random.Random(seed)
+    n, b = r.randint(10, 5000), r.randint(2, 9)
+    digits, m = "", n
+    while m:
+        digits, m = str(m % b) + digits, m // b
+    wording = ["What is the base ${b}$ representation of ${n}_{{10}}$?", "What is the base-${b}$ representation of "
+               "${n}$?", "What is the base-{b} representation of {n}?"][seed % 3]
+    sol = solve_problem(wording.format(b=b, n=n))
+    assert sol.answer == n and sol.answer_text == f"{digits}_{b}"  # the number, written with its digits in base b
+    odd = solve_problem(f"Find the number of odd digits in the base-${b}$ representation of ${n}_{{10}}$.")
+    assert odd.answer == sum(int(d) % 2 for d in digits)
+
+
+def test_positive_integers_of_an_inequality_in_two_letters_are_refused():
+    with pytest.raises(ParseError, match="one letter"):
+        solve_problem("How many positive integers satisfy $x^2 + y^2 < 17$?")
+
+
 def test_how_many_distinct_solutions_counts_real_ones_and_refuses_when_it_is_not_said():
     assert solve_problem("How many distinct solutions are there to the equation $|x-7| = |x+1|$?").answer == 1
     assert solve_problem("How many real solutions are there to $x^4 = 16$?").answer == 2

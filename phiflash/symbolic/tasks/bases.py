@@ -140,19 +140,21 @@ def check_base_digits(d: BaseDigits, w: Worked) -> Step:
                 f"{d.what}")
 
 
-_BASE_REP = r"the base[- ]?(?P<bw>\w+|⟦\d+⟧) (?:representation|expression|form) (?:of|for) {A}"
+_BASE_REP = r"the base(?:\s?-\s?|\s)?(?P<bw>\w+|⟦\d+⟧) (?:representation|expression|form) (?:of|for) {A}"
 
 TASKS = (
     Task("base", "a whole number written in another base", phrasings=(
         (50, rf"express {A} in base {B}"),
-        (50, rf"(?:what is )?the base (?P<bw>\w+) (?:equivalent|representation) of {A}"),
+        (50, rf"(?:what is )?the base(?:\s?-\s?|\s)?(?P<bw>\w+|⟦\d+⟧) (?:equivalent|representation|expression|form) "
+             rf"(?:of|for) {A}"),
         (50, rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
         (50, rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
         (50, rf"convert {A} (?:to|into) an? base[- ](?P<bw>\w+) (?:integer|number)"),
         (50, rf"what is the (?:base[- ]\w+ )?(?:integer|number) {A} when (?:expressed|written) in base {B}")),
         read=read_base, solve=solve_base, check=check_base, form="base",
         examples=(("Express 555 in base 5.", "4210_5"), ("Convert $1011001_2$ to base 4.", "1121_4"),
-                  ("What is the base ten equivalent of $12345_{6}$?", "1865_10")),
+                  ("What is the base ten equivalent of $12345_{6}$?", "1865_10"),
+                  (r"What is the base-$3$ representation of $100_{10}$?", "10201_3")),
         questions=((r"^Divide by", "What is the remainder when you divide by the base? That is the last digit."),),
         data=BaseConversion),
     Task("ndigit", "the largest or smallest n-digit whole number (in a base)", phrasings=(
