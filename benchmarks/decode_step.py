@@ -17,6 +17,22 @@ import time
 import torch
 
 
+def decode_with_reads(model, tok: torch.Tensor, cache, steps: int) -> tuple[torch.Tensor, list[float], list[float]]:
+    """`steps` greedy decode steps, each followed by a read of 256 MB, so the speed and the bound see the same
+    machine (a shared one moves both by ±20% within minutes): the last token, each step's seconds, each read's GB/s.
+    (`python -m benchmarks --only full` times its steps with this too.)"""
+    block = torch.ones(256 * 2**20 // 4)
+    times, reads = [], []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        tok = model.decode(tok, cache).argmax(-1, keepdim=True)
+        times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        block.sum()
+        reads.append(block.numel() * 4 / (time.perf_counter() - t0) / 1e9)
+    return tok, times, reads
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoint")
@@ -29,18 +45,11 @@ def main() -> None:
 
     model = load_model(args.checkpoint)
     prompt = torch.randint(0, model.config.vocab_size - 100, (1, 200), generator=torch.Generator().manual_seed(0))
-    block = torch.ones(256 * 2**20 // 4)
     with torch.inference_mode(), flushed_denormals():
         cache = model.new_cache(1, 400)
         tok = model.prefill(prompt, cache).argmax(-1, keepdim=True)
-        steps, reads, verifies = [], [], []
-        for _ in range(16):
-            t0 = time.perf_counter()
-            tok = model.decode(tok, cache).argmax(-1, keepdim=True)
-            steps.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            block.sum()
-            reads.append(block.numel() * 4 / (time.perf_counter() - t0) / 1e9)
+        tok, steps, reads = decode_with_reads(model, tok, cache, 16)
+        verifies = []
         for _ in range(6 if args.verify > 1 else 0):
             t0 = time.perf_counter()
             model.extend(tok.repeat(1, args.verify), cache)

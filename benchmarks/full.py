@@ -48,6 +48,7 @@ from phiflash.lm.weights import load_model
 from phiflash.lm.generate import flushed_denormals
 from phiflash.lm import kernels
 from benchmarks.common import read_bandwidth
+from benchmarks.decode_step import decode_with_reads
 t0 = time.perf_counter()
 model = load_model({path!r})
 load_s = time.perf_counter() - t0
@@ -61,18 +62,7 @@ with torch.inference_mode(), flushed_denormals():
     logits = model.prefill(prompt, cache)
     prefill_s = time.perf_counter() - t0
     tok = logits.argmax(-1, keepdim=True)
-    # each decode step is followed by a read of 256 MB, so the bound and the speed see the same machine (a shared
-    # one moves both by ±20% within minutes): the bound is the median of these reads
-    block = torch.ones(256 * 2**20 // 4)
-    times, reads = [], []
-    for _ in range({steps}):
-        t0 = time.perf_counter()
-        tok = model.decode(tok, cache).argmax(-1, keepdim=True)
-        times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        block.sum()
-        reads.append(block.numel() * 4 / (time.perf_counter() - t0) / 1e9)
-    del block
+    tok, times, reads = decode_with_reads(model, tok, cache, {steps})  # the bound is the median of these reads
     trace_s = None
     if {trace}:
         t0 = time.perf_counter()

@@ -34,28 +34,31 @@ def _torch_bf16_matmul_fast() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _bf16_kernel_runs(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """On a CPU, for bf16 weights, where the kernel has a SIMD path (x86: AVX2 and up) or PHIFLASH_KERNEL=portable
-    asks for its plain C++ one (elsewhere, e.g. ARM, torch's own bf16 matmul is kept: the plain loop is not
-    measured to beat it)."""
-    return (weight.dtype == torch.bfloat16 and weight.device.type == "cpu" and weight.is_contiguous()
+def _bf16_kernel_path(x: torch.Tensor, weight: torch.Tensor) -> int | None:
+    """The kernel path for this call, or None for torch's F.linear: on a CPU, for bf16 weights, where the kernel has
+    a SIMD path (x86: AVX2 and up) or PHIFLASH_KERNEL=portable asks for its plain C++ one (elsewhere, e.g. ARM,
+    torch's own bf16 matmul is kept: the plain loop is not measured to beat it)."""
+    if not (weight.dtype == torch.bfloat16 and weight.device.type == "cpu" and weight.is_contiguous()
             and x.dtype in (torch.bfloat16, torch.float32) and kernels.available()
-            and (kernels.chosen_path() != kernels.PATHS["portable"] or kernels.choice() == "portable")
-            and (x.numel() // x.shape[-1] <= KERNEL_ROWS or not _torch_bf16_matmul_fast()))
+            and (x.numel() // x.shape[-1] <= KERNEL_ROWS or not _torch_bf16_matmul_fast())):
+        return None
+    path = kernels.chosen_path()
+    return path if path != kernels.PATHS["portable"] or kernels.choice() == "portable" else None
 
 
-def _kernel_linear(x2: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return torch.ops.phiflash.bf16_mm(x2, weight, bias, kernels.chosen_path())
+def _kernel_linear(x2: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, path: int) -> torch.Tensor:
+    return torch.ops.phiflash.bf16_mm(x2, weight, bias, path)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """F.linear, through phiflash's bf16 kernel (kernels/bf16_mm.cpp: float32 sums, rounded once) for a bf16
-    weight on a CPU (_bf16_kernel_runs): always up to KERNEL_ROWS rows (decode, a speculative verify), and for any
+    weight on a CPU (_bf16_kernel_path): always up to KERNEL_ROWS rows (decode, a speculative verify), and for any
     number of rows where torch's bf16 matmul is a scalar loop (on a Zen 3, 5x faster at 64 rows and still ahead at
     256). torch's F.linear elsewhere, and as the tests' twin. x (..., K), weight (N, K) → (..., N)."""
-    if not _bf16_kernel_runs(x, weight):
+    path = _bf16_kernel_path(x, weight)
+    if path is None:
         return F.linear(x, weight, bias)
-    return _kernel_linear(x.reshape(-1, x.shape[-1]), weight, bias).view(*x.shape[:-1], weight.shape[0])
+    return _kernel_linear(x.reshape(-1, x.shape[-1]), weight, bias, path).view(*x.shape[:-1], weight.shape[0])
 
 
 # ---- selective scan (Mamba-1) ---------------------------------------------------------------------------------------

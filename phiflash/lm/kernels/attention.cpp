@@ -88,12 +88,6 @@ __attribute__((always_inline)) inline void attend_pair(const float* q, const T* 
 }
 
 #ifdef PHIFLASH_X86
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-
 // e^x for 8 floats: 2^n · e^r with n = round(x / ln 2), |r| ≤ ln 2 / 2, e^r by its degree-6 Taylor polynomial
 // (relative error < 2e-7, below float32's rounding); x below -87 (a masked key's -inf included) gives 0.
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {

@@ -15,42 +15,24 @@ using namespace phiflash_kernels;
 
 struct Rows {
   const float* x;  // (M, K) float32, contiguous
-  const uint16_t* w;  // (N, K) bf16 bits, contiguous
+  const c10::BFloat16* w;  // (N, K), contiguous
   const float* bias;  // (N) float32 or null
   int64_t M, K, N;
 };
-
-inline float bf16_bits_to_float(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 template <typename O>
 void rows_portable(const Rows& r, O* out, int64_t n0, int64_t n1) {
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t m = 0; m < r.M; ++m) {
       const float* x = r.x + m * r.K;
-      const uint16_t* w = r.w + n * r.K;
+      const c10::BFloat16* w = r.w + n * r.K;
       float s = 0.0f;
-      for (int64_t k = 0; k < r.K; ++k) s += x[k] * bf16_bits_to_float(w[k]);
+      for (int64_t k = 0; k < r.K; ++k) s += x[k] * to_float(w[k]);
       out[m * r.N + n] = static_cast<O>(s + (r.bias ? r.bias[n] : 0.0f));
     }
 }
 
 #ifdef PHIFLASH_X86
-
-__attribute__((target("avx2,fma"))) inline __m256 bf16x8(const uint16_t* p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
 
 // NW weight rows from n against R activation rows from m. With one activation row, two sums a weight row (even
 // and odd 8-wide steps) keep 8 FMA chains in flight, as two rows do by themselves.
@@ -66,7 +48,7 @@ __attribute__((target("avx2,fma"))) void pass_avx2(const Rows& r, O* out, int64_
     _Pragma("GCC unroll 2")
     for (int u = 0; u < U; ++u) {
       __m256 wv[NW];
-      for (int j = 0; j < NW; ++j) wv[j] = bf16x8(r.w + (n + j) * K + k + 8 * u);
+      for (int j = 0; j < NW; ++j) wv[j] = load8(r.w + (n + j) * K + k + 8 * u);
       for (int i = 0; i < R; ++i) {
         const __m256 xv = _mm256_loadu_ps(r.x + (m + i) * K + k + 8 * u);
         for (int j = 0; j < NW; ++j) acc[i][j][u] = _mm256_fmadd_ps(wv[j], xv, acc[i][j][u]);
@@ -77,10 +59,10 @@ __attribute__((target("avx2,fma"))) void pass_avx2(const Rows& r, O* out, int64_
     for (int j = 0; j < NW; ++j) {
       __m256 a = acc[i][j][0];
       if constexpr (U == 2) a = _mm256_add_ps(a, acc[i][j][1]);
-      float s = hsum(a);
+      float s = hsum8(a);
       const float* x = r.x + (m + i) * K;
-      const uint16_t* w = r.w + (n + j) * K;
-      for (int64_t k = K8; k < K; ++k) s += x[k] * bf16_bits_to_float(w[k]);
+      const c10::BFloat16* w = r.w + (n + j) * K;
+      for (int64_t k = K8; k < K; ++k) s += x[k] * to_float(w[k]);
       out[(m + i) * r.N + n + j] = static_cast<O>(s + (r.bias ? r.bias[n + j] : 0.0f));
     }
 }
@@ -124,7 +106,7 @@ at::Tensor bf16_mm(const at::Tensor& x, const at::Tensor& w, const c10::optional
   TORCH_CHECK(path_supported(path), "bf16_mm: this CPU cannot run path ", path);
   const auto xf = x.to(at::kFloat).contiguous();
   const auto bf = bias ? bias->to(at::kFloat).contiguous() : at::Tensor();
-  const Rows r{xf.data_ptr<float>(), reinterpret_cast<const uint16_t*>(w.data_ptr()),
+  const Rows r{xf.data_ptr<float>(), w.data_ptr<c10::BFloat16>(),
                bias ? bf.data_ptr<float>() : nullptr, x.size(0), x.size(1), w.size(0)};
   auto out = at::empty({r.M, r.N}, x.options());
   if (x.scalar_type() == at::kBFloat16) run(path, r, reinterpret_cast<c10::BFloat16*>(out.data_ptr()));

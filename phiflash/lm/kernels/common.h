@@ -57,6 +57,13 @@ __attribute__((target("avx2,fma"))) inline __m256 load8<c10::BFloat16>(const c10
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
 }
 
+// The sum of 8 floats.
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
 template <typename O>
 __attribute__((target("avx2,fma"))) inline void store8(O* p, __m256 v) {
   alignas(32) float tmp[8];
