@@ -277,19 +277,18 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
     if not rels or len(rels) != len(items):
         raise ParseError("expected an equation or inequality to solve")
+    letters = set().union(*(r.free_symbols for r in rels))   # the letters as written, before the conditions below
+    inequalities = all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels)
     if g.get("whole"):   # a whole number is an integer, 0 or more: one more condition on the inequality's letter
-        letters = set().union(*(r.free_symbols for r in rels))
-        if len(letters) != 1 or not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels):
+        if len(letters) != 1 or not inequalities:
             raise ParseError("'whole number' is read here for an inequality in one letter")
-        items = (sp.And(*items, sp.Ge(letters.pop(), 0)),)
+        items = (sp.And(*items, sp.Ge(next(iter(letters)), 0)),)
         rels = list(items)
         g = g | {"int": "integer"}
     if g.get("pos"):   # 'the sum of all positive integers n such that 1.2n − 4.4 < 5.2': n > 0 is one more condition
-        letters = set().union(*(r.free_symbols for r in rels))
-        if not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels) or not (
-                g.get("v") or len(letters) == 1):
+        if not inequalities or not (g.get("v") or len(letters) == 1):
             raise ParseError("'positive' is read here for an inequality in a named letter, or in one letter")
-        letter = one(s.restore(g["v"])) if g.get("v") else letters.pop()
+        letter = one(s.restore(g["v"])) if g.get("v") else next(iter(letters))
         items = (sp.And(*items, sp.Gt(letter, 0)),)
         rels = list(items)
     asked = g.get("v") or g.get("v2")   # 'values of x', 'the x-values'

@@ -140,13 +140,13 @@ def check_base_digits(d: BaseDigits, w: Worked) -> Step:
                 f"{d.what}")
 
 
-_BASE_REP = r"the base(?:\s?-\s?|\s)?(?P<bw>\w+|⟦\d+⟧) (?:representation|expression|form) (?:of|for) {A}"
+_BASE_WORD = r"the base(?:\s?-\s?|\s)?(?P<bw>\w+|⟦\d+⟧)"  # 'the base 2', 'the base-$7$', 'the base ten'
+_BASE_REP = _BASE_WORD + r" (?:representation|expression|form) (?:of|for) {A}"
 
 TASKS = (
     Task("base", "a whole number written in another base", phrasings=(
         (50, rf"express {A} in base {B}"),
-        (50, rf"(?:what is )?the base(?:\s?-\s?|\s)?(?P<bw>\w+|⟦\d+⟧) (?:equivalent|representation|expression|form) "
-             rf"(?:of|for) {A}"),
+        (50, rf"(?:what is )?{_BASE_WORD} (?:equivalent|representation|expression|form) (?:of|for) {A}"),
         (50, rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
         (50, rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
         (50, rf"convert {A} (?:to|into) an? base[- ](?P<bw>\w+) (?:integer|number)"),
