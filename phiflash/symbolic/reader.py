@@ -41,8 +41,8 @@ from .tasks import operations
 
 _FORMS = [
     (r"(?:,?\s*)?(?:(?:and )?(?:express|write) (?:your answer|your result|the result|it) |express |expressed |"
-     r"written )?as a (?:(?:common|simplified|simple|reduced) )*fraction(?: in (?:lowest terms|simplest form|"
-     r"simplified form))?", "fraction"),
+     r"written )?as an? (?:(?:common|simplified|simple|reduced|improper) )*fraction(?: in (?:lowest terms|"
+     r"simplest form|simplified form))?", "fraction"),
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number|residue) "
      r"from \S+ to \S+(?:\s*,?\s*inclusive)?", "integer"),
@@ -59,6 +59,9 @@ _FORMS = [
     (r"(?:,?\s*)?(?:express|write) your answer in base (?P<base>\S+)", "base"),
     (r"(?:,?\s*)?(?:expressed|written) as a positive integer", "integer"),
     (r"(?:,?\s*)?in simplest terms", None),
+    # how every answer is written anyway (a fraction reduced, a radical simplified)
+    (r"(?:,?\s*)?(?:(?:and )?(?:express|write) (?:your answer|the result|it) |expressed |written )?in simplest form",
+     None),
     (r"(?:,?\s*)?as a complex number", None),
     # how a polynomial is written anyway: expanded, terms by decreasing degree
     (r"(?:,?\s*)?express your answer as a polynomial with (?:the )?(?:terms|degrees of the terms) in (?:order by )?"
@@ -130,7 +133,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
-    ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that) (?P<eq>.+)"),
+    ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that|for which) "
+                  rf"(?P<eq>.+)"),
     ("solve_for", rf"(?:{WHAT} )?the value of {V} in the equation (?P<eq>.+)"),
     ("solve_for", rf"find the (?:value of )?{V} that satisfies (?P<eq>.+)"),
     ("solve_for", rf"solve for {V},? (?:if|where|given that|when) (?P<eq>.+)"),
@@ -149,7 +153,10 @@ _PHRASES: list[tuple[str, str]] = [
              rf"(?P<eq>.+)"),
     ("pick", rf"(?:{WHAT} )?the (?P<pick>largest|smallest|greatest|least|positive|negative) (?:value of )?{V} "
              rf"(?:that satisfies|such that|satisfying|for which)(?: the equation)? (?P<eq>.+)"),
-    ("pick", rf"(?:{WHAT} )?the (?P<pick>sum|product) of {SOLS} (?P<eq>.+)"),
+    ("pick", rf"(?:{WHAT} |solve for )?the (?P<pick>sum|product) of {SOLS} (?:when |if )?(?P<eq>.+)"),
+    # 'The quadratic x² − 3x + 9 = x + 41 has two solutions. What is the positive difference between these solutions?'
+    ("pick", rf"the (?:quadratic|equation) (?P<eq>⟦\d+⟧) has two (?:real )?solutions\s*[.,;]?\s*(?:{WHAT}|what is) "
+             rf"the (?P<pick>sum|product|positive difference) (?:of|between) (?:these|the) (?:two )?solutions"),
     # 'If √(2x² + 1) = √19, find the average of all the possible values of x'
     ("pick", rf"(?:if|given that) (?P<eq>⟦\d+⟧)\s*,?\s*(?:then )?(?:{WHAT}|what is) the "
              rf"(?P<pick>average|mean|sum|product) of {SOLS}"),

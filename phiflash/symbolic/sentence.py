@@ -126,7 +126,7 @@ WHAT = r"(?:what is|what's|find|compute|calculate|evaluate|determine)"
 ORD = r"\S+(?: (?:st|nd|rd|th))?"   # '20th', 'eighth', '$100$th' (a slot, then its suffix)
 SOLS = (r"(?:all )?(?:of )?(?:the )?(?:two )?(?:possible )?(?:real )?(?:(?:values|numbers) of " + V +
         r"|solutions|roots|(?:numbers )?(?P<v2>⟦\d+⟧)(?:\s*-values)?)"
-        r"(?: that satisfy| which satisfy| of:?| to| for| satisfying| such that)?(?: the equation)?")
+        r"(?: that satisfy| which satisfy| of:?| to| for which| for| satisfying| such that)?(?: the equation)?")
 
 
 ORDINALS = {w: i + 1 for i, w in enumerate(

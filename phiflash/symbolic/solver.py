@@ -7,6 +7,7 @@ definite integrals and limits against an independent SymPy evaluation.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from contextlib import contextmanager
@@ -609,8 +610,32 @@ def _abs_equation(p: Problem, lhs, rhs) -> Solution:
     for a in absolutes[:2]:
         steps.append(Step(f"Case split on the sign of {plain(a.args[0])}",
                           sp.Or(sp.Eq(a.args[0], sp.Symbol("v")), sp.Eq(-a.args[0], sp.Symbol("v")))))
-    candidates = [c.subs(real, x) for c in sp.solve((lhs - rhs).subs(x, real), real)]
+    try:
+        found = sp.solve((lhs - rhs).subs(x, real), real)
+    except NotImplementedError:   # |12/x + 3| = 2: SymPy will not split a sign it cannot tell is real (x ≠ 0)
+        found = _sign_cases((lhs - rhs).subs(x, real), real, [a.subs(x, real) for a in absolutes])
+    candidates = [c.subs(real, x) for c in found]
     return _checked(p, candidates, steps, lhs, rhs)
+
+
+def _sign_cases(f, x, absolutes: list) -> list:
+    """Every real solution of f = 0 lies among the solutions of f with each |a| replaced by a or by −a, for one of
+    the sign choices: each case is a rational equation, solved completely, or the equation is refused. The
+    candidates are then checked in the original (a case's solution with the wrong sign fails there)."""
+    if len(absolutes) > 3:
+        raise SolveError("too many absolute values to split into sign cases")
+    found = []
+    for signs in itertools.product((1, -1), repeat=len(absolutes)):
+        case = f
+        for a, sign in zip(absolutes, signs):
+            case = case.subs(a, sign * a.args[0])
+        num = sp.numer(sp.together(case))
+        if case.has(sp.Abs) or not num.is_polynomial(x):
+            raise SolveError("a sign case of the absolute values is not a polynomial equation")
+        if sp.expand(num) == 0:
+            raise SolveError("a sign case holds for every x: the solutions form an interval")
+        found += sp.solve(num, x)
+    return found
 
 
 # -- systems --
@@ -937,6 +962,14 @@ def _evaluate(p: Problem) -> Solution:
     if not r.is_Rational and not f.has(sp.pi, sp.E) and not r.has(sp.Pow, sp.log, sp.Function):
         r = sp.nsimplify(r)
     steps = [Step(n) for n in p.notes]
+    if p.form == "radical" and not r.free_symbols:
+        # simplest radical form has no radical in a denominator: (√3 + 2√2)/(√2 + √3) is √6 − 1
+        rationalized = sp.radsimp(r)
+        if any(isinstance(a, sp.Pow) and not a.exp.is_Integer for a in sp.preorder_traversal(sp.denom(rationalized))):
+            raise SolveError("the denominator could not be rationalized here")
+        if rationalized != r:
+            steps.append(Step("Multiply the numerator and the denominator by the denominator's conjugate", r))
+        r = rationalized
     steps.append(Step("Exact value", r))
     if p.form == "decimal":
         if not r.is_Rational or any(q not in (2, 5) for q in sp.factorint(r.q)):

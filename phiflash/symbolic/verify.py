@@ -17,7 +17,7 @@ import sympy as sp
 from ..errors import PhiflashError
 from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
-from .parse import ParseError
+from .parse import ParseError, parse_math
 from .reader import parse_problem
 from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
 from .solver import SolveError, exact, solve_problem
@@ -495,6 +495,10 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
         radical = _unsimplified_radical(text)
         if radical:
             return radical
+    if prob.form == "radical":   # 'in simplest radical form', 'Rationalize the denominator'
+        below = _radical_below(text)
+        if below:
+            return below
     if cand.kind != "values" or len(cand.values) != 1 or not isinstance(cand.values[0], sp.Expr):
         return None
     c = cand.values[0]
@@ -539,6 +543,29 @@ def _unsimplified_radical(text: str) -> str | None:
         square = max((k * k for k in range(2, int(n ** 0.5) + 1) if n % (k * k) == 0), default=1)
         if n > 1 and square > 1:
             return f"not in simplest radical form: {m.group(0).strip()} has the square factor {square}"
+    return None
+
+
+def _radical_below(text: str) -> str | None:
+    """1/√2, 6/√3, √(1/2): a radical in a denominator. The parser writes 1/√2 as √2/2 as it reads, so the answer
+    is read again with nothing evaluated, and its tree searched for a negative power of a radical (or a radical
+    of a negative power)."""
+    try:
+        with sp.evaluate(False):
+            read = parse_math(text, latex=True)
+    except (ParseError, TypeError, ValueError):
+        return None
+
+    def radical(e) -> bool:
+        return any(isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer
+                   for a in sp.preorder_traversal(e))
+    for e in read:
+        for a in sp.preorder_traversal(e) if isinstance(e, sp.Basic) else ():
+            if isinstance(a, sp.Pow) and a.exp.is_negative and radical(a.base):
+                return "the denominator still has a radical in it"
+            if isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer and any(
+                    isinstance(b, sp.Pow) and b.exp.is_negative for b in sp.preorder_traversal(a.base)):
+                return "a radical of a fraction: the denominator still has a radical in it"
     return None
 
 

@@ -442,3 +442,226 @@ def test_the_greatest_or_least_value_satisfying_an_inequality(seed):
     assert solve_problem(f"Find the least value of $b$ such that ${poly} \\ge 0$.").answer == p
     with pytest.raises(SolveError):
         solve_problem(f"Find the greatest value of $b$ such that ${poly} > 0$.")
+
+
+# ---- mean, median, mode and range of numbers listed (statistics.py) ----------------------------------------------
+
+
+def _listed(values, r, math=True):
+    """A list written as a student or a competition writes it: commas and 'and', or a set in braces."""
+    shown = [str(v) for v in values]
+    if not math:    # a letter written as $x$ among plain numbers
+        return r.choice([", ".join(shown[:-1]) + " and " + shown[-1], ", ".join(shown[:-1]) + ", and " + shown[-1],
+                         "the numbers " + ", ".join(shown[:-1]) + " and " + shown[-1]])
+    return r.choice([", ".join(shown[:-1]) + " and " + shown[-1], ", ".join(shown[:-1]) + ", and " + shown[-1],
+                     "$" + ", ".join(shown) + "$", "the set $\\{" + ", ".join(shown) + "\\}$",
+                     "the numbers " + ", ".join(shown)])
+
+
+def _statistic(r):
+    """The answer from Python's statistics module over exact fractions: another implementation than the task's."""
+    import statistics
+    from fractions import Fraction
+    name = r.choice(["mean", "arithmetic mean", "average", "median", "mode", "range"])
+    values = [r.randint(-30, 99) for _ in range(r.randint(2, 9))]
+    if name == "mode":
+        values += [values[0]] * r.randint(1, 2)   # one value more often than any other
+        r.shuffle(values)
+        if statistics.multimode(values) != [statistics.mode(values)]:
+            values.append(statistics.mode(values))
+    written = [r.choice([str(v), f"{v}.0"]) if name != "mode" else str(v) for v in values]
+    ask = r.choice(["What is the {} of {}?", "Find the {} of {}.", "Compute the {} of {}."])
+    want = {"median": statistics.median([Fraction(v) for v in values]),
+            "mode": statistics.mode(values), "range": max(values) - min(values)}.get(
+        name, statistics.mean([Fraction(v) for v in values]))
+    return ask.format(name, _listed(written, r)), sp.Rational(str(want))
+
+
+@pytest.mark.parametrize("case", [_statistic(R) for _ in range(24)], ids=lambda c: c[0][:60])
+def test_the_mean_median_mode_or_range_of_numbers_listed(case):
+    """#23: 'What is the arithmetic mean of 14, 22 and 36?' was refused ('unknown word the'), and so was every
+    median, mode and range."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def _unknown_of_a_mean(r):
+    values = [r.randint(-20, 60) for _ in range(r.randint(2, 6))]
+    x = r.randint(-20, 60)
+    letter = r.choice("xyabn")
+    listed = r.choice([_listed([*values, f"${letter}$"], r, math=False),
+                       "the set $\\{" + ", ".join(map(str, [*values, letter])) + "\\}$"])
+    mean = sp.Rational(sum(values) + x, len(values) + 1)
+    if mean.q != 1:
+        return _unknown_of_a_mean(r)
+    return r.choice([f"The mean of {listed} is {mean}. What is ${letter}$?",
+                     f"Given that {mean} is the arithmetic mean of {listed}, what is the value of ${letter}$?",
+                     f"If the average of {listed} is {mean}, what is ${letter}$?"]), sp.Integer(x)
+
+
+@pytest.mark.parametrize("case", [_unknown_of_a_mean(R) for _ in range(10)], ids=lambda c: c[0][:60])
+def test_an_unknown_number_given_the_mean(case):
+    """#23: 'Given that 10 is the arithmetic mean of the set {6, 13, 18, 4, x}, what is x?' and a mean that is the
+    mean of other numbers were refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == [want]
+
+
+@pytest.mark.parametrize("text", [
+    "What is the mode of 2, 2, 3, 3?",                  # two modes: which one is meant is a guess
+    "What is the median of $x$, 2 and 3?",              # a letter cannot be put in order
+    "What is the mean of 5?",                           # one number is no list
+    "What is the range of $3i$ and 2?"])                 # complex numbers have no order
+def test_a_statistic_that_is_not_one_value_is_refused(text):
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)
+
+
+# ---- 'for which', 'these solutions', sign cases, forms said in words (#23) ---------------------------------------
+
+
+def _for_which(r):
+    r1, r2 = r.sample(range(-12, 13), 2)
+    b, c = -(r1 + r2), r1 * r2
+    eq = f"$x^2 + {b}x + {c} = 0$".replace("+ -", "- ")
+    kind = r.choice(["value", "sum", "these", "solve-for", "product"])
+    if kind == "value":   # a linear equation: one value
+        k, m = r.randint(2, 9), r.randint(-20, 20)
+        return f"What is the value of $x$ for which $({k}-x)^2 = (x+{m})^2$?", \
+            [sp.Rational(k * k - m * m, 2 * (k + m))] if k + m else None
+    if kind == "sum":
+        return f"What is the sum of all values of $x$ for which {eq}?", sp.Integer(r1 + r2)
+    if kind == "product":
+        return f"If {eq}, find the product of all possible values of $x$.", sp.Integer(r1 * r2)
+    if kind == "solve-for":
+        return f"Solve for the sum of all possible values of $x$ when {eq}.", sp.Integer(r1 + r2)
+    which = r.choice(["sum", "product", "positive difference"])
+    want = {"sum": r1 + r2, "product": r1 * r2, "positive difference": abs(r1 - r2)}[which]
+    between = "between" if which == "positive difference" else "of"
+    return (f"The quadratic $x^2 + {b}x = {-c}$ has two solutions. What is the {which} {between} these solutions?",
+            sp.Integer(want))
+
+
+@pytest.mark.parametrize("case", [c for c in (_for_which(R) for _ in range(16)) if c[1] is not None],
+                         ids=lambda c: c[0][:60])
+def test_values_for_which_an_equation_holds_and_these_solutions(case):
+    """#23: 'What is the value of x for which (8 − x)² = x²?' (12 training problems), 'the sum of all values of x
+    for which …', 'Solve for the sum of all possible values of x when …', 'If …, find the product of all possible
+    values of x' and 'The quadratic … has two solutions. What is the sum of these solutions?' were refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def _absolute_fraction(r):
+    """|a/x + b| = c, c > 0: x = a/(c − b) or a/(−c − b), each where the denominator is not 0."""
+    a, b, c = r.choice([v for v in range(-12, 13) if v]), r.randint(-6, 6), r.randint(1, 6)
+    roots = {sp.Rational(a, d) for d in (c - b, -c - b) if d}
+    return f"Solve $\\left|\\frac{{{a}}}{{x}} + {b}\\right| = {c}$.", sorted(roots)
+
+
+@pytest.mark.parametrize("case", [_absolute_fraction(R) for _ in range(8)], ids=lambda c: c[0])
+def test_an_absolute_value_sympy_cannot_split_is_split_into_sign_cases(case):
+    """#23: '|12/x + 3| = 2' crashed the solver with SymPy's NotImplementedError (the argument's sign is unknown
+    where x = 0)."""
+    sentence, want = case
+    assert sorted(solve_problem(sentence).answer) == want
+
+
+@pytest.mark.parametrize("text", ["Solve $|x - 1| = x - 1$.", "Solve $|x| + |x - 2| = 2$."])
+def test_a_sign_case_that_holds_on_an_interval_is_refused_not_answered_with_its_endpoints(text):
+    with pytest.raises(SolveError, match="interval"):
+        solve_problem(text)
+
+
+def _rationalize(r):
+    a, b = r.randint(1, 9), r.randint(1, 5)
+    n = r.choice([v for v in range(2, 30) if sp.sqrt(v).is_Rational is False and v != b * b])
+    return f"Rationalize the denominator: $\\frac{{{a}}}{{{b}+\\sqrt{{{n}}}}}$.", sp.Rational(a) / (b + sp.sqrt(n))
+
+
+@pytest.mark.parametrize("case", [_rationalize(R) for _ in range(6)], ids=lambda c: c[0])
+def test_a_rationalized_answer_has_no_radical_below(case):
+    """#23: 'Rationalize the denominator of (√8 + √3)/(√2 + √3)' answered (√3 + 2√2)/(√2 + √3): equal, but the
+    denominator was not rationalized."""
+    sentence, value = case
+    answer = solve_problem(sentence).answer
+    assert sp.simplify(answer - value) == 0
+    assert sp.denom(answer).is_Integer
+
+
+RATIONALIZE = "Rationalize the denominator: $\\frac{1}{\\sqrt{7}}$."
+RADICAL_FORM = "Simplify $\\frac{3}{\\sqrt{7}}$. Express your answer in simplest radical form."
+
+
+@pytest.mark.parametrize("text,answer,status", [
+    (RATIONALIZE, "1/\\sqrt{7}", "wrong"), (RATIONALIZE, "\\sqrt{1/7}", "wrong"),
+    (RATIONALIZE, "\\frac{\\sqrt{7}}{7}", "verified"), (RATIONALIZE, "sqrt(7)/7", "verified"),
+    (RADICAL_FORM, "\\frac{3}{\\sqrt{7}}", "wrong"), (RADICAL_FORM, "\\frac{3\\sqrt{7}}{7}", "verified")])
+def test_a_radical_left_in_a_denominator_is_not_simplest_radical_form(text, answer, status):
+    """The checker verified 1/√7 for 'Rationalize the denominator of 1/√7': the parser reads it as √7/7 at once."""
+    from phiflash.symbolic.verify import check_answer
+    assert check_answer(answer, text).status == status
+
+
+@pytest.mark.parametrize("text,want", [
+    ("What is the value of $\\frac{x^2-x-6}{x-3}$ for $x=2$? Express your answer in simplest form.", 4),
+    ("If $\\left|\\frac{12}{x}+3\\right|=2$, find the product of all possible values of $x$. Express your answer as "
+     "an improper fraction.", sp.Rational(144, 5))])
+def test_forms_said_in_words_are_read(text, want):
+    """'Express your answer in simplest form' and 'as an improper fraction' made a sentence unreadable."""
+    assert solve_problem(text).answer == want
+
+
+# ---- segments: length, midpoint (a diameter's center), the other endpoint (geometry.py) ---------------------------
+
+
+def _pt(r):
+    return (r.randint(-12, 12), r.randint(-12, 12))
+
+
+def _show(p):
+    return f"$({p[0]}, {p[1]})$"
+
+
+def _segment(r):
+    """Answers by plain arithmetic here: the average of the ends, twice the midpoint less an end, math.dist."""
+    import math
+    p, q = _pt(r), _pt(r)
+    mid = (sp.Rational(p[0] + q[0], 2), sp.Rational(p[1] + q[1], 2))
+    kind = r.choice(["length", "units", "product", "ends-sum", "diameter", "other", "named"])
+    if kind in ("length", "units"):
+        text = (f"What is the length of the segment with endpoints {_show(p)} and {_show(q)}?" if kind == "length"
+                else f"How many units long is a segment whose endpoints are {_show(p)} and {_show(q)}?")
+        return text, lambda a: abs(float(a) - math.dist(p, q)) < 1e-12
+    if kind == "product":
+        return (f"What is the product of the coordinates of the midpoint of a line segment with endpoints at {_show(p)} "
+                f"and {_show(q)}?", lambda a: a == mid[0] * mid[1])
+    if kind == "ends-sum":
+        return (f"The endpoints of a line segment are {_show(p)} and {_show(q)}. What is the sum of the coordinates of "
+                "the midpoint of the segment?", lambda a: a == mid[0] + mid[1])
+    if kind == "diameter":
+        return (f"The points {_show(p)} and {_show(q)} are the endpoints of a diameter of a circle. What are the "
+                "coordinates of the center of the circle?", lambda a: tuple(a) == mid)
+    other = (2 * p[0] - q[0], 2 * p[1] - q[1])     # p is the midpoint of q and other
+    if kind == "other":
+        return (f"The midpoint of a line segment is located at {_show(p)}. If one of the endpoints is {_show(q)}, what "
+                "is the other endpoint?", lambda a: tuple(a) == other)
+    return (f"Point $M{_show(p)[1:-1]}$ is the midpoint of $\\overline{{AB}}$. If point $A$ has coordinates "
+            f"{_show(q)}, what is the sum of the coordinates of point $B$?", lambda a: a == sum(other))
+
+
+@pytest.mark.parametrize("case", [_segment(R) for _ in range(21)], ids=lambda c: c[0][:70])
+def test_a_segments_length_midpoint_center_and_other_endpoint(case):
+    """#23: a segment's length 'how many units long', the product of the midpoint's coordinates, the endpoints said
+    first ('The endpoints of a line segment are …'), a diameter's center and the other endpoint were refused."""
+    sentence, good = case
+    assert good(solve_problem(sentence).answer)
+
+
+@pytest.mark.parametrize("text", [
+    "Point $M(4,4)$ is the midpoint of $\\overline{AB}$. If point $A$ has coordinates $(8,4)$, what is the sum of "
+    "the coordinates of point $A$?",                             # A is given: B is the one to find
+    "The endpoints of a line segment are (2, 3) and (8, 15). What are the coordinates of the center of the circle?"])
+def test_a_segment_whose_names_do_not_fit_is_refused(text):
+    with pytest.raises(ParseError):
+        solve_problem(text)

@@ -1,8 +1,10 @@
-"""Coordinates and vectors: the distance between two points, the dot product of two vectors."""
+"""Coordinates and vectors: the distance between two points (a segment's length), the dot product of two vectors, a
+segment's midpoint (a diameter's center) and its other endpoint, the slope through two points."""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -81,29 +83,66 @@ def check_dot(d: Dot, w: Worked) -> Step:
 class Midpoint:
     p: tuple
     q: tuple
-    total: bool           # the sum of its coordinates, not the point
+    combine: str | None = None    # 'sum' or 'product' of its coordinates, not the point
+
+
+def _combined(point: tuple, combine: str | None):
+    return sp.Add(*point) if combine == "sum" else sp.Mul(*point) if combine == "product" else sp.Tuple(*point)
 
 
 def read_midpoint(g: dict, s: Sentence) -> Midpoint:
-    return Midpoint(*_two_points(g, s), bool(g.get("sum")))
+    return Midpoint(*_two_points(g, s), (g.get("combine") or "").lower() or None)
 
 
 def solve_midpoint(m: Midpoint) -> Worked:
     mid = tuple(sp.nsimplify((a + b) / 2) for a, b in zip(m.p, m.q))
     steps = [Step("The midpoint averages each coordinate of the endpoints", sp.Tuple(*mid))]
-    if m.total:
-        steps.append(Step("Add its coordinates", sp.Add(*mid)))
-    return Worked(sp.Add(*mid) if m.total else sp.Tuple(*mid), steps, facts={"mid": mid})
+    if m.combine:
+        steps.append(Step(f"{'Add' if m.combine == 'sum' else 'Multiply'} its coordinates", _combined(mid, m.combine)))
+    return Worked(_combined(mid, m.combine), steps, facts={"mid": mid})
+
+
+def _halves(mid: tuple, p: tuple, q: tuple) -> bool:
+    """mid is the midpoint of pq: equally far from both ends, and on the segment (the halves add up to the whole)."""
+    d1, d2, whole = _distance(mid, p), _distance(mid, q), _distance(p, q)
+    return sp.simplify(d1 - d2) == 0 and sp.simplify(d1 + d2 - whole) == 0
 
 
 def check_midpoint(m: Midpoint, w: Worked) -> Step:
-    """Equally far from both endpoints, and on the segment (the two halves add up to the whole)."""
     mid = w.facts["mid"]
-    d1, d2, whole = _distance(mid, m.p), _distance(mid, m.q), _distance(m.p, m.q)
-    answer = sp.Add(*mid) if m.total else sp.Tuple(*mid)
-    if sp.simplify(d1 - d2) != 0 or sp.simplify(d1 + d2 - whole) != 0 or answer != w.answer:
+    if not _halves(mid, m.p, m.q) or _combined(mid, m.combine) != w.answer:
         raise SolveError("the midpoint failed its check")
     return Step("Check: it is equally far from both endpoints, and the two halves add up to the whole segment")
+
+
+@dataclass(frozen=True)
+class OtherEnd:
+    mid: tuple
+    end: tuple
+    combine: str | None = None
+
+
+def read_other_end(g: dict, s: Sentence) -> OtherEnd:
+    mid, end = _two_points({"a": g["mid"], "b": g["end"]}, s)
+    return OtherEnd(mid, end, (g.get("combine") or "").lower() or None)
+
+
+def solve_other_end(o: OtherEnd) -> Worked:
+    other = tuple(2 * m - e for m, e in zip(o.mid, o.end))
+    steps = [Step("The midpoint is halfway, so the other endpoint is as far past it: twice the midpoint minus the "
+                  "endpoint", sp.Tuple(*other))]
+    if o.combine:
+        steps.append(Step(f"{'Add' if o.combine == 'sum' else 'Multiply'} its coordinates",
+                          _combined(other, o.combine)))
+    return Worked(_combined(other, o.combine), steps, facts={"other": other})
+
+
+def check_other_end(o: OtherEnd, w: Worked) -> Step:
+    other = w.facts["other"]
+    if not _halves(o.mid, o.end, other) or _combined(other, o.combine) != w.answer:
+        raise SolveError("the other endpoint failed its check")
+    return Step("Check: the midpoint is equally far from both endpoints, and the two halves add up to the whole "
+                "segment")
 
 
 @dataclass(frozen=True)
@@ -134,9 +173,45 @@ def check_slope(s: Slope, w: Worked) -> Step:
                 "the second point")
 
 
+_STOP = r"\s*[.,;]?\s+"   # between two clauses: ' . ', ', ', ' '
+_OF_COORDS = r"(?:the (?P<combine>sum|product) of )?(?:the )?(?:coordinates of )?"
+A2, B2 = A.replace("<a>", "<a2>"), B.replace("<b>", "<b2>")
+
+
+def read_midpoint_said(g: dict, s: Sentence) -> Midpoint:
+    """The phrasings that say which two points are the ends: a segment's midpoint or a diameter's center."""
+    what = g.get("what") or g.get("what2") or ""
+    if g.get("asked") and (g["asked"].lower() == "center") != ("diameter" in what.lower()):
+        raise ParseError("the center of a circle is asked of a diameter's ends, the midpoint of a segment's")
+    return read_midpoint({"a": g.get("a") or g["a2"], "b": g.get("b") or g["b2"], "combine": g.get("combine")}, s)
+
+
+def _named(text: str) -> tuple[str, tuple]:
+    """'M(4,4)', 'M = (4, 4)' -> ('M', (4, 4))."""
+    m = re.fullmatch(r"([A-Z])\s*=?\s*(\(.*\))", text.strip())
+    if not m:
+        raise ParseError(f"expected a named point like M(4, 4), got {text!r}")
+    return m.group(1), point(m.group(2))
+
+
+def read_other_end_said(g: dict, s: Sentence) -> OtherEnd:
+    if not g.get("seg"):
+        return read_other_end(g, s)
+    # 'Point M(4,4) is the midpoint of AB. If point A has coordinates (8,4), … of point B?': the names must agree
+    name, mid = _named(s.slot(g, "m"))
+    seg = re.sub(r"\\overline\s*\{?\s*([A-Z]{2})\s*\}?", r"\1", s.slot(g, "seg")).strip()
+    end, other = s.slot(g, "e").strip(), s.slot(g, "o").strip()
+    if not (re.fullmatch(r"[A-Z]{2}", seg) and {end, other} == set(seg) and end != other and name not in seg):
+        raise ParseError("the segment's ends must be the two points named")
+    return OtherEnd(mid, point(s.slot(g, "end")), (g.get("combine") or "").lower() or None)
+
+
 TASKS = (
     Task("distance", "the distance between two points", phrasings=(
-        (50, rf"(?:{WHAT} )?the distance,?(?: in units,?)? between (?:the points )?{A} and {B}"),),
+        (50, rf"(?:{WHAT} )?the distance,?(?: in units,?)? between (?:the points )?{A} and {B}"),
+        (50, rf"(?:{WHAT} )?the distance,?(?: in units,?)? from (?:the point )?{A} to (?:the point )?{B}"),
+        (50, rf"(?:how many units long is|{WHAT} the length of) (?:a|the) (?:line )?segment (?:whose endpoints "
+             rf"are|with endpoints(?: at)?) {A} and {B}")),
         read=read_distance, solve=solve_distance, check=check_distance,
         examples=(("What is the distance between the points (1, 1) and (4, 5)?", "5"),
                   ("Find the distance between $(2, -6)$ and $(-4, 3)$.", "3√13")),
@@ -149,15 +224,39 @@ TASKS = (
                    "$\\begin{pmatrix} 6 \\\\ 8 \\end{pmatrix}$.", "-32"),),
         questions=((r"^The dot product", "Which entries go together?"),),
         data=Dot),
-    Task("midpoint", "the midpoint of a segment, or the sum of its coordinates", phrasings=(
-        (50, rf"(?:{WHAT} )?(?:the (?P<sum>sum) of the coordinates of )?the midpoint of (?:the )?(?:line )?segment "
-             rf"(?:with|whose) endpoints (?:are )?(?:at )?{A} and {B}"),),
-        read=read_midpoint, solve=solve_midpoint, check=check_midpoint,
+    Task("midpoint", "the midpoint of a segment (the center of a diameter), or the sum or product of its "
+                     "coordinates", phrasings=(
+        (50, rf"(?:{WHAT} )?{_OF_COORDS}the midpoint of (?:the |a )?(?:line )?segment (?:with|whose) endpoints "
+             rf"(?:are )?(?:at )?{A} and {B}"),
+        # 'The endpoints of a line segment are (2, 3) and (8, 15). What is the sum of the coordinates of the midpoint
+        # of the segment?', 'The points … and … are the endpoints of a diameter of a circle. What are the coordinates
+        # of the center of the circle?'
+        (50, rf"(?:the endpoints of (?P<what>a (?:line )?segment|a diameter of (?:a )?circle(?: ⟦\d+⟧)?) are "
+             rf"{A} and {B}|(?:the )?points {A2} and {B2} are the endpoints of (?P<what2>a (?:line )?segment|a "
+             rf"diameter of (?:a )?circle(?: ⟦\d+⟧)?))[.,;]? (?:{WHAT}|what are|what is) {_OF_COORDS}(?:the "
+             rf"(?P<asked>midpoint|center)) of (?:the (?:line )?segment|(?:the )?circle(?: ⟦\d+⟧)?)"),),
+        read=read_midpoint_said, solve=solve_midpoint, check=check_midpoint,
         examples=(("What is the sum of the coordinates of the midpoint of the segment with endpoints $(8, 5)$ and "
                    "$(2, -1)$?", "7"),
-                  ("Find the midpoint of the segment with endpoints (1, 2) and (5, 10).", "(3, 6)")),
+                  ("Find the midpoint of the segment with endpoints (1, 2) and (5, 10).", "(3, 6)"),
+                  ("The endpoints of a diameter of circle $M$ are $(-3,-6)$ and $(-7,2)$. What are the coordinates "
+                   "of the center of circle $M$?", "(-5, -2)")),
         questions=((r"^The midpoint averages", "What number is halfway between the two x-coordinates?"),),
         data=Midpoint),
+    Task("otherend", "the other endpoint of a segment given its midpoint and one endpoint", phrasings=(
+        (50, rf"the midpoint of (?:a |the )?(?:line )?segment is (?:located )?(?:at )?(?P<mid>⟦\d+⟧){_STOP}"
+             rf"(?:if|and) one of (?:the|its) endpoints is (?:at )?(?P<end>⟦\d+⟧){_STOP}(?:{WHAT}|what is) "
+             rf"{_OF_COORDS}the other endpoint"),
+        (50, rf"(?:the )?point (?P<m>⟦\d+⟧) is the midpoint of (?P<seg>⟦\d+⟧){_STOP}if (?:the )?point "
+             rf"(?P<e>⟦\d+⟧) has coordinates (?P<end>⟦\d+⟧){_STOP}(?:{WHAT}|what is) {_OF_COORDS}"
+             rf"(?:the )?point (?P<o>⟦\d+⟧)")),
+        read=read_other_end_said, solve=solve_other_end, check=check_other_end,
+        examples=(("The midpoint of a line segment is located at $(1, -2)$. If one of the endpoints is $(4, 5)$, "
+                   "what is the other endpoint?", "(-2, -9)"),
+                  ("Point $M(3,7)$ is the midpoint of $\\overline{AB}$. If point $A$ has coordinates $(9,3)$, what "
+                   "is the sum of the coordinates of point $B$?", "8")),
+        questions=((r"^The midpoint is halfway", "How far is the midpoint from the endpoint you know?"),),
+        data=OtherEnd),
     Task("slope", "the slope of the line through two points", phrasings=(
         (50, rf"(?:{WHAT} )?the slope of the line (?:that )?(?:passing |passes |going |goes )?(?:through|containing) "
              rf"(?:the points )?{A} and {B}"),),

@@ -1,6 +1,6 @@
 """Sequences and series: sums written with … ('1 + 3 + 5 + … + 99'), the sum of the integers from 1 to 100, the
 n-th term of an arithmetic or geometric sequence given by its first terms, an unknown term of an arithmetic
-sequence, and an unknown of a mean."""
+sequence."""
 
 from __future__ import annotations
 
@@ -281,19 +281,6 @@ def read_sequence_unknown(g: dict, s: Sentence) -> Problem:
     return replace(p, notes=(f"in an arithmetic sequence consecutive differences are equal: {said}",))
 
 
-def read_mean(g: dict, s: Sentence) -> Problem:
-    """'the mean of 7, 2, x and 10 is 9': an equation in the one unknown."""
-    values = [one(x) for x in list_items(s.slot(g, "a"))]
-    mean = one(s.slot(g, "b"))
-    var = variable(s.slot(g, "v"))
-    if len(values) < 2 or mean.free_symbols or {var} != set().union(*(v.free_symbols for v in values)):
-        raise ParseError("a mean is read as numbers and one unknown, equal to a number")
-    p = _classify(s.original, (sp.Eq(sp.Add(*values) / len(values), mean),), var.name)
-    written = " + ".join(plain(v) for v in values)
-    return replace(p, notes=(f"the mean is the sum divided by {len(values)}: ({written})/{len(values)} = "
-                             f"{plain(mean)}",))
-
-
 # ---- how many numbers in a list written with … ------------------------------------------------------------------
 
 
@@ -389,9 +376,4 @@ TASKS = (
         questions=((r"^From .* steps of", "How many steps of the difference take you from the first number to the "
                                           "last?"),),
         data=ListCount),
-    Task("mean", "an unknown number given the mean", phrasings=(
-        (50, rf"(?:if )?the (?:arithmetic )?(?:mean|average) of {A} is {B}[.,;]? (?:then )?(?:{WHAT}|what is)"
-             rf"(?: the value of)? {V}"),),
-        read=read_mean,
-        examples=((r"The arithmetic mean of 7, 2, $x$ and 10 is 9. What is the value of $x$?", "x = 17"),)),
 )
