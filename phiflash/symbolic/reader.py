@@ -85,9 +85,14 @@ _FORMS = [
     (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"
      r"(?:the\s+)?(?:base[- ]?\S+|common|natural|decimal)\s+log(?:arithm)?(?:\s+function)?", None),
     (r"(?:,?\s*)?\(do not use a calculator!?\)", None),
+    # '(Reminder: If n is a positive integer, then n! stands for the product 1·2·3·⋯·(n−1)·n.)': the usual factorial
+    # (checked: the slots say n and n!)
+    (r"(?:,?\s*)?\(?reminder:\s*if (?P<fact>⟦\d+⟧ is a positive integer,? then ⟦\d+⟧) (?:stands for|is|denotes) the "
+     r"product ⟦\d+⟧\s*\.?\s*\)?", None),
     # 'using A for 10 and B for 11 if necessary': how the digits past 9 are written anyway (checked: A is 10, …)
     (r"(?:,?\s*)?(?P<digits>using ⟦\d+⟧ for ⟦\d+⟧(?:\s*,?\s*(?:and )?⟦\d+⟧ for ⟦\d+⟧)*)(?:\s+if necessary)?", None),
     # how a list is written anyway; whether complex solutions belong in it is the solver's to refuse when unsaid
+    (r"(?:,?\s*)?list your answers in increasing order(?:,)? separated by commas", None),
     (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:solutions|roots|values|numbers)"
      r"(?: of ⟦\d+⟧)?\s*,?\s*separated by commas", None),
 ]
@@ -101,6 +106,11 @@ def _usual_digits(text: str, sentence: Sentence) -> bool:
                DIGITS[int(b)] == a for a, b in shown)
 
 
+def _usual_factorial(text: str, sentence: Sentence) -> bool:
+    n, fact = (sentence.math[int(k)].replace(" ", "") for k in SLOT_RE.findall(text))
+    return re.fullmatch(r"[a-z]", n) is not None and fact == f"{n}!"
+
+
 def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None]:
     form, base = None, None
     for pattern, name in _FORMS:
@@ -110,6 +120,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
         if m.groupdict().get("abi") and re.sub(r"\s", "", sentence.math[int(m.group("abi"))]) != "a+bi":
             continue
         if m.groupdict().get("digits") and not _usual_digits(m.group("digits"), sentence):
+            continue
+        if m.groupdict().get("fact") and not _usual_factorial(m.group("fact"), sentence):
             continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         if name is None:
@@ -235,18 +247,14 @@ def read_sentence(original: str) -> Problem:
     text, form, base = _take_forms(sentence.text, sentence)
     text = re.sub(r"\s*[.?]+\s*$", "", text.replace("...", "…")).strip()  # "2, 5, 8, ...?" keeps its dots
     text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
-    p, first_error = tasks.read(text, sentence)
-    if p is None:
-        for kind, pattern in _PHRASES:
-            m = re.fullmatch(pattern, text, flags=re.IGNORECASE | re.S)
-            if not m:
-                continue
-            try:
-                p = _READERS[kind]({k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items()},
-                                   sentence, original)
-                break
-            except ParseError as e:
-                first_error = first_error or e
+    p, first_error = _read(text, sentence, original)
+    declared = _DECLARED.fullmatch(text)
+    if p is None and declared:   # 'If x is a positive integer such that …': read the rest, then add what x is
+        rest = declared.group("rest")
+        shorter = rest if declared.group("join").strip(" ,") in ("", "then") else f"{declared.group('lead')} {rest}"
+        p, _ = _read(shorter, sentence, original)
+        if p is not None:
+            p = _with_declared(p, one(sentence.math[int(declared.group("v")[1:-1])]), declared.group("kind"))
     if p is not None:
         extras = {"form": form}
         if base is not None and p.kind != "base":
@@ -259,6 +267,53 @@ def read_sentence(original: str) -> Problem:
     raise first_error or ParseError("can't read the problem — try the model, or type the math")
 
 
+
+
+def _read(text: str, sentence: Sentence, original: str) -> tuple[Problem | None, ParseError | None]:
+    """The tasks' phrasings, then the core ones: the first reading, or None and the first error met."""
+    p, first_error = tasks.read(text, sentence)
+    if p is not None:
+        return p, None
+    for kind, pattern in _PHRASES:
+        m = re.fullmatch(pattern, text, flags=re.IGNORECASE | re.S)
+        if not m:
+            continue
+        try:
+            return _READERS[kind]({k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items()},
+                                  sentence, original), None
+        except ParseError as e:
+            first_error = first_error or e
+    return None, first_error
+
+
+# 'If x is a real number and x² = 16, …', 'If x is a positive integer such that …, what is x?', 'If x is a real
+# number, find …': what a letter is, said before the problem
+_SIGN = r"(?:positive|negative|nonnegative|nonzero)"
+_DECLARED = re.compile(rf"(?P<lead>if|given that|suppose(?: that)?) (?P<v>⟦\d+⟧) is an? (?P<kind>(?:{_SIGN} )?(?:real "
+                       rf"number|integer)|{_SIGN} number)(?P<join>,? (?:and|such that) |\s*,\s*(?:then )?)(?P<rest>.+)",
+                       re.IGNORECASE | re.S)
+_DECLARED_SETS = {"real number": sp.S.Reals, "number": sp.S.Reals, "integer": sp.S.Integers,
+                  "positive": sp.Interval.open(0, sp.oo),
+                  "negative": sp.Interval.open(-sp.oo, 0), "nonnegative": sp.Interval(0, sp.oo),
+                  "nonzero": sp.S.Reals - sp.FiniteSet(0)}
+
+
+def _with_declared(p: Problem, v, kind: str) -> Problem:
+    """The problem read without the declaration, and the declaration added back: a domain of the equation's
+    unknown, or a condition of the given equations. Anything else is refused: what the letter is would be lost."""
+    if not isinstance(v, sp.Symbol):
+        raise ParseError("a declaration names one letter")
+    words = kind.lower().split(" ", 1) if kind.lower().split(" ")[0] in _DECLARED_SETS else [kind.lower()]
+    domain = sp.S.Reals
+    for w in words:
+        domain = domain.intersect(_DECLARED_SETS[w])
+    if p.kind == "equation" and p.var == v:
+        return replace(p, domain=domain if p.domain is None else p.domain.intersect(domain))
+    if p.kind == "given" and v in set().union(*(e.free_symbols for e in p.items)):
+        return replace(p, items=p.items + (sp.Contains(v, domain),))
+    if p.kind in ("evaluate", "simplify") and kind.lower() == "real number":   # 'If x is a real number, find …'
+        return p
+    raise ParseError(f"what {v} is said to be is read for an equation in it, or equations given")
 
 
 def _define(g: dict, s: Sentence, text: str) -> Problem:

@@ -665,3 +665,91 @@ def test_a_segments_length_midpoint_center_and_other_endpoint(case):
 def test_a_segment_whose_names_do_not_fit_is_refused(text):
     with pytest.raises(ParseError):
         solve_problem(text)
+
+
+# ---- what a letter is, said before the problem ('If x is a positive integer such that …') ------------------------
+
+_KINDS = {"a real number": lambda v: True, "a positive integer": lambda v: v > 0 and v == int(v),
+          "a negative integer": lambda v: v < 0 and v == int(v), "a nonnegative integer": lambda v: v >= 0,
+          "a positive number": lambda v: v > 0, "a negative real number": lambda v: v < 0, "an integer": lambda v: True}
+
+
+def _declared(r):
+    """x² + bx + c = 0 with integer roots r1, r2: the roots the declaration keeps, by a filter written here."""
+    r1, r2 = r.sample(range(-9, 10), 2)
+    kind = r.choice(list(_KINDS))
+    eq = f"$x^2 + {-(r1 + r2)}x + {r1 * r2} = 0$"
+    kept = sorted(sp.Integer(v) for v in {r1, r2} if _KINDS[kind](v))
+    join = r.choice(["and", "such that"])
+    if r.random() < 0.5:   # the sum of none is refused ('no solutions to add')
+        return f"If $x$ is {kind} {join} {eq}, what is the sum of all possible values of $x$?", \
+            (sp.Add(*kept) if kept else None)
+    return f"If $x$ is {kind} {join} {eq}, what is the value of $x$?", kept   # every value kept, or none
+
+
+@pytest.mark.parametrize("case", [_declared(R) for _ in range(16)], ids=lambda c: c[0][:70])
+def test_what_a_letter_is_said_to_be_before_its_equation_keeps_those_solutions(case):
+    """#23: 'If x is a real number and x² = 16, what is the sum of all possible values of x?' and 'If x is a positive
+    integer such that …, what is the value of x?' were refused ('read as equations joined by and')."""
+    sentence, want = case
+    if want is None:
+        with pytest.raises(SolveError):
+            solve_problem(sentence)
+        return
+    answer = solve_problem(sentence).answer
+    assert (sorted(answer) if isinstance(answer, list) else answer) == want
+
+
+def test_a_declared_letter_the_reading_has_no_place_for_is_refused():
+    with pytest.raises(ParseError):   # the remainder task has no domain: the declaration would be dropped
+        solve_problem("If $n$ is a positive integer, what is the remainder when $n^2 + 2n$ is divided by 7?")
+    assert solve_problem("If $x$ is a real number, find $(x+1)^2+2(x+1)(3-x)+(3-x)^2$.").answer == 16
+
+
+REMINDER = ("(Reminder: If $n$ is a positive integer, then $n!$ stands for the product $1\\cdot 2\\cdot 3\\cdot "
+            "\\cdots \\cdot (n-1)\\cdot n$.)")
+
+
+@pytest.mark.parametrize("a,b", [(R.randint(3, 8), R.randint(3, 9)) for _ in range(4)])
+def test_a_reminder_of_what_the_factorial_means_is_read_as_the_usual_factorial(a, b):
+    """#23: the competition's reminder clause made every problem that carries it unreadable ('Reminder')."""
+    import math
+    sentence = f"Find the greatest common factor of {a}! and {b}!.  {REMINDER}"
+    assert solve_problem(sentence).answer == math.gcd(math.factorial(a), math.factorial(b))
+
+
+def test_a_reminder_that_defines_something_else_is_not_taken_off():
+    with pytest.raises(ParseError):
+        solve_problem("Find the greatest common factor of 5! and 6!.  " + REMINDER.replace("$n!$", "$n?$"))
+
+
+def _undefined(r):
+    """(x − p)/((x − a)(x − b)) written out: undefined at a and b, cancelled factor or not (answers by a set here)."""
+    a, b, c = r.sample(range(-9, 10), 3)
+    num = r.choice([f"x - {c}", f"x - {a}", "1", f"x^2 - {c * c}"]).replace("- -", "+ ")
+    den = f"x^2 + {-(a + b)}x + {a * b}".replace("+ -", "- ")
+    expr = f"$\\frac{{{num}}}{{{den}}}$"
+    kind = r.choice(["values", "sum", "product", "count"])
+    if kind == "values":
+        return f"For what values of $x$ is the expression {expr} undefined?", sorted([a, b])
+    if kind == "count":
+        return f"For how many values of $x$ is {expr} undefined?", 2
+    return (f"What is the {kind} of all values of $x$ for which the expression {expr} is undefined?",
+            a + b if kind == "sum" else a * b)
+
+
+@pytest.mark.parametrize("case", [_undefined(R) for _ in range(12)], ids=lambda c: c[0][:80])
+def test_where_a_rational_expression_is_undefined(case):
+    """#23: 'For what values of a is (a + 3)/(a² − 4) undefined?', 'the sum of all values of y for which … is
+    undefined' and 'For how many values of x …' were refused ('undefined'); a factor the numerator cancels still
+    makes the expression as written undefined."""
+    sentence, want = case
+    answer = solve_problem(sentence).answer
+    assert (sorted(answer) if isinstance(answer, list) else answer) == want
+
+
+@pytest.mark.parametrize("text", ["For what values of $x$ is $\\frac{1}{\\sqrt{x}}$ undefined?",   # an interval
+                                  "For what values of $x$ is $x^2 + 1$ undefined?"])               # never
+def test_undefined_is_refused_where_it_is_not_a_list_of_zeros(text):
+    with pytest.raises(ParseError):
+        solve_problem(text)

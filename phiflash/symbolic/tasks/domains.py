@@ -1,5 +1,7 @@
 """The domain of a real function given by a formula: 'Find the domain of the function h(x) = (3x − 1)/√(x − 5)',
-'What is the domain of y = (x³ − 27)/(x + 27)?', as intervals.
+'What is the domain of y = (x³ − 27)/(x + 27)?', as intervals. And where a rational expression is undefined ('For
+what values of a is (a + 3)/(a² − 4) undefined?', 'the sum of all values of y for which …', 'for how many values'):
+an equation, each denominator as written multiplied together = 0, over the reals, for the equation solver.
 
 Solved by SymPy's continuous_domain over the reals. Checked by a twin of its own: it walks the formula and writes
 down what each part needs (a denominator ≠ 0, an even root's radicand ≥ 0, a logarithm's argument > 0), solves each
@@ -9,13 +11,14 @@ condition on its own and intersects the answers; both sets must be equal.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 from sympy.calculus.util import continuous_domain
 
 from ..parse import ParseError, parse_math
-from ..sentence import WHAT, Sentence
+from ..problem import Problem, _classify, written_denominators
+from ..sentence import WHAT, Sentence, V, variable
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
 
@@ -96,6 +99,27 @@ def check_domain(d: Domain, w: Worked) -> Step:
                 f"solved on its own and intersected gives {plain(again)} as well")
 
 
+def read_undefined(g: dict, s: Sentence) -> Problem:
+    """Where the expression as written divides by zero: SymPy's reading cancels (x − 3)/(x − 3), so the denominators
+    are taken from the unevaluated reading. Only rational expressions: a root or a logarithm is undefined on
+    intervals too, and which values are meant would be a guess."""
+    var, text = variable(s.slot(g, "v")), s.slot(g, "e")
+    with sp.evaluate(False):   # x/x is undefined at 0, though it reads as 1
+        (expr,) = parse_math(text, latex=True)
+    if expr.free_symbols != {var} or not expr.is_rational_function(var):
+        raise ParseError("'undefined' is read for a rational expression in the one letter asked about")
+    dens = [d for d in written_denominators(text, latex=True) if d.has(var)]
+    if not dens:
+        raise ParseError("the expression has no denominator with the letter in it: it is never undefined")
+    pick = {"sum": "sum", "product": "product", "how many": "count"}.get((g.get("pick") or "").lower())
+    p = _classify(s.original, (sp.Eq(sp.Mul(*dens), 0),), var.name)
+    shown = " · ".join(f"({plain(d)})" for d in dens)
+    return replace(p, pick=pick, domain=sp.S.Reals,
+                   notes=(f"undefined where a denominator as written is zero: {shown} = 0",))
+
+
+_EXPR = r"(?:the (?:rational )?expression )?(?P<e>⟦\d+⟧)"
+_UNDEFINED = r"(?:undefined|not defined)"
 _FUNCTION = r"(?:the (?:real-valued |rational )?(?:function|expression|equation) )?(?P<f>⟦\d+⟧)"
 
 TASKS = (
@@ -108,4 +132,14 @@ TASKS = (
         questions=((r"^The formula is defined where", "Where would the formula divide by zero or take an even root "
                                                       "of a negative number?"),),
         data=Domain),
+    Task("undefined", "the values where a rational expression is undefined, their sum, product or count", phrasings=(
+        (50, rf"for what (?:real )?values? of {V},? is {_EXPR} {_UNDEFINED}"),
+        (50, rf"(?:{WHAT} |what is )?the (?P<pick>sum|product) of all (?:the )?(?:real )?(?:values of )?{V} "
+             rf"(?:for which|such that) {_EXPR} is {_UNDEFINED}"),
+        (50, rf"(?:for )?(?P<pick>how many) (?:real )?values of {V},? is {_EXPR} {_UNDEFINED}")),
+        read=read_undefined,
+        examples=((r"For what values of $a$ is the expression $\frac{a+3}{a^2-4}$ undefined?", "a = -2, a = 2"),
+                  (r"What is the sum of all values of $y$ for which the expression $\frac{y+6}{y^2-5y+4}$ is "
+                   "undefined?", "5"),
+                  (r"For how many values of $x$ is the expression $\frac{x^2-9}{(x^2+2x-3)(x-3)}$ undefined?", "3"))),
 )
