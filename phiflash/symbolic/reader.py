@@ -85,6 +85,11 @@ _FORMS = [
     (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"
      r"(?:the\s+)?(?:base[- ]?\S+|common|natural|decimal)\s+log(?:arithm)?(?:\s+function)?", None),
     (r"(?:,?\s*)?\(do not use a calculator!?\)", None),
+    # 'Express your answer in the form Ax³ + Bx² + Cx + D': a polynomial written out by powers (checked: the slot is
+    # distinct letters times distinct powers of one variable), which is how one is written anyway
+    (r"(?:,?\s*)?(?:express|write|give) your answer in the form (?P<poly>⟦\d+⟧)(?:\s*,?\s*where (?:⟦\d+⟧\s*,?\s*"
+     r"(?:and\s+)?)+ are (?:all )?(?:real )?(?:numbers|constants|integers)(?: \(possibly negative\))?)?",
+     "polynomial"),
     # '(Reminder: If n is a positive integer, then n! stands for the product 1·2·3·⋯·(n−1)·n.)': the usual factorial
     # (checked: the slots say n and n!)
     (r"(?:,?\s*)?\(?reminder:\s*if (?P<fact>⟦\d+⟧ is a positive integer,? then ⟦\d+⟧) (?:stands for|is|denotes) the "
@@ -106,6 +111,19 @@ def _usual_digits(text: str, sentence: Sentence) -> bool:
                DIGITS[int(b)] == a for a, b in shown)
 
 
+def _polynomial_template(text: str) -> bool:
+    """'Ax^3+Bx^2+Cx+D', 'ax^2 +bx+c', 'Ap^3 + Bp^2 + Cp +D': each term one letter times a power of one variable."""
+    terms = [re.fullmatch(r"([A-Za-z])(?:([a-z])(?:\^\{?(\d+)\}?)?)?", t.replace(" ", ""))
+             for t in re.split(r"\s*\+\s*", text.strip())]
+    if len(terms) < 2 or not all(terms):
+        return False
+    coefficients = [t.group(1) for t in terms]
+    variables = {t.group(2) for t in terms if t.group(2)}
+    powers = [int(t.group(3) or 1) if t.group(2) else 0 for t in terms]
+    return len(variables) == 1 and len(set(coefficients)) == len(terms) and not variables & set(coefficients) \
+        and len(set(powers)) == len(powers)
+
+
 def _usual_factorial(text: str, sentence: Sentence) -> bool:
     n, fact = (sentence.math[int(k)].replace(" ", "") for k in SLOT_RE.findall(text))
     return re.fullmatch(r"[a-z]", n) is not None and fact == f"{n}!"
@@ -122,6 +140,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
         if m.groupdict().get("digits") and not _usual_digits(m.group("digits"), sentence):
             continue
         if m.groupdict().get("fact") and not _usual_factorial(m.group("fact"), sentence):
+            continue
+        if m.groupdict().get("poly") and not _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]):
             continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         if name is None:

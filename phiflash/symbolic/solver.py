@@ -94,6 +94,9 @@ def solve_problem(problem: Problem | str) -> Solution:
                    if isinstance(v, sp.Expr) and not v.free_symbols]
         if not all(map(terminating, numbers)):
             raise SolveError("the value is not a terminating decimal, and rounding it is not done here")
+    if problem.form == "polynomial" and not (isinstance(sol.answer, sp.Expr) and len(sol.answer.free_symbols) == 1
+                                             and sol.answer.is_polynomial()):
+        raise SolveError("the problem asks for a polynomial in one variable, and the answer is not one")
     if problem.form == "integer" and isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and \
             sol.answer.is_integer is not True:
         raise SolveError("the problem asks for an integer, and the value found is not one")

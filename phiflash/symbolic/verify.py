@@ -495,6 +495,8 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
         radical = _unsimplified_radical(text)
         if radical:
             return radical
+    if prob.form == "polynomial" and _not_multiplied_out(text):   # 'in the form Ax³ + Bx² + Cx + D'
+        return "not written out as the form asks: multiply out the brackets"
     if prob.form == "radical":   # 'in simplest radical form', 'Rationalize the denominator'
         below = _radical_below(text)
         if below:
@@ -546,21 +548,32 @@ def _unsimplified_radical(text: str) -> str | None:
     return None
 
 
+def _unevaluated(text: str) -> list:
+    try:
+        with sp.evaluate(False):
+            return [e for e in parse_math(text, latex=True) if isinstance(e, sp.Basic)]
+    except (ParseError, TypeError, ValueError):
+        return []
+
+
+def _not_multiplied_out(text: str) -> bool:
+    """x(3x² − 2) − 5(x² − 2x + 7), (x + 1)²: a product or a power of a sum, as written."""
+    def sum_of_terms(b) -> bool:   # a sum with a letter in it: the parser's −7 is Add(−7, 0), a number
+        return isinstance(b, sp.Add) and bool(b.free_symbols)
+    return any(isinstance(a, sp.Mul) and any(sum_of_terms(b) for b in a.args) or
+               isinstance(a, sp.Pow) and sum_of_terms(a.base)
+               for e in _unevaluated(text) for a in sp.preorder_traversal(e))
+
+
 def _radical_below(text: str) -> str | None:
     """1/√2, 6/√3, √(1/2): a radical in a denominator. The parser writes 1/√2 as √2/2 as it reads, so the answer
     is read again with nothing evaluated, and its tree searched for a negative power of a radical (or a radical
     of a negative power)."""
-    try:
-        with sp.evaluate(False):
-            read = parse_math(text, latex=True)
-    except (ParseError, TypeError, ValueError):
-        return None
-
     def radical(e) -> bool:
         return any(isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer
                    for a in sp.preorder_traversal(e))
-    for e in read:
-        for a in sp.preorder_traversal(e) if isinstance(e, sp.Basic) else ():
+    for e in _unevaluated(text):
+        for a in sp.preorder_traversal(e):
             if isinstance(a, sp.Pow) and a.exp.is_negative and radical(a.base):
                 return "the denominator still has a radical in it"
             if isinstance(a, sp.Pow) and a.exp.is_Rational and not a.exp.is_Integer and any(

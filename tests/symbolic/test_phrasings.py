@@ -753,3 +753,33 @@ def test_where_a_rational_expression_is_undefined(case):
 def test_undefined_is_refused_where_it_is_not_a_list_of_zeros(text):
     with pytest.raises(ParseError):
         solve_problem(text)
+
+
+def _polynomial_form(r):
+    a, b, c, d = (r.choice([v for v in range(-9, 10) if v]) for _ in range(4))
+    letter = r.choice("xpt")
+    v = sp.Symbol(letter)
+    written = f"{letter}({a}{letter}^2 + {b}) - {c}({letter}^2 - {d}{letter} + 7)".replace("+ -", "- ")
+    template = r.choice([f"A{letter}^3+B{letter}^2+C{letter}+D", f"a{letter}^3 + b{letter}^2 + c{letter} + d"])
+    where = r.choice(["", ", where $A$, $B$, $C$, and $D$ are numbers (possibly negative)"]) if template[0] == "A" \
+        else r.choice(["", ", where $a$, $b$, $c$ and $d$ are real numbers"])
+    want = sp.expand(v * (a * v ** 2 + b) - c * (v ** 2 - d * v + 7))
+    return f"Simplify: ${written}$. Express your answer in the form ${template}${where}.", written, want
+
+
+@pytest.mark.parametrize("case", [_polynomial_form(R) for _ in range(8)], ids=lambda c: c[0][:60])
+def test_a_polynomial_asked_in_the_form_ax3_bx2_cx_d_is_multiplied_out(case):
+    """#23: 'Express your answer in the form Ax³+Bx²+Cx+D' made the sentence unreadable (10 of 70 such problems read);
+    and the checker must not verify the expression copied back, which is equal but not in that form."""
+    from phiflash.symbolic.verify import check_answer
+    sentence, written, want = case
+    assert solve_problem(sentence).answer == want
+    assert check_answer(written, sentence).status == "wrong"
+    assert check_answer(sp.sstr(want).replace("**", "^"), sentence).status == "verified"
+
+
+@pytest.mark.parametrize("text", ["Simplify $(x+1)^2$. Express your answer in the form $a(x-h)^2+k$.",   # vertex form
+                                  "Simplify $\\frac{1}{x} + x$. Express your answer in the form $ax^2+bx+c$."])
+def test_a_form_that_is_not_a_polynomial_written_out_is_not_taken_for_one(text):
+    with pytest.raises((ParseError, SolveError)):
+        solve_problem(text)
