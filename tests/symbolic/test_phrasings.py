@@ -783,3 +783,22 @@ def test_a_polynomial_asked_in_the_form_ax3_bx2_cx_d_is_multiplied_out(case):
 def test_a_form_that_is_not_a_polynomial_written_out_is_not_taken_for_one(text):
     with pytest.raises((ParseError, SolveError)):
         solve_problem(text)
+
+
+def _last_digits(r):
+    a, b, k = r.randint(2, 99), r.randint(5, 300), r.choice([2, 3])
+    word = r.choice(["last", "rightmost", "final"])
+    value = pow(a, b)
+    tail = str(value)[-k:]                       # the digits, as the number's decimal text ends
+    if r.random() < 0.3:
+        return f"What is the sum of the {word} {['', '', 'two', 'three'][k]} digits of ${a}^{{{b}}}$?", \
+            sum(int(c) for c in tail)
+    return f"Find the {word} {['', '', 'two', 'three'][k]} digits of ${a}^{{{b}}}$.", int(tail)
+
+
+@pytest.mark.parametrize("case", [_last_digits(R) for _ in range(10)], ids=lambda c: c[0])
+def test_the_last_digits_of_a_power_and_their_sum(case):
+    """#23: 'the last three digits of 9¹⁰⁵', 'the rightmost three digits', 'the sum of the last two digits of …' were
+    refused ('last')."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want

@@ -21,20 +21,25 @@ class Remainder:
     a: int | None          # the dividend, or None for a sum or product written with … (worked out when solving)
     n: int
     series: object = None  # that sum or product as read (patterns.read_dotted)
-    units: bool = False    # asked as "the units digit"
+    units: bool = False    # asked as "the units digit" (or the last k digits: n = 10^k)
+    digit_sum: bool = False    # the sum of those last digits
+
+
+_HOW_MANY = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
 
 
 def read_remainder(g: dict, s: Sentence):
     a_text = s.slot(g, "a")
     if "b" in g and has_variable(a_text):
         return division(s.slot(g, "a"), s.slot(g, "b"), "remainder")
-    n = 10 if "b" not in g else int(integer(s.slot(g, "b")))
+    n = 10 ** _HOW_MANY.get((g.get("k") or "").lower(), 1) if "b" not in g else int(integer(s.slot(g, "b")))
+    asked = {"units": "b" not in g, "digit_sum": bool(g.get("sum"))}
     if has_dots(a_text):
-        return Remainder(None, n, read_dotted(plain_series(a_text)), units="b" not in g)
+        return Remainder(None, n, read_dotted(plain_series(a_text)), **asked)
     a = number(a_text)
     if not a.is_Integer or n <= 0:
         raise ParseError("a remainder needs a whole number and a positive divisor")
-    return Remainder(int(a), n, units="b" not in g)
+    return Remainder(int(a), n, **asked)
 
 
 def _short(a: int) -> str:
@@ -64,12 +69,25 @@ def solve_remainder(d: Remainder) -> Worked:
         steps.append(Step(f"Divide {a} by {n}: {n} goes into it {a // n} whole times", sp.Integer(a // n)))
         steps.append(Step(f"Take away {n} · {a // n} = {n * (a // n)}: what is left is the remainder",
                           sp.Integer(r)))
-    notes = ["the units digit is the remainder mod 10"] if d.units else []
-    return Worked(sp.Integer(r), steps, notes, facts={"a": a})
+    k = len(str(n)) - 1
+    notes = [] if not d.units else ["the units digit is the remainder mod 10"] if n == 10 else [
+        f"the last {k} digits are the remainder mod {n}: {r:0{k}d}"]
+    if abs(a) < n // 10 and d.units:
+        raise SolveError(f"{a} has fewer than {k} digits")
+    if d.digit_sum:
+        total = sum(int(c) for c in f"{r:0{k}d}")
+        steps.append(Step(f"Add the digits of {r:0{k}d}", sp.Integer(total)))
+        return Worked(sp.Integer(total), steps, notes, facts={"a": a, "r": r})
+    return Worked(sp.Integer(r), steps, notes, facts={"a": a, "r": r})
 
 
 def check_remainder(d: Remainder, w: Worked) -> Step:
-    a, r = w.facts["a"], int(w.answer)
+    a, r = w.facts["a"], w.facts["r"]
+    if d.digit_sum:   # the digits again, from the number's decimal text (its last k characters)
+        k = len(str(d.n)) - 1
+        if abs(a) >= 10 ** 4000 or sum(int(c) for c in str(abs(a))[-k:].rjust(k, "0")) != int(w.answer):
+            raise SolveError("the sum of the last digits failed its check")
+        return Step(f"Check: the last {k} digits of the number written out add up to {w.answer}")
     q, rest = divmod(a - int(r), d.n)      # the definition: a = q·n + r with 0 ≤ r < n
     if rest != 0 or not 0 <= r < d.n or q * d.n + int(r) != a:
         raise SolveError("the remainder failed its check")
@@ -125,18 +143,22 @@ def check_residue(d: Residue, w: Worked) -> Step:
 
 # 'the remainder when the sum 75 + 76 + … is divided by 16', 'the units digit of the product …': the words name the
 # math that follows (a slot of its own), they add nothing to it
-_THE = r"(?:the (?:sum|product|number|expression|integer),?\s*(?=⟦)|the sum of the series,?\s*(?=⟦))?"
+_THE = (r"(?:the (?:following )?(?:sum|product|number|expression|integer)\s*[,:]?\s*(?=⟦)|the sum of the series,?\s*"
+        r"(?=⟦))?")
 
 TASKS = (
     Task("remainder", "the remainder of a whole number (a power, a product, a sum written with …) on division, "
-         "or its units digit", phrasings=(
+         "or its units digit (its last digits, their sum)", phrasings=(
              (50, rf"(?:{WHAT} )?the (?:whole number )?remainder (?:when|of) {_THE}{A} (?:is )?divided by {B}"),
              (50, rf"(?:{WHAT} )?the (?:remainder|residue) of {_THE}{A}\s*,?\s*\(?mod(?:ulo)? {B}\)?"),
              (50, rf"(?:{WHAT} )?the modulo {B} (?:remainder|residue) of (?:the following sum:? |the sum )?{A}"),
-             (50, rf"(?:{WHAT} )?the units digit (?:of|in) {_THE}{A}")),
+             (50, rf"(?:{WHAT} )?the units digit (?:of|in) {_THE}{A}"),
+             (50, rf"(?:{WHAT} |what are )?(?:the (?P<sum>sum) of )?the (?:last|rightmost|final) (?P<k>two|three|"
+                  rf"four|[234]) digits (?:of|in) {_THE}{A}")),
          read=read_remainder, solve=solve_remainder, check=check_remainder,
          examples=(("What is the remainder when $2^{10}$ is divided by 7?", "2"),
                    ("Find the units digit of $7^{35}$.", "3"),
+                   ("What are the last two digits of $7^{35}$?", "43"),
                    ("What is the remainder of $1 + 2 + 3 + \\dots + 10$ mod 7?", "6"),
                    ("What is the modulo 4 remainder of the sum 5 + 6 + 7 + ... + 20?", "0"),
                    (r"What is the residue of $9^{2010}$, modulo 17?", "13")),
