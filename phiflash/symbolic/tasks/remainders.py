@@ -77,12 +77,12 @@ def solve_remainder(d: Remainder) -> Worked:
     if d.digit_sum:
         total = sum(int(c) for c in f"{r:0{k}d}")
         steps.append(Step(f"Add the digits of {r:0{k}d}", sp.Integer(total)))
-        return Worked(sp.Integer(total), steps, notes, facts={"a": a, "r": r})
-    return Worked(sp.Integer(r), steps, notes, facts={"a": a, "r": r})
+        return Worked(sp.Integer(total), steps, notes, facts={"a": a})
+    return Worked(sp.Integer(r), steps, notes, facts={"a": a})
 
 
 def check_remainder(d: Remainder, w: Worked) -> Step:
-    a, r = w.facts["a"], w.facts["r"]
+    a, r = w.facts["a"], int(w.answer)
     if d.digit_sum:   # the digits again, from the number's decimal text (its last k characters)
         k = len(str(d.n)) - 1
         if abs(a) >= 10 ** 4000 or sum(int(c) for c in str(abs(a))[-k:].rjust(k, "0")) != int(w.answer):
