@@ -235,8 +235,9 @@ _PHRASES: list[tuple[str, str]] = [
     # 'What is the value of 25₁₀ + 36₁₀ in base 3?': the base is the answer's (a phrasing of its own, not a clause
     # taken off every sentence: 'the largest 3-digit number in base 5' is a number of base 5)
     ("value", rf"(?:{WHAT} )?(?:the value of )?(?P<a>⟦\d+⟧) in base (?P<base>\S+)"),
-    ("value", rf"(?:write|express|convert|simplify and write) (?:the following (?:sum|product|expression|number|"
-              rf"fraction)|the result)?\s*:?\s*{A}"),
+    ("value", rf"(?:write|express|convert|simplify and write) (?:(?:the following|this) (?:sum|product|expression|"
+              rf"number|fraction)|the result)?\s*:?\s*{A}"),
+    ("value", rf"find the (?:common )?fraction that (?:equals|is equal to) {A}"),
     ("value", rf"(?:find|compute|evaluate) the (?:sum|product)\s*:\s*{A}"),
     ("value", rf"simplify completely\s*:?\s*{A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
@@ -267,6 +268,7 @@ def read_sentence(original: str) -> Problem:
     text, form, base = _take_forms(sentence.text, sentence)
     text = re.sub(r"\s*[.?]+\s*$", "", text.replace("...", "…")).strip()  # "2, 5, 8, ...?" keeps its dots
     text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^\s*:\s*(?=⟦)", "", text)   # 'Express as a common fraction: ⟦0⟧' less its form clause
     p, first_error = _read(text, sentence, original)
     declared = _DECLARED.fullmatch(text)
     if p is None and declared:   # 'If x is a positive integer such that …': read the rest, then add what x is

@@ -34,6 +34,7 @@ class Sentence:
             return " " + SLOT.format(len(self.math) - 1) + " "
 
         text = re.sub(r"\\\$", " ", text)    # \$30: a dollar sign, not math (the amount stays)
+        text = re.sub(r"(?<![\w.])\.\$(\s*\\overline)", r"$.\1", text)    # '.$\overline{28}$' is 0.282828…
         if text.count("$") % 2:
             raise ParseError("unbalanced $ in the problem")
         # "$11n \equiv 7 \pmod{43}$": the modulus is the sentence's ("… mod 43"), so phrasings can name it

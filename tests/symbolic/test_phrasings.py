@@ -802,3 +802,45 @@ def test_the_last_digits_of_a_power_and_their_sum(case):
     refused ('last')."""
     sentence, want = case
     assert solve_problem(sentence).answer == want
+
+
+def _repeating(r):
+    """0.(d₁…d_k) repeating is d/(10^k − 1): written here with fractions.Fraction, not the parser's formula."""
+    from fractions import Fraction
+    k = r.randint(1, 3)
+    d = r.randint(1, 10 ** k - 2)
+    digits = f"{d:0{k}d}"
+    value = Fraction(d, 10 ** k - 1)
+    lead = r.choice(["0", ""])
+    kind = r.choice(["express", "colon", "equals", "parts", "parts-product"])
+    if kind == "express":
+        return f"Express ${lead}.\\overline{{{digits}}}$ as a common fraction.", value
+    if kind == "colon":
+        return f"Express as a common fraction: ${lead}.\\overline{{{digits}}}$.", value
+    if kind == "equals":
+        return f"Find the fraction that equals ${lead}.\\overline{{{digits}}}$.", value
+    if value.denominator == 1:
+        return _repeating(r)
+    if kind == "parts":
+        return (f"When ${lead}.\\overline{{{digits}}}$ is expressed as a common fraction in lowest terms, what is the "
+                "sum of its numerator and denominator?", value.numerator + value.denominator)
+    return (f"What is the product of the numerator and the denominator when ${lead}.\\overline{{{digits}}}$ is "
+            "expressed as a fraction in lowest terms?", value.numerator * value.denominator)
+
+
+@pytest.mark.parametrize("case", [_repeating(R) for _ in range(12)], ids=lambda c: c[0][:70])
+def test_repeating_decimals_as_fractions_and_their_parts(case):
+    """#23: 'Express as a common fraction: …' (its ':' left behind once the form was taken off), 'Find the fraction
+    that equals …', the sum or product of the numerator and denominator, were refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == sp.Rational(want.numerator, want.denominator) \
+        if not isinstance(want, int) else solve_problem(sentence).answer == want
+
+
+def test_a_dot_written_before_the_math_belongs_to_the_repeating_decimal():
+    assert solve_problem("Express .$\\overline{28}$ as a common fraction.").answer == sp.Rational(28, 99)
+
+
+@pytest.mark.parametrize("a,b", [(R.randint(2, 99), R.randint(2, 99)) for _ in range(4)])
+def test_the_ones_digit_is_the_units_digit(a, b):
+    assert solve_problem(f"What is the ones digit of ${a}^{{{b}}}$ when written as an integer?").answer == pow(a, b, 10)

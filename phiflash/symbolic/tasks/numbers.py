@@ -217,7 +217,46 @@ def read_power(g: dict, s: Sentence) -> Problem:
                    notes=(f"the power x of {plain(a)} that gives {plain(b)}: {plain(a)}^x = {plain(b)}",))
 
 
+@dataclass(frozen=True)
+class FractionParts:
+    value: sp.Rational
+    op: str                 # 'sum' or 'product' of the numerator and the denominator in lowest terms
+
+
+def read_fraction_parts(g: dict, s: Sentence) -> FractionParts:
+    value = number(s.slot(g, "a"))
+    if not value.is_Rational or value.is_Integer:
+        raise ParseError("read for a fraction (a repeating decimal, a ratio) that is not a whole number")
+    return FractionParts(value, g["op"].lower())
+
+
+def solve_fraction_parts(f: FractionParts) -> Worked:
+    p, q = f.value.p, f.value.q
+    value = sp.Integer(p + q if f.op == "sum" else p * q)
+    return Worked(value, [Step("In lowest terms", f.value),
+                          Step(f"{'Add' if f.op == 'sum' else 'Multiply'} the numerator {p} and the denominator {q}",
+                               value)], facts={"p": p, "q": q})
+
+
+def check_fraction_parts(f: FractionParts, w: Worked) -> Step:
+    """The two numbers share no factor, give the value back, and combine to the answer."""
+    p, q = w.facts["p"], w.facts["q"]
+    if sp.igcd(p, q) != 1 or q <= 0 or p != f.value * q or (p + q if f.op == "sum" else p * q) != w.answer:
+        raise SolveError("the fraction's parts failed their check")
+    return Step(f"Check: {p} and {q} share no factor, and {p}/{q} is the number")
+
+
 TASKS = (
+    Task("fractionparts", "the sum or product of a fraction's numerator and denominator in lowest terms", phrasings=(
+        # the form clause ('is expressed as a common fraction in lowest terms') is taken off before these are tried
+        (50, rf"when (?:the (?:repeating )?decimal )?{A} is\s*,?\s*what is the (?P<op>sum|product) of (?:the|its) "
+             rf"numerator and (?:the |its )?denominator"),
+        (50, rf"what is the (?P<op>sum|product) of the numerator and (?:the )?denominator when {A} is")),
+        read=read_fraction_parts, solve=solve_fraction_parts, check=check_fraction_parts,
+        examples=((r"When $0.\overline{45}$ is expressed as a common fraction in lowest terms, what is the sum of the "
+                   "numerator and denominator?", "16"),),
+        questions=((r"^In lowest terms", "What fraction is the number, once nothing divides top and bottom?"),),
+        data=FractionParts),
     Task("sqrt", "the square root of a number", phrasings=(
         (50, rf"(?:{WHAT} )?the (?:positive |principal )?square root of (?:the (?:product|sum|number) )?{A}"),),
         read=read_sqrt, solve=solve_sqrt, check=check_sqrt,

@@ -152,7 +152,7 @@ TASKS = (
              (50, rf"(?:{WHAT} )?the (?:whole number )?remainder (?:when|of) {_THE}{A} (?:is )?divided by {B}"),
              (50, rf"(?:{WHAT} )?the (?:remainder|residue) of {_THE}{A}\s*,?\s*\(?mod(?:ulo)? {B}\)?"),
              (50, rf"(?:{WHAT} )?the modulo {B} (?:remainder|residue) of (?:the following sum:? |the sum )?{A}"),
-             (50, rf"(?:{WHAT} )?the units digit (?:of|in) {_THE}{A}"),
+             (50, rf"(?:{WHAT} )?the (?:units|ones) digit (?:of|in) {_THE}{A}(?: when written(?: as an integer)?)?"),
              (50, rf"(?:{WHAT} |what are )?(?:the (?P<sum>sum) of )?the (?:last|rightmost|final) (?P<k>two|three|"
                   rf"four|[234]) digits (?:of|in) {_THE}{A}")),
          read=read_remainder, solve=solve_remainder, check=check_remainder,
