@@ -844,3 +844,59 @@ def test_a_dot_written_before_the_math_belongs_to_the_repeating_decimal():
 @pytest.mark.parametrize("a,b", [(R.randint(2, 99), R.randint(2, 99)) for _ in range(4)])
 def test_the_ones_digit_is_the_units_digit(a, b):
     assert solve_problem(f"What is the ones digit of ${a}^{{{b}}}$ when written as an integer?").answer == pow(a, b, 10)
+
+
+# ---- counting integers of a range by their properties; the least or greatest with them ---------------------------
+
+
+def _count_with(r):
+    """Counted here by a plain loop."""
+    d = r.choice([2, 3])
+    lo, hi = 10 ** (d - 1), 10 ** d - 1
+    word = {2: "two", 3: "three"}[d]
+    a, b = r.sample([2, 3, 4, 5, 6, 7, 9, 11, 13], 2)
+    m, k = r.randint(3, 12), None
+    k = r.randint(0, m - 1)
+    kind = r.choice(["both", "neither", "remainder", "congruent"])
+    if kind == "both":
+        return (f"How many positive {word}-digit integers are divisible by both {a} and {b}?",
+                sum(1 for n in range(lo, hi + 1) if n % a == 0 and n % b == 0))
+    if kind == "neither":
+        return (f"How many {word}-digit numbers are multiples of neither {a} nor {b}?",
+                sum(1 for n in range(lo, hi + 1) if n % a and n % b))
+    if kind == "remainder":
+        return (f"How many positive {word}-digit integers leave a remainder of {k} when divided by {m}?",
+                sum(1 for n in range(lo, hi + 1) if n % m == k))
+    return (f"How many positive integers less than {hi + 1} are congruent to {k} (mod {m})?",
+            sum(1 for n in range(1, hi + 1) if n % m == k))
+
+
+@pytest.mark.parametrize("case", [_count_with(R) for _ in range(12)], ids=lambda c: c[0])
+def test_counting_integers_divisible_by_both_neither_or_with_a_remainder(case):
+    """#23: 'divisible by both 11 and 5', 'multiples of neither 5 nor 7', 'leave a remainder of 2 when divided by 8',
+    'congruent to 6 (mod 11)' were refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_divisible_by_a_list_of_three_numbers_is_one_condition_each():
+    """'divisible by 2, 3, and 5' was refused: the list's first number kept its comma."""
+    assert solve_problem("How many positive integers less than 100 are divisible by 2, 3, and 5?").answer == 3
+
+
+def _extreme_multiple(r):
+    d, k = r.choice([(3, "three"), (4, "four")]), r.randint(3, 40)
+    lo, hi = 10 ** (d[0] - 1), 10 ** d[0] - 1
+    which = r.choice(["smallest", "greatest possible", "smallest, positive", "largest"])
+    want = next(n for n in range(lo, hi + 1) if n % k == 0) if which.startswith("smallest") else \
+        next(n for n in range(hi, lo - 1, -1) if n % k == 0)
+    return r.choice([f"Find the {which} {d[1]}-digit multiple of ${k}.$",
+                     f"What is the {which} {d[1]}-digit number that is divisible by {k}?"]), want
+
+
+@pytest.mark.parametrize("case", [_extreme_multiple(R) for _ in range(8)], ids=lambda c: c[0])
+def test_the_least_or_greatest_n_digit_multiple_said_in_more_ways(case):
+    """#23: 'the greatest possible three-digit number that is divisible by 3 and 6', 'the smallest, positive
+    four-digit multiple of 15' were refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want

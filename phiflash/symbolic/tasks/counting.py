@@ -93,7 +93,10 @@ def check_choose(c: Choose, w: Worked) -> Step:
 # ---- integers of a range that meet conditions -------------------------------------------------------------------
 
 
-_CONDITION = re.compile(r"(?P<neg>not )?(?:(?:divisible by|(?:a )?multiples? of) (?P<k>\S+)|(?P<kind>even|odd|"
+_CONDITION = re.compile(r"(?P<neg>not )?(?:(?:divisible by|(?:a )?multiples? of) (?P<k>\S+)|"
+                        r"(?:leaves? |has |have |gives? )?"
+                        r"a remainder of (?P<r>\S+) when divided by (?P<m>\S+)|congruent to (?P<r2>\S+) "
+                        r"\(?mod(?:ulo)? (?P<m2>[^\s)]+)\)?|(?P<kind>even|odd|"
                         r"primes?|prime numbers|a prime(?: number)?|(?:a )?perfect squares?|(?:a )?perfect cubes?|"
                         r"a square|a cube))")
 
@@ -118,7 +121,12 @@ def conditions(text: str) -> tuple[str, list[str]]:
     """'divisible by 2 and not divisible by 3' -> ('and', ['divisible by 2', 'not divisible by 3']): each part one
     property of whole numbers, all joined by the same word; anything else is refused."""
     text = re.sub(r"\s+", " ", text.replace("$", " ")).strip(" .?")
-    listed = re.fullmatch(r"(not )?divisible by (\S+(?:, \S+)*),? and (\S+)", text)
+    text = re.sub(r"^(?:are|is) ", "", text)
+    # 'divisible by both 11 and 5', 'multiples of neither 5 nor 7', 'both a square and a cube': one condition each
+    text = re.sub(r"(divisible by|multiples? of) both (\S+) and (\S+)", r"\1 \2 and \1 \3", text)
+    text = re.sub(r"(divisible by|multiples? of) neither (\S+) nor (\S+)", r"not \1 \2 and not \1 \3", text)
+    text = re.sub(r"^both (?=\S+ \S+ and )", "", text)
+    listed = re.fullmatch(r"(not )?divisible by ([^\s,]+(?:, [^\s,]+)*),? and ([^\s,]+)", text)
     if listed and "," in text:  # "divisible by 3, 4, and 5": one condition per number, all required
         ks = [k.strip() for k in listed.group(2).split(",")] + [listed.group(3)]
         text = " and ".join(f"{listed.group(1) or ''}divisible by {k}" for k in ks)
@@ -136,6 +144,11 @@ def conditions(text: str) -> tuple[str, list[str]]:
             if k <= 0:
                 raise ParseError("divisible by a positive whole number")
             tests.append(f"{m.group('neg') or ''}divisible by {k}")
+        elif m.group("m") or m.group("m2"):
+            r, k = integer(m.group("r") or m.group("r2")), integer(m.group("m") or m.group("m2"))
+            if not 0 <= r < k:
+                raise ParseError("a remainder from 0 to one less than the divisor")
+            tests.append(f"{m.group('neg') or ''}remainder {r} mod {k}")
         else:
             word = m.group("kind")
             kind = "prime" if word.startswith(("prime", "a prime")) else "a perfect square" if "square" in word \
@@ -149,7 +162,10 @@ def _test(cond: str, first: bool):
     arithmetic: trial division and integer roots against SymPy's primality and roots)."""
     neg = cond.startswith("not ")
     body = cond[4:] if neg else cond
-    if body.startswith("divisible by "):
+    if body.startswith("remainder "):
+        r, k = (int(v) for v in body.split()[1::2])
+        f = (lambda n: n % k == r) if first else (lambda n: math.gcd(n - r, k) == k)
+    elif body.startswith("divisible by "):
         k = int(body.split()[-1])
         f = (lambda n: n % k == 0) if first else (lambda n: math.gcd(n, k) == k)
     elif body in ("even", "odd"):
@@ -417,11 +433,11 @@ TASKS = (
         data=Choose),
     Task("count", "how many integers of a range are even, odd, prime, squares, cubes or divisible by k", phrasings=(
         (50, rf"how many of the (?P<first>first) {B} positive integers are (?P<cond>.+)"),
-        (50, rf"how many positive integers (?:less than|below) {B} are (?P<cond>.+)"),
+        (50, rf"how many positive integers (?:less than|below) {B} (?P<cond>(?:are|leave|have) .+)"),
         (50, rf"how many (?:positive )?integers from {B} (?:to|through) (?P<c>{ATOM}+?)(?:,? inclusive,?)? are "
              rf"(?P<cond>.+)"),
-        (50, r"how many (?:positive )?(?P<digits>\w+)-digit (?:positive )?(?:integers|numbers|whole numbers) are "
-             r"(?P<cond>.+)"),
+        (50, r"how many (?:positive )?(?P<digits>\w+)-digit (?:positive )?(?:integers|numbers|whole numbers) "
+             r"(?P<cond>(?:are|leave|have) .+)"),
         (50, rf"how many (?P<cond>prime numbers|primes|perfect squares|perfect cubes) are (?:there )?"
              rf"(?P<between>between) {B} and "
              rf"(?P<c>{ATOM}+?)"),

@@ -155,6 +155,8 @@ def _range(g: dict, tests: tuple, var: sp.Symbol) -> tuple[int, int, bool]:
     the largest an end, or the search is refused (it could not be finished)."""
     largest = g.get("which", "least").lower() in ("largest", "greatest")
     lo, hi = (None, None)
+    g = g | {"sign": g.get("sign") or g.get("sign0")}   # 'positive four-digit' or 'four-digit positive'
+
     if g.get("digits"):
         d = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}.get(g["digits"].lower()) or \
             int(integer(g["digits"]))
@@ -318,8 +320,9 @@ def check_search(s: Search, w: Worked) -> Step:
 
 
 _LEAST = rf"(?:{WHAT} |name )?the (?:smallest|least) positive (?:integer|whole number)"
-_WHICH = (rf"(?:{WHAT} |name )?the (?P<which>smallest|least|largest|greatest) (?:(?P<digits>\S+)-digit )?"
-          rf"(?P<sign>positive |negative )?(?:integer|whole number|number|multiple of (?P<mult>⟦\d+⟧|\d+))")
+_WHICH = (rf"(?:{WHAT} |name )?the (?P<which>smallest|least|largest|greatest)(?: possible)?,? (?P<sign0>positive |"
+          rf"negative )?(?:(?P<digits>\S+)-digit )?(?P<sign>positive |negative )?(?:integer|whole number|number|"
+          rf"multiple of (?P<mult>⟦\d+⟧|\d+))")
 
 TASKS = (
     Task("search", "the least positive integer with properties tested one number at a time (a multiple of, a "
