@@ -98,8 +98,9 @@ _FORMS = [
     (r"(?:,?\s*)?(?P<digits>using ⟦\d+⟧ for ⟦\d+⟧(?:\s*,?\s*(?:and )?⟦\d+⟧ for ⟦\d+⟧)*)(?:\s+if necessary)?", None),
     # how a list is written anyway; whether complex solutions belong in it is the solver's to refuse when unsaid
     (r"(?:,?\s*)?list your answers in increasing order(?:,)? separated by commas", None),
-    (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real )?(?:solutions|roots|values|numbers)"
-     r"(?: of ⟦\d+⟧)?\s*,?\s*separated by commas", None),
+    (r"(?:,?\s*)?enter your answer as a list(?: of numbers)?,? separated by commas", None),
+    (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real |rational |integer |complex )?"
+     r"(?:solutions|roots|values|numbers)(?: of ⟦\d+⟧)?\s*,?\s*separated by commas", None),
 ]
 
 
@@ -220,8 +221,12 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
     ("solve", rf"(?:{WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
               rf"(?: that satisfy| to| of| satisfying)?(?: the (?:equation|inequality))? (?P<eq>.+)"),
-    ("solve", rf"(?:find|determine) all (?:real )?(?:numbers )?{V} (?:such that|which satisfy|that satisfy) "
-              rf"(?P<eq>.+)"),
+    ("solve", rf"(?:find|determine) all (?:real )?(?:numbers |values of |complex numbers )?{V},? (?:such that|which "
+              rf"satisfy|that satisfy) (?P<eq>.+)"),
+    # 'Find all roots of the polynomial x³ + x² − 4x − 4', 'Find all rational roots of …', 'Find the roots of …'
+    ("roots", rf"(?:{WHAT} )?(?:all )?(?:of )?the (?:(?P<kind>real|rational|integer) )?roots of (?:the polynomial )?"
+              rf"(?P<poly>⟦\d+⟧)"),
+    ("roots", rf"(?:{WHAT} )?all (?:(?P<kind>real|rational|integer) )?roots of (?:the polynomial )?(?P<poly>⟦\d+⟧)"),
     ("solve", rf"for what (?:real )?values of {V} is (?P<eq>.+)"),
     ("solve", rf"if {V} is a real number and (?P<eq>.+?),? what are the possible values (?:for|of) (?P<v2>⟦\d+⟧)"),
     ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
@@ -459,7 +464,25 @@ def _expand_or_factor(kind: str):
     return read
 
 
-_READERS = {"given": lambda g, s, text: _given(text, g["defs"], g["a"], s), "define": _define,
+def _roots(g: dict, s: Sentence, text: str) -> Problem:
+    """The roots of a polynomial written alone (its zeros) or as an equation; 'rational', 'integer', 'real' keep
+    those."""
+    written = s.slot(g, "poly")
+    items = parse_math(written, latex=True)
+    if len(items) != 1 or not isinstance(items[0], (sp.Eq, sp.Expr)):
+        raise ParseError("the roots of one polynomial")
+    if isinstance(items[0], sp.Expr) and not (len(items[0].free_symbols) == 1 and items[0].is_polynomial()):
+        raise ParseError("the roots of a polynomial in one letter: an expression's zeros are asked another way")
+    equation = Sentence(f"${written}$" if isinstance(items[0], sp.Eq) else f"${written} = 0$")
+    p = _solve({"eq": "⟦0⟧"}, equation, text)
+    if p.kind != "equation":
+        raise ParseError("the roots of one polynomial equation")
+    kind = (g.get("kind") or "").lower()
+    return replace(p, domain={"real": sp.S.Reals, "rational": sp.S.Rationals, "integer": sp.S.Integers}[kind]) \
+        if kind else p
+
+
+_READERS = {"given": lambda g, s, text: _given(text, g["defs"], g["a"], s), "define": _define, "roots": _roots,
             "solve_for": _solve, "pick": _solve, "solve": _solve, "of": _of, "value": _value, "two": _two,
             "expand": _expand_or_factor("expand"), "factor": _expand_or_factor("factor")}
 

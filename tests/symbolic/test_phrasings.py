@@ -900,3 +900,39 @@ def test_the_least_or_greatest_n_digit_multiple_said_in_more_ways(case):
     four-digit multiple of 15' were refused."""
     sentence, want = case
     assert solve_problem(sentence).answer == want
+
+
+def _polynomial_roots(r):
+    """(x − a)(x − b)(qx − p) multiplied out: its roots, and which are integers or rational, known here."""
+    a, b = r.sample(range(-9, 10), 2)
+    p, q = r.choice([(1, 2), (-1, 3), (3, 4), (5, 2), (1, 1)])
+    x = sp.Symbol("x")
+    poly = sp.expand((x - a) * (x - b) * (q * x - p))
+    roots = sorted({sp.Integer(a), sp.Integer(b), sp.Rational(p, q)})
+    shown = sp.sstr(poly).replace("**", "^").replace("*", "")
+    kind = r.choice(["all", "rational", "integer", "plain"])
+    if kind == "integer":
+        return (f"Find all the integer roots of \\[{shown} = 0.\\]Enter all the integer roots, separated by commas.",
+                [v for v in roots if v.is_integer])
+    if kind == "rational":
+        return f"Find all rational roots of \\[{shown} = 0\\]Enter all the rational roots, separated by commas.", roots
+    if kind == "all":
+        return (f"Find all roots of the polynomial ${shown}$. Enter your answer as a list of numbers separated by "
+                "commas.", roots)
+    return f"Find the roots of ${shown}$.", roots
+
+
+@pytest.mark.parametrize("case", [_polynomial_roots(R) for _ in range(10)], ids=lambda c: c[0][:70])
+def test_the_roots_of_a_polynomial_all_rational_or_integer(case):
+    """#23: 'Find all roots of the polynomial …', 'Find all rational roots of …', 'Find all the integer roots of …'
+    were refused, and so was the form 'Enter your answer as a list of numbers separated by commas'."""
+    sentence, want = case
+    assert sorted(solve_problem(sentence).answer) == want
+
+
+def test_roots_counted_with_multiplicity_are_refused_not_listed_once():
+    """The answer would list a double root once: a wrong answer to 'enter it as many times as its multiplicity'."""
+    with pytest.raises(ParseError):
+        solve_problem("Find all roots of the polynomial $x^3-5x^2+3x+9$. Enter your answer as a list of numbers "
+                      "separated by commas. If a root occurs more than once, enter it as many times as its "
+                      "multiplicity.")
