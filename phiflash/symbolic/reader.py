@@ -166,6 +166,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
+    ("pick", rf"for what (?P<pick>positive|negative) (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)"
+             rf"(?: true| hold)?"),
     ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that|for which) "
                   rf"(?P<eq>.+)"),
     ("solve_for", rf"(?:{WHAT} )?the value of {V} in the equation (?P<eq>.+)"),

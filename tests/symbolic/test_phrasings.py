@@ -936,3 +936,25 @@ def test_roots_counted_with_multiplicity_are_refused_not_listed_once():
         solve_problem("Find all roots of the polynomial $x^3-5x^2+3x+9$. Enter your answer as a list of numbers "
                       "separated by commas. If a root occurs more than once, enter it as many times as its "
                       "multiplicity.")
+
+
+def _period(r):
+    """The textbook periods: sin/cos(kx) 2π/k, tan/cot(kx) π/k, a square or |·| halves a sine's."""
+    k = r.choice([sp.Integer(r.randint(1, 6)), sp.Rational(1, r.randint(2, 5))])
+    shown = f"{k}x" if k.is_Integer else f"\\frac{{x}}{{{k.q}}}"
+    kind = r.choice(["sin", "cos", "tan", "cot", "sin^2", "sum"])
+    if kind in ("sin", "cos"):
+        return f"What is the period of $y = \\{kind} {shown}$?", 2 * sp.pi / k
+    if kind in ("tan", "cot"):
+        return f"What is the period of $y = \\{kind} {shown}$?", sp.pi / k
+    if kind == "sin^2":
+        return f"What is the period of $y = \\sin^2 {shown}$?", sp.pi / k
+    return f"What is the period of $y = \\sin {shown} + \\cos {shown}$?", 2 * sp.pi / k
+
+
+@pytest.mark.parametrize("case", [_period(R) for _ in range(10)], ids=lambda c: c[0])
+def test_the_period_of_a_trigonometric_function(case):
+    """#23: 'What is the period of y = sin 5x?' was refused ('period'); SymPy's own periodicity says 2π for sin²x,
+    which repeats every π."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want

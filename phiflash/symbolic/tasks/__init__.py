@@ -39,6 +39,7 @@ from . import (
     optimum,
     patterns,
     percent,
+    periods,
     polygons,
     polynomials,
     primes,
@@ -57,7 +58,7 @@ from .base import NotMine, SolveError, Task
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, termfacts,
             patterns, numbers, polynomials, coefficients, forms, roots, search, geometry, polygons, graphs, lines,
             circles, coordinates, matrices, functions, domains, asymptotes, operations, extrema, optimum, trigvalues,
-            twonumbers, geometric, percent, rounding, statistics)
+            periods, twonumbers, geometric, percent, rounding, statistics)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
