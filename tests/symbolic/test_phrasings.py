@@ -958,3 +958,30 @@ def test_the_period_of_a_trigonometric_function(case):
     which repeats every π."""
     sentence, want = case
     assert solve_problem(sentence).answer == want
+
+
+def _clock(r):
+    """The angle by the hands' speeds written here in degrees per minute over the whole day's minutes."""
+    h, m = r.randint(1, 12), r.choice([0, r.randint(0, 59)])
+    minutes = (h % 12) * 60 + m
+    apart = abs(sp.Rational(minutes, 2) - 6 * m) % 360
+    small = min(apart, 360 - apart)
+    time = r.choice([f"{h}:{m:02d}", f"{h}:{m:02d} p.m."]) if m else r.choice([f"{h} o'clock", f"{h} p.m.",
+                                                                                 f"{h}:00"])
+    hands = r.choice(["the hour and minute hands", "the minute hand and the hour hand", "the hands"])
+    return r.choice([f"What is the number of degrees in the smaller angle formed by {hands} of a clock at {time}?",
+                     f"What is the degree measure of the smaller angle between {hands} of a clock at {time}?",
+                     f"How many degrees are in the measure of the smaller angle formed by {hands} of a clock when "
+                     f"the time is {time}?"]), small
+
+
+@pytest.mark.parametrize("case", [_clock(R) for _ in range(12)], ids=lambda c: c[0][-40:])
+def test_the_angle_between_the_hands_of_a_clock(case):
+    """#23: the clock-angle family (11 training problems, 'measure', 'angle') was refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_an_acute_angle_that_is_not_acute_is_refused():
+    with pytest.raises(SolveError, match="no acute angle"):
+        solve_problem("What is the number of degrees in the acute angle formed by the hands of a clock at 6:00?")

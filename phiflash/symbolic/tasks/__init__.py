@@ -19,6 +19,7 @@ from . import (
     asymptotes,
     bases,
     circles,
+    clocks,
     coefficients,
     congruences,
     coordinates,
@@ -58,7 +59,7 @@ from .base import NotMine, SolveError, Task
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, termfacts,
             patterns, numbers, polynomials, coefficients, forms, roots, search, geometry, polygons, graphs, lines,
             circles, coordinates, matrices, functions, domains, asymptotes, operations, extrema, optimum, trigvalues,
-            periods, twonumbers, geometric, percent, rounding, statistics)
+            periods, twonumbers, geometric, percent, rounding, statistics, clocks)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
