@@ -985,3 +985,37 @@ def test_the_angle_between_the_hands_of_a_clock(case):
 def test_an_acute_angle_that_is_not_acute_is_refused():
     with pytest.raises(SolveError, match="no acute angle"):
         solve_problem("What is the number of degrees in the acute angle formed by the hands of a clock at 6:00?")
+
+
+def _vectors(r):
+    """Vectors at a textbook angle: u, and v = u rotated by the angle and scaled (answers known by construction)."""
+    angle = r.choice([0, 30, 45, 60, 90, 120, 135, 150, 180])
+    a, b = r.choice([(1, 0), (0, 1), (1, 1), (-1, 1), (2, -2)])
+    c, s = sp.cos(sp.rad(angle)), sp.sin(sp.rad(angle))
+    k = r.randint(1, 3)
+    u = (a, b)
+    v = tuple(sp.nsimplify(k * w) for w in (a * c - b * s, a * s + b * c))
+    show = lambda w: "$\\begin{pmatrix} " + " \\\\ ".join(sp.latex(x) for x in w) + " \\end{pmatrix}$"  # noqa: E731
+    return f"Find the angle between the vectors {show(u)} and {show(v)}, in degrees.", sp.Integer(angle)
+
+
+@pytest.mark.parametrize("case", [_vectors(R) for _ in range(8)], ids=lambda c: c[0][-60:])
+def test_the_angle_between_two_vectors_in_degrees(case):
+    """#23: 'Find the angle between the vectors …, in degrees' was refused ('angle')."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_an_angle_between_vectors_with_no_unit_said_is_refused():
+    with pytest.raises(ParseError):   # degrees or radians: a guess
+        solve_problem("Find the angle between the vectors $\\begin{pmatrix} 1 \\\\ 0 \\end{pmatrix}$ and "
+                      "$\\begin{pmatrix} 0 \\\\ 1 \\end{pmatrix}$.")
+
+
+@pytest.mark.parametrize("a,b,c,d", [tuple(R.choice([v for v in range(-9, 10) if v]) for _ in range(4))
+                                     for _ in range(5)])
+def test_the_entry_that_makes_two_vectors_orthogonal(a, b, c, d):
+    """a·x + b·c' = 0 written as two vectors: x = −b·d/a, computed here."""
+    text = (f"Find $x$ so that the vectors $\\begin{{pmatrix}} {a} \\\\ {b} \\end{{pmatrix}}$ and "
+            f"$\\begin{{pmatrix}} x \\\\ {d} \\end{{pmatrix}}$ are orthogonal.")
+    assert solve_problem(text).answer == [sp.Rational(-b * d, a)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
 from ..parse import ParseError
-from ..sentence import WHAT, A, B, Sentence, point, vector
+from ..problem import Problem, _classify
+from ..sentence import WHAT, A, B, Sentence, V, one, point, variable, vector
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
 
@@ -77,6 +78,43 @@ def check_dot(d: Dot, w: Worked) -> Step:
     if sp.simplify(again - w.answer) != 0:
         raise SolveError("the dot product failed its check")
     return Step("Check: the row vector times the column vector gives the same", again)
+
+
+@dataclass(frozen=True)
+class VectorAngle:
+    u: tuple
+    v: tuple
+
+
+def read_vector_angle(g: dict, s: Sentence) -> VectorAngle:
+    u, v = (tuple(vector(s.slot(g, k))) for k in ("a", "b"))
+    if len(u) != len(v) or not all(sp.sympify(c).is_real for c in u + v):
+        raise ParseError("two real vectors of the same length")
+    if all(c == 0 for c in u) or all(c == 0 for c in v):
+        raise ParseError("the zero vector makes no angle")
+    return VectorAngle(u, v)
+
+
+def solve_vector_angle(a: VectorAngle) -> Worked:
+    dot = sp.Add(*[x * y for x, y in zip(a.u, a.v)])
+    cos = sp.nsimplify(sp.simplify(dot / (sp.sqrt(sp.Add(*[x ** 2 for x in a.u])) *
+                                          sp.sqrt(sp.Add(*[y ** 2 for y in a.v])))))
+    degrees = sp.simplify(sp.acos(cos) * 180 / sp.pi)
+    if not degrees.is_Rational:
+        raise SolveError(f"the angle is arccos({plain(cos)}), not a whole or fractional number of degrees")
+    return Worked(degrees, [Step("The cosine of the angle is the dot product over the lengths' product", cos),
+                            Step("The angle whose cosine that is, in degrees", degrees)])
+
+
+def check_vector_angle(a: VectorAngle, w: Worked) -> Step:
+    """By the sine too: atan2(|u × v|, u · v) in floating point, |u × v| from the Gram determinant."""
+    u, v = [float(c) for c in a.u], [float(c) for c in a.v]
+    dot = sum(x * y for x, y in zip(u, v))
+    cross = math.sqrt(max(0.0, sum(x * x for x in u) * sum(y * y for y in v) - dot * dot))
+    again = math.degrees(math.atan2(cross, dot))
+    if abs(again - float(w.answer)) > 1e-7:
+        raise SolveError("the angle failed its check")
+    return Step(f"Check: measured by the sine as well, atan2(|u × v|, u · v) = {again:.8g}°")
 
 
 @dataclass(frozen=True)
@@ -194,6 +232,30 @@ def _named(text: str) -> tuple[str, tuple]:
     return m.group(1), point(m.group(2))
 
 
+def read_orthogonal(g: dict, s: Sentence) -> Problem:
+    """Orthogonal means a zero dot product: an equation in the one unknown entry, for the equation solver."""
+    x = variable(s.slot(g, "v"))
+    u, v = (_entries(s.slot(g, k)) for k in ("a", "b"))
+    if len(u) != len(v) or set().union(*(sp.sympify(c).free_symbols for c in u + v)) != {x}:
+        raise ParseError("two vectors of the same length, with the one unknown among their entries")
+    dot = sp.Add(*[a * b for a, b in zip(u, v)])
+    p = _classify(s.original, (sp.Eq(dot, 0),), x.name)
+    if p.kind != "equation":
+        raise ParseError("orthogonal vectors give one equation in the unknown")
+    return replace(p, notes=(f"orthogonal vectors have dot product 0: {plain(dot)} = 0",))
+
+
+def _entries(text: str) -> list:
+    """A column or row vector's entries, letters allowed."""
+    m = re.fullmatch(r"\s*\\begin\{([pbB]?matrix)\}(?P<body>.*?)\\end\{\1\}\s*", text, flags=re.S)
+    if not m:
+        raise ParseError("expected a vector written as a matrix")
+    rows = [r.split("&") for r in re.split(r"\\\\", m.group("body")) if r.strip()]
+    if len(rows) > 1 and any(len(r) > 1 for r in rows):
+        raise ParseError("expected a vector, got a matrix")
+    return [one(e) for r in rows for e in r]
+
+
 def read_other_end_said(g: dict, s: Sentence) -> OtherEnd:
     if not g.get("seg"):
         return read_other_end(g, s)
@@ -224,6 +286,20 @@ TASKS = (
                    "$\\begin{pmatrix} 6 \\\\ 8 \\end{pmatrix}$.", "-32"),),
         questions=((r"^The dot product", "Which entries go together?"),),
         data=Dot),
+    Task("vectorangle", "the angle between two vectors, in degrees", phrasings=(
+        # in degrees, said: without it the answer might be wanted in radians
+        (50, rf"(?:{WHAT} )?the angle,? in degrees,? between the vectors {A} and {B}"),
+        (50, rf"(?:{WHAT} )?the angle between the vectors {A} and {B},? in degrees")),
+        read=read_vector_angle, solve=solve_vector_angle, check=check_vector_angle,
+        examples=(("Find the angle, in degrees, between the vectors $\\begin{pmatrix} 2 \\\\ 5 \\end{pmatrix}$ and "
+                   "$\\begin{pmatrix} -3 \\\\ 7 \\end{pmatrix}.$", "45"),),
+        questions=((r"^The cosine of the angle", "What is the dot product, and how long is each vector?"),),
+        data=VectorAngle),
+    Task("orthogonal", "the unknown entry that makes two vectors orthogonal", phrasings=(
+        (50, rf"find {V} (?:so|such) that the vectors {A} and {B} are orthogonal"),),
+        read=read_orthogonal,
+        examples=(("Find $x$ so that the vectors $\\begin{pmatrix} 2 \\\\ 5 \\end{pmatrix}$ and "
+                   "$\\begin{pmatrix} x \\\\ -3 \\end{pmatrix}$ are orthogonal.", "x = 15/2"),)),
     Task("midpoint", "the midpoint of a segment (the center of a diameter), or the sum or product of its "
                      "coordinates", phrasings=(
         (50, rf"(?:{WHAT} )?{_OF_COORDS}the midpoint of (?:the |a )?(?:line )?segment (?:with|whose) endpoints "
