@@ -1019,3 +1019,29 @@ def test_the_entry_that_makes_two_vectors_orthogonal(a, b, c, d):
     text = (f"Find $x$ so that the vectors $\\begin{{pmatrix}} {a} \\\\ {b} \\end{{pmatrix}}$ and "
             f"$\\begin{{pmatrix}} x \\\\ {d} \\end{{pmatrix}}$ are orthogonal.")
     assert solve_problem(text).answer == [sp.Rational(-b * d, a)]
+
+
+def _remainder_given(r):
+    """Answers from an actual number: the least n with the given remainder, put into the expression."""
+    m = r.randint(3, 13)
+    rem = r.randint(0, m - 1)
+    a, b = r.randint(1, 9), r.randint(0, 99)
+    n = rem                                     # the least nonnegative number with that remainder
+    if r.random() < 0.5:
+        return (f"When $n$ is divided by {m}, the remainder is {rem}. What is the remainder when ${a}n + {b}$ is "
+                f"divided by {m}?", (a * n + b) % m)
+    return (f"When $n$ is divided by {m}, a remainder of {rem} is given. What is the remainder when $n^2 + {b}$ is "
+            f"divided by {m}?", (n * n + b) % m)
+
+
+@pytest.mark.parametrize("case", [_remainder_given(R) for _ in range(10)], ids=lambda c: c[0][:70])
+def test_the_remainder_of_an_expression_given_the_remainder_of_n(case):
+    """#23: 'When n is divided by 3, the remainder is 2. What is the remainder when 5n is divided by 3?' was
+    refused ('When')."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_a_remainder_the_given_remainder_does_not_fix_is_refused():
+    with pytest.raises(SolveError, match="not fixed"):
+        solve_problem("When $n$ is divided by 6, the remainder is 5. What is the remainder when $n$ is divided by 4?")

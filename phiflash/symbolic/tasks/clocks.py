@@ -40,17 +40,22 @@ def read_clock(g: dict, s: Sentence) -> ClockAngle:
     return ClockAngle(hour, minute, (g.get("which") or "smaller").lower())
 
 
+def _deg(v: sp.Rational) -> str:
+    """Degrees as a clock-reader writes them: 247.5°, not 495/2° (a half-degree is the finest a time gives)."""
+    return f"{float(v):g}°"
+
+
 def solve_clock(c: ClockAngle) -> Worked:
     minute_hand = sp.Integer(6 * c.minute)
     hour_hand = sp.Integer(30 * (c.hour % 12)) + sp.Rational(c.minute, 2)
     apart = abs(hour_hand - minute_hand)
     angle = min(apart, 360 - apart)
     if c.which == "acute" and not angle < 90:
-        raise SolveError(f"the hands are {angle}° apart: no acute angle between them")
-    return Worked(angle, [Step(f"The minute hand is at 6° × {c.minute} = {minute_hand}° past 12"),
-                          Step(f"The hour hand is at 30° × {c.hour % 12} + ½° × {c.minute} = {hour_hand}°"),
-                          Step(f"They are {apart}° apart; the smaller angle is the lesser of that and 360° minus it",
-                               angle)])
+        raise SolveError(f"the hands are {_deg(angle)} apart: no acute angle between them")
+    return Worked(angle, [Step(f"The minute hand is at 6° × {c.minute} = {_deg(minute_hand)} past 12"),
+                          Step(f"The hour hand is at 30° × {c.hour % 12} + ½° × {c.minute} = {_deg(hour_hand)}"),
+                          Step(f"They are {_deg(apart)} apart; the smaller angle is the lesser of that and 360° minus "
+                               "it", angle)])
 
 
 def check_clock(c: ClockAngle, w: Worked) -> Step:
@@ -61,7 +66,7 @@ def check_clock(c: ClockAngle, w: Worked) -> Step:
     gap = (hour_half_degrees - minute_half_degrees) % 720
     if sp.Rational(min(gap, 720 - gap), 2) != w.answer:
         raise SolveError("the angle failed its check")
-    return Step(f"Check: running the clock from 12:00 one minute at a time leaves the hands {w.answer}° apart")
+    return Step(f"Check: running the clock from 12:00 one minute at a time leaves the hands {_deg(w.answer)} apart")
 
 
 _HANDS = (r"(?:the )?(?:hour[- ]hand and (?:the )?minute[- ]hand|minute[- ]hand and (?:the )?hour[- ]hand|hour and "

@@ -11,6 +11,7 @@ import sympy as sp
 
 from ..parse import ParseError, parse_math
 from ..sentence import ATOM, Sentence, V, integer, one, variable
+from ..solution import plain
 from .base import SolveError, Step, Task, Worked
 
 _SCAN = 10 ** 6           # the largest modulus the check scans every residue of
@@ -131,7 +132,92 @@ def check_congruence(c: Congruence, w: Worked) -> Step:
 
 _CONG = rf"(?P<c>{ATOM}+?) mod (?P<n>{ATOM}+?)"
 
+
+# ---- the remainder of an expression, given one of the unknown ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemainderGiven:
+    condition: Congruence     # what is known of x: a·x ≡ b (mod n)
+    expr: sp.Expr             # a polynomial in x with whole-number coefficients
+    m: int                    # its remainder on division by m is asked
+
+
+def _polynomial(text: str, var: str) -> sp.Expr:
+    e = one(text)
+    x = sp.Symbol(var)
+    if e.free_symbols != {x} or not e.is_polynomial(x) or not all(c.is_Integer for c in sp.Poly(e, x).all_coeffs()):
+        raise ParseError("the remainder of a polynomial in the unknown, with whole-number coefficients")
+    return e
+
+
+def read_remainder_given(g: dict, s: Sentence) -> RemainderGiven:
+    if g.get("r"):   # 'When n is divided by 3, the remainder is 2': n ≡ 2 (mod 3)
+        x = variable(s.slot(g, "x"))
+        r, n = int(integer(s.slot(g, "r"))), int(integer(s.slot(g, "n")))
+        if not 0 <= r < n:
+            raise ParseError("a remainder from 0 to one less than the divisor")
+        condition = Congruence(1, r, n, x.name, "unique")
+    else:
+        a, b, n, var = _congruence(s.slot(g, "c"), s.slot(g, "n"), s.slot(g, "x") if g.get("x") else None)
+        condition = Congruence(a, b, n, var, "unique")
+    m = int(integer(s.slot(g, "m")))
+    if m < 2:
+        raise ParseError("a divisor of 2 or more")
+    return RemainderGiven(condition, _polynomial(s.slot(g, "e"), condition.var), m)
+
+
+def solve_remainder_given(rg: RemainderGiven) -> Worked:
+    """Every x with the condition is x₀ + k·step: the expression's remainder is read off over one whole period of
+    both moduli, and must be the same throughout, else the problem does not fix it."""
+    x0, step = _solutions(rg.condition)
+    x = sp.Symbol(rg.condition.var)
+    period = step * rg.m // math.gcd(step, rg.m)
+    seen = {int(rg.expr.subs(x, x0 + k * step)) % rg.m for k in range(period // step)}
+    if len(seen) != 1:
+        raise SolveError(f"the remainder is not fixed: {sorted(seen)} all occur")
+    r = seen.pop()
+    return Worked(sp.Integer(r), [
+        Step(f"{rg.condition.var} ≡ {x0} (mod {step})" + ("" if rg.condition.a == 1 else
+                                                          f", solving {rg.condition.a}·{rg.condition.var} ≡ "
+                                                          f"{rg.condition.b} (mod {rg.condition.n})")),
+        Step(f"Put {rg.condition.var} = {x0} into {plain(rg.expr)} and divide by {rg.m}" +
+             ("" if period == step else f" (the same for each {rg.condition.var} ≡ {x0} mod {step})"),
+             sp.Integer(r))], facts={"x0": x0, "step": step})
+
+
+def check_remainder_given(rg: RemainderGiven, w: Worked) -> Step:
+    """Actual numbers: the first few thousand positive integers that meet the condition, found by trying each one,
+    put into the expression and divided by m."""
+    x = sp.Symbol(rg.condition.var)
+    c = rg.condition
+    found = [k for k in range(1, 3001) if (c.a * k - c.b) % c.n == 0]
+    f = sp.lambdify(x, rg.expr, modules=[{}])
+    if not found or any(int(f(k)) % rg.m != int(w.answer) for k in found):
+        raise SolveError("the remainder failed its check")
+    return Step(f"Check: the {len(found)} integers from 1 to 3000 that meet the condition all give remainder "
+                f"{w.answer}")
+
+
+_THEN_ASK = (r"\s*[.,;]?\s*(?:then )?(?:what is|find|determine) the remainder when (?P<e>⟦\d+⟧) is divided by "
+             r"(?P<m>⟦\d+⟧|\d+)")
+
 TASKS = (
+    Task("remaindergiven", "the remainder of an expression in n, given n's remainder (or a linear congruence)",
+         phrasings=(
+             (50, rf"when (?P<x>⟦\d+⟧) is divided by (?P<n>⟦\d+⟧|\d+),? (?:the remainder is (?P<r>⟦\d+⟧|\d+)|a "
+                  rf"remainder of (?P<r2>⟦\d+⟧|\d+) is (?:given|left)){_THEN_ASK}"),
+             (50, rf"(?:let|suppose|if) (?:that )?(?P<x>⟦\d+⟧) (?:be|is) (?:a positive integer|an integer|a "
+                  rf"whole number) such that (?P<c>⟦\d+⟧) mod (?P<n>⟦\d+⟧){_THEN_ASK}"),
+             (50, rf"if (?P<c>⟦\d+⟧) mod (?P<n>⟦\d+⟧){_THEN_ASK}")),
+         read=lambda g, s: read_remainder_given(g | ({"r": g["r2"]} if g.get("r2") else {}), s),
+         solve=solve_remainder_given, check=check_remainder_given,
+         examples=(("When $n$ is divided by 7, the remainder is 3. What is the remainder when $4n + 5$ is divided "
+                    "by 7?", "3"),
+                   (r"Let $x$ be a positive integer such that $9x\equiv 1\pmod{25}$.  What is the remainder when "
+                    r"$11+x$ is divided by $25$?", "0")),
+         questions=((r"^Put \S+ = ", "What is the smallest number that leaves that remainder? Try it."),),
+         data=RemainderGiven),
     Task("congruence", "a linear congruence a·x ≡ b (mod n): its unique solution, the least positive one, or "
          "the one in a range", phrasings=(
              (50, rf"solve(?: the congruence)? {_CONG}"),
