@@ -163,6 +163,11 @@ _PHRASES: list[tuple[str, str]] = [
     ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is|"
               rf"what's)(?: the value of)?(?: the (?:expression|product|sum|quotient))? {A}(?: equal to)?"),
     ("define", rf"(?:if|let|given|define) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
+    # 'Real numbers x and y satisfy the equation …. What is x + y?', 'Two reals a and b are such that … Compute ab.'
+    ("introduced", rf"(?:two |three )?(?P<kind>(?:(?:positive|nonzero|nonnegative) )?real|positive|nonzero|"
+                   rf"nonnegative)? ?(?:numbers|reals) (?P<vars>⟦\d+⟧(?:\s*(?:,|and|,\s*and)\s*⟦\d+⟧)*),? "
+                   rf"(?:satisfy|are such that)(?: the (?:following )?(?:equations?|equality))?\s*:?\s*(?P<defs>.+?)"
+                   rf"\s*[,.;]?\s+(?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
     ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
@@ -345,6 +350,12 @@ def _with_declared(p: Problem, v, kind: str) -> Problem:
     raise ParseError(f"what {v} is said to be is read for an equation in it, or equations given")
 
 
+def _introduced(g: dict) -> str:
+    """'Real numbers ⟦0⟧ and ⟦1⟧ satisfy ⟦2⟧' as the given phrasing's '⟦0⟧ and ⟦1⟧ be real numbers such that ⟦2⟧'."""
+    kind = (g.get("kind") or "").lower()
+    return f"{g['vars']} be {kind + ' ' if kind else ''}numbers such that {g['defs']}"
+
+
 def _define(g: dict, s: Sentence, text: str) -> Problem:
     # "a ⊕ b = 3a + 4b for all real numbers a and b": the letters are the definition's own, the words add nothing
     g = g | {"defs": re.sub(r",?\s+for all (?:real |positive )?(?:numbers|values)(?: (?:⟦\d+⟧|,|and|\s)+)?$", "",
@@ -485,6 +496,7 @@ def _roots(g: dict, s: Sentence, text: str) -> Problem:
 
 
 _READERS = {"given": lambda g, s, text: _given(text, g["defs"], g["a"], s), "define": _define, "roots": _roots,
+            "introduced": lambda g, s, text: _given(text, _introduced(g), g["a"], s),
             "solve_for": _solve, "pick": _solve, "solve": _solve, "of": _of, "value": _value, "two": _two,
             "expand": _expand_or_factor("expand"), "factor": _expand_or_factor("factor")}
 

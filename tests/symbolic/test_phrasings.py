@@ -1045,3 +1045,27 @@ def test_the_remainder_of_an_expression_given_the_remainder_of_n(case):
 def test_a_remainder_the_given_remainder_does_not_fix_is_refused():
     with pytest.raises(SolveError, match="not fixed"):
         solve_problem("When $n$ is divided by 6, the remainder is 5. What is the remainder when $n$ is divided by 4?")
+
+
+def _numbers_introduced(r):
+    """x + y = s, xy = p said of two numbers named first: x² + y² = s² − 2p, worked out here."""
+    a, b = r.sample(range(-9, 10), 2)
+    s_, p_ = a + b, a * b
+    lead = r.choice(["Real numbers", "Two real numbers", "Two reals", "Numbers"])
+    verb = r.choice(["satisfy", "are such that", "satisfy the equations"])
+    ask = r.choice(["What is", "Compute", "Find"])
+    return (f"{lead} $x$ and $y$ {verb} $x + y = {s_}$ and $xy = {p_}$. {ask} $x^2 + y^2$.",
+            sp.Integer(s_ * s_ - 2 * p_))
+
+
+@pytest.mark.parametrize("case", [_numbers_introduced(R) for _ in range(8)], ids=lambda c: c[0][:60])
+def test_numbers_named_first_then_their_equations(case):
+    """#23: 'Two reals a and b are such that a + b = 7 and a³ + b³ = 91. Compute ab.' and 'Real numbers x and y
+    satisfy …' were refused ('Real', 'reals')."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_positive_numbers_named_first_keep_the_positive_solutions():
+    assert solve_problem("Positive real numbers $x$ and $y$ satisfy $x^2 = 4$ and $y^2 = 9$. What is $x - y$?"
+                         ).answer == -1
