@@ -16,6 +16,7 @@ from dataclasses import replace
 import sympy as sp
 
 from . import tasks
+from .defined import substituted
 from .parse import ParseError, parse_math
 from .problem import Problem, _classify, choose_var, lines_of_math, read_typed, written_denominators, written_poles
 from .sentence import (
@@ -170,7 +171,7 @@ _PHRASES: list[tuple[str, str]] = [
                    rf"\s*[,.;]?\s+(?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
     ("solve_for", rf"(?:if|given that) (?P<eq>.+?)[,.;]? (?:then )?(?:what is|find|determine)(?: all)?"
                   rf"(?: possible)?(?: the)?(?: values? of)? {V}(?: equal to)?"),
-    ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)(?: true| hold)?"),
+    ("solve_for", rf"for what (?:real )?value of {V},? (?:is|does|do|will) (?P<eq>.+?)(?: true| hold)?"),
     ("pick", rf"for what (?P<pick>positive|negative) (?:real )?value of {V},? (?:is|does|do) (?P<eq>.+?)"
              rf"(?: true| hold)?"),
     ("solve_for", rf"(?:find|what is|determine) (?:the value of )?{V},? (?:if|such that|when|given that|for which) "
@@ -289,6 +290,8 @@ def read_sentence(original: str) -> Problem:
         p, _ = _read(shorter, sentence, original)
         if p is not None:
             p = _with_declared(p, one(sentence.math[int(declared.group("v")[1:-1])]), declared.group("kind"))
+    if p is None and first_error is not None:   # 'Let f(x) = …. For what value of r is f(2) = 0?'
+        p = _with_functions_written_out(original)
     if p is not None:
         extras = {"form": form}
         if base is not None and p.kind != "base":
@@ -301,6 +304,22 @@ def read_sentence(original: str) -> Problem:
     raise first_error or ParseError("can't read the problem — try the model, or type the math")
 
 
+
+
+def _with_functions_written_out(original: str) -> Problem | None:
+    """The question after the definitions, read with each call of a defined function written out (defined.py)."""
+    try:
+        found = substituted(original)
+    except ParseError:
+        return None
+    if found is None:
+        return None
+    question, note = found
+    try:
+        p = read_sentence(question)
+    except ParseError:
+        return None
+    return replace(p, text=original, notes=(note,) + p.notes)
 
 
 def _read(text: str, sentence: Sentence, original: str) -> tuple[Problem | None, ParseError | None]:

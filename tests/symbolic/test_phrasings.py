@@ -1069,3 +1069,45 @@ def test_numbers_named_first_then_their_equations(case):
 def test_positive_numbers_named_first_keep_the_positive_solutions():
     assert solve_problem("Positive real numbers $x$ and $y$ satisfy $x^2 = 4$ and $y^2 = 9$. What is $x - y$?"
                          ).answer == -1
+
+
+# ---- functions defined before the question (defined.py) ---------------------------------------------------------
+
+
+def _defined(r):
+    """Answers by calling Python functions written here."""
+    a, b, c = r.randint(2, 9), r.randint(-9, 9), r.randint(1, 9)
+    f = lambda x: a * x + b   # noqa: E731
+    kind = r.choice(["param", "compose", "remainder", "gcd"])
+    if kind == "param":      # f(x) = ax² + bx + r; f(c) = 0 gives r
+        return (f"Let $f(x)={a}x^2+{b}x+r$. For what value of $r$ is $f({c})=0$?".replace("+-", "-"),
+                [sp.Integer(-(a * c * c + b * c))])
+    if kind == "compose":    # p(q(c)) = 7 with q(x) = 3x − k
+        k = r.randint(-9, 9)
+        return (f"Let $p(x) = {a}x + {b}$ and $q(x) = 3x - k$.  If $p(q({c})) = {f(3 * c - k)}$, what is $k$?",
+                [sp.Integer(k)])
+    if kind == "remainder":
+        n = r.randint(50, 500)
+        return f"Let $f(x) = {a}x + {b}$. Find the remainder when $f({n})$ is divided by {c + 1}.", f(n) % (c + 1)
+    import math
+    m, n = r.randint(10, 99), r.randint(10, 99)
+    return (f"Let $f(x) = {a}x + {b}$. What is the greatest common divisor of $f({m})$ and $f({n})$?",
+            math.gcd(f(m), f(n)))
+
+
+@pytest.mark.parametrize("case", [_defined(R) for _ in range(12)], ids=lambda c: c[0][:70])
+def test_a_question_about_functions_defined_before_it(case):
+    """#23: 'Let f(x) = 2x⁴ + x³ + x² − 3x + r. For what value of r is f(2) = 0?', 'Let p(x) = 2x − 7 and q(x) =
+    3x − b. If p(q(4)) = 7, what is b?' and 'Let f(x) = x² − x + 2010. What is the gcd of f(100) and f(101)?' were
+    refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_writing_out_a_call_puts_the_argument_in_brackets_and_leaves_commands_alone():
+    from phiflash.symbolic.defined import written_out
+    bodies = {"f": ("x", "\\max(x, 2) + x^2"), "g": ("t", "3t")}
+    assert written_out("f(g(1))", bodies) == "\\left(\\max(\\left(\\left(3\\left(1\\right)\\right)\\right), 2) + " \
+                                             "\\left(\\left(3\\left(1\\right)\\right)\\right)^2\\right)"
+    with pytest.raises(ParseError):   # an inverse or a power of the function is not a call
+        written_out("f^{-1}(2)", bodies)

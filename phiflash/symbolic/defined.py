@@ -1,0 +1,90 @@
+"""Functions a problem defines before its question: 'Let f(x) = 2x⁴ + x³ + x² − 3x + r. For what value of r is
+f(2) = 0?', 'Let p(x) = 2x − 7 and q(x) = 3x − b. If p(q(4)) = 7, what is b?'.
+
+The question is read as a sentence of its own once every call in its math is written out: f(2) becomes the body of f
+with (2) in place of x. The writing out is textual (so the question keeps its LaTeX for the phrasing that reads it),
+and checked before it is used: each piece of math, read with the functions as functions, must equal the piece
+written out, or the problem is refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from .parse import ParseError, parse_math
+from .sentence import SLOT_RE, Sentence, definitions
+
+_LEAD = re.compile(r"(?:let|if|suppose|given)(?: that)? (?P<defs>⟦\d+⟧(?:\s*,?\s*(?:and )?(?:let )?⟦\d+⟧)*)\s*[.,;]\s*"
+                   r"(?:then\s+)?(?P<rest>.+)", re.IGNORECASE | re.S)
+_DEFINITION = re.compile(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", re.S)
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the ')' that closes the '(' at start."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    raise ParseError("unbalanced parentheses in a call of a defined function")
+
+
+def written_out(math: str, bodies: dict) -> str:
+    """Every call f(…) of a defined function replaced by its body with the argument in place of its letter."""
+    names = "".join(bodies)
+    call = re.compile(rf"(?<![A-Za-z\\])([{names}])\s*(?:\\left\s*)?\(")
+    m = call.search(math)
+    if not m:
+        if re.search(rf"(?<![A-Za-z\\])[{names}](?![A-Za-z])", math):
+            raise ParseError("a defined function is used without an argument (or as f⁻¹, f²)")
+        return math
+    close = _closing(math, m.end() - 1)
+    arg = written_out(re.sub(r"\\right\s*$", "", math[m.end():close]), bodies)
+    var, body = bodies[m.group(1)]
+    inner = re.sub(rf"(?<![A-Za-z\\]){var}(?![A-Za-z])", lambda _: rf"\left({arg}\right)", body)
+    return math[:m.start()] + rf"\left({inner}\right)" + written_out(math[close + 1:], bodies)
+
+
+def _same(original: str, rewritten: str, functions: dict) -> bool:
+    try:
+        a, b = parse_math(original, functions=functions, latex=True), parse_math(rewritten, latex=True)
+    except ParseError:
+        return False
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, sp.Eq) and isinstance(y, sp.Eq):
+            x, y = x.lhs - x.rhs, y.lhs - y.rhs
+        if not (isinstance(x, sp.Expr) and isinstance(y, sp.Expr)) or sp.simplify(x - y) != 0:
+            return False
+    return True
+
+
+def substituted(original: str) -> tuple[str, str] | None:
+    """The question with the defined functions written out, and a note saying so; None when the problem does not
+    start with definitions of functions. ParseError when it does and the writing out fails its check."""
+    s = Sentence(original)
+    m = _LEAD.fullmatch(s.text)
+    if not m:
+        return None
+    slots = [int(k) for k in SLOT_RE.findall(m.group("defs"))]
+    parts = [_DEFINITION.fullmatch(s.math[k]) for k in slots]
+    if not all(parts):
+        return None
+    bodies = {p.group(1): (p.group(2), p.group(3)) for p in parts}
+    functions = definitions(" and ".join(s.math[k] for k in slots))
+    rest = m.group("rest")
+
+    def put(match: re.Match) -> str:
+        math = s.math[int(match.group(1))]
+        out = written_out(math, bodies)
+        if out != math and not _same(math, out, functions):
+            raise ParseError("writing out the defined functions changed the math")
+        return f"${out}$"
+    question = SLOT_RE.sub(put, rest)
+    if question == SLOT_RE.sub(lambda k: f"${s.math[int(k.group(1))]}$", rest):
+        return None          # no call in the question: the definitions are not what it is about
+    note = "with " + " and ".join(f"{s.math[k]}" for k in slots) + " written out in the question"
+    return question, note
