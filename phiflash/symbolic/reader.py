@@ -80,7 +80,7 @@ _FORMS = [
     (r"(?:,?\s*)?\(give an answer between \S+ and \S+(?:,? inclusive)?\.?\)", "integer"),
     (r"(?:,?\s*)?express your answer in radians", None),
     # a point is written as an ordered pair anyway (the answer is a pair only where the task's answer is a point)
-    (r"(?:,?\s*)?(?:provide|express|give|enter|write) your answer as an ordered pair", None),
+    (r"(?:,?\s*)?(?:provide|express|give|enter|write) your answer as an ordered pair(?: ⟦(?P<pair>\d+)⟧)?", None),
     (r"(?:,?\s*)?in your head", None),
     # "where $\log$ is the base $10$ logarithm": readings.declared() takes its meaning from the original text
     (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"
@@ -144,6 +144,9 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
         if m.groupdict().get("fact") and not _usual_factorial(m.group("fact"), sentence):
             continue
         if m.groupdict().get("poly") and not _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]):
+            continue
+        if m.groupdict().get("pair") and not re.fullmatch(r"\(\s*[a-z]\s*,\s*[a-z]\s*\)",
+                                                            sentence.math[int(m.group("pair"))]):
             continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         if name is None:
@@ -237,7 +240,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("roots", rf"(?:{WHAT} )?all (?:(?P<kind>real|rational|integer) )?roots of (?:the polynomial )?(?P<poly>⟦\d+⟧)"),
     ("solve", rf"for what (?:real )?values of {V} is (?P<eq>.+)"),
     ("solve", rf"if {V} is a real number and (?P<eq>.+?),? what are the possible values (?:for|of) (?P<v2>⟦\d+⟧)"),
-    ("solve", r"solve(?: the equation| the inequality)?\s*:?\s*(?P<eq>.+)"),
+    ("solve", r"solve(?: the equation| the inequality| the (?:following )?system(?: of equations)?)?\s*:?\s*"
+              r"(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
     ("two", rf"(?:{WHAT} |express )?the (?P<op>product|sum|quotient|difference) (?:of|between) (?P<a>⟦\d+⟧) and "
@@ -538,10 +542,10 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
     for part in parts:
         if _FUNCTION_DEF.match(part) or operations.definition(part):
             raise ParseError("a definition, not an equation")
-        read = parse_math(part, latex=True)
-        if len(read) != 1 or not isinstance(read[0], (sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge)):
+        read = parse_math(part, latex=True)   # one, or a system written in one piece ('x+y=13, y+z=14')
+        if not read or not all(isinstance(r, (sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge)) for r in read):
             raise ParseError(f"expected an equation or a condition, got {part!r}")
-        items.append(read[0])
+        items.extend(read)
     unknowns = set().union(*(e.free_symbols for e in items if isinstance(e, sp.Eq)))
     target = one(s.restore(asked))
     if not unknowns and not target.free_symbols:
@@ -573,8 +577,8 @@ def _known(text: str, items: list, asked: str) -> Problem:
 
 _VARS = r"(?P<vars>⟦\d+⟧(?:\s*(?:,|and|,\s*and)\s*⟦\d+⟧)*)"
 _KINDS = r"(?P<kind>(?:positive |nonzero |nonnegative )?real|positive|nonzero|nonnegative)"
-_INTRO = [re.compile(rf"^{_VARS},?\s+(?:satisfy|(?:are|be) (?:{_KINDS} )?numbers (?:such that|satisfying|so that|with|"
-                     rf"for which))\s+(?P<rest>.+)$"),
+_INTRO = [re.compile(rf"^{_VARS},?\s+(?:satisfy(?: the (?:system of )?equations?)?|(?:are|be) (?:{_KINDS} )?numbers "
+                     rf"(?:such that|satisfying|so that|with|for which))\s+(?P<rest>.+)$"),
           re.compile(rf"^(?P<rest>.+?),?\s+(?:for|where) {_KINDS} numbers {_VARS}$")]
 # what "Let x and y be positive real numbers" adds, word by word: conditions every solution must meet (given.py
 # filters by them; "real" is |Im x| ≤ 0, a condition, not one more equation to solve)
@@ -589,7 +593,7 @@ def _declared_unknowns(defs: str, s: Sentence) -> tuple[str, list]:
         m = intro.match(defs)
         if not m:
             continue
-        letters = [one(s.math[int(k)]) for k in SLOT_RE.findall(m.group("vars"))]
+        letters = [one(v) for k in SLOT_RE.findall(m.group("vars")) for v in s.math[int(k)].split(",") if v.strip()]
         if not all(isinstance(v, sp.Symbol) for v in letters):
             raise ParseError("read as letters, then what they satisfy")
         return m.group("rest"), [(v, m.group("kind")) for v in letters]

@@ -34,6 +34,7 @@ class Sentence:
             return " " + SLOT.format(len(self.math) - 1) + " "
 
         text = re.sub(r"\\\$", " ", text)    # \$30: a dollar sign, not math (the amount stays)
+        text = _align_as_math(text)
         text = re.sub(r"(?<![\w.])\.\$(\s*\\overline)", r"$.\1", text)    # '.$\overline{28}$' is 0.282828…
         if text.count("$") % 2:
             raise ParseError("unbalanced $ in the problem")
@@ -53,6 +54,19 @@ class Sentence:
 
     def restore(self, s: str) -> str:
         return SLOT_RE.sub(lambda m: " " + self.math[int(m.group(1))] + " ", s).strip()
+
+
+def _align_as_math(text: str) -> str:
+    """A system written in an align block outside $…$ ('\\begin{align*} 3x-5y&=-11,\\\\ 7x+2y&=-12. \\end{align*}') as
+    one piece of math, its equations separated by commas (the alignment marks dropped)."""
+    out, last = [], 0
+    for m in re.finditer(r"\\begin\{align\*?\}(.*?)\\end\{align\*?\}", text, flags=re.S):
+        if text[:m.start()].count("$") % 2:   # inside math already
+            continue
+        rows = [r.replace("&", " ").strip(" ,.") for r in re.split(r"\\\\", m.group(1))]
+        out += [text[last:m.start()], " $" + ", ".join(r for r in rows if r) + "$ "]
+        last = m.end()
+    return "".join(out) + text[last:]
 
 
 def base_value(word: str, sentence: Sentence) -> sp.Integer:

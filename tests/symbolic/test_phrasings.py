@@ -1111,3 +1111,31 @@ def test_writing_out_a_call_puts_the_argument_in_brackets_and_leaves_commands_al
                                              "\\left(\\left(3\\left(1\\right)\\right)\\right)^2\\right)"
     with pytest.raises(ParseError):   # an inverse or a power of the function is not a call
         written_out("f^{-1}(2)", bodies)
+
+
+# ---- systems written in an align block --------------------------------------------------------------------------
+
+
+def _aligned(r):
+    """A 2×2 or 3×3 integer system built from its solution; the answer is known by construction."""
+    if r.random() < 0.5:
+        x, y = r.randint(-9, 9), r.randint(-9, 9)
+        a, b, c, d = (r.choice([v for v in range(-6, 7) if v]) for _ in range(4))
+        if a * d == b * c:
+            return _aligned(r)
+        rows = f"{a}x+{b}y&={a * x + b * y},\\\\ {c}x+{d}y&={c * x + d * y}.".replace("+-", "-")
+        return (f"Solve the following system of equations: \\begin{{align*}} {rows} \\end{{align*}}Express your answer "
+                "as an ordered pair $(x,y).$", {sp.Symbol("x"): x, sp.Symbol("y"): y})
+    a, b, c = r.randint(-9, 9), r.randint(-9, 9), r.randint(-9, 9)
+    rows = f"b + c &= {b + c} \\\\ a+c &= {a + c} \\\\ a+b &= {a + b},"
+    return (f"If $a,b,c$ satisfy the system of equations  \\begin{{align*}}{rows} \\end{{align*}} what is $abc$?",
+            sp.Integer(a * b * c))
+
+
+@pytest.mark.parametrize("case", [_aligned(R) for _ in range(8)], ids=lambda c: c[0][:60])
+def test_a_system_written_in_an_align_block(case):
+    """#23: 'Solve the following system of equations: \\begin{align*}…\\end{align*}' and 'If a,b,c satisfy the system
+    of equations …' were refused: the align block outside $…$ was not math."""
+    sentence, want = case
+    answer = solve_problem(sentence).answer
+    assert (answer[0] == want) if isinstance(want, dict) else answer == want
