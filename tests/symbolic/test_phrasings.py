@@ -1139,3 +1139,22 @@ def test_a_system_written_in_an_align_block(case):
     sentence, want = case
     answer = solve_problem(sentence).answer
     assert (answer[0] == want) if isinstance(want, dict) else answer == want
+
+
+def _interpolation(r):
+    """A random polynomial of the degree said, and its values at distinct points: the answer is that polynomial."""
+    x = sp.Symbol("x")
+    degree, word = r.choice([(2, "quadratic"), (3, "cubic"), (1, "linear")])
+    coeffs = [r.randint(-5, 5) for _ in range(degree)] + [r.choice([-3, -2, -1, 1, 2, 3])]
+    poly = sp.Add(*[c * x ** i for i, c in enumerate(coeffs)])
+    points = r.sample(range(-6, 7), degree + 1)
+    said = [f"$p({a}) = {poly.subs(x, a)},$" for a in points]
+    said[-1] = "and " + said[-1].replace(",$", ".$")
+    return f"Find the {word} polynomial $p(x)$ such that {' '.join(said)}", sp.expand(poly)
+
+
+@pytest.mark.parametrize("case", [_interpolation(R) for _ in range(8)], ids=lambda c: c[0][:70])
+def test_the_polynomial_of_a_degree_through_given_values(case):
+    """#23: 'Find the quadratic polynomial p(x) such that p(−3) = 10, p(0) = 1, and p(2) = 5' was refused."""
+    sentence, want = case
+    assert sp.expand(solve_problem(sentence).answer - want) == 0

@@ -1,15 +1,17 @@
 """Polynomial division and discriminants: 'the remainder when x^3 + 2x − 1 is divided by x − 2', 'the quotient when
-6x^3 + 9x^2 − 17x + 11 is divided by 2x + 5', 'the discriminant of 3x^2 − 7x − 12'."""
+6x^3 + 9x^2 − 17x + 11 is divided by 2x + 5', 'the discriminant of 3x^2 − 7x − 12'; and the polynomial of a given
+degree through given values, 'Find the quadratic polynomial p(x) such that p(−3) = 10, p(0) = 1, and p(2) = 5'."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sympy as sp
 
 from ..parse import ParseError
 from ..problem import choose_var
-from ..sentence import WHAT, A, B, Sentence, one
+from ..sentence import SLOT_RE, WHAT, A, B, Sentence, number, one
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
 
@@ -89,7 +91,68 @@ def check_discriminant(p: Discriminant, w: Worked) -> Step:
     return Step("Check: −Res(f, f′)/a, from the resultant of the quadratic and its derivative, is the same", again)
 
 
+@dataclass(frozen=True)
+class Interpolation:
+    name: str                 # p
+    x: sp.Symbol
+    degree: int
+    points: tuple             # (a, p(a)) pairs
+
+
+_DEGREES = {"linear": 1, "quadratic": 2, "cubic": 3, "quartic": 4}
+
+
+def read_interpolation(g: dict, s: Sentence) -> Interpolation:
+    head = re.fullmatch(r"\s*([a-zA-Z])\s*\(\s*([a-z])\s*\)\s*", s.slot(g, "p"))
+    if not head:
+        raise ParseError("expected a polynomial named like p(x)")
+    name, x = head.group(1), sp.Symbol(head.group(2))
+    points = []
+    for k in SLOT_RE.findall(g["values"]):
+        m = re.fullmatch(rf"\s*{name}\s*\((.+)\)\s*=\s*(.+?)\s*", s.math[int(k)])
+        if not m:
+            raise ParseError(f"expected values like {name}(2) = 5")
+        points.append((number(m.group(1)), number(m.group(2))))
+    degree = _DEGREES[g["deg"].lower()]
+    if re.sub(r"⟦\d+⟧|,|and|\s", "", g["values"]) or len(points) != degree + 1 or \
+            len({a for a, _ in points}) != len(points):
+        raise ParseError(f"a {g['deg']} polynomial is fixed by {degree + 1} values at different points")
+    return Interpolation(name, x, degree, tuple(points))
+
+
+def solve_interpolation(ip: Interpolation) -> Worked:
+    """Lagrange's formula: a sum of one polynomial per point, each 1 there and 0 at the others."""
+    x, pts = ip.x, ip.points
+    terms = [b * sp.Mul(*[(x - c) / (a - c) for c, _ in pts if c != a]) for a, b in pts]
+    poly = sp.expand(sp.Add(*terms))
+    if sp.Poly(poly, x).degree() != ip.degree:
+        raise SolveError(f"the values fit a polynomial of lower degree, not a {ip.degree}-degree one")
+    return Worked(poly, [Step("Lagrange's formula: for each point a polynomial that is 1 there and 0 at the others, "
+                              "times the value there, all added"), Step("Multiplied out", poly)])
+
+
+def check_interpolation(ip: Interpolation, w: Worked) -> Step:
+    """The coefficients again by solving the linear system the values give (Vandermonde), and each value."""
+    x = ip.x
+    cs = sp.symbols(f"c0:{ip.degree + 1}")
+    general = sp.Add(*[c * x ** i for i, c in enumerate(cs)])
+    sol = sp.solve([general.subs(x, a) - b for a, b in ip.points], cs, dict=True)
+    if len(sol) != 1 or sp.expand(general.subs(sol[0]) - w.answer) != 0 or \
+            any(w.answer.subs(x, a) != b for a, b in ip.points):
+        raise SolveError("the polynomial failed its check")
+    return Step(f"Check: solving for the {ip.degree + 1} coefficients from the {len(ip.points)} values gives the "
+                "same polynomial, and it takes each value")
+
+
 TASKS = (
+    Task("interpolation", "the polynomial of a given degree that takes given values", phrasings=(
+        (50, rf"(?:{WHAT} )?the (?P<deg>linear|quadratic|cubic|quartic) polynomial (?P<p>⟦\d+⟧),? (?:such that|"
+             rf"which satisfies|that satisfies|with) (?P<values>⟦\d+⟧(?:\s*,?\s*(?:and\s+)?⟦\d+⟧)*)"),),
+        read=read_interpolation, solve=solve_interpolation, check=check_interpolation,
+        examples=((r"Find the quadratic polynomial $p(x)$ such that $p(-3) = 10,$ $p(0) = 1,$ and $p(2) = 5.$",
+                   "x^2 + 1"),),
+        questions=((r"^Lagrange's formula", "Which polynomial is 1 at one point and 0 at the others?"),),
+        data=Interpolation),
     Task("polydiv", "the quotient or remainder of polynomial division", phrasings=(
         (50, rf"(?:{WHAT} )?the quotient (?:when|of) {A} (?:is )?divided by {B}"),),
         read=lambda g, s: division(s.slot(g, "a"), s.slot(g, "b"), "quotient"),
