@@ -1158,3 +1158,20 @@ def test_the_polynomial_of_a_degree_through_given_values(case):
     """#23: 'Find the quadratic polynomial p(x) such that p(−3) = 10, p(0) = 1, and p(2) = 5' was refused."""
     sentence, want = case
     assert sp.expand(solve_problem(sentence).answer - want) == 0
+
+
+def _factor_of(r):
+    """(x − a)·(x² + bx + k) multiplied out with its x coefficient hidden as c: c is known by construction."""
+    x = sp.Symbol("x")
+    a, b, k = r.choice([v for v in range(-6, 7) if v]), r.randint(-6, 6), r.randint(-9, 9)
+    poly = sp.Poly(sp.expand((x - a) * (x ** 2 + b * x + k)), x)
+    c3, c2, c1, c0 = poly.all_coeffs()
+    return (f"If $x {'-' if a > 0 else '+'} {abs(a)}$ is a factor of ${c3}x^3 + {c2}x^2 + cx + {c0}$, find $c$."
+            .replace("+ -", "- "), sp.Integer(c1))
+
+
+@pytest.mark.parametrize("case", [_factor_of(R) for _ in range(8)], ids=lambda c: c[0])
+def test_the_coefficient_that_makes_a_polynomial_a_factor(case):
+    """#23: 'If 2x + 7 is a factor of 6x³ + 19x² + cx + 35, find c' was refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want

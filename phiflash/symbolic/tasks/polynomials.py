@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..parse import ParseError
-from ..problem import choose_var
+from ..problem import Problem, choose_var
 from ..sentence import SLOT_RE, WHAT, A, B, Sentence, number, one
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
@@ -144,7 +144,32 @@ def check_interpolation(ip: Interpolation, w: Worked) -> Step:
                 "same polynomial, and it takes each value")
 
 
+def read_factor_of(g: dict, s: Sentence) -> Problem:
+    """'If 2x + 7 is a factor of 6x³ + 19x² + cx + 35, find c': the remainder on division must vanish, so each of its
+    coefficients is 0: equations in the unknown coefficients, for the given-equations solver."""
+    d, f = one(s.slot(g, "d")), one(s.slot(g, "f"))
+    x = choose_var([d])
+    if x is None or d.free_symbols != {x} or not d.is_polynomial(x) or sp.degree(d, x) < 1:
+        raise ParseError("a factor is a polynomial in one letter")
+    unknowns = f.free_symbols - {x}
+    if not unknowns or not f.is_polynomial(x):
+        raise ParseError("a polynomial with unknown coefficients")
+    remainder = sp.Poly(sp.rem(sp.expand(f), d, x), x)
+    eqs = tuple(sp.Eq(c, 0) for c in remainder.all_coeffs() if c != 0)
+    target = one(s.slot(g, "t"))
+    if not eqs or not target.free_symbols or not target.free_symbols <= unknowns:
+        raise ParseError("the value asked for must be in the polynomial's unknown coefficients")
+    said = ", ".join(f"{plain(e.lhs)} = 0" for e in eqs)
+    return Problem(s.original, "given", eqs, target=target,
+                   notes=(f"{plain(d)} is a factor exactly when the remainder on dividing by it is 0: {said}",))
+
+
 TASKS = (
+    Task("factorof", "an unknown coefficient that makes a polynomial a factor of another", phrasings=(
+        (50, rf"(?:if|given that|suppose that) (?P<d>⟦\d+⟧) is a factor of (?P<f>⟦\d+⟧)\s*,?\s*(?:then )?(?:{WHAT}|"
+             rf"what is)(?: the (?:constant|value of))? (?P<t>⟦\d+⟧)"),),
+        read=read_factor_of,
+        examples=(("If $2x+7$ is a factor of $6x^3+19x^2+cx+35$, find $c$.", "3"),)),
     Task("interpolation", "the polynomial of a given degree that takes given values", phrasings=(
         (50, rf"(?:{WHAT} )?the (?P<deg>linear|quadratic|cubic|quartic) polynomial (?P<p>⟦\d+⟧),? (?:such that|"
              rf"which satisfies|that satisfies|with) (?P<values>⟦\d+⟧(?:\s*,?\s*(?:and\s+)?⟦\d+⟧)*)"),),
