@@ -167,6 +167,11 @@ _PHRASES: list[tuple[str, str]] = [
     ("given", rf"(?:if|let|given(?: that)?|suppose(?: that)?) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is|"
               rf"what's)(?: the value of)?(?: the (?:expression|product|sum|quotient))? {A}(?: equal to)?"),
     ("define", rf"(?:if|let|given|define) (?P<defs>.+?)[,.;]? (?:then )?(?:{WHAT}|what is)(?: the value of)? {A}"),
+    # 'The two lines y = 4x − 19 and 2x + y = 95 intersect. What is the value of x at the point of intersection?',
+    # 'The lines y = 5x + 3, y = −2x − 25 and y = 3x + k intersect at the same point. What is the value of k?'
+    ("lines", rf"the (?:two |three )?lines (?P<defs>⟦\d+⟧(?:\s*,\s*⟦\d+⟧)*,? and ⟦\d+⟧) intersect(?: at the same "
+              rf"point| at one point| (?:when|where) (?P<when>⟦\d+⟧))?\s*[.,;]?\s*(?:{WHAT}|what is) the value of "
+              rf"{A}(?: at the point of intersection)?"),
     # 'Real numbers x and y satisfy the equation …. What is x + y?', 'Two reals a and b are such that … Compute ab.'
     ("introduced", rf"(?:two |three )?(?P<kind>(?:(?:positive|nonzero|nonnegative) )?real|positive|nonzero|"
                    rf"nonnegative)? ?(?:numbers|reals) (?P<vars>⟦\d+⟧(?:\s*(?:,|and|,\s*and)\s*⟦\d+⟧)*),? "
@@ -520,6 +525,8 @@ def _roots(g: dict, s: Sentence, text: str) -> Problem:
 
 _READERS = {"given": lambda g, s, text: _given(text, g["defs"], g["a"], s), "define": _define, "roots": _roots,
             "introduced": lambda g, s, text: _given(text, _introduced(g), g["a"], s),
+            "lines": lambda g, s, text: _given(text, g["defs"] + (f" and {g['when']}" if g.get("when") else ""),
+                                               g["a"], s),
             "solve_for": _solve, "pick": _solve, "solve": _solve, "of": _of, "value": _value, "two": _two,
             "expand": _expand_or_factor("expand"), "factor": _expand_or_factor("factor")}
 

@@ -1175,3 +1175,52 @@ def test_the_coefficient_that_makes_a_polynomial_a_factor(case):
     """#23: 'If 2x + 7 is a factor of 6x³ + 19x² + cx + 35, find c' was refused."""
     sentence, want = case
     assert solve_problem(sentence).answer == want
+
+
+# ---- lines through two points, lines that intersect ------------------------------------------------------------
+
+
+def _line_points(r):
+    """y = mx + b with integer m, b: two of its points, and its intercepts known by construction."""
+    m, b = r.choice([v for v in range(-5, 6) if v]), r.randint(-9, 9)
+    x1, x2 = r.sample(range(-6, 7), 2)
+    p, q = f"$({x1}, {m * x1 + b})$", f"$({x2}, {m * x2 + b})$"
+    if r.random() < 0.5:
+        return f"A line containing the points {p} and {q} intersects the $y$-axis at what point?", sp.Tuple(0, b)
+    return (f"At what point does the line containing the points {p} and {q} intersect the $x$-axis?",
+            sp.Tuple(sp.Rational(-b, m), 0))
+
+
+@pytest.mark.parametrize("case", [_line_points(R) for _ in range(8)], ids=lambda c: c[0][:70])
+def test_where_a_line_through_two_points_meets_an_axis(case):
+    """#23: 'A line containing the points (2, 16) and (−8, −4) intersects the y-axis at what point?' was refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+def test_the_slope_through_two_points_is_still_read_once():
+    """The line task now reads lines through two points; the slope between them stays the slope task's (two readings
+    at one priority would be a refusal)."""
+    assert solve_problem("What is the slope of the line containing the points (1, 2) and (3, 8)?").answer == 3
+
+
+def _lines_meet(r):
+    x, y = r.randint(-9, 9), r.randint(-9, 9)
+    a, c = r.choice([v for v in range(-5, 6) if v]), r.choice([v for v in range(-5, 6) if v])
+    if a == c:
+        c = a + 1 if a + 1 else 2
+    l1, l2 = f"$y = {a}x + {y - a * x}$", f"$y = {c}x + {y - c * x}$"
+    if r.random() < 0.5:
+        return (f"The two lines {l1} and {l2} intersect. What is the value of $x$ at the point of intersection?"
+                .replace("+ -", "- "), sp.Integer(x))
+    k = r.randint(-6, 6)
+    return (f"The lines {l1}, {l2} and $y = {k}x + b$ intersect at the same point. What is the value of $b$?"
+            .replace("+ -", "- "), sp.Integer(y - k * x))
+
+
+@pytest.mark.parametrize("case", [_lines_meet(R) for _ in range(8)], ids=lambda c: c[0][:70])
+def test_lines_that_intersect(case):
+    """#23: 'The two lines … intersect. What is the value of x at the point of intersection?' and 'The lines …
+    intersect at the same point. What is the value of k?' were refused ('lines')."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..parse import ParseError, parse_math
-from ..sentence import WHAT, Sentence
+from ..sentence import WHAT, Sentence, point
 from ..solution import plain
-from .base import SolveError, Step, Task, Worked
+from .base import NotMine, SolveError, Step, Task, Worked
 
 X, Y = sp.symbols("x y")
 
@@ -44,8 +44,15 @@ def _axis(text: str, s: Sentence) -> str:
     return t
 
 
+def _through(p: tuple, q: tuple) -> sp.Expr:
+    """The line through two points: (y₂ − y₁)(x − x₁) − (x₂ − x₁)(y − y₁) = 0."""
+    if p == q:
+        raise ParseError("two different points make a line")
+    return sp.expand((q[1] - p[1]) * (X - p[0]) - (q[0] - p[0]) * (Y - p[1]))
+
+
 def read_line(g: dict, s: Sentence) -> Line:
-    eq = _equation(s.slot(g, "eq"))
+    eq = _equation(s.slot(g, "eq")) if g.get("eq") else _through(point(s.slot(g, "p1")), point(s.slot(g, "p2")))
     if g.get("rel"):
         asked = g["rel"].lower()
     elif g.get("axis"):
@@ -56,6 +63,8 @@ def read_line(g: dict, s: Sentence) -> Line:
         asked = "sum"
     else:
         asked = "slope"
+    if asked == "slope" and not g.get("eq"):
+        raise NotMine("the slope through two points is the slope task's")
     return Line(eq, asked)
 
 
@@ -122,7 +131,11 @@ def check_line(line: Line, w: Worked) -> Step:
 
 
 _AXIS = r"(?P<axis>⟦\d+⟧|x|y)\s*-\s*intercept"
-_LINE = r"(?:the (?:line|graph of|graph of the (?:line|equation)|equation) )?(?P<eq>⟦\d+⟧)"
+_POINT = r"(?:⟦\d+⟧|\(\s*-?[\d.]+\s*,\s*-?[\d.]+\s*\))"
+# the line by its equation, or through two points ('the line containing the points (1, 7) and (3, 11)')
+_LINE = (rf"(?:(?:the (?:line|graph of|graph of the (?:line|equation)|equation) )?(?P<eq>⟦\d+⟧)|(?:the|a) line "
+         rf"(?:containing|through|passing through|that passes through) (?:the points )?(?P<p1>{_POINT}) and "
+         rf"(?P<p2>{_POINT}))")
 
 TASKS = (
     Task("line", "the slope and intercepts of a line given by its equation, and the slope of a line parallel or "
