@@ -216,7 +216,8 @@ TASKS = (
                     "by 7?", "3"),
                    (r"Let $x$ be a positive integer such that $9x\equiv 1\pmod{25}$.  What is the remainder when "
                     r"$11+x$ is divided by $25$?", "0")),
-         questions=((r"^Put \S+ = ", "What is the smallest number that leaves that remainder? Try it."),),
+         questions=((r"^Put \S+ = \S+ into .* and divide by", "What is the smallest number that leaves that "
+                                                               "remainder? Try it."),),
          data=RemainderGiven),
     Task("congruence", "a linear congruence a·x ≡ b (mod n): its unique solution, the least positive one, or "
          "the one in a range", phrasings=(
