@@ -1224,3 +1224,15 @@ def test_lines_that_intersect(case):
     intersect at the same point. What is the value of k?' were refused ('lines')."""
     sentence, want = case
     assert solve_problem(sentence).answer == want
+
+
+@pytest.mark.parametrize("n", [R.choice([6, 8, 10, 12, 14, 15, 18, 20, 21, 28, 32, 44, 45, 50]) for _ in range(4)])
+def test_the_sum_of_the_factors_said_with_their_count(n):
+    """#23: 'the sum of the six positive integer factors of 18' was refused; a count that is wrong is refused."""
+    from phiflash.symbolic.sentence import NUMBER_WORDS
+    words = {v: w for w, v in NUMBER_WORDS.items() if w not in ("binary", "octal", "decimal", "hexadecimal")}
+    count = sum(1 for d in range(1, n + 1) if n % d == 0)
+    text = f"What is the sum of the {words[count]} positive integer factors of {n}?"
+    assert solve_problem(text).answer == sum(d for d in range(1, n + 1) if n % d == 0)
+    with pytest.raises(ParseError):
+        solve_problem(text.replace(words[count], words[count + 1]))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..parse import ParseError
-from ..sentence import WHAT, A, Sentence, integer
+from ..sentence import NUMBER_WORDS, WHAT, A, Sentence, integer
 from .base import SolveError, Step, Task, Worked
 
 _TRIAL = 10 ** 12         # the largest number the check factors by trial division
@@ -58,6 +58,9 @@ def read_primes(g: dict, s: Sentence) -> PrimeFactors:
     n = integer(s.slot(g, "a"))
     if n < 2 and ask != "divisor sum" or n < 1:
         raise ParseError("prime factors of a whole number of 2 or more")
+    if g.get("said") and (g["said"].lower() not in NUMBER_WORDS or NUMBER_WORDS[g["said"].lower()] !=
+                          sp.divisor_count(n)):   # 'the six positive factors of 18': six must be how many there are
+        raise ParseError(f"{n} does not have {g['said']} positive divisors")
     return PrimeFactors(int(n), ask)
 
 
@@ -100,8 +103,8 @@ TASKS = (
                   rf"of {A}"),
              (50, rf"(?P<count>how many) (?:distinct |different )?(?:positive )?prime (?:factors|divisors) does {A} "
                   rf"have"),
-             (50, rf"(?:{WHAT} )?the sum of (?:all )?(?:of )?the (?:positive )?(?:whole-number |whole number |"
-                  rf"integer )?(?:divisors|factors) of {A}"),
+             (50, rf"(?:{WHAT} )?the sum of (?:all )?(?:of )?the (?:(?P<said>\w+) )??(?:positive )?(?:whole-number |"
+                  rf"whole number |integer )?(?:divisors|factors) of {A}"),
              (50, rf"(?:{WHAT} )?the sum of the (?P<ends>largest and smallest|smallest and largest) prime "
                   rf"(?:factors|divisors) of {A}"),
              (50, rf"(?:{WHAT} )?the (?P<product>product) of (?:all )?(?:of )?the (?:positive )?(?:whole-number |"
