@@ -1236,3 +1236,16 @@ def test_the_sum_of_the_factors_said_with_their_count(n):
     assert solve_problem(text).answer == sum(d for d in range(1, n + 1) if n % d == 0)
     with pytest.raises(ParseError):
         solve_problem(text.replace(words[count], words[count + 1]))
+
+
+@pytest.mark.parametrize("k,n", [(R.randint(1, 23), R.choice([2, 3, 4, 6])) for _ in range(6)])
+def test_a_complex_number_in_polar_form_converted_to_rectangular_form(k, n):
+    """#23: 'Convert √2·e^(11πi/4) to rectangular form' was refused ('to'), and a complex value was shown as
+    (−1)^(3/4)·√2: the answer is a + bi, worked out here with Python's cmath."""
+    import cmath
+    sentence = f"Convert $2 e^{{{k} \\pi i/{n}}}$ to rectangular form."
+    answer = solve_problem(sentence).answer
+    re_part, im_part = answer.as_real_imag()
+    want = 2 * cmath.exp(1j * cmath.pi * k / n)
+    assert not re_part.has(sp.I) and not im_part.has(sp.I)
+    assert abs(complex(answer) - want) < 1e-12
