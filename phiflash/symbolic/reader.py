@@ -233,7 +233,8 @@ _PHRASES: list[tuple[str, str]] = [
              rf"(?:the inequality )?(?P<eq>.+)"),
     ("pick", rf"how many (?P<pos>positive )?integer values of {V} (?:(?P<pick>satisfy) (?:the inequality )?|are "
              rf"(?P<sols>solutions) (?:to|of) the inequality )(?P<eq>.+)"),
-    ("pick", rf"for how many (?P<pos>positive )?(?P<pick>integers)(?: values of)? {V} is it true that (?P<eq>.+)"),
+    ("pick", rf"for how many (?P<pos>positive )?(?P<pick>integers)(?: values of)? {V} is(?: it true that)? "
+             rf"(?P<eq>.+)"),
     ("pick", r"how many (?P<real>(?:distinct |different )?(?:real )?)(?P<pick>solutions) (?:are there )?"
              r"(?:to|of|for) (?:the equation )?(?P<eq>.+)"),
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
@@ -410,6 +411,12 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
     if not rels or len(rels) != len(items):
         raise ParseError("expected an equation or inequality to solve")
+    bound = _letter_with_bounds(g.get("v"), s)
+    if bound is not None:   # 'How many integers −11 ≤ n ≤ 11 satisfy …': the range joins the inequality
+        if not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels):
+            raise ParseError("a range written with the letter is read for inequalities")
+        items, g = (sp.And(*items, bound[1]),), g | {"v": None}
+        rels = list(items)
     letters = set().union(*(r.free_symbols for r in rels))   # the letters as written, before the conditions below
     inequalities = all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels)
     if g.get("whole"):   # a whole number is an integer, 0 or more: one more condition on the inequality's letter
@@ -449,6 +456,20 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     return replace(p, target=target, pick=pick, domain=domain,
                    excluded=written_poles(eq_text, p.var, latex=True) if p.kind != "system" else (),
                    denominators=denominators)
+
+
+def _letter_with_bounds(v: str | None, s: Sentence) -> tuple | None:
+    """'⟦−11 ≤ n ≤ 11⟧' where a letter is expected: (n, the bounds), else None."""
+    if not v or not SLOT_RE.fullmatch(v.strip()):
+        return None
+    try:
+        items = parse_math(s.restore(v), latex=True)
+    except ParseError:
+        return None
+    if len(items) != 1 or not isinstance(items[0], (sp.And, sp.Lt, sp.Le, sp.Gt, sp.Ge)) or \
+            len(items[0].free_symbols) != 1:
+        return None
+    return next(iter(items[0].free_symbols)), items[0]
 
 
 def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:

@@ -1249,3 +1249,23 @@ def test_a_complex_number_in_polar_form_converted_to_rectangular_form(k, n):
     want = 2 * cmath.exp(1j * cmath.pi * k / n)
     assert not re_part.has(sp.I) and not im_part.has(sp.I)
     assert abs(complex(answer) - want) < 1e-12
+
+
+def _count_in_range(r):
+    """Counted here by a loop over the integers."""
+    a, b = r.sample(range(-9, 10), 2)
+    lo, hi = -r.randint(5, 15), r.randint(5, 15)
+    if r.random() < 0.5:
+        return (f"How many integers ${lo} \\leq n \\leq {hi}$ satisfy $(n-{a})(n-{b})<0$?".replace("--", "+"),
+                sum(1 for n in range(lo, hi + 1) if (n - a) * (n - b) < 0))
+    p, q = sorted(r.sample(range(1, 400), 2))
+    return (f"For how many positive integers $x$ is ${p} \\leq x^2 \\leq {q}$?",
+            sum(1 for x in range(1, 30) if p <= x * x <= q))
+
+
+@pytest.mark.parametrize("case", [_count_in_range(R) for _ in range(8)], ids=lambda c: c[0])
+def test_integers_counted_with_the_range_written_at_the_letter(case):
+    """#23: 'How many integers −11 ≤ n ≤ 11 satisfy …' ('expected one expression') and 'For how many positive
+    integers x is 100 ≤ x² ≤ 200?' were refused."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
