@@ -88,6 +88,7 @@ _FORMS = [
     (r"(?:,?\s*)?(?:where|here|and)\s+(?:\\?log|\u27e6\d+\u27e7)\s+(?:is|denotes|means|stands\s+for|represents)\s+"
      r"(?:the\s+)?(?:base[- ]?\S+|common|natural|decimal)\s+log(?:arithm)?(?:\s+function)?", None),
     (r"(?:,?\s*)?\(do not use a calculator!?\)", None),
+    (r"(?:,?\s*)?\(?(?:without (?:using )?a calculator|no calculators?!?)\)?\s*[,:]?", None),
     # 'Express your answer in the form Ax³ + Bx² + Cx + D': a polynomial written out by powers (checked: the slot is
     # distinct letters times distinct powers of one variable), which is how one is written anyway
     (r"(?:,?\s*)?(?:express|write|give) your answer in the form (?P<poly>⟦\d+⟧)(?:\s*,?\s*where (?:⟦\d+⟧\s*,?\s*"

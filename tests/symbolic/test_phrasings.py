@@ -1269,3 +1269,44 @@ def test_integers_counted_with_the_range_written_at_the_letter(case):
     integers x is 100 ≤ x² ≤ 200?' were refused."""
     sentence, want = case
     assert solve_problem(sentence).answer == want
+
+
+# ---- balls into boxes; 'without a calculator' -------------------------------------------------------------------
+
+
+def _boxes(r):
+    """Counted here by listing the assignments and forgetting labels, another program than the task's check."""
+    from itertools import product
+    k, n = r.randint(2, 6), r.randint(2, 4)
+    balls, boxes = r.random() < 0.5, r.random() < 0.5
+    kinds = {(True, True): "if the balls are distinguishable and the boxes are distinguishable",
+             (False, True): "if the balls are not distinguishable but the boxes are",
+             (True, False): "if the balls are distinguishable but the boxes are not",
+             (False, False): "if the balls are not distinguishable and neither are the boxes"}
+    ways = set()
+    for where in product(range(n), repeat=k):
+        counts = [tuple(i for i in range(k) if where[i] == b) for b in range(n)]
+        if not balls:
+            counts = [len(c) for c in counts]
+        ways.add(tuple(counts) if boxes else tuple(sorted(map(str, counts))))
+    if r.random() < 0.5:
+        return f"How many ways are there to put {k} balls in {n} boxes {kinds[(balls, boxes)]}?", len(ways)
+    word = lambda d: "distinguishable" if d else "indistinguishable"   # noqa: E731
+    return (f"How many ways are there to put {k} {word(balls)} balls into {n} {word(boxes)} boxes?", len(ways))
+
+
+@pytest.mark.parametrize("case", [_boxes(R) for _ in range(12)], ids=lambda c: c[0][:90])
+def test_balls_into_boxes(case):
+    """#23: the balls-and-boxes family (12 training problems) was refused ('put')."""
+    sentence, want = case
+    assert solve_problem(sentence).answer == want
+
+
+@pytest.mark.parametrize("text,want", [("Compute without using a calculator: $9!/8!$", 9),
+                                       ("Without using a calculator, compute $101^2 - 99^2$.", 400),
+                                       ("Determine $\\sqrt[3]{1030301}$ without a calculator.", 101),
+                                       ("What is $2^{10}$?  (No calculators!)", 1024)])
+def test_without_a_calculator_is_how_not_what(text, want):
+    """#23: 'without using a calculator' (in front, after the verb, at the end, in brackets) made a sentence
+    unreadable."""
+    assert solve_problem(text).answer == want

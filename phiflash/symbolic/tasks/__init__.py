@@ -18,6 +18,7 @@ from ..solution import Solution
 from . import (
     asymptotes,
     bases,
+    boxes,
     circles,
     clocks,
     coefficients,
@@ -59,7 +60,7 @@ from .base import NotMine, SolveError, Task
 FAMILIES = (remainders, congruences, divisibility, divisorsets, primes, bases, counting, sequences, termfacts,
             patterns, numbers, polynomials, coefficients, forms, roots, search, geometry, polygons, graphs, lines,
             circles, coordinates, matrices, functions, domains, asymptotes, operations, extrema, optimum, trigvalues,
-            periods, twonumbers, geometric, percent, rounding, statistics, clocks)
+            periods, twonumbers, geometric, percent, rounding, statistics, clocks, boxes)
 TASKS: tuple[Task, ...] = tuple(t for family in FAMILIES for t in family.TASKS)
 BY_NAME = {t.name: t for t in TASKS}
 BY_TYPE: dict[type, Task] = {}
