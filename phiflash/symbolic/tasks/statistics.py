@@ -3,9 +3,10 @@ median of the numbers $3, 9, 4, 1$', 'What is the mode of the set $\\{2, 5, 5, 7
 
 Each value is read by the safe parser; the list keeps repeats (a set written in braces is read as written, since a
 mode or a median of data counts every entry). The mean may have a letter in it ('the average of 0, 2z and 4z');
-the others need numbers, to be put in order. Each is checked by a property it must have, not by computing it
-again: the deviations from a mean sum to 0; at most half the values lie on either side of a median; the mode
-occurs more often than every other value, counted one by one; every value lies within the range of the smallest.
+the others need numbers, to be put in order. Each is checked by a property it must have, or by another algorithm, not by computing it
+the same way again: the deviations from a mean sum to 0; a median's middle values are found again by counting how many values
+lie below each one (no sorting); the mode occurs more often than every other value, counted one by one; every value
+lies within the range of the smallest.
 A list with two or more most common values has no single mode and is refused.
 """
 
@@ -99,18 +100,27 @@ def solve_statistic(st: Statistic) -> Worked:
     return Worked(modes[0], steps)
 
 
+def _kth(vs: tuple, k: int):
+    """The k-th smallest value: the one with fewer than k values below it and at least k at or below it."""
+    below = lambda v: sum(1 for u in vs if sp.N(u - v, 30) < 0)   # noqa: E731
+    upto = lambda v: sum(1 for u in vs if sp.N(u - v, 30) <= 0)   # noqa: E731
+    return next(v for v in vs if below(v) < k <= upto(v))
+
+
 def check_statistic(st: Statistic, w: Worked) -> Step:
     vs, m = st.values, w.answer
     if st.name == "mean":
         if sp.simplify(sp.Add(*[v - m for v in vs])) != 0:
             raise SolveError("the mean failed its check")
         return Step(f"Check: the values' differences from {plain(m)} add up to 0")
-    if st.name == "median":
-        below = sum(1 for v in vs if sp.N(v - m, 30) < 0)
-        above = sum(1 for v in vs if sp.N(v - m, 30) > 0)
-        if 2 * below > len(vs) or 2 * above > len(vs) or (len(vs) % 2 and below != above):
+    if st.name == "median":   # the middle values found by counting, not by sorting
+        n = len(vs)
+        middle = [_kth(vs, k) for k in ((n + 1) // 2, n // 2 + 1)]
+        again = middle[0] if n % 2 else (middle[0] + middle[1]) / 2
+        if sp.simplify(again - m) != 0:
             raise SolveError("the median failed its check")
-        return Step(f"Check: {below} values lie below {plain(m)} and {above} above, no more than half on either side")
+        return Step(f"Check: counting, for each value, how many lie below it finds the middle "
+                    f"{'value' if n % 2 else 'two values'} again, giving {plain(again)}")
     if st.name == "range":
         low = [v for v in vs if all(sp.N(v - u, 30) <= 0 for u in vs)][0]
         if not all(0 <= sp.N(v - low, 30) <= sp.N(m, 30) for v in vs) or \
