@@ -3,11 +3,11 @@ median of the numbers $3, 9, 4, 1$', 'What is the mode of the set $\\{2, 5, 5, 7
 
 Each value is read by the safe parser; the list keeps repeats (a set written in braces is read as written, since a
 mode or a median of data counts every entry). The mean may have a letter in it ('the average of 0, 2z and 4z');
-the others need numbers, to be put in order. Each is checked by a property it must have, or by another algorithm, not by computing it
-the same way again: the deviations from a mean sum to 0; a median's middle values are found again by counting how many values
-lie below each one (no sorting); the mode occurs more often than every other value, counted one by one; every value
-lies within the range of the smallest.
-A list with two or more most common values has no single mode and is refused.
+the others need numbers, to be put in order. Each is checked by a property it must have or by another algorithm,
+never the same computation again: the deviations from a mean sum to 0; a median's middle values are found again by
+counting how many values lie below each one (no sorting); the mode occurs more often than every other value, counted
+one by one; every value lies within the range of the smallest. A list with two or more most common values has no
+single mode and is refused.
 """
 
 from __future__ import annotations
