@@ -31,8 +31,11 @@ def _closing(text: str, start: int) -> int:
     raise ParseError("unbalanced parentheses in a call of a defined function")
 
 
-def written_out(math: str, bodies: dict) -> str:
-    """Every call f(…) of a defined function replaced by its body with the argument in place of its letter."""
+def written_out(math: str, bodies: dict, depth: int = 0) -> str:
+    """Every call f(…) of a defined function replaced by its body with the argument in place of its letter, and the
+    body's own calls written out in turn ('t(x) = 3 − g(x)')."""
+    if depth > 12:
+        raise ParseError("the defined functions call each other too deeply (or in a circle)")
     names = "".join(bodies)
     call = re.compile(rf"(?<![A-Za-z\\])([{names}])\s*(?:\\left\s*)?\(")
     m = call.search(math)
@@ -41,10 +44,11 @@ def written_out(math: str, bodies: dict) -> str:
             raise ParseError("a defined function is used without an argument (or as f⁻¹, f²)")
         return math
     close = _closing(math, m.end() - 1)
-    arg = written_out(re.sub(r"\\right\s*$", "", math[m.end():close]), bodies)
+    arg = written_out(re.sub(r"\\right\s*$", "", math[m.end():close]), bodies, depth + 1)
     var, body = bodies[m.group(1)]
-    inner = re.sub(rf"(?<![A-Za-z\\]){var}(?![A-Za-z])", lambda _: rf"\left({arg}\right)", body)
-    return math[:m.start()] + rf"\left({inner}\right)" + written_out(math[close + 1:], bodies)
+    inner = written_out(re.sub(rf"(?<![A-Za-z\\]){var}(?![A-Za-z])", lambda _: rf"\left({arg}\right)", body), bodies,
+                        depth + 1)
+    return math[:m.start()] + rf"\left({inner}\right)" + written_out(math[close + 1:], bodies, depth)
 
 
 def _same(original: str, rewritten: str, functions: dict) -> bool:
@@ -62,9 +66,10 @@ def _same(original: str, rewritten: str, functions: dict) -> bool:
     return True
 
 
-def substituted(original: str) -> tuple[str, str] | None:
-    """The question with the defined functions written out, and a note saying so; None when the problem does not
-    start with definitions of functions. ParseError when it does and the writing out fails its check."""
+def substituted(original: str) -> tuple[str, str, frozenset] | None:
+    """The question with the defined functions written out, a note saying so, and the letters the definitions bring
+    besides their variables (f(x) = x + c brings c); None when the problem does not start with definitions of
+    functions. ParseError when it does and the writing out fails its check."""
     s = Sentence(original)
     m = _LEAD.fullmatch(s.text)
     if not m:
@@ -87,4 +92,4 @@ def substituted(original: str) -> tuple[str, str] | None:
     if question == SLOT_RE.sub(lambda k: f"${s.math[int(k.group(1))]}$", rest):
         return None          # no call in the question: the definitions are not what it is about
     note = "with " + " and ".join(f"{s.math[k]}" for k in slots) + " written out in the question"
-    return question, note
+    return question, note, frozenset().union(*(f.expr.free_symbols - set(f.variables) for f in functions.values()))

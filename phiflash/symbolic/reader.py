@@ -328,11 +328,14 @@ def _with_functions_written_out(original: str) -> Problem | None:
         return None
     if found is None:
         return None
-    question, note = found
+    question, note, brought = found
     try:
         p = read_sentence(question)
     except ParseError:
         return None
+    if p.kind in ("evaluate", "simplify", "expand", "factor") and any(
+            isinstance(i, sp.Basic) and i.free_symbols & brought for i in p.items):
+        return None   # 'f(x) = 2x, g(x) = f(x) + h: what is g(2)?': h is never said, so the value is not fixed
     return replace(p, text=original, notes=(note,) + p.notes)
 
 

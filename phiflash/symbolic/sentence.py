@@ -116,15 +116,30 @@ def list_items(text: str) -> list[str]:
 
 
 def definitions(text: str) -> dict:
-    """'f(x) = 2x+1 and g(x) = x^2' -> {'f': Lambda(x, 2x+1), 'g': …}; later ones may use earlier ones."""
-    functions: dict = {}
+    """'f(x) = 2x+1 and g(x) = x^2' -> {'f': Lambda(x, 2x+1), 'g': …}. One may use another, defined before or after
+    it ('t(x) = 3 − g(x) and g(x) = √x'): each is read once those it calls are; a name that is never defined stays
+    unread, and a function's name left as a letter in a body (g read as g·x) is refused."""
+    parts = {}
     for part in re.split(r"\s*(?:,?\s+and\s+|,|;)\s*", text):
         m = re.fullmatch(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", part)
         if not m:
             raise ParseError(f"expected a function definition like f(x) = 2x + 1, got {part!r}")
-        name, var = m.group(1), sp.Symbol(m.group(2))
-        body = one(m.group(3), functions)
-        functions[name] = sp.Lambda(var, body)
+        if m.group(1) in parts:
+            raise ParseError(f"{m.group(1)} is defined twice")
+        parts[m.group(1)] = (sp.Symbol(m.group(2)), m.group(3))
+    functions: dict = {}
+    while len(functions) < len(parts):
+        ready = [n for n, (_, body) in parts.items() if n not in functions and not any(
+            re.search(rf"(?<![A-Za-z\\]){other}\s*(?:\\left\s*)?\(", body) for other in parts
+            if other not in functions)]
+        if not ready:
+            raise ParseError("the functions are defined in terms of each other in a circle")
+        for name in ready:
+            var, body = parts[name]
+            functions[name] = sp.Lambda(var, one(body, functions))
+    for name, f in functions.items():
+        if {sp.Symbol(n) for n in parts} & f.expr.free_symbols - {f.variables[0]}:
+            raise ParseError(f"a function's name is left as a letter in the definition of {name}")
     return functions
 
 

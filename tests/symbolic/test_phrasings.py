@@ -1310,3 +1310,29 @@ def test_without_a_calculator_is_how_not_what(text, want):
     """#23: 'without using a calculator' (in front, after the verb, at the end, in brackets) made a sentence
     unreadable."""
     assert solve_problem(text).answer == want
+
+
+@pytest.mark.parametrize("a,n", [(R.randint(2, 9), R.randint(2, 12)) for _ in range(5)])
+def test_a_function_defined_in_terms_of_one_defined_after_it(a, n):
+    """Found by the MATH-500 run: 'If t(x) = 3 − g(x) and g(x) = √x, what is t(g(16))?' was answered 3 − 4g. The
+    definitions were read in order, so g in t's body was a letter (g·x), and a call in a written-out body was left
+    as it was. Both readings are fixed, and a function's name left as a letter is refused."""
+    square = (n * n) ** 2
+    assert solve_problem(f"If $u(x) = {a} - h(x)$ and $h(x) = \\sqrt{{x}}$, what is $u(h({square}))$?").answer == a - n
+    assert solve_problem(f"If $h(x) = \\sqrt{{x}}$ and $u(x) = {a} - h(x)$, what is $u(h({square}))$?").answer == a - n
+
+
+def test_definitions_read_in_the_order_their_calls_need():
+    from phiflash.symbolic.sentence import definitions
+    x = sp.Symbol("x")
+    fs = definitions("t(x) = 3 - g(x) and g(x) = x^2")
+    assert sp.expand(fs["t"](x)) == 3 - x ** 2
+    with pytest.raises(ParseError):
+        definitions("f(x) = g(x) + 1 and g(x) = f(x) - 1")      # a circle
+    with pytest.raises(ParseError):
+        definitions("f(x) = 2g + x and g(x) = x")              # g as a letter
+
+
+def test_a_letter_the_definitions_bring_but_never_fix_is_not_an_answer():
+    with pytest.raises(ParseError):
+        solve_problem("If $f(x) = 2x$ and $g(x) = f(x) + h$, what is $g(2)$?")
