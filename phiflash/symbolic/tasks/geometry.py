@@ -59,11 +59,15 @@ class Dot:
     v: tuple
 
 
-def read_dot(g: dict, s: Sentence) -> Dot:
+def _two_vectors(g: dict, s: Sentence) -> tuple[tuple, tuple]:
     u, v = (tuple(vector(s.slot(g, k))) for k in ("a", "b"))
     if len(u) != len(v):
         raise ParseError("the two vectors have different lengths")
-    return Dot(u, v)
+    return u, v
+
+
+def read_dot(g: dict, s: Sentence) -> Dot:
+    return Dot(*_two_vectors(g, s))
 
 
 def solve_dot(d: Dot) -> Worked:
@@ -87,9 +91,9 @@ class VectorAngle:
 
 
 def read_vector_angle(g: dict, s: Sentence) -> VectorAngle:
-    u, v = (tuple(vector(s.slot(g, k))) for k in ("a", "b"))
-    if len(u) != len(v) or not all(sp.sympify(c).is_real for c in u + v):
-        raise ParseError("two real vectors of the same length")
+    u, v = _two_vectors(g, s)
+    if not all(sp.sympify(c).is_real for c in u + v):
+        raise ParseError("two real vectors")
     if all(c == 0 for c in u) or all(c == 0 for c in v):
         raise ParseError("the zero vector makes no angle")
     return VectorAngle(u, v)
