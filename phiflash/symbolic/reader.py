@@ -60,9 +60,10 @@ _FORMS = [
     (r"(?:,?\s*)?(?:express|write) your answer in base (?P<base>\S+)", "base"),
     (r"(?:,?\s*)?(?:expressed|written) as a positive integer", "integer"),
     (r"(?:,?\s*)?in simplest terms", None),
-    # how every answer is written anyway (a fraction reduced, a radical simplified)
+    # a fraction reduced, a radical simplified and out of the denominator: how the solver writes answers anyway, and
+    # what the checker holds an answer to
     (r"(?:,?\s*)?(?:(?:and )?(?:express|write) (?:your answer|the result|it) |expressed |written )?in simplest form",
-     None),
+     "simplest"),
     (r"(?:,?\s*)?as a complex number", None),
     # a complex number is written as a + bi anyway
     (r"(?:,?\s*)?(?:enter|express|write) your answer in rectangular form", None),
@@ -307,7 +308,7 @@ def read_sentence(original: str) -> Problem:
     if p is None and first_error is not None:   # 'Let f(x) = …. For what value of r is f(2) = 0?'
         p = _with_functions_written_out(original)
     if p is not None:
-        extras = {"form": form}
+        extras = {"form": None if form == "simplest" and p.form else form}   # a task's own form says more
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
         return replace(p, **{k: v for k, v in extras.items() if v is not None})

@@ -974,7 +974,7 @@ def _evaluate(p: Problem) -> Solution:
             if rect != r:
                 steps.append(Step("Write it as a + bi", rect))
             r = rect
-    if p.form == "radical" and not r.free_symbols:
+    if p.form in ("radical", "simplest") and not r.free_symbols:
         # simplest radical form has no radical in a denominator: (√3 + 2√2)/(√2 + √3) is √6 − 1
         rationalized = sp.radsimp(r)
         if any(isinstance(a, sp.Pow) and not a.exp.is_Integer for a in sp.preorder_traversal(sp.denom(rationalized))):

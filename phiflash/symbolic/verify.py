@@ -483,7 +483,7 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
     """What is wrong with the form a task asks for (factor, expand, simplify, lowest terms), or None: a value
     equal to the answer but not in the asked form is not the answer (the problem copied back is equal to it)."""
     kind = prob.kind
-    if kind in ("factor", "expand", "simplify") or prob.form == "fraction":
+    if kind in ("factor", "expand", "simplify") or prob.form in ("fraction", "simplest"):
         unreduced = _unreduced_fraction(text)
         if unreduced:
             return f"{unreduced} is not in lowest terms"
@@ -491,13 +491,14 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
         restated = _restated(text, prob.text or "", prob.items[0])
         if restated:
             return restated
-    if kind == "simplify" or prob.form == "radical" or re.search(r"\bsimplif", prob.text or "", re.IGNORECASE):
+    if kind == "simplify" or prob.form in ("radical", "simplest") or re.search(r"\bsimplif", prob.text or "",
+                                                                               re.IGNORECASE):
         radical = _unsimplified_radical(text)
         if radical:
             return radical
     if prob.form == "polynomial" and _not_multiplied_out(text):   # 'in the form Ax³ + Bx² + Cx + D'
         return "not written out as the form asks: multiply out the brackets"
-    if prob.form == "radical":   # 'in simplest radical form', 'Rationalize the denominator'
+    if prob.form in ("radical", "simplest"):   # 'in simplest radical form', 'Rationalize the denominator'
         below = _radical_below(text)
         if below:
             return below

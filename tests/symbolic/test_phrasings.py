@@ -1336,3 +1336,23 @@ def test_definitions_read_in_the_order_their_calls_need():
 def test_a_letter_the_definitions_bring_but_never_fix_is_not_an_answer():
     with pytest.raises(ParseError):
         solve_problem("If $f(x) = 2x$ and $g(x) = f(x) + h$, what is $g(2)$?")
+
+
+@pytest.mark.parametrize("text,answer,status", [
+    ("Simplify $\\frac{84}{144}$. Express your answer in simplest form.", "42/72", "wrong"),
+    ("Simplify $\\frac{84}{144}$. Express your answer in simplest form.", "7/12", "verified"),
+    ("What is $\\frac{2}{5}$ divided by 3? Express your answer in simplest form.", "4/30", "wrong"),
+    ("What is $\\frac{1}{\\sqrt{2}}$? Express your answer in simplest form.", "1/\\sqrt{2}", "wrong"),
+    ("What is $\\frac{1}{\\sqrt{2}}$? Express your answer in simplest form.", "\\frac{\\sqrt{2}}{2}", "verified")])
+def test_in_simplest_form_holds_the_answer_to_it(text, answer, status):
+    """Taking 'in simplest form' off as a phrase with no meaning let 42/72 be verified where the problem asks for
+    the simplest form (found in review, before it landed)."""
+    from phiflash.symbolic.verify import check_answer
+    assert check_answer(answer, text).status == status
+
+
+def test_in_simplest_form_does_not_undo_a_tasks_own_form():
+    """'Rationalize the denominator …. Express your answer in simplest form.': the task's form (rationalized) stays."""
+    answer = solve_problem("Rationalize the denominator: $\\frac{3}{\\sqrt{5}+\\sqrt{2}}$. Express your answer in "
+                           "simplest form.").answer
+    assert sp.denom(answer).is_Integer and sp.simplify(answer - 3 / (sp.sqrt(5) + sp.sqrt(2))) == 0
