@@ -65,8 +65,8 @@ _FORMS = [
     (r"(?:,?\s*)?(?:(?:and )?(?:express|write) (?:your answer|the result|it) |expressed |written )?in simplest form",
      "simplest"),
     (r"(?:,?\s*)?as a complex number", None),
-    # a complex number is written as a + bi anyway
-    (r"(?:,?\s*)?(?:enter|express|write) your answer in rectangular form", None),
+    # a complex number as a + bi: how the solver writes one anyway, and what the checker holds an answer to
+    (r"(?:,?\s*)?(?:(?:enter|express|write) your answer )?(?:in|to) rectangular form", "rectangular"),
     # how a polynomial is written anyway: expanded, terms by decreasing degree
     (r"(?:,?\s*)?express your answer as a polynomial with (?:the )?(?:terms|degrees of the terms) in (?:order by )?"
      r"decreasing (?:degree|order)", None),
@@ -265,7 +265,6 @@ _PHRASES: list[tuple[str, str]] = [
     ("value", rf"(?:write|express|convert|simplify and write) (?:(?:the following|this) (?:sum|product|expression|"
               rf"number|fraction)|the result)?\s*:?\s*{A}"),
     ("value", rf"find the (?:common )?fraction that (?:equals|is equal to) {A}"),
-    ("value", rf"convert {A} to rectangular form"),
     ("value", rf"(?:find|compute|evaluate) the (?:sum|product)\s*:\s*{A}"),
     ("value", rf"simplify completely\s*:?\s*{A}"),
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),

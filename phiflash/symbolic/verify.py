@@ -498,6 +498,8 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
             return radical
     if prob.form == "polynomial" and _not_multiplied_out(text):   # 'in the form Ax³ + Bx² + Cx + D'
         return "not written out as the form asks: multiply out the brackets"
+    if prob.form == "rectangular" and _not_rectangular(text):
+        return "not in rectangular form a + bi"
     if prob.form in ("radical", "simplest"):   # 'in simplest radical form', 'Rationalize the denominator'
         below = _radical_below(text)
         if below:
@@ -563,6 +565,12 @@ def _not_multiplied_out(text: str) -> bool:
         return isinstance(b, sp.Add) and bool(b.free_symbols)
     return any(isinstance(a, sp.Mul) and any(sum_of_terms(b) for b in a.args) or
                isinstance(a, sp.Pow) and sum_of_terms(a.base)
+               for e in _unevaluated(text) for a in sp.preorder_traversal(e))
+
+
+def _not_rectangular(text: str) -> bool:
+    """√2·e^(3πi/4), 2(cos 30° + i sin 30°), cis θ: a complex number written another way than a + bi."""
+    return any(isinstance(a, sp.Function) and not isinstance(a, sp.Abs) or isinstance(a, sp.Pow) and a.base == sp.E
                for e in _unevaluated(text) for a in sp.preorder_traversal(e))
 
 

@@ -1356,3 +1356,12 @@ def test_in_simplest_form_does_not_undo_a_tasks_own_form():
     answer = solve_problem("Rationalize the denominator: $\\frac{3}{\\sqrt{5}+\\sqrt{2}}$. Express your answer in "
                            "simplest form.").answer
     assert sp.denom(answer).is_Integer and sp.simplify(answer - 3 / (sp.sqrt(5) + sp.sqrt(2))) == 0
+
+
+@pytest.mark.parametrize("answer,status", [("-1+i", "verified"), ("-1 + 1i", "verified"),
+                                           ("\\sqrt{2} e^{3 \\pi i/4}", "wrong"),
+                                           ("\\sqrt{2}(\\cos 135^\\circ + i \\sin 135^\\circ)", "wrong")])
+def test_rectangular_form_holds_the_answer_to_a_plus_bi(answer, status):
+    """An answer equal in value but in polar or trigonometric form is not the rectangular form asked for."""
+    from phiflash.symbolic.verify import check_answer
+    assert check_answer(answer, "Convert $\\sqrt{2} e^{11 \\pi i/4}$ to rectangular form.").status == status
