@@ -102,7 +102,7 @@ _FORMS = [
     # 'using A for 10 and B for 11 if necessary': how the digits past 9 are written anyway (checked: A is 10, …)
     (r"(?:,?\s*)?(?P<digits>using ⟦\d+⟧ for ⟦\d+⟧(?:\s*,?\s*(?:and )?⟦\d+⟧ for ⟦\d+⟧)*)(?:\s+if necessary)?", None),
     # how a list is written anyway; whether complex solutions belong in it is the solver's to refuse when unsaid
-    (r"(?:,?\s*)?list your answers in increasing order(?:,)? separated by commas", None),
+    (r"(?:,?\s*)?list your answers in increasing order(?:,)? separated by commas", "increasing"),
     (r"(?:,?\s*)?enter your answer as a list(?: of numbers)?,? separated by commas", None),
     (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real |rational |integer |complex )?"
      r"(?:solutions|roots|values|numbers)(?: of ⟦\d+⟧)?\s*,?\s*separated by commas", None),

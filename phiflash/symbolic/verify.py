@@ -498,6 +498,10 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
             return radical
     if prob.form == "polynomial" and _not_multiplied_out(text):   # 'in the form Ax³ + Bx² + Cx + D'
         return "not written out as the form asks: multiply out the brackets"
+    if prob.form == "increasing" and cand.kind == "values" and len(cand.values) > 1 and all(
+            isinstance(v, sp.Expr) and v.is_real for v in cand.values) and \
+            any(sp.N(a - b) >= 0 for a, b in zip(cand.values, cand.values[1:])):
+        return "not listed in increasing order"
     if prob.form == "rectangular" and _not_rectangular(text):
         return "not in rectangular form a + bi"
     if prob.form in ("radical", "simplest"):   # 'in simplest radical form', 'Rationalize the denominator'

@@ -1365,3 +1365,11 @@ def test_rectangular_form_holds_the_answer_to_a_plus_bi(answer, status):
     """An answer equal in value but in polar or trigonometric form is not the rectangular form asked for."""
     from phiflash.symbolic.verify import check_answer
     assert check_answer(answer, "Convert $\\sqrt{2} e^{11 \\pi i/4}$ to rectangular form.").status == status
+
+
+@pytest.mark.parametrize("answer,status", [("-2, 2", "verified"), ("2, -2", "wrong")])
+def test_listed_in_increasing_order_is_held_to(answer, status):
+    from phiflash.symbolic.verify import check_answer
+    text = ("For what real values of $a$ is the expression $\\frac{a+3}{a^2-4}$ undefined? List your answers in "
+            "increasing order separated by commas.")
+    assert check_answer(answer, text).status == status
