@@ -38,10 +38,11 @@ def written_out(math: str, bodies: dict, depth: int = 0) -> str:
         raise ParseError("the defined functions call each other too deeply (or in a circle)")
     names = "".join(bodies)
     call = re.compile(rf"(?<![A-Za-z\\])([{names}])\s*(?:\\left\s*)?\(")
+    every = re.findall(rf"(?<![A-Za-z\\])[{names}](?![A-Za-z])", math)
+    if len(every) != len(call.findall(math)):   # f⁻¹(x), f²(x), f alone: not a call written out here
+        raise ParseError("a defined function is used without an argument (or as f⁻¹, f²)")
     m = call.search(math)
     if not m:
-        if re.search(rf"(?<![A-Za-z\\])[{names}](?![A-Za-z])", math):
-            raise ParseError("a defined function is used without an argument (or as f⁻¹, f²)")
         return math
     close = _closing(math, m.end() - 1)
     arg = written_out(re.sub(r"\\right\s*$", "", math[m.end():close]), bodies, depth + 1)
@@ -56,8 +57,9 @@ def _same(original: str, rewritten: str, functions: dict) -> bool:
         a, b = parse_math(original, functions=functions, latex=True), parse_math(rewritten, latex=True)
     except ParseError:
         return False
-    if len(a) != len(b):
-        return False
+    names = {sp.Symbol(n) for n in functions}
+    if len(a) != len(b) or any(isinstance(y, sp.Basic) and y.free_symbols & names for y in b):
+        return False   # a function's name left as a letter: something was not written out
     for x, y in zip(a, b):
         if isinstance(x, sp.Eq) and isinstance(y, sp.Eq):
             x, y = x.lhs - x.rhs, y.lhs - y.rhs

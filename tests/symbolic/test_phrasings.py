@@ -1373,3 +1373,14 @@ def test_listed_in_increasing_order_is_held_to(answer, status):
     text = ("For what real values of $a$ is the expression $\\frac{a+3}{a^2-4}$ undefined? List your answers in "
             "increasing order separated by commas.")
     assert check_answer(answer, text).status == status
+
+
+@pytest.mark.parametrize("text", ["Let $f(x)=3x+1$. Find the sum of all $x$ that satisfy the equation "
+                                  "$f^{-1}(x)=f((3x)^{-1})$.",
+                                  "Let $g(x)=x+5$. What is $g^2(3)$?"])
+def test_a_defined_function_used_other_than_as_a_call_is_not_written_out(text):
+    """Found by the training-set run: 'f⁻¹(x) = f(x⁻¹)' had its second f written out and its first left as the
+    letter f, and the answer was 'f' (2 wrong answers). A name that is not a call refuses the writing out."""
+    from phiflash.symbolic.defined import substituted
+    with pytest.raises(ParseError):
+        substituted(text)
