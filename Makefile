@@ -47,7 +47,7 @@ bench-clean:
 TRAIN := ../shared/data/math-train/train.jsonl
 
 # the symbolic engine on MATH-500 and on the 7,498 training problems (solve and the checker's verdicts on each
-# reference), then the checker on generated student notations, then the two scores side by side: ~10 min on 2 cores
+# reference), then the checker on generated student notations, then the two scores side by side: ~18 min on 2 cores
 eval: install
 	$(PY) -m benchmarks.math500 --show wrong,reference-wrong,other-verified
 	$(PY) -m benchmarks.math500 $(TRAIN) --show wrong,reference-wrong,other-verified
