@@ -634,8 +634,8 @@ def _segment(r):
                 else f"How many units long is a segment whose endpoints are {_show(p)} and {_show(q)}?")
         return text, lambda a: abs(float(a) - math.dist(p, q)) < 1e-12
     if kind == "product":
-        return (f"What is the product of the coordinates of the midpoint of a line segment with endpoints at {_show(p)} "
-                f"and {_show(q)}?", lambda a: a == mid[0] * mid[1])
+        return (f"What is the product of the coordinates of the midpoint of a line segment with endpoints at "
+                f"{_show(p)} and {_show(q)}?", lambda a: a == mid[0] * mid[1])
     if kind == "ends-sum":
         return (f"The endpoints of a line segment are {_show(p)} and {_show(q)}. What is the sum of the coordinates of "
                 "the midpoint of the segment?", lambda a: a == mid[0] + mid[1])
