@@ -14,11 +14,10 @@ import re
 import sympy as sp
 
 from .parse import ParseError, parse_math
-from .sentence import SLOT_RE, Sentence, definitions
+from .sentence import FUNCTION_DEFINITION, SLOT_RE, Sentence, calls, definitions
 
 _LEAD = re.compile(r"(?:let|if|suppose|given)(?: that)? (?P<defs>⟦\d+⟧(?:\s*,?\s*(?:and )?(?:let )?⟦\d+⟧)*)\s*[.,;]\s*"
                    r"(?:then\s+)?(?P<rest>.+)", re.IGNORECASE | re.S)
-_DEFINITION = re.compile(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", re.S)
 
 
 def _closing(text: str, start: int) -> int:
@@ -37,7 +36,7 @@ def written_out(math: str, bodies: dict, depth: int = 0) -> str:
     if depth > 12:
         raise ParseError("the defined functions call each other too deeply (or in a circle)")
     names = "".join(bodies)
-    call = re.compile(rf"(?<![A-Za-z\\])([{names}])\s*(?:\\left\s*)?\(")
+    call = calls(names)
     every = re.findall(rf"(?<![A-Za-z\\])[{names}](?![A-Za-z])", math)
     if len(every) != len(call.findall(math)):   # f⁻¹(x), f²(x), f alone: not a call written out here
         raise ParseError("a defined function is used without an argument (or as f⁻¹, f²)")
@@ -77,21 +76,23 @@ def substituted(original: str) -> tuple[str, str, frozenset] | None:
     if not m:
         return None
     slots = [int(k) for k in SLOT_RE.findall(m.group("defs"))]
-    parts = [_DEFINITION.fullmatch(s.math[k]) for k in slots]
+    parts = [FUNCTION_DEFINITION.fullmatch(s.math[k]) for k in slots]
     if not all(parts):
         return None
     bodies = {p.group(1): (p.group(2), p.group(3)) for p in parts}
     functions = definitions(" and ".join(s.math[k] for k in slots))
-    rest = m.group("rest")
+    changed = []
 
     def put(match: re.Match) -> str:
         math = s.math[int(match.group(1))]
         out = written_out(math, bodies)
-        if out != math and not _same(math, out, functions):
-            raise ParseError("writing out the defined functions changed the math")
+        if out != math:
+            if not _same(math, out, functions):
+                raise ParseError("writing out the defined functions changed the math")
+            changed.append(math)
         return f"${out}$"
-    question = SLOT_RE.sub(put, rest)
-    if question == SLOT_RE.sub(lambda k: f"${s.math[int(k.group(1))]}$", rest):
+    question = SLOT_RE.sub(put, m.group("rest"))
+    if not changed:
         return None          # no call in the question: the definitions are not what it is about
     note = "with " + " and ".join(f"{s.math[k]}" for k in slots) + " written out in the question"
     return question, note, frozenset().union(*(f.expr.free_symbols - set(f.variables) for f in functions.values()))

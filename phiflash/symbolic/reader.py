@@ -419,7 +419,7 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
     if bound is not None:   # 'How many integers −11 ≤ n ≤ 11 satisfy …': the range joins the inequality
         if not all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels):
             raise ParseError("a range written with the letter is read for inequalities")
-        items, g = (sp.And(*items, bound[1]),), g | {"v": None}
+        items, g = (sp.And(*items, bound),), g | {"v": None}
         rels = list(items)
     letters = set().union(*(r.free_symbols for r in rels))   # the letters as written, before the conditions below
     inequalities = all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels)
@@ -462,8 +462,8 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
                    denominators=denominators)
 
 
-def _letter_with_bounds(v: str | None, s: Sentence) -> tuple | None:
-    """'⟦−11 ≤ n ≤ 11⟧' where a letter is expected: (n, the bounds), else None."""
+def _letter_with_bounds(v: str | None, s: Sentence) -> sp.Basic | None:
+    """'⟦−11 ≤ n ≤ 11⟧' where a letter is expected: the bounds on it, else None."""
     if not v or not SLOT_RE.fullmatch(v.strip()):
         return None
     try:
@@ -473,7 +473,7 @@ def _letter_with_bounds(v: str | None, s: Sentence) -> tuple | None:
     if len(items) != 1 or not isinstance(items[0], (sp.And, sp.Lt, sp.Le, sp.Gt, sp.Ge)) or \
             len(items[0].free_symbols) != 1:
         return None
-    return next(iter(items[0].free_symbols)), items[0]
+    return items[0]
 
 
 def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:

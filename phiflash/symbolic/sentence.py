@@ -115,13 +115,22 @@ def list_items(text: str) -> list[str]:
             if x.strip()]
 
 
+# 'f(x) = 2x + 1': a function's name, its letter, its body
+FUNCTION_DEFINITION = re.compile(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", re.S)
+
+
+def calls(names: str) -> re.Pattern:
+    """A call f(…) (or f\\left(…) of one of the named functions; the f of \\frac is a command's, not a call."""
+    return re.compile(rf"(?<![A-Za-z\\])([{names}])\s*(?:\\left\s*)?\(")
+
+
 def definitions(text: str) -> dict:
     """'f(x) = 2x+1 and g(x) = x^2' -> {'f': Lambda(x, 2x+1), 'g': …}. One may use another, defined before or after
     it ('t(x) = 3 − g(x) and g(x) = √x'): each is read once those it calls are; a name that is never defined stays
     unread, and a function's name left as a letter in a body (g read as g·x) is refused."""
     parts = {}
     for part in re.split(r"\s*(?:,?\s+and\s+|,|;)\s*", text):
-        m = re.fullmatch(r"\s*([a-zA-Z])\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", part)
+        m = FUNCTION_DEFINITION.fullmatch(part)
         if not m:
             raise ParseError(f"expected a function definition like f(x) = 2x + 1, got {part!r}")
         if m.group(1) in parts:
@@ -129,9 +138,8 @@ def definitions(text: str) -> dict:
         parts[m.group(1)] = (sp.Symbol(m.group(2)), m.group(3))
     functions: dict = {}
     while len(functions) < len(parts):
-        ready = [n for n, (_, body) in parts.items() if n not in functions and not any(
-            re.search(rf"(?<![A-Za-z\\]){other}\s*(?:\\left\s*)?\(", body) for other in parts
-            if other not in functions)]
+        pending = calls("".join(n for n in parts if n not in functions))
+        ready = [n for n, (_, body) in parts.items() if n not in functions and not pending.search(body)]
         if not ready:
             raise ParseError("the functions are defined in terms of each other in a circle")
         for name in ready:
@@ -182,14 +190,23 @@ def ordinal(text: str) -> int:
     raise ParseError(f"can't read the ordinal {text!r}")
 
 
+def matrix_entries(text: str, kinds: str = "pbBvV") -> list[str] | None:
+    """The entries of one row or one column written as a matrix (pmatrix, bmatrix, …), as text; None when the text
+    is no such matrix, a ParseError when it has rows and columns."""
+    m = re.fullmatch(rf"\s*\\begin\{{([{kinds}]?matrix)\}}(?P<body>.*?)\\end\{{\1\}}\s*", text, flags=re.S)
+    if not m:
+        return None
+    rows = [r.split("&") for r in re.split(r"\\\\", m.group("body")) if r.strip()]
+    if len(rows) > 1 and any(len(r) > 1 for r in rows):
+        raise ParseError("expected a vector (one row or one column), got a matrix")
+    return [e for r in rows for e in r]
+
+
 def vector(text: str) -> list:
     """A column or row of numbers written as a matrix (pmatrix, bmatrix) or in brackets."""
-    m = re.fullmatch(r"\s*\\begin\{([pbBvV]?matrix)\}(?P<body>.*?)\\end\{\1\}\s*", text, flags=re.S)
-    if m:
-        rows = [r.split("&") for r in re.split(r"\\\\", m.group("body")) if r.strip()]
-        if len(rows) > 1 and any(len(r) > 1 for r in rows):
-            raise ParseError("expected a vector (one row or one column), got a matrix")
-        entries = [number(e) for r in rows for e in r]
+    written = matrix_entries(text)
+    if written is not None:
+        entries = [number(e) for e in written]
         if len(entries) < 2:
             raise ParseError("a vector of numbers, at least two")
         return entries

@@ -965,8 +965,8 @@ def _evaluate(p: Problem) -> Solution:
     if not r.is_Rational and not f.has(sp.pi, sp.E) and not r.has(sp.Pow, sp.log, sp.Function):
         r = sp.nsimplify(r)
     steps = [Step(n) for n in p.notes]
-    if not r.free_symbols and r.has(sp.I, sp.exp) or isinstance(r, sp.Pow) and r.base == -1 or \
-            any(isinstance(a, sp.Pow) and a.base == -1 and not a.exp.is_Integer for a in sp.preorder_traversal(r)):
+    if not r.free_symbols and (r.has(sp.I, sp.exp) or any(isinstance(a, sp.Pow) and a.base == -1 and
+                                                           not a.exp.is_Integer for a in sp.preorder_traversal(r))):
         # a complex number as a + bi: √2·(−1)^(3/4) is −1 + i, 64·e^(2πi/3) is −32 + 32√3 i
         re_part, im_part = (sp.simplify(v) for v in sp.expand_complex(r).as_real_imag())
         if not (re_part.has(sp.I) or im_part.has(sp.I)) and im_part != 0:

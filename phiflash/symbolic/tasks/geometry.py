@@ -11,7 +11,7 @@ import sympy as sp
 
 from ..parse import ParseError
 from ..problem import Problem, _classify
-from ..sentence import WHAT, A, B, Sentence, V, one, point, variable, vector
+from ..sentence import WHAT, A, B, Sentence, V, matrix_entries, one, point, variable, vector
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
 
@@ -136,12 +136,18 @@ def read_midpoint(g: dict, s: Sentence) -> Midpoint:
     return Midpoint(*_two_points(g, s), (g.get("combine") or "").lower() or None)
 
 
+def _point_asked(found: tuple, combine: str | None, step: Step, fact: str) -> Worked:
+    """The point found, or the sum or product of its coordinates, with the step that adds or multiplies them."""
+    steps = [step]
+    if combine:
+        steps.append(Step(f"{'Add' if combine == 'sum' else 'Multiply'} its coordinates", _combined(found, combine)))
+    return Worked(_combined(found, combine), steps, facts={fact: found})
+
+
 def solve_midpoint(m: Midpoint) -> Worked:
     mid = tuple(sp.nsimplify((a + b) / 2) for a, b in zip(m.p, m.q))
-    steps = [Step("The midpoint averages each coordinate of the endpoints", sp.Tuple(*mid))]
-    if m.combine:
-        steps.append(Step(f"{'Add' if m.combine == 'sum' else 'Multiply'} its coordinates", _combined(mid, m.combine)))
-    return Worked(_combined(mid, m.combine), steps, facts={"mid": mid})
+    return _point_asked(mid, m.combine, Step("The midpoint averages each coordinate of the endpoints", sp.Tuple(*mid)),
+                        "mid")
 
 
 def _halves(mid: tuple, p: tuple, q: tuple) -> bool:
@@ -171,12 +177,8 @@ def read_other_end(g: dict, s: Sentence) -> OtherEnd:
 
 def solve_other_end(o: OtherEnd) -> Worked:
     other = tuple(2 * m - e for m, e in zip(o.mid, o.end))
-    steps = [Step("The midpoint is halfway, so the other endpoint is as far past it: twice the midpoint minus the "
-                  "endpoint", sp.Tuple(*other))]
-    if o.combine:
-        steps.append(Step(f"{'Add' if o.combine == 'sum' else 'Multiply'} its coordinates",
-                          _combined(other, o.combine)))
-    return Worked(_combined(other, o.combine), steps, facts={"other": other})
+    return _point_asked(other, o.combine, Step("The midpoint is halfway, so the other endpoint is as far past it: "
+                                               "twice the midpoint minus the endpoint", sp.Tuple(*other)), "other")
 
 
 def check_other_end(o: OtherEnd, w: Worked) -> Step:
@@ -251,13 +253,10 @@ def read_orthogonal(g: dict, s: Sentence) -> Problem:
 
 def _entries(text: str) -> list:
     """A column or row vector's entries, letters allowed."""
-    m = re.fullmatch(r"\s*\\begin\{([pbB]?matrix)\}(?P<body>.*?)\\end\{\1\}\s*", text, flags=re.S)
-    if not m:
+    written = matrix_entries(text, kinds="pbB")
+    if written is None:
         raise ParseError("expected a vector written as a matrix")
-    rows = [r.split("&") for r in re.split(r"\\\\", m.group("body")) if r.strip()]
-    if len(rows) > 1 and any(len(r) > 1 for r in rows):
-        raise ParseError("expected a vector, got a matrix")
-    return [one(e) for r in rows for e in r]
+    return [one(e) for e in written]
 
 
 def read_other_end_said(g: dict, s: Sentence) -> OtherEnd:
