@@ -32,7 +32,9 @@ class Problem:
     target: sp.Expr | None = None     # "…, what is the value of 6x+5?": evaluated at the solution
     pick: str | None = None           # which solution(s) of an equation (sum, positive, …) or inequality (integers)
     domain: sp.Set | None = None      # "for 0 ≤ x < 2π"
-    form: str | None = None           # requested form: fraction | decimal | radical | base | integer | interval
+    form: str | None = None           # requested form: fraction, decimal, radical, base, integer, interval,
+                                      # simplest, rectangular, polynomial, increasing, gaussian (a + bi, integers)
+    template: tuple = ()              # 'in the form Ax³ + Bx + C': its variable's name and the powers it has
     notes: tuple = ()
     task: object = None               # a registered task's own reading (tasks/), for the kinds tasks/ solves
     written: str = ""                 # an expression to evaluate as written (LaTeX when in $…$): its check re-reads it

@@ -73,11 +73,11 @@ _FORMS = [
     (r"(?:,?\s*)?when it is fully simplified", None),
     (r"(?:,?\s*)?as a residue modulo \S+", "integer"),
     # "in the form a+bi, where a and b are real numbers": how a complex number is written anyway (checked: the slot
-    # must say a+bi)
+    # must say a+bi); "… are integers" is a form the solver holds to
     (r"(?:,?\s*)?\(?(?:your answer should be (?:of|in) the form|express your answer (?:as a complex number )?in "
      r"the form|(?:written )?in the form) ⟦(?P<abi>\d+)⟧(?:\s*,?\s*where ⟦\d+⟧ and ⟦\d+⟧ are (?:both )?"
-     r"(?:real(?: numbers)?|integers)(?: and written as improper fractions \(if necessary\))?"
-     r"(?: and ⟦\d+⟧)?)?\s*\.?\)?", None),
+     r"(?:real(?: numbers)?|(?P<gaussian>integers))(?: and written as improper fractions \(if necessary\))?"
+     r"(?: and (?P<isq>⟦\d+⟧))?)?\s*\.?\)?", None),
     # the inverse task refuses a singular matrix, so this clause never decides an answer
     (r"(?:,?\s*)?if the inverse does not exist, (?:then )?enter the zero matrix", None),
     (r"(?:,?\s*)?\(give an answer between \S+ and \S+(?:,? inclusive)?\.?\)", "integer"),
@@ -117,17 +117,20 @@ def _usual_digits(text: str, sentence: Sentence) -> bool:
                DIGITS[int(b)] == a for a, b in shown)
 
 
-def _polynomial_template(text: str) -> bool:
-    """'Ax^3+Bx^2+Cx+D', 'ax^2 +bx+c', 'Ap^3 + Bp^2 + Cp +D': each term one letter times a power of one variable."""
+def _polynomial_template(text: str) -> tuple[str, frozenset[int]] | None:
+    """'Ax^3+Bx^2+Cx+D', 'ax^2 +bx+c', 'Ap^3 + Bp^2 + Cp +D': each term one letter times a power of one variable;
+    the variable's name and the powers the form has (an answer holds to them), or None."""
     terms = [re.fullmatch(r"([A-Za-z])(?:([a-z])(?:\^\{?(\d+)\}?)?)?", t.replace(" ", ""))
              for t in re.split(r"\s*\+\s*", text.strip())]
     if len(terms) < 2 or not all(terms):
-        return False
+        return None
     coefficients = [t.group(1) for t in terms]
     variables = {t.group(2) for t in terms if t.group(2)}
     powers = [int(t.group(3) or 1) if t.group(2) else 0 for t in terms]
-    return len(variables) == 1 and len(set(coefficients)) == len(terms) and not variables & set(coefficients) \
-        and len(set(powers)) == len(powers)
+    if len(variables) == 1 and len(set(coefficients)) == len(terms) and not variables & set(coefficients) \
+            and len(set(powers)) == len(powers):
+        return variables.pop(), frozenset(powers)
+    return None
 
 
 def _usual_factorial(text: str, sentence: Sentence) -> bool:
@@ -135,24 +138,29 @@ def _usual_factorial(text: str, sentence: Sentence) -> bool:
     return re.fullmatch(r"[a-z]", n) is not None and fact == f"{n}!"
 
 
-def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None]:
-    form, base = None, None
+def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None, tuple]:
+    form, base, template = None, None, ()
     for pattern, name in _FORMS:
         m = re.search(pattern + r"\s*[.?!]?", text, flags=re.IGNORECASE)
         if not m:
             continue
         if m.groupdict().get("abi") and re.sub(r"\s", "", sentence.math[int(m.group("abi"))]) != "a+bi":
             continue
+        if m.groupdict().get("isq") and re.sub(r"[\s{}]", "", sentence.math[int(m.group("isq")[1:-1])]) != "i^2=-1":
+            continue
         if m.groupdict().get("digits") and not _usual_digits(m.group("digits"), sentence):
             continue
         if m.groupdict().get("fact") and not _usual_factorial(m.group("fact"), sentence):
             continue
-        if m.groupdict().get("poly") and not _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]):
-            continue
+        if m.groupdict().get("poly"):
+            template = _polynomial_template(sentence.math[int(m.group("poly")[1:-1])])
+            if template is None:
+                continue
         if m.groupdict().get("pair") and not re.fullmatch(r"\(\s*[a-z]\s*,\s*[a-z]\s*\)",
                                                             sentence.math[int(m.group("pair"))]):
             continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
+        name = "gaussian" if m.groupdict().get("gaussian") else name
         if name is None:
             continue
         if form is not None and form != name:
@@ -160,7 +168,7 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
         form = name
         if m.groupdict().get("base"):
             base = base_value(m.group("base"), sentence)
-    return " ".join(text.split()), form, base
+    return " ".join(text.split()), form, base, template
 
 
 # ---- the phrasings ----------------------------------------------------------------------------------------------
@@ -292,7 +300,7 @@ def parse_problem(text: str) -> Problem:
 
 def read_sentence(original: str) -> Problem:
     sentence = Sentence(original)
-    text, form, base = _take_forms(sentence.text, sentence)
+    text, form, base, template = _take_forms(sentence.text, sentence)
     text = re.sub(r"\s*[.?]+\s*$", "", text.replace("...", "…")).strip()  # "2, 5, 8, ...?" keeps its dots
     text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
     text = re.sub(r"^\s*:\s*(?=⟦)", "", text)   # 'Express as a common fraction: ⟦0⟧' less its form clause
@@ -307,7 +315,8 @@ def read_sentence(original: str) -> Problem:
     if p is None and first_error is not None:   # 'Let f(x) = …. For what value of r is f(2) = 0?'
         p = _with_functions_written_out(original)
     if p is not None:
-        extras = {"form": None if form == "simplest" and p.form else form}   # a task's own form says more
+        extras = {"form": None if form == "simplest" and p.form else form,   # a task's own form says more
+                  "template": template if form == "polynomial" else None}
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
         return replace(p, **{k: v for k, v in extras.items() if v is not None})

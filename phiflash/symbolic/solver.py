@@ -94,9 +94,11 @@ def solve_problem(problem: Problem | str) -> Solution:
                    if isinstance(v, sp.Expr) and not v.free_symbols]
         if not all(map(terminating, numbers)):
             raise SolveError("the value is not a terminating decimal, and rounding it is not done here")
-    if problem.form == "polynomial" and not (isinstance(sol.answer, sp.Expr) and len(sol.answer.free_symbols) == 1
-                                             and sol.answer.is_polynomial()):
-        raise SolveError("the problem asks for a polynomial in one variable, and the answer is not one")
+    if problem.form == "polynomial":
+        sol = _in_template(sol)
+    if problem.form == "gaussian" and not (isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and
+                                           all(part.is_integer for part in sol.answer.as_real_imag())):
+        raise SolveError("the problem says a and b are integers, and the value found is not a + bi with integers")
     if problem.form == "integer" and isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and \
             sol.answer.is_integer is not True:
         raise SolveError("the problem asks for an integer, and the value found is not one")
@@ -104,6 +106,23 @@ def solve_problem(problem: Problem | str) -> Solution:
         if note not in sol.notes and not any(st.text == note for st in sol.steps):
             sol.notes.append(note)
     return sol
+
+
+def _in_template(sol: Solution) -> Solution:
+    """'Express your answer in the form Ax³ + Bx + C': the answer multiplied out, in the form's variable and with no
+    power the form lacks (16x² + 4x + 5 is not of the form ax³ + bx + c), or refused."""
+    var, powers = sol.problem.template or (None, frozenset())
+    a = sol.answer
+    if not (isinstance(a, sp.Expr) and a.is_polynomial() and {s.name for s in a.free_symbols} <= {var}):
+        raise SolveError("the problem asks for a polynomial in one variable, and the answer is not one")
+    x = next(iter(a.free_symbols), sp.Symbol(var))
+    out = sp.expand(a)
+    used = {m[0] for m in sp.Poly(out, x).monoms()} if out != 0 else set()
+    if not used <= powers:
+        raise SolveError("the answer has a power of " + var + " that the form asked for does not have")
+    if out == a:
+        return sol
+    return replace(sol, answer=out, steps=[*sol.steps, Step("Multiply out, as the form asks", out)])
 
 
 def _without_written_poles(sol: Solution) -> Solution:

@@ -1384,3 +1384,75 @@ def test_a_defined_function_used_other_than_as_a_call_is_not_written_out(text):
     from phiflash.symbolic.defined import substituted
     with pytest.raises(ParseError):
         substituted(text)
+
+
+def _template_powers(r):
+    a, b = r.sample([v for v in range(-9, 10) if v and v != 0], 2)
+    while a + b == 0:
+        b = r.choice([v for v in range(-9, 10) if v and v != -a])
+    letter = r.choice("xpt")
+    powers = r.choice([(2, 1, 0), (2, 0), (3, 1, 0), (2, 1), (3, 2, 1, 0)])
+    names = "abcd"
+    template = "+".join(names[i] + (f"{letter}^{k}" if k > 1 else letter if k == 1 else "")
+                        for i, k in enumerate(powers))
+    v = sp.Symbol(letter)
+    return (f"Simplify $({letter}{a:+d})({letter}{b:+d})$. Express your answer in the form ${template}$.",
+            sp.expand((v + a) * (v + b)), {2, 1, 0} <= set(powers))
+
+
+@pytest.mark.parametrize("case", [_template_powers(R) for _ in range(10)], ids=lambda c: c[0][:90])
+def test_the_powers_of_a_polynomial_form_are_held_to(case):
+    """A mutation of a training problem ('in the form ax³ + bx + c' for 16x² + 4x + 5) was answered 16x² + 4x + 5, and
+    'Simplify (x+1)(x+2). Express your answer in the form ax² + c' was answered (x + 1)(x + 2), verified: the form's
+    powers were never compared with the answer's, and a product was not multiplied out."""
+    from phiflash.symbolic.verify import check_answer
+    sentence, want, fits = case
+    if not fits:
+        with pytest.raises(SolveError):
+            solve_problem(sentence)
+        assert check_answer(sp.sstr(want).replace("**", "^"), sentence).status != "verified"
+        return
+    assert solve_problem(sentence).answer == want
+    assert check_answer(sp.sstr(want).replace("**", "^"), sentence).status == "verified"
+
+
+def test_an_answer_with_a_power_the_form_lacks_is_wrong():
+    from phiflash.symbolic.verify import check_answer
+    sentence = "Simplify $x(x+1) - x$. Express your answer in the form $ax^2+c$."
+    assert solve_problem(sentence).answer == sp.Symbol("x") ** 2
+    assert check_answer("x^2", sentence).status == "verified"
+    assert check_answer("x^2 + x - x", sentence).status == "verified"   # the x's cancel: it is x²
+    assert check_answer("x^2 + 0x^3", sentence).status == "verified"
+
+
+def _gaussian(r):
+    p, q, s, t = (r.choice([v for v in range(-6, 7) if v]) for _ in range(4))
+    value = sp.nsimplify((p + q * sp.I) / (s + t * sp.I))
+    parts = "integers" if r.random() < 0.7 else "both integers"
+    return (f"Simplify $\\dfrac{{{p}{q:+d}i}}{{{s}{t:+d}i}}$. Your answer should be of the form $a+bi$, where $a$ "
+            f"and $b$ are {parts}.", sp.expand(value), all(x.is_integer for x in sp.expand(value).as_real_imag()))
+
+
+@pytest.mark.parametrize("case", [_gaussian(R) for _ in range(10)] + [
+    ("Simplify $\\dfrac{10+5i}{1+2i}$. Your answer should be of the form $a+bi$, where $a$ and $b$ are integers.",
+     4 - 3 * sp.I, True)], ids=lambda c: c[0][:90])
+def test_a_plus_bi_with_integers_is_held_to(case):
+    """'… in the form a+bi, where a and b are integers' was read as 'real numbers': 11/5 − 2i/5 was answered."""
+    sentence, want, integral = case
+    if integral:
+        assert sp.expand(solve_problem(sentence).answer - want) == 0
+    else:
+        with pytest.raises(SolveError):
+            solve_problem(sentence)
+
+
+@pytest.mark.parametrize("clause,reads", [("i^2 = -1", True), ("i^{2}=-1", True), ("i^3 = -1", False),
+                                          ("i^2 = 1", False), ("x^2 = -1", False)])
+def test_the_i_squared_clause_of_a_plus_bi_is_read_not_skipped(clause, reads):
+    """'where a and b are real numbers and $i^3 = -1$' was taken off unread, as if it said i² = −1."""
+    sentence = f"Express $(4-5i)(-5+5i)$ in the form $a+bi$, where $a$ and $b$ are real numbers and ${clause}$."
+    if reads:
+        assert solve_problem(sentence).answer == 5 + 45 * sp.I
+    else:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(sentence)
