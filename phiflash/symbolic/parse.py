@@ -814,6 +814,13 @@ def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions
     raise Ambiguous(ask(maps, base), maps, [label_of(f, base) for f in maps])
 
 
+def parse_as_written(text: str, latex: bool = False) -> list:
+    """parse_math with nothing evaluated: x/x keeps its denominator, 2 + 3 stays a sum, (x + 1)(x + 2) a product;
+    for questions about how the math is written rather than what it equals."""
+    with sp.evaluate(False):
+        return parse_math(text, latex=latex)
+
+
 def _same_items(a: list, b: list) -> bool:
     """The readings agree: the same number of items, each provably equal (log(3)/log(2) in either base)."""
     if isinstance(b, Exception):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from .parse import ENGLISH, UNREAD_MATH, ParseError, parse_math, parse_one
+from .parse import ENGLISH, UNREAD_MATH, ParseError, parse_as_written, parse_math, parse_one
 
 
 @dataclass(frozen=True)
@@ -194,8 +194,7 @@ def written_denominators(text: str, latex: bool = False) -> tuple:
     x(x − 3)/(x − 3)) before any solver sees it, which would make a value where the problem is undefined look
     allowed."""
     try:
-        with sp.evaluate(False):
-            items = parse_math(text, latex=latex)
+        items = parse_as_written(text, latex=latex)
     except Exception:  # noqa: BLE001 - no unevaluated reading: the solver's own exclusions stand
         return ()
     bases = {a.base for i in items if isinstance(i, sp.Basic) for a in sp.preorder_traversal(i)

@@ -17,7 +17,7 @@ import sympy as sp
 
 from . import tasks
 from .defined import substituted
-from .parse import ParseError, parse_math
+from .parse import ParseError, parse_as_written, parse_math
 from .problem import Problem, _classify, choose_var, lines_of_math, read_typed, written_denominators, written_poles
 from .sentence import (
     NUMBER_WORDS,
@@ -348,8 +348,49 @@ def _with_functions_written_out(original: str) -> Problem | None:
     return replace(p, text=original, notes=(note,) + p.notes)
 
 
+# 'the product (1 + 2)(3 + 4)', 'the sum of 1 + 2 + ⋯ + 10': the noun says what the math written after it is
+_NOUN_OF_MATH = re.compile(r"\bthe (?P<noun>sum|product|quotient|difference)(?: of)?\s*:?\s*(?P<slot>⟦\d+⟧)"
+                           r"(?=\s*(?:[.?;]|$|in base\b|,?\s*(?:when|if|where|given|express|expressed)\b))", re.I)
+_NOUN_FITS = {"sum": (sp.Add, sp.Sum), "difference": (sp.Add,), "product": (sp.Mul, sp.Product),
+              "quotient": (sp.Mul, sp.Rational)}
+
+
+def _noun_misfit(text: str, sentence: Sentence) -> ParseError | None:
+    """'What is the product of 1/3 + 1/9?': a sum called a product is a problem misread or mistyped, refused."""
+    for m in _NOUN_OF_MATH.finditer(text):
+        math, noun = sentence.math[int(m.group("slot")[1:-1])], m.group("noun").lower()
+        try:
+            items = parse_as_written(math, latex=True)
+        except (ParseError, TypeError, ValueError):   # '1 + 2 + ⋯ + 49' is read whole, not as written
+            if noun in ("sum", "product") and re.search(r"\\[lc]?dots|…|\.\.\.", math) and \
+                    _series_operation(math) not in (noun, None):
+                return ParseError(f"the problem says 'the {noun}', and the math after it is not one")
+            continue
+        e = items[0] if len(items) == 1 else None
+        if not isinstance(e, sp.Expr) or isinstance(e, _NOUN_FITS[noun]):
+            continue
+        return ParseError(f"the problem says 'the {noun}', and the math after it is not one")
+    return None
+
+
+def _series_operation(math: str) -> str | None:
+    """'1 + 2 + ⋯ + 49': sum; '2 · 4 · ⋯ · 20': product; by the operations outside every bracket (None: neither)."""
+    depth, found = 0, set()
+    for i, ch in enumerate(math):
+        depth += ch in "({[" and 1 or ch in ")}]" and -1 or 0
+        if depth == 0 and (ch == "+" or ch == "-" and math[:i].strip()):
+            found.add("sum")
+        if depth == 0 and (ch in "·×*" or math.startswith(("\\cdot", "\\times"), i) and
+                           not math.startswith("\\cdots", i)):
+            found.add("product")
+    return found.pop() if len(found) == 1 else None
+
+
 def _read(text: str, sentence: Sentence, original: str) -> tuple[Problem | None, ParseError | None]:
     """The tasks' phrasings, then the core ones: the first reading, or None and the first error met."""
+    misfit = _noun_misfit(text, sentence)
+    if misfit is not None:
+        return None, misfit
     p, first_error = tasks.read(text, sentence)
     if p is not None:
         return p, None

@@ -21,7 +21,7 @@ from ..errors import PhiflashError
 from . import tasks
 from .equality import is_zero
 from .given import solve_given
-from .parse import ParseError, parse_math
+from .parse import ParseError, parse_as_written
 from .problem import Problem
 from .reader import parse_problem
 from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
@@ -953,8 +953,7 @@ def _evaluate_again(p: Problem, f, r) -> tuple[str, Step | None]:
     candidates = []
     if p.written:
         try:
-            with sp.evaluate(False):
-                items = parse_math(p.written.strip("$"), latex=p.written.startswith("$"))
+            items = parse_as_written(p.written.strip("$"), latex=p.written.startswith("$"))
             if len(items) == 1 and isinstance(items[0], sp.Expr) and not items[0].free_symbols:
                 candidates.append((items[0], "the expression as written, read again with nothing evaluated and "
                                              "computed in floating point, gives the same value"))

@@ -17,7 +17,7 @@ import sympy as sp
 from ..errors import PhiflashError
 from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
-from .parse import ParseError, parse_math
+from .parse import ParseError, parse_as_written
 from .reader import parse_problem
 from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
 from .solver import SolveError, exact, solve_problem
@@ -561,8 +561,7 @@ def _unsimplified_radical(text: str) -> str | None:
 
 def _unevaluated(text: str) -> list:
     try:
-        with sp.evaluate(False):
-            return [e for e in parse_math(text, latex=True) if isinstance(e, sp.Basic)]
+        return [e for e in parse_as_written(text, latex=True) if isinstance(e, sp.Basic)]
     except (ParseError, TypeError, ValueError):
         return []
 

@@ -1456,3 +1456,76 @@ def test_the_i_squared_clause_of_a_plus_bi_is_read_not_skipped(clause, reads):
     else:
         with pytest.raises((ParseError, SolveError)):
             solve_problem(sentence)
+
+
+def _noun_and_math(r):
+    a, b, c = (r.randint(2, 9) for _ in range(3))
+    shapes = {"sum": (f"{a} + {b} + {c}", a + b + c), "product": (f"{a} \\cdot {b} \\cdot {c}", a * b * c),
+              "difference": (f"{a * b} - {c}", a * b - c)}
+    noun, shape = r.choice(list(shapes)), r.choice(list(shapes))
+    math, value = shapes[shape]
+    fits = noun == shape or {noun, shape} == {"sum", "difference"}   # a − b is a sum of a and −b
+    lead = r.choice(["What is the {} of ${}$?", "Compute the {} ${}$.", "Find the {} of ${}$."])
+    return lead.format(noun, math), sp.Integer(value), fits
+
+
+@pytest.mark.parametrize("case", [_noun_and_math(R) for _ in range(12)] + [
+    ("Find the sum: $1+2+3+\\dots+48+49$", sp.Integer(1225), True),
+    ("Find the product: $1+2+3+\\dots+48+49$", None, False),
+    ("What is the product of $1+2+4+ \\cdots + 1024$?", None, False)], ids=lambda c: c[0])
+def test_the_noun_before_math_says_what_it_is(case):
+    """An edited training problem, 'What is the product of (1/3) + (1/3)²?', was answered with the sum: the noun was
+    taken off unread. A sum called a product is refused."""
+    sentence, value, fits = case
+    if fits:
+        assert solve_problem(sentence).answer == value
+    else:
+        with pytest.raises(ParseError, match="not one"):
+            solve_problem(sentence)
+
+
+def _asymptote_letters(r):
+    a, b = r.randint(1, 9), r.randint(1, 9)
+    x, y = r.choice([("x", "y"), ("t", "y"), ("x", "f")])
+    f = f"\\frac{{{x}+{a}}}{{2{x}-{2 * b}}}"
+    kind = r.choice(["vertical", "horizontal", "at", "sum", "same"])
+    right = r.random() < 0.5
+    if kind == "vertical":
+        asked = x if right else y
+        return f"If ${y}={f}$, at what value of ${asked}$ will there be a vertical asymptote?", b, right
+    if kind == "horizontal":
+        asked = y if right else x
+        return f"If ${y}={f}$, at what value of ${asked}$ will there be a horizontal asymptote?", sp.Rational(1, 2), \
+            right
+    if kind == "at":
+        side, letter = (y, "c") if right else r.choice([(x, "c"), (y, "d")])
+        return (f"The graph of ${y}={f}$ has a horizontal asymptote at ${side}=c$. What is ${letter}$?",
+                sp.Rational(1, 2), right)
+    if kind == "sum":
+        g = f"\\frac{{{x}+{a}}}{{({x}-{b})({x}+{a + b})}}"
+        side = x if right else y
+        return (f"The graph of ${y}={g}$ has vertical asymptotes at ${x} = p$ and ${side} = q$. Find $p + q$.",
+                -a, right)
+    return f"If ${x}={f}$, at what value of ${x}$ will there be a vertical asymptote?", b, False
+
+
+@pytest.mark.parametrize("case", [_asymptote_letters(R) for _ in range(14)], ids=lambda c: c[0][:100])
+def test_every_letter_an_asymptote_question_names_is_checked(case):
+    """Edited training problems were answered as if unedited: 'If x = (x²+2x+8)/(x−4), at what value of x …',
+    'vertical asymptotes at y = a and x = b. Find a + b', 'at what y-value is there a vertical asymptote'."""
+    sentence, value, right = case
+    if right:
+        assert solve_problem(sentence).answer == value
+    else:
+        with pytest.raises(ParseError):
+            solve_problem(sentence)
+
+
+@pytest.mark.parametrize("lhs,reads", [("y", True), ("x", False), ("f(x)", True)])
+def test_a_domain_of_a_formula_named_by_its_own_variable_is_refused(lhs, reads):
+    sentence = f"What is the domain of ${lhs}=\\dfrac{{x^3-27}}{{x+27}}$?"
+    if reads:
+        assert solve_problem(sentence).answer == sp.Union(sp.Interval.open(-sp.oo, -27), sp.Interval.open(-27, sp.oo))
+    else:
+        with pytest.raises(ParseError):
+            solve_problem(sentence)

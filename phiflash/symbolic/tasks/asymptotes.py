@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..parse import ParseError, parse_math
+from ..parse import ParseError, parse_as_written, parse_math
 from ..sentence import WHAT, Sentence, one
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
@@ -26,29 +26,36 @@ class Asymptote:
     asked: str                     # where (the one vertical), count, sum, horizontal
 
 
-def _function(text: str) -> tuple[sp.Expr, sp.Symbol]:
-    with sp.evaluate(False):
-        items = parse_math(text, latex=True)
+def _function(text: str) -> tuple[sp.Expr, sp.Symbol, sp.Symbol]:
+    """'y = p(x)/q(x)': the function, its variable and the letter it is named by (y when unnamed)."""
+    items = parse_as_written(text, latex=True)
     if len(items) != 1:
         raise ParseError("expected y = a rational function")
-    e = items[0]
+    e, name = items[0], sp.Symbol("y")
     if isinstance(e, sp.Eq):
-        if not e.lhs.is_Symbol:
+        if not e.lhs.is_Symbol or e.lhs in e.rhs.free_symbols:   # 'x = (x² + 2x + 8)/(x − 4)' names nothing
             raise ParseError("expected y = a rational function")
-        e = e.rhs
+        e, name = e.rhs, e.lhs
     if not isinstance(e, sp.Expr) or len(e.free_symbols) != 1:
         raise ParseError("a rational function of one variable")
     x = next(iter(e.free_symbols))
     num, den = sp.fraction(sp.together(sp.sympify(e)))
     if not (num.is_polynomial(x) and den.is_polynomial(x)) or not den.has(x):
         raise ParseError("asymptotes are read for a rational function p(x)/q(x)")
-    return e, x
+    return e, x, name
 
 
 def read_asymptote(g: dict, s: Sentence) -> Asymptote:
-    f, x = _function(s.slot(g, "f"))
+    f, x, name = _function(s.slot(g, "f"))
     asked = g["asked"]
-    if asked == "sum" and one(s.slot(g, "target")) != one(s.slot(g, "a")) + one(s.slot(g, "b")):
+    # every letter the sentence names is the one it must be: 'at what value of x' for a vertical asymptote, 'at
+    # y = a' for a horizontal one, 'at x = a and x = b' for two vertical ones
+    if g.get("v") and one(s.slot(g, "v")) != (name if asked == "horizontal" else x):
+        side = (name, "horizontal") if asked == "horizontal" else (x, "vertical")
+        raise ParseError(f"a {side[1]} asymptote's place is a value of {side[0]}")
+    if g.get("at") and one(s.slot(g, "ask")) != _place(s.slot(g, "at"), name):
+        raise ParseError("the letter asked for is the asymptote's height")
+    if asked == "sum" and one(s.slot(g, "target")) != _place(s.slot(g, "a"), x) + _place(s.slot(g, "b"), x):
         raise ParseError("the sum of the two places is what is read here")
     return Asymptote(f, x, asked)
 
@@ -115,13 +122,13 @@ _GRAPH = r"(?:the graph of |the equation |the function )?(?P<f>⟦\d+⟧)"
 
 TASKS = (
     Task("asymptote", "the vertical and horizontal asymptotes of a rational function", phrasings=(
-        (50, r"(?:if|for) (?P<f>⟦\d+⟧)\s*,?\s*at what (?:value of ⟦\d+⟧|⟦\d+⟧\s*-\s*value) (?:will there be|is there) "
-             r"a (?P<asked>vertical) asymptote"),
+        (50, r"(?:if|for) (?P<f>⟦\d+⟧)\s*,?\s*at what (?:value of )?(?P<v>⟦\d+⟧)(?:\s*-\s*value)? (?:will there be|is "
+             r"there) a (?P<asked>vertical) asymptote"),
         (50, rf"how many (?P<asked>vertical) asymptotes does {_GRAPH} have"),
-        (50, r"(?:if|for) (?P<f>⟦\d+⟧)\s*,?\s*at what value of ⟦\d+⟧ (?:will there be|is there) a "
+        (50, r"(?:if|for) (?P<f>⟦\d+⟧)\s*,?\s*at what value of (?P<v>⟦\d+⟧) (?:will there be|is there) a "
              r"(?P<asked>horizontal) asymptote"),
-        (50, rf"the graph of (?P<f>⟦\d+⟧) has a (?P<asked>horizontal) asymptote at ⟦\d+⟧\s*[.]?\s*(?:{WHAT}|what is) "
-             rf"⟦\d+⟧"),
+        (50, rf"the graph of (?P<f>⟦\d+⟧) has a (?P<asked>horizontal) asymptote at (?P<at>⟦\d+⟧)\s*[.]?\s*"
+             rf"(?:{WHAT}|what is) (?P<ask>⟦\d+⟧)"),
         (50, rf"the graph of (?P<f>⟦\d+⟧) has (?P<asked>vertical) asymptotes at (?P<a>⟦\d+⟧) and (?P<b>⟦\d+⟧)\s*[.]?\s*"
              rf"(?:{WHAT}|what is) (?P<target>⟦\d+⟧)"),),
         read=lambda g, s: read_asymptote(_asked(g, s), s), solve=solve_asymptote, check=check_asymptote,
@@ -142,13 +149,13 @@ def _asked(g: dict, s: Sentence) -> dict:
     if word == "horizontal":
         return g | {"asked": "horizontal"}
     if g.get("target"):
-        return g | {"asked": "sum", "a": _place(s.slot(g, "a")), "b": _place(s.slot(g, "b"))}
+        return g | {"asked": "sum"}
     return g | {"asked": "count" if s.original.lower().lstrip().startswith("how many") else "where"}
 
 
-def _place(text: str) -> str:
-    """'x = a' -> 'a': the letter standing for the place."""
+def _place(text: str, side: sp.Symbol) -> sp.Symbol:
+    """'x = a' -> a: the letter standing for the place, on a line of the letter given (x = a, y = b)."""
     items = parse_math(text, latex=True)
-    if len(items) != 1 or not isinstance(items[0], sp.Eq) or not items[0].rhs.is_Symbol:
-        raise ParseError("expected the places as x = a and x = b")
-    return items[0].rhs.name
+    if len(items) != 1 or not isinstance(items[0], sp.Eq) or not items[0].rhs.is_Symbol or items[0].lhs != side:
+        raise ParseError(f"expected the places as {side} = a letter")
+    return items[0].rhs

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import sympy as sp
 from sympy.calculus.util import continuous_domain
 
-from ..parse import ParseError, parse_math
+from ..parse import ParseError, parse_as_written
 from ..problem import Problem, _classify, written_denominators
 from ..sentence import WHAT, Sentence, V, variable
 from ..solution import plain
@@ -32,13 +32,13 @@ class Domain:
 def read_domain(g: dict, s: Sentence) -> Domain:
     text = s.slot(g, "f").rstrip("~ ")
     named = re.fullmatch(r"\s*(?:[a-zA-Z]|\\ell)\s*\(\s*([a-zA-Z])\s*\)\s*=\s*(.+)", text, re.S)  # h(x) = …
-    with sp.evaluate(False):   # as written: (x + 1)/((x + 4)(x + 1)) keeps its hole at −1, never cancelled
-        items = parse_math(named.group(2) if named else text, latex=True)
+    # as written: (x + 1)/((x + 4)(x + 1)) keeps its hole at −1, never cancelled
+    items = parse_as_written(named.group(2) if named else text, latex=True)
     if len(items) != 1:
         raise ParseError("expected one function")
     e = items[0]
     if isinstance(e, sp.Eq):      # 'y = …': the formula is the side that is not the name
-        e = e.rhs if e.lhs.is_Symbol and not e.rhs.is_Symbol else None
+        e = e.rhs if e.lhs.is_Symbol and not e.rhs.is_Symbol and e.lhs not in e.rhs.free_symbols else None
     if named and isinstance(e, sp.Expr) and e.free_symbols - {sp.Symbol(named.group(1))}:
         raise ParseError("the formula uses a letter other than the function's variable")
     if not isinstance(e, sp.Expr) or len(e.free_symbols) != 1:
@@ -104,8 +104,7 @@ def read_undefined(g: dict, s: Sentence) -> Problem:
     are taken from the unevaluated reading. Only rational expressions: a root or a logarithm is undefined on
     intervals too, and which values are meant would be a guess."""
     var, text = variable(s.slot(g, "v")), s.slot(g, "e")
-    with sp.evaluate(False):   # x/x is undefined at 0, though it reads as 1
-        (expr,) = parse_math(text, latex=True)
+    (expr,) = parse_as_written(text, latex=True)   # x/x is undefined at 0, though it reads as 1
     if expr.free_symbols != {var} or not expr.is_rational_function(var):
         raise ParseError("'undefined' is read for a rational expression in the one letter asked about")
     dens = [d for d in written_denominators(text, latex=True) if d.has(var)]
