@@ -35,6 +35,7 @@ class Problem:
     form: str | None = None           # requested form: fraction, decimal, radical, base, integer, interval,
                                       # simplest, rectangular, polynomial, increasing, gaussian (a + bi, integers)
     template: tuple = ()              # 'in the form Ax³ + Bx + C': its variable's name and the powers it has
+    places: int | None = None         # 'as a decimal to the nearest tenth': 1
     notes: tuple = ()
     task: object = None               # a registered task's own reading (tasks/), for the kinds tasks/ solves
     written: str = ""                 # an expression to evaluate as written (LaTeX when in $…$): its check re-reads it

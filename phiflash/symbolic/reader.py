@@ -50,7 +50,7 @@ _FORMS = [
     (r"(?:,?\s*)?(?:(?:express|write) (?:your answer|the result) |expressed )?as an? (?:integer|whole number)",
      "integer"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as a (?:terminating )?decimal"
-     r"(?: (?:rounded )?to the nearest (?:tenth|hundredth|thousandth|ten-thousandth|whole number))?",
+     r"(?: (?:rounded )?to the nearest (?P<place>tenth|hundredth|thousandth|ten-thousandth|whole number))?",
      "decimal"),
     (r"(?:,?\s*)?\(?(?:enter|express|give) your answer (?:using|in) interval notation(?:,? simplifying (?:any|all) "
      r"fractions(?: which occur)? in your answer)?\.?\)?", "interval"),
@@ -138,8 +138,12 @@ def _usual_factorial(text: str, sentence: Sentence) -> bool:
     return re.fullmatch(r"[a-z]", n) is not None and fact == f"{n}!"
 
 
-def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None, tuple]:
+_PLACES = {"whole number": 0, "tenth": 1, "hundredth": 2, "thousandth": 3, "ten-thousandth": 4}
+
+
+def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None, tuple, int | None]:
     form, base, template = None, None, ()
+    places = None
     for pattern, name in _FORMS:
         m = re.search(pattern + r"\s*[.?!]?", text, flags=re.IGNORECASE)
         if not m:
@@ -168,7 +172,9 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
         form = name
         if m.groupdict().get("base"):
             base = base_value(m.group("base"), sentence)
-    return " ".join(text.split()), form, base, template
+        if m.groupdict().get("place"):
+            places = _PLACES[m.group("place").lower()]
+    return " ".join(text.split()), form, base, template, places
 
 
 # ---- the phrasings ----------------------------------------------------------------------------------------------
@@ -278,7 +284,7 @@ _PHRASES: list[tuple[str, str]] = [
     ("expand", rf"expand(?: and simplify)?(?: completely)?(?: the (?:following )?(?:expression|product))?\s*:?\s*{A}"),
     ("factor", rf"(?:completely )?factor(?: completely)?(?: the (?:following )?expression)?\s*:?\s*{A}"),
     ("value", rf"(?:{WHAT}|simplify)(?: the value of)?(?: the following(?: expression)?)?(?: the expression)?"
-              rf"(?: in \S+)?\s*:?\s*{A}"),
+              rf"(?: in (?P<letter>⟦\d+⟧))?\s*:?\s*{A}"),
     ("value", rf"what is the value of {A}"),
     ("value", A),
 ]
@@ -300,7 +306,7 @@ def parse_problem(text: str) -> Problem:
 
 def read_sentence(original: str) -> Problem:
     sentence = Sentence(original)
-    text, form, base, template = _take_forms(sentence.text, sentence)
+    text, form, base, template, places = _take_forms(sentence.text, sentence)
     text = re.sub(r"\s*[.?]+\s*$", "", text.replace("...", "…")).strip()  # "2, 5, 8, ...?" keeps its dots
     text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
     text = re.sub(r"^\s*:\s*(?=⟦)", "", text)   # 'Express as a common fraction: ⟦0⟧' less its form clause
@@ -316,7 +322,8 @@ def read_sentence(original: str) -> Problem:
         p = _with_functions_written_out(original)
     if p is not None:
         extras = {"form": None if form == "simplest" and p.form else form,   # a task's own form says more
-                  "template": template if form == "polynomial" else None}
+                  "template": template if form == "polynomial" else None,
+                  "places": places if form == "decimal" else None}
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
         return replace(p, **{k: v for k, v in extras.items() if v is not None})
@@ -418,6 +425,15 @@ _DECLARED_SETS = {"real number": sp.S.Reals, "number": sp.S.Reals, "integer": sp
                   "nonzero": sp.S.Reals - sp.FiniteSet(0)}
 
 
+def _letters_written(p: Problem) -> set:
+    """The letters of a value to find as it is written: (x + 1)² − x² − 2x has x, though it reads as 1."""
+    try:
+        return set().union(*(e.free_symbols for e in parse_as_written(p.written.strip("$"), latex=True)
+                             if isinstance(e, sp.Basic))) if p.written else p.expr.free_symbols
+    except (ParseError, TypeError, ValueError):
+        return p.expr.free_symbols
+
+
 def _with_declared(p: Problem, v, kind: str) -> Problem:
     """The problem read without the declaration, and the declaration added back: a domain of the equation's
     unknown, or a condition of the given equations. Anything else is refused: what the letter is would be lost."""
@@ -431,8 +447,8 @@ def _with_declared(p: Problem, v, kind: str) -> Problem:
         return replace(p, domain=domain if p.domain is None else p.domain.intersect(domain))
     if p.kind == "given" and v in set().union(*(e.free_symbols for e in p.items)):
         return replace(p, items=p.items + (sp.Contains(v, domain),))
-    if p.kind in ("evaluate", "simplify") and kind.lower() == "real number":   # 'If x is a real number, find …'
-        return p
+    if p.kind in ("evaluate", "simplify") and kind.lower() == "real number" and v in _letters_written(p):
+        return p   # 'If x is a real number, find …'
     raise ParseError(f"what {v} is said to be is read for an equation in it, or equations given")
 
 
@@ -560,7 +576,10 @@ def _value(g: dict, s: Sentence, text: str) -> Problem:
     body = s.restore(g["a"])
     if has_dots(body):  # a sum written with …: the series task's
         return tasks.problem(tasks.BY_NAME["series"], tasks.patterns.read_dotted(body), text)
-    return _in_base(_classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$"), g, s)
+    p = _in_base(_classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$"), g, s)
+    if g.get("letter") and one(s.slot(g, "letter")) not in _letters_written(p):  # 'the following expression in y'
+        raise ParseError("the expression is said to be in a letter it does not have")
+    return p
 
 
 def _in_base(p: Problem, g: dict, s: Sentence) -> Problem:
@@ -645,6 +664,8 @@ def _given(text: str, defs: str, asked: str, s: Sentence) -> Problem:
         raise ParseError("the value asked for must be an expression in the equations' unknowns")
     if any(v not in unknowns for v, _ in said):
         raise ParseError("a letter the problem introduces is not in its equations")
+    if said and unknowns - {v for v, _ in said}:   # 'Let y, y, z be real numbers so that x + y = 15, …'
+        raise ParseError("a letter of the equations is not one the problem introduces")
     said_conditions = tuple(_KIND[word](v) for v, kind in said for word in (kind or "").split())
     return Problem(text, "given", tuple(items) + said_conditions, target=target,
                    denominators=written_denominators(s.restore(asked), latex=True))
@@ -679,8 +700,8 @@ def _declared_unknowns(defs: str, s: Sentence) -> tuple[str, list]:
         if not m:
             continue
         letters = [one(v) for k in SLOT_RE.findall(m.group("vars")) for v in s.math[int(k)].split(",") if v.strip()]
-        if not all(isinstance(v, sp.Symbol) for v in letters):
-            raise ParseError("read as letters, then what they satisfy")
+        if not all(isinstance(v, sp.Symbol) for v in letters) or len(set(letters)) != len(letters):
+            raise ParseError("read as distinct letters, then what they satisfy")
         return m.group("rest"), [(v, m.group("kind")) for v in letters]
     return defs, []
 

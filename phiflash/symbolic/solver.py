@@ -94,6 +94,10 @@ def solve_problem(problem: Problem | str) -> Solution:
                    if isinstance(v, sp.Expr) and not v.free_symbols]
         if not all(map(terminating, numbers)):
             raise SolveError("the value is not a terminating decimal, and rounding it is not done here")
+        if problem.places is not None and not all((v * 10 ** problem.places).is_integer for v in numbers):
+            # 0.2 'to the nearest whole number' is 0: the rounding is the problem's, and is not done here
+            raise SolveError("the value has more decimal places than the problem asks for, and rounding is not "
+                             "done here")
     if problem.form == "polynomial":
         sol = _in_template(sol)
     if problem.form == "gaussian" and not (isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and

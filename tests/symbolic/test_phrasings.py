@@ -1529,3 +1529,81 @@ def test_a_domain_of_a_formula_named_by_its_own_variable_is_refused(lhs, reads):
     else:
         with pytest.raises(ParseError):
             solve_problem(sentence)
+
+
+X = sp.Symbol("x")
+
+
+def _expression_in(r):
+    a, b, c = (r.randint(2, 9) for _ in range(3))
+    letter = r.choice("xxy")
+    return (f"Simplify the following expression in ${letter}$: \\[{a}x+{b}x^2+{c}-({b}-{a}x-x^2).\\]",
+            sp.expand(a * X + b * X ** 2 + c - (b - a * X - X ** 2)), letter == "x")
+
+
+def _declared_real(r):
+    a = r.randint(1, 9)
+    letter = r.choice("xxy")
+    x = sp.Symbol("x")   # (x + a)² − 2a(x + a) + a² = x², as written it has x
+    return (f"If ${letter}$ is a real number, find $(x+{a})^2-{2 * a}(x+{a})+{a * a}$.", x ** 2, letter == "x")
+
+
+@pytest.mark.parametrize("case", [_expression_in(R) for _ in range(4)] + [_declared_real(R) for _ in range(4)],
+                         ids=lambda c: c[0][:80])
+def test_the_letter_an_expression_is_said_to_be_in_is_its_own(case):
+    """'Simplify the following expression in y: [an expression in x]' and 'If y is a real number, find [an
+    expression in x]' were answered: the letter said was never compared with the expression's."""
+    sentence, want, right = case
+    if right:
+        assert sp.expand(solve_problem(sentence).answer - want) == 0
+    else:
+        with pytest.raises(ParseError):
+            solve_problem(sentence)
+
+
+@pytest.mark.parametrize("letters,reads", [("x, y, z", True), ("y, y, z", False), ("x, x, z", False),
+                                           ("x, y", False), ("x, y, z, w", False)])
+def test_the_letters_a_problem_introduces_are_distinct_and_its_equations(letters, reads):
+    """'Let y, y, z be real numbers so that y + z = 13, z + x = 14, x + y = 15' was answered as if it said x, y, z."""
+    sentence = (f"Let ${letters}$ be real numbers so that \\begin{{align*}} y+z & = 13, \\\\ z+x & = 14, \\\\ "
+                f"x+y & = 15. \\end{{align*}} Find $xyz$.")
+    if reads:
+        assert solve_problem(sentence).answer == 8 * 7 * 6
+    else:
+        with pytest.raises(ParseError):
+            solve_problem(sentence)
+
+
+def _decimal_places(r):
+    digits = r.randint(1, 3)
+    value = sp.Rational(r.randint(1, 999), 10 ** digits)
+    place, places = r.choice([("whole number", 0), ("tenth", 1), ("hundredth", 2), ("thousandth", 3)])
+    half = value / 2
+    return (f"Calculate ${sp.latex(value)} \\div 2$. Express your answer as a decimal to the nearest {place}.", half,
+            (half * 10 ** places).is_integer)
+
+
+@pytest.mark.parametrize("case", [_decimal_places(R) for _ in range(10)], ids=lambda c: c[0][:90])
+def test_a_decimal_with_more_places_than_asked_is_not_the_answer(case):
+    """'Calculate √∛0.000064. Express your answer as a decimal to the nearest whole number.' was answered 0.2: the
+    place asked for was taken off with the clause, unread."""
+    sentence, value, fits = case
+    if fits:
+        assert sp.nsimplify(solve_problem(sentence).answer) == value
+    else:
+        with pytest.raises(SolveError, match="decimal places"):
+            solve_problem(sentence)
+
+
+@pytest.mark.parametrize("middle,reads", [("\\frac{3 + 6}{1 + 3 \\times 6}", True),
+                                          ("\\frac{4 + 6}{1 + 3 \\times 6}", False),
+                                          ("\\frac{3 + 6}{1 + 3 \\times 7}", False)])
+def test_every_step_of_an_operations_example_is_checked(middle, reads):
+    """'For example, 3 ∇ 6 = (4 + 6)/(1 + 3 × 6) = 9/19': only the example's ends were compared."""
+    sentence = (f"If $a>0$ and $b>0,$ a new operation $\\nabla$ is defined as follows: $$a \\nabla b = \\frac{{a + b}}"
+                f"{{1 + ab}}.$$For example, $$3 \\nabla 6 = {middle} = \\frac{{9}}{{19}}.$$Calculate $2 \\nabla 5.$")
+    if reads:
+        assert solve_problem(sentence).answer == sp.Rational(7, 11)
+    else:
+        with pytest.raises(ParseError, match="example"):
+            solve_problem(sentence)

@@ -111,11 +111,14 @@ def _conditions(g: dict, s: Sentence, letters: set) -> tuple:
 
 
 def _example(op: Operation, text: str) -> None:
-    """'3 ∇ 6 = (3 + 6)/(1 + 3 × 6) = 9/19': the example's first and last parts must agree with the definition."""
+    """'3 ∇ 6 = (3 + 6)/(1 + 3 × 6) = 9/19': the example's first and last parts must agree with the definition, and
+    every step between must be equal to its value (a step that is false, or not read, is refused)."""
     parts = _clean(text).split("=")
     if len(parts) < 2:
         raise ParseError("an example is an application and its value")
     claimed = number(parts[-1])
+    if any(sp.simplify(number(step) - claimed) != 0 for step in parts[1:-1]):
+        raise ParseError("a step of the problem's example is not equal to its value")
     if abs(_twin(op, parts[0]) - mpmath.mpmathify(sp.N(claimed, 50))) > mpmath.mpf(10) ** -30:
         raise ParseError("the problem's example disagrees with its definition as read")
 
