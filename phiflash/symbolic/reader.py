@@ -157,8 +157,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
         if m.groupdict().get("fact") and not _usual_factorial(m.group("fact"), sentence):
             continue
         if m.groupdict().get("poly"):
-            template = _polynomial_template(sentence.math[int(m.group("poly")[1:-1])])
-            if template is None:
+            template = _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]) or ()
+            if not template:
                 continue
         if m.groupdict().get("pair") and not re.fullmatch(r"\(\s*[a-z]\s*,\s*[a-z]\s*\)",
                                                             sentence.math[int(m.group("pair"))]):

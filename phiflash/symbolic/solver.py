@@ -115,7 +115,9 @@ def solve_problem(problem: Problem | str) -> Solution:
 def _in_template(sol: Solution) -> Solution:
     """'Express your answer in the form Ax³ + Bx + C': the answer multiplied out, in the form's variable and with no
     power the form lacks (16x² + 4x + 5 is not of the form ax³ + bx + c), or refused."""
-    var, powers = sol.problem.template or (None, frozenset())
+    if not sol.problem.template:
+        raise SolveError("the form asked for is not read")
+    var, powers = sol.problem.template
     a = sol.answer
     if not (isinstance(a, sp.Expr) and a.is_polynomial() and {s.name for s in a.free_symbols} <= {var}):
         raise SolveError("the problem asks for a polynomial in one variable, and the answer is not one")
