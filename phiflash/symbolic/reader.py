@@ -321,6 +321,10 @@ def read_sentence(original: str) -> Problem:
     if p is None and first_error is not None:   # 'Let f(x) = …. For what value of r is f(2) = 0?'
         p = _with_functions_written_out(original)
     if p is not None:
+        if p.form == "base" and form not in (None, "base", "integer", "simplest"):
+            raise ParseError("the problem asks for a number in another base and in another form")
+        if p.form == "base":   # 'expressed as a positive integer in base 8' is 10₈: the base says how to write it
+            form = None
         extras = {"form": None if form == "simplest" and p.form else form,   # a task's own form says more
                   "template": template if form == "polynomial" else None,
                   "places": places if form == "decimal" else None}

@@ -98,6 +98,9 @@ def solve_problem(problem: Problem | str) -> Solution:
             # 0.2 'to the nearest whole number' is 0: the rounding is the problem's, and is not done here
             raise SolveError("the value has more decimal places than the problem asks for, and rounding is not "
                              "done here")
+    if problem.form == "base" and not all(isinstance(v, sp.Integer) for v in (
+            sol.answer if isinstance(sol.answer, list) else [sol.answer])):
+        raise SolveError("only whole numbers are written in another base here")
     if problem.form == "polynomial":
         sol = _in_template(sol)
     if problem.form == "gaussian" and not (isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and

@@ -1607,3 +1607,34 @@ def test_every_step_of_an_operations_example_is_checked(middle, reads):
     else:
         with pytest.raises(ParseError, match="example"):
             solve_problem(sentence)
+
+
+def _in_base(r):
+    a, b, base = r.randint(2, 30), r.randint(2, 30), r.choice([2, 3, 5, 7, 8, 9])
+    if r.random() < 0.5:
+        lead = r.choice(["What is ${a} \\cdot {b}$ expressed as a positive integer in base {n}?",
+                         "What is ${a} \\cdot {b}$ in base {n}?", "What is the value of ${a} \\cdot {b}$ in base {n}?"])
+        return lead.format(a=a, b=b, n=base), sp.Integer(a * b), base
+    return f"What is $\\frac{{{a}}}{{{b * a + 1}}}$ in base {base}?", None, base
+
+
+@pytest.mark.parametrize("case", [_in_base(R) for _ in range(10)], ids=lambda c: c[0][:80])
+def test_a_value_asked_in_a_base_is_written_in_it_or_refused(case):
+    """An edited training problem, '… expressed as a positive integer in base 8?', was answered 8, not 10₈: the
+    clause's form 'integer' replaced the base. A fraction 'in base 8' was answered in base 10."""
+    sentence, value, base = case
+    if value is None:
+        with pytest.raises(SolveError, match="another base"):
+            solve_problem(sentence)
+        return
+    sol = solve_problem(sentence)
+    assert sol.answer == value
+    assert sol.answer_text == f"{_digits(int(value), base)}_{base}"
+
+
+def _digits(n: int, base: int) -> str:
+    out = ""
+    while n:
+        n, d = divmod(n, base)
+        out = str(d) + out
+    return out or "0"

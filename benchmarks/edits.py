@@ -1,0 +1,138 @@
+"""Edited problems: does every word a reading takes off matter? Each problem the engine verifies (from the last
+`make eval` results) is edited one way at a time: a word swapped for one that changes the question (least for
+greatest, sum for product, positive for negative, …), a number said in words changed, a sentence dropped, a
+clause added to the question. An edited problem answered exactly as the original is listed: either the edit did not
+change the answer (x² − 5x + 4 and x² − 5x + 5 have the same sum of roots) or the reading skipped what was edited.
+Reading the list is a person's job; each skipped word found so far is a test in tests/symbolic/test_phrasings.py.
+
+python -m benchmarks.edits [--family swap,number,drop,add] [--limit N] [FILE RESULTS]
+(~10 min per family on 2 cores over the training set's ~1,600 verified problems)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from phiflash.symbolic.solver import solve
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT.parent / "shared" / "data" / "math-train" / "train.jsonl"
+RESULTS = ROOT / "benchmarks" / "results" / "math-train.jsonl"
+
+# each pair both ways; "" deletes the word
+SWAPS = [("least", "greatest"), ("smallest", "largest"), ("minimum", "maximum"), ("sum", "product"),
+         ("positive", "negative"), ("even", "odd"), ("more", "less"), ("larger", "smaller"), ("first", "last"),
+         ("greater", "less"), ("increasing", "decreasing"), ("tenth", "hundredth"), ("integer", "real number"),
+         ("integers", "real numbers"), ("prime", "composite"), ("distinct", ""), ("nonnegative", "positive"),
+         ("two-digit", "three-digit"), ("square", "cube"), ("perimeter", "area"), ("radius", "diameter"),
+         ("sine", "cosine"), ("mean", "median"), ("units digit", "tens digit"), ("remainder", "quotient"),
+         ("inclusive", "exclusive"), ("at least", "at most"), ("circumference", "area"),
+         ("greatest common divisor", "least common multiple"), ("ones", "tens"), ("twice", "three times"),
+         ("half", "third"), ("proper", ""), ("digits", "divisors"), ("factors", "multiples"),
+         ("numerator", "denominator"), ("x-intercept", "y-intercept"), ("real", "complex"),
+         ("nearest whole number", "nearest tenth"), ("common fraction", "decimal"), ("mean", "mode"),
+         ("rational", "irrational"), ("all", ""), ("only", ""), ("positive", ""), ("integer", ""), ("nonzero", ""),
+         ("exactly", "at least"), ("x", "y")]
+CLAUSES = [", where $x > 0$", ", if $x$ is an integer", " in base 8", " rounded to the nearest tenth", ", in degrees",
+           " modulo 7", ", where $n$ is odd", " plus one", " squared", ", assuming $y<0$", " and the product",
+           " for $x>100$", " in percent", " times two", ", or its reciprocal"]
+
+
+def sentences(problem: str) -> list[str]:
+    """Split at '. ', '? ', '! ' outside $…$."""
+    out, start, in_math = [], 0, False
+    for i, ch in enumerate(problem):
+        if ch == "$":
+            in_math = not in_math
+        elif not in_math and ch in ".?!" and (i + 1 == len(problem) or problem[i + 1] in " \n"):
+            out.append(problem[start:i + 1])
+            start = i + 1
+    if problem[start:].strip():
+        out.append(problem[start:])
+    return out
+
+
+def swaps(p: str):
+    for a, b in SWAPS:
+        for old, new in ((a, b), (b, a)):
+            m = re.search(rf"\b{re.escape(old)}\b", p) if old else None
+            if m:
+                yield f"{old!r} -> {new!r}", p[:m.start()] + new + p[m.end():]
+
+
+def numbers(p: str):
+    words = re.sub(r"\$[^$]*\$", lambda m: " " * len(m.group()), p)   # numbers in the words, not the math
+    for m in re.finditer(r"(?<![\w.])\d+(?![\w.])", words):
+        n = int(m.group())
+        yield f"{n} -> {n + 1}", p[:m.start()] + str(n + 1) + p[m.end():]
+
+
+def drops(p: str):
+    parts = sentences(p)
+    for k in range(len(parts) - 1):
+        yield f"drop {parts[k].strip()[:50]!r}", "".join(parts[:k] + parts[k + 1:]).strip()
+
+
+def adds(p: str):
+    parts = sentences(p)
+    last = parts[-1].rstrip() if parts else ""
+    if last and last[-1] in ".?":
+        for c in CLAUSES:
+            yield f"add {c!r}", "".join(parts[:-1]) + last[:-1] + c + last[-1]
+
+
+FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds}
+
+
+def edited(job: tuple) -> tuple[list, int]:
+    """The edits of one problem answered as the original was, and how many edits were tried."""
+    row, problem, answer, families = job
+    same, tried = [], 0
+    for family in families:
+        for what, text in FAMILIES[family](problem):
+            if text == problem:
+                continue
+            tried += 1
+            try:
+                got = solve(text, seconds=5).answer_text
+            except Exception:  # noqa: BLE001 - a refusal of an edited problem is a fine outcome
+                continue
+            if got == answer:
+                same.append({"row": row, "family": family, "edit": what, "answer": answer, "problem": text})
+    return same, tried
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.edits")
+    ap.add_argument("file", nargs="?", default=str(TRAIN))
+    ap.add_argument("results", nargs="?", default=str(RESULTS))
+    ap.add_argument("--family", default="swap,number,drop,add")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    families = [f for f in args.family.split(",") if f]
+    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
+    results = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
+    jobs = [(i, row["problem"], r["answer"], families) for i, (row, r) in enumerate(zip(rows, results))
+            if r["solved"] == "verified"]
+    jobs = jobs[:args.limit] if args.limit else jobs
+    t0, tried, found = time.perf_counter(), 0, []
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for same, n in pool.map(edited, jobs, chunksize=4):
+            tried += n
+            found += same
+            for s in same:
+                print(json.dumps(s), flush=True)
+    by = Counter(s["family"] for s in found)
+    print(f"{len(jobs)} verified problems, {tried} edits in {time.perf_counter() - t0:.0f} s: answered as the "
+          f"original {len(found)} ({', '.join(f'{f} {by[f]}' for f in families)}); each is read by a person")
+
+
+if __name__ == "__main__":
+    main()
