@@ -101,6 +101,8 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.form == "base" and not all(isinstance(v, sp.Integer) for v in (
             sol.answer if isinstance(sol.answer, list) else [sol.answer])):
         raise SolveError("only whole numbers are written in another base here")
+    if problem.form == "fraction":
+        sol = _as_fractions(sol)
     if problem.form == "polynomial":
         sol = _in_template(sol)
     if problem.form == "gaussian" and not (isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and
@@ -113,6 +115,23 @@ def solve_problem(problem: Problem | str) -> Solution:
         if note not in sol.notes and not any(st.text == note for st in sol.steps):
             sol.notes.append(note)
     return sol
+
+
+def _as_fractions(sol: Solution) -> Solution:
+    """'Express your answer as a common fraction': log(3√3)/(2 log 3) is written 3/4; a number not shown to be a
+    fraction is refused, not handed over in another form."""
+    many = isinstance(sol.answer, list)
+    values = sol.answer if many else [sol.answer]
+    if not all(isinstance(v, sp.Expr) and not v.free_symbols for v in values):
+        return sol   # a task's own answer (a point, an expression): the clause is about its numbers
+    shown = [v if v.is_Rational else sp.simplify(v) for v in values]
+    if not all(v.is_Rational for v in shown):
+        raise SolveError("the problem asks for a fraction, and the value is not shown to be one")
+    if shown == values:
+        return sol
+    return replace(sol, answer=shown if many else shown[0],
+                   steps=[*sol.steps, Step("Simplify to a fraction, as the problem asks", sp.Tuple(*shown)
+                                           if many else shown[0])])
 
 
 def _in_template(sol: Solution) -> Solution:

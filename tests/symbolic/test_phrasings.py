@@ -1638,3 +1638,27 @@ def _digits(n: int, base: int) -> str:
         n, d = divmod(n, base)
         out = str(d) + out
     return out or "0"
+
+
+def _exponent_fraction(r):
+    a, k, p = r.choice([2, 3, 5, 7]), r.randint(2, 4), r.choice([1, 3, 5, 7])
+    return (f"Solve for $x$: ${a}^{{{k}x}} = \\sqrt{{{a ** p}}}$. Express your answer as a common fraction.",
+            sp.Rational(p, 2 * k))
+
+
+@pytest.mark.parametrize("case", [_exponent_fraction(R) for _ in range(6)], ids=lambda c: c[0][:80])
+def test_an_answer_asked_as_a_fraction_is_written_as_one(case):
+    """An edit of a training problem showed 'Solve for x: 3^(2x) = √27. Express your answer as a common fraction.'
+    answered ln(3√3)/(2 ln 3): equal to 3/4, so verified against the reference, but not the fraction asked for."""
+    from phiflash.symbolic.verify import check_answer
+    sentence, want = case
+    sol = solve_problem(sentence)
+    assert sol.answer == [want] and sol.answer_text == f"x = {want}"
+    assert check_answer(str(want), sentence).status == "verified"
+
+
+@pytest.mark.parametrize("text", ["What is $\\sqrt{2}/2$? Express your answer as a common fraction.",
+                                  "Solve $x^2 = 2$. Express your answer as a common fraction."])
+def test_a_value_that_is_not_a_fraction_asked_as_one_is_refused(text):
+    with pytest.raises(SolveError, match="fraction"):
+        solve_problem(text)
