@@ -131,7 +131,7 @@ def _as_fractions(sol: Solution) -> Solution:
         return sol
     return replace(sol, answer=shown if many else shown[0],
                    steps=[*sol.steps, Step("Simplify to a fraction, as the problem asks", sp.Tuple(*shown)
-                                           if many else shown[0])])
+                                           if len(shown) > 1 else shown[0])])
 
 
 def _in_template(sol: Solution) -> Solution:
@@ -147,7 +147,9 @@ def _in_template(sol: Solution) -> Solution:
     out = sp.expand(a)
     used = {m[0] for m in sp.Poly(out, x).monoms()} if out != 0 else set()
     if not used <= powers:
-        raise SolveError("the answer has a power of " + var + " that the form asked for does not have")
+        k = max(used - powers)
+        term = "a constant term" if k == 0 else f"a term in {var}" if k == 1 else f"a term in {var}^{k}"
+        raise SolveError(f"the answer {plain(out)} has {term}, which the form asked for does not have")
     if out == a:
         return sol
     return replace(sol, answer=out, steps=[*sol.steps, Step("Multiply out, as the form asks", out)])
