@@ -11,7 +11,7 @@ at.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -141,9 +141,19 @@ def _usual_factorial(text: str, sentence: Sentence) -> bool:
 _PLACES = {"whole number": 0, "tenth": 1, "hundredth": 2, "thousandth": 3, "ten-thousandth": 4}
 
 
-def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr | None, tuple, int | None]:
+@dataclass
+class _Said:
+    """What the form clauses taken off a sentence said about the answer."""
+    form: str | None = None
+    base: sp.Expr | None = None         # 'express your answer in base 5'
+    template: tuple = ()                # 'in the form Ax³ + Bx + C': (variable, powers)
+    places: int | None = None           # 'to the nearest tenth': 1
+    pair: tuple = ()                    # 'as an ordered pair (x, y)': its letters
+
+
+def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
     form, base, template = None, None, ()
-    places = None
+    places, pair = None, ()
     for pattern, name in _FORMS:
         m = re.search(pattern + r"\s*[.?!]?", text, flags=re.IGNORECASE)
         if not m:
@@ -160,9 +170,12 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
             template = _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]) or ()
             if not template:
                 continue
-        if m.groupdict().get("pair") and not re.fullmatch(r"\(\s*[a-z]\s*,\s*[a-z]\s*\)",
-                                                            sentence.math[int(m.group("pair"))]):
-            continue
+        if m.groupdict().get("pair"):
+            pair = tuple(re.findall(r"[a-z]", sentence.math[int(m.group("pair"))]))
+            if not re.fullmatch(r"\(\s*[a-z]\s*,\s*[a-z]\s*\)", sentence.math[int(m.group("pair"))]) or \
+                    len(set(pair)) != 2:   # '(y, y)' names one letter twice
+                pair = ()
+                continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         name = "gaussian" if m.groupdict().get("gaussian") else name
         if name is None:
@@ -174,7 +187,7 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, str | None, sp.Expr
             base = base_value(m.group("base"), sentence)
         if m.groupdict().get("place"):
             places = _PLACES[m.group("place").lower()]
-    return " ".join(text.split()), form, base, template, places
+    return " ".join(text.split()), _Said(form, base, template, places, pair)
 
 
 # ---- the phrasings ----------------------------------------------------------------------------------------------
@@ -256,8 +269,8 @@ _PHRASES: list[tuple[str, str]] = [
     ("pick", rf"in the equation (?P<eq>.+?),? what is the (?P<pick>sum|product) of {SOLS}"),
     ("solve", rf"(?:{WHAT} |solve )?(?:all )?(?:the )?(?:real )?(?:solutions|roots|values of {V})"
               rf"(?: that satisfy| to| of| satisfying)?(?: the (?:equation|inequality))? (?P<eq>.+)"),
-    ("solve", rf"(?:find|determine) all (?:real )?(?:numbers |values of |complex numbers )?{V},? (?:such that|which "
-              rf"satisfy|that satisfy) (?P<eq>.+)"),
+    ("solve", rf"(?:find|determine) all (?:real )?(?:numbers |values of |(?P<cx>complex) numbers )?{V},? "
+              rf"(?:such that|which satisfy|that satisfy) (?P<eq>.+)"),
     # 'Find all roots of the polynomial x³ + x² − 4x − 4', 'Find all rational roots of …', 'Find the roots of …'
     ("roots", rf"(?:{WHAT} )?(?:all )?(?:of )?the (?:(?P<kind>real|rational|integer) )?roots of (?:the polynomial )?"
               rf"(?P<poly>⟦\d+⟧)"),
@@ -306,7 +319,8 @@ def parse_problem(text: str) -> Problem:
 
 def read_sentence(original: str) -> Problem:
     sentence = Sentence(original)
-    text, form, base, template, places = _take_forms(sentence.text, sentence)
+    text, said = _take_forms(sentence.text, sentence)
+    form, base = said.form, said.base
     text = re.sub(r"\s*[.?]+\s*$", "", text.replace("...", "…")).strip()  # "2, 5, 8, ...?" keeps its dots
     text = re.sub(r"^(?:please|now|next),?\s+", "", text, flags=re.IGNORECASE)
     text = re.sub(r"^\s*:\s*(?=⟦)", "", text)   # 'Express as a common fraction: ⟦0⟧' less its form clause
@@ -326,10 +340,15 @@ def read_sentence(original: str) -> Problem:
         if p.form == "base":   # 'expressed as a positive integer in base 8' is 10₈: the base says how to write it
             form = None
         extras = {"form": None if form == "simplest" and p.form else form,   # a task's own form says more
-                  "template": template if form == "polynomial" else None,
-                  "places": places if form == "decimal" else None}
+                  "template": said.template if form == "polynomial" else None,
+                  "places": said.places if form == "decimal" else None}
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
+        if said.pair and p.variables:   # a system's answer in the pair's order: '(y, x)' is y first
+            named = {v.name: v for v in p.variables}
+            if set(named) != set(said.pair):
+                raise ParseError("the ordered pair asked for names letters other than the unknowns")
+            extras |= {"variables": tuple(named[v] for v in said.pair)}
         return replace(p, **{k: v for k, v in extras.items() if v is not None})
     words = re.findall(r"[A-Za-z']{2,}", SLOT_RE.sub(" ", text))
     unknown = [w for w in words if w.lower().strip("'") not in _VOCABULARY]
@@ -360,7 +379,8 @@ def _with_functions_written_out(original: str) -> Problem | None:
 
 
 # 'the product (1 + 2)(3 + 4)', 'the sum of 1 + 2 + ⋯ + 10': the noun says what the math written after it is
-_NOUN_OF_MATH = re.compile(r"\bthe (?P<noun>sum|product|quotient|difference)(?: of)?\s*:?\s*(?P<slot>⟦\d+⟧)"
+_NOUN_OF_MATH = re.compile(r"\bthe (?:following )?(?P<noun>sum|product|quotient|difference)(?: of)?\s*:?\s*"
+                           r"(?P<slot>⟦\d+⟧)"
                            r"(?=\s*(?:[.?;]|$|in base\b|,?\s*(?:when|if|where|given|express|expressed)\b))", re.I)
 _NOUN_FITS = {"sum": (sp.Add, sp.Sum), "difference": (sp.Add,), "product": (sp.Mul, sp.Product),
               "quotient": (sp.Mul, sp.Rational)}
@@ -493,6 +513,8 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         rels = list(items)
     letters = set().union(*(r.free_symbols for r in rels))   # the letters as written, before the conditions below
     inequalities = all(isinstance(r, (sp.Lt, sp.Le, sp.Gt, sp.Ge, sp.And)) for r in rels)
+    if g.get("cx") and not all(isinstance(r, sp.Eq) for r in rels):   # complex numbers are not ordered
+        raise ParseError("an inequality is not read for complex numbers")
     if g.get("whole"):   # a whole number is an integer, 0 or more: one more condition on the inequality's letter
         if len(letters) != 1 or not inequalities:
             raise ParseError("'whole number' is read here for an inequality in one letter")

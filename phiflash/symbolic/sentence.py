@@ -148,6 +148,8 @@ def definitions(text: str) -> dict:
     for name, f in functions.items():
         if {sp.Symbol(n) for n in parts} & f.expr.free_symbols - {f.variables[0]}:
             raise ParseError(f"a function's name is left as a letter in the definition of {name}")
+        if f.expr.free_symbols and f.variables[0] not in f.expr.free_symbols:   # 'p(y) = x⁴ − 3x + 2'
+            raise ParseError(f"the definition of {name} does not use its variable {f.variables[0]}")
     return functions
 
 

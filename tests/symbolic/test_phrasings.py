@@ -1662,3 +1662,51 @@ def test_an_answer_asked_as_a_fraction_is_written_as_one(case):
 def test_a_value_that_is_not_a_fraction_asked_as_one_is_refused(text):
     with pytest.raises(SolveError, match="fraction"):
         solve_problem(text)
+
+
+def _pair_order(r):
+    x0, y0 = r.randint(-9, 9), r.randint(-9, 9)
+    a, b, c, d = r.choice([2, 3, 5]), r.choice([-1, 1, 4]), r.choice([1, 7]), r.choice([-3, 2, 6])
+    while a * d - b * c == 0:
+        d += 1
+    pair = r.choice(["x,y", "y,x", "y,y", "x,z"])
+    return (f"Solve the following system of equations: \\begin{{align*}} {a}x{b:+d}y&={a * x0 + b * y0},\\\\ "
+            f"{c}x{d:+d}y&={c * x0 + d * y0}. \\end{{align*}}Express your answer as an ordered pair $({pair}).$",
+            pair, {"x": x0, "y": y0})
+
+
+@pytest.mark.parametrize("case", [_pair_order(R) for _ in range(10)], ids=lambda c: c[0][-40:])
+def test_an_ordered_pair_names_the_unknowns_in_its_order(case):
+    """'Express your answer as an ordered pair (y, x)' was checked in x, y order (the right (y, x) called wrong, the
+    swapped one verified), and '(y, y)' was taken off unread."""
+    from phiflash.symbolic.verify import check_answer
+    sentence, pair, values = case
+    letters = pair.split(",")
+    if len(set(letters)) < 2 or set(letters) != {"x", "y"}:
+        with pytest.raises(ParseError):
+            solve_problem(sentence)
+        return
+    solve_problem(sentence)
+    right = f"({values[letters[0]]}, {values[letters[1]]})"
+    swapped = f"({values[letters[1]]}, {values[letters[0]]})"
+    assert check_answer(right, sentence).status == "verified"
+    if values["x"] != values["y"]:
+        assert check_answer(swapped, sentence).status == "wrong"
+
+
+@pytest.mark.parametrize("text,reads", [
+    ("Find all complex numbers $x$ which satisfy \\[\\frac{x-1}{x-3} \\ge 2.\\]", False),
+    ("Find all real numbers $x$ which satisfy \\[\\frac{x-1}{x-3} \\ge 2.\\]", True),
+    ("Find all complex numbers $z$ such that $z^2 = -4$.", True),
+    ("Find the last two digits of the following product: $$5! + 10! + 15! + \\cdots + 100!$$", False),
+    ("Find the last two digits of the following sum: $$5! + 10! + 15! + \\cdots + 100!$$", True),
+    ("If $p(y) = x^4 - 3x + 2$, then find the coefficient of the $x^3$ term in the polynomial $(p(x))^3$.", False),
+    ("If $p(x) = x^4 - 3x + 2$, then find the coefficient of the $x^3$ term in the polynomial $(p(x))^3$.", True)])
+def test_edited_words_that_change_the_question_are_read(text, reads):
+    """Edits of training problems answered as the originals: complex numbers that satisfy an inequality, 'the
+    following product' of a sum, a function p(y) defined by a formula in x."""
+    if reads:
+        solve_problem(text)
+    else:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
