@@ -380,8 +380,8 @@ def _with_functions_written_out(original: str) -> Problem | None:
 
 # 'the product (1 + 2)(3 + 4)', 'the sum of 1 + 2 + ⋯ + 10': the noun says what the math written after it is
 _NOUN_OF_MATH = re.compile(r"\bthe (?:following )?(?P<noun>sum|product|quotient|difference)(?: of)?\s*:?\s*"
-                           r"(?P<slot>⟦\d+⟧)"
-                           r"(?=\s*(?:[.?;]|$|in base\b|,?\s*(?:when|if|where|given|express|expressed)\b))", re.I)
+                           r"(?P<slot>⟦\d+⟧)(?=\s*(?:[.?;]|$|in base\b|is divided\b|"
+                           r",?\s*(?:when|if|where|given|express|expressed)\b))", re.I)
 _NOUN_FITS = {"sum": (sp.Add, sp.Sum), "difference": (sp.Add,), "product": (sp.Mul, sp.Product),
               "quotient": (sp.Mul, sp.Rational)}
 
@@ -546,7 +546,7 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         pick = {"sum": "integer sum", "largest": "largest integer", "smallest": "smallest integer"}[pick]
     if pick and pick not in _PICKS.get(p.kind, ()):
         raise ParseError(f"cannot pick the {pick} solution of this {p.kind}")
-    if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros)\b",
+    if domain is None and p.kind == "equation" and re.search(r"\breal (?:values|solutions|roots|zeros|numbers)\b",
                                                               s.text, re.IGNORECASE):
         domain = sp.S.Reals  # "the sum of the real roots" means the real ones, not all of them
     return replace(p, target=target, pick=pick, domain=domain,

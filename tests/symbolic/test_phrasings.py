@@ -1710,3 +1710,42 @@ def test_edited_words_that_change_the_question_are_read(text, reads):
     else:
         with pytest.raises((ParseError, SolveError)):
             solve_problem(text)
+
+
+def _negative_multiple(r):
+    k, bound = r.randint(3, 30), r.randint(50, 500)
+    which = r.choice(["largest", "greatest", "least", "smallest"])
+    side = r.choice(["less than", "greater than"])
+    text = f"What is the {which} negative multiple of {k} that is {side} {bound}?"
+    if which in ("largest", "greatest"):
+        return text, -k if side == "less than" else None       # 'greater than' a positive bound: no negative one
+    return text, None                                          # no least negative multiple below a bound
+
+
+@pytest.mark.parametrize("case", [_negative_multiple(R) for _ in range(8)], ids=lambda c: c[0])
+def test_a_negative_number_searched_for_is_negative(case):
+    """Edited training problems: 'the largest negative multiple of 12 that is less than 350' was answered 348, and
+    'the least negative integer greater than 1 that leaves a remainder of 1 …' 2521: 'negative' was not read."""
+    sentence, want = case
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(sentence)
+    else:
+        assert solve_problem(sentence).answer == want
+
+
+@pytest.mark.parametrize("text,want", [
+    ("What is the base-10 integer 515 when expressed in base 6?", "2215_6"),
+    ("What is the base-11 integer 515 when expressed in base 6?", None),      # 621 in base ten: not read here
+    ("Find the remainder when the sum \\[75+76+77+78+79+80+81+82\\]is divided by 16.", "4"),
+    ("Find the remainder when the product \\[75+76+77+78+79+80+81+82\\]is divided by 16.", None),
+    ("Find all real numbers $z$ such that \\[z^2 = -77 - 36i.\\]", "no solution"),
+    ("Find all complex numbers $z$ such that \\[z^2 = -77 - 36i.\\]", "z = -2 + 9i, z = 2 - 9i")])
+def test_more_edited_words_are_read(text, want):
+    """'the base-11 integer 515' was converted as base ten (2215₆), 'the product [a sum] is divided by 16' used the
+    sum, and 'all real numbers z such that z² = −77 − 36i' gave the complex roots."""
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        assert solve_problem(text).answer_text == want

@@ -150,7 +150,8 @@ TASKS = (
         (50, rf"(?:the )?(?:binary |decimal |octal )?number {A} is equal to what number in base (?P<bw>\w+)"),
         (50, rf"(?:convert |write |what is )?{A} (?:in|to) base {B}"),
         (50, rf"convert {A} (?:to|into) an? base[- ](?P<bw>\w+) (?:integer|number)"),
-        (50, rf"what is the (?:base[- ]\w+ )?(?:integer|number) {A} when (?:expressed|written) in base {B}")),
+        # the number is read in base ten, so only 'base-10' may be said of it ('the base-11 integer 515' is 621)
+        (50, rf"what is the (?:base[- ](?:10|ten) )?(?:integer|number) {A} when (?:expressed|written) in base {B}")),
         read=read_base, solve=solve_base, check=check_base, form="base",
         examples=(("Express 555 in base 5.", "4210_5"), ("Convert $1011001_2$ to base 4.", "1121_4"),
                   ("What is the base ten equivalent of $12345_{6}$?", "1865_10"),

@@ -165,6 +165,8 @@ def _range(g: dict, tests: tuple, var: sp.Symbol) -> tuple[int, int, bool]:
             lo, hi = -hi, -lo
     if (g.get("sign") or "").strip() == "positive" or g.get("least_positive"):
         lo = max(lo or 1, 1)
+    if (g.get("sign") or "").strip() == "negative":   # 'the largest negative multiple of 12 less than 350' is −12
+        hi = min(hi if hi is not None else -1, -1)
     for t in tests:
         if t.expr == var and not t.negated and t.kind == "less":
             hi = t.k - 1 if hi is None else min(hi, t.k - 1)
