@@ -190,6 +190,23 @@ def _build(kind: str, m, original: str, body: str | None = None) -> Problem:
     return replace(p, excluded=written_poles(body, p.var)) if p.kind in ("equation", "inequality") else p
 
 
+def outside_template(value, template: tuple) -> str | None:
+    """What a value has that the form 'Ax³ + Bx + C' lacks (another letter, a power: 16x² + 4x + 5 is not of the
+    form ax³ + bx + c), said of the value multiplied out; None when it fits. The solver and the checker both ask."""
+    if not template or not isinstance(value, sp.Expr):
+        return "is not a polynomial of the form asked for"
+    var, powers = template
+    out = sp.expand(value)
+    if {s.name for s in out.free_symbols} - {var} or not out.is_polynomial():
+        return f"is not a polynomial in {var}, as the form asks"
+    used = {m[0] for m in sp.Poly(out, next(iter(out.free_symbols), sp.Symbol(var))).monoms()} if out != 0 else set()
+    if not used <= powers:
+        k = max(used - powers)
+        term = "a constant term" if k == 0 else f"a term in {var}" if k == 1 else f"a term in {var}^{k}"
+        return f"has {term}, which the form asked for does not have"
+    return None
+
+
 def written_denominators(text: str, latex: bool = False) -> tuple:
     """The denominators of the math as written, read with nothing evaluated: SymPy's own reading cancels x/x (and
     x(x − 3)/(x − 3)) before any solver sees it, which would make a value where the problem is undefined look

@@ -152,8 +152,7 @@ class _Said:
 
 
 def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
-    form, base, template = None, None, ()
-    places, pair = None, ()
+    said = _Said()
     for pattern, name in _FORMS:
         m = re.search(pattern + r"\s*[.?!]?", text, flags=re.IGNORECASE)
         if not m:
@@ -167,27 +166,27 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
         if m.groupdict().get("fact") and not _usual_factorial(m.group("fact"), sentence):
             continue
         if m.groupdict().get("poly"):
-            template = _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]) or ()
-            if not template:
+            said.template = _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]) or ()
+            if not said.template:
                 continue
         if m.groupdict().get("pair"):
-            pair = tuple(re.findall(r"[a-z]", sentence.math[int(m.group("pair"))]))
+            said.pair = tuple(re.findall(r"[a-z]", sentence.math[int(m.group("pair"))]))
             if not re.fullmatch(r"\(\s*[a-z]\s*,\s*[a-z]\s*\)", sentence.math[int(m.group("pair"))]) or \
-                    len(set(pair)) != 2:   # '(y, y)' names one letter twice
-                pair = ()
+                    len(set(said.pair)) != 2:   # '(y, y)' names one letter twice
+                said.pair = ()
                 continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         name = "gaussian" if m.groupdict().get("gaussian") else name
         if name is None:
             continue
-        if form is not None and form != name:
+        if said.form is not None and said.form != name:
             raise ParseError("the problem asks for two different answer forms")
-        form = name
+        said.form = name
         if m.groupdict().get("base"):
-            base = base_value(m.group("base"), sentence)
+            said.base = base_value(m.group("base"), sentence)
         if m.groupdict().get("place"):
-            places = _PLACES[m.group("place").lower()]
-    return " ".join(text.split()), _Said(form, base, template, places, pair)
+            said.places = _PLACES[m.group("place").lower()]
+    return " ".join(text.split()), said
 
 
 # ---- the phrasings ----------------------------------------------------------------------------------------------
@@ -389,26 +388,28 @@ _NOUN_FITS = {"sum": (sp.Add, sp.Sum), "difference": (sp.Add,), "product": (sp.M
 def _noun_misfit(text: str, sentence: Sentence) -> ParseError | None:
     """'What is the product of 1/3 + 1/9?': a sum called a product is a problem misread or mistyped, refused."""
     for m in _NOUN_OF_MATH.finditer(text):
-        math, noun = sentence.math[int(m.group("slot")[1:-1])], m.group("noun").lower()
-        try:
-            items = parse_as_written(math, latex=True)
-        except (ParseError, TypeError, ValueError):   # '1 + 2 + ⋯ + 49' is read whole, not as written
-            if noun in ("sum", "product") and re.search(r"\\[lc]?dots|…|\.\.\.", math) and \
-                    _series_operation(math) not in (noun, None):
-                return ParseError(f"the problem says 'the {noun}', and the math after it is not one")
-            continue
-        e = items[0] if len(items) == 1 else None
-        if not isinstance(e, sp.Expr) or isinstance(e, _NOUN_FITS[noun]):
-            continue
-        return ParseError(f"the problem says 'the {noun}', and the math after it is not one")
+        noun = m.group("noun").lower()
+        if not _noun_fits(noun, sentence.math[int(m.group("slot")[1:-1])]):
+            return ParseError(f"the problem says 'the {noun}', and the math after it is not one")
     return None
+
+
+def _noun_fits(noun: str, math: str) -> bool:
+    """False only where the math as written is plainly not what the noun says; what cannot be told fits."""
+    try:
+        items = parse_as_written(math, latex=True)
+    except (ParseError, TypeError, ValueError):   # '1 + 2 + ⋯ + 49' is read whole, not as written
+        return not (noun in ("sum", "product") and re.search(r"\\[lc]?dots|…|\.\.\.", math) and
+                    _series_operation(math) not in (noun, None))
+    e = items[0] if len(items) == 1 else None
+    return not isinstance(e, sp.Expr) or isinstance(e, _NOUN_FITS[noun])
 
 
 def _series_operation(math: str) -> str | None:
     """'1 + 2 + ⋯ + 49': sum; '2 · 4 · ⋯ · 20': product; by the operations outside every bracket (None: neither)."""
     depth, found = 0, set()
     for i, ch in enumerate(math):
-        depth += ch in "({[" and 1 or ch in ")}]" and -1 or 0
+        depth += (ch in "({[") - (ch in ")}]")
         if depth == 0 and (ch == "+" or ch == "-" and math[:i].strip()):
             found.add("sum")
         if depth == 0 and (ch in "·×*" or math.startswith(("\\cdot", "\\times"), i) and

@@ -18,6 +18,7 @@ from ..errors import PhiflashError
 from .answers import Answer, math_verify_parse, read_answer
 from .equality import Undecidable, identical, numeric
 from .parse import ParseError, parse_as_written
+from .problem import outside_template
 from .reader import parse_problem
 from .readings import Ambiguous, all_readings, ask, current, declared, forced, label_of
 from .solver import SolveError, exact, solve_problem
@@ -499,9 +500,10 @@ def _task_form(cand: Answer, prob, text: str) -> str | None:
     if prob.form == "polynomial":   # 'in the form Ax³ + Bx² + Cx + D'
         if _not_multiplied_out(text):
             return "not written out as the form asks: multiply out the brackets"
-        outside = _outside_template(cand, prob.template)
+        value = cand.values[0] if cand.kind == "values" and len(cand.values) == 1 else None
+        outside = outside_template(value, prob.template)
         if outside:
-            return outside
+            return f"the answer {outside}"
     if prob.form == "increasing" and cand.kind == "values" and len(cand.values) > 1 and all(
             isinstance(v, sp.Expr) and v.is_real for v in cand.values) and \
             any(sp.N(a - b) >= 0 for a, b in zip(cand.values, cand.values[1:])):
@@ -564,19 +566,6 @@ def _unevaluated(text: str) -> list:
         return [e for e in parse_as_written(text, latex=True) if isinstance(e, sp.Basic)]
     except (ParseError, TypeError, ValueError):
         return []
-
-
-def _outside_template(cand: Answer, template: tuple) -> str | None:
-    """What an answer has that the form 'Ax³ + Bx + C' lacks (another variable, a power), or None."""
-    if cand.kind != "values" or len(cand.values) != 1 or not isinstance(cand.values[0], sp.Expr) or not template:
-        return "not a polynomial of the form asked for"
-    var, powers = template
-    value = sp.expand(cand.values[0])
-    if {s.name for s in value.free_symbols} - {var} or not value.is_polynomial():
-        return f"not a polynomial in {var}, as the form asks"
-    x = next(iter(value.free_symbols), sp.Symbol(var))
-    extra = sorted({m[0] for m in sp.Poly(value, x).monoms()} - powers) if value != 0 else []
-    return f"the form asked for has no {var}^{extra[0]} term" if extra else None
 
 
 def _not_multiplied_out(text: str) -> bool:

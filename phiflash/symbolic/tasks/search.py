@@ -155,17 +155,17 @@ def _range(g: dict, tests: tuple, var: sp.Symbol) -> tuple[int, int, bool]:
     the largest an end, or the search is refused (it could not be finished)."""
     largest = g.get("which", "least").lower() in ("largest", "greatest")
     lo, hi = (None, None)
-    g = g | {"sign": g.get("sign") or g.get("sign0")}   # 'positive four-digit' or 'four-digit positive'
+    sign = (g.get("sign") or g.get("sign0") or "").strip()   # 'positive four-digit' or 'four-digit positive'
 
     if g.get("digits"):
         d = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}.get(g["digits"].lower()) or \
             int(integer(g["digits"]))
         lo, hi = 10 ** (d - 1) if d > 1 else 0, 10 ** d - 1
-        if (g.get("sign") or "").strip() == "negative":
+        if sign == "negative":
             lo, hi = -hi, -lo
-    if (g.get("sign") or "").strip() == "positive" or g.get("least_positive"):
+    if sign == "positive" or g.get("least_positive"):
         lo = max(lo or 1, 1)
-    if (g.get("sign") or "").strip() == "negative":   # 'the largest negative multiple of 12 less than 350' is −12
+    if sign == "negative":   # 'the largest negative multiple of 12 less than 350' is −12
         hi = min(hi if hi is not None else -1, -1)
     for t in tests:
         if t.expr == var and not t.negated and t.kind == "less":
