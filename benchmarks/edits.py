@@ -87,7 +87,35 @@ def adds(p: str):
             yield f"add {c!r}", "".join(parts[:-1]) + last[:-1] + c + last[-1]
 
 
-FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds}
+# a qualifier put before a noun it narrows: the count, sum or extreme changes unless the words are read
+NOUNS = ("integers", "integer", "numbers", "number", "values", "value", "solutions", "roots", "divisors", "factors")
+QUALIFIERS = ("odd", "even", "prime", "negative", "irrational", "two-digit", "nonzero", "other")
+# in the math: a relation made strict or not, a sign flipped (each occurrence on its own)
+MATH_SWAPS = [(r"\\le\b", r"<"), (r"\\ge\b", r">"), (r"\\leq\b", r"<"), (r"\\geq\b", r">"), (r"<", "\\le "),
+              (r">", "\\ge "), (r"(?<=\w|\)|\})\+", "-"), (r"(?<=\w|\)|\})-", "+")]
+
+
+def inserts(p: str):
+    for noun in NOUNS:
+        for m in re.finditer(rf"\b{noun}\b", p):
+            for q in QUALIFIERS:
+                yield f"{q} {noun}", p[:m.start()] + f"{q} " + p[m.start():]
+            break  # the first occurrence of each noun
+
+
+def math_spans(p: str):
+    return [m.span(1) for m in re.finditer(r"\$([^$]+)\$", p)]
+
+
+def relations(p: str):
+    for a, b in MATH_SWAPS:
+        for s, e in math_spans(p):
+            for m in re.finditer(a, p[s:e]):
+                i, j = s + m.start(), s + m.end()
+                yield f"{p[i:j]!r} -> {b!r} at {i}", p[:i] + b + p[j:]
+
+
+FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations}
 
 
 def edited(job: tuple) -> tuple[list, int]:

@@ -96,9 +96,9 @@ _FORMS = [
      r"(?:and\s+)?)+ are (?:all )?(?:real )?(?:numbers|constants|integers)(?: \(possibly negative\))?)?",
      "polynomial"),
     # '(Reminder: If n is a positive integer, then n! stands for the product 1·2·3·⋯·(n−1)·n.)': the usual factorial
-    # (checked: the slots say n and n!)
-    (r"(?:,?\s*)?\(?reminder:\s*if (?P<fact>⟦\d+⟧ is a positive integer,? then ⟦\d+⟧) (?:stands for|is|denotes) the "
-     r"product ⟦\d+⟧\s*\.?\s*\)?", None),
+    # (checked: the slots say n, n! and the product 1·2·⋯·n)
+    (r"(?:,?\s*)?\(?reminder:\s*if (?P<fact>⟦\d+⟧ is a positive integer,? then ⟦\d+⟧ (?:stands for|is|denotes) the "
+     r"product ⟦\d+⟧)\s*\.?\s*\)?", None),
     # 'using A for 10 and B for 11 if necessary': how the digits past 9 are written anyway (checked: A is 10, …)
     (r"(?:,?\s*)?(?P<digits>using ⟦\d+⟧ for ⟦\d+⟧(?:\s*,?\s*(?:and )?⟦\d+⟧ for ⟦\d+⟧)*)(?:\s+if necessary)?", None),
     # how a list is written anyway; whether complex solutions belong in it is the solver's to refuse when unsaid
@@ -134,8 +134,11 @@ def _polynomial_template(text: str) -> tuple[str, frozenset[int]] | None:
 
 
 def _usual_factorial(text: str, sentence: Sentence) -> bool:
-    n, fact = (sentence.math[int(k)].replace(" ", "") for k in SLOT_RE.findall(text))
-    return re.fullmatch(r"[a-z]", n) is not None and fact == f"{n}!"
+    n, fact, product = (sentence.math[int(k)].replace(" ", "") for k in SLOT_RE.findall(text))
+    product = re.sub(r"\\[lc]?dots|\.\.\.", "…", re.sub(r"\\cdot(?!s)|\\times|×|·", "*", product))
+    usual = {f"1*2{mid}…{end}" for mid in ("", "*3") for end in (n, f"({n}-1)*{n}")}   # 1·2·3·⋯·(n−1)·n
+    product = re.sub(r"\*?…\*?", "…", product)
+    return re.fullmatch(r"[a-z]", n) is not None and fact == f"{n}!" and product in usual
 
 
 _PLACES = {"whole number": 0, "tenth": 1, "hundredth": 2, "thousandth": 3, "ten-thousandth": 4}

@@ -1749,3 +1749,79 @@ def test_more_edited_words_are_read(text, want):
             solve_problem(text)
     else:
         assert solve_problem(text).answer_text == want
+
+
+def _signed(terms: list[str], signs: list[int]) -> str:
+    return "".join(("-" if s < 0 else ("+" if i else "")) + t for i, (t, s) in enumerate(zip(terms, signs)))
+
+
+def _dotted_sum(r):
+    """A sum written with …, the sign before … right or flipped: (sentence, its value, or None where refused)."""
+    kind, flip = r.choice(["arithmetic", "alternating", "geometric", "squares", "infinite"]), r.random() < 0.5
+    if kind == "infinite":
+        a, ratio = r.randint(1, 9), sp.Rational(r.choice([-1, 1]), r.randint(2, 5))
+        values = [a * ratio ** k for k in range(5)]                       # the fifth, after '…', is positive
+        head = _signed([sp.latex(abs(v)) for v in values[:4]], [sp.sign(v) for v in values[:4]])
+        sign = "-" if flip else "+"
+        return f"Evaluate the infinite geometric series: $${head}{sign}\\cdots$$", None if flip else a / (1 - ratio)
+    n = r.randint(12, 40)
+    if kind == "arithmetic":
+        a, d = r.randint(1, 9), r.randint(1, 5)
+        values, bodies = [a + k * d for k in range(n)], [str(a + k * d) for k in range(n)]
+    elif kind == "alternating":
+        a, d = r.randint(1, 9), r.randint(1, 5)
+        values = [(-1) ** k * (a + k * d) for k in range(n)]
+        bodies = [str(a + k * d) for k in range(n)]
+    elif kind == "geometric":
+        n = r.randint(6, 11)
+        a, q = r.randint(1, 5), r.randint(2, 4)
+        values, bodies = [a * q ** k for k in range(n)], [str(a * q ** k) for k in range(n)]
+    else:
+        values = [(-1) ** k * (k + 1) ** 2 for k in range(n)]
+        bodies = [f"{k + 1}^2" for k in range(n)]
+    signs = [1 if v > 0 else -1 for v in values]
+    sign = "+" if (signs[4] > 0) != flip else "-"
+    tail = "".join(("-" if s < 0 else "+") + b for b, s in zip(bodies[-2:], signs[-2:]))
+    return f"Compute ${_signed(bodies[:4], signs[:4])}{sign}\\cdots{tail}$.", None if flip else sp.Integer(sum(values))
+
+
+@pytest.mark.parametrize("case", [_dotted_sum(R) for _ in range(16)], ids=lambda c: c[0][:90])
+def test_the_sign_before_the_dots_of_a_sum_fits_its_pattern(case):
+    """Edited training problems: '1 + 2 + 4 + 8 + 16 − ⋯ + 1024' was summed as if the sign were '+', and
+    '3/2 − 2/3 + 8/27 − 32/243 − …' (the next term is positive) evaluated as the alternating series."""
+    sentence, want = case
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(sentence)
+    else:
+        assert solve_problem(sentence).answer == want
+
+
+@pytest.mark.parametrize("text,reads", [
+    ("Find the common ratio of the infinite geometric series: $$\\frac{-3}{5}-\\frac{5}{3}-\\frac{125}{27}-\\dots$$",
+     True),
+    ("Find the common ratio of the infinite geometric series: $$\\frac{-3}{5}-\\frac{5}{3}-\\frac{125}{27}+\\dots$$",
+     False),
+    ("What is the sum of the first six terms in the geometric sequence $\\frac12,\\frac14,\\frac18,\\dots$?", True),
+    ("What is the sum of the first six terms in the geometric sequence $\\frac12,\\frac14,\\frac18,-\\dots$?", False)])
+def test_the_sign_before_the_dots_of_a_geometric_series_fits_its_ratio(text, reads):
+    if reads:
+        solve_problem(text)
+    else:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+
+
+@pytest.mark.parametrize("product,reads", [("1\\cdot 2\\cdot 3\\cdot \\cdots \\cdot (n-1)\\cdot n", True),
+                                           ("1\\cdot 2\\cdots n", True), ("1 \\times 2 \\times \\dots \\times n", True),
+                                           ("1\\cdot 2\\cdot 3\\cdot \\cdots \\cdot (n+1)\\cdot n", False),
+                                           ("2\\cdot 4\\cdot 6\\cdots 2n", False), ("1\\cdot 2\\cdot 3", False)])
+def test_the_factorial_reminder_says_the_usual_product(product, reads):
+    """Edited training problems: a reminder that n! is '1·2·3·⋯·(n+1)·n' was taken off unread."""
+    text = ("How many different prime factors does $20!$ have? (Reminder: If $n$ is a positive integer, then $n!$ "
+            f"stands for the product ${product}$.)")
+    if reads:
+        assert solve_problem(text).answer == 8
+    else:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)

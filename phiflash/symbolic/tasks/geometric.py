@@ -19,6 +19,7 @@ from ..sentence import ATOM, WHAT, A, Sentence, whole
 from ..solution import plain
 from .base import SolveError, Step, Task, Worked
 from .patterns import _DOTS, _split, read_dotted
+from .sequences import dots_sign_fits
 
 _MAX_TERMS = 20000
 
@@ -31,12 +32,17 @@ class Geometric:
     n: int = 0
 
 
-def _terms(text: str, listed: bool) -> tuple:
-    """The written terms before a final …: '3/2 − 2/3 + 8/27 − …' or a list '1/2, 1/4, 1/8, …'."""
+def _terms(text: str, listed: bool) -> tuple[tuple, str]:
+    """The written terms before a final …: '3/2 − 2/3 + 8/27 − …' or a list '1/2, 1/4, 1/8, …'; and the sign
+    written before the … ('' where none is)."""
     text = " ".join(re.sub(_DOTS, " … ", text.replace("$", " ")).split())
     if not text.endswith("…") or text.count("…") != 1:
         raise ParseError("read as written terms, then … at the end")
-    head = text[:-1].strip().rstrip(",+-").strip()
+    head = text[:-1].strip()
+    sign = head[-1] if head.endswith(("+", "-")) else ""
+    if listed and sign:
+        raise ParseError(f"a list of terms with '{sign}' before its '…'")
+    head = head.rstrip(",+-").strip()
     if listed:
         parts = [p.strip() for p in head.split(",") if p.strip()]
         values = [parse_number(p, latex=True) for p in parts]
@@ -45,7 +51,7 @@ def _terms(text: str, listed: bool) -> tuple:
                   for t in _split(head, "+")]
     if len(values) < 3:
         raise ParseError("give at least three terms so the ratio is not a guess")
-    return tuple(values)
+    return tuple(values), sign
 
 
 def _ratio(terms: tuple) -> sp.Expr:
@@ -65,8 +71,9 @@ def read_geometric(g: dict, s: Sentence):
         math = s.slot(g, "a").replace("$", " ")       # every term written out: a value to evaluate
         return Problem(s.original, "evaluate", (parse_number(math, latex=True),), written=f"${math}$")
     listed = bool(g.get("first"))
-    terms = _terms(s.slot(g, "a"), listed or "," in s.slot(g, "a") and "+" not in s.slot(g, "a"))
+    terms, sign = _terms(s.slot(g, "a"), listed or "," in s.slot(g, "a") and "+" not in s.slot(g, "a"))
     r = _ratio(terms)
+    dots_sign_fits(sign, terms[-1] * r)
     if g.get("first"):
         n = whole(s.slot(g, "first"))
         if not 1 <= n <= _MAX_TERMS:

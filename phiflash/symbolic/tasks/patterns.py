@@ -17,7 +17,7 @@ import sympy as sp
 
 from ..parse import ParseError, parse_number
 from .base import SolveError, Step, Task, Worked
-from .sequences import Series, check_series, read_series, solve_series
+from .sequences import Series, check_series, dots_sign_fits, read_series, solve_series
 
 MAX_TERMS = 10 ** 4
 _DOTS = r"\\[lc]?dots[bmc]?|\\dotsm|\\dotsb|\.\.\.|…"
@@ -102,6 +102,8 @@ def read_pattern(text: str) -> Pattern:
     flip = signs[1] * signs[0]
     if any(signs[k] != signs[0] * flip ** k for k in range(len(heads))):
         raise ParseError("the signs of the terms before … follow no pattern")
+    if op == "+":
+        dots_sign_fits(head[-1], signs[0] * flip ** len(heads))
     last = _index(written[-1], written[0], rules)
     first_tail = last - len(tails) + 1
     for j, numbers in enumerate(written[len(heads):]):

@@ -61,6 +61,16 @@ def term(name: str, first, step, k):
     return (-1) ** k * (first + k * step)
 
 
+def dots_sign_fits(sign: str, following) -> None:
+    """The sign written before '…' is the sign of the term it stands in front of (the first one not written):
+    '1 + 2 + 4 − … + 1024' names no pattern, so it is refused, not read as if the sign were '+'. (A term that is
+    not real has no sign: the '+' before it only joins.)"""
+    if sign in ("+", "-") and sp.sympify(following).is_extended_real and following != 0 and \
+            (following < 0) != (sign == "-"):
+        raise ParseError(f"the sign '{sign}' before '…' does not fit the pattern of the terms before it (the next "
+                         f"term would be {plain(following)})")
+
+
 def _exact(v):
     """A rational as a Fraction, for the check's own arithmetic; anything else stays SymPy."""
     return Fraction(int(v.p), int(v.q)) if isinstance(v, sp.Rational) else v
@@ -98,6 +108,7 @@ def read_series(text: str) -> Series:
         raise ParseError("the pattern of the terms before '…' is ambiguous" if found else
                          "the terms before '…' follow no arithmetic, alternating or geometric pattern")
     name, a, d = found[0]
+    dots_sign_fits(head[-1], term(name, a, d, len(first)))
     n_last = _index_of(name, a, d, last[-1])
     n_tail = n_last - len(last) + 1
     if any(term(name, a, d, n_tail + j) != t for j, t in enumerate(last)):
