@@ -5,7 +5,7 @@ clause added to the question. An edited problem answered exactly as the original
 change the answer (x² − 5x + 4 and x² − 5x + 5 have the same sum of roots) or the reading skipped what was edited.
 Reading the list is a person's job; each skipped word found so far is a test in tests/symbolic/test_phrasings.py.
 
-python -m benchmarks.edits [--family swap,number,drop,add] [--limit N] [FILE RESULTS]
+python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber] [--limit N] [FILE RESULTS]
 (~10 min per family on 2 cores over the training set's ~1,600 verified problems)
 """
 
@@ -115,7 +115,16 @@ def relations(p: str):
                 yield f"{p[i:j]!r} -> {b!r} at {i}", p[:i] + b + p[j:]
 
 
-FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations}
+def math_numbers(p: str):
+    """Each whole number in the math, one at a time, +1 (the first twelve): math a reading skips keeps the answer."""
+    found = [(s + m.start(), s + m.end()) for s, e in math_spans(p)
+             for m in re.finditer(r"(?<![\w.\\])\d+(?![\w.])", p[s:e])]
+    for i, j in found[:12]:
+        yield f"{p[i:j]} -> {int(p[i:j]) + 1} at {i}", p[:i] + str(int(p[i:j]) + 1) + p[j:]
+
+
+FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations,
+            "mathnumber": math_numbers}
 
 
 def edited(job: tuple) -> tuple[list, int]:

@@ -36,6 +36,7 @@ class Problem:
                                       # simplest, rectangular, polynomial, increasing, gaussian (a + bi, integers)
     template: tuple = ()              # 'in the form Ax³ + Bx + C': its variable's name and the powers it has
     places: int | None = None         # 'as a decimal to the nearest tenth': 1
+    bounds: tuple = ()                # 'as a positive integer': (1, None); 'as an integer from 0 to 12': (0, 12)
     notes: tuple = ()
     task: object = None               # a registered task's own reading (tasks/), for the kinds tasks/ solves
     written: str = ""                 # an expression to evaluate as written (LaTeX when in $…$): its check re-reads it

@@ -46,7 +46,7 @@ _FORMS = [
      r"simplest form|simplified form))?", "fraction"),
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number|residue) "
-     r"from \S+ to \S+(?:\s*,?\s*inclusive)?", "integer"),
+     r"from (?P<lo>⟦\d+⟧|[\w-]+) to (?P<hi>⟦\d+⟧|[\w-]+)(?:\s*,?\s*inclusive)?", "integer"),
     (r"(?:,?\s*)?(?:(?:express|write) (?:your answer|the result) |expressed )?as an? (?:integer|whole number)",
      "integer"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as a (?:terminating )?decimal"
@@ -58,7 +58,7 @@ _FORMS = [
      "interval"),
     (r"(?:,?\s*)?(?:express|enter|give) your answer as a union of intervals", "interval"),
     (r"(?:,?\s*)?(?:express|write) your answer in base (?P<base>\S+)", "base"),
-    (r"(?:,?\s*)?(?:expressed|written) as a positive integer", "integer"),
+    (r"(?:,?\s*)?(?:expressed|written) as a (?P<pos>positive) integer", "integer"),
     (r"(?:,?\s*)?in simplest terms", None),
     # a fraction reduced, a radical simplified and out of the denominator: how the solver writes answers anyway, and
     # what the checker holds an answer to
@@ -71,7 +71,7 @@ _FORMS = [
     (r"(?:,?\s*)?express your answer as a polynomial with (?:the )?(?:terms|degrees of the terms) in (?:order by )?"
      r"decreasing (?:degree|order)", None),
     (r"(?:,?\s*)?when it is fully simplified", None),
-    (r"(?:,?\s*)?as a residue modulo \S+", "integer"),
+    (r"(?:,?\s*)?as a residue modulo (?P<mod>⟦\d+⟧|\w+)", "integer"),
     # "in the form a+bi, where a and b are real numbers": how a complex number is written anyway (checked: the slot
     # must say a+bi); "… are integers" is a form the solver holds to
     (r"(?:,?\s*)?\(?(?:your answer should be (?:of|in) the form|express your answer (?:as a complex number )?in "
@@ -80,7 +80,8 @@ _FORMS = [
      r"(?: and (?P<isq>⟦\d+⟧))?)?\s*\.?\)?", None),
     # the inverse task refuses a singular matrix, so this clause never decides an answer
     (r"(?:,?\s*)?if the inverse does not exist, (?:then )?enter the zero matrix", None),
-    (r"(?:,?\s*)?\(give an answer between \S+ and \S+(?:,? inclusive)?\.?\)", "integer"),
+    (r"(?:,?\s*)?\(give an answer between (?P<lo>⟦\d+⟧|[\w-]+) and (?P<hi>⟦\d+⟧|[\w-]+)(?:,? inclusive)?\.?\)",
+     "integer"),
     (r"(?:,?\s*)?express your answer in radians", None),
     # a point is written as an ordered pair anyway (the answer is a pair only where the task's answer is a point)
     (r"(?:,?\s*)?(?:provide|express|give|enter|write) your answer as an ordered pair(?: ⟦(?P<pair>\d+)⟧)?", None),
@@ -152,6 +153,7 @@ class _Said:
     template: tuple = ()                # 'in the form Ax³ + Bx + C': (variable, powers)
     places: int | None = None           # 'to the nearest tenth': 1
     pair: tuple = ()                    # 'as an ordered pair (x, y)': its letters
+    bounds: tuple = ()                  # 'as a positive integer', 'from 0 to 12', 'as a residue modulo 13'
 
 
 def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
@@ -189,7 +191,38 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
             said.base = base_value(m.group("base"), sentence)
         if m.groupdict().get("place"):
             said.places = _PLACES[m.group("place").lower()]
+        said.bounds = _narrower(said.bounds, _bounds(m.groupdict(), sentence))
     return " ".join(text.split()), said
+
+
+def _narrower(a: tuple, b: tuple) -> tuple:
+    """Both clauses' bounds at once ('as a residue modulo 18 (give an answer between 0 and 184)': 0 to 17)."""
+    if not a or not b:
+        return a or b
+    highs = [h for h in (a[1], b[1]) if h is not None]
+    return max(a[0], b[0]), min(highs) if highs else None
+
+
+def _said_number(word: str, sentence: Sentence) -> sp.Expr:
+    word = word.strip(" .,?")
+    return sp.Integer(NUMBER_WORDS[word.lower()]) if word.lower() in NUMBER_WORDS else one(sentence.restore(word))
+
+
+def _bounds(g: dict, sentence: Sentence) -> tuple:
+    """The least and greatest integer a form clause allows (None: no bound on that side); () where it says none."""
+    if g.get("pos"):
+        return sp.Integer(1), None
+    if g.get("mod"):
+        m = _said_number(g["mod"], sentence)
+        if not (m.is_Integer and m >= 2):
+            raise ParseError(f"a modulus must be a whole number from 2 up, got {g['mod']!r}")
+        return sp.Integer(0), m - 1
+    if g.get("lo"):
+        lo, hi = (_said_number(g[k], sentence) for k in ("lo", "hi"))
+        if not (lo.is_Integer and hi.is_Integer and lo <= hi):
+            raise ParseError("the range the answer is asked in is not from one whole number to a larger one")
+        return lo, hi
+    return ()
 
 
 # ---- the phrasings ----------------------------------------------------------------------------------------------
@@ -343,7 +376,7 @@ def read_sentence(original: str) -> Problem:
             form = None
         extras = {"form": None if form == "simplest" and p.form else form,   # a task's own form says more
                   "template": said.template if form == "polynomial" else None,
-                  "places": said.places if form == "decimal" else None}
+                  "places": said.places if form == "decimal" else None, "bounds": said.bounds or None}
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
         if said.pair and p.variables:   # a system's answer in the pair's order: '(y, x)' is y first

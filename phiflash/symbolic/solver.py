@@ -111,10 +111,20 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.form == "integer" and isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and \
             sol.answer.is_integer is not True:
         raise SolveError("the problem asks for an integer, and the value found is not one")
+    if problem.bounds:
+        _within_bounds(sol.answer if isinstance(sol.answer, list) else [sol.answer], *problem.bounds)
     for note in problem.notes:  # how the problem was read ("the mean of 4 numbers is …"), unless a step says it
         if note not in sol.notes and not any(st.text == note for st in sol.steps):
             sol.notes.append(note)
     return sol
+
+
+def _within_bounds(values: list, lo, hi) -> None:
+    """'expressed as a positive integer', 'as an integer from 0 to 12': every value found is a whole number there."""
+    said = "a positive integer" if hi is None else f"an integer from {lo} to {hi}"
+    for v in values:
+        if not (isinstance(v, sp.Expr) and v.is_integer and v >= lo and (hi is None or v <= hi)):
+            raise SolveError(f"the problem asks for {said}, and the value found, {plain(v)}, is not one")
 
 
 def _as_fractions(sol: Solution) -> Solution:

@@ -1825,3 +1825,31 @@ def test_the_factorial_reminder_says_the_usual_product(product, reads):
     else:
         with pytest.raises((ParseError, SolveError)):
             solve_problem(text)
+
+
+def _bounded(r):
+    """A value asked 'as a positive integer' or 'as an integer from lo to hi': (sentence, value or None if outside)."""
+    a, b = r.randint(-20, 20), r.randint(-20, 20)
+    value = a + b
+    if r.random() < 0.5:
+        return f"What is ${a} + {b}$ expressed as a positive integer?", value if value >= 1 else None
+    lo, hi = sorted(r.sample(range(-10, 30), 2))
+    return (f"What is ${a} + {b}$? Express your answer as an integer from ${lo}$ to ${hi}$, inclusive.",
+            value if lo <= value <= hi else None)
+
+
+@pytest.mark.parametrize("case", [_bounded(R) for _ in range(12)] + [
+    ("What is $3-10$ expressed as a positive integer in base 8?", None),
+    ("What is $3+10$ expressed as a positive integer in base 8?", 13),
+    ("What is $2^{-1} \\pmod{185}$, as a residue modulo 185? (Give an answer between 0 and 184, inclusive.)", 93),
+    ("What is $2^{-1} \\pmod{185}$, as a residue modulo 18? (Give an answer between 0 and 184, inclusive.)", None)],
+    ids=lambda c: c[0][:90])
+def test_an_integer_asked_in_a_range_is_in_it(case):
+    """'What is 3 − 10 expressed as a positive integer?' was answered −7: the clause was taken off with only
+    'integer' read; a range ('from 0 to 10', 'as a residue modulo 18') was not read at all."""
+    sentence, want = case
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(sentence)
+    else:
+        assert solve_problem(sentence).answer == want

@@ -820,8 +820,9 @@ def _geometric(r):
     ratio = sp.Rational(r.randint(1, q - 1), q) * r.choice([1, -1])
     terms = [a * ratio ** k for k in range(4)]
     shown = " + ".join(f"\\frac{{{t.p}}}{{{t.q}}}" if t.q != 1 else str(t.p) for t in terms).replace("+ -", "- ")
-    if r.random() < 0.5:
-        return f"Evaluate the infinite geometric series: ${shown} + \\dots$", a / (1 - ratio)
+    if r.random() < 0.5:   # the sign before the dots is the next term's
+        return f"Evaluate the infinite geometric series: ${shown} {'-' if a * ratio ** 4 < 0 else '+'} \\dots$", \
+            a / (1 - ratio)
     n = r.randint(2, 12)
     listed = ", ".join(str(t) for t in terms[:3])
     return f"Find the sum of the first {n} terms in the geometric sequence ${listed}, \\dots$.", \
