@@ -105,7 +105,8 @@ _FORMS = [
     # how a list is written anyway; whether complex solutions belong in it is the solver's to refuse when unsaid
     (r"(?:,?\s*)?list your answers in increasing order(?:,)? separated by commas", "increasing"),
     (r"(?:,?\s*)?enter your answer as a list(?: of numbers)?,? separated by commas", None),
-    (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real |rational |integer |complex )?"
+    # 'enter all the integer solutions, separated by commas': the equation's unknown is an integer (kept below)
+    (r"(?:,?\s*)?enter (?:all )?(?:of )?(?:the )?(?:possible )?(?:real |(?P<sols>rational|integer) |complex )?"
      r"(?:solutions|roots|values|numbers)(?: of ⟦\d+⟧)?\s*,?\s*separated by commas", None),
 ]
 
@@ -154,6 +155,7 @@ class _Said:
     places: int | None = None           # 'to the nearest tenth': 1
     pair: tuple = ()                    # 'as an ordered pair (x, y)': its letters
     bounds: tuple = ()                  # 'as a positive integer', 'from 0 to 12', 'as a residue modulo 13'
+    solutions: str = ""                 # 'enter all the integer solutions': rational | integer
 
 
 def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
@@ -182,6 +184,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
                 continue
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         name = "gaussian" if m.groupdict().get("gaussian") else name
+        said.bounds = _narrower(said.bounds, _bounds(m.groupdict(), sentence))
+        said.solutions = m.groupdict().get("sols") or said.solutions
         if name is None:
             continue
         if said.form is not None and said.form != name:
@@ -191,7 +195,6 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
             said.base = base_value(m.group("base"), sentence)
         if m.groupdict().get("place"):
             said.places = _PLACES[m.group("place").lower()]
-        said.bounds = _narrower(said.bounds, _bounds(m.groupdict(), sentence))
     return " ".join(text.split()), said
 
 
@@ -379,6 +382,11 @@ def read_sentence(original: str) -> Problem:
                   "places": said.places if form == "decimal" else None, "bounds": said.bounds or None}
         if base is not None and p.kind != "base":
             extras |= {"form": "base", "n": base}
+        if said.solutions:   # 'enter all the integer solutions': of an equation, whose unknown is then an integer
+            if p.kind != "equation":
+                raise ParseError(f"the {said.solutions} solutions are asked for, and the problem is not an equation")
+            kind = {"rational": sp.S.Rationals, "integer": sp.S.Integers}[said.solutions]
+            extras |= {"domain": kind if p.domain is None else p.domain.intersect(kind)}
         if said.pair and p.variables:   # a system's answer in the pair's order: '(y, x)' is y first
             named = {v.name: v for v in p.variables}
             if set(named) != set(said.pair):

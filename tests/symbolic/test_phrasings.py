@@ -1853,3 +1853,26 @@ def test_an_integer_asked_in_a_range_is_in_it(case):
             solve_problem(sentence)
     else:
         assert solve_problem(sentence).answer == want
+
+
+def _kind_of_solutions(r):
+    """'Find all solutions to ⟦a quadratic⟧. Enter all the integer (rational) solutions, separated by commas.'"""
+    kind = r.choice(["integer", "rational"])
+    p1, q1 = r.randint(-9, 9), r.choice([1, 1, 2, 3])
+    n = r.choice([2, 3, 5, 7])
+    x = sp.Symbol("x")
+    other = x ** 2 - n if r.random() < 0.5 else x - r.randint(-5, 5)
+    f = sp.expand((q1 * x - p1) * other)
+    roots = sorted(set(sp.solve(f, x)), key=float)
+    keep = [v for v in roots if (v.is_integer if kind == "integer" else v.is_rational)]
+    text = f"Find all solutions to ${sp.latex(f)} = 0$. Enter all the {kind} solutions, separated by commas."
+    return text, keep
+
+
+@pytest.mark.parametrize("case", [_kind_of_solutions(R) for _ in range(10)], ids=lambda c: c[0][:90])
+def test_the_kind_of_solutions_asked_for_is_kept(case):
+    """'Find all solutions to x² = 2. Enter all the rational solutions, separated by commas.' was answered ±√2:
+    'rational' (and 'integer') in the clause were taken off unread."""
+    sentence, want = case
+    got = solve_problem(sentence).answer
+    assert sorted(got if isinstance(got, list) else [got], key=float) == want
