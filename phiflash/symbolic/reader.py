@@ -82,7 +82,8 @@ _FORMS = [
     (r"(?:,?\s*)?if the inverse does not exist, (?:then )?enter the zero matrix", None),
     (r"(?:,?\s*)?\(give an answer between (?P<lo>⟦\d+⟧|[\w-]+) and (?P<hi>⟦\d+⟧|[\w-]+)(?:,? inclusive)?\.?\)",
      "integer"),
-    (r"(?:,?\s*)?express your answer in radians", None),
+    # an angle in radians: how the solver writes one anyway (checked: the problem does not also speak of degrees)
+    (r"(?:,?\s*)?express your answer in (?P<radians>radians)", None),
     # a point is written as an ordered pair anyway (the answer is a pair only where the task's answer is a point)
     (r"(?:,?\s*)?(?:provide|express|give|enter|write) your answer as an ordered pair(?: ⟦(?P<pair>\d+)⟧)?", None),
     (r"(?:,?\s*)?in your head", None),
@@ -182,6 +183,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
                     len(set(said.pair)) != 2:   # '(y, y)' names one letter twice
                 said.pair = ()
                 continue
+        if m.groupdict().get("radians") and re.search(r"\bdegrees?\b|\\circ|°", sentence.original, re.I):
+            raise ParseError("the problem speaks of degrees and asks for radians")
         text = (text[:m.start()] + " " + text[m.end():]).strip()
         name = "gaussian" if m.groupdict().get("gaussian") else name
         said.bounds = _narrower(said.bounds, _bounds(m.groupdict(), sentence))

@@ -1876,3 +1876,19 @@ def test_the_kind_of_solutions_asked_for_is_kept(case):
     sentence, want = case
     got = solve_problem(sentence).answer
     assert sorted(got if isinstance(got, list) else [got], key=float) == want
+
+
+@pytest.mark.parametrize("text,reads", [
+    ("Compute $\\arccos \\frac{1}{2}.$ Express your answer in radians.", True),
+    ("What is the number of degrees in the smaller angle formed by the hour and minute hands of a clock at 8:15? "
+     "Express your answer in radians.", False),
+    ("What is the measure, in degrees, of the acute angle formed by the hour hand and the minute hand of a 12-hour "
+     "clock at 6:48? Express your answer in radians.", False)])
+def test_radians_are_not_asked_of_a_problem_in_degrees(text, reads):
+    """'… the number of degrees in the smaller angle … at 8:15? Express your answer in radians.' was answered
+    315/2 (degrees): the clause was taken off unread."""
+    if reads:
+        solve_problem(text)
+    else:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
