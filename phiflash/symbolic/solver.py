@@ -111,6 +111,9 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.form == "integer" and isinstance(sol.answer, sp.Expr) and not sol.answer.free_symbols and \
             sol.answer.is_integer is not True:
         raise SolveError("the problem asks for an integer, and the value found is not one")
+    if problem.form == "interval" and not isinstance(sol.answer, sp.Set):
+        raise SolveError("the problem asks for the answer in interval notation, and the answer found is not a set "
+                         "of numbers")
     if problem.bounds:
         _within_bounds(sol.answer if isinstance(sol.answer, list) else [sol.answer], *problem.bounds)
     for note in problem.notes:  # how the problem was read ("the mean of 4 numbers is …"), unless a step says it

@@ -1892,3 +1892,19 @@ def test_radians_are_not_asked_of_a_problem_in_degrees(text, reads):
     else:
         with pytest.raises((ParseError, SolveError)):
             solve_problem(text)
+
+
+@pytest.mark.parametrize("text,reads", [
+    ("Solve $x^2 < 4$. Express your answer in interval notation.", True),
+    ("What is the domain of $f(x)=\\sqrt{x-2}$? Express your answer in interval notation.", True),
+    ("Solve $x^2 = 4$. Express your answer in interval notation.", False),
+    ("Find $2+3$. Express your answer in interval notation.", False),
+    ("What is $\\frac{7}{2} \\cdot 3$? Express your answer as a union of intervals.", False)])
+def test_an_answer_asked_in_interval_notation_is_a_set(text, reads):
+    """'Find 2 + 3. Express your answer in interval notation.' was answered 5: the form was taken off and never
+    held to."""
+    if reads:
+        solve_problem(text)
+    else:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
