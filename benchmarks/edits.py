@@ -41,7 +41,12 @@ SWAPS = [("least", "greatest"), ("smallest", "largest"), ("minimum", "maximum"),
          ("exactly", "at least"), ("x", "y")]
 CLAUSES = [", where $x > 0$", ", if $x$ is an integer", " in base 8", " rounded to the nearest tenth", ", in degrees",
            " modulo 7", ", where $n$ is odd", " plus one", " squared", ", assuming $y<0$", " and the product",
-           " for $x>100$", " in percent", " times two", ", or its reciprocal"]
+           " for $x>100$", " in percent", " times two", ", or its reciprocal", ", where $x \\ne 2$",
+           " if $x$ is negative",
+           ", given that $n$ is even", " in lowest terms", " to the nearest integer", " (assume $x > 0$)",
+           ", and $y$ is an integer", " (in degrees)", " in square units", " in feet", " in dollars", " in radians",
+           ", expressed as a percent", " in simplest radical form", " in terms of $\\pi$", " in interval notation",
+           ", as an ordered pair", ", to two decimal places", ", in scientific notation", " over the integers"]
 
 
 def sentences(problem: str) -> list[str]:

@@ -649,7 +649,7 @@ def _of(g: dict, s: Sentence, text: str) -> Problem:
 def _value(g: dict, s: Sentence, text: str) -> Problem:
     body = s.restore(g["a"])
     if has_dots(body):  # a sum written with …: the series task's
-        return tasks.problem(tasks.BY_NAME["series"], tasks.patterns.read_dotted(body), text)
+        return _in_base(tasks.problem(tasks.BY_NAME["series"], tasks.patterns.read_dotted(body), text), g, s)
     p = _in_base(_classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$"), g, s)
     if g.get("letter") and one(s.slot(g, "letter")) not in _letters_written(p):  # 'the following expression in y'
         raise ParseError("the expression is said to be in a letter it does not have")

@@ -87,9 +87,23 @@ def solve_problem(problem: Problem | str) -> Solution:
     if problem.kind == "inequality" and problem.pick:
         sol = _integers_in(sol)
     _refuse_undefined(sol)
+    sol = _in_form(sol)
+    for note in problem.notes:  # how the problem was read ("the mean of 4 numbers is …"), unless a step says it
+        if note not in sol.notes and not any(st.text == note for st in sol.steps):
+            sol.notes.append(note)
+    return sol
+
+
+def _values(answer) -> list:
+    return answer if isinstance(answer, list) else [answer]
+
+
+def _in_form(sol: Solution) -> Solution:
+    """The answer held to the form the problem asks for (the clauses reader.py takes off the sentence), or refused:
+    a form that is said and not held to would be a word read past."""
+    problem, values = sol.problem, _values(sol.answer)
     if problem.form == "decimal":
         # '… as a decimal to the nearest tenth': a task's exact √2/2 is not the rounded 0.7 the problem wants
-        values = sol.answer if isinstance(sol.answer, list) else [sol.answer]
         numbers = [sp.nsimplify(v) if isinstance(v, sp.Float) else v for v in values
                    if isinstance(v, sp.Expr) and not v.free_symbols]
         if not all(map(terminating, numbers)):
@@ -98,8 +112,7 @@ def solve_problem(problem: Problem | str) -> Solution:
             # 0.2 'to the nearest whole number' is 0: the rounding is the problem's, and is not done here
             raise SolveError("the value has more decimal places than the problem asks for, and rounding is not "
                              "done here")
-    if problem.form == "base" and not all(isinstance(v, sp.Integer) for v in (
-            sol.answer if isinstance(sol.answer, list) else [sol.answer])):
+    if problem.form == "base" and not all(isinstance(v, sp.Integer) for v in values):
         raise SolveError("only whole numbers are written in another base here")
     if problem.form == "fraction":
         sol = _as_fractions(sol)
@@ -115,10 +128,7 @@ def solve_problem(problem: Problem | str) -> Solution:
         raise SolveError("the problem asks for the answer in interval notation, and the answer found is not a set "
                          "of numbers")
     if problem.bounds:
-        _within_bounds(sol.answer if isinstance(sol.answer, list) else [sol.answer], *problem.bounds)
-    for note in problem.notes:  # how the problem was read ("the mean of 4 numbers is …"), unless a step says it
-        if note not in sol.notes and not any(st.text == note for st in sol.steps):
-            sol.notes.append(note)
+        _within_bounds(values, *problem.bounds)
     return sol
 
 
@@ -133,8 +143,7 @@ def _within_bounds(values: list, lo, hi) -> None:
 def _as_fractions(sol: Solution) -> Solution:
     """'Express your answer as a common fraction': log(3√3)/(2 log 3) is written 3/4; a number not shown to be a
     fraction is refused, not handed over in another form."""
-    many = isinstance(sol.answer, list)
-    values = sol.answer if many else [sol.answer]
+    many, values = isinstance(sol.answer, list), _values(sol.answer)
     if not all(isinstance(v, sp.Expr) and not v.free_symbols for v in values):
         return sol   # a task's own answer (a point, an expression): the clause is about its numbers
     shown = [v if v.is_Rational else sp.simplify(v) for v in values]
@@ -179,9 +188,7 @@ def _without_written_poles(sol: Solution) -> Solution:
 
 def _refuse_undefined(sol: Solution) -> None:
     """nan, zoo and infinities are reported as such, never "verified" (log(0), a divergent integral)."""
-    a = sol.answer
-    vals = a if isinstance(a, list) else [a]
-    for v in vals:
+    for v in _values(sol.answer):
         if isinstance(v, sp.Expr) and v.has(sp.nan, sp.zoo) and not (sol.kind == "limit" and v is sp.nan):
             raise SolveError("the result is undefined (division by zero, log(0), or a divergent value)")
         if isinstance(v, sp.Expr) and sol.kind in ("evaluate", "simplify", "integral") and v.has(sp.oo, -sp.oo):

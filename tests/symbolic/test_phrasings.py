@@ -1908,3 +1908,28 @@ def test_an_answer_asked_in_interval_notation_is_a_set(text, reads):
     else:
         with pytest.raises((ParseError, SolveError)):
             solve_problem(text)
+
+
+@pytest.mark.parametrize("text,want", [
+    ("What is the smallest positive integer with exactly 10 positive integer divisors?", 48),
+    ("What is the smallest positive integer with exactly 10 positive integer divisors, and $y$ is an integer?", None),
+    ("What is the smallest positive integer that satisfies the congruence $4x \\equiv 13 \\pmod{27}$?", 10),
+    ("What is the smallest positive integer that is a multiple of 6 and $z$ is an integer?", None)])
+def test_a_letter_in_a_search_is_the_number_sought_only_when_said(text, want):
+    """'…, and y is an integer' was read as a condition on the number sought (y became its letter) and always held."""
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        assert solve_problem(text).answer == want
+
+
+@pytest.mark.parametrize("n,base", [(R.randint(5, 40), R.choice([2, 3, 5, 8, 9])) for _ in range(4)])
+def test_a_sum_written_with_dots_is_written_in_the_base_asked(n, base):
+    """'Compute 1 − 2 + 3 − 4 + ⋯ − 98 + 99 in base 8' was answered 50, in base ten: the series' reading dropped
+    the base."""
+    text = f"Compute $1+2+3+\\dots+{n}$ in base {base}."
+    digits, v = "", n * (n + 1) // 2
+    while v:
+        digits, v = str(v % base) + digits, v // base
+    assert solve_problem(text).answer_text == f"{digits}_{base}"

@@ -138,9 +138,11 @@ def read_search(g: dict, s: Sentence) -> Search:
     if var is not None and not isinstance(var, sp.Symbol):
         raise ParseError("expected the letter of the number sought")
     if var is None:      # the letter of its expressions, or the number itself
-        free = {v for k in SLOT_RE.findall(g["cond"]) for item in parse_math(s.math[int(k)].replace("\\equiv", "="),
-                                                                                  latex=True)
-                for v in item.free_symbols}
+        written = [item for k in SLOT_RE.findall(g["cond"])
+                   for item in parse_math(s.math[int(k)].replace("\\equiv", "="), latex=True)]
+        if any(isinstance(item, sp.Symbol) for item in written):   # '…, and y is odd': y is never introduced
+            raise ParseError("a letter in the conditions is never said to be the number sought")
+        free = {v for item in written for v in item.free_symbols}
         var = free.pop() if len(free) == 1 else sp.Symbol("n")
     tests = _clauses(g["cond"], s, var) if g.get("cond") else ()
     if g.get("mult"):      # 'the largest multiple of 12 that …'
