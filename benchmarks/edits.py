@@ -38,7 +38,11 @@ SWAPS = [("least", "greatest"), ("smallest", "largest"), ("minimum", "maximum"),
          ("numerator", "denominator"), ("x-intercept", "y-intercept"), ("real", "complex"),
          ("nearest whole number", "nearest tenth"), ("common fraction", "decimal"), ("mean", "mode"),
          ("rational", "irrational"), ("all", ""), ("only", ""), ("positive", ""), ("integer", ""), ("nonzero", ""),
-         ("exactly", "at least"), ("x", "y")]
+         ("exactly", "at least"), ("x", "y"), ("sum", "difference"), ("product", "quotient"), ("sum", "average"),
+         ("largest", "second largest"), ("smallest", "second smallest"), ("solutions", "distinct solutions"),
+         ("integer", "prime"), ("positive", "nonnegative"), ("divisors", "prime divisors"), ("digits", "odd digits"),
+         ("value", "values"), ("root", "roots"), ("sides", "diagonals"), ("consecutive", "consecutive even"),
+         ("and", "or"), ("not", ""), ("different", ""), ("each", "the first"), ("minimum", "maximum possible")]
 CLAUSES = [", where $x > 0$", ", if $x$ is an integer", " in base 8", " rounded to the nearest tenth", ", in degrees",
            " modulo 7", ", where $n$ is odd", " plus one", " squared", ", assuming $y<0$", " and the product",
            " for $x>100$", " in percent", " times two", ", or its reciprocal", ", where $x \\ne 2$",

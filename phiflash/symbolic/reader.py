@@ -446,10 +446,16 @@ def _noun_fits(noun: str, math: str) -> bool:
     try:
         items = parse_as_written(math, latex=True)
     except (ParseError, TypeError, ValueError):   # '1 + 2 + ⋯ + 49' is read whole, not as written
-        return not (noun in ("sum", "product") and re.search(r"\\[lc]?dots|…|\.\.\.", math) and
-                    _series_operation(math) not in (noun, None))
+        return not (re.search(r"\\[lc]?dots|…|\.\.\.", math) and (
+            noun in ("difference", "quotient") or _series_operation(math) not in (noun, None)))
     e = items[0] if len(items) == 1 else None
-    return not isinstance(e, sp.Expr) or isinstance(e, _NOUN_FITS[noun])
+    if not isinstance(e, sp.Expr):
+        return True
+    if noun == "difference":   # a − b: a sum with a term taken away ('the difference 1 + 3 + 5' is not one)
+        return isinstance(e, sp.Add) and any(a.could_extract_minus_sign() for a in e.args)
+    if noun == "quotient" and isinstance(e, sp.Mul):   # a ÷ b: a product with a divisor ('218₉ · 5₉' is not one)
+        return any(isinstance(a, sp.Pow) and a.exp.is_negative for a in e.args)
+    return isinstance(e, _NOUN_FITS[noun])
 
 
 def _series_operation(math: str) -> str | None:

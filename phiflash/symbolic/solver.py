@@ -112,8 +112,10 @@ def _in_form(sol: Solution) -> Solution:
             # 0.2 'to the nearest whole number' is 0: the rounding is the problem's, and is not done here
             raise SolveError("the value has more decimal places than the problem asks for, and rounding is not "
                              "done here")
-    if problem.form == "base" and not all(isinstance(v, sp.Integer) for v in values):
-        raise SolveError("only whole numbers are written in another base here")
+    if problem.form == "base":
+        if not all(isinstance(v, sp.Integer) for v in values):
+            raise SolveError("only whole numbers are written in another base here")
+        sol = _written_in_base(sol)
     if problem.form == "fraction":
         sol = _as_fractions(sol)
     if problem.form == "polynomial":
@@ -130,6 +132,18 @@ def _in_form(sol: Solution) -> Solution:
     if problem.bounds:
         _within_bounds(values, *problem.bounds)
     return sol
+
+
+def _written_in_base(sol: Solution) -> Solution:
+    """The step that writes the answer in the base asked for, where the solving did not (a task's sum, say)."""
+    a, b = sol.answer, sol.problem.n
+    if not isinstance(a, sp.Integer) or b is None:
+        return sol
+    written = sp.Symbol(f"{to_base(int(a), int(b))}_{b}")
+    if any(st.math == written for st in sol.steps):
+        return sol
+    return replace(sol, steps=[*sol.steps, Step(f"Write {a} in base {b}: divide by {b} repeatedly; the remainders, "
+                                                "last first, are the digits", written)])
 
 
 def _within_bounds(values: list, lo, hi) -> None:

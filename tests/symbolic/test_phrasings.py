@@ -1933,3 +1933,29 @@ def test_a_sum_written_with_dots_is_written_in_the_base_asked(n, base):
     while v:
         digits, v = str(v % base) + digits, v // base
     assert solve_problem(text).answer_text == f"{digits}_{base}"
+
+
+def _difference_or_quotient(r):
+    """'the difference ⟦math⟧' / 'the quotient ⟦math⟧': (sentence, value, or None where the math is not one)."""
+    a, b, c = r.randint(2, 30), r.randint(2, 30), r.randint(2, 9)
+    noun = r.choice(["difference", "quotient"])
+    fits = r.random() < 0.5
+    if noun == "difference":
+        math, value = (f"{a} - {b}", a - b) if fits else (f"{a} + {b} + {c}", None)
+    else:
+        math, value = (f"{a * c} \\div {c}", a) if fits else (f"{a} \\cdot {c}", None)
+    return f"Calculate the {noun} ${math}$.", value
+
+
+@pytest.mark.parametrize("case", [_difference_or_quotient(R) for _ in range(10)] + [
+    ("Calculate the difference $1 + 3 + 5 + \\cdots + 15 + 17$.", None),
+    ("Calculate the sum $1 + 3 + 5 + \\cdots + 15 + 17$.", 81)], ids=lambda c: c[0])
+def test_a_difference_or_quotient_named_before_math_is_one(case):
+    """Edited training problems: 'Calculate the difference 1 + 3 + 5 + ⋯ + 17' and 'the quotient of 218₉ · 5₉'
+    were read as the sum and the product."""
+    sentence, want = case
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(sentence)
+    else:
+        assert solve_problem(sentence).answer == want
