@@ -43,6 +43,8 @@ class Sentence:
                       lambda m: f"${m.group(1)}$ mod ${m.group(2).strip('{}')}${m.group(3)}", text)
         text = re.sub(r"\$([^$]*)\$", slot, text)
         text = re.sub(r"\\begin\{align\*?\}|\\end\{align\*?\}", " ", text)
+        # outside $…$ nothing is typeset: '2^10' typed in the words is 2¹⁰ (inside, LaTeX's 2¹0 is a second reading)
+        text = re.sub(r"\^(\d{2,})", r"^{\1}", text)
         self.text = " ".join(text.split())
         # punctuation that LaTeX writers leave inside the math ("$18^6.$", "$x,$") belongs to the sentence; a '!'
         # inside the math is a factorial ("$7!$", "$(8-3)!.$"), never punctuation

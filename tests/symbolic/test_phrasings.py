@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 
 from phiflash.symbolic.parse import ParseError
+from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.solution import SolveError
 from phiflash.symbolic.solver import solve_problem
 
@@ -1959,3 +1960,12 @@ def test_a_difference_or_quotient_named_before_math_is_one(case):
             solve_problem(sentence)
     else:
         assert solve_problem(sentence).answer == want
+
+
+@pytest.mark.parametrize("b,e,m", [(R.randint(2, 9), R.randint(10, 99), R.randint(3, 13)) for _ in range(4)])
+def test_an_exponent_typed_outside_dollars_is_the_whole_number(b, e, m):
+    """'What is 2^10 mod 7?' typed without $…$ was asked which of 2¹0 and 2¹⁰ was meant: only LaTeX typesets an
+    unbraced exponent as one digit, and nothing outside $…$ is typeset."""
+    assert solve_problem(f"What is {b}^{e} mod {m}?").answer == pow(b, e, m)
+    with pytest.raises(Ambiguous):   # inside $…$ the LaTeX reading stays a second one
+        solve_problem(f"What is ${b}^{e} \\pmod {m}$?")
