@@ -233,6 +233,8 @@ def _bounds(g: dict, sentence: Sentence) -> tuple:
 
 # ---- the phrasings ----------------------------------------------------------------------------------------------
 
+_PLAIN_NUMBER = r"-?\d+(?:\.\d+)?(?:/\d+)?"   # 'the sum of 12 and 4' typed without $…$
+
 # the engine's core kinds (equations, inequalities, systems, expressions): phrasings tried after every task of
 # tasks/, in this order, the first that reads the sentence wins
 _PHRASES: list[tuple[str, str]] = [
@@ -322,8 +324,8 @@ _PHRASES: list[tuple[str, str]] = [
               r"(?P<eq>.+)"),
     ("of", rf"(?:what is |find |compute )?{A} of {B}"),
     ("value", rf"(?:{WHAT} )?the (?:product|sum|quotient|difference) (?:of )?(?P<a>\u27e6\d+\u27e7)"),
-    ("two", rf"(?:{WHAT} |express )?the (?P<op>product|sum|quotient|difference) (?:of|between) (?P<a>⟦\d+⟧) and "
-            rf"(?P<b>⟦\d+⟧)(?: in base (?P<base>\S+))?"),
+    ("two", rf"(?:{WHAT} |express )?the (?P<op>product|sum|quotient|difference) (?P<prep>of|between) "
+            rf"(?P<a>⟦\d+⟧|{_PLAIN_NUMBER}) and (?P<b>⟦\d+⟧|{_PLAIN_NUMBER})(?: in base (?P<base>\S+))?"),
     ("value", r"express the (?:sum|product|quotient|difference) (?P<a>⟦\d+⟧) in base (?P<base>\S+)"),
     # 'Add 10₇ + 163₇. Express your answer in base 7.': the sum written is the value asked for
     ("value", r"add\s*:?\s*(?P<a>⟦\d+⟧)"),
@@ -672,7 +674,14 @@ def _two(g: dict, s: Sentence, text: str) -> Problem:
     body = {"product": f"\\left({a}\\right)\\cdot\\left({b}\\right)",
             "sum": f"\\left({a}\\right)+\\left({b}\\right)", "difference": f"\\left({a}\\right)-\\left({b}\\right)",
             "quotient": f"\\frac{{{a}}}{{{b}}}"}[g["op"].lower()]
-    return _in_base(_classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$"), g, s)
+    p = _in_base(_classify(text, tuple(parse_math(body, latex=True)), None, written=f"${body}$"), g, s)
+    if g["op"].lower() == "difference" and g["prep"] == "between" and p.kind == "evaluate":
+        value = p.items[0]
+        if isinstance(value, sp.Expr) and value.is_negative:   # a − b, or the distance between them, as often meant
+            raise ParseError(f"'the difference between {plain(one(a))} and {plain(one(b))}' has two readings: "
+                             f"{plain(one(a))} − {plain(one(b))} = {plain(value)}, or the positive difference "
+                             f"{plain(-value)}: say 'the positive difference', or write the subtraction")
+    return p
 
 
 def _expand_or_factor(kind: str):

@@ -1969,3 +1969,24 @@ def test_an_exponent_typed_outside_dollars_is_the_whole_number(b, e, m):
     assert solve_problem(f"What is {b}^{e} mod {m}?").answer == pow(b, e, m)
     with pytest.raises(Ambiguous):   # inside $…$ the LaTeX reading stays a second one
         solve_problem(f"What is ${b}^{e} \\pmod {m}$?")
+
+
+def _two_plain(r):
+    a, b = r.randint(-20, 40), r.randint(1, 40)
+    op = r.choice(["sum", "product", "difference", "quotient"])
+    prep = "between" if op == "difference" and r.random() < 0.5 else "of"
+    value = {"sum": a + b, "product": a * b, "difference": a - b, "quotient": sp.Rational(a, b)}[op]
+    ambiguous = op == "difference" and prep == "between" and value < 0
+    return f"What is the {op} {prep} {a} and {b}?", None if ambiguous else value
+
+
+@pytest.mark.parametrize("case", [_two_plain(R) for _ in range(12)], ids=lambda c: c[0])
+def test_the_sum_of_two_numbers_typed_plain(case):
+    """'What is the sum of 12 and 4?' typed without $…$ was refused; 'the difference between 3 and 10' is read as
+    3 − 10 or the positive difference 7 by different readers, so it is asked, not decided."""
+    sentence, want = case
+    if want is None:
+        with pytest.raises(ParseError, match="two readings"):
+            solve_problem(sentence)
+    else:
+        assert solve_problem(sentence).answer == want
