@@ -1980,7 +1980,10 @@ def _two_plain(r):
     return f"What is the {op} {prep} {a} and {b}?", None if ambiguous else value
 
 
-@pytest.mark.parametrize("case", [_two_plain(R) for _ in range(12)], ids=lambda c: c[0])
+@pytest.mark.parametrize("case", [_two_plain(R) for _ in range(12)] + [
+    ("What is the difference between 3 and 10?", None), ("What is the difference between 10 and 3?", 7),
+    ("What is the difference of 3 and 10?", -7), ("What is the difference between $3$ and $10$?", None),
+    ("What is the positive difference between 3 and 10?", 7)], ids=lambda c: c[0])
 def test_the_sum_of_two_numbers_typed_plain(case):
     """'What is the sum of 12 and 4?' typed without $…$ was refused; 'the difference between 3 and 10' is read as
     3 − 10 or the positive difference 7 by different readers, so it is asked, not decided."""
