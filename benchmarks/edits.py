@@ -5,7 +5,7 @@ clause added to the question. An edited problem answered exactly as the original
 change the answer (x² − 5x + 4 and x² − 5x + 5 have the same sum of roots) or the reading skipped what was edited.
 Reading the list is a person's job; each skipped word found so far is a test in tests/symbolic/test_phrasings.py.
 
-python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber] [--limit N] [FILE RESULTS]
+python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command] [--limit N] [FILE RESULTS]
 (~10 min per family on 2 cores over the training set's ~1,600 verified problems)
 """
 
@@ -123,6 +123,21 @@ def math_spans(p: str):
     return [m.span(1) for m in re.finditer(r"\$([^$]+)\$", p)]
 
 
+# in the math: a command swapped for one that changes the value (floor for ceiling, sine for cosine, …)
+COMMANDS = [(r"\\lfloor", r"\lceil"), (r"\\rfloor", r"\rceil"), (r"\\lceil", r"\lfloor"), (r"\\rceil", r"\rfloor"),
+            (r"\\sin\b", r"\cos"), (r"\\cos\b", r"\sin"), (r"\\tan\b", r"\cot"), (r"\\sqrt\{", r"\sqrt[3]{"),
+            (r"\\cdot\b", "+"), (r"\\times\b", "+"), (r"\\div\b", r"\times"), (r"\\max\b", r"\min"),
+            (r"\\min\b", r"\max"), (r"\\log\b", r"\ln"), (r"\^2\b", "^3"), (r"\^3\b", "^2"), (r"!", "")]
+
+
+def commands(p: str):
+    for a, b in COMMANDS:
+        for s, e in math_spans(p):
+            for m in re.finditer(a, p[s:e]):
+                i, j = s + m.start(), s + m.end()
+                yield f"{p[i:j]!r} -> {b!r} at {i}", p[:i] + b + p[j:]
+
+
 def relations(p: str):
     for a, b in MATH_SWAPS:
         for s, e in math_spans(p):
@@ -140,7 +155,7 @@ def math_numbers(p: str):
 
 
 FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations,
-            "mathnumber": math_numbers}
+            "mathnumber": math_numbers, "command": commands}
 
 
 def edited(job: tuple) -> tuple[list, int]:

@@ -88,6 +88,20 @@ def _group(s: str, i: int) -> tuple[str, int]:
     return braced(s, i)
 
 
+def _floor_and_ceiling_paired(s: str) -> None:
+    """⌊x⌋ is the floor and ⌈x⌉ the ceiling; a bracket closed by the other kind (⌊x⌉, which some write for the
+    nearest integer) is refused, not read by its opening half."""
+    opened = []
+    for m in re.finditer(r"\\([lr])(floor|ceil)(?![A-Za-z])", s):
+        side, kind = m.groups()
+        if side == "l":
+            opened.append(kind)
+        elif not opened or opened.pop() != kind:
+            raise ParseError(f"'\\r{kind}' closes a bracket it does not open: ⌊x⌋ is the floor, ⌈x⌉ the ceiling")
+    if opened:
+        raise ParseError(f"a {opened[-1]} bracket is never closed")
+
+
 def latex_to_plain(s: str) -> str:
     """Rewrite the LaTeX commands we understand into the plain syntax; unknown commands are an error later."""
     s = re.sub(r"\\(left|right|big|Big|bigg|Bigg|displaystyle|mathrm|mathit|mathbf|operatorname)(?![A-Za-z])",
@@ -183,6 +197,7 @@ def normalise(text: str, latex: bool = False) -> str:
         # in LaTeX an exponent without braces is one character ($5^65^w$ is typeset 5⁶5ʷ), where a typist means
         # 5^(65…): two readings, so the braces are asked for
         s = re.sub(r"\^\s*(\d)(\d+)", _latex_exponent, s)
+        _floor_and_ceiling_paired(s)
         s = latex_to_plain(s)
     else:  # in plain text braces are set brackets, except the LaTeX-style group of an exponent: 2^{10}
         s = _exponent_groups(s).replace("{", " SETOPEN ").replace("}", " SETCLOSE ")

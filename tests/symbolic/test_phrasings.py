@@ -1993,3 +1993,24 @@ def test_the_sum_of_two_numbers_typed_plain(case):
             solve_problem(sentence)
     else:
         assert solve_problem(sentence).answer == want
+
+
+@pytest.mark.parametrize("text,want", [
+    ("What is $\\lfloor -17.2 \\rfloor$?", -18), ("What is $\\lceil -17.2 \\rceil$?", -17),
+    ("What is $\\lfloor -17.2 \\rceil$?", None), ("What is $\\lceil 17.2 \\rfloor$?", None),
+    ("Evaluate $\\left\\lfloor \\left\\lceil \\left(\\frac{13}{7}\\right)^2\\right\\rceil+\\frac{17}{4}"
+     "\\right\\rfloor$.", 8),
+    ("Evaluate $\\left\\lfloor \\left\\lceil \\left(\\frac{13}{7}\\right)^2\\right\\rfloor+\\frac{17}{4}"
+     "\\right\\rfloor$.", None),
+    ("Find the remainder when $2 \\times 12 \\times 22 \\times 32 \\times \\ldots \\times 72 \\times 82 \\times 92$ is "
+     "divided by $5$.", 4),
+    ("Find the remainder when $2 \\times 12 \\times 22 \\times 32 \\times \\ldots + 72 \\times 82 \\times 92$ is "
+     "divided by $5$.", None)])
+def test_edited_commands_in_the_math_are_read(text, want):
+    """Edited training problems: '⌊−17.2⌉' (a floor closed as a ceiling) was read as the floor, and
+    '2 × 12 × ⋯ + 72 × 82 × 92' as the product, its '+' taken for a sign."""
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        assert solve_problem(text).answer == want
