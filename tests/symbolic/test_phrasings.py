@@ -1465,7 +1465,7 @@ def _noun_and_math(r):
               "difference": (f"{a * b} - {c}", a * b - c)}
     noun, shape = r.choice(list(shapes)), r.choice(list(shapes))
     math, value = shapes[shape]
-    fits = noun == shape or {noun, shape} == {"sum", "difference"}   # a − b is a sum of a and −b
+    fits = noun == shape or (noun, shape) == ("sum", "difference")   # a − b is a sum of a and −b (not the reverse)
     lead = r.choice(["What is the {} of ${}$?", "Compute the {} ${}$.", "Find the {} of ${}$."])
     return lead.format(noun, math), sp.Integer(value), fits
 
