@@ -15,6 +15,24 @@ from phiflash.symbolic.solver import solve_problem
 R = random.Random(2323)
 
 
+def _answers_or_refuses(text: str, want, text_form: bool = False) -> None:
+    """The answer want (as a value, or as written with text=True), or None: refused, never answered."""
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        sol = solve_problem(text)
+        assert (sol.answer_text if text_form else sol.answer) == want
+
+
+def _reads_or_refuses(text: str, reads: bool) -> None:
+    if reads:
+        solve_problem(text)
+    else:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+
+
 def _introduced(r):
     s, p = r.randint(-9, 9), r.randint(-9, 9)
     a, b = r.sample("mnpqrs", 2)
@@ -1706,11 +1724,7 @@ def test_an_ordered_pair_names_the_unknowns_in_its_order(case):
 def test_edited_words_that_change_the_question_are_read(text, reads):
     """Edits of training problems answered as the originals: complex numbers that satisfy an inequality, 'the
     following product' of a sum, a function p(y) defined by a formula in x."""
-    if reads:
-        solve_problem(text)
-    else:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(text)
+    _reads_or_refuses(text, reads)
 
 
 def _negative_multiple(r):
@@ -1728,11 +1742,7 @@ def test_a_negative_number_searched_for_is_negative(case):
     """Edited training problems: 'the largest negative multiple of 12 that is less than 350' was answered 348, and
     'the least negative integer greater than 1 that leaves a remainder of 1 …' 2521: 'negative' was not read."""
     sentence, want = case
-    if want is None:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(sentence)
-    else:
-        assert solve_problem(sentence).answer == want
+    _answers_or_refuses(sentence, want)
 
 
 @pytest.mark.parametrize("text,want", [
@@ -1745,11 +1755,7 @@ def test_a_negative_number_searched_for_is_negative(case):
 def test_more_edited_words_are_read(text, want):
     """'the base-11 integer 515' was converted as base ten (2215₆), 'the product [a sum] is divided by 16' used the
     sum, and 'all real numbers z such that z² = −77 − 36i' gave the complex roots."""
-    if want is None:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(text)
-    else:
-        assert solve_problem(text).answer_text == want
+    _answers_or_refuses(text, want, text_form=True)
 
 
 def _signed(terms: list[str], signs: list[int]) -> str:
@@ -1791,11 +1797,7 @@ def test_the_sign_before_the_dots_of_a_sum_fits_its_pattern(case):
     """Edited training problems: '1 + 2 + 4 + 8 + 16 − ⋯ + 1024' was summed as if the sign were '+', and
     '3/2 − 2/3 + 8/27 − 32/243 − …' (the next term is positive) evaluated as the alternating series."""
     sentence, want = case
-    if want is None:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(sentence)
-    else:
-        assert solve_problem(sentence).answer == want
+    _answers_or_refuses(sentence, want)
 
 
 @pytest.mark.parametrize("text,reads", [
@@ -1806,11 +1808,7 @@ def test_the_sign_before_the_dots_of_a_sum_fits_its_pattern(case):
     ("What is the sum of the first six terms in the geometric sequence $\\frac12,\\frac14,\\frac18,\\dots$?", True),
     ("What is the sum of the first six terms in the geometric sequence $\\frac12,\\frac14,\\frac18,-\\dots$?", False)])
 def test_the_sign_before_the_dots_of_a_geometric_series_fits_its_ratio(text, reads):
-    if reads:
-        solve_problem(text)
-    else:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(text)
+    _reads_or_refuses(text, reads)
 
 
 @pytest.mark.parametrize("product,reads", [("1\\cdot 2\\cdot 3\\cdot \\cdots \\cdot (n-1)\\cdot n", True),
@@ -1849,11 +1847,7 @@ def test_an_integer_asked_in_a_range_is_in_it(case):
     """'What is 3 − 10 expressed as a positive integer?' was answered −7: the clause was taken off with only
     'integer' read; a range ('from 0 to 10', 'as a residue modulo 18') was not read at all."""
     sentence, want = case
-    if want is None:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(sentence)
-    else:
-        assert solve_problem(sentence).answer == want
+    _answers_or_refuses(sentence, want)
 
 
 def _kind_of_solutions(r):
@@ -1888,11 +1882,7 @@ def test_the_kind_of_solutions_asked_for_is_kept(case):
 def test_radians_are_not_asked_of_a_problem_in_degrees(text, reads):
     """'… the number of degrees in the smaller angle … at 8:15? Express your answer in radians.' was answered
     315/2 (degrees): the clause was taken off unread."""
-    if reads:
-        solve_problem(text)
-    else:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(text)
+    _reads_or_refuses(text, reads)
 
 
 @pytest.mark.parametrize("text,reads", [
@@ -1904,11 +1894,7 @@ def test_radians_are_not_asked_of_a_problem_in_degrees(text, reads):
 def test_an_answer_asked_in_interval_notation_is_a_set(text, reads):
     """'Find 2 + 3. Express your answer in interval notation.' was answered 5: the form was taken off and never
     held to."""
-    if reads:
-        solve_problem(text)
-    else:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(text)
+    _reads_or_refuses(text, reads)
 
 
 @pytest.mark.parametrize("text,want", [
@@ -1918,11 +1904,7 @@ def test_an_answer_asked_in_interval_notation_is_a_set(text, reads):
     ("What is the smallest positive integer that is a multiple of 6 and $z$ is an integer?", None)])
 def test_a_letter_in_a_search_is_the_number_sought_only_when_said(text, want):
     """'…, and y is an integer' was read as a condition on the number sought (y became its letter) and always held."""
-    if want is None:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(text)
-    else:
-        assert solve_problem(text).answer == want
+    _answers_or_refuses(text, want)
 
 
 @pytest.mark.parametrize("n,base", [(R.randint(5, 40), R.choice([2, 3, 5, 8, 9])) for _ in range(4)])
@@ -1955,11 +1937,7 @@ def test_a_difference_or_quotient_named_before_math_is_one(case):
     """Edited training problems: 'Calculate the difference 1 + 3 + 5 + ⋯ + 17' and 'the quotient of 218₉ · 5₉'
     were read as the sum and the product."""
     sentence, want = case
-    if want is None:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(sentence)
-    else:
-        assert solve_problem(sentence).answer == want
+    _answers_or_refuses(sentence, want)
 
 
 @pytest.mark.parametrize("b,e,m", [(R.randint(2, 9), R.randint(10, 99), R.randint(3, 13)) for _ in range(4)])
@@ -2009,8 +1987,4 @@ def test_the_sum_of_two_numbers_typed_plain(case):
 def test_edited_commands_in_the_math_are_read(text, want):
     """Edited training problems: '⌊−17.2⌉' (a floor closed as a ceiling) was read as the floor, and
     '2 × 12 × ⋯ + 72 × 82 × 92' as the product, its '+' taken for a sign."""
-    if want is None:
-        with pytest.raises((ParseError, SolveError)):
-            solve_problem(text)
-    else:
-        assert solve_problem(text).answer == want
+    _answers_or_refuses(text, want)
