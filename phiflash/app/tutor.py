@@ -19,6 +19,7 @@ import sympy as sp
 from ..errors import PhiflashError
 from ..symbolic.answers import read_answer
 from ..symbolic.parse import ParseError
+from ..symbolic.reader import parse_problem
 from ..symbolic.readings import Ambiguous
 from ..symbolic.solver import plain, pretty, solve
 from ..symbolic.teaching import check_line, diagnose, plan, reveals, transcript_markdown
@@ -48,6 +49,14 @@ CHAT_DURING = ("I read your lines as math: type a step of your working (like 2x 
 
 # a number, perhaps as x = …, with a unit-free sign or fraction: what a student types as an answer
 _ANSWER_ALONE = re.compile(r"\s*(?:[A-Za-z]\s*=\s*)?[-+±]?\s*\$?\s*\d[\d,. ]*(?:/\s*\d+)?\s*%?\s*\.?\s*")
+
+
+def _reads_as_problem(line: str) -> bool:
+    try:
+        parse_problem(line)
+    except PhiflashError:
+        return False
+    return True
 
 
 def _looks_like_chat(text: str) -> bool:
@@ -115,7 +124,7 @@ class TutorSession:
             if _looks_like_chat(line) or not self._checked(line):  # words and questions are for the model
                 self._ask(line)
         else:
-            self.check(line)
+            self.check(line, typed=True)
         return True
 
     # ---- commands -----------------------------------------------------------------------------------------------
@@ -127,9 +136,10 @@ class TutorSession:
         self.reset()
         self.view.info("New problem: type it.")
 
-    def start(self, problem: str) -> None:
+    def start(self, problem: str, solution=None) -> None:
+        """A new problem (solution: the engine's, when it was solved already)."""
         try:
-            solution = self._solve(problem)
+            solution = solution or self._solve(problem)
         except ParseError:
             if _looks_like_chat(problem):  # plain words get a friendly line instead of an error
                 self.view.info(CHAT)
@@ -207,7 +217,9 @@ class TutorSession:
         self._judged(line, verdict)
         return True
 
-    def check(self, answer: str) -> None:
+    def check(self, answer: str, typed: bool = False) -> None:
+        """An answer or a line of working (typed, or after /check). A typed line that cannot be read as an answer
+        but reads as a problem is a new problem: it starts, as /new then the line would."""
         self._need_problem()
         if not answer:
             raise PhiflashError("usage: /check ANSWER")
@@ -217,6 +229,13 @@ class TutorSession:
                 self._step_feedback(answer, line)
                 return
         verdict = check_answer(answer, self.problem)
+        if typed and verdict.status == "unverifiable" and verdict.reason.startswith("cannot read the answer") and \
+                _reads_as_problem(answer):
+            solution = self._solve(answer)   # one the engine cannot take says why, and this problem stays
+            self.reset()
+            self.view.info("That reads as a new problem, so it starts here (/new does the same).")
+            self.start(answer, solution)
+            return
         if verdict.status == "unverifiable" and _looks_like_chat(answer) and not self.is_phi:
             self.view.info(CHAT_DURING)
             return

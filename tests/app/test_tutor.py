@@ -98,6 +98,20 @@ def test_a_number_after_a_refused_word_problem_is_its_answer_not_a_new_problem()
     assert s.problem == "2x + 3 = 11"
 
 
+def test_a_new_problem_typed_in_place_of_an_answer_starts():
+    """A problem typed where an answer was expected ('Compute 1 + 2 + ⋯ + 10 in base 8.' after '2x + 3 = 11') was
+    checked as an answer ('cannot read the answer: unknown word Compute'); it starts as a new problem now. A line that
+    is neither an answer nor a problem the engine reads keeps the problem."""
+    s, view = session("2x + 3 = 11", "x = 4", "Compute $1+2+3+\\dots+10$ in base 8.", "67_8")
+    assert s.problem == "Compute $1+2+3+\\dots+10$ in base 8."
+    assert "reads as a new problem" in view.said("info")
+    assert [a[0].status for k, a in view.lines if k == "verdict"] == ["verified", "verified"]
+    s.handle("What is the frobnication of 3?")
+    assert s.problem == "Compute $1+2+3+\\dots+10$ in base 8."
+    s.handle("/check What is 2 + 2?")                      # /check always checks an answer
+    assert s.problem == "Compute $1+2+3+\\dots+10$ in base 8."
+
+
 def test_a_notation_with_two_readings_is_asked_about_in_the_tutor():
     s, view = session("simplify x/(2x^2)", "1/2x")
     (verdict,) = [a for k, a in view.lines if k == "verdict"]
