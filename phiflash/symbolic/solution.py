@@ -101,9 +101,10 @@ def to_base(n: int, b: int) -> str:
     return sign + "".join(reversed(digits))
 
 
-def plain(obj) -> str:
+def plain(obj, order: str | None = None) -> str:
     """One-line plain text that phiflash's own parser reads back: i for √−1, e for Euler's number, ln for the
-    natural logarithm, intervals as (a, b], unions with U."""
+    natural logarithm, intervals as (a, b], unions with U. order="none" prints a sum's terms as they stand (an
+    unevaluated substitution: ordering them evaluates each numerically, seconds for nested radicals)."""
     if obj is sp.S.Reals:  # an Interval too: test it first
         return "all real numbers"
     if isinstance(obj, sp.MatrixBase):  # as LaTeX writes it, which the answer reader reads back
@@ -127,7 +128,7 @@ def plain(obj) -> str:
         return f"∫ {plain(obj.function)} d{v}{bounds}"
     if isinstance(obj, sp.Derivative) and len(obj.variables) == 1:
         return f"d/d{obj.variables[0]} ({plain(obj.expr)})"
-    s = sp.sstr(obj) if isinstance(obj, sp.Basic) else str(obj)
+    s = (sp.sstr(obj, order=order) if order else sp.sstr(obj)) if isinstance(obj, sp.Basic) else str(obj)
     s = s.replace("**", "^")
     s = re.sub(r"\blog\(", "ln(", s)  # SymPy's log is ln: a bare log would read back two ways (readings.py)
     s = re.sub(r"\bI\b", "i", s)

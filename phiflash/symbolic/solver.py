@@ -674,8 +674,9 @@ def _substituted(x, lhs, rhs, roots: list, text: str) -> str:
             lv, rv = sp.simplify(lhs.subs(x, r)), sp.simplify(rhs.subs(x, r))
         except Exception:  # noqa: BLE001 - nothing to show for this root
             continue
-        values = "" if (plain(left), plain(right)) == (plain(lv), plain(rv)) else f" ({plain(lv)} = {plain(rv)})"
-        shown.append(f"{x} = {plain(r)}: {plain(left)} = {plain(right)}{values}")
+        left, right = plain(left, order="none"), plain(right, order="none")
+        values = "" if (left, right) == (plain(lv), plain(rv)) else f" ({plain(lv)} = {plain(rv)})"
+        shown.append(f"{x} = {plain(r)}: {left} = {right}{values}")
     return f"{text}: " + "; ".join(shown) if shown else text
 
 
