@@ -33,6 +33,7 @@ from .sentence import (
     has_dots,
     number,
     one,
+    said_number,
     words_of,
 )
 from .solution import DIGITS, plain
@@ -209,22 +210,17 @@ def _narrower(a: tuple, b: tuple) -> tuple:
     return max(a[0], b[0]), min(highs) if highs else None
 
 
-def _said_number(word: str, sentence: Sentence) -> sp.Expr:
-    word = word.strip(" .,?")
-    return sp.Integer(NUMBER_WORDS[word.lower()]) if word.lower() in NUMBER_WORDS else one(sentence.restore(word))
-
-
 def _bounds(g: dict, sentence: Sentence) -> tuple:
     """The least and greatest integer a form clause allows (None: no bound on that side); () where it says none."""
     if g.get("pos"):
         return sp.Integer(1), None
     if g.get("mod"):
-        m = _said_number(g["mod"], sentence)
+        m = said_number(g["mod"], sentence)
         if not (m.is_Integer and m >= 2):
             raise ParseError(f"a modulus must be a whole number from 2 up, got {g['mod']!r}")
         return sp.Integer(0), m - 1
     if g.get("lo"):
-        lo, hi = (_said_number(g[k], sentence) for k in ("lo", "hi"))
+        lo, hi = (said_number(g[k], sentence) for k in ("lo", "hi"))
         if not (lo.is_Integer and hi.is_Integer and lo <= hi):
             raise ParseError("the range the answer is asked in is not from one whole number to a larger one")
         return lo, hi
@@ -678,9 +674,10 @@ def _two(g: dict, s: Sentence, text: str) -> Problem:
     if g["op"].lower() == "difference" and g["prep"] == "between" and p.kind == "evaluate":
         value = p.items[0]
         if isinstance(value, sp.Expr) and value.is_negative:   # a − b, or the distance between them, as often meant
-            raise ParseError(f"'the difference between {plain(one(a))} and {plain(one(b))}' has two readings: "
-                             f"{plain(one(a))} − {plain(one(b))} = {plain(value)}, or the positive difference "
-                             f"{plain(-value)}: say 'the positive difference', or write the subtraction")
+            a, b = plain(one(a)), plain(one(b))
+            raise ParseError(f"'the difference between {a} and {b}' has two readings: {a} − {b} = {plain(value)}, "
+                             f"or the positive difference {plain(-value)}: say 'the positive difference', or write "
+                             "the subtraction")
     return p
 
 

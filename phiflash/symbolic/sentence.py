@@ -71,11 +71,15 @@ def _align_as_math(text: str) -> str:
     return "".join(out) + text[last:]
 
 
-def base_value(word: str, sentence: Sentence) -> sp.Integer:
+def said_number(word: str, sentence: Sentence) -> sp.Expr:
+    """A number a clause names: a word ('ten', 'octal'), digits, or math in a slot."""
     word = word.strip(" .,?")
-    if word.lower() in NUMBER_WORDS:
-        return sp.Integer(NUMBER_WORDS[word.lower()])
-    b = one(sentence.restore(word))
+    return sp.Integer(NUMBER_WORDS[word.lower()]) if word.lower() in NUMBER_WORDS else one(sentence.restore(word))
+
+
+def base_value(word: str, sentence: Sentence) -> sp.Integer:
+    b = said_number(word, sentence)   # every number word is a base from 2 to 16
+    word = word.strip(" .,?")
     if not (b.is_Integer and 2 <= b <= 36):
         raise ParseError(f"a base must be a whole number from 2 to 36, got {word!r}")
     return b

@@ -139,11 +139,10 @@ def _written_in_base(sol: Solution) -> Solution:
     a, b = sol.answer, sol.problem.n
     if not isinstance(a, sp.Integer) or b is None:
         return sol
-    written = sp.Symbol(f"{to_base(int(a), int(b))}_{b}")
-    if any(st.math == written for st in sol.steps):
+    (step,) = tasks.bases.solve_base(tasks.bases.BaseConversion(int(a), int(b))).steps   # the conversion task's
+    if any(st.math == step.math for st in sol.steps):
         return sol
-    return replace(sol, steps=[*sol.steps, Step(f"Write {a} in base {b}: divide by {b} repeatedly; the remainders, "
-                                                "last first, are the digits", written)])
+    return replace(sol, steps=[*sol.steps, step])
 
 
 def _within_bounds(values: list, lo, hi) -> None:

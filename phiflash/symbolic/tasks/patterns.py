@@ -87,9 +87,9 @@ def read_pattern(text: str) -> Pattern:
         raise ParseError("'…' must appear once, between the first terms and the last")
     head, tail = (t.strip() for t in text.split("…"))
     op = "+" if head.endswith(("+", "-")) and tail.startswith(("+", "-")) else "×"
-    if op == "×" and (head.endswith(("+", "-")) or tail.startswith(("+", "-"))):   # '2 × 12 × ⋯ + 92'
-        raise ParseError("'…' stands between a product's factors and a sum's terms: read as neither")
     if op == "×":
+        if head.endswith(("+", "-")) or tail.startswith(("+", "-")):   # '2 × 12 × ⋯ + 92'
+            raise ParseError("'…' stands between a product's factors and a sum's terms: read as neither")
         head, tail = re.sub(rf"(?:{_TIMES})\s*$", "", head), re.sub(rf"^\s*(?:{_TIMES})", "", tail)
     heads, tails = _split(head.rstrip("+-").strip() if op == "+" else head, op), _split(tail, op)
     if len(heads) < 3 or not tails:
