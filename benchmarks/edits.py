@@ -5,7 +5,8 @@ clause added to the question. An edited problem answered exactly as the original
 change the answer (x² − 5x + 4 and x² − 5x + 5 have the same sum of roots) or the reading skipped what was edited.
 Reading the list is a person's job; each skipped word found so far is a test in tests/symbolic/test_phrasings.py.
 
-python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command] [--limit N] [FILE RESULTS]
+python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command,letter,prefix]
+    [--limit N] [FILE RESULTS]
 (1-8 min per family on 2 cores over the training set's ~1,600 verified problems; mathnumber takes hours: edits that
 make a problem unsolvable run to the 5 s limit)
 """
@@ -156,8 +157,34 @@ def math_numbers(p: str):
         yield f"{p[i:j]} -> {int(p[i:j]) + 1} at {i}", p[:i] + str(int(p[i:j]) + 1) + p[j:]
 
 
+def letters(p: str):
+    """Each single letter in the math, one occurrence at a time (the first eight), renamed to a letter the problem
+    does not use: a reading that answers as before skipped that letter."""
+    used = set(re.findall(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])", " ".join(p[s:e] for s, e in math_spans(p))))
+    fresh = next((c for c in "wvuqpk" if c not in used), None)
+    if fresh is None:
+        return
+    found = [(s + m.start(), s + m.end()) for s, e in math_spans(p)
+             for m in re.finditer(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])", p[s:e])]
+    for i, j in found[:8]:
+        yield f"{p[i:j]} -> {fresh} at {i}", p[:i] + fresh + p[j:]
+
+
+# a sentence put before the problem that narrows or changes it
+PREFIXES = ["Suppose $x < 0$. ", "Assume that $n$ is odd. ", "Let $x = 3$. ", "All numbers are written in base 6. ",
+            "Round your answer to the nearest ten. ", "Give your answer as a decimal. ", "Work modulo 5. ",
+            "Let $a$ be negative. ", "Your answer must be a prime number. ", "Answer in degrees. ",
+            "In this problem, $i$ is an integer, not the imaginary unit. ", "Only count odd numbers. ",
+            "Suppose every number below is doubled. ", "Give the answer in percent. ", "Let $k = 2$. "]
+
+
+def prefixes(p: str):
+    for c in PREFIXES:
+        yield f"prefix {c.strip()!r}", c + p
+
+
 FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations,
-            "mathnumber": math_numbers, "command": commands}
+            "mathnumber": math_numbers, "command": commands, "letter": letters, "prefix": prefixes}
 
 
 def edited(job: tuple) -> tuple[list, int]:

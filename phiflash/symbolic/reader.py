@@ -550,9 +550,10 @@ def _define(g: dict, s: Sentence, text: str) -> Problem:
 def _solve(g: dict, s: Sentence, text: str) -> Problem:
     """An equation, inequality or system to solve: perhaps on a domain, for one unknown or an expression in it,
     or one solution picked (the positive one, the sum of them, …)."""
-    eq_text, domain = _split_domain(s.restore(g["eq"]))
+    eq_text, domain, dom_text = _split_domain(s.restore(g["eq"]))
     if g.get("dom"):   # 'Find the integer n, 0 ≤ n ≤ 180, such that …'
-        domain = _domain(s.restore(g["dom"]))
+        dom_text = s.restore(g["dom"])
+        domain = _domain(dom_text)
     items = tuple(parse_math(eq_text, latex=True))
     rels = [i for i in items if isinstance(i, (sp.Rel, sp.And))]
     if not rels or len(rels) != len(items):
@@ -580,9 +581,13 @@ def _solve(g: dict, s: Sentence, text: str) -> Problem:
         items = (sp.And(*items, sp.Gt(letter, 0)),)
         rels = list(items)
     asked = g.get("v") or g.get("v2")   # 'values of x', 'the x-values'
+    if g.get("v") and g.get("v2") and one(s.restore(g["v"])) != one(s.restore(g["v2"])):
+        raise ParseError("the values asked for are of another letter than the one the problem names")
     denominators = written_denominators(s.restore(asked), latex=True) if asked else ()
     var, target = _asked(asked, s, set().union(*(r.free_symbols for r in rels)), denominators)
     p = _classify(text, items, var.name if var is not None else None)
+    if dom_text and p.kind != "system" and _letters(dom_text) != {p.var}:   # 'the integer n, 0 ≤ w ≤ 180, such that'
+        raise ParseError("the range is written for another letter than the unknown")
     if p.kind == "system" and (var is not None or target is not None):
         raise ParseError("one unknown of a system is not read yet; solve the system instead")
     if p.kind not in ("equation", "inequality", "system"):
@@ -620,15 +625,20 @@ def _letter_with_bounds(v: str | None, s: Sentence) -> sp.Basic | None:
     return items[0]
 
 
-def _split_domain(eq_text: str) -> tuple[str, sp.Set | None]:
-    """'x^2 = 1 for 0 ≤ x < 2π' -> the equation and its domain; a tail that is not a domain stays."""
+def _split_domain(eq_text: str) -> tuple[str, sp.Set | None, str | None]:
+    """'x^2 = 1 for 0 ≤ x < 2π' -> the equation, its domain and the domain as written; a tail that is not a domain
+    stays."""
     dm = _DOMAIN.match(eq_text)
     if dm:
         try:
-            return dm.group("body"), _domain(dm.group("dom"))
+            return dm.group("body"), _domain(dm.group("dom")), dm.group("dom")
         except ParseError:
             pass
-    return eq_text, None
+    return eq_text, None, None
+
+
+def _letters(text: str) -> set:
+    return set().union(*(i.free_symbols for i in parse_math(text, latex=True)))
 
 
 def _asked(asked: str | None, s: Sentence, free: set, denominators: tuple) -> tuple:

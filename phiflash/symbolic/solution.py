@@ -180,8 +180,9 @@ def latex(obj) -> str:
 
 def _shown_roots(p: Problem, roots: list) -> list:
     """(x − 4)³ = 8 is answered x = 6: where real solutions exist they are the answer, unless complex ones are asked
-    for; with none real, the complex ones are (3x² + 4x + 5 = 1). The check accepts either list."""
-    real = [r for r in roots if sp.N(r).is_real]
+    for; with none real, the complex ones are (3x² + 4x + 5 = 1). The check accepts either list. A root whose
+    realness is not known (−w − 6, with w a letter of the problem) is never left out."""
+    real = [r for r in roots if sp.N(r).is_real is not False]
     return real if real and not re.search(r"complex|imaginary", p.text, re.IGNORECASE) else roots
 
 

@@ -77,10 +77,12 @@ def _same_set(cands: list, expected: list, decimals) -> bool:
 
 
 def _is_real(v) -> bool:
+    """False only for a value known not to be real: a root in a letter (−w − 6) may be real, so it is never left
+    out of the real roots an answer must list."""
     try:
         return abs(numeric(v).imag) < 1e-12
     except (TypeError, ValueError):
-        return bool(v.is_real)
+        return v.is_real is not False
 
 
 # ---- comparing answers ------------------------------------------------------------------------------------------
@@ -195,6 +197,11 @@ def _as_set(ans: Answer, var) -> sp.Set:
     if conditions and ans.joined in ("and", ","):
         both = sp.Intersection(*pieces)
         if ans.joined == "," and both != union:
+            comma = re.search(r"(?<![\d.])(\d+),(\d+)(?![\d.])", ans.text)
+            if comma:  # x>1,5 is also x > 1.5 written with a decimal comma
+                a, b = comma.groups()
+                raise Undecidable(f"'{ans.text}' may be {a}.{b} written with a decimal comma, or two conditions "
+                                  f"meaning both (and) or either (or): write {a}.{b}, or 'and' or 'or'")
             raise Undecidable(f"'{ans.text}' may mean every condition (and) or any of them (or): write 'and' or "
                               "'or'")
         return both

@@ -112,6 +112,14 @@ def test_a_new_problem_typed_in_place_of_an_answer_starts():
     assert s.problem == "Compute $1+2+3+\\dots+10$ in base 8."
 
 
+@pytest.mark.parametrize("typed, shown", [("67_8", "67₈"), ("$67_{8}$", "67₈"), ("1000011_2", "1000011₂")])
+def test_an_answer_in_a_base_is_shown_as_written_not_as_its_value(typed, shown):
+    """'67_8' was shown back as 55 under the verdict: the student wrote 67 in base 8, so that is what is shown."""
+    s, view = session("Compute $1+2+3+\\dots+10$ in base 8." if "8" in typed else "Express 67 in base 2.", typed)
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert verdict[0].status == "verified" and verdict[1] == shown
+
+
 def test_a_notation_with_two_readings_is_asked_about_in_the_tutor():
     s, view = session("simplify x/(2x^2)", "1/2x")
     (verdict,) = [a for k, a in view.lines if k == "verdict"]

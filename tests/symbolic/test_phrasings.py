@@ -11,6 +11,7 @@ from phiflash.symbolic.parse import ParseError
 from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.solution import SolveError
 from phiflash.symbolic.solver import solve_problem
+from phiflash.symbolic.verify import WRONG, check_answer
 
 R = random.Random(2323)
 
@@ -1988,3 +1989,62 @@ def test_edited_commands_in_the_math_are_read(text, want):
     """Edited training problems: '⌊−17.2⌉' (a floor closed as a ceiling) was read as the floor, and
     '2 × 12 × ⋯ + 72 × 82 × 92' as the product, its '+' taken for a sign."""
     _answers_or_refuses(text, want)
+
+
+def _parametric(r):
+    a, b, w = r.randint(-9, 9), r.randint(-9, 9), r.choice("kmw")
+    return (f"Solve for $x$: $(x {-a:+d})(x + {w} {b:+d}) = 0$.", {sp.Integer(a), -sp.Symbol(w) - b},
+            f"x = {a}")
+
+
+@pytest.mark.parametrize("case", [_parametric(R) for _ in range(6)] + [
+    ("Solve for $x$:  $$x^2 + 4x + 3 = -(x + 3)(w + 5).$$", {-3, -sp.Symbol("w") - 6}, "x = -3"),
+    ("Find the value of $n$ that satisfies $\\frac{1}{n+1} + \\frac{2}{n+1} + \\frac{n}{w+1} = 3$.",
+     {0, 3 * sp.Symbol("w") + 2}, "n = 0")], ids=lambda c: c[0])
+def test_a_root_in_a_letter_is_never_left_out(case):
+    """Edited training problems (a letter renamed in the math): 'x² + 4x + 3 = −(x + 3)(w + 5)' was answered x = −3
+    and the checker verified it: the root −w − 6, whose realness is unknown, was dropped as if complex."""
+    text, roots, partial = case
+    sol = solve_problem(text)
+    assert set(sol.answer) == roots and sol.answer_text.count("=") == len(roots)    # both shown
+    assert check_answer(partial, text).status == WRONG
+
+
+def _letter_named_twice(r):
+    """A problem whose letter is named again in a clause: the same letter (read) or another (refused)."""
+    x = r.choice("xnrt")
+    other = r.choice([c for c in "wkqu" if c != x])
+    a, b = r.randint(1, 5), r.randint(6, 9)
+    said = r.choice([x, other])
+    kind = r.choice(["values", "range", "real", "varies"])
+    if kind == "values":
+        text = (f"If ${x}$ is a real number and $({x} - {a})({x} - {b}) < 0$, what are the possible values for "
+                f"${said}$? Use interval notation to express your answer.")
+        want = sp.Interval.open(a, b)
+    elif kind == "range":
+        text = f"Find the integer ${x}$, ${a} \\le {said} \\le {a + 4}$, such that ${x} \\equiv {b} \\pmod{{5}}$."
+        want = next(k for k in range(a, a + 5) if (k - b) % 5 == 0)
+    elif kind == "real":
+        text = f"What is the maximum value of the expression $-{x}^2 + {2 * a}{x} + {b}$ for real ${said}$?"
+        want = a * a + b
+    else:
+        text = f"Find the minimum value of $({x} - {a})^4 + {b}$ over all real numbers ${said}$."
+        want = b
+    return text, want if said == x else None
+
+
+@pytest.mark.parametrize("case", [_letter_named_twice(R) for _ in range(16)] + [
+    ("Find the integer $n,$ $0 \\le w \\le 180,$ such that $\\cos n^\\circ = \\cos 259^\\circ.$", None),
+    ("Find the integer $n,$ $0 \\le n \\le 180,$ such that $\\cos n^\\circ = \\cos 259^\\circ.$", 101),
+    ("Solve $\\sin x = 1/2$ for $0 \\le y < 2\\pi$.", None)], ids=lambda c: c[0])
+def test_a_letter_named_again_must_be_the_unknown(case):
+    """Edited training problems (a letter renamed in the math): 'If x is a real number and x² − 7x + 6 < 0, what are
+    the possible values for w?' was answered (1, 6); 'the integer n, 0 ≤ w ≤ 180, such that cos n° = cos 259°'
+    101; 'the maximum of −5r² + 40r − 12 for real w' 68: the second letter was never read."""
+    text, want = case
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        got = solve_problem(text).answer
+        assert got == want or got == [want]

@@ -41,6 +41,7 @@ def verdict_is(problem: str, answer: str, status: str, why: str) -> None:
     # 'and' is every condition, 'or' any; a comma between conditions has both readings
     ("x^2 < 4", "x > -2 and x < 2", V, ""), ("|2x-1| > 5", "x < -2 and x > 3", W, ""),
     ("|2x-1| > 5", "x < -2 or x > 3", V, ""), ("x^2 < 4", "x > -2, x < 2", U, "write 'and' or 'or'"),
+    ("2x - 1 > 2", "x>1,5", U, "may be 1.5 written with a decimal comma"),   # the comma's third reading is named
     ("x^2 = 4", "x = 2 and x = -2", V, ""),                       # a list of roots: both are roots
     # a mixed number standing alone is a number; two numbers side by side are never multiplied silently
     ("4x=5", "1 1/4", V, ""), ("4x=1", "1 1/4", W, ""), ("4x=1", "x = 1 1/4", U, "two readings"),

@@ -59,6 +59,8 @@ def read_extremum(g: dict, s: Sentence) -> Extremum:
     x, _ = _quadratic(f, least)
     if g.get("v") and one(s.slot(g, "v")) != x:
         raise ParseError("the variable asked for is not the expression's")
+    if g.get("over") and one(s.slot(g, "over")) != x:   # '… − 5r² + 40r − 12 for real w'
+        raise ParseError("the letter that varies is not the expression's")
     return Extremum(f, x, least, bool(g.get("v")))
 
 
@@ -88,7 +90,7 @@ _WHICH = r"(?P<which>minimum|maximum|least|greatest|smallest|largest)"
 TASKS = (
     Task("extremum", "the least or greatest value of a quadratic, or where it is reached", phrasings=(
         (50, rf"(?:{WHAT} )?the {_WHICH} (?:possible )?(?:real )?value of (?:the (?:expression|function|quadratic) )?"
-             rf"{A}(?:,? (?:for|over) (?:all )?real (?:numbers|values)?(?: of)?\s*(?:⟦\d+⟧)?)?"),
+             rf"{A}(?:,? (?:for|over) (?:all )?real (?:numbers|values)?(?: of)?\s*(?P<over>⟦\d+⟧)?)?"),
         (50, rf"what (?:real )?value of {V} (?:will )?(?:gives?|results? in|produces?) the {_WHICH} value (?:of|for) "
              rf"{A}"),
         (50, rf"given the function {B},? what is the {_WHICH} (?:possible )?value of (?P<y>⟦\d+⟧)"),

@@ -48,6 +48,8 @@ def read_optimum(g: dict, s: Sentence) -> Optimum:
     if not isinstance(f, sp.Expr) or len(f.free_symbols) != 1:
         raise ParseError("the least or greatest value of an expression in one variable")
     v = next(iter(f.free_symbols))
+    if any(g.get(k) and parse_math(s.slot(g, k), latex=True) != [v] for k in ("r1", "r2", "r3")):
+        raise ParseError("the letter that varies over the real numbers is not the expression's")
     x = sp.Symbol(v.name, real=True)
     f = f.subs(v, x)
     if g.get("dom"):
@@ -164,8 +166,8 @@ def check_optimum(o: Optimum, w: Worked) -> Step:
 
 
 _WHICH = r"(?P<which>minimum|maximum|least|greatest|smallest|largest)"
-_REAL = r"(?:(?:for|over) all real (?:numbers|values)(?: of)?(?: ⟦\d+⟧)?|as ⟦\d+⟧ varies over all real numbers|" \
-        r"for (?:all )?real ⟦\d+⟧)"
+_REAL = r"(?:(?:for|over) all real (?:numbers|values)(?: of)?(?: (?P<r1>⟦\d+⟧))?|as (?P<r2>⟦\d+⟧) varies over all " \
+        r"real numbers|for (?:all )?real (?P<r3>⟦\d+⟧))"
 
 TASKS = (
     Task("optimum", "the least or greatest value of an expression in one variable on an interval, by its critical "
