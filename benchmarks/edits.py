@@ -5,7 +5,7 @@ clause added to the question. An edited problem answered exactly as the original
 change the answer (x² − 5x + 4 and x² − 5x + 5 have the same sum of roots) or the reading skipped what was edited.
 Reading the list is a person's job; each skipped word found so far is a test in tests/symbolic/test_phrasings.py.
 
-python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command,letter,prefix]
+python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command,letter,prefix,target]
     [--limit N] [FILE RESULTS]
 (1-8 min per family on 2 cores over the training set's ~1,600 verified problems; mathnumber takes hours: edits that
 make a problem unsolvable run to the 5 s limit)
@@ -183,8 +183,28 @@ def prefixes(p: str):
         yield f"prefix {c.strip()!r}", c + p
 
 
+def targets(p: str):
+    """The last math of the question, + 1 (or its first number + 1 for an equation or a list): what is asked for
+    changes, so an answer as before skipped it."""
+    last = sentences(p)[-1] if sentences(p) else ""
+    spans = [(s, e) for s, e in math_spans(p) if s >= len(p) - len(last)]
+    if not spans:
+        return
+    s, e = spans[-1]
+    body = p[s:e].rstrip(" .,?")
+    end = s + len(body)
+    if re.search(r"[=<>,]|\\le|\\ge", body):
+        m = re.search(r"(?<![\w.\\])\d+(?![\w.])", body)
+        if m:
+            yield f"{m.group()} -> {int(m.group()) + 1} in the question", \
+                p[:s + m.start()] + str(int(m.group()) + 1) + p[s + m.end():]
+        return
+    yield f"{body!r} + 1", p[:s] + f"({body}) + 1" + p[end:]
+
+
 FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations,
-            "mathnumber": math_numbers, "command": commands, "letter": letters, "prefix": prefixes}
+            "mathnumber": math_numbers, "command": commands, "letter": letters, "prefix": prefixes,
+            "target": targets}
 
 
 def edited(job: tuple) -> tuple[list, int]:

@@ -398,7 +398,12 @@ def read_sentence(original: str) -> Problem:
     unknown = [w for w in words if w.lower().strip("'") not in _VOCABULARY]
     if unknown or (words and first_error is None):
         raise ParseError(f"can't read {(unknown or words)[0]!r} — try the model, or type the math")
-    raise first_error or ParseError("can't read the problem — try the model, or type the math")
+    if first_error is None or _stray_word(first_error) in words:
+        # the words are known but no phrasing fits them: the catch-all's "unknown word 'the' at position 1", met
+        # reading the sentence as bare math, says nothing useful
+        raise ParseError("can't read the problem: its words are known, but no phrasing the engine reads fits them "
+                         "— try the model, or type the math")
+    raise first_error
 
 
 
@@ -484,9 +489,15 @@ def _read(text: str, sentence: Sentence, original: str) -> tuple[Problem | None,
         try:
             return _READERS[kind]({k: (v.strip() if isinstance(v, str) else v) for k, v in m.groupdict().items()},
                                   sentence, original), None
-        except ParseError as e:
-            first_error = first_error or e
+        except ParseError as e:   # a reading's own reason is worth more than bare math's "unknown word"
+            first_error = e if first_error is None or _stray_word(first_error) and not _stray_word(e) else \
+                first_error
     return None, first_error
+
+
+def _stray_word(e: ParseError) -> str | None:
+    m = re.match(r"unknown word '([A-Za-z']+)' at position", str(e))
+    return m.group(1) if m else None
 
 
 # 'If x is a real number and x² = 16, …', 'If x is a positive integer such that …, what is x?', 'If x is a real
