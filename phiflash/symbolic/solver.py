@@ -283,6 +283,8 @@ def _refine(sol: Solution) -> Solution:
     if p.domain is not None:
         vals = [v for v in vals if v.is_real and p.domain.contains(v) is sp.true]
     steps = list(sol.steps)
+    if p.pick and p.target is not None:   # 'the sum of the possible values of x + 1': of the target's values
+        return _picked_values(sol, vals, steps)
     if p.pick:
         real = [v for v in vals if v.is_real]
         if p.pick == "count":   # 'how many distinct solutions': a list the solver found complete, all real
@@ -337,6 +339,34 @@ def _refine(sol: Solution) -> Solution:
     if p.domain is not None:
         steps.append(Step(f"Keep the solutions in {plain(p.domain)}", sp.FiniteSet(*vals) if vals else sp.EmptySet))
     return Solution(p, vals, steps, sol.notes, sol.check)
+
+
+def _picked_values(sol: Solution, vals: list, steps: list) -> Solution:
+    """A pick among the values of an expression at the solutions (each value once, as 'the possible values' are):
+    the sum of the possible values of x + 1 is not the sum of the x."""
+    p = sol.problem
+    if p.pick not in ("sum", "product", "average", "count", "largest", "smallest", "positive", "negative"):
+        raise SolveError(f"the {p.pick} among the values of {plain(p.target)} is not read")
+    if not vals:
+        raise SolveError("there are no solutions to put into the expression")
+    values = _sort({sp.simplify(p.target.subs(p.var, v)) for v in vals})
+    steps.append(Step(f"Put each solution into {plain(p.target)}: its possible values", sp.FiniteSet(*values)))
+    if p.pick in ("count", "largest", "smallest", "positive", "negative") and any(not v.is_real for v in values):
+        raise SolveError("some of the values are not real: whether they count is not said")
+    if p.pick == "count":
+        value = sp.Integer(len(values))
+    elif p.pick in ("sum", "product", "average"):
+        value = sp.simplify(sp.Add(*values) if p.pick == "sum" else sp.Mul(*values) if p.pick == "product"
+                            else sp.Add(*values) / len(values))
+    else:
+        chosen = {"largest": values and [max(values, key=float)], "smallest": values and [min(values, key=float)],
+                  "positive": [v for v in values if v.is_positive],
+                  "negative": [v for v in values if v.is_negative]}[p.pick]
+        if len(chosen) != 1:
+            raise SolveError(f"there is no single {p.pick} value")
+        value = chosen[0]
+    steps.append(Step(f"The {p.pick} of the values", value))
+    return Solution(p, value, steps, sol.notes, sol.check)
 
 
 def solve(problem: Problem | str, seconds: float = 10.0) -> Solution:

@@ -3,6 +3,7 @@ here another way: letters introduced before their equations, picks among two sol
 real numbers', and complex answers asked for in the form a+bi."""
 
 import random
+import re
 
 import pytest
 import sympy as sp
@@ -2048,3 +2049,37 @@ def test_a_letter_named_again_must_be_the_unknown(case):
     else:
         got = solve_problem(text).answer
         assert got == want or got == [want]
+
+
+def _values_of_an_expression(r):
+    a, b = r.sample([k for k in range(-7, 8) if k], 2)
+    c = r.randint(1, 9)
+    target, f = r.choice([(f"x + {c}", lambda v: v + c), ("x^2", lambda v: v * v), (f"{c}x", lambda v: c * v),
+                          ("x^2 - x", lambda v: v * v - v)])
+    pick = r.choice(["sum", "product", "average", "largest", "smallest"])
+    values = sorted({f(a), f(b)})
+    want = {"sum": sum(values), "product": sp.Mul(*values), "average": sp.Rational(sum(values), len(values)),
+            "largest": max(values), "smallest": min(values)}[pick]
+    lead = "the " + pick if pick in ("sum", "product", "average") else f"the {pick} of"
+    return (f"If $(x {-a:+d})(x {-b:+d}) = 0$, find {lead} of all the possible values of ${target}$."
+            .replace("of of", "of"), want)
+
+
+@pytest.mark.parametrize("case", [_values_of_an_expression(R) for _ in range(14)] + [
+    ("If $(x+2)(x-3)=14$, find the sum of the possible values of $x + 1$.", 3),
+    ("If $x$ is a real number and $x^2 = 16$, what is the sum of all possible values of $x^2$?", 16),
+    ("In the equation $|x-7| -3 = -2$, what is the product of all possible values of $x+1$?", 63)],
+    ids=lambda c: c[0])
+def test_a_pick_among_the_values_of_an_expression(case):
+    """Edited training problems (what the question asks, + 1): 'the sum of the possible values of x + 1' after
+    (x + 2)(x − 3) = 14 was answered 1, the sum of the x: the pick was taken over the solutions, the expression
+    unread. Each possible value counts once (x² = 16: the possible values of x² are 16 alone)."""
+    text, want = case
+    if re.search(r"largest|smallest", text):    # not a phrasing read yet: right or refused
+        try:
+            got = solve_problem(text).answer
+        except (ParseError, SolveError):
+            return
+        assert got == want
+    else:
+        assert solve_problem(text).answer == want
