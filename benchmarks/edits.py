@@ -5,7 +5,7 @@ clause added to the question. An edited problem answered exactly as the original
 change the answer (x² − 5x + 4 and x² − 5x + 5 have the same sum of roots) or the reading skipped what was edited.
 Reading the list is a person's job; each skipped word found so far is a test in tests/symbolic/test_phrasings.py.
 
-python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command,letter,prefix,target]
+python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command,letter,prefix,target,ask]
     [--limit N] [FILE RESULTS]
 (1-8 min per family on 2 cores over the training set's ~1,600 verified problems; mathnumber takes hours: edits that
 make a problem unsolvable run to the 5 s limit)
@@ -202,9 +202,21 @@ def targets(p: str):
     yield f"{body!r} + 1", p[:s] + f"({body}) + 1" + p[end:]
 
 
+def asks(p: str):
+    """A letter asked for in the question swapped for another letter of the problem: x for y in 'what is x?'."""
+    last = sentences(p)[-1] if sentences(p) else ""
+    letter = r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])"
+    used = sorted(set(re.findall(letter, " ".join(p[s:e] for s, e in math_spans(p)))))
+    for s, e in [(s, e) for s, e in math_spans(p) if s >= len(p) - len(last)]:
+        for m in re.finditer(letter, p[s:e]):
+            for other in used:
+                if other != m.group():
+                    yield f"{m.group()} -> {other} in the question", p[:s + m.start()] + other + p[s + m.end():]
+
+
 FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations,
             "mathnumber": math_numbers, "command": commands, "letter": letters, "prefix": prefixes,
-            "target": targets}
+            "target": targets, "ask": asks}
 
 
 def edited(job: tuple) -> tuple[list, int]:

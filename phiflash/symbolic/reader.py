@@ -76,7 +76,7 @@ _FORMS = [
     # "in the form a+bi, where a and b are real numbers": how a complex number is written anyway (checked: the slot
     # must say a+bi); "… are integers" is a form the solver holds to
     (r"(?:,?\s*)?\(?(?:your answer should be (?:of|in) the form|express your answer (?:as a complex number )?in "
-     r"the form|(?:written )?in the form) ⟦(?P<abi>\d+)⟧(?:\s*,?\s*where ⟦\d+⟧ and ⟦\d+⟧ are (?:both )?"
+     r"the form|(?:written )?in the form) ⟦(?P<abi>\d+)⟧(?:\s*,?\s*where (?P<ab>⟦\d+⟧ and ⟦\d+⟧) are (?:both )?"
      r"(?:real(?: numbers)?|(?P<gaussian>integers))(?: and written as improper fractions \(if necessary\))?"
      r"(?: and (?P<isq>⟦\d+⟧))?)?\s*\.?\)?", None),
     # the inverse task refuses a singular matrix, so this clause never decides an answer
@@ -95,8 +95,8 @@ _FORMS = [
     (r"(?:,?\s*)?\(?(?:without (?:using )?a calculator|no calculators?!?)\)?\s*[,:]?", None),
     # 'Express your answer in the form Ax³ + Bx² + Cx + D': a polynomial written out by powers (checked: the slot is
     # distinct letters times distinct powers of one variable), which is how one is written anyway
-    (r"(?:,?\s*)?(?:express|write|give) your answer in the form (?P<poly>⟦\d+⟧)(?:\s*,?\s*where (?:⟦\d+⟧\s*,?\s*"
-     r"(?:and\s+)?)+ are (?:all )?(?:real )?(?:numbers|constants|integers)(?: \(possibly negative\))?)?",
+    (r"(?:,?\s*)?(?:express|write|give) your answer in the form (?P<poly>⟦\d+⟧)(?:\s*,?\s*where (?P<coeffs>(?:⟦\d+⟧"
+     r"\s*,?\s*(?:and\s+)?)+) are (?:all )?(?:real )?(?:numbers|constants|integers)(?: \(possibly negative\))?)?",
      "polynomial"),
     # '(Reminder: If n is a positive integer, then n! stands for the product 1·2·3·⋯·(n−1)·n.)': the usual factorial
     # (checked: the slots say n, n! and the product 1·2·⋯·n)
@@ -137,6 +137,11 @@ def _polynomial_template(text: str) -> tuple[str, frozenset[int]] | None:
     return None
 
 
+def _named(slots: str, sentence: Sentence) -> list[str]:
+    """The math of each slot in 'where ⟦0⟧, ⟦1⟧ and ⟦2⟧ are …', as written."""
+    return [sentence.math[int(k)].strip() for k in SLOT_RE.findall(slots)]
+
+
 def _usual_factorial(text: str, sentence: Sentence) -> bool:
     n, fact, product = (sentence.math[int(k)].replace(" ", "") for k in SLOT_RE.findall(text))
     product = re.sub(r"\\[lc]?dots|\.\.\.", "…", re.sub(r"\\cdot(?!s)|\\times|×|·", "*", product))
@@ -168,6 +173,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
             continue
         if m.groupdict().get("abi") and re.sub(r"\s", "", sentence.math[int(m.group("abi"))]) != "a+bi":
             continue
+        if m.groupdict().get("ab") and _named(m.group("ab"), sentence) != ["a", "b"]:   # 'where w and b are real'
+            continue
         if m.groupdict().get("isq") and re.sub(r"[\s{}]", "", sentence.math[int(m.group("isq")[1:-1])]) != "i^2=-1":
             continue
         if m.groupdict().get("digits") and not _usual_digits(m.group("digits"), sentence):
@@ -176,7 +183,9 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
             continue
         if m.groupdict().get("poly"):
             said.template = _polynomial_template(sentence.math[int(m.group("poly")[1:-1])]) or ()
-            if not said.template:
+            if not said.template or m.group("coeffs") and sorted(_named(m.group("coeffs"), sentence)) != sorted(
+                    t.strip()[0] for t in sentence.math[int(m.group("poly")[1:-1])].split("+")):
+                said.template = ()   # 'where a, b and w are numbers' names a letter the form does not have
                 continue
         if m.groupdict().get("pair"):
             said.pair = tuple(re.findall(r"[a-z]", sentence.math[int(m.group("pair"))]))

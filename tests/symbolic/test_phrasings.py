@@ -2083,3 +2083,34 @@ def test_a_pick_among_the_values_of_an_expression(case):
         assert got == want
     else:
         assert solve_problem(text).answer == want
+
+
+def _form_letters(r):
+    """A form clause whose 'where …' names the form's letters, or one letter the form does not have."""
+    wrong = r.random() < 0.5
+    if r.random() < 0.5:
+        p, q = r.randint(1, 9), r.randint(1, 9)
+        a, b = ("a", "w") if wrong and r.random() < 0.5 else ("w", "b") if wrong else ("a", "b")
+        return (f"Simplify $\\dfrac{{{p}+{q}i}}{{1+i}}$. Your answer should be of the form $a+bi$, where ${a}$ and "
+                f"${b}$ are both real numbers.",
+                None if wrong else sp.Rational(p + q, 2) + sp.Rational(q - p, 2) * sp.I)
+    c, d = r.randint(2, 9), r.randint(2, 9)
+    names = ["A", "B", "C"]
+    if wrong:
+        names[r.randrange(3)] = "W"
+    x = sp.Symbol("x")
+    return (f"Simplify $x({c}x+1)+{d}$. Express your answer in the form $Ax^2+Bx+C$, where ${names[0]}$, ${names[1]}$, "
+            f"and ${names[2]}$ are numbers.", None if wrong else c * x ** 2 + x + d)
+
+
+@pytest.mark.parametrize("case", [_form_letters(R) for _ in range(10)], ids=lambda c: c[0])
+def test_a_form_clause_names_the_forms_own_letters(case):
+    """Edited training problems (a letter renamed): 'in the form a+bi, where w and b are real numbers' and 'in the
+    form ax² + bx + w, where a, b and c are numbers' were taken off unread; a letter the form does not have is
+    refused now."""
+    text, want = case
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        assert sp.expand(solve_problem(text).answer - want) == 0
