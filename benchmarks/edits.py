@@ -221,7 +221,7 @@ FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "inser
 
 def edited(job: tuple) -> tuple[list, int]:
     """The edits of one problem answered as the original was, and how many edits were tried."""
-    row, problem, answer, families = job
+    row, problem, answer, families, seconds = job
     same, tried = [], 0
     for family in families:
         for what, text in FAMILIES[family](problem):
@@ -229,7 +229,7 @@ def edited(job: tuple) -> tuple[list, int]:
                 continue
             tried += 1
             try:
-                got = solve(text, seconds=5).answer_text
+                got = solve(text, seconds=seconds).answer_text
             except Exception:  # noqa: BLE001 - a refusal of an edited problem is a fine outcome
                 continue
             if got == answer:
@@ -244,11 +244,12 @@ def main() -> None:
     ap.add_argument("--family", default="swap,number,drop,add")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=5.0, help="time limit of one solve (a slow edit is refused)")
     args = ap.parse_args()
     families = [f for f in args.family.split(",") if f]
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
     results = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
-    jobs = [(i, row["problem"], r["answer"], families) for i, (row, r) in enumerate(zip(rows, results))
+    jobs = [(i, row["problem"], r["answer"], families, args.seconds) for i, (row, r) in enumerate(zip(rows, results))
             if r["solved"] == "verified"]
     jobs = jobs[:args.limit] if args.limit else jobs
     t0, tried, found = time.perf_counter(), 0, []

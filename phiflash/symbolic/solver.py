@@ -679,8 +679,8 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
     roots = _sort(set(roots))
     good = [r for r in roots if is_zero(f.subs(x, r)) is not False]
     mixed = any(sp.N(r).is_real for r in good) and not all(sp.N(r).is_real for r in good)
-    if mixed and re.search(r"separated by commas", p.text) and not re.search(r"\breal\b|complex|imaginary|otherwise",
-                                                                             p.text, re.IGNORECASE):
+    unsaid = not re.search(r"\breal\b|complex|imaginary|otherwise", p.text, re.IGNORECASE)
+    if mixed and p.domain is None and unsaid and re.search(r"separated by commas", p.text):
         raise SolveError("all the solutions are asked for, some real and some complex, and the problem does not say "
                          "whether the complex ones belong in the list")
     shown = _shown_roots(p, good)
