@@ -54,6 +54,7 @@ _UNICODE = {
     "×": "*", "·": "*", "⋅": "*", "∙": "*", "÷": "/", "−": "-", "–": "-", "—": "-", "π": "pi", "∞": "oo",
     "≤": "<=", "≥": ">=", "≠": "!=", "⩽": "<=", "⩾": ">=", "√": "sqrt", "∛": "cbrt", "θ": "theta", "α": "alpha",
     "β": "beta", "λ": "lambda", "：": ":", "，": ",", "（": "(", "）": ")", "∨": " or ", "∧": " and ",
+    "°": "^deg",   # 30° as LaTeX's 30^\circ
 }
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
@@ -206,12 +207,22 @@ def normalise(text: str, latex: bool = False) -> str:
 
 
 _ARITHMETIC_WORDS = [(r"plus\s+or\s+minus", "±"), (r"divided\s+by", "/"), (r"multiplied\s+by", "*"),
-                     (r"times", "*"), (r"plus", "+"), (r"minus", "-")]
+                     (r"times", "*"), (r"plus", "+"), (r"minus", "-"),
+                     # '2 to the power of 10', '3 squared', '2 cubed', 'log base 2 of 32'
+                     (r"(?:raised\s+)?to\s+the\s+(?:power\s+of\s+(\d+)|(\d+)(?:st|nd|rd|th)\s+power)", r"^{\1\2}"),
+                     (r"(?:raised\s+)?to\s+the\s+power\s+of", "^"), (r"squared", "^2"), (r"cubed", "^3"),
+                     (r"log\s+base\s+(\d+)\s+of", r"log_\1"), (r"(\d+(?:\.\d+)?)\s+percent", r"(\1/100)"),
+                     (r"(?<=\d )factorial", "!"),
+                     (r"(\d+(?:\.\d+)?)\s+degrees?", r"\1^deg"),
+                     # 'the cube root of 27': of a number that ends the phrase ('the cube root of 27 plus 1' has
+                     # two readings, and 'of 8x^3' would need a bracket)
+                     (r"(?:the\s+)?square\s+root\s+of\s+(\d+(?:\.\d+)?)(?=\s*(?:[?.!,;)]|$))", r"sqrt(\1)"),
+                     (r"(?:the\s+)?cube\s+root\s+of\s+(\d+(?:\.\d+)?)(?=\s*(?:[?.!,;)]|$))", r"cbrt(\1)")]
 
 
 def _arithmetic_words(s: str) -> str:
-    """'7 divided by 2', '3 times 4', '5 plus 1', '9 minus 2' as the operators they name ('minus' must never read
-    as m·i·ν·s). LaTeX's \\times keeps its backslash and is read as LaTeX."""
+    """'7 divided by 2', '3 times 4', '5 plus 1', '9 minus 2', '3 squared', '15 percent' as the operators they name
+    ('minus' must never read as m·i·ν·s). LaTeX's \\times keeps its backslash and is read as LaTeX."""
     for words, op in _ARITHMETIC_WORDS:
         s = re.sub(rf"(?<![\\\w]){words}(?!\w)", f" {op} ", s, flags=re.IGNORECASE)
     return s

@@ -45,6 +45,8 @@ _FORMS = [
     (r"(?:,?\s*)?(?:(?:and )?(?:express|write) (?:your answer|your result|the result|it) |express |expressed |"
      r"written )?as an? (?:(?:common|simplified|simple|reduced|improper) )*fraction(?: in (?:lowest terms|"
      r"simplest form|simplified form))?", "fraction"),
+    # 'Convert 0.375 to a fraction': the form said after the number converted
+    (r"(?<=^convert )(?P<conv>⟦\d+⟧|[-\d./]+) to an? (?:(?:common|simplified|simple|reduced) )?fraction", "fraction"),
     (r"(?:,?\s*)?(?:express your answer )?in simplest radical form", "radical"),
     (r"(?:,?\s*)?(?:express (?:your answer|the result) |expressed )?as an? (?:integer|whole number|residue) "
      r"from (?P<lo>⟦\d+⟧|[\w-]+) to (?P<hi>⟦\d+⟧|[\w-]+)(?:\s*,?\s*inclusive)?", "integer"),
@@ -195,7 +197,8 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
                 continue
         if m.groupdict().get("radians") and re.search(r"\bdegrees?\b|\\circ|°", sentence.original, re.I):
             raise ParseError("the problem speaks of degrees and asks for radians")
-        text = (text[:m.start()] + " " + text[m.end():]).strip()
+        kept = m.groupdict().get("conv") or ""   # the number of 'convert 0.375 to a fraction' stays
+        text = (text[:m.start()] + " " + kept + " " + text[m.end():]).strip()
         name = "gaussian" if m.groupdict().get("gaussian") else name
         said.bounds = _narrower(said.bounds, _bounds(m.groupdict(), sentence))
         said.solutions = m.groupdict().get("sols") or said.solutions

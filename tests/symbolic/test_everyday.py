@@ -166,3 +166,34 @@ def test_a_number_in_front_of_a_product_of_sums_is_taken_out_of_one(k, r):
     assert check_answer(f"{k}(x-{r})(x+{r})", problem).status == VERIFIED
     assert check_answer(f"{k}(x+{r})(x-{r})", problem).status == VERIFIED
     assert check_answer(f"({k}x-{k * r})(x+{r})", problem).status == WRONG
+
+
+@given(st.integers(1, 30), st.integers(0, 9), st.sampled_from(["What is {}?", "{}", "Compute {}."]))
+def test_powers_roots_percents_and_factorials_in_words(a, k, frame):
+    """'What is 2 to the power of 10?', '3 squared plus 4 squared', 'log base 2 of 32', 'the cube root of 27',
+    '15 percent of 60', '7 factorial' were refused (unknown words); each is the operation it names."""
+    cases = [(f"{a} to the power of {k}", sp.Integer(a) ** k), (f"{a} squared plus {k} squared", a * a + k * k),
+             (f"{a} cubed", sp.Integer(a) ** 3), (f"{a} raised to the power of {k}", sp.Integer(a) ** k),
+             (f"the cube root of {a ** 3}", sp.Integer(a)), (f"the square root of {a * a}", sp.Integer(a)),
+             (f"{k} factorial", sp.factorial(k)), (f"{a} percent of {k * 20}", sp.Rational(a * k * 20, 100))]
+    if a > 1:
+        cases.append((f"log base {a} of {a ** k}", sp.Integer(k)))
+    for words, want in cases:
+        assert solve_problem(frame.format(words)).answer == want, words
+
+
+@pytest.mark.parametrize("text,want", [
+    ("What is sin(30°)?", sp.Rational(1, 2)), ("What is cos(60 degrees)?", sp.Rational(1, 2)),
+    ("Find tan(45 degrees)", 1), ("Convert 0.375 to a fraction", sp.Rational(3, 8)),
+    ("Convert $0.35$ to a common fraction.", sp.Rational(7, 20)), ("Round 2.675 to two decimal places", None),
+    ("What is the cube root of 27 plus 1?", "refused")])
+def test_more_everyday_phrasings(text, want):
+    """Typed as a new user would: a degree sign or 'degrees' in plain text, 'convert … to a fraction', 'round … to two
+    decimal places' were refused. 'The cube root of 27 plus 1' has two readings (∛27 + 1 or ∛28): refused."""
+    if want == "refused":
+        with pytest.raises(PhiflashError):
+            solve_problem(text)
+    elif want is None:
+        assert solve(text).answer_text == "2.68"
+    else:
+        assert solve_problem(text).answer == want

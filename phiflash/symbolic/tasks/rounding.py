@@ -95,6 +95,7 @@ TASKS = (
     Task("rounding", "a number rounded to a place (tenths, hundredths, whole numbers, tens, n decimal places)",
          phrasings=(
         (50, rf"round {_VALUE} to the nearest {_PLACE}"),
+        (50, rf"round {_VALUE} to (?P<k>\d+|one|two|three|four|five|six) decimal places?"),
         (50, rf"round to the nearest {_PLACE}\s*:\s*{_VALUE}"),
         (50, rf"rounded to (?P<k>\d+|one|two|three|four|five|six) decimal places?,? what is {_VALUE}"),
         (50, rf"(?:what is )?{_VALUE},? rounded to the nearest {_PLACE}"),),
@@ -102,6 +103,7 @@ TASKS = (
         examples=(("Round $3.45$ to the nearest tenth.", "3.5"),
                   ("Round to the nearest hundredth: 18.4851", "18.49"),
                   ("Rounded to 2 decimal places, what is $\\frac{7}{9}$?", "0.78"),
+                  ("Round 2.675 to two decimal places.", "2.68"),
                   ("What is $\\log_{7}{2400}$ rounded to the nearest integer?", "4"),
                   ("Round $54.\\overline{54}$ to the nearest hundredth.", "54.55"),
                   ("Round 8899.50241201 to the nearest whole number.", "8900")),
