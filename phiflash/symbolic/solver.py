@@ -296,8 +296,8 @@ def _refine(sol: Solution) -> Solution:
         if p.pick in ("sum", "product", "average"):
             if not vals:
                 raise SolveError("there are no solutions to add or multiply")
-            value = sp.simplify(sp.Add(*vals) if p.pick == "sum" else sp.Mul(*vals) if p.pick == "product"
-                                else sp.Add(*vals) / len(vals))
+            value = _combined(p.pick, vals)
+            _one_reading(p, vals, value)
             steps.append(Step(f"The {p.pick} of the solutions" + (f": their sum over {len(vals)}" if p.pick ==
                                                                     "average" else ""), value))
             return Solution(p, value, steps, sol.notes, sol.check)
@@ -341,6 +341,40 @@ def _refine(sol: Solution) -> Solution:
     return Solution(p, vals, steps, sol.notes, sol.check)
 
 
+def _combined(pick: str, vals: list) -> sp.Expr:
+    return sp.simplify(sp.Add(*vals) if pick == "sum" else sp.Mul(*vals) if pick == "product"
+                       else sp.Add(*vals) / len(vals))
+
+
+# 'real' or 'complex' said, or 'the roots' (of a polynomial: over the complex numbers, by the usual convention)
+_SAID_REAL = re.compile(r"\breal\b|complex|imaginary|nonreal|\broots\b|\bzeros\b", re.IGNORECASE)
+_SAID_ONCE = re.compile(r"\bdistinct\b|\bdifferent\b|\bvalues?\b|\bnumbers\b", re.IGNORECASE)
+
+
+def _one_reading(p: Problem, vals: list, value: sp.Expr) -> None:
+    """The sum (product, average) of the solutions has other readings where the problem does not say which:
+    the real solutions alone, when some are complex (x³ = 8: 2, or 0 with the complex two; 'the roots' are the
+    complex ones, as Vieta's formulas count them); and each root as often as it repeats (x² − 2x + 1: 1, or 2 by
+    Vieta's formulas) unless 'distinct' or 'values' says once. Refused when they give another value."""
+    real = [v for v in vals if v.is_real]
+    if p.domain is None and real and len(real) < len(vals) and not _SAID_REAL.search(p.text):
+        other = _combined(p.pick, real)
+        if not is_zero(other - value):
+            raise SolveError(f"two readings: the {p.pick} of the real solutions is {plain(other)}, of all the "
+                             f"complex ones {plain(value)}; say 'real' or 'complex'")
+    if _SAID_ONCE.search(p.text) or not p.items or not isinstance(p.items[0], sp.Eq):
+        return
+    f = p.items[0].lhs - p.items[0].rhs
+    if f.free_symbols != {p.var} or not f.is_polynomial(p.var):
+        return
+    counted = sp.roots(sp.Poly(f, p.var))
+    if any(counted.get(v, 1) > 1 for v in vals):
+        again = _combined(p.pick, [v for v in vals for _ in range(counted.get(v, 1))])
+        if not is_zero(again - value):
+            raise SolveError(f"two readings: each root once gives {plain(value)}, each as often as it repeats "
+                             f"{plain(again)}; say 'distinct' or 'counted with multiplicity'")
+
+
 def _picked_values(sol: Solution, vals: list, steps: list) -> Solution:
     """A pick among the values of an expression at the solutions (each value once, as 'the possible values' are):
     the sum of the possible values of x + 1 is not the sum of the x."""
@@ -356,8 +390,13 @@ def _picked_values(sol: Solution, vals: list, steps: list) -> Solution:
     if p.pick == "count":
         value = sp.Integer(len(values))
     elif p.pick in ("sum", "product", "average"):
-        value = sp.simplify(sp.Add(*values) if p.pick == "sum" else sp.Mul(*values) if p.pick == "product"
-                            else sp.Add(*values) / len(values))
+        value = _combined(p.pick, values)
+        real = [v for v in vals if v.is_real]
+        if p.domain is None and real and len(real) < len(vals) and not _SAID_REAL.search(p.text):
+            other = _combined(p.pick, _sort({sp.simplify(p.target.subs(p.var, v)) for v in real}))
+            if not is_zero(other - value):
+                raise SolveError(f"two readings: at the real solutions the {p.pick} is {plain(other)}, at all the "
+                                 f"complex ones {plain(value)}; say 'real' or 'complex'")
     else:
         chosen = {"largest": values and [max(values, key=float)], "smallest": values and [min(values, key=float)],
                   "positive": [v for v in values if v.is_positive],

@@ -2117,3 +2117,26 @@ def test_a_form_clause_names_the_forms_own_letters(case):
             solve_problem(text)
     else:
         assert sp.expand(solve_problem(text).answer - want) == 0
+
+
+def _two_ways_to_add_roots(r):
+    k = r.randint(2, 6)
+    a = r.choice([k for k in range(-6, 7) if k not in (0, 1, -1)])
+    return r.choice([
+        (f"If $x^3 = {k ** 3}$, what is the sum of all possible values of $x$?", None),
+        (f"If $x^3 = {k ** 3}$, what is the product of all possible values of $x$?", None),
+        (f"What is the sum of all real solutions of $x^3 = {k ** 3}$?", k),
+        (f"What is the sum of the roots of $x^3 - {k ** 3} = 0$?", 0),           # the roots: Vieta's, complex ones too
+        (f"What is the sum of the roots of $(x {-a:+d})^2 = 0$?", None),          # a, or 2a counted twice
+        (f"What is the product of the solutions of $(x {-a:+d})^2 = 0$?", None),
+        (f"If $(x {-a:+d})^2 = 0$, what is the sum of all possible values of $x$?", a)])
+
+
+@pytest.mark.parametrize("case", [_two_ways_to_add_roots(R) for _ in range(12)] + [
+    ("If $\\sqrt{2x^3+1}=\\sqrt{19}$, find the average of all the possible values of $x.$", None),
+    ("Compute the product of the roots of the equation \\[x^3 - 12x^2 + 48x + 28 = 0.\\]", -28)], ids=lambda c: c[0])
+def test_a_sum_of_solutions_with_two_readings_is_refused(case):
+    """Edited training problems (a number in the math + 1): 'If √(2x³ + 1) = √19, find the average of all the
+    possible values of x' was answered 0, averaging the two complex cube roots in; the real reading gives ∛9. 'The
+    sum of the roots of x² − 2x + 1 = 0' was answered 1, where Vieta's formulas count the double root twice (2)."""
+    _answers_or_refuses(*case)
