@@ -2140,3 +2140,30 @@ def test_a_sum_of_solutions_with_two_readings_is_refused(case):
     possible values of x' was answered 0, averaging the two complex cube roots in; the real reading gives ∛9. 'The
     sum of the roots of x² − 2x + 1 = 0' was answered 1, where Vieta's formulas count the double root twice (2)."""
     _answers_or_refuses(*case)
+
+
+def _polar_with_a_range(r):
+    """A point to polar coordinates, under a stated range that holds one way of writing
+    it, or two (θ up to 3π, or r's sign unsaid)."""
+    x, y = r.choice([(1, 1), (3, 3), (2, 0), (0, 5), (1, -1)])
+    rng, unique = r.choice([("r > 0$ and $0 \\le \\theta < 2 \\pi", True),
+                            ("r > 0$ and $0 \\le \\theta < 3 \\pi", False), ("0 \\le \\theta < 2 \\pi", False),
+                            ("r > 0$ and $-\\pi < \\theta \\le \\pi", True),
+                            ("r > 0$ and $-2\\pi < \\theta \\le 2\\pi", False)])
+    rad, theta = sp.sqrt(x * x + y * y), sp.atan2(y, x)
+    if "-" in rng and theta <= -sp.pi or "-" not in rng and theta < 0:
+        theta += 2 * sp.pi
+    return (f"Convert the point $({x}, {y})$ in rectangular coordinates to polar coordinates.  Enter your answer in "
+            f"the form $(r,\\theta),$ where ${rng}.$", (rad, theta) if unique else None)
+
+
+@pytest.mark.parametrize("case", [_polar_with_a_range(R) for _ in range(10)], ids=lambda c: c[0][60:])
+def test_a_stated_range_must_hold_one_way_of_writing_the_point(case):
+    """Edited training problems (a number in the math + 1): '(6, 2√3) to polar coordinates, where r > 0 and
+    0 ≤ θ < 3π' was answered (4√3, π/6), though (4√3, 13π/6) meets the conditions too."""
+    text, want = case
+    if want is None:
+        with pytest.raises((ParseError, SolveError)):
+            solve_problem(text)
+    else:
+        assert tuple(solve_problem(text).answer) == want

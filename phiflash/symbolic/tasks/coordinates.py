@@ -141,6 +141,21 @@ def _standard(system: str, c: tuple) -> tuple:
     return tuple(sp.simplify(v) for v in c)
 
 
+def _same_point(system: str, c: tuple) -> list[tuple]:
+    """Other ways of writing the point c: θ a whole turn on or back, r (ρ) negated with θ half a turn on (and φ
+    mirrored), φ past the pole; two turns each way are enough for any stated range a problem gives."""
+    if system == "rectangular":
+        return []
+    turns = [k * TWO_PI for k in (-2, -1, 1, 2)]
+    half = [sp.pi + k * TWO_PI for k in (-2, -1, 0, 1)]
+    out = [c[:1] + (c[1] + t,) + c[2:] for t in turns] + [(-c[0], c[1] + t) + c[2:] for t in half]
+    if system == "spherical":
+        rho, theta, phi = c
+        out += [(rho, theta + t, TWO_PI - phi) for t in half] + [(-rho, theta + t, sp.pi - phi) for t in half]
+        out += [(rho, theta + t, phi + u) for t in [0, *turns] for u in (-TWO_PI, TWO_PI)]
+    return [tuple(sp.simplify(v) for v in o) for o in out]
+
+
 def _meets(conditions: tuple, letters: tuple, c: tuple) -> bool:
     values = dict(zip(letters, c))
     return all(sp.simplify(rel.subs(values)) is sp.true for rel in conditions)
@@ -217,6 +232,9 @@ def check_conversion(conv: Conversion, w: Worked) -> Step:
     wanted = conv.conditions + (() if conv.conditions or conv.target == "rectangular" else _STANDARD[conv.target])
     if not _meets(wanted, letters, answer):
         raise SolveError("the answer does not meet the conditions on its coordinates")
+    others = [o for o in _same_point(conv.target, answer) if _meets(wanted, letters, o)]
+    if others:   # '0 ≤ θ < 3π' lets (4√3, π/6) be written (4√3, 13π/6) too: the answer is not the one asked for
+        raise SolveError(f"the conditions allow another way of writing the point too: {plain(sp.Tuple(*others[0]))}")
     said = "the conditions the problem states" if conv.conditions else "the standard ranges"
     tail = "" if conv.target == "rectangular" else f", and the answer meets {said}"
     return Step("Check: carried to rectangular coordinates by rotations about the axes, in 50-digit floating point, "
