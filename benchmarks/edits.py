@@ -5,8 +5,8 @@ clause added to the question. An edited problem answered exactly as the original
 change the answer (x² − 5x + 4 and x² − 5x + 5 have the same sum of roots) or the reading skipped what was edited.
 Reading the list is a person's job; each skipped word found so far is a test in tests/symbolic/test_phrasings.py.
 
-python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command,letter,prefix,target,ask]
-    [--limit N] [FILE RESULTS]
+python -m benchmarks.edits [--family swap,number,drop,add,insert,relation,mathnumber,command,letter,prefix,target,ask,
+    half,head] [--limit N] [--seconds S] [--answered] [FILE RESULTS]
 (1-8 min per family on 2 cores over the training set's ~1,600 verified problems; mathnumber takes hours: edits that
 make a problem unsolvable run to the 5 s limit)
 """
@@ -214,14 +214,35 @@ def asks(p: str):
                     yield f"{m.group()} -> {other} in the question", p[:s + m.start()] + other + p[s + m.end():]
 
 
+def halves(p: str):
+    """Each whole number in the math (the first six) made n.5: a task about integers (divisors, remainders, digits,
+    counting) must refuse it. Run with --answered: every answer is listed, not only an answer as before."""
+    found = [(s + m.start(), s + m.end()) for s, e in math_spans(p)
+             for m in re.finditer(r"(?<![\w.\\^_])\d+(?![\w.])", p[s:e])]
+    for i, j in found[:6]:
+        yield f"{p[i:j]} -> {p[i:j]}.5 at {i}", p[:i] + p[i:j] + ".5" + p[j:]
+
+
+# what the question asks for, changed: a reading that answers as before skipped the words put in
+HEADS = ("square of the", "reciprocal of the", "negative of the", "sum of the digits of the", "cube of the",
+         "absolute value of the", "square root of the", "units digit of the")
+
+
+def heads(p: str):
+    for m in re.finditer(r"\b(?:what is|find|compute|determine|evaluate) the (?!\s)", p, flags=re.IGNORECASE):
+        for h in HEADS:
+            yield f"the {h}", p[:m.end()] + h + " " + p[m.end():]
+
+
 FAMILIES = {"swap": swaps, "number": numbers, "drop": drops, "add": adds, "insert": inserts, "relation": relations,
             "mathnumber": math_numbers, "command": commands, "letter": letters, "prefix": prefixes,
-            "target": targets, "ask": asks}
+            "target": targets, "ask": asks, "half": halves,
+            "head": heads}
 
 
 def edited(job: tuple) -> tuple[list, int]:
     """The edits of one problem answered as the original was, and how many edits were tried."""
-    row, problem, answer, families, seconds = job
+    row, problem, answer, families, seconds, answered = job
     same, tried = [], 0
     for family in families:
         for what, text in FAMILIES[family](problem):
@@ -232,8 +253,9 @@ def edited(job: tuple) -> tuple[list, int]:
                 got = solve(text, seconds=seconds).answer_text
             except Exception:  # noqa: BLE001 - a refusal of an edited problem is a fine outcome
                 continue
-            if got == answer:
-                same.append({"row": row, "family": family, "edit": what, "answer": answer, "problem": text})
+            if got == answer or answered:
+                same.append({"row": row, "family": family, "edit": what, "answer": answer, "problem": text} |
+                            ({"got": got} if answered else {}))
     return same, tried
 
 
@@ -244,13 +266,14 @@ def main() -> None:
     ap.add_argument("--family", default="swap,number,drop,add")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--answered", action="store_true", help="list every edit answered, not only those as before")
     ap.add_argument("--seconds", type=float, default=5.0, help="time limit of one solve (a slow edit is refused)")
     args = ap.parse_args()
     families = [f for f in args.family.split(",") if f]
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
     results = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
-    jobs = [(i, row["problem"], r["answer"], families, args.seconds) for i, (row, r) in enumerate(zip(rows, results))
-            if r["solved"] == "verified"]
+    jobs = [(i, row["problem"], r["answer"], families, args.seconds, args.answered)
+            for i, (row, r) in enumerate(zip(rows, results)) if r["solved"] == "verified"]
     jobs = jobs[:args.limit] if args.limit else jobs
     t0, tried, found = time.perf_counter(), 0, []
     with ProcessPoolExecutor(args.jobs) as pool:

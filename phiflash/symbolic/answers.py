@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .parse import CONSTANTS, FUNCTIONS, ParseError, braced, parse_math
+from .parse import CONSTANTS, FUNCTIONS, ParseError, braced, decimals_as_written, parse_math
 from .readings import choose
 
 # ---- extraction from model output -------------------------------------------------------------------------------
@@ -107,6 +107,11 @@ def _clean(text: str) -> str:
 
 def read_answer(text: str) -> Answer:
     """Raises ParseError when neither parser can read the text."""
+    with decimals_as_written():
+        return _read_answer(text)
+
+
+def _read_answer(text: str) -> Answer:
     t = _clean(text)
     special = _special(t, text)
     if special is not None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import sympy as sp
@@ -574,7 +576,9 @@ class _Parser:
         try:
             if t.kind == "num":
                 self.take()
-                return sp.Float(t.text) if "." in t.text else sp.Integer(t.text)
+                if "." not in t.text:
+                    return sp.Integer(t.text)
+                return sp.Float(t.text) if _DECIMALS_WRITTEN.get() else sp.Rational(t.text)   # 0.1 is 1/10
             if t.text == "(":
                 self.take()
                 items = self.parse_list(closers=(")", "]"))
@@ -813,6 +817,20 @@ def _repeating(m: re.Match) -> str:
     whole, fixed, cycle = m.group(1) or "0", m.group(2), m.group(3)
     value = sp.Rational(int(whole + fixed + cycle) - int(whole + fixed), 10 ** len(fixed) * (10 ** len(cycle) - 1))
     return f"({value.p}/{value.q})"
+
+
+# A decimal in a problem is the exact number written (5.5 is 11/2: sums, distances and compositions come out exact,
+# never 6.16666666666667); in an answer it stays a decimal, shown as typed and held to the places written.
+_DECIMALS_WRITTEN: ContextVar[bool] = ContextVar("decimals_written", default=False)
+
+
+@contextmanager
+def decimals_as_written():
+    token = _DECIMALS_WRITTEN.set(True)
+    try:
+        yield
+    finally:
+        _DECIMALS_WRITTEN.reset(token)
 
 
 def parse_math(text: str, symbols: dict[str, sp.Symbol] | None = None, functions: dict | None = None,

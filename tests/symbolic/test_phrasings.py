@@ -2167,3 +2167,27 @@ def test_a_stated_range_must_hold_one_way_of_writing_the_point(case):
             solve_problem(text)
     else:
         assert tuple(solve_problem(text).answer) == want
+
+
+def _with_decimals(r):
+    a, b, c, d = (r.randint(-9, 9) for _ in range(4))
+    h = sp.Rational(1, 2)
+    return r.choice([
+        (f"Let $f(x) = {a}x + {b}.5$. What is $f({c}.5)$?", a * (c + h if c >= 0 else c - h) + (b + h if b >= 0
+                                                                                                    else b - h)),
+        (f"Find the distance between the points $({a}.5, {b})$ and $({c}, {d})$.",
+         sp.sqrt(((a + h if a >= 0 else a - h) - c) ** 2 + (b - d) ** 2)),
+        (f"What is ${a}.25 + {b}.5$?", (a + sp.Rational(1, 4) if a >= 0 else a - sp.Rational(1, 4)) +
+         (b + h if b >= 0 else b - h))])
+
+
+@pytest.mark.parametrize("case", [_with_decimals(R) for _ in range(9)] + [
+    ("A parabola with equation $y=x^2+bx+c$ passes through the points $(-1.5,-11)$ and $(3,17)$. What is $c$?",
+     sp.Rational(-37, 6))], ids=lambda c: c[0])
+def test_a_decimal_in_a_problem_is_the_exact_number(case):
+    """Edited training problems (a whole number made n.5): 'the parabola through (−1.5, −11) and (3, 17)' was
+    answered c = −6.16666666666667 and 'the distance between (−5.5, −2) and (7, 3)' 13.4629120178363: the decimals
+    were read as binary floats. A decimal in a problem is the number written (−1.5 is −3/2); c = −37/6."""
+    text, want = case
+    got = solve_problem(text).answer
+    assert not got.has(sp.Float) and sp.simplify(got - want) == 0
