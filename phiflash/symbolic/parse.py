@@ -174,6 +174,9 @@ def normalise(text: str, latex: bool = False) -> str:
     s = re.sub(r"(\\?)(sin|cos|tan|cot|sec|csc)\s*\^\s*(?:\{\s*-\s*1\s*\}|\(\s*-\s*1\s*\)|-\s*1(?![\d.]))",
                r"\1arc\2", s)
     # 912,\!673 and 14{,}916: thousands separators inside one number, before ',' can mean a list
+    # (the integer part's only: in 66.5,\!666 the separator follows a decimal point, which no number has)
+    if re.search(r"\d\.\d+(?:,\\!|\{,\}|,\\,)\s*\d", s):
+        raise ParseError("a thousands separator after a decimal point: the number cannot be read")
     s = re.sub(r"\b\d{1,3}(?:(?:,\\!|\{,\}|,\\,)\s*\d{3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group(0)), s)
     # 9,009 and 14,014: plain commas between groups of three digits
     s = re.sub(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\d.]|,\d)", _comma_groups, s)
@@ -564,6 +567,8 @@ class _Parser:
             v = _expr(v)
             if v.is_Integer and v > 5000:
                 raise TooLarge("factorial argument too large")
+            if v.is_number and not (v.is_Integer and v >= 0):   # 2.5! would be Γ(3.5), a reading nobody means
+                raise ParseError(f"the factorial of {sp.sstr(v)}: n! is for whole numbers n ≥ 0")
             v = sp.factorial(v)
         if self.tok.text == "deg":
             self.take()

@@ -1061,6 +1061,12 @@ def _expand(p: Problem) -> Solution:
 
 def _factor(p: Problem) -> Solution:
     f = exact(p.expr)
+    if not f.free_symbols:   # 'Factor 360' asks for 2³·3²·5, which is not 360 written back
+        raise SolveError("factoring a number (its prime factorization) is not read here")
+    if not sp.together(f).as_numer_denom()[0].is_polynomial(*f.free_symbols):
+        # x^(11.5): sp.factor leaves such a power alone (58x⁵ − 203x^11.5 came back without x⁵ taken out)
+        raise SolveError("factoring is read for polynomials (and their quotients): a power that is not a whole "
+                         "number is not one")
     r = sp.factor(f)
     steps = [Step("Factor over the rationals", r)]
     if r == f:

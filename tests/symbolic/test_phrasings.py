@@ -2191,3 +2191,27 @@ def test_a_decimal_in_a_problem_is_the_exact_number(case):
     text, want = case
     got = solve_problem(text).answer
     assert not got.has(sp.Float) and sp.simplify(got - want) == 0
+
+
+def _half_edits(r):
+    """A whole number in the math made n.5 where the task needs a whole number or a polynomial: refused."""
+    n, m, k = r.randint(3, 9), r.randint(2, 6), r.randint(2, 40)
+    return r.choice([
+        (f"Compute without using a calculator: ${n}.5!/{n - 1}!$", None),
+        (f"What is the value of $(9! \\cdot {m}.5! \\cdot 2!) / (8! \\cdot 6!)$?", None),
+        (f"What is the value of $\\frac{{{n}!}}{{{m}!}}$?", sp.factorial(n) / sp.factorial(m)),
+        (f"Compute $\\frac{{{k}.5,\\!666^4}}{{22,\\!222^4}}$.", None),
+        (f"What is the integer value of $y$ in the arithmetic sequence ${m}.5^2, y, {m}^4$?", None),
+        (f"What is the integer value of $y$ in the arithmetic sequence ${m}^2, y, {m}^4$?",
+         [sp.Integer(m ** 2 + m ** 4) / 2] if (m ** 2 + m ** 4) % 2 == 0 else None),
+        (f"Factor ${k}x^5-{n}x^{{{m + 5}.5}}$.", None),
+        (f"Factor {k * n}.", None)])
+
+
+@pytest.mark.parametrize("case", [_half_edits(R) for _ in range(14)], ids=lambda c: c[0])
+def test_a_half_where_a_whole_number_is_needed_is_refused(case):
+    """Edited training problems (n → n.5): '9.5!/8!' was answered 2078505√π/131072 (Γ(10.5)/8!, a factorial nobody
+    means); '66.5,\\!666⁴/22,\\!222⁴' read the separator after a decimal point; 'the integer value of y in the
+    arithmetic sequence 2.5², y, 2⁴' was y = 89/8; '58x⁵ − 203x^11.5' was factored without taking x⁵ out; and
+    'Factor 360' was answered 360."""
+    _answers_or_refuses(*case)

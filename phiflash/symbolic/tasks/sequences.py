@@ -288,6 +288,8 @@ def read_sequence_unknown(g: dict, s: Sentence) -> Problem:
     roots = sp.solve(eqs[0], var)   # validation only: the other differences must agree where the first does
     if not roots or any(sp.simplify(e.lhs - e.rhs).subs(var, r) != 0 for r in roots for e in eqs[1:]):
         raise ParseError("no value makes every difference of the sequence equal")
+    if g.get("int") and not all(r.is_integer for r in roots):   # 'the integer value of y': it must be one
+        raise ParseError("the integer value is asked for, and the value that fits is not an integer")
     said = "; ".join(plain(e) for e in eqs)
     return replace(p, notes=(f"in an arithmetic sequence consecutive differences are equal: {said}",))
 
@@ -375,7 +377,7 @@ TASKS = (
                    (r"^Put n =", "Which term do you want? Put its number into the formula for term n.")),
         data=NthTerm),
     Task("apunknown", "an unknown term of an arithmetic sequence", phrasings=(
-        (50, rf"(?:{WHAT} )?the (?:integer |real )?value of {V} in the arithmetic sequence {A}"),),
+        (50, rf"(?:{WHAT} )?the (?:(?P<int>integer) |real )?value of {V} in the arithmetic sequence {A}"),),
         read=read_sequence_unknown,
         examples=((r"What is the integer value of $x$ in the arithmetic sequence $3^2, x, 3^4$?", "x = 45"),)),
     Task("listcount", "how many numbers are in a list written with … (an arithmetic list)", phrasings=(
