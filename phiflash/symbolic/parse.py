@@ -58,6 +58,9 @@ _UNICODE = {
     "β": "beta", "λ": "lambda", "：": ":", "，": ",", "（": "(", "）": ")", "∨": " or ", "∧": " and ",
     "°": "^deg",   # 30° as LaTeX's 30^\circ
 }
+_VULGAR = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5",
+           "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅐": "1/7", "⅛": "1/8", "⅜": "3/8", "⅝": "5/8", "⅞": "7/8",
+           "⅑": "1/9", "⅒": "1/10"}
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
@@ -162,8 +165,14 @@ def normalise(text: str, latex: bool = False) -> str:
         raise ParseError(f"input is longer than {MAX_CHARS} characters")
     s = re.sub(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+", lambda m: "^(" + m.group(0).translate(_SUPERSCRIPTS) + ")", text)
     s = s.translate(_SUBSCRIPTS)
+    # ½, 1½: a vulgar fraction, and after a whole number a mixed number (1½ is 3/2, never 1·½)
+    s = re.sub(rf"(\d+)\s*([{''.join(_VULGAR)}])", lambda m: f"({m.group(1)}+{_VULGAR[m.group(2)]})", s)
+    s = re.sub(rf"[{''.join(_VULGAR)}]", lambda m: f"({_VULGAR[m.group(0)]})", s)
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
+    # 10 % 3 is a programmer's remainder; as written here it would be 10/100 times 3
+    if re.search(r"\d\s*%\s*[\d(]", s):
+        raise ParseError("'%' between two numbers: write 'a mod b' for a remainder, or '10% of 3' for a percent")
     # 0.666... and 0.1(6)... are repeating decimals when the digits show their cycle at least twice
     s = re.sub(r"(?<![\w.])(\d*)\.(\d+)(?:\.\.\.|…)", _dotted_repeating, s)
     s = s.replace("$", " ").replace("%", "/100").replace("...", " … ")

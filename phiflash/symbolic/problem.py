@@ -128,7 +128,7 @@ def lines_of_math(text: str) -> str:
 def read_typed(text: str) -> Problem | None:
     """A problem typed as math (calculus words allowed), or None for a sentence, which `reader` reads.
     Raises ParseError for typed math that is not a problem we can read."""
-    original = text = lines_of_math(text)
+    original = text = re.sub(r"\s*=\s*\?\s*$", "", lines_of_math(text))   # '2 + 2 = ?' asks for 2 + 2
     text = " ".join(text.strip().split())
     if not text:
         raise ParseError("the problem is empty")

@@ -197,3 +197,26 @@ def test_more_everyday_phrasings(text, want):
         assert solve(text).answer_text == "2.68"
     else:
         assert solve_problem(text).answer == want
+
+
+VULGAR = {"½": sp.Rational(1, 2), "⅓": sp.Rational(1, 3), "¾": sp.Rational(3, 4), "⅝": sp.Rational(5, 8)}
+
+
+@given(st.integers(0, 20), st.sampled_from(sorted(VULGAR)), st.sampled_from(sorted(VULGAR)))
+def test_vulgar_fractions_and_mixed_numbers(n, a, b):
+    """'½ + ⅓' was refused (unexpected character); after a whole number the fraction is a mixed number: 1½ is 3/2,
+    never 1·½."""
+    mixed = f"{n}{a}" if n else a
+    assert solve_problem(f"What is {mixed} + {b}?").answer == n + VULGAR[a] + VULGAR[b]
+
+
+@pytest.mark.parametrize("text,want", [("What is 10 % 3?", "'%' between two numbers"), ("Calculate 2 + 2 = ?", 4),
+                                       ("What is 25% of 80?", 20), ("7 * 6 = ?", 42)])
+def test_a_programmers_percent_and_a_trailing_equals(text, want):
+    """'10 % 3' was answered with a question about '100 3' (the % read as /100, then two numbers side by side); '2 + 2
+    = ?' was refused."""
+    if isinstance(want, str):
+        with pytest.raises(PhiflashError, match=want):
+            solve_problem(text)
+    else:
+        assert solve_problem(text).answer == want
