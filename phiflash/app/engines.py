@@ -104,10 +104,17 @@ def pretty_answer(text: str) -> str:
         return _BASE_NUMERAL.sub(lambda m: m.group(1) + m.group(2).translate(_SUBSCRIPT), text.strip().strip("$"))
     if objs is None or isinstance(objs, str):
         return objs or text
-    shown = [pretty(o) for o in objs]
+    shown = [pretty(_decimals_as_typed(o)) for o in objs]
     if any("\n" in t for t in shown):
         return f"\n{joiner}\n".join(shown) if joiner != "," else "\n\n".join(shown)
     return ", ".join(shown) if joiner == "," else f" {joiner} ".join(shown)
+
+
+def _decimals_as_typed(obj):
+    """1.75 shown as 1.75, not as the float's fifteen digits (1.75000000000000)."""
+    if not isinstance(obj, sp.Basic):
+        return obj
+    return obj.xreplace({f: sp.Symbol(repr(float(f))) for f in obj.atoms(sp.Float)})
 
 
 def latex_answer(text: str) -> str | None:

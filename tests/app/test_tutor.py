@@ -120,6 +120,15 @@ def test_an_answer_in_a_base_is_shown_as_written_not_as_its_value(typed, shown):
     assert verdict[0].status == "verified" and verdict[1] == shown
 
 
+@pytest.mark.parametrize("typed, shown", [("1.75", "1.75"), ("x = 0.25", "x = 0.25"), ("-0.5", "-0.5")])
+def test_a_decimal_answer_is_shown_as_typed(typed, shown):
+    """'1.75' was shown back as 1.75000000000000 (the float's fifteen digits)."""
+    problem = {"1.75": "What is 1/2 + 5/4?", "x = 0.25": "4x = 1", "-0.5": "What is 1/2 - 1?"}[typed]
+    s, view = session(problem, typed)
+    (verdict,) = [a for k, a in view.lines if k == "verdict"]
+    assert verdict[0].status == "verified" and verdict[1] == shown
+
+
 def test_a_notation_with_two_readings_is_asked_about_in_the_tutor():
     s, view = session("simplify x/(2x^2)", "1/2x")
     (verdict,) = [a for k, a in view.lines if k == "verdict"]
