@@ -363,7 +363,8 @@ def written_form(t: str) -> WrittenForm:
     if decimal_comma:
         a, b = decimal_comma.groups()
         if len(b) != 3:
-            if choose(("decimal comma", t.strip()), (f"{a}.{b} (a decimal comma)", f"{a}, {b} (two values)")) == 0:
+            if choose(("decimal comma or two values", t.strip()), (f"{a}.{b} (a decimal comma)",
+                                                                     f"{a}, {b} (two values)")) == 0:
                 form.value = f"{name_part}{a}.{b}"
         elif not b.startswith("0") and len(a.lstrip("-")) <= 3 and unit not in ("$", "€", "£"):  # cents: 2 digits
             if choose(("decimal comma", t.strip()), (f"{a}{b} (a thousands separator)",

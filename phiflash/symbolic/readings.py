@@ -59,6 +59,8 @@ def choose(key: Key, labels: tuple[str, ...]) -> int:
     st.labels.setdefault(key, labels)
     if key in st.forced:
         return st.forced[key]
+    if (key[0], "*") in st.forced:   # a problem's words that settle every notation of a kind
+        return st.forced[(key[0], "*")]
     if st.open is not None:
         st.open.setdefault(key, labels)
         return 0
@@ -134,10 +136,12 @@ _LOG_IS = r"\$?\\?log\$?\s*(?:x\s*)?(?:is|denotes|means|stands\s+for|represents)
 _DECLARED = [
     (re.compile(_LOG_IS + r"(?:base[- ]?\$?\s*10\s*\$?|common|decimal)", re.IGNORECASE), LOG, 1),
     (re.compile(_LOG_IS + r"(?:natural|base[- ]?\$?\s*e\s*\$?)", re.IGNORECASE), LOG, 0),
+    # 'enter all the roots, separated by commas': '-2,1' is the list -2, 1, not -2.1 with a decimal comma
+    (re.compile(r"separated by commas", re.IGNORECASE), ("decimal comma or two values", "*"), 1),
 ]
 
 
 def declared(text: str | None) -> dict:
     """Readings a problem fixes in words: "where $\\log$ is the base $10$ logarithm" settles every bare log,
-    in the problem and in its answer."""
+    in the problem and in its answer; "separated by commas" makes a comma between digits a separator."""
     return {key: option for pattern, key, option in _DECLARED if text and pattern.search(text)}

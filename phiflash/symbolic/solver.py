@@ -723,7 +723,7 @@ def _polynomial(p: Problem, f: sp.Expr, poly: sp.Poly) -> Solution:
         raise SolveError("all the solutions are asked for, some real and some complex, and the problem does not say "
                          "whether the complex ones belong in the list")
     shown = _shown_roots(p, good)
-    if len(shown) < len(good):
+    if len(shown) < len(good) and p.domain is None:   # a domain said ('the integer roots') leaves them out itself
         notes.append("the complex roots " + ", ".join(plain(r) for r in good if r not in shown) +
                      " are left out of the answer: the real solutions are the answer unless complex ones are "
                      "asked for (an answer that lists them too is also right)")

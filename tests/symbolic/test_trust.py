@@ -42,6 +42,10 @@ def verdict_is(problem: str, answer: str, status: str, why: str) -> None:
     ("x^2 < 4", "x > -2 and x < 2", V, ""), ("|2x-1| > 5", "x < -2 and x > 3", W, ""),
     ("|2x-1| > 5", "x < -2 or x > 3", V, ""), ("x^2 < 4", "x > -2, x < 2", U, "write 'and' or 'or'"),
     ("2x - 1 > 2", "x>1,5", U, "may be 1.5 written with a decimal comma"),   # the comma's third reading is named
+    # 'separated by commas' settles '-2,1': a list (MATH-500's reference answer for its integer roots was refused)
+    ("Find all the integer roots of \\[x^4 + 5x^3 + 9x^2 - x - 14 = 0.\\]Enter all the integer roots, separated by "
+     "commas.", "-2,1", V, ""), ("Solve $x^2 = 9$. Enter all the solutions, separated by commas.", "-3,3", V, ""),
+    ("x^2 = 9", "-3,3", U, "decimal comma"), ("What is 1/4 + 1/4?", "0,5", U, "decimal comma"),
     ("x^2 = 4", "x = 2 and x = -2", V, ""),                       # a list of roots: both are roots
     # a mixed number standing alone is a number; two numbers side by side are never multiplied silently
     ("4x=5", "1 1/4", V, ""), ("4x=1", "1 1/4", W, ""), ("4x=1", "x = 1 1/4", U, "two readings"),
