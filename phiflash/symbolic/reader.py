@@ -198,7 +198,7 @@ def _take_forms(text: str, sentence: Sentence) -> tuple[str, _Said]:
         if m.groupdict().get("radians") and re.search(r"\bdegrees?\b|\\circ|°", sentence.original, re.I):
             raise ParseError("the problem speaks of degrees and asks for radians")
         kept = m.groupdict().get("conv") or ""   # the number of 'convert 0.375 to a fraction' stays
-        text = (text[:m.start()] + " " + kept + " " + text[m.end():]).strip()
+        text = (text[:m.start()] + (f" {kept} " if kept else " ") + text[m.end():]).strip()
         name = "gaussian" if m.groupdict().get("gaussian") else name
         said.bounds = _narrower(said.bounds, _bounds(m.groupdict(), sentence))
         said.solutions = m.groupdict().get("sols") or said.solutions

@@ -367,7 +367,10 @@ def _one_reading(p: Problem, vals: list, value: sp.Expr) -> None:
     f = p.items[0].lhs - p.items[0].rhs
     if f.free_symbols != {p.var} or not f.is_polynomial(p.var):
         return
-    counted = sp.roots(sp.Poly(f, p.var))
+    try:
+        counted = sp.roots(sp.Poly(sp.expand(f), p.var))
+    except sp.PolynomialError:   # not a polynomial once written out: no multiplicities to count
+        return
     if any(counted.get(v, 1) > 1 for v in vals):
         again = _combined(p.pick, [v for v in vals for _ in range(counted.get(v, 1))])
         if not is_zero(again - value):

@@ -2215,3 +2215,15 @@ def test_a_half_where_a_whole_number_is_needed_is_refused(case):
     arithmetic sequence 2.5², y, 2⁴' was y = 89/8; '58x⁵ − 203x^11.5' was factored without taking x⁵ out; and
     'Factor 360' was answered 360."""
     _answers_or_refuses(*case)
+
+
+@pytest.mark.parametrize("text,want", [
+    ("Simplify $\\displaystyle\\frac{2+2i}{-3+4i}$.  Express your answer as a complex number in the form $a+bi$, "
+     "where $a$ and $b$ are real numbers.", sp.Rational(2, 25) - sp.Rational(14, 25) * sp.I),
+    ("Find the product of all $x$ such that the expression $\\frac{x^2+2x+1}{x^2+2x-3}$ is undefined.", -3),
+    ("Convert 0.375 to a fraction", sp.Rational(3, 8))])
+def test_this_stops_changes_keep_what_was_read(text, want):
+    """Two training problems this stop's first eval lost: a form clause taken off left two spaces, so 'Express your
+    answer … in the form a+bi' no longer matched as a whole; and a multiplicity count met an expression sympy's Poly
+    would not take."""
+    assert sp.simplify(solve_problem(text).answer - want) == 0
