@@ -7,7 +7,6 @@ answer with the symbolic engine. The phi engine imports torch only when it is bu
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import sympy as sp
 from ..errors import PhiflashError
 from ..lm import hub  # no torch
 from ..symbolic.answers import extract_answer, read_answer
-from ..symbolic.parse import ParseError
+from ..symbolic.parse import BASE_NUMERAL, ParseError
 from ..symbolic.readings import Ambiguous
 from ..symbolic.solver import SolveError, pretty, solve
 from ..symbolic.verify import UNVERIFIABLE, VERIFIED, WRONG, Verdict, check_answer
@@ -91,8 +90,6 @@ def _answer_values(a) -> list:
     return list(a.values)
 
 
-# 67_8, 67_{8}: a numeral written in a base (its value is 55, but the student wrote 67 in base 8)
-_BASE_NUMERAL = re.compile(r"\b([0-9A-Za-z]+)_\{?(\d+)\}?")
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -100,10 +97,10 @@ def pretty_answer(text: str) -> str:
     """A model's or student's answer, as Unicode 2-D math when it can be read, else as written. A numeral in a
     base is shown as written (67₈), never as its value in base ten."""
     objs, joiner = _answer_objects(text)
-    if objs is not None and not isinstance(objs, str) and _BASE_NUMERAL.search(text):
-        return _BASE_NUMERAL.sub(lambda m: m.group(1) + m.group(2).translate(_SUBSCRIPT), text.strip().strip("$"))
     if objs is None or isinstance(objs, str):
         return objs or text
+    if BASE_NUMERAL.search(text):   # 67_8 is shown 67₈: its value, 55, is not what the student wrote
+        return BASE_NUMERAL.sub(lambda m: m.group(1) + m.group(2).translate(_SUBSCRIPT), text.strip().strip("$"))
     shown = [pretty(_decimals_as_typed(o)) for o in objs]
     if any("\n" in t for t in shown):
         return f"\n{joiner}\n".join(shown) if joiner != "," else "\n\n".join(shown)
@@ -122,8 +119,8 @@ def latex_answer(text: str) -> str | None:
     objs, joiner = _answer_objects(text)
     if objs is None or isinstance(objs, str):
         return {"no solution": r"\varnothing", "does not exist": r"\text{does not exist}"}.get(objs)
-    if _BASE_NUMERAL.search(text):
-        return _BASE_NUMERAL.sub(r"\1_{\2}", text.strip().strip("$"))
+    if BASE_NUMERAL.search(text):
+        return BASE_NUMERAL.sub(r"\1_{\2}", text.strip().strip("$"))
     try:
         return (", " if joiner == "," else rf" \text{{ {joiner} }} ").join(sp.latex(o) for o in objs)
     except Exception:  # noqa: BLE001 - LaTeX is a courtesy; the answer itself is kept as given

@@ -207,7 +207,7 @@ def normalise(text: str, latex: bool = False) -> str:
     s = re.sub(r"\b(\d+)\s+choose\s+(\d+)\b", r"binomial(\1,\2)", s, flags=re.IGNORECASE)
     if re.search(r"\d[eE][-+]?\d", s):
         raise ParseError("scientific notation like 1e-3 is ambiguous here: write 10^(-3) or 0.001")
-    s = re.sub(r"\b([0-9A-Za-z]+)_\{?(\d+)\}?", _base_number, s)  # 52_8: a numeral in base 8
+    s = BASE_NUMERAL.sub(_base_number, s)  # 52_8: a numeral in base 8
     if "\\" in s or latex:
         # in LaTeX an exponent without braces is one character ($5^65^w$ is typeset 5⁶5ʷ), where a typist means
         # 5^(65…): two readings, so the braces are asked for
@@ -289,6 +289,10 @@ def _exponent_groups(s: str) -> str:
             out.append(s[i])
             i += 1
     return "".join(out)
+
+
+# 52_8, 52_{8}: a numeral written in a base
+BASE_NUMERAL = re.compile(r"\b([0-9A-Za-z]+)_\{?(\d+)\}?")
 
 
 def _base_number(m: re.Match) -> str:

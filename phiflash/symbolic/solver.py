@@ -356,12 +356,7 @@ def _one_reading(p: Problem, vals: list, value: sp.Expr) -> None:
     the real solutions alone, when some are complex (x³ = 8: 2, or 0 with the complex two; 'the roots' are the
     complex ones, as Vieta's formulas count them); and each root as often as it repeats (x² − 2x + 1: 1, or 2 by
     Vieta's formulas) unless 'distinct' or 'values' says once. Refused when they give another value."""
-    real = [v for v in vals if v.is_real]
-    if p.domain is None and real and len(real) < len(vals) and not _SAID_REAL.search(p.text):
-        other = _combined(p.pick, real)
-        if not is_zero(other - value):
-            raise SolveError(f"two readings: the {p.pick} of the real solutions is {plain(other)}, of all the "
-                             f"complex ones {plain(value)}; say 'real' or 'complex'")
+    _real_reading(p, vals, value, lambda real: _combined(p.pick, real))
     if _SAID_ONCE.search(p.text) or not p.items or not isinstance(p.items[0], sp.Eq):
         return
     f = p.items[0].lhs - p.items[0].rhs
@@ -378,6 +373,17 @@ def _one_reading(p: Problem, vals: list, value: sp.Expr) -> None:
                              f"{plain(again)}; say 'distinct' or 'counted with multiplicity'")
 
 
+def _real_reading(p: Problem, vals: list, value: sp.Expr, of_real) -> None:
+    """Where some solutions are complex and the problem does not say whether they count, of_real(the real
+    solutions) is the other reading's value: refused when it is not value."""
+    real = [v for v in vals if v.is_real]
+    if p.domain is None and real and len(real) < len(vals) and not _SAID_REAL.search(p.text):
+        other = of_real(real)
+        if not is_zero(other - value):
+            raise SolveError(f"two readings: the {p.pick} over the real solutions is {plain(other)}, over all the "
+                             f"complex ones {plain(value)}; say 'real' or 'complex'")
+
+
 def _picked_values(sol: Solution, vals: list, steps: list) -> Solution:
     """A pick among the values of an expression at the solutions (each value once, as 'the possible values' are):
     the sum of the possible values of x + 1 is not the sum of the x."""
@@ -386,7 +392,8 @@ def _picked_values(sol: Solution, vals: list, steps: list) -> Solution:
         raise SolveError(f"the {p.pick} among the values of {plain(p.target)} is not read")
     if not vals:
         raise SolveError("there are no solutions to put into the expression")
-    values = _sort({sp.simplify(p.target.subs(p.var, v)) for v in vals})
+    at = {v: sp.simplify(p.target.subs(p.var, v)) for v in vals}
+    values = _sort(set(at.values()))
     steps.append(Step(f"Put each solution into {plain(p.target)}: its possible values", sp.FiniteSet(*values)))
     if p.pick in ("count", "largest", "smallest", "positive", "negative") and any(not v.is_real for v in values):
         raise SolveError("some of the values are not real: whether they count is not said")
@@ -394,12 +401,7 @@ def _picked_values(sol: Solution, vals: list, steps: list) -> Solution:
         value = sp.Integer(len(values))
     elif p.pick in ("sum", "product", "average"):
         value = _combined(p.pick, values)
-        real = [v for v in vals if v.is_real]
-        if p.domain is None and real and len(real) < len(vals) and not _SAID_REAL.search(p.text):
-            other = _combined(p.pick, _sort({sp.simplify(p.target.subs(p.var, v)) for v in real}))
-            if not is_zero(other - value):
-                raise SolveError(f"two readings: at the real solutions the {p.pick} is {plain(other)}, at all the "
-                                 f"complex ones {plain(value)}; say 'real' or 'complex'")
+        _real_reading(p, vals, value, lambda real: _combined(p.pick, _sort({at[v] for v in real})))
     else:
         chosen = {"largest": values and [max(values, key=float)], "smallest": values and [min(values, key=float)],
                   "positive": [v for v in values if v.is_positive],
