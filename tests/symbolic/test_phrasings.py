@@ -5,6 +5,7 @@ real numbers', and complex answers asked for in the form a+bi."""
 import random
 import re
 
+import mpmath
 import pytest
 import sympy as sp
 
@@ -12,6 +13,7 @@ from phiflash.symbolic.parse import ParseError
 from phiflash.symbolic.readings import Ambiguous
 from phiflash.symbolic.solution import SolveError
 from phiflash.symbolic.solver import solve_problem
+from phiflash.symbolic.tasks.coordinates import _at, _rotated, _same_point
 from phiflash.symbolic.verify import WRONG, check_answer
 
 R = random.Random(2323)
@@ -2227,3 +2229,16 @@ def test_this_stops_changes_keep_what_was_read(text, want):
     answer … in the form a+bi' no longer matched as a whole; and a multiplicity count met an expression sympy's Poly
     would not take."""
     assert sp.simplify(solve_problem(text).answer - want) == 0
+
+
+@pytest.mark.parametrize("system, point", [
+    ("polar", (2, sp.pi / 3)), ("polar", (5, 7 * sp.pi / 4)), ("cylindrical", (2, sp.pi / 3, -5)),
+    ("spherical", (3, sp.pi / 4, sp.pi / 3)), ("spherical", (8, 5 * sp.pi / 3, 2 * sp.pi / 3))])
+def test_every_other_way_of_writing_a_point_is_the_point(system, point):
+    """The uniqueness check's list of other ways to write a point, against its naive twin (each carried to
+    rectangular coordinates by rotations): it once held (−ρ, θ + π, φ) for spherical points, another point."""
+    with mpmath.workdps(50):
+        given = _rotated(system, point)
+        others = _same_point(system, point)
+        assert others and all(_at(given, system, o) for o in others)
+        assert not _at(given, system, (-point[0],) + point[1:])     # the twin can tell another point apart

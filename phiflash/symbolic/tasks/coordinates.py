@@ -148,11 +148,13 @@ def _same_point(system: str, c: tuple) -> list[tuple]:
         return []
     turns = [k * TWO_PI for k in (-2, -1, 1, 2)]
     half = [sp.pi + k * TWO_PI for k in (-2, -1, 0, 1)]
-    out = [c[:1] + (c[1] + t,) + c[2:] for t in turns] + [(-c[0], c[1] + t) + c[2:] for t in half]
-    if system == "spherical":
+    out = [c[:1] + (c[1] + t,) + c[2:] for t in turns]
+    if system == "spherical":   # (−ρ, θ + π, φ) is not the point: φ is mirrored too
         rho, theta, phi = c
         out += [(rho, theta + t, TWO_PI - phi) for t in half] + [(-rho, theta + t, sp.pi - phi) for t in half]
         out += [(rho, theta + t, phi + u) for t in [0, *turns] for u in (-TWO_PI, TWO_PI)]
+    else:
+        out += [(-c[0], c[1] + t) + c[2:] for t in half]
     return [tuple(sp.simplify(v) for v in o) for o in out]
 
 
@@ -217,6 +219,11 @@ def _rotated(system: str, c: tuple) -> list:
     return [out[i] for i in range(3)]
 
 
+def _at(given: list, system: str, c: tuple) -> bool:
+    """c (in system) is the point given (in rectangular coordinates, 50-digit floating point)."""
+    return all(abs(a - b) <= mpmath.mpf(10) ** -30 * (1 + abs(a)) for a, b in zip(given, _rotated(system, c)))
+
+
 _STANDARD = {"polar": (R > 0, sp.And(THETA >= 0, THETA < TWO_PI)),
              "cylindrical": (R > 0, sp.And(THETA >= 0, THETA < TWO_PI)),
              "spherical": (RHO > 0, sp.And(THETA >= 0, THETA < TWO_PI), sp.And(PHI >= 0, PHI <= sp.pi))}
@@ -226,8 +233,8 @@ def check_conversion(conv: Conversion, w: Worked) -> Step:
     answer = tuple(w.answer)
     letters = _letters(conv.target, len(conv.point))
     with mpmath.workdps(50):
-        given, found = _rotated(conv.source, conv.point), _rotated(conv.target, answer)
-        if any(abs(a - b) > mpmath.mpf(10) ** -30 * (1 + abs(a)) for a, b in zip(given, found)):
+        given = _rotated(conv.source, conv.point)
+        if not _at(given, conv.target, answer):
             raise SolveError("the answer is not the same point")
     wanted = conv.conditions + (() if conv.conditions or conv.target == "rectangular" else _STANDARD[conv.target])
     if not _meets(wanted, letters, answer):
