@@ -157,15 +157,22 @@ def math_numbers(p: str):
         yield f"{p[i:j]} -> {int(p[i:j]) + 1} at {i}", p[:i] + str(int(p[i:j]) + 1) + p[j:]
 
 
+LETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])")   # a one-letter name, not part of a command or a word
+
+
+def math_letters(p: str) -> list[tuple[int, int]]:
+    """Where each one-letter name in the math stands."""
+    return [(s + m.start(), s + m.end()) for s, e in math_spans(p) for m in LETTER.finditer(p[s:e])]
+
+
 def letters(p: str):
     """Each single letter in the math, one occurrence at a time (the first eight), renamed to a letter the problem
     does not use: a reading that answers as before skipped that letter."""
-    used = set(re.findall(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])", " ".join(p[s:e] for s, e in math_spans(p))))
+    found = math_letters(p)
+    used = {p[i:j] for i, j in found}
     fresh = next((c for c in "wvuqpk" if c not in used), None)
     if fresh is None:
         return
-    found = [(s + m.start(), s + m.end()) for s, e in math_spans(p)
-             for m in re.finditer(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])", p[s:e])]
     for i, j in found[:8]:
         yield f"{p[i:j]} -> {fresh} at {i}", p[:i] + fresh + p[j:]
 
@@ -205,13 +212,13 @@ def targets(p: str):
 def asks(p: str):
     """A letter asked for in the question swapped for another letter of the problem: x for y in 'what is x?'."""
     last = sentences(p)[-1] if sentences(p) else ""
-    letter = r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])"
-    used = sorted(set(re.findall(letter, " ".join(p[s:e] for s, e in math_spans(p)))))
-    for s, e in [(s, e) for s, e in math_spans(p) if s >= len(p) - len(last)]:
-        for m in re.finditer(letter, p[s:e]):
+    found = math_letters(p)
+    used = sorted({p[i:j] for i, j in found})
+    for i, j in found:
+        if i >= len(p) - len(last):   # in the question
             for other in used:
-                if other != m.group():
-                    yield f"{m.group()} -> {other} in the question", p[:s + m.start()] + other + p[s + m.end():]
+                if other != p[i:j]:
+                    yield f"{p[i:j]} -> {other} in the question", p[:i] + other + p[j:]
 
 
 def halves(p: str):
