@@ -167,6 +167,18 @@ def ssm_step(dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tens
     return torch.einsum("ben,bn->be", state, Cm)
 
 
+def mamba_step_path(xz: torch.Tensor, *weights: torch.Tensor) -> int | None:
+    """The kernel path for a Mamba decode step (kernels/mamba_step.cpp), or None for the torch ops of
+    Mamba.forward: on a CPU, bf16 or float32, the weights in xz's dtype, where the kernel has a SIMD path (x86:
+    AVX2 and up) or PHIFLASH_KERNEL=portable asks for its plain C++ one (elsewhere, e.g. ARM, torch's vectorised
+    exp is kept: the plain loop's scalar exp is not measured to beat it)."""
+    if not (xz.device.type == "cpu" and xz.dtype in (torch.bfloat16, torch.float32) and kernels.available()
+            and all(w is None or w.dtype == xz.dtype for w in weights)):
+        return None
+    path = kernels.chosen_path()
+    return path if path != kernels.PATHS["portable"] or kernels.choice() == "portable" else None
+
+
 # ---- attention --------------------------------------------------------------------------------------------------
 
 

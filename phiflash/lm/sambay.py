@@ -21,7 +21,7 @@ Module and parameter names are the checkpoint keys (§3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -63,6 +63,7 @@ class Step:
     shared_mask: torch.Tensor | None = None  # (B, 1, T, n_keys) causal mask over the shared K,V, built once
     trail: Trail | None = None               # filled for Cache.keep when the call may be rolled back
     scan: str = "loop"                       # the prefill scan (ops.SCANS)
+    window_masks: dict = field(default_factory=dict)  # (window, keys) -> the sliding-window layers' mask
 
     def mask_for_shared_kv(self) -> torch.Tensor:
         """The same for layer L/2+1 and every cross-attention layer of this call, so it is built once."""
@@ -70,6 +71,28 @@ class Step:
             k_pos = torch.arange(self.n_keys, device=self.q_pos.device).expand(self.q_pos.shape[0], self.n_keys)
             self.shared_mask = ops.attention_mask(self.q_pos, k_pos, None)
         return self.shared_mask
+
+    def window_mask(self, k_pos: torch.Tensor, window: int) -> torch.Tensor:
+        """The same for every sliding-window layer of this call (their rings hold the same positions), so built
+        once: (B, 1, T, S)."""
+        key = (window, k_pos.shape[-1])
+        if key not in self.window_masks:
+            self.window_masks[key] = ops.attention_mask(self.q_pos, k_pos, window)
+        return self.window_masks[key]
+
+
+def kept(module: nn.Module, name: str, sources: tuple[torch.Tensor, ...], compute) -> torch.Tensor:
+    """compute(), a function of the weights `sources` alone, kept on the module while they hold the same values
+    (storage and version), so a decode step does not compute it again in every layer. Computed afresh where
+    autograd records (a kept tensor would tie one call's graph to the next) and for weights made in inference mode
+    (they have no version to tell a change by)."""
+    if torch.is_grad_enabled() or any(t.is_inference() for t in sources):
+        return compute()
+    key = tuple((t.data_ptr(), t._version) for t in sources)
+    hit = module.__dict__.get(name)
+    if hit is None or hit[0] != key:
+        hit = module.__dict__[name] = (key, compute())
+    return hit[1]
 
 
 class Mamba(nn.Module):
@@ -91,13 +114,18 @@ class Mamba(nn.Module):
 
     def forward(self, u: torch.Tensor, step: Step, emit_memory: bool = False):
         cache, i = step.cache, self.layer_idx
-        x, z = self.in_proj(u).chunk(2, dim=-1)                                  # (B, T, E) each
+        xz = self.in_proj(u)                                                     # (B, T, 2E)
+        if xz.shape[1] == 1 and step.trail is None:
+            path = ops.mamba_step_path(xz, self.conv1d.weight, self.conv1d.bias, self.dt_proj.weight)
+            if path is not None:
+                return self._decode_step(xz[:, 0], cache, emit_memory, path)
+        x, z = xz.chunk(2, dim=-1)                                               # (B, T, E) each
         # causal depthwise conv over [previous K-1 inputs ‖ this call's inputs]; tap K-1 is the current token
         xpad = cache.conv_input(i, x, step.trail)                                # (B, E, K-1+T)
         c = F.silu(ops.causal_conv1d(xpad, self.conv1d.weight, self.conv1d.bias))  # (B, T, E)
         delta, Bm, Cm = self.x_proj(c).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.softplus(ops.linear(delta, self.dt_proj.weight).float() + self.dt_proj.bias.float())  # (B, T, E)
-        A = -torch.exp(self.A_log.float())                                       # (E, N)
+        A = self.decay_rates()                                                   # (E, N)
         c32 = c.float()
         # s_t = exp(Δ_t A) ⊙ s_{t-1} + Δ_t B_t x_t,  y_t = C_t · s_t  (float32, from the cached state)
         y = cache.advance_ssm(i, dt, A, Bm.float(), Cm.float(), c32, step.scan, step.trail)  # (B, T, E)
@@ -106,6 +134,20 @@ class Mamba(nn.Module):
             memory = y.to(u.dtype)                                               # M: after D, before the gate
             return self.out_proj(F.silu(z) * memory), memory
         return self.out_proj((y * F.silu(z.float())).to(u.dtype)), None
+
+    def decay_rates(self) -> torch.Tensor:
+        """A = −exp(A_log) (E, N) float32: E·N exps a layer that a decode step need not repeat."""
+        return kept(self, "_A", (self.A_log,), lambda: -torch.exp(self.A_log.float()))
+
+    def _decode_step(self, xz: torch.Tensor, cache: Cache, emit_memory: bool, path: int):
+        """forward for one token a row, its steps between the two big matmuls fused into kernels/mamba_step.cpp
+        (rounded at the same points; the tests compare it with the torch ops above): they were ~40 small ops."""
+        i = self.layer_idx
+        c = torch.ops.phiflash.mamba_conv_step(xz, cache.conv[i], self.conv1d.weight, self.conv1d.bias, path)
+        out, memory = torch.ops.phiflash.mamba_ssm_step(
+            self.x_proj(c), c, xz, self.dt_proj.weight, self.dt_proj.bias, self.decay_rates(), self.D, cache.ssm[i],
+            emit_memory, path)                                                   # (B, E) each
+        return self.out_proj(out[:, None]), memory[:, None] if emit_memory else None
 
 
 class InnerCrossAttn(nn.Module):
@@ -122,9 +164,14 @@ class InnerCrossAttn(nn.Module):
         self.subln = nn.RMSNorm(2 * dh, eps=1e-5)
 
     def forward(self, q, k, v, mask) -> torch.Tensor:
-        lam = (torch.exp(torch.sum(self.lambda_q1 * self.lambda_k1).float())
-               - torch.exp(torch.sum(self.lambda_q2 * self.lambda_k2).float()) + self.lambda_init)
+        lam = kept(self, "_lam", (self.lambda_q1, self.lambda_k1, self.lambda_q2, self.lambda_k2), self.lam)
         return ops.differential_attention(q, k, v, mask, lam, self.lambda_init, self.subln.weight)
+
+
+    def lam(self) -> torch.Tensor:
+        """λ = exp(λq1 · λk1) − exp(λq2 · λk2) + λ_init, a float32 scalar."""
+        return (torch.exp(torch.sum(self.lambda_q1 * self.lambda_k1).float())
+                - torch.exp(torch.sum(self.lambda_q2 * self.lambda_k2).float()) + self.lambda_init)
 
 
 class DiffAttention(nn.Module):
@@ -152,7 +199,7 @@ class DiffAttention(nn.Module):
             k, v = ops.split_pairs(kv[:, :, 0], kv[:, :, 1])                     # (2, B, P, T, dh), (B, P, T, 2dh)
         if self.kind == SWA:
             k, v, k_pos = cache.window(self.layer_idx, k, v, q_pos, step.trail)  # the last W tokens and these
-            mask = ops.attention_mask(q_pos, k_pos, self.window)                 # (B, 1, T, W + T)
+            mask = step.window_mask(k_pos, self.window)                          # (B, 1, T, W + T)
         else:
             if self.kind == FULL_ATTN:  # the owner of the shared K,V writes them; cross-attention only reads
                 cache.write_shared(q_pos, k, v)

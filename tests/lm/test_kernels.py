@@ -439,3 +439,137 @@ def test_linear_runs_the_kernel_for_bf16_weights_on_a_cpu_and_equals_f_linear(mo
     assert calls == [(2, 40)]
     torch.testing.assert_close(y.float(), torch.nn.functional.linear(x[:2].float(), w.float(), b.float()),
                                rtol=1e-2, atol=1e-2)
+
+
+# ---- the Mamba decode step (mamba_step.cpp) ---------------------------------------------------------------------
+
+MAMBA_PATHS = ["portable", "avx2"]  # mamba_step.cpp has these two; the AVX-512 paths run its AVX2 code
+
+
+def mamba_layer(dtype, **config):
+    """Mamba layer 0 of a tiny random model (A_log as the official init spreads it, Δ's bias from 1e-3 to 1.3 as
+    trained ones span), and the Cache class to give it a state."""
+    from phiflash.lm.cache import Cache
+    from phiflash.lm.testing import random_model, tiny_config
+    cfg = tiny_config(**config)
+    layer = random_model(cfg, seed=cfg.d_inner, dtype=dtype).model.layers[0].attn
+    with torch.no_grad():
+        layer.A_log.copy_(torch.log(torch.arange(1, cfg.mamba_d_state + 1.0)).expand_as(layer.A_log))
+        layer.dt_proj.bias.copy_(torch.linspace(-7, 1, cfg.d_inner))
+    assert layer.A_log.dtype == layer.dt_proj.bias.dtype == torch.float32  # as the checkpoint stores them
+    return cfg, layer, Cache
+
+
+@pytest.mark.parametrize("path", MAMBA_PATHS)
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+@pytest.mark.parametrize("B,config", [
+    (1, dict(hidden_size=32, mamba_d_state=16)),                          # E = 64: whole blocks of 8 channels
+    (3, dict(hidden_size=20, num_attention_heads=2, num_key_value_heads=2, mamba_d_state=8,
+             mamba_dt_rank=9)),                                           # E = 40, R = 9: a dot's tail
+    (2, dict(hidden_size=36, num_attention_heads=2, num_key_value_heads=2, mamba_d_state=4)),  # N = 4: plain loop
+])
+@pytest.mark.parametrize("emit_memory", [False, True])
+def test_mamba_decode_step_equals_the_torch_ops(monkeypatch, path, dtype, tol, B, config, emit_memory):
+    """The fused step (conv, silu, Δ, the state update, the D skip, the gate or the GMU memory) against
+    Mamba.forward's torch ops, over 6 steps after a 5-token prefill: outputs, memory, and both states after each
+    step. A path this CPU lacks is refused with a clear error."""
+    from phiflash.lm import ops
+    from phiflash.lm.sambay import Step
+    cfg, layer, Cache = mamba_layer(dtype, **config)
+    g = torch.Generator().manual_seed(B)
+    u = (torch.randn(B, 11, cfg.hidden_size, generator=g)).to(dtype)
+    caches = [Cache.allocate(cfg, B, 16, dtype=dtype) for _ in range(2)]
+    if path not in kernels.supported_paths():
+        with pytest.raises(RuntimeError, match="cannot run path"):
+            layer._decode_step(layer.in_proj(u[:, :1])[:, 0], caches[0], emit_memory, kernels.PATHS[path])
+        return
+    outs = []
+    for cache, fused in zip(caches, (True, False)):
+        chosen = kernels.PATHS[path] if fused else None
+        monkeypatch.setattr(ops, "mamba_step_path", lambda *a, chosen=chosen: chosen)
+        with torch.inference_mode():
+            positions = torch.zeros(B, 5, dtype=torch.long)  # unused by a Mamba layer
+            layer(u[:, :5], Step(cache, positions, 16), emit_memory)
+            per_step = []
+            for t in range(5, 11):
+                out, memory = layer(u[:, t:t + 1], Step(cache, positions[:, :1], 16), emit_memory)
+                per_step.append((out, memory, cache.conv[0].clone(), cache.ssm[0].clone()))
+        outs.append(per_step)
+    for (out, mem, conv, ssm), (out_t, mem_t, conv_t, ssm_t) in zip(*outs):
+        assert out.dtype == dtype and out.shape == (B, 1, cfg.hidden_size)
+        torch.testing.assert_close(out.float(), out_t.float(), rtol=tol, atol=tol * out_t.abs().max().item())
+        torch.testing.assert_close(ssm, ssm_t, rtol=1e-5, atol=1e-5 * ssm_t.abs().max().item())
+        torch.testing.assert_close(conv, conv_t, rtol=0, atol=0)  # the inputs themselves: exact
+        assert (mem is None) == (not emit_memory)
+        if emit_memory:
+            torch.testing.assert_close(mem.float(), mem_t.float(), rtol=tol, atol=tol * mem_t.abs().max().item())
+
+
+def test_the_model_runs_the_fused_mamba_step_where_it_should(monkeypatch):
+    """Decode steps (one token, no rollback trail) on a CPU in bf16 / float32 take it; float16, a prompt, and
+    PHIFLASH_KERNEL=portable's absence on a SIMD-less CPU keep torch's ops; and a whole model decodes the same
+    with and without it."""
+    from phiflash.lm import ops
+    from phiflash.lm.testing import random_model, tiny_config
+    xz = torch.zeros(1, 1, 8, dtype=torch.bfloat16)
+    assert ops.mamba_step_path(xz, xz) is not None and ops.mamba_step_path(xz.float(), xz.float()) is not None
+    assert ops.mamba_step_path(xz.half(), xz.half()) is None
+    assert ops.mamba_step_path(xz, xz.float()) is None  # weights in another dtype than the activations
+    monkeypatch.setattr(kernels, "chosen_path", lambda: kernels.PATHS["portable"])
+    assert ops.mamba_step_path(xz, xz) is None          # the plain loop only when asked for
+    monkeypatch.setenv("PHIFLASH_KERNEL", "portable")
+    assert ops.mamba_step_path(xz, xz) == kernels.PATHS["portable"]
+    monkeypatch.undo()
+
+    from phiflash.lm import sambay
+    fused_calls = []
+    decode_step = sambay.Mamba._decode_step
+    monkeypatch.setattr(sambay.Mamba, "_decode_step", lambda *a: fused_calls.append(1) or decode_step(*a))
+    model = random_model(tiny_config(), seed=3)
+    ids = torch.randint(0, 1000, (2, 9), generator=torch.Generator().manual_seed(0))
+    logits = []
+    for fused in (True, False):
+        monkeypatch.setattr(ops, "mamba_step_path", (lambda *a: kernels.chosen_path()) if fused else (lambda *a: None))
+        with torch.inference_mode():
+            cache = model.new_cache(2, 16)
+            model.prefill(ids[:, :4], cache)
+            logits.append(torch.stack([model.decode(ids[:, t:t + 1], cache) for t in range(4, 9)]))
+        if fused:  # every Mamba layer of every decode step, none of the prompt's
+            assert len(fused_calls) == 5 * sum(k == "mamba" for k in model.config.layer_kinds)
+    torch.testing.assert_close(logits[0], logits[1], rtol=1e-4, atol=1e-4 * logits[1].abs().max().item())
+
+
+@pytest.mark.parametrize("path", MAMBA_PATHS)
+def test_mamba_step_refuses_mismatched_inputs(path):
+    if path not in kernels.supported_paths():
+        pytest.skip("this CPU has no such path (the refusal is tested above)")
+    E, N, R = 16, 8, 2
+    x = torch.zeros(1, 2 * E)
+    with pytest.raises(RuntimeError, match="share one dtype"):
+        torch.ops.phiflash.mamba_conv_step(x, torch.zeros(1, E, 3, dtype=torch.bfloat16), torch.zeros(E, 1, 4),
+                                           None, kernels.PATHS[path])
+    with pytest.raises(RuntimeError, match=r"xdbc must be \(B, R \+ 2N\)"):
+        torch.ops.phiflash.mamba_ssm_step(torch.zeros(1, R + N), torch.zeros(1, E), x, torch.zeros(E, R),
+                                          torch.zeros(E), torch.zeros(E, N), torch.zeros(E), torch.zeros(1, E, N),
+                                          False, kernels.PATHS[path])
+
+
+def test_values_kept_from_the_weights_follow_a_change_of_the_weights():
+    """A = −exp(A_log) and differential attention's λ are kept between calls (sambay.kept): loading other values
+    into the weights (copy_, as the loader does) must give the new ones; under autograd they are computed afresh."""
+    from phiflash.lm.testing import random_model, tiny_config
+    model = random_model(tiny_config(), seed=5)
+    mamba, attn = model.model.layers[0].attn, model.model.layers[1].attn.inner_cross_attn
+    with torch.no_grad():
+        A, lam = mamba.decay_rates(), attn.lam()
+        assert mamba.decay_rates() is A                       # kept
+        torch.testing.assert_close(A, -torch.exp(mamba.A_log))
+        mamba.A_log.copy_(mamba.A_log + 1)
+        attn.lambda_q1.copy_(attn.lambda_q1 * 2)
+        torch.testing.assert_close(mamba.decay_rates(), -torch.exp(mamba.A_log))
+        from phiflash.lm.sambay import kept
+        new_lam = kept(attn, "_lam", (attn.lambda_q1, attn.lambda_k1, attn.lambda_q2, attn.lambda_k2), attn.lam)
+        torch.testing.assert_close(new_lam, attn.lam())
+        assert not torch.equal(new_lam, lam)
+    mamba.A_log.requires_grad_(True)
+    assert mamba.decay_rates().requires_grad                 # grad mode: a fresh graph, not the kept tensor

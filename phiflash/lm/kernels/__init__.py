@@ -29,7 +29,7 @@ import torch
 from ...errors import PhiflashError
 
 SOURCES = ("common.h", "int4_mm.cpp", "int4_avx2.inc", "int4_avx512.inc", "int8_mm.cpp", "int8_x86.inc",
-           "bf16_mm.cpp", "attention.cpp")
+           "bf16_mm.cpp", "attention.cpp", "mamba_step.cpp")
 # The kernel's path numbers (int4_mm.cpp's enum Path), by the names PHIFLASH_KERNEL takes.
 PATHS = {"auto": 0, "portable": 1, "avx2": 2, "avx2-vnni": 3, "avx512": 4, "avx512-vnni": 5}
 NAMES = {v: k for k, v in PATHS.items()}

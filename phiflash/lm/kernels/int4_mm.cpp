@@ -146,6 +146,9 @@ TORCH_LIBRARY(phiflash, m) {
   m.def("int8_mm(Tensor x, Tensor w, Tensor scale, int path) -> Tensor");  // int8_mm.cpp
   m.def("bf16_mm(Tensor x, Tensor w, Tensor? bias, int path) -> Tensor");  // bf16_mm.cpp
   m.def("decode_attention(Tensor q, Tensor k, Tensor v, Tensor? mask, float scale, int path) -> Tensor");  // attention.cpp
+  m.def("mamba_conv_step(Tensor xz, Tensor(a!) state, Tensor weight, Tensor? bias, int path) -> Tensor");  // mamba_step.cpp
+  m.def("mamba_ssm_step(Tensor xdbc, Tensor c, Tensor xz, Tensor dt_w, Tensor dt_b, Tensor A, Tensor D, "
+        "Tensor(a!) state, bool emit_memory, int path) -> (Tensor, Tensor)");  // mamba_step.cpp
   m.def("int4_best_path() -> int");
   m.def("int4_path_supported(int path) -> bool");
 }
