@@ -32,6 +32,7 @@ MODES = ("int8", "int4")
 GROUP_SIZE = 32  # int4: 0.079 relative error at 32 vs 0.090 at 64, for ~15% more time (speed-notes.md)
 # Checkpoint-name suffixes of the layers worth quantizing (the 'big' projections).
 QUANTIZED = ("in_proj", "out_proj", "Wqkv", "fc1", "fc2", "lm_head")
+KERNEL_DTYPES = (torch.bfloat16, torch.float32)  # activations phiflash's and torch's CPU kernels take
 _ROWS = 4096  # rows handled at once: bounds float32 temporaries (a multiple of the kernel's 64-row blocks)
 
 
@@ -105,12 +106,13 @@ class Int8Linear(nn.Module):
         return cls(*quantize_int8(weight), bias, dtype, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel == "phiflash" and x.is_cpu and x.dtype in KERNEL_DTYPES:  # the kernel takes (..., in) as is
+            y = torch.ops.phiflash.int8_mm(x, self._buffers["weight"], self._buffers["scales"], self.path)
+            return y if self.bias is None else y + self.bias
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
-        cpu_dtype = x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32)
-        if self.kernel == "phiflash" and cpu_dtype:
-            y = torch.ops.phiflash.int8_mm(x2, self.weight, self.scales, self.path)
-        elif cpu_dtype:
+        cpu_dtype = x2.device.type == "cpu" and x2.dtype in KERNEL_DTYPES
+        if cpu_dtype:
             y = torch._weight_int8pack_mm(x2.contiguous(), self.weight, self.scales.to(x2.dtype))
         else:
             y = F.linear(x2, self.rows().to(x2.dtype)) * self.scales.to(x2.dtype)
@@ -298,12 +300,14 @@ class Int4Linear(nn.Module):
         return cls(*quantize_int4(weight, group_size), bias, dtype, group_size, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel == "phiflash" and x.is_cpu and x.dtype in KERNEL_DTYPES:  # the kernel takes (..., in) as is
+            y = torch.ops.phiflash.int4_mm(x, self._buffers["weight"], self._buffers["scales_and_zeros"],
+                                           self.group_size, self.path)
+            return y if self.bias is None else y + self.bias
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
-        cpu_dtype = x2.device.type == "cpu" and x2.dtype in (torch.bfloat16, torch.float32)
-        if self.kernel == "phiflash" and cpu_dtype:
-            y = torch.ops.phiflash.int4_mm(x2, self.weight, self.scales_and_zeros, self.group_size, self.path)
-        elif self.kernel == "torch" and cpu_dtype:
+        cpu_dtype = x2.device.type == "cpu" and x2.dtype in KERNEL_DTYPES
+        if self.kernel == "torch" and cpu_dtype:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2.contiguous(), self.weight, self.group_size,
                                                            self.scales_and_zeros.to(x2.dtype))
         else:

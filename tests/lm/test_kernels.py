@@ -95,6 +95,27 @@ def test_every_path_gives_the_same_numbers():
         assert torch.allclose(y, base, rtol=1e-5, atol=1e-4), p
 
 
+@pytest.mark.parametrize("path", ALL_PATHS)
+@pytest.mark.parametrize("fmt", ["int4", "int8"])
+def test_any_leading_dims_and_a_bf16_x_read_as_it_is(path, fmt):
+    """A layer's (B, T, K) goes in as it is and comes out (B, T, N); a bf16 x is quantized straight from its bf16
+    values: the float32 call on the same values, rounded once to bf16. (1-D: one row.)"""
+    if path not in kernels.supported_paths():
+        return  # refused: test_each_path_equals_the_integer_twin
+    g = torch.Generator().manual_seed(7)
+    w, x = torch.randn(48, 96, generator=g), (torch.randn(2, 3, 96, generator=g) * 3).to(torch.bfloat16)
+    if fmt == "int4":
+        nibbles, sz = Q.quantize_int4(w, 32)
+        run = lambda x: kernel_out(x, nibbles, sz, 32, path)  # noqa: E731
+    else:
+        q, scale = Q.quantize_int8(w)
+        run = lambda x: int8_out(x, q, scale, path)  # noqa: E731
+    got, as_float = run(x), run(x.float().reshape(6, 96))
+    assert got.shape == (2, 3, 48) and got.dtype == torch.bfloat16
+    assert torch.equal(got.reshape(6, 48), as_float.to(torch.bfloat16))
+    assert torch.equal(run(x[1, 2]), got[1, 2])
+
+
 def quantize_x(x: torch.Tensor):
     """The kernels' activation quantization, written out: xq and d per block of 32 (float64 for exact sums)."""
     m, k = x.shape

@@ -100,24 +100,27 @@ void run_tiles(int path, const uint8_t* w, const S* sz, const Quantized& x, O* o
 }
 
 template <typename S, typename O>
-void matmul(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tensor& sz, at::Tensor& out, int group) {
-  const int64_t K = xf.size(1), N = out.size(1);
-  const QuantizedRows q(xf, false);
+void matmul(int path, const at::Tensor& x, const at::Tensor& w, const at::Tensor& sz, at::Tensor& out, int group) {
+  const int64_t K = x.size(1), N = out.size(1);
+  const QuantizedRows q(x, false, path != PORTABLE);
   const uint8_t* wp = w.data_ptr<uint8_t>();
   const S* sp = reinterpret_cast<const S*>(sz.data_ptr());
   O* op = reinterpret_cast<O*>(out.data_ptr());
-  for_each_pass(xf.size(0), N / TILE, [&](int rows, int64_t m0, int64_t t0, int64_t t1) {
-    const Quantized x{q.xq.data_ptr<int8_t>() + m0 * K, q.d.data_ptr<float>() + m0 * (K / BLOCK),
-                      q.sum.data_ptr<float>() + m0 * (K / BLOCK), K};
+  for_each_pass(x.size(0), N / TILE, [&](int rows, int64_t m0, int64_t t0, int64_t t1) {
+    const Quantized xq{q.xq + m0 * K, q.d + m0 * (K / BLOCK), q.sum + m0 * (K / BLOCK), K};
     with_rows(rows, [&](auto m) {
-      run_tiles<S, O, decltype(m)::value>(path, wp, sp, x, op + m0 * N, N, t0, t1, group);
+      run_tiles<S, O, decltype(m)::value>(path, wp, sp, xq, op + m0 * N, N, t0, t1, group);
     });
   });
 }
 
-at::Tensor int4_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& sz, int64_t group, int64_t path) {
-  TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && sz.dim() == 4, "int4_mm: x (M, K), w (N, K/2), sz (N/16, K/g, 2, 16)");
-  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+// x (..., K): any leading dimensions (a layer's (B, T, K) as it comes), out (..., N).
+at::Tensor int4_mm(const at::Tensor& x_in, const at::Tensor& w, const at::Tensor& sz, int64_t group, int64_t path) {
+  TORCH_CHECK(x_in.dim() >= 1 && w.dim() == 2 && sz.dim() == 4,
+              "int4_mm: x (..., K), w (N, K/2), sz (N/16, K/g, 2, 16)");
+  const int64_t K = x_in.size(-1), N = w.size(0);
+  const auto x = x_in.reshape({-1, K}).contiguous();
+  const int64_t M = x.size(0);
   TORCH_CHECK(w.scalar_type() == at::kByte && w.is_contiguous() && w.size(1) * 2 == K,
               "int4_mm: w must be uint8 (N, K/2)");
   TORCH_CHECK(N % TILE == 0 && K % BLOCK == 0 && group % BLOCK == 0 && K % group == 0,
@@ -128,12 +131,13 @@ at::Tensor int4_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& s
   TORCH_CHECK(x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kFloat, "int4_mm: x bf16 or float32");
   if (path == AUTO) path = best_path();
   TORCH_CHECK(path_supported(path), "int4_mm: this CPU cannot run path ", path);
-  const auto xf = x.to(at::kFloat).contiguous();
   auto out = at::empty({M, N}, x.options());
   with_types(sz.scalar_type() == at::kBFloat16, x.scalar_type() == at::kBFloat16, [&](auto s, auto o) {
-    matmul<typename decltype(s)::type, typename decltype(o)::type>(path, xf, w, sz, out, group);
+    matmul<typename decltype(s)::type, typename decltype(o)::type>(path, x, w, sz, out, group);
   });
-  return out;
+  auto sizes = x_in.sizes().vec();
+  sizes.back() = N;
+  return out.view(sizes);
 }
 
 int64_t int4_best_path() { return best_path(); }

@@ -89,20 +89,22 @@ void run_tiles8(int path, const int8_t* w, const S* scale, const Activations& x,
 template <typename S, typename O>
 void matmul8(int path, const at::Tensor& xf, const at::Tensor& w, const at::Tensor& scale, at::Tensor& out) {
   const int64_t K = xf.size(1), N = out.size(1);
-  const QuantizedRows q(xf, path == AVX2_VNNI || path == AVX512_VNNI);  // x + 128: vpdpbusd's unsigned side
+  const QuantizedRows q(xf, path == AVX2_VNNI || path == AVX512_VNNI, path != PORTABLE);  // x + 128: vpdpbusd's unsigned side
   const int8_t* wp = w.data_ptr<int8_t>();
   const S* sp = reinterpret_cast<const S*>(scale.data_ptr());
   O* op = reinterpret_cast<O*>(out.data_ptr());
   for_each_pass(xf.size(0), N / TILE, [&](int rows, int64_t m0, int64_t t0, int64_t t1) {
-    const uint8_t* xu = q.xu.numel() ? q.xu.data_ptr<uint8_t>() + m0 * K : nullptr;
-    const Activations x{q.xq.data_ptr<int8_t>() + m0 * K, xu, q.d.data_ptr<float>() + m0 * (K / BLOCK), K};
+    const Activations x{q.xq + m0 * K, q.xu ? q.xu + m0 * K : nullptr, q.d + m0 * (K / BLOCK), K};
     with_rows(rows, [&](auto m) { run_tiles8<S, O, decltype(m)::value>(path, wp, sp, x, op + m0 * N, N, t0, t1); });
   });
 }
 
-at::Tensor int8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale, int64_t path) {
-  TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && scale.dim() == 1, "int8_mm: x (M, K), w (N, K), scale (N)");
-  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+// x (..., K): any leading dimensions, out (..., N).
+at::Tensor int8_mm(const at::Tensor& x_in, const at::Tensor& w, const at::Tensor& scale, int64_t path) {
+  TORCH_CHECK(x_in.dim() >= 1 && w.dim() == 2 && scale.dim() == 1, "int8_mm: x (..., K), w (N, K), scale (N)");
+  const int64_t K = x_in.size(-1), N = w.size(0);
+  const auto x = x_in.reshape({-1, K}).contiguous();
+  const int64_t M = x.size(0);
   TORCH_CHECK(w.scalar_type() == at::kChar && w.is_contiguous() && w.size(1) == K, "int8_mm: w must be int8 (N, K)");
   TORCH_CHECK(N % TILE == 0 && K % BLOCK == 0, "int8_mm: N a multiple of 16, K of 32");
   TORCH_CHECK(scale.is_contiguous() && scale.size(0) == N, "int8_mm: scale must be (N)");
@@ -110,12 +112,13 @@ at::Tensor int8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& s
   TORCH_CHECK(x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kFloat, "int8_mm: x bf16 or float32");
   if (path == AUTO) path = best_path();
   TORCH_CHECK(path_supported(path), "int8_mm: this CPU cannot run path ", path);
-  const auto xf = x.to(at::kFloat).contiguous();
   auto out = at::empty({M, N}, x.options());
   with_types(scale.scalar_type() == at::kBFloat16, x.scalar_type() == at::kBFloat16, [&](auto s, auto o) {
-    matmul8<typename decltype(s)::type, typename decltype(o)::type>(path, xf, w, scale, out);
+    matmul8<typename decltype(s)::type, typename decltype(o)::type>(path, x, w, scale, out);
   });
-  return out;
+  auto sizes = x_in.sizes().vec();
+  sizes.back() = N;
+  return out.view(sizes);
 }
 
 }  // namespace
