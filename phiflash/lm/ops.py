@@ -216,10 +216,14 @@ KERNEL_QUERIES = 8  # up to here a row's queries (a decode step, a speculative v
 def _kernel_attention(q, k, v, mask, scale):
     """phiflash's kernel (kernels/attention.cpp): float32, reading the cached bf16 K,V in place. torch's bf16
     matmuls run a scalar path on CPUs without AVX-512 BF16 (on a Zen 3: 4.8 ms a layer at 512 keys, the kernel
-    0.16 ms). q (B, H, T, dh) → both branches (B, H/2, T, 2dh)."""
-    B, H, T, dh = q.shape
+    0.16 ms). q (B, H, T, dh) → (T, B, P, 2, G, 2dh): both branches of each query pair."""
+    B, _, T, _ = q.shape
     mask = None if mask is None else mask.expand(B, 1, T, mask.shape[-1])
-    a = torch.ops.phiflash.decode_attention(q, k, v, mask, scale, kernels.chosen_path())  # (T, B, P, 2, G, 2dh)
+    return torch.ops.phiflash.decode_attention(q, k, v, mask, scale, kernels.chosen_path())
+
+
+def _branches(a, B, H, T, dh):
+    """The kernel's (T, B, P, 2, G, 2dh) as the two branches (B, H/2, T, 2dh)."""
     return (a[:, :, :, i].permute(1, 2, 3, 0, 4).reshape(B, H // 2, T, 2 * dh) for i in (0, 1))
 
 
@@ -276,8 +280,12 @@ def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
     """
     B, H, T, dh = q.shape
     scale = dh ** -0.5
+    if T <= KERNEL_QUERIES and _attention_kernel_runs(q, k) and subln_weight.dtype == q.dtype:
+        # the kernel's two branches, combined by kernels/attention.cpp's diff_combine: the lines below, one call
+        a = _kernel_attention(q, k, v, mask, scale)                                    # (T, B, P, 2, G, 2dh)
+        return torch.ops.phiflash.diff_combine(a, lam, lambda_init, subln_weight, eps)  # (B, T, H·dh)
     if T <= KERNEL_QUERIES and _attention_kernel_runs(q, k):
-        a1, a2 = _kernel_attention(q, k, v, mask, scale)                              # (B, H/2, T, 2dh) each
+        a1, a2 = _branches(_kernel_attention(q, k, v, mask, scale), B, H, T, dh)     # (B, H/2, T, 2dh) each
     elif T == 1:
         a1, a2 = _decode_attention(q, k, v, mask, scale)
     else:
@@ -291,12 +299,20 @@ def differential_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
             a1, a2 = (torch.cat([F.scaled_dot_product_attention(q[:, i::2], k[i], v[..., h * dh:(h + 1) * dh],
                                                                 attn_mask=mask, scale=scale, enable_gqa=True)
                                  for h in (0, 1)], dim=-1) for i in (0, 1))          # (B, H/2, T, 2dh)
+    return combine_branches(a1, a2, lam, lambda_init, subln_weight, eps, q.dtype)
+
+
+def combine_branches(a1: torch.Tensor, a2: torch.Tensor, lam: torch.Tensor, lambda_init: float,
+                     subln_weight: torch.Tensor, eps: float, dtype: torch.dtype) -> torch.Tensor:
+    """d = a1 − λ a2, RMS-normed over each head pair's 2dh, times the sub-norm weight and (1 − λ_init). a1, a2
+    (B, H/2, T, 2dh) → (B, T, H·dh). (kernels/attention.cpp's diff_combine is this in one call; the tests' twin.)"""
+    B, H2, T, W = a1.shape
     d = a1 - lam.to(a1.dtype) * a2
     d32 = d.float()
-    d = (d32 * torch.rsqrt(d32.pow(2).mean(-1, keepdim=True) + eps)).to(q.dtype) * subln_weight
+    d = (d32 * torch.rsqrt(d32.pow(2).mean(-1, keepdim=True) + eps)).to(dtype) * subln_weight
     d = d * (1 - lambda_init)
     # Output head 2j = d[j, :dh], head 2j+1 = d[j, dh:], so (H/2, 2dh) flattens straight into head order.
-    return d.transpose(1, 2).reshape(B, T, H * dh)                                     # (B, T, H·dh)
+    return d.transpose(1, 2).reshape(B, T, H2 * W)                                     # (B, T, H·dh)
 
 
 @functools.cache

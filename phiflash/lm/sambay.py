@@ -240,8 +240,8 @@ class DecoderLayer(nn.Module):
                 step.memory = memory
         else:
             a = self.attn(u, step)
-        h = h + a.float()                                                        # float32 residual stream
-        return h + self.mlp(self.post_attention_layernorm(h)).float()
+        h = h + a                       # float32 residual stream: a bf16 a is widened inside the add (exact)
+        return h + self.mlp(self.post_attention_layernorm(h))
 
 
 class PhiFlashModel(nn.Module):

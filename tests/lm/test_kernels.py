@@ -386,6 +386,25 @@ def test_decode_attention_runs_the_kernel_on_a_cpu_and_torchs_paths_give_the_sam
     torch.testing.assert_close(with_kernel.float(), with_torch.float(), rtol=3e-2, atol=3e-2)
 
 
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-6), (torch.bfloat16, 1e-2)])
+@pytest.mark.parametrize("B,H,P,S,dh,T", [(2, 8, 2, 11, 8, 1), (1, 40, 10, 30, 64, 1), (2, 8, 4, 9, 8, 3)])
+def test_diff_combine_equals_the_torch_lines(dtype, tol, B, H, P, S, dh, T):
+    """diff_combine (attention.cpp) against ops.combine_branches on the same kernel output: a1 − λ a2, the RMS norm
+    over 2dh, the sub-norm weight, (1 − λ_init), laid out (B, T, H·dh). bf16: each rounds where the torch code
+    rounds, so they differ only by the float32 order of the norm's sum (one bf16 step at most)."""
+    from phiflash.lm import ops
+    q, k, v, mask = attention_case(B, H, P, S, dh, dtype, seed=H + T, T=T)
+    a = ops._kernel_attention(q, k, v, mask, dh ** -0.5)
+    lam, w = torch.tensor(0.37), (torch.rand(2 * dh, generator=torch.Generator().manual_seed(1)) + 0.5).to(dtype)
+    got = torch.ops.phiflash.diff_combine(a, lam, 0.2, w, 1e-5)
+    twin = ops.combine_branches(*ops._branches(a, B, H, T, dh), lam, 0.2, w, 1e-5, dtype)
+    assert got.dtype == dtype and got.shape == twin.shape == (B, T, H * dh)
+    torch.testing.assert_close(got.float(), twin.float(), rtol=tol, atol=tol)
+    # and differential_attention takes it for a decode step, equal to torch's own attention path
+    fused = ops.differential_attention(q, k, v, mask, lam, 0.2, w)
+    torch.testing.assert_close(fused, got)
+
+
 # ---- bf16 linear layers (bf16_mm.cpp) -------------------------------------------------------------------------------
 
 BF16_PATHS = ["portable", "avx2"]  # bf16_mm.cpp has these two; the AVX-512 paths run its AVX2 code

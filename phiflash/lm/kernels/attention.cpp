@@ -254,6 +254,58 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
   return out;
 }
 
+// What differential attention does with decode_attention's two branches (ops.differential_attention, §4.9):
+// d = a1 − λ a2, an RMS norm over each head pair's 2dh (eps), times the sub-norm weight and (1 − λ_init), laid out
+// as (B, T, H·dh): query pair j = pG + g is heads 2j, 2j+1. Rounded to a's dtype where the torch code's tensors are,
+// so the two agree to float32 order of summation. One call where the torch code made ~16 small ops a layer.
+template <typename T>
+void combine(const T* a, float lam, float lambda_init, const T* w, float eps, T* out, int64_t n_pos, int64_t B,
+             int64_t P, int64_t G, int64_t W) {
+  auto r = [](float v) { return static_cast<float>(static_cast<T>(v)); };
+  const float lam_t = r(lam), gain = 1.0f - lambda_init;
+  std::vector<float> d(W);
+  for (int64_t t = 0; t < n_pos; ++t)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t g = 0; g < G; ++g) {
+          const T* a1 = a + ((((t * B + b) * P + p) * 2 + 0) * G + g) * W;
+          const T* a2 = a + ((((t * B + b) * P + p) * 2 + 1) * G + g) * W;
+          float ss = 0.0f;
+          for (int64_t c = 0; c < W; ++c) {
+            d[c] = r(to_float(a1[c]) - r(lam_t * to_float(a2[c])));
+            ss += d[c] * d[c];
+          }
+          const float inv = 1.0f / std::sqrt(ss / static_cast<float>(W) + eps);
+          T* o = out + ((b * n_pos + t) * P * G + p * G + g) * W;
+          for (int64_t c = 0; c < W; ++c) o[c] = static_cast<T>(r(r(d[c] * inv) * to_float(w[c])) * gain);
+        }
+}
+
+// a (T, B, P, 2, G, 2dh) from decode_attention; lam a float32 scalar tensor; w (2dh) in a's dtype. → (B, T, H·dh).
+at::Tensor diff_combine(const at::Tensor& a, const at::Tensor& lam, double lambda_init, const at::Tensor& w,
+                        double eps) {
+  TORCH_CHECK(a.dim() == 6 && a.size(3) == 2 && a.is_contiguous(), "diff_combine: a (T, B, P, 2, G, 2dh)");
+  TORCH_CHECK(lam.numel() == 1 && w.dim() == 1 && w.size(0) == a.size(5) && w.scalar_type() == a.scalar_type(),
+              "diff_combine: lam one number, w (2dh) in a's dtype");
+  TORCH_CHECK(a.scalar_type() == at::kBFloat16 || a.scalar_type() == at::kFloat, "diff_combine: bf16 or float32");
+  const int64_t n_pos = a.size(0), B = a.size(1), P = a.size(2), G = a.size(4), W = a.size(5);
+  auto out = at::empty({B, n_pos, P * G * W}, a.options());
+  const float l = lam.to(at::kFloat).item<float>();
+  const auto wc = w.contiguous();
+  if (a.scalar_type() == at::kBFloat16) {
+    using T = c10::BFloat16;
+    combine<T>(a.data_ptr<T>(), l, static_cast<float>(lambda_init), wc.data_ptr<T>(), static_cast<float>(eps),
+               out.data_ptr<T>(), n_pos, B, P, G, W);
+  } else {
+    combine<float>(a.data_ptr<float>(), l, static_cast<float>(lambda_init), wc.data_ptr<float>(),
+                   static_cast<float>(eps), out.data_ptr<float>(), n_pos, B, P, G, W);
+  }
+  return out;
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(phiflash, CPU, m) { m.impl("decode_attention", decode_attention); }
+TORCH_LIBRARY_IMPL(phiflash, CPU, m) {
+  m.impl("decode_attention", decode_attention);
+  m.impl("diff_combine", diff_combine);
+}

@@ -153,6 +153,7 @@ TORCH_LIBRARY(phiflash, m) {
   m.def("mamba_conv_step(Tensor xz, Tensor(a!) state, Tensor weight, Tensor? bias, int path) -> Tensor");  // mamba_step.cpp
   m.def("mamba_ssm_step(Tensor xdbc, Tensor c, Tensor xz, Tensor dt_w, Tensor dt_b, Tensor A, Tensor D, "
         "Tensor(a!) state, bool emit_memory, int path) -> (Tensor, Tensor)");  // mamba_step.cpp
+  m.def("diff_combine(Tensor a, Tensor lam, float lambda_init, Tensor w, float eps) -> Tensor");  // attention.cpp
   m.def("int4_best_path() -> int");
   m.def("int4_path_supported(int path) -> bool");
 }
