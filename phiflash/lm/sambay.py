@@ -167,7 +167,6 @@ class InnerCrossAttn(nn.Module):
         lam = kept(self, "_lam", (self.lambda_q1, self.lambda_k1, self.lambda_q2, self.lambda_k2), self.lam)
         return ops.differential_attention(q, k, v, mask, lam, self.lambda_init, self.subln.weight)
 
-
     def lam(self) -> torch.Tensor:
         """λ = exp(λq1 · λk1) − exp(λq2 · λk2) + λ_init, a float32 scalar."""
         return (torch.exp(torch.sum(self.lambda_q1 * self.lambda_k1).float())

@@ -546,13 +546,15 @@ def test_mamba_decode_step_equals_the_torch_ops(monkeypatch, path, dtype, tol, B
 
 
 def test_the_model_runs_the_fused_mamba_step_where_it_should(monkeypatch):
-    """Decode steps (one token, no rollback trail) on a CPU in bf16 / float32 take it; float16, a prompt, and
-    PHIFLASH_KERNEL=portable's absence on a SIMD-less CPU keep torch's ops; and a whole model decodes the same
-    with and without it."""
+    """Decode steps (one token, no rollback trail) on a CPU in bf16 / float32 take it where a SIMD path runs;
+    float16, weights in another dtype, and a CPU without one (unless PHIFLASH_KERNEL=portable) keep torch's ops;
+    and a whole model decodes the same with and without it, the fused step in every Mamba layer of every step."""
     from phiflash.lm import ops
     from phiflash.lm.testing import random_model, tiny_config
     xz = torch.zeros(1, 1, 8, dtype=torch.bfloat16)
-    assert ops.mamba_step_path(xz, xz) is not None and ops.mamba_step_path(xz.float(), xz.float()) is not None
+    simd = kernels.chosen_path() != kernels.PATHS["portable"]  # not under ATEN_CPU_CAPABILITY=default, nor on ARM
+    assert (ops.mamba_step_path(xz, xz) is not None) == simd
+    assert (ops.mamba_step_path(xz.float(), xz.float()) is not None) == simd
     assert ops.mamba_step_path(xz.half(), xz.half()) is None
     assert ops.mamba_step_path(xz, xz.float()) is None  # weights in another dtype than the activations
     monkeypatch.setattr(kernels, "chosen_path", lambda: kernels.PATHS["portable"])
