@@ -42,6 +42,12 @@ def _bf16_kernel_path(x: torch.Tensor, weight: torch.Tensor) -> int | None:
             and x.dtype in (torch.bfloat16, torch.float32) and kernels.available()
             and (x.numel() // x.shape[-1] <= KERNEL_ROWS or not _torch_bf16_matmul_fast())):
         return None
+    return _simd_or_asked_path()
+
+
+def _simd_or_asked_path() -> int | None:
+    """The chosen kernel path if it is a SIMD one, or the plain C++ one only where PHIFLASH_KERNEL=portable asks
+    for it (where torch's own vectorised ops are not measured to lose to the plain loop)."""
     path = kernels.chosen_path()
     return path if path != kernels.PATHS["portable"] or kernels.choice() == "portable" else None
 
@@ -175,8 +181,7 @@ def mamba_step_path(xz: torch.Tensor, *weights: torch.Tensor) -> int | None:
     if not (xz.device.type == "cpu" and xz.dtype in (torch.bfloat16, torch.float32) and kernels.available()
             and all(w is None or w.dtype == xz.dtype for w in weights)):
         return None
-    path = kernels.chosen_path()
-    return path if path != kernels.PATHS["portable"] or kernels.choice() == "portable" else None
+    return _simd_or_asked_path()
 
 
 # ---- attention --------------------------------------------------------------------------------------------------

@@ -261,7 +261,7 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
 template <typename T>
 void combine(const T* a, float lam, float lambda_init, const T* w, float eps, T* out, int64_t n_pos, int64_t B,
              int64_t P, int64_t G, int64_t W) {
-  auto r = [](float v) { return static_cast<float>(static_cast<T>(v)); };
+  auto r = round_to<T>;
   const float lam_t = r(lam), gain = 1.0f - lambda_init;
   std::vector<float> d(W);
   for (int64_t t = 0; t < n_pos; ++t)

@@ -38,6 +38,10 @@ struct Quantized {
 template <typename S>
 inline float to_float(S v) { return static_cast<float>(v); }
 
+// v rounded to T and back: where the torch code holds a T tensor, so do the kernels that replace it.
+template <typename T>
+inline float round_to(float v) { return static_cast<float>(static_cast<T>(v)); }
+
 // ---- x86 helpers -----------------------------------------------------------------------------------------------
 
 #ifdef PHIFLASH_X86

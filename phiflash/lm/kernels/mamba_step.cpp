@@ -18,10 +18,6 @@ namespace {
 
 using namespace phiflash_kernels;
 
-// v rounded to the model dtype T and back: where the torch code holds a T tensor, so do these.
-template <typename T>
-inline float round_to(float v) { return static_cast<float>(static_cast<T>(v)); }
-
 inline float silu(float v) { return v / (1.0f + std::exp(-v)); }
 
 // torch's softplus (beta 1, threshold 20).
@@ -187,9 +183,10 @@ at::Tensor mamba_conv_step(const at::Tensor& xz, const at::Tensor& state, const 
 
 struct Ssm {
   int64_t B, E, N, R;
-  const float* delta;  // (B, R) float32: x_proj's δ, B, C of each row, converted once
-  const float* Bm;     // (B, N)
-  const float* Cm;     // (B, N)
+  int64_t row;         // R + 2N: the stride of a row of x_proj's output, [δ ‖ B ‖ C], converted once to float32
+  const float* delta;  // row b: delta + b * row (R values)
+  const float* Bm;     // (N)
+  const float* Cm;     // (N)
   const float* A;      // (E, N): −exp(A_log), which the caller keeps (a constant of the weights)
   const float* D;      // (E)
   float* state;        // (B, E, N), updated in place
@@ -200,15 +197,15 @@ struct Ssm {
 template <typename T>
 void ssm_channel_portable(const Ssm& s, const T* c, const T* xz, int64_t xz_stride, const T* dt_w, const float* dt_b,
                           T* out, T* memory, int64_t b, int64_t e) {
-  const float* delta = s.delta + b * s.R;
+  const float* delta = s.delta + b * s.row;
   const T* w = dt_w + e * s.R;
   float dot = 0.0f;
   for (int64_t r = 0; r < s.R; ++r) dot += to_float(w[r]) * delta[r];
   const float dt = softplus(round_to<T>(dot) + dt_b[e]), x = to_float(c[b * s.E + e]), dtx = dt * x;
   float* st = s.state + (b * s.E + e) * s.N;
   const float* A = s.A + e * s.N;
-  const float* Bm = s.Bm + b * s.N;
-  const float* Cm = s.Cm + b * s.N;
+  const float* Bm = s.Bm + b * s.row;
+  const float* Cm = s.Cm + b * s.row;
   float y = 0.0f;
   for (int64_t n = 0; n < s.N; ++n) {
     st[n] = st[n] * std::exp(dt * A[n]) + dtx * Bm[n];  // s = exp(Δ A) s + Δ x B
@@ -232,7 +229,7 @@ template <typename T>
 __attribute__((target("avx2,fma"))) void ssm_block_avx2(const Ssm& s, const T* c, const T* xz, int64_t xz_stride,
                                                         const T* dt_w, const float* dt_b, T* out, T* memory,
                                                         int64_t b, int64_t e) {
-  const float* delta = s.delta + b * s.R;
+  const float* delta = s.delta + b * s.row;
   const int64_t R8 = s.R / 8 * 8;
   alignas(32) float dots[8], dts[8], ys[8];
   __m256 acc[8];  // the 8 channels' sums side by side: 8 independent FMA chains
@@ -252,8 +249,8 @@ __attribute__((target("avx2,fma"))) void ssm_block_avx2(const Ssm& s, const T* c
   _mm256_store_ps(dts, dt8);
   alignas(32) float xs[8];
   _mm256_store_ps(xs, x8);
-  const float* Bm = s.Bm + b * s.N;
-  const float* Cm = s.Cm + b * s.N;
+  const float* Bm = s.Bm + b * s.row;
+  const float* Cm = s.Cm + b * s.row;
   for (int j = 0; j < 8; ++j) {
     float* st = s.state + (b * s.E + e + j) * s.N;
     const float* A = s.A + (e + j) * s.N;
@@ -324,9 +321,8 @@ std::tuple<at::Tensor, at::Tensor> mamba_ssm_step(const at::Tensor& xdbc, const 
   TORCH_CHECK(path_supported(path), "mamba_ssm_step: this CPU cannot run path ", path);
   const auto bias = dt_b.to(at::kFloat).contiguous();  // float32 in the checkpoint, added in float32 as torch does
   const auto parts = xdbc.to(at::kFloat).contiguous();  // (B, R + 2N): δ, B, C of each row as float32
-  const auto delta = parts.narrow(1, 0, R).contiguous(), Bm = parts.narrow(1, R, N).contiguous(),
-             Cm = parts.narrow(1, R + N, N).contiguous();
-  const Ssm s{B, E, N, R, delta.data_ptr<float>(), Bm.data_ptr<float>(), Cm.data_ptr<float>(),
+  const float* p = parts.data_ptr<float>();
+  const Ssm s{B, E, N, R, R + 2 * N, p, p + R, p + R + N,
               A.data_ptr<float>(), D.data_ptr<float>(), state.data_ptr<float>()};
   auto out = at::empty({B, E}, xz.options());
   auto memory = at::empty({emit_memory ? B : 0, E}, xz.options());
